@@ -1,0 +1,278 @@
+//! Open value sets.
+//!
+//! The document writes a value set that the service may extend as
+//! `anyOf: [{type: string, enum: [...]}, {type: string}]`. Typify renders that shape as a struct
+//! of two flattened options, which is neither pleasant nor exhaustive to match on, so the
+//! generator replaces each such schema with an enum written here: one variant per known value,
+//! and `Unrecognized` for any other string, which keeps its text and writes it back unchanged.
+
+use heck::ToPascalCase;
+use openapiv3::{OpenAPI, ReferenceOr, Schema, SchemaKind, StringType, Type};
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+
+/// The name of the catch-all variant. A known value that would get the same name is refused.
+const CATCH_ALL: &str = "Unrecognized";
+
+/// A component schema of the open value-set shape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenEnum {
+    /// The schema's name under `components/schemas`, which is also the Rust type's name.
+    pub name: String,
+    /// The schema's description.
+    pub description: Option<String>,
+    /// The values known today, in the document's order.
+    pub values: Vec<String>,
+}
+
+/// Finds every open value set among the component schemas.
+pub fn find(openapi: &OpenAPI) -> Vec<OpenEnum> {
+    let Some(components) = &openapi.components else {
+        return Vec::new();
+    };
+    components
+        .schemas
+        .iter()
+        .filter_map(|(name, schema)| match schema {
+            ReferenceOr::Item(schema) => open_enum(name, schema),
+            ReferenceOr::Reference { .. } => None,
+        })
+        .collect()
+}
+
+fn open_enum(name: &str, schema: &Schema) -> Option<OpenEnum> {
+    let SchemaKind::AnyOf { any_of } = &schema.schema_kind else {
+        return None;
+    };
+    let [ReferenceOr::Item(known), ReferenceOr::Item(other)] = any_of.as_slice() else {
+        return None;
+    };
+    let SchemaKind::Type(Type::String(StringType { enumeration, .. })) = &known.schema_kind else {
+        return None;
+    };
+    let SchemaKind::Type(Type::String(any_string)) = &other.schema_kind else {
+        return None;
+    };
+    if enumeration.is_empty() || *any_string != StringType::default() {
+        return None;
+    }
+    Some(OpenEnum {
+        name: name.to_owned(),
+        description: schema.schema_data.description.clone(),
+        values: enumeration.iter().flatten().cloned().collect(),
+    })
+}
+
+/// The Rust name of a known value, made as typify names enum variants: PascalCase, with an `X`
+/// in front when the value does not start with a letter (`1to9employees` → `X1to9employees`).
+pub fn variant_name(value: &str) -> String {
+    let pascal = value
+        .replace('\'', "")
+        .replace(|c: char| !(c.is_alphanumeric() || c == '_'), "-")
+        .to_pascal_case();
+    match pascal.chars().next() {
+        Some(first) if first.is_alphabetic() => pascal,
+        _ => format!("X{pascal}"),
+    }
+}
+
+/// Checks that the variant names of `open` are distinct and leave the catch-all free.
+pub fn check(open: &OpenEnum) -> Result<(), String> {
+    let mut seen = std::collections::BTreeMap::new();
+    for value in &open.values {
+        let name = variant_name(value);
+        if name == CATCH_ALL {
+            return Err(format!(
+                "the value `{value}` would take the name of the catch-all variant `{CATCH_ALL}`"
+            ));
+        }
+        if let Some(earlier) = seen.insert(name.clone(), value) {
+            return Err(format!(
+                "the values `{earlier}` and `{value}` would both be named `{name}` in Rust"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The type that keeps the text of an unknown value. Emitted once, beside the enums.
+pub fn unrecognized_value_tokens() -> TokenStream {
+    quote! {
+        /// The text of a value that this client does not know yet.
+        ///
+        /// Only decoding and parsing make one, and they map every known value to its own variant,
+        /// so a known value never hides in here.
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct UnrecognizedValue(::std::string::String);
+
+        impl UnrecognizedValue {
+            /// The value as it was received.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl ::std::fmt::Display for UnrecognizedValue {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl ::std::convert::AsRef<str> for UnrecognizedValue {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+    }
+}
+
+/// The Rust code of one open value set.
+pub fn tokens(open: &OpenEnum) -> TokenStream {
+    let name = format_ident!("{}", open.name);
+    let catch_all = format_ident!("{CATCH_ALL}");
+    let mut doc = open
+        .description
+        .clone()
+        .unwrap_or_else(|| format!("The `{}` value set.", open.name));
+    doc.push_str(&format!(
+        "\n\nThe service adds values over time: a value that this client does not know decodes \
+         into [`{name}::{CATCH_ALL}`], which keeps its text, and is written back unchanged."
+    ));
+
+    let values = &open.values;
+    let variants: Vec<_> = values
+        .iter()
+        .map(|value| format_ident!("{}", variant_name(value)))
+        .collect();
+    let variant_docs: Vec<_> = values.iter().map(|value| format!("`{value}`")).collect();
+    let expecting = format!("a {} value (a string)", open.name);
+
+    quote! {
+        #[doc = #doc]
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum #name {
+            #(
+                #[doc = #variant_docs]
+                #variants,
+            )*
+            /// A value that this client does not know; its text is kept as received.
+            #catch_all(UnrecognizedValue),
+        }
+
+        impl #name {
+            /// The values known to this client, in the document's order.
+            pub const KNOWN: &'static [Self] = &[#(Self::#variants),*];
+
+            /// The value as it is written on the wire.
+            pub fn as_str(&self) -> &str {
+                match self {
+                    #(Self::#variants => #values,)*
+                    Self::#catch_all(value) => value.as_str(),
+                }
+            }
+
+            /// Whether this is one of the values in [`Self::KNOWN`].
+            pub fn is_known(&self) -> bool {
+                !matches!(self, Self::#catch_all(_))
+            }
+        }
+
+        impl ::std::convert::From<&str> for #name {
+            fn from(value: &str) -> Self {
+                match value {
+                    #(#values => Self::#variants,)*
+                    other => Self::#catch_all(UnrecognizedValue(other.to_owned())),
+                }
+            }
+        }
+
+        impl ::std::convert::From<::std::string::String> for #name {
+            fn from(value: ::std::string::String) -> Self {
+                match value.as_str() {
+                    #(#values => Self::#variants,)*
+                    _ => Self::#catch_all(UnrecognizedValue(value)),
+                }
+            }
+        }
+
+        impl ::std::str::FromStr for #name {
+            type Err = ::std::convert::Infallible;
+
+            fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+                Ok(Self::from(value))
+            }
+        }
+
+        impl ::std::fmt::Display for #name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl ::serde::Serialize for #name {
+            fn serialize<S: ::serde::Serializer>(&self, serializer: S) -> ::std::result::Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> ::serde::Deserialize<'de> for #name {
+            fn deserialize<D: ::serde::Deserializer<'de>>(deserializer: D) -> ::std::result::Result<Self, D::Error> {
+                struct Visitor;
+
+                impl ::serde::de::Visitor<'_> for Visitor {
+                    type Value = #name;
+
+                    fn expecting(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                        f.write_str(#expecting)
+                    }
+
+                    fn visit_str<E: ::serde::de::Error>(self, value: &str) -> ::std::result::Result<#name, E> {
+                        Ok(#name::from(value))
+                    }
+
+                    fn visit_string<E: ::serde::de::Error>(self, value: ::std::string::String) -> ::std::result::Result<#name, E> {
+                        Ok(#name::from(value))
+                    }
+                }
+
+                deserializer.deserialize_str(Visitor)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn variant_names_follow_typify() {
+        assert_eq!(variant_name("New"), "New");
+        assert_eq!(variant_name("accessDenied"), "AccessDenied");
+        assert_eq!(variant_name("1to9employees"), "X1to9employees");
+        assert_eq!(
+            variant_name("Morethan20000employees"),
+            "Morethan20000employees"
+        );
+        assert_eq!(
+            variant_name("return=representation"),
+            "ReturnRepresentation"
+        );
+    }
+
+    #[test]
+    fn clashing_names_are_refused() {
+        let open = OpenEnum {
+            name: "Locale".into(),
+            description: None,
+            values: vec!["en-us".into(), "en_us".into()],
+        };
+        assert!(check(&open).unwrap_err().contains("both be named `EnUs`"));
+        let open = OpenEnum {
+            name: "Kind".into(),
+            description: None,
+            values: vec!["unrecognized".into()],
+        };
+        assert!(check(&open).unwrap_err().contains("catch-all"));
+    }
+}

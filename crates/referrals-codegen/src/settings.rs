@@ -1,0 +1,65 @@
+//! The generation settings: how progenitor and typify are told to write the client.
+
+use openapiv3::{OpenAPI, ReferenceOr, SchemaKind, Type};
+use progenitor_impl::{GenerationSettings, InterfaceStyle, TagStyle, TypeImpl, TypePatch};
+
+use crate::open_enum::OpenEnum;
+
+/// The money schema. The client keeps it as exact decimal text (`crate::Amount`).
+pub const AMOUNT: &str = "Amount";
+/// The value of a JSON Patch operation. The client keeps it as raw JSON text
+/// (`crate::PatchValue`), so that money in a patch keeps its digits too.
+pub const PATCH_VALUE: &str = "JsonPatchValue";
+
+/// The settings for `openapi`, whose open value sets are `open_enums`.
+pub fn settings(openapi: &OpenAPI, open_enums: &[OpenEnum]) -> GenerationSettings {
+    let mut settings = GenerationSettings::new();
+    settings
+        // One builder per operation: the list operation alone has nine optional parameters.
+        .with_interface(InterfaceStyle::Builder)
+        .with_tag(TagStyle::Merged)
+        .with_derive("PartialEq");
+
+    // Types written by hand in referrals-client, or by this crate (the open value sets), stand
+    // in for what typify would make of these schemas.
+    let text_impls = || [TypeImpl::Display, TypeImpl::FromStr].into_iter();
+    settings.with_replacement(AMOUNT, "crate::Amount", text_impls());
+    settings.with_replacement(PATCH_VALUE, "crate::PatchValue", std::iter::empty());
+    for open in open_enums {
+        settings.with_replacement(
+            &open.name,
+            format!("crate::types::{}", open.name),
+            text_impls(),
+        );
+    }
+
+    // Typify derives `Default` only for structs without a catch-all map of unknown members;
+    // every open object of the document has one and nothing required, so `Default` is added
+    // here, which lets users write `Referral { status: .., ..Default::default() }`.
+    let mut default = TypePatch::default();
+    default.with_derive("Default");
+    for name in open_objects_without_required(openapi) {
+        settings.with_patch(name, &default);
+    }
+    settings
+}
+
+fn open_objects_without_required(openapi: &OpenAPI) -> Vec<String> {
+    let Some(components) = &openapi.components else {
+        return Vec::new();
+    };
+    components
+        .schemas
+        .iter()
+        .filter_map(|(name, schema)| {
+            let ReferenceOr::Item(schema) = schema else {
+                return None;
+            };
+            let SchemaKind::Type(Type::Object(object)) = &schema.schema_kind else {
+                return None;
+            };
+            (object.additional_properties.is_some() && object.required.is_empty())
+                .then(|| name.clone())
+        })
+        .collect()
+}
