@@ -1,0 +1,195 @@
+//! `cargo xtask codegen`: regenerate the reviewable copy of the client, or check that it is
+//! current.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use similar::{ChangeTag, DiffOp, TextDiff};
+
+use crate::{FAILED, STALE, root, shown};
+
+struct Options {
+    check: bool,
+    spec: PathBuf,
+    out: PathBuf,
+}
+
+pub fn run(args: &[String]) -> ExitCode {
+    let options = match parse(args) {
+        Ok(options) => options,
+        Err(message) => {
+            eprintln!("error: {message}\n\n{}", crate::USAGE);
+            return ExitCode::from(FAILED);
+        }
+    };
+
+    let generated = match referrals_codegen::generate(&options.spec) {
+        Ok(generated) => generated,
+        Err(error) => {
+            eprintln!("error: {error}");
+            eprintln!("nothing was written.");
+            return ExitCode::from(FAILED);
+        }
+    };
+
+    let current = match std::fs::read_to_string(&options.out) {
+        Ok(current) => Some(current),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+        Err(error) => {
+            eprintln!("error: cannot read {}: {error}", shown(&options.out));
+            return ExitCode::from(FAILED);
+        }
+    };
+    let out = shown(&options.out);
+
+    if current.as_deref() == Some(generated.as_str()) {
+        println!("{out} is up to date with {}.", shown(&options.spec));
+        return ExitCode::SUCCESS;
+    }
+
+    if options.check {
+        let old = current.as_deref().unwrap_or("");
+        let diff = TextDiff::from_lines(old, &generated);
+        print!(
+            "{}",
+            diff.unified_diff()
+                .context_radius(3)
+                .header(&format!("a/{out}"), &format!("b/{out}"))
+        );
+        eprintln!(
+            "error: {out} is {} {}; run `cargo xtask codegen` and commit the result.",
+            if current.is_some() {
+                "stale against"
+            } else {
+                "missing, generated from"
+            },
+            shown(&options.spec)
+        );
+        return ExitCode::from(STALE);
+    }
+
+    if let Err(error) = write_atomically(&options.out, &generated) {
+        eprintln!("error: cannot write {out}: {error}");
+        return ExitCode::from(FAILED);
+    }
+    match current {
+        None => println!("created {out} ({} lines).", generated.lines().count()),
+        Some(old) => report(&out, &old, &generated),
+    }
+    ExitCode::SUCCESS
+}
+
+fn parse(args: &[String]) -> Result<Options, String> {
+    let root = root();
+    let mut options = Options {
+        check: false,
+        spec: root.join("openapi/referrals.yaml"),
+        out: root.join("crates/referrals-client/generated/referrals.rs"),
+    };
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--check" => options.check = true,
+            "--spec" => options.spec = args.next().ok_or("--spec needs a file")?.into(),
+            "--out" => options.out = args.next().ok_or("--out needs a file")?.into(),
+            other => return Err(format!("unknown option `{other}` for codegen")),
+        }
+    }
+    Ok(options)
+}
+
+/// Writes `text` to a temporary file beside `path`, then renames it over `path`: a reader sees
+/// the old file or the new one, never a part of it.
+fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
+    let directory = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(directory)?;
+    let name = path
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temporary = directory.join(format!(".{name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut file = std::fs::File::create(&temporary)?;
+        file.write_all(text.as_bytes())?;
+        file.sync_all()?;
+        std::fs::rename(&temporary, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    result
+}
+
+/// Prints how many lines changed and in which items of the generated code.
+fn report(out: &str, old: &str, new: &str) {
+    let diff = TextDiff::from_lines(old, new);
+    let (mut added, mut removed) = (0, 0);
+    for change in diff.iter_all_changes() {
+        match change.tag() {
+            ChangeTag::Insert => added += 1,
+            ChangeTag::Delete => removed += 1,
+            ChangeTag::Equal => {}
+        }
+    }
+    println!("updated {out}: {added} lines added, {removed} removed.");
+
+    let old_lines: Vec<&str> = old.lines().collect();
+    let new_lines: Vec<&str> = new.lines().collect();
+    let mut items = Vec::new();
+    for op in diff.ops() {
+        let item = match *op {
+            DiffOp::Equal { .. } => continue,
+            DiffOp::Delete { old_index, .. } => enclosing_item(&old_lines, old_index),
+            DiffOp::Insert { new_index, .. } | DiffOp::Replace { new_index, .. } => {
+                enclosing_item(&new_lines, new_index)
+            }
+        };
+        if let Some(item) = item
+            && !items.contains(&item)
+        {
+            items.push(item);
+        }
+    }
+    if !items.is_empty() {
+        println!("changed items:");
+        for item in items {
+            println!("  {item}");
+        }
+    }
+    println!("review the change with `git diff {out}`.");
+}
+
+/// The item that line `index` belongs to, such as `pub struct Referral`: the item that a doc
+/// comment or attribute introduces, or else the nearest item declaration above the line.
+fn enclosing_item(lines: &[&str], index: usize) -> Option<String> {
+    const STARTS: [&str; 7] = [
+        "pub struct ",
+        "pub enum ",
+        "pub async fn ",
+        "pub fn ",
+        "pub mod ",
+        "impl ",
+        "impl<",
+    ];
+    let is_item = |line: &&str| STARTS.iter().any(|start| line.starts_with(start));
+    let name = |line: &str| line.trim_end_matches('{').trim().to_owned();
+    let index = index.min(lines.len().checked_sub(1)?);
+    let is_preamble =
+        |line: &str| line.starts_with("///") || line.starts_with("#[") || line.starts_with("#![");
+    if is_preamble(lines[index].trim()) {
+        let next = lines[index..]
+            .iter()
+            .map(|line| line.trim())
+            .find(|line| !is_preamble(line));
+        if let Some(line) = next.filter(is_item) {
+            return Some(name(line));
+        }
+    }
+    lines[..=index]
+        .iter()
+        .rev()
+        .map(|line| line.trim())
+        .find(is_item)
+        .map(name)
+}

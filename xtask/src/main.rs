@@ -1,0 +1,61 @@
+//! `cargo xtask <task>`: the workspace's own tasks.
+//!
+//! ```text
+//! cargo xtask codegen            write crates/referrals-client/generated/referrals.rs
+//! cargo xtask codegen --check    change nothing; exit 1 with a unified diff when it is stale
+//! ```
+//!
+//! `--spec <file>` and `--out <file>` point the task at other files (the tests use copies).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+mod codegen;
+
+/// Exit status of a `--check` that found the committed copy stale.
+const STALE: u8 = 1;
+/// Exit status of bad input or a failed task.
+const FAILED: u8 = 2;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("codegen") => codegen::run(&args[1..]),
+        None | Some("help" | "--help" | "-h") => {
+            print!("{}", USAGE);
+            ExitCode::SUCCESS
+        }
+        Some(other) => {
+            eprintln!("error: unknown task `{other}`\n\n{USAGE}");
+            ExitCode::from(FAILED)
+        }
+    }
+}
+
+const USAGE: &str = "\
+usage: cargo xtask <task>
+
+tasks:
+  codegen [--check] [--spec <file>] [--out <file>]
+      Generate the client from the OpenAPI document and write the reviewable copy.
+      --check   change nothing; exit 0 when the copy is current, 1 with a diff when it is not
+      --spec    the document (default: openapi/referrals.yaml)
+      --out     the copy (default: crates/referrals-client/generated/referrals.rs)
+";
+
+/// The workspace root, which holds this crate.
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace root")
+        .to_owned()
+}
+
+/// `path` relative to the workspace root when it is inside it, for shorter messages.
+fn shown(path: &Path) -> String {
+    let root = root();
+    path.strip_prefix(&root)
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}

@@ -1,0 +1,313 @@
+//! `cargo xtask codegen` end to end, on temporary copies of the document and of the generated
+//! file: `--check` on a clean tree and after a change, and each kind of bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+fn spec_text() -> String {
+    std::fs::read_to_string(root().join("openapi/referrals.yaml")).unwrap()
+}
+
+fn committed_copy() -> String {
+    std::fs::read_to_string(root().join("crates/referrals-client/generated/referrals.rs")).unwrap()
+}
+
+/// A temporary folder with a document `referrals.yaml` and a generated copy `referrals.rs`.
+struct Sandbox {
+    dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    fn new(spec: &str, out: Option<&str>) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("referrals.yaml"), spec).unwrap();
+        if let Some(out) = out {
+            std::fs::write(dir.path().join("referrals.rs"), out).unwrap();
+        }
+        Self { dir }
+    }
+
+    fn spec(&self) -> PathBuf {
+        self.dir.path().join("referrals.yaml")
+    }
+
+    fn out(&self) -> PathBuf {
+        self.dir.path().join("referrals.rs")
+    }
+
+    fn codegen(&self, check: bool) -> Output {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        command.arg("codegen");
+        if check {
+            command.arg("--check");
+        }
+        command
+            .arg("--spec")
+            .arg(self.spec())
+            .arg("--out")
+            .arg(self.out());
+        command.output().unwrap()
+    }
+
+    fn files(&self) -> Vec<String> {
+        let mut names: Vec<_> = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Runs codegen on a broken document and checks that it fails with `expected` in its message,
+/// leaving the generated copy exactly as it was and no stray file behind.
+fn assert_refused(spec: &str, expected: &[&str]) {
+    let before = "// the copy before the run\n";
+    let sandbox = Sandbox::new(spec, Some(before));
+    for check in [false, true] {
+        let output = sandbox.codegen(check);
+        let message = stderr(&output);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "exit status; stderr:\n{message}"
+        );
+        for part in expected {
+            assert!(message.contains(part), "{part:?} not in:\n{message}");
+        }
+        assert!(message.contains("nothing was written"), "{message}");
+        assert_eq!(std::fs::read_to_string(sandbox.out()).unwrap(), before);
+        assert_eq!(sandbox.files(), ["referrals.rs", "referrals.yaml"]);
+    }
+}
+
+#[test]
+fn check_passes_on_the_committed_tree() {
+    let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["codegen", "--check"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "the committed copy is stale; run `cargo xtask codegen`:\n{}",
+        stdout(&output)
+    );
+    assert!(stdout(&output).contains("is up to date"));
+}
+
+#[test]
+fn check_fails_with_a_diff_after_a_change_to_the_document() {
+    let spec = spec_text().replace(
+        "description: The customer's company name.",
+        "description: The registered name of the customer's company.",
+    );
+    assert_ne!(spec, spec_text(), "the edit must change the document");
+    let sandbox = Sandbox::new(&spec, Some(&committed_copy()));
+
+    let output = sandbox.codegen(true);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "stderr:\n{}",
+        stderr(&output)
+    );
+    let diff = stdout(&output);
+    assert!(diff.contains("@@"), "no hunk in:\n{diff}");
+    assert!(
+        diff.contains("-        ///The customer's company name."),
+        "{diff}"
+    );
+    assert!(
+        diff.contains("+        ///The registered name of the customer's company."),
+        "{diff}"
+    );
+    assert!(stderr(&output).contains("run `cargo xtask codegen`"));
+    assert_eq!(
+        std::fs::read_to_string(sandbox.out()).unwrap(),
+        committed_copy()
+    );
+
+    // Writing brings the copy up to date, says what changed, and leaves no temporary file.
+    let output = sandbox.codegen(false);
+    assert!(output.status.success(), "stderr:\n{}", stderr(&output));
+    let report = stdout(&output);
+    // The member's doc, and the doc of its builder setter, which quotes it.
+    assert!(report.contains("2 lines added, 2 removed"), "{report}");
+    assert!(report.contains("pub struct CustomerProfile"), "{report}");
+    assert!(
+        report.contains("pub fn name<T>(mut self, value: T) -> Self"),
+        "{report}"
+    );
+    assert_eq!(sandbox.files(), ["referrals.rs", "referrals.yaml"]);
+    assert!(sandbox.codegen(true).status.success());
+}
+
+#[test]
+fn a_missing_copy_is_created_and_reported_stale() {
+    let sandbox = Sandbox::new(&spec_text(), None);
+    let output = sandbox.codegen(true);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("is missing"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!sandbox.out().exists(), "--check must not write");
+
+    let output = sandbox.codegen(false);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        std::fs::read_to_string(sandbox.out()).unwrap(),
+        committed_copy()
+    );
+}
+
+#[test]
+fn a_yaml_syntax_error_names_file_line_and_column() {
+    let spec = spec_text().replacen("  version: v1.0", "  version: [v1.0", 1);
+    let line = spec
+        .lines()
+        .position(|line| line == "  version: [v1.0")
+        .unwrap()
+        + 1;
+    assert_refused(&spec, &["referrals.yaml:", "YAML syntax error"]);
+    // The parser reports where it found out: the line after the unclosed bracket.
+    let sandbox = Sandbox::new(&spec, None);
+    let message = stderr(&sandbox.codegen(false));
+    let position = message.split("referrals.yaml:").nth(1).unwrap();
+    let reported: usize = position.split(':').next().unwrap().parse().unwrap();
+    assert!(
+        (line..=line + 1).contains(&reported),
+        "line {reported}, expected about {line}: {message}"
+    );
+}
+
+#[test]
+fn a_document_of_the_wrong_shape_names_the_place() {
+    let spec = spec_text().replacen(
+        "      responses:\n        '200':\n          description: One page of referrals.",
+        "      responses: 7\n      x-was:\n        '200':\n          description: One page of referrals.",
+        1,
+    );
+    assert_refused(
+        &spec,
+        &[
+            "not an OpenAPI 3.0 document",
+            "at `paths./v1.0/engagements/referrals.get.responses`",
+        ],
+    );
+}
+
+#[test]
+fn a_progenitor_panic_names_the_schema() {
+    // An exclusive minimum without a minimum makes progenitor hit a `todo!`.
+    let spec = spec_text().replacen(
+        "  schemas:\n",
+        "  schemas:\n    Broken:\n      description: Broken on purpose.\n      exclusiveMinimum: true\n",
+        1,
+    );
+    assert_refused(
+        &spec,
+        &[
+            "progenitor cannot generate the schema `Broken` (#/components/schemas/Broken)",
+            "panicked",
+            "exclusive_minimum set without minimum",
+        ],
+    );
+}
+
+#[test]
+fn a_progenitor_panic_names_the_operation() {
+    // Progenitor asserts that path parameters are required.
+    let spec = spec_text().replacen(
+        "    ReferralId:\n      name: id\n      in: path\n      required: true",
+        "    ReferralId:\n      name: id\n      in: path\n      required: false",
+        1,
+    );
+    assert_refused(
+        &spec,
+        &[
+            "progenitor cannot generate the operation `getReferral`",
+            "panicked",
+        ],
+    );
+}
+
+#[test]
+fn a_progenitor_error_names_the_operation() {
+    let spec = spec_text().replacen(
+        "        description: The changes, in order. The service applies all of them or none.\n        content:\n          application/json:",
+        "        description: The changes, in order. The service applies all of them or none.\n        content:\n          application/json-patch+json:",
+        1,
+    );
+    assert_refused(
+        &spec,
+        &[
+            "progenitor cannot generate the operation `updateReferral` (PATCH /v1.0/engagements/referrals/{id})",
+            "unexpected content type: application/json-patch+json",
+        ],
+    );
+}
+
+#[test]
+fn a_bare_number_is_refused_because_money_must_stay_exact() {
+    let spec = spec_text().replacen(
+        "        currency:\n          type: string\n          nullable: true\n          description: The currency of `dealValue`",
+        "        rate:\n          type: number\n          description: A float by mistake.\n        currency:\n          type: string\n          nullable: true\n          description: The currency of `dealValue`",
+        1,
+    );
+    assert_refused(
+        &spec,
+        &[
+            "the schema `ReferralDetails`",
+            "would be a binary float",
+            "`Amount`",
+        ],
+    );
+}
+
+#[test]
+fn a_missing_document_is_named() {
+    let sandbox = Sandbox::new("", Some("// before\n"));
+    std::fs::remove_file(sandbox.spec()).unwrap();
+    let output = sandbox.codegen(false);
+    assert_eq!(output.status.code(), Some(2));
+    let message = stderr(&output);
+    assert!(
+        message.contains("cannot read the OpenAPI document"),
+        "{message}"
+    );
+    assert!(
+        message.contains(&sandbox.spec().display().to_string()),
+        "{message}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(sandbox.out()).unwrap(),
+        "// before\n"
+    );
+}
+
+#[test]
+fn unknown_options_are_refused() {
+    let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["codegen", "--chek"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("unknown option `--chek`"));
+}
