@@ -8013,6 +8013,279 @@ The service adds values over time: a value that this client does not know decode
             deserializer.deserialize_str(Visitor)
         }
     }
+    impl Referral {
+        /// The members that the document declares for this type, as written on the wire.
+        pub const MEMBERS: &'static [&'static str] = &[
+            "@odata.context",
+            "id",
+            "engagementId",
+            "name",
+            "organizationId",
+            "organizationName",
+            "externalReferenceId",
+            "createdDateTime",
+            "updatedDateTime",
+            "expirationDateTime",
+            "acceptedDateTime",
+            "closedDateTime",
+            "status",
+            "substatus",
+            "statusReason",
+            "type",
+            "qualification",
+            "direction",
+            "customerProfile",
+            "consent",
+            "details",
+            "team",
+            "inviteContext",
+            "target",
+            "eTag",
+            "links",
+            "campaignId",
+            "favorite",
+            "lastModifiedVia",
+            "lastRunId",
+            "referralProgram",
+            "mpnId",
+            "callToAction",
+            "referralSource",
+            "salesStage",
+            "trackingInfo",
+            "registrations",
+            "registrationStatus",
+            "quality",
+            "isSpam",
+            "tags",
+            "offerId",
+        ];
+    }
+    impl NewReferral {
+        /// The members that the document declares for this type, as written on the wire.
+        pub const MEMBERS: &'static [&'static str] = &[
+            "type",
+            "customerProfile",
+            "consent",
+            "details",
+            "name",
+            "engagementId",
+            "externalReferenceId",
+            "status",
+            "substatus",
+            "statusReason",
+            "qualification",
+            "team",
+            "inviteContext",
+            "target",
+            "campaignId",
+            "referralProgram",
+            "salesStage",
+            "trackingInfo",
+        ];
+    }
+    impl ReferralList {
+        /// The members that the document declares for this type, as written on the wire.
+        pub const MEMBERS: &'static [&'static str] = &[
+            "@odata.context",
+            "@odata.count",
+            "@odata.nextLink",
+            "value",
+        ];
+    }
+    impl CustomerProfile {
+        /// The members that the document declares for this type, as written on the wire.
+        pub const MEMBERS: &'static [&'static str] = &[
+            "name",
+            "address",
+            "size",
+            "team",
+            "ids",
+        ];
+    }
+    impl CustomerProfileId {
+        /// The members that the document declares for this type, as written on the wire.
+        pub const MEMBERS: &'static [&'static str] = &["profileType", "id"];
+    }
+    impl Address {
+        /// The members that the document declares for this type, as written on the wire.
+        pub const MEMBERS: &'static [&'static str] = &[
+            "addressLine1",
+            "addressLine2",
+            "city",
+            "state",
+            "postalCode",
+            "country",
+            "region",
+        ];
+    }
+    impl Member {
+        /// The members that the document declares for this type, as written on the wire.
+        pub const MEMBERS: &'static [&'static str] = &[
+            "firstName",
+            "lastName",
+            "phoneNumber",
+            "email",
+            "contactPreference",
+        ];
+    }
+    impl ContactPreference {
+        /// The members that the document declares for this type, as written on the wire.
+        pub const MEMBERS: &'static [&'static str] = &["locale", "disableNotifications"];
+    }
+    impl Consent {
+        /// The members that the document declares for this type, as written on the wire.
+        pub const MEMBERS: &'static [&'static str] = &[
+            "consentToContact",
+            "consentToToShareInfoWithOthers",
+            "consentToShareReferralWithMicrosoftSellers",
+        ];
+    }
+    impl ReferralDetails {
+        /// The members that the document declares for this type, as written on the wire.
+        pub const MEMBERS: &'static [&'static str] = &[
+            "notes",
+            "dealValue",
+            "currency",
+            "closingDateTime",
+            "requirements",
+            "customerAction",
+            "customerRequestedContact",
+        ];
+    }
+    impl Requirements {
+        /// The members that the document declares for this type, as written on the wire.
+        pub const MEMBERS: &'static [&'static str] = &[
+            "industries",
+            "products",
+            "services",
+            "solutions",
+            "offers",
+            "additionalRequirements",
+        ];
+    }
+    impl Tag {
+        /// The members that the document declares for this type, as written on the wire.
+        pub const MEMBERS: &'static [&'static str] = &["id"];
+    }
+    impl SolutionTag {
+        /// The members that the document declares for this type, as written on the wire.
+        pub const MEMBERS: &'static [&'static str] = &["id", "name", "type"];
+    }
+    impl AdditionalRequirements {
+        /// The members that the document declares for this type, as written on the wire.
+        pub const MEMBERS: &'static [&'static str] = &["attributes"];
+    }
+    impl RequirementAttribute {
+        /// The members that the document declares for this type, as written on the wire.
+        pub const MEMBERS: &'static [&'static str] = &["id", "type"];
+    }
+    impl InviteContext {
+        /// The members that the document declares for this type, as written on the wire.
+        pub const MEMBERS: &'static [&'static str] = &[
+            "notes",
+            "invitedBy",
+            "assistanceRequestCode",
+        ];
+    }
+    impl InvitedBy {
+        /// The members that the document declares for this type, as written on the wire.
+        pub const MEMBERS: &'static [&'static str] = &[
+            "organizationId",
+            "organizationName",
+        ];
+    }
+    impl Target {
+        /// The members that the document declares for this type, as written on the wire.
+        pub const MEMBERS: &'static [&'static str] = &["type", "id"];
+    }
+    impl ReferralLinks {
+        /// The members that the document declares for this type, as written on the wire.
+        pub const MEMBERS: &'static [&'static str] = &["relatedReferrals", "self"];
+    }
+    impl Link {
+        /// The members that the document declares for this type, as written on the wire.
+        pub const MEMBERS: &'static [&'static str] = &["uri", "method"];
+    }
+    impl TrackingInfo {
+        /// The members that the document declares for this type, as written on the wire.
+        pub const MEMBERS: &'static [&'static str] = &["microsoftMsxId"];
+    }
+    impl Registration {
+        /// The members that the document declares for this type, as written on the wire.
+        pub const MEMBERS: &'static [&'static str] = &[
+            "id",
+            "type",
+            "registrationDateTime",
+            "status",
+            "statusReason",
+            "contract",
+            "solutionDetails",
+            "statusHistory",
+        ];
+    }
+    impl Contract {
+        /// The members that the document declares for this type, as written on the wire.
+        pub const MEMBERS: &'static [&'static str] = &[
+            "value",
+            "currency",
+            "startDateTime",
+            "endDateTime",
+            "signDateTime",
+            "term",
+        ];
+    }
+    impl SolutionDetail {
+        /// The members that the document declares for this type, as written on the wire.
+        pub const MEMBERS: &'static [&'static str] = &[
+            "id",
+            "name",
+            "value",
+            "currency",
+            "isDeployedOnAzure",
+            "primaryDeploymentOn",
+            "pricingModel",
+            "marketplaceTransactionDetails",
+        ];
+    }
+    impl MarketplaceTransactionDetails {
+        /// The members that the document declares for this type, as written on the wire.
+        pub const MEMBERS: &'static [&'static str] = &[
+            "isMarketplaceTransacted",
+            "marketplaceTransactionDateTime",
+        ];
+    }
+    impl RegistrationStatusHistory {
+        /// The members that the document declares for this type, as written on the wire.
+        pub const MEMBERS: &'static [&'static str] = &[
+            "reviewPendingDateTime",
+            "actionRequiredDateTime",
+            "passedDateTime",
+            "failedDateTime",
+            "approvedDateTime",
+            "resubmissionDateTime",
+        ];
+    }
+    impl JsonPatchOperation {
+        /// The members that the document declares for this type, as written on the wire.
+        pub const MEMBERS: &'static [&'static str] = &["op", "path", "value"];
+    }
+    impl ErrorResponse {
+        /// The members that the document declares for this type, as written on the wire.
+        pub const MEMBERS: &'static [&'static str] = &["error"];
+    }
+    impl ErrorDetail {
+        /// The members that the document declares for this type, as written on the wire.
+        pub const MEMBERS: &'static [&'static str] = &[
+            "code",
+            "message",
+            "target",
+            "innerError",
+        ];
+    }
+    impl InnerError {
+        /// The members that the document declares for this type, as written on the wire.
+        pub const MEMBERS: &'static [&'static str] = &["code", "message", "innerError"];
+    }
 }
 #[derive(Clone, Debug)]
 /**Client for Partner API for referrals
@@ -8033,6 +8306,7 @@ Version: v1.0*/
 pub struct Client {
     pub(crate) baseurl: String,
     pub(crate) client: reqwest::Client,
+    pub(crate) inner: crate::Runtime,
 }
 impl Client {
     /// Create a new client.
@@ -8040,7 +8314,7 @@ impl Client {
     /// `baseurl` is the base URL provided to the internal
     /// `reqwest::Client`, and should include a scheme and hostname,
     /// as well as port and a path stem if applicable.
-    pub fn new(baseurl: &str) -> Self {
+    pub fn new(baseurl: &str, inner: crate::Runtime) -> Self {
         #[cfg(not(target_arch = "wasm32"))]
         let client = {
             let dur = ::std::time::Duration::from_secs(15u64);
@@ -8048,7 +8322,7 @@ impl Client {
         };
         #[cfg(target_arch = "wasm32")]
         let client = reqwest::ClientBuilder::new();
-        Self::new_with_client(baseurl, client.build().unwrap())
+        Self::new_with_client(baseurl, client.build().unwrap(), inner)
     }
     /// Construct a new client with an existing `reqwest::Client`,
     /// allowing more control over its configuration.
@@ -8056,14 +8330,19 @@ impl Client {
     /// `baseurl` is the base URL provided to the internal
     /// `reqwest::Client`, and should include a scheme and hostname,
     /// as well as port and a path stem if applicable.
-    pub fn new_with_client(baseurl: &str, client: reqwest::Client) -> Self {
+    pub fn new_with_client(
+        baseurl: &str,
+        client: reqwest::Client,
+        inner: crate::Runtime,
+    ) -> Self {
         Self {
             baseurl: baseurl.to_string(),
             client,
+            inner,
         }
     }
 }
-impl ClientInfo<()> for Client {
+impl ClientInfo<crate::Runtime> for Client {
     fn api_version() -> &'static str {
         "v1.0"
     }
@@ -8073,11 +8352,17 @@ impl ClientInfo<()> for Client {
     fn client(&self) -> &reqwest::Client {
         &self.client
     }
-    fn inner(&self) -> &() {
-        &()
+    fn inner(&self) -> &crate::Runtime {
+        &self.inner
     }
 }
-impl ClientHooks<()> for &Client {}
+const _: () = {
+    #[allow(dead_code)]
+    fn assert_client_hooks()
+    where
+        Client: ClientHooks<crate::Runtime>,
+    {}
+};
 impl Client {
     /**List referrals
 

@@ -58,6 +58,7 @@ pub fn generate_document(document: &Document) -> Result<String, Error> {
         message: error.to_string(),
     })?;
     add_open_enums(&mut file, &open_enums);
+    add_member_lists(&mut file, &document.openapi);
     docs::fill(&mut file, &document.openapi);
 
     Ok(format!(
@@ -85,6 +86,40 @@ fn add_open_enums(file: &mut syn::File, open_enums: &[open_enum::OpenEnum]) {
         code.extend(open_enum::tokens(open));
     }
     let extra: syn::File = syn::parse2(code).expect("the open value sets are valid Rust");
+    items.extend(extra.items);
+}
+
+/// Gives each object type of `mod types` the list of the members that the document declares,
+/// as written on the wire (`Referral::MEMBERS`), for `$select` and for checks of unknown members.
+fn add_member_lists(file: &mut syn::File, openapi: &openapiv3::OpenAPI) {
+    let Some(components) = &openapi.components else {
+        return;
+    };
+    let mut code = proc_macro2::TokenStream::new();
+    for (name, schema) in &components.schemas {
+        let openapiv3::ReferenceOr::Item(schema) = schema else {
+            continue;
+        };
+        let openapiv3::SchemaKind::Type(openapiv3::Type::Object(object)) = &schema.schema_kind
+        else {
+            continue;
+        };
+        let ident = quote::format_ident!("{name}");
+        let members = object.properties.keys();
+        code.extend(quote::quote! {
+            impl #ident {
+                /// The members that the document declares for this type, as written on the wire.
+                pub const MEMBERS: &'static [&'static str] = &[#(#members),*];
+            }
+        });
+    }
+    let Some((_, items)) = file.items.iter_mut().find_map(|item| match item {
+        syn::Item::Mod(module) if module.ident == "types" => module.content.as_mut(),
+        _ => None,
+    }) else {
+        return;
+    };
+    let extra: syn::File = syn::parse2(code).expect("the member lists are valid Rust");
     items.extend(extra.items);
 }
 

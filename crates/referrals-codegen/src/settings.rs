@@ -1,7 +1,10 @@
 //! The generation settings: how progenitor and typify are told to write the client.
 
 use openapiv3::{OpenAPI, ReferenceOr, SchemaKind, Type};
-use progenitor_impl::{GenerationSettings, InterfaceStyle, TagStyle, TypeImpl, TypePatch};
+use progenitor_impl::{
+    GenerationSettings, HooksMode, InterfaceStyle, TagStyle, TypeImpl, TypePatch,
+};
+use quote::quote;
 
 use crate::open_enum::OpenEnum;
 
@@ -18,7 +21,12 @@ pub fn settings(openapi: &OpenAPI, open_enums: &[OpenEnum]) -> GenerationSetting
         // One builder per operation: the list operation alone has nine optional parameters.
         .with_interface(InterfaceStyle::Builder)
         .with_tag(TagStyle::Merged)
-        .with_derive("PartialEq");
+        .with_derive("PartialEq")
+        // The client's runtime (auth, request ids, retries, tracing) lives in the hand-written
+        // `crate::Runtime`, and `crate::Client` must implement `ClientHooks` for it: with
+        // `Expected`, forgetting that impl is a compile error rather than a silent default.
+        .with_inner_type(quote!(crate::Runtime))
+        .with_hooks(HooksMode::Expected);
 
     // Types written by hand in referrals-client, or by this crate (the open value sets), stand
     // in for what typify would make of these schemas.
