@@ -2,7 +2,7 @@
 //! the generated types agree.
 //!
 //! - [`spec`]: the document as JSON, and where each example is attached;
-//! - [`schema`]: its schemas as JSON Schema, to validate payloads;
+//! - `referrals_document`: its schemas as JSON Schema, to validate payloads;
 //! - [`model`] and [`walk`]: its schemas as shapes, to walk a payload with its schema;
 //! - [`json`]: JSON that keeps numbers as text;
 //! - [`codec`]: the generated type of each schema, found by name, and round trips through it;
@@ -16,15 +16,14 @@ pub mod generate;
 pub mod json;
 pub mod model;
 pub mod mutate;
-pub mod schema;
 pub mod spec;
 pub mod walk;
 pub mod yaml;
 
 use crate::json::{Json, path_text};
 use crate::model::{Model, Shape};
-use crate::schema::Validators;
 use crate::spec::Spec;
+use referrals_document::Validators;
 
 /// The document, read once, with its validators and shapes.
 pub struct Contract {
@@ -45,7 +44,7 @@ impl Contract {
     /// Prepares the checks of `spec`.
     pub fn new(spec: Spec) -> Self {
         let model = Model::new(&spec);
-        let validators = Validators::new(&spec);
+        let validators = Validators::new(&spec.doc);
         Self {
             spec,
             model,
@@ -56,9 +55,8 @@ impl Contract {
     /// The JSON Schema violations of `payload` against the component schema `component`, one
     /// line each: `at /value/0/status: ...`.
     pub fn violations(&self, component: &str, payload: &Json) -> Vec<String> {
-        let schema = serde_json::json!({ "$ref": format!("#/components/schemas/{component}") });
         self.validators
-            .check(&schema, &payload.to_value())
+            .check_component(component, &payload.to_value())
             .into_iter()
             .map(|violation| {
                 let at = if violation.pointer.is_empty() {

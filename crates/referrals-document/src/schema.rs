@@ -11,8 +11,6 @@ use std::sync::Mutex;
 
 use serde_json::{Map, Value, json};
 
-use crate::spec::Spec;
-
 /// OpenAPI keywords with no meaning in JSON Schema.
 const OPENAPI_ONLY: [&str; 5] = [
     "nullable",
@@ -97,20 +95,29 @@ pub struct Violation {
 }
 
 impl Validators {
-    /// Converts every component schema of `spec`.
-    pub fn new(spec: &Spec) -> Self {
-        let schemas: Map<String, Value> = spec
-            .component_names()
+    /// Converts every component schema of the document `doc` (as JSON).
+    pub fn new(doc: &Value) -> Self {
+        let schemas: Map<String, Value> = crate::component_names(doc)
             .into_iter()
             .map(|name| {
-                let converted = to_json_schema(spec.component(&name).expect("listed"));
-                (name, converted)
+                let schema = doc
+                    .pointer(&format!("/components/schemas/{name}"))
+                    .expect("listed");
+                (name, to_json_schema(schema))
             })
             .collect();
         Self {
             root: json!({ "components": { "schemas": schemas } }),
             cache: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The violations of `instance` against the component schema `name`.
+    pub fn check_component(&self, name: &str, instance: &Value) -> Vec<Violation> {
+        self.check(
+            &json!({ "$ref": format!("#/components/schemas/{name}") }),
+            instance,
+        )
     }
 
     /// The violations of `instance` against `schema`, an OpenAPI schema object of the document
