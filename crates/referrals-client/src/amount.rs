@@ -96,6 +96,43 @@ impl PartialEq for Amount {
 
 impl Eq for Amount {}
 
+/// Amounts order by value, exactly (no conversion to a float).
+impl PartialOrd for Amount {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Amount {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        use std::cmp::Ordering;
+        let (a, b) = (self.normalized(), other.normalized());
+        let sign = |n: &Normalized| match (n.digits.is_empty(), n.negative) {
+            (true, _) => 0,
+            (false, true) => -1,
+            (false, false) => 1,
+        };
+        match sign(&a).cmp(&sign(&b)) {
+            Ordering::Equal if sign(&a) == 0 => Ordering::Equal,
+            Ordering::Equal => {
+                // Same sign: compare magnitudes by the position of the leading digit, then digit
+                // by digit; for negative numbers the larger magnitude is the smaller number.
+                let lead = |n: &Normalized| n.digits.len() as i128 + i128::from(n.exponent);
+                let magnitude = lead(&a).cmp(&lead(&b)).then_with(|| {
+                    let width = a.digits.len().max(b.digits.len());
+                    format!("{:0<width$}", a.digits).cmp(&format!("{:0<width$}", b.digits))
+                });
+                if a.negative {
+                    magnitude.reverse()
+                } else {
+                    magnitude
+                }
+            }
+            different => different,
+        }
+    }
+}
+
 impl Hash for Amount {
     fn hash<H: Hasher>(&self, state: &mut H) {
         self.normalized().hash(state);
@@ -263,6 +300,27 @@ mod tests {
         }
         let error = serde_json::from_str::<Amount>("\"10\"").unwrap_err();
         assert!(error.to_string().contains("expected an amount"), "{error}");
+    }
+
+    #[test]
+    fn order_by_value() {
+        let mut amounts: Vec<Amount> = [
+            "10", "-2.5", "0.1", "1e3", "-30", "0", "9.99", "0.10", "-2.49",
+        ]
+        .iter()
+        .map(|text| amount(text))
+        .collect();
+        amounts.sort();
+        let texts: Vec<&str> = amounts.iter().map(Amount::as_str).collect();
+        assert_eq!(
+            texts,
+            [
+                "-30", "-2.5", "-2.49", "0", "0.1", "0.10", "9.99", "10", "1e3"
+            ]
+        );
+        assert!(
+            amount("123456789012345678901234567890.2") > amount("123456789012345678901234567890.1")
+        );
     }
 
     #[test]

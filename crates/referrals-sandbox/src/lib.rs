@@ -1,0 +1,362 @@
+//! A local sandbox of the Partner API for referrals: a server that implements
+//! `openapi/referrals.yaml` on an in-memory store, for developing and testing integrations
+//! offline (the real service offers no test tenant for referrals).
+//!
+//! ```no_run
+//! # async fn run() -> std::io::Result<()> {
+//! let sandbox = referrals_sandbox::start(referrals_sandbox::Config {
+//!     seed_count: 100,
+//!     ..referrals_sandbox::Config::default()
+//! })
+//! .await?;
+//! println!("listening on {}", sandbox.url());
+//! sandbox.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! What it does:
+//! - every operation of the document, with the document's status codes, headers and error
+//!   body; `$filter` (comparisons, `and`/`or`/`not`, grouping, `''` in strings,
+//!   `team/any(t:t/email eq ...)`, nested members), `$orderby` on several keys, `$select`,
+//!   `$top`, `$skip`, `$count`, and pages of at most 100 linked by a keyset `$skiptoken`;
+//! - eTags with `If-Match` (412 when stale, one winner among concurrent updates), the status
+//!   rules of `referrals_client::transitions`, the two-step shared referral;
+//! - a bearer token on every request (401 without), and optional faults (429 and 503 with
+//!   `Retry-After`) to exercise a client's retries;
+//! - a 4xx with the error body for every bad input (bad JSON, deep nesting, wrong content type,
+//!   invalid UTF-8, oversized bodies, absurd `$top`), never a crash.
+
+mod api;
+pub mod error;
+pub mod filter;
+mod request;
+pub mod seed;
+pub mod store;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tokio::sync::oneshot;
+
+use crate::error::ApiError;
+use crate::store::Store;
+
+/// How the sandbox starts.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where to listen; port 0 takes any free port. Default: `127.0.0.1:0`.
+    pub addr: SocketAddr,
+    /// How many synthetic referrals to add to the seed examples. Default: 1,000.
+    pub seed_count: usize,
+    /// The seed of the generator: the same seed and count give the same data. Default: 42.
+    pub seed: u64,
+    /// The one bearer token accepted; `None` accepts any non-empty token. Default: `None`.
+    pub token: Option<String>,
+    /// The share of requests answered 429 with `Retry-After: 1`, from 0 to 1. Default: 0.
+    pub fault_429: f64,
+    /// The share of requests answered 503 with `Retry-After: 1`, from 0 to 1. Default: 0.
+    pub fault_503: f64,
+    /// The most referrals on one page. Default: 100, as the service.
+    pub page_size: usize,
+    /// The largest request body, in bytes. Default: 1 MiB.
+    pub max_body: usize,
+    /// Whether to log one line per request on standard error. Default: true.
+    pub log: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            seed_count: 1000,
+            seed: 42,
+            token: None,
+            fault_429: 0.0,
+            fault_503: 0.0,
+            page_size: 100,
+            max_body: 1024 * 1024,
+            log: true,
+        }
+    }
+}
+
+/// The state shared by the handlers.
+pub struct App {
+    store: RwLock<Store>,
+    /// The root that links point to, such as `http://127.0.0.1:8080`.
+    base: String,
+    token: Option<String>,
+    fault_429: f64,
+    fault_503: f64,
+    faults: Mutex<fastrand::Rng>,
+    page_size: usize,
+    max_body: usize,
+    log: bool,
+    /// The document's schemas, which every request body must satisfy.
+    validators: referrals_document::Validators,
+}
+
+/// A running sandbox.
+#[derive(Debug)]
+pub struct Sandbox {
+    addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Sandbox {
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Its service root, such as `http://127.0.0.1:8080`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops it and waits until it has stopped.
+    pub async fn shutdown(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}
+
+/// Binds `config.addr`, loads the data and serves in a background task.
+pub async fn start(config: Config) -> std::io::Result<Sandbox> {
+    let listener = tokio::net::TcpListener::bind(config.addr).await?;
+    let addr = listener.local_addr()?;
+    let app = Arc::new(app(&config, &format!("http://{addr}")));
+    let (shutdown, signal) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let server = axum::serve(listener, router(app)).with_graceful_shutdown(async move {
+            let _ = signal.await;
+        });
+        if let Err(error) = server.await {
+            eprintln!("the sandbox stopped: {error}");
+        }
+    });
+    Ok(Sandbox {
+        addr,
+        shutdown: Some(shutdown),
+        task: Some(task),
+    })
+}
+
+/// The state for `config`, with links that point to `base`.
+pub fn app(config: &Config, base: &str) -> App {
+    let mut store = Store::default();
+    for referral in seed::examples() {
+        store.put(referral);
+    }
+    for referral in seed::synthetic(config.seed_count, config.seed, base) {
+        store.put(referral);
+    }
+    App {
+        store: RwLock::new(store),
+        base: base.to_owned(),
+        token: config.token.clone(),
+        fault_429: config.fault_429,
+        fault_503: config.fault_503,
+        faults: Mutex::new(fastrand::Rng::with_seed(config.seed)),
+        page_size: config.page_size.max(1),
+        max_body: config.max_body,
+        log: config.log,
+        validators: referrals_document::Validators::new(
+            &referrals_document::parse(referrals_document::REFERRALS_YAML)
+                .expect("the embedded document is valid YAML"),
+        ),
+    }
+}
+
+/// The routes of the document, behind the checks that every request goes through.
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route(
+            "/v1.0/engagements/referrals",
+            get(api::list).post(api::create),
+        )
+        .route(
+            "/v1.0/engagements/referrals/{id}",
+            get(api::get).patch(api::update).put(api::replace),
+        )
+        .route("/v1/referrals", get(api::legacy_list))
+        .fallback(|| async {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "itemNotFound",
+                "No resource of the API has this path.",
+            )
+        })
+        .method_not_allowed_fallback(|uri: axum::http::Uri| async move {
+            let allowed = match uri.path() {
+                "/v1.0/engagements/referrals" => "GET, POST",
+                "/v1/referrals" => "GET",
+                _ => "GET, PATCH, PUT",
+            };
+            let mut response = ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "invalidRequest",
+                "This method is not served at this path.",
+            )
+            .into_response();
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static(allowed));
+            response
+        })
+        .layer(middleware::from_fn_with_state(app.clone(), checks))
+        .layer(middleware::from_fn_with_state(app.clone(), authenticate))
+        .layer(middleware::from_fn_with_state(app.clone(), faults))
+        .layer(middleware::from_fn_with_state(
+            app.clone(),
+            request_id_and_log,
+        ))
+        .with_state(app)
+}
+
+/// Gives every answer a `Request-ID`, and logs one line per request.
+async fn request_id_and_log(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let mut response = next.run(request).await;
+    let id = uuid::Uuid::new_v4().to_string();
+    response.headers_mut().insert(
+        "request-id",
+        HeaderValue::from_str(&id).expect("a GUID is a header value"),
+    );
+    if app.log {
+        eprintln!(
+            "{method} {path} {} {:.1}ms",
+            response.status().as_u16(),
+            started.elapsed().as_secs_f64() * 1000.0
+        );
+    }
+    response
+}
+
+/// Answers a share of requests with 429 or 503, when asked to.
+async fn faults(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+    if app.fault_429 > 0.0 || app.fault_503 > 0.0 {
+        let roll = app
+            .faults
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .f64();
+        let fault = if roll < app.fault_429 {
+            Some(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "tooManyRequests",
+                "Too many requests; retry after a second.",
+            ))
+        } else if roll < app.fault_429 + app.fault_503 {
+            Some(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "serviceNotAvailable",
+                "The service is unavailable for now; retry after a second.",
+            ))
+        } else {
+            None
+        };
+        if let Some(fault) = fault {
+            let mut response = fault.into_response();
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            return response;
+        }
+    }
+    next.run(request).await
+}
+
+/// Requires `Authorization: Bearer <token>`: the configured token, or any non-empty one.
+async fn authenticate(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| {
+            let (scheme, token) = value.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        })
+        .filter(|token| !token.is_empty());
+    let accepted = match (given, &app.token) {
+        (None, _) => false,
+        (Some(given), Some(expected)) => given == expected,
+        (Some(_), None) => true,
+    };
+    if !accepted {
+        return ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "The request carries no valid bearer token (Authorization: Bearer <token>).",
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
+/// The header checks of every operation: `Accept`, and the GUIDs of the request-id headers.
+async fn checks(request: Request, next: Next) -> Response {
+    let headers = request.headers();
+    for name in ["ms-requestid", "ms-correlationid"] {
+        if let Some(value) = headers.get(name) {
+            let valid = value
+                .to_str()
+                .ok()
+                .is_some_and(|text| uuid::Uuid::parse_str(text).is_ok());
+            if !valid {
+                return ApiError::bad_request(format!("the header `{name}` must be a GUID"))
+                    .target(name)
+                    .into_response();
+            }
+        }
+    }
+    if let Some(accept) = headers.get(header::ACCEPT) {
+        let acceptable = accept.to_str().ok().is_some_and(|text| {
+            text.split(',').any(|range| {
+                let essence = range
+                    .split(';')
+                    .next()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_ascii_lowercase();
+                matches!(
+                    essence.as_str(),
+                    "*/*" | "application/*" | "application/json"
+                ) || essence.ends_with("+json")
+            })
+        });
+        if !acceptable {
+            return ApiError::new(
+                StatusCode::NOT_ACCEPTABLE,
+                "invalidRequest",
+                "The answers are application/json.",
+            )
+            .target("Accept")
+            .into_response();
+        }
+    }
+    next.run(request).await
+}

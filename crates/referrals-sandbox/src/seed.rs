@@ -1,0 +1,411 @@
+//! The data that the sandbox starts with: the referrals of the published examples, and N
+//! synthetic ones made by a seeded generator (the same seed and N give the same data).
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use referrals_client::Amount;
+use referrals_client::types::{
+    Address, AssistanceRequestCode, Consent, ContactPreference, Contract, ContractTerm,
+    CustomerProfile, CustomerProfileId, CustomerProfileIdType, CustomerProfileIds, CustomerSize,
+    DeploymentLocation, InviteContext, InvitedBy, Link, Member, PricingModel, Referral,
+    ReferralDetails, ReferralDirection, ReferralLinks, ReferralQualification, ReferralStatus,
+    ReferralSubstatus, ReferralType, Registration, RegistrationStatusHistory, RegistrationType,
+    Requirements, SalesStage, SolutionDetail, SolutionTag, SolutionType, Tag, Target, TargetType,
+};
+use uuid::Uuid;
+
+/// The organization that the sandbox's caller belongs to.
+pub const ORGANIZATION_ID: &str = "7d23e5ca-19dc-4eaa-aac8-5e6b559f0d1d";
+/// Its name.
+pub const ORGANIZATION_NAME: &str = "Contoso Company";
+
+/// The referrals of the published examples (seeds 001 and 003; the list examples hold the same
+/// two referrals).
+pub fn examples() -> Vec<Referral> {
+    [
+        include_str!("../../../openapi/examples/seed001-get-2020.json"),
+        include_str!("../../../openapi/examples/seed003-get-2019.json"),
+    ]
+    .iter()
+    .map(|text| {
+        let mut referral: Referral = serde_json::from_str(text).expect("the seed examples decode");
+        // A member of single-entity answers, not of the stored referral.
+        referral.odata_context = None;
+        referral
+    })
+    .collect()
+}
+
+const COMPANIES: [&str; 14] = [
+    "Fabrikam",
+    "Contoso",
+    "Northwind Traders",
+    "O'Neil & Sons",
+    "Zoë's Bakery",
+    "Müller GmbH",
+    "東京商事",
+    "Société Générale de Café",
+    "D'Angelo Ltd",
+    "Tailspin Toys",
+    "Adatum",
+    "Wide World Importers",
+    "Proseware \"Labs\"",
+    "Ålesund Fisk AS",
+];
+const FIRST_NAMES: [&str; 12] = [
+    "Sue", "Joe", "Zoë", "José", "Åsa", "Siobhán", "Ravi", "Aiko", "Chloé", "李", "Renée", "Connor",
+];
+const LAST_NAMES: [&str; 12] = [
+    "Smith",
+    "O'Brien",
+    "Hansen",
+    "Müller",
+    "García",
+    "Nakamura",
+    "Kumar",
+    "D'Souza",
+    "Ødegaard",
+    "王",
+    "Núñez",
+    "Doe",
+];
+const PLACES: [(&str, &str, &str, &str); 20] = [
+    ("US", "Redmond", "WA", "98052"),
+    ("US", "New York", "NY", "10001"),
+    ("CA", "Montréal", "QC", "H2X 1Y4"),
+    ("GB", "London", "", "EC1A 1BB"),
+    ("DE", "München", "BY", "80331"),
+    ("FR", "Paris", "", "75001"),
+    ("JP", "東京", "", "100-0001"),
+    ("IN", "Bengaluru", "KA", "560001"),
+    ("BR", "São Paulo", "SP", "01000-000"),
+    ("AU", "Sydney", "NSW", "2000"),
+    ("NL", "Amsterdam", "", "1012 JS"),
+    ("SE", "Malmö", "", "211 19"),
+    ("NO", "Ålesund", "", "6002"),
+    ("ES", "A Coruña", "", "15001"),
+    ("IT", "Milano", "MI", "20121"),
+    ("MX", "Ciudad de México", "CDMX", "06000"),
+    ("ZA", "Cape Town", "WC", "8001"),
+    ("SG", "Singapore", "", "018989"),
+    ("IE", "Dún Laoghaire", "", "A96"),
+    ("PL", "Łódź", "", "90-001"),
+];
+const CURRENCIES: [&str; 6] = ["USD", "EUR", "GBP", "JPY", "INR", "AUD"];
+const PRODUCTS: [&str; 9] = [
+    "Azure",
+    "Dynamics365Business",
+    "Dynamics365Enterprise",
+    "Microsoft365",
+    "Office",
+    "PowerBI",
+    "SQL",
+    "Teams",
+    "Windows",
+];
+const SERVICES: [&str; 4] = [
+    "ConsultingAndProfessional",
+    "DeploymentOrMigration",
+    "LearningAndCertification",
+    "ManagedServices",
+];
+const INDUSTRIES: [&str; 6] = [
+    "Education",
+    "Manufacturing",
+    "Healthcare",
+    "Retail",
+    "Government",
+    "Financial",
+];
+
+/// The status and substatus of each lifecycle stage that the data covers.
+const STAGES: [(ReferralStatus, ReferralSubstatus); 7] = [
+    (ReferralStatus::New, ReferralSubstatus::Pending),
+    (ReferralStatus::New, ReferralSubstatus::Received),
+    (ReferralStatus::Active, ReferralSubstatus::Accepted),
+    (ReferralStatus::Closed, ReferralSubstatus::Won),
+    (ReferralStatus::Closed, ReferralSubstatus::Lost),
+    (ReferralStatus::Closed, ReferralSubstatus::Declined),
+    (ReferralStatus::Closed, ReferralSubstatus::Expired),
+];
+
+/// `count` synthetic referrals from `seed`, whose links point to `base`.
+///
+/// The first ones go through every value of every value set in turn (status, direction, type,
+/// qualification, country, size), so that even a small N covers them all; after that the values
+/// are drawn at random. Names hold quotes and non-ASCII letters; deal values have cents.
+pub fn synthetic(count: usize, seed: u64, base: &str) -> Vec<Referral> {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut engagements: Vec<String> = Vec::new();
+    (0..count)
+        .map(|index| {
+            let pick = |rng: &mut fastrand::Rng, length: usize| {
+                if index < 64 {
+                    index % length
+                } else {
+                    rng.usize(..length)
+                }
+            };
+            let id = uuid(&mut rng);
+            let engagement_id = if !engagements.is_empty() && rng.u8(..10) == 0 {
+                engagements[rng.usize(..engagements.len())].clone()
+            } else {
+                let engagement = uuid(&mut rng);
+                engagements.push(engagement.clone());
+                engagement
+            };
+            let (status, substatus) = STAGES[pick(&mut rng, STAGES.len())].clone();
+            let direction = [ReferralDirection::Incoming, ReferralDirection::Outgoing]
+                [pick(&mut rng, 2)]
+            .clone();
+            let kind = [ReferralType::Independent, ReferralType::Shared][pick(&mut rng, 2)].clone();
+            let qualification = ReferralQualification::KNOWN
+                [pick(&mut rng, ReferralQualification::KNOWN.len())]
+            .clone();
+            let size = CustomerSize::KNOWN[pick(&mut rng, CustomerSize::KNOWN.len())].clone();
+            let (country, city, state, postal_code) = PLACES[pick(&mut rng, PLACES.len())];
+
+            let created = Utc.with_ymd_and_hms(2019, 1, 1, 0, 0, 0).unwrap()
+                + Duration::seconds(rng.i64(0..7 * 365 * 24 * 3600))
+                + Duration::nanoseconds(rng.i64(0..10_000_000) * 100);
+            let updated = created + Duration::seconds(rng.i64(0..30 * 24 * 3600));
+            let company = format!("{} {}", COMPANIES[rng.usize(..COMPANIES.len())], index);
+            let currency = CURRENCIES[rng.usize(..CURRENCIES.len())];
+            let deal_value: Amount = if rng.u8(..50) == 0 {
+                // Now and then an amount that no f64 holds exactly.
+                format!(
+                    "{}{:02}.{:02}",
+                    rng.u64(1_000_000_000_000..10_000_000_000_000),
+                    rng.u8(..100),
+                    rng.u8(..100)
+                )
+            } else {
+                format!("{}.{:02}", rng.u64(100..5_000_000), rng.u8(..100))
+            }
+            .parse()
+            .expect("a decimal is an amount");
+
+            let incoming = direction == ReferralDirection::Incoming;
+            let shared = kind == ReferralType::Shared;
+            let accepted = matches!(status, ReferralStatus::Active)
+                || matches!(substatus, ReferralSubstatus::Won | ReferralSubstatus::Lost);
+            let closed = status == ReferralStatus::Closed;
+
+            Referral {
+                id: Some(id.clone()),
+                engagement_id: Some(engagement_id.clone()),
+                name: Some(format!(
+                    "{company}: {}",
+                    PRODUCTS[rng.usize(..PRODUCTS.len())]
+                )),
+                organization_id: Some(ORGANIZATION_ID.into()),
+                organization_name: Some(ORGANIZATION_NAME.into()),
+                external_reference_id: (rng.u8(..3) == 0).then(|| format!("CRM-{:06}", index)),
+                created_date_time: Some(created),
+                updated_date_time: Some(updated),
+                expiration_date_time: (incoming && status == ReferralStatus::New)
+                    .then(|| created + Duration::days(14)),
+                accepted_date_time: accepted.then(|| created + Duration::hours(rng.i64(1..72))),
+                closed_date_time: closed.then_some(updated),
+                status: Some(status.clone()),
+                substatus: Some(substatus.clone()),
+                status_reason: (substatus == ReferralSubstatus::Declined)
+                    .then(|| "Outside our service area.".into()),
+                type_: Some(kind),
+                qualification: Some(qualification),
+                direction: Some(direction),
+                customer_profile: Some(CustomerProfile {
+                    name: Some(company.clone()),
+                    address: Some(Address {
+                        address_line1: Some(format!("{} Main Street", rng.u16(1..999))),
+                        address_line2: Some(String::new()),
+                        city: Some(city.into()),
+                        state: (!state.is_empty()).then(|| state.into()),
+                        postal_code: Some(postal_code.into()),
+                        country: Some(country.into()),
+                        ..Address::default()
+                    }),
+                    size: Some(size),
+                    team: Some(
+                        (0..rng.usize(1..3))
+                            .map(|_| person(&mut rng, "customer.example"))
+                            .collect(),
+                    ),
+                    ids: Some(if rng.bool() {
+                        CustomerProfileIds::Array(vec![CustomerProfileId {
+                            profile_type: Some(CustomerProfileIdType::Duns),
+                            id: Some(format!("{:09}", rng.u32(..1_000_000_000))),
+                            ..CustomerProfileId::default()
+                        }])
+                    } else {
+                        CustomerProfileIds::Object(Default::default())
+                    }),
+                    ..CustomerProfile::default()
+                }),
+                consent: Some(Consent {
+                    consent_to_contact: Some(true),
+                    consent_to_to_share_info_with_others: Some(rng.bool()),
+                    consent_to_share_referral_with_microsoft_sellers: shared.then_some(true),
+                    ..Consent::default()
+                }),
+                details: Some(ReferralDetails {
+                    notes: Some(format!(
+                        "{company} would like help with {}.",
+                        SERVICES[rng.usize(..SERVICES.len())]
+                    )),
+                    deal_value: Some(deal_value),
+                    currency: Some(currency.into()),
+                    closing_date_time: Some(created + Duration::days(rng.i64(30..365))),
+                    requirements: Some(Requirements {
+                        industries: Some(vec![tag(INDUSTRIES[rng.usize(..INDUSTRIES.len())])]),
+                        products: Some(vec![tag(PRODUCTS[rng.usize(..PRODUCTS.len())])]),
+                        services: Some(vec![tag(SERVICES[rng.usize(..SERVICES.len())])]),
+                        solutions: shared.then(|| {
+                            vec![SolutionTag {
+                                id: Some(format!("SOL-{}", rng.u16(..1000))),
+                                name: Some("Managed Azure landing zone".into()),
+                                type_: Some(SolutionType::Category),
+                                ..SolutionTag::default()
+                            }]
+                        }),
+                        ..Requirements::default()
+                    }),
+                    customer_requested_contact: Some(rng.bool()),
+                    ..ReferralDetails::default()
+                }),
+                team: Some(vec![person(&mut rng, "contoso.com")]),
+                invite_context: incoming.then(|| InviteContext {
+                    notes: Some("Can you help this customer? Thanks, John @ Microsoft".into()),
+                    invited_by: Some(InvitedBy {
+                        organization_id: Some("msft".into()),
+                        organization_name: Some("Microsoft".into()),
+                        ..InvitedBy::default()
+                    }),
+                    assistance_request_code: shared.then(|| {
+                        AssistanceRequestCode::KNOWN
+                            [rng.usize(..AssistanceRequestCode::KNOWN.len())]
+                        .clone()
+                    }),
+                    ..InviteContext::default()
+                }),
+                target: (!incoming && shared).then(|| {
+                    vec![Target {
+                        type_: Some(TargetType::BusinessProfileLocation),
+                        id: Some("msft".into()),
+                        ..Target::default()
+                    }]
+                }),
+                sales_stage: shared
+                    .then(|| SalesStage::KNOWN[rng.usize(..SalesStage::KNOWN.len())].clone()),
+                registrations: (shared && substatus == ReferralSubstatus::Won)
+                    .then(|| vec![registration(&mut rng, created, currency)]),
+                e_tag: Some(format!("\"{:016x}\"", rng.u64(..))),
+                links: Some(links(base, &id, &engagement_id)),
+                ..Referral::default()
+            }
+        })
+        .collect()
+}
+
+fn uuid(rng: &mut fastrand::Rng) -> String {
+    let mut bytes = [0u8; 16];
+    rng.fill(&mut bytes);
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .to_string()
+}
+
+fn person(rng: &mut fastrand::Rng, domain: &str) -> Member {
+    let first = FIRST_NAMES[rng.usize(..FIRST_NAMES.len())];
+    let last = LAST_NAMES[rng.usize(..LAST_NAMES.len())];
+    let local: String = format!("{first}.{last}")
+        .to_lowercase()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '\'' {
+                c
+            } else {
+                'x'
+            }
+        })
+        .collect();
+    Member {
+        first_name: Some(first.into()),
+        last_name: Some(last.into()),
+        phone_number: Some(format!("+1 425 555 {:04}", rng.u16(..10000))),
+        email: Some(format!("{local}@{domain}")),
+        contact_preference: Some(ContactPreference {
+            locale: Some(["en-US", "en-us", "fr-FR", "ja-JP", "de-DE"][rng.usize(..5)].into()),
+            disable_notifications: Some(rng.bool()),
+            ..ContactPreference::default()
+        }),
+        ..Member::default()
+    }
+}
+
+fn tag(id: &str) -> Tag {
+    Tag {
+        id: Some(id.into()),
+        ..Tag::default()
+    }
+}
+
+fn registration(rng: &mut fastrand::Rng, created: DateTime<Utc>, currency: &str) -> Registration {
+    let value: Amount = format!("{}.00", rng.u32(10_000..2_000_000))
+        .parse()
+        .expect("a decimal");
+    Registration {
+        id: Some(uuid(rng)),
+        type_: Some(RegistrationType::AzureIpCoSell),
+        registration_date_time: Some(created + Duration::days(20)),
+        status: Some("Approved".into()),
+        contract: Some(Contract {
+            value: Some(value.clone()),
+            currency: Some(currency.into()),
+            start_date_time: Some(created + Duration::days(30)),
+            end_date_time: Some(created + Duration::days(30 + 365 * 3)),
+            sign_date_time: Some(created + Duration::days(25)),
+            term: Some(ContractTerm::Finite),
+            ..Contract::default()
+        }),
+        solution_details: Some(vec![SolutionDetail {
+            id: Some(format!("SOL-{}", rng.u16(..1000))),
+            name: Some("Managed Azure landing zone".into()),
+            value: Some(value),
+            currency: Some(currency.into()),
+            is_deployed_on_azure: Some(true),
+            primary_deployment_on: Some(DeploymentLocation::Customer),
+            pricing_model: Some(PricingModel::PayAsYouGo),
+            ..SolutionDetail::default()
+        }]),
+        status_history: Some(RegistrationStatusHistory {
+            review_pending_date_time: Some(created + Duration::days(20)),
+            approved_date_time: Some(created + Duration::days(24)),
+            ..RegistrationStatusHistory::default()
+        }),
+        ..Registration::default()
+    }
+}
+
+/// The `links` of a referral of the sandbox.
+pub fn links(base: &str, id: &str, engagement_id: &str) -> ReferralLinks {
+    ReferralLinks {
+        related_referrals: Some(Link {
+            uri: Some(format!(
+                "{base}/v1.0/engagements/referrals?$filter=engagementId eq '{engagement_id}'"
+            )),
+            method: Some("GET".into()),
+            ..Link::default()
+        }),
+        self_: Some(Link {
+            uri: Some(format!("{base}/v1.0/engagements/referrals/{id}")),
+            method: Some("GET".into()),
+            ..Link::default()
+        }),
+        ..ReferralLinks::default()
+    }
+}
+
+/// A fresh eTag.
+pub fn etag() -> String {
+    format!("\"{}\"", Uuid::new_v4())
+}

@@ -1,0 +1,132 @@
+//! The in-memory store, with versions, so that a listing reads one consistent snapshot.
+//!
+//! Every write makes a new version of the store. A listing pins the version it started at (the
+//! `$skiptoken` carries it), and every page of it reads each referral as it was at that
+//! version: referrals created later are not seen, and a referral updated meanwhile keeps the
+//! place it had. So a listing returns every referral exactly once, whatever is written while
+//! it runs, even when it is ordered by `updatedDateTime`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use referrals_client::types::Referral;
+
+/// How many versions of one referral are kept. A listing that pins an older version than
+/// this sees the oldest kept one.
+const KEPT_VERSIONS: usize = 64;
+
+#[derive(Debug)]
+struct Item {
+    /// The version at which the referral was created.
+    created: u64,
+    /// Its recent versions, oldest first.
+    versions: Vec<(u64, Arc<Referral>)>,
+}
+
+/// The referrals, with their recent versions.
+#[derive(Debug, Default)]
+pub struct Store {
+    version: u64,
+    items: HashMap<String, Item>,
+    /// Ids in order of creation, so that listing order does not depend on hashing.
+    order: Vec<String>,
+}
+
+impl Store {
+    /// The current version.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// The number of referrals.
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    /// Whether the store is empty.
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+
+    /// The current version of a referral.
+    pub fn get(&self, id: &str) -> Option<&Arc<Referral>> {
+        self.items
+            .get(id)
+            .and_then(|item| item.versions.last())
+            .map(|(_, referral)| referral)
+    }
+
+    /// Whether some referral belongs to the engagement `id`.
+    pub fn has_engagement(&self, id: &str) -> bool {
+        self.items
+            .values()
+            .filter_map(|item| item.versions.last())
+            .any(|(_, referral)| referral.engagement_id.as_deref() == Some(id))
+    }
+
+    /// Adds or replaces a referral (its `id` must be set); returns the new version.
+    pub fn put(&mut self, referral: Referral) -> u64 {
+        let id = referral.id.clone().expect("a stored referral has an id");
+        self.version += 1;
+        let version = self.version;
+        let item = self.items.entry(id.clone()).or_insert_with(|| {
+            self.order.push(id);
+            Item {
+                created: version,
+                versions: Vec::new(),
+            }
+        });
+        item.versions.push((version, Arc::new(referral)));
+        if item.versions.len() > KEPT_VERSIONS {
+            item.versions.remove(0);
+        }
+        version
+    }
+
+    /// Every referral as it was at `version`, in order of creation.
+    pub fn snapshot(&self, version: u64) -> impl Iterator<Item = &Arc<Referral>> {
+        self.order.iter().filter_map(move |id| {
+            let item = &self.items[id];
+            if item.created > version {
+                return None;
+            }
+            item.versions
+                .iter()
+                .rev()
+                .find(|(at, _)| *at <= version)
+                .or(item.versions.first())
+                .map(|(_, referral)| referral)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn referral(id: &str, name: &str) -> Referral {
+        Referral {
+            id: Some(id.into()),
+            name: Some(name.into()),
+            ..Referral::default()
+        }
+    }
+
+    #[test]
+    fn snapshots_see_the_past() {
+        let mut store = Store::default();
+        store.put(referral("a", "a1"));
+        let before = store.version();
+        store.put(referral("a", "a2"));
+        store.put(referral("b", "b1"));
+        let names = |version| {
+            store
+                .snapshot(version)
+                .map(|r| r.name.clone().unwrap())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(before), ["a1"]);
+        assert_eq!(names(store.version()), ["a2", "b1"]);
+        assert_eq!(store.get("a").unwrap().name.as_deref(), Some("a2"));
+    }
+}
