@@ -1,0 +1,790 @@
+//! The sandbox and the client together: every answer of the sandbox is decoded by the
+//! generated client, and every rule of the document is checked on a running server.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::{Duration, SystemTime};
+
+use futures_util::TryStreamExt;
+use referrals_client::query::{self, Filter, OrderBy, Query, Select, SortKey};
+use referrals_client::types::{
+    ErrorResponse, JsonPatch, JsonPatchOp, JsonPatchOperation, NewReferral, Referral,
+    ReferralStatus, ReferralSubstatus,
+};
+use referrals_client::{Client, Clock, ErrorKind, PatchValue, RetryPolicy, StaticToken};
+use referrals_sandbox::{Config, Sandbox};
+use serde_json::{Value, json};
+
+const TOKEN: &str = "sandbox-secret";
+
+async fn sandbox(seed_count: usize) -> Sandbox {
+    referrals_sandbox::start(Config {
+        seed_count,
+        token: Some(TOKEN.into()),
+        log: false,
+        ..Config::default()
+    })
+    .await
+    .unwrap()
+}
+
+fn client(sandbox: &Sandbox) -> Client {
+    Client::builder(&sandbox.url(), StaticToken::new(TOKEN))
+        .allow_http_to_loopback(true)
+        .build()
+        .unwrap()
+}
+
+fn new_referral(name: &str) -> NewReferral {
+    serde_json::from_value(json!({
+        "type": "Independent",
+        "name": name,
+        "customerProfile": { "name": name, "address": { "country": "NO", "city": "Ålesund" } },
+        "consent": { "consentToContact": true },
+        "details": { "dealValue": 12345678901234.56, "currency": "NOK", "notes": "ünïcödé" }
+    }))
+    .unwrap()
+}
+
+async fn all(client: &Client, query: Query) -> Vec<Referral> {
+    client.list_all(query).try_collect().await.unwrap()
+}
+
+fn ids(referrals: &[Referral]) -> Vec<String> {
+    referrals
+        .iter()
+        .map(|referral| referral.id.clone().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn paging_with_count_returns_every_referral_exactly_once() {
+    let sandbox = sandbox(250).await;
+    let client = client(&sandbox);
+    let first = client
+        .list_page(&Query::new().count(true), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        first.count,
+        Some(252),
+        "250 synthetic referrals and the 2 of the seed examples"
+    );
+    assert_eq!(first.items.len(), 100);
+    let everything = all(&client, Query::new().count(true)).await;
+    let unique: BTreeSet<String> = ids(&everything).into_iter().collect();
+    assert_eq!(everything.len(), 252);
+    assert_eq!(unique.len(), 252);
+    assert!(
+        unique.contains("61c65491-2f2c-461a-84b4-3654499bc1d9"),
+        "the seed examples are there"
+    );
+}
+
+#[tokio::test]
+async fn a_listing_survives_concurrent_inserts_and_updates() {
+    let sandbox = sandbox(250).await;
+    let client = client(&sandbox);
+    let query = Query::new()
+        .filter(query::status().ne(ReferralStatus::Closed))
+        .order_by(OrderBy::desc(SortKey::UpdatedDateTime));
+    let expected: BTreeSet<String> = ids(&all(&client, query.clone()).await)
+        .into_iter()
+        .collect();
+
+    let first = client.list_page(&query, None).await.unwrap();
+    let mut seen = ids(&first.items);
+    // While the listing runs: new referrals, and updates that move referrals to the top of
+    // the order (updatedDateTime desc), some already seen and some not yet.
+    for index in 0..5 {
+        client
+            .create(&new_referral(&format!("late {index}")))
+            .await
+            .unwrap();
+    }
+    let pending: Vec<Referral> = all(&client, query.clone()).await;
+    for referral in pending
+        .iter()
+        .filter(|r| r.status == Some(ReferralStatus::New))
+        .step_by(7)
+        .take(10)
+    {
+        client.accept(referral).await.unwrap();
+    }
+    let mut next = first.next().unwrap().cloned();
+    while let Some(continuation) = next {
+        let page = client.list_page(&query, Some(&continuation)).await.unwrap();
+        seen.extend(ids(&page.items));
+        next = page.next().unwrap().cloned();
+    }
+    let unique: BTreeSet<String> = seen.iter().cloned().collect();
+    assert_eq!(seen.len(), unique.len(), "a referral came twice");
+    assert_eq!(
+        unique, expected,
+        "the listing is the snapshot it started from"
+    );
+}
+
+#[tokio::test]
+async fn filters_with_quotes_non_ascii_and_lambdas() {
+    let sandbox = sandbox(50).await;
+    let client = client(&sandbox);
+    let created = client
+        .create(&new_referral("O'Neil & Sons + Zoë's #1 100%"))
+        .await
+        .unwrap();
+    let filter = Filter::raw("customerProfile/name eq 'O''Neil & Sons + Zoë''s #1 100%'");
+    let found = all(&client, Query::new().filter(filter)).await;
+    assert_eq!(ids(&found), [created.id.clone().unwrap()]);
+
+    let team = all(
+        &client,
+        Query::new().filter(query::team_email_any("john.doe@microsoft.com")),
+    )
+    .await;
+    assert_eq!(
+        ids(&team),
+        ["61c65491-2f2c-461a-84b4-3654499bc1d9"],
+        "the seed 003 referral has John Doe on its team"
+    );
+
+    let nested = all(
+        &client,
+        Query::new().filter(
+            query::country()
+                .eq("NO")
+                .and(query::status().eq(ReferralStatus::New).not().not()),
+        ),
+    )
+    .await;
+    assert!(nested.iter().all(|r| {
+        r.customer_profile
+            .as_ref()
+            .unwrap()
+            .address
+            .as_ref()
+            .unwrap()
+            .country
+            .as_deref()
+            == Some("NO")
+    }));
+    assert!(nested.iter().any(|r| r.id == created.id));
+
+    let grouped =
+        Filter::raw("(status eq 'New' or status eq 'Active') and not (direction eq 'Incoming')");
+    for referral in all(&client, Query::new().filter(grouped)).await {
+        assert!(matches!(
+            referral.status,
+            Some(ReferralStatus::New | ReferralStatus::Active)
+        ));
+        assert_ne!(
+            referral.direction.as_ref().map(|d| d.as_str()),
+            Some("Incoming")
+        );
+    }
+}
+
+#[tokio::test]
+async fn bad_filters_get_a_400_that_names_the_position() {
+    let sandbox = sandbox(10).await;
+    let client = client(&sandbox);
+    for (filter, expected) in [
+        ("nope eq 'x'", "at position 1"),
+        ("status eq 'New' and", "at position 20"),
+        ("status eq 'O''Neil", "never closed"),
+        ("createdDateTime gt 'yesterday'", "holds a date-time"),
+    ] {
+        let error = client
+            .list_page(&Query::new().filter(Filter::raw(filter)), None)
+            .await
+            .unwrap_err();
+        assert_eq!(error.status().map(|s| s.as_u16()), Some(400), "{filter}");
+        let detail = error.service_error().expect("the error body");
+        assert_eq!(detail.target.as_deref(), Some("$filter"));
+        assert!(
+            detail.message.as_deref().unwrap().contains(expected),
+            "{filter}: {:?}",
+            detail.message
+        );
+    }
+}
+
+#[tokio::test]
+async fn orderby_select_top_skip_and_count() {
+    let sandbox = sandbox(300).await;
+    let client = client(&sandbox);
+    let order = OrderBy::asc(SortKey::UpdatedDateTime).then_desc(SortKey::CreatedDateTime);
+    let sorted = all(&client, Query::new().order_by(order)).await;
+    assert!(
+        sorted
+            .windows(2)
+            .all(|pair| pair[0].updated_date_time <= pair[1].updated_date_time)
+    );
+
+    let select = Select::members(["id", "status", "details"]).unwrap();
+    let page = client
+        .list_page(&Query::new().select(select).top(5), None)
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 5);
+    for referral in &page.items {
+        assert!(referral.id.is_some() && referral.status.is_some());
+        assert!(
+            referral.customer_profile.is_none() && referral.e_tag.is_none(),
+            "only the selected members"
+        );
+    }
+
+    let top = all(&client, Query::new().top(150).count(true)).await;
+    assert_eq!(top.len(), 150, "$top counts across pages");
+    let skipped = all(&client, Query::new().skip(290)).await;
+    assert_eq!(skipped.len(), 12);
+    let none = client
+        .list_page(&Query::new().top(0).count(true), None)
+        .await
+        .unwrap();
+    assert!(none.items.is_empty() && none.count == Some(302));
+}
+
+#[tokio::test]
+async fn get_create_and_the_two_step_shared_referral() {
+    let sandbox = sandbox(5).await;
+    let client = client(&sandbox);
+    let created = client.create(&new_referral("Fabrikam")).await.unwrap();
+    assert_eq!(created.status, Some(ReferralStatus::New));
+    assert_eq!(
+        created
+            .details
+            .as_ref()
+            .unwrap()
+            .deal_value
+            .as_ref()
+            .unwrap()
+            .as_str(),
+        "12345678901234.56"
+    );
+    let read = client
+        .referral(created.id.as_deref().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(read.e_tag, created.e_tag);
+
+    let answer = client
+        .get_referral()
+        .id(created.id.clone().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        answer.headers().get("etag").and_then(|v| v.to_str().ok()),
+        created.e_tag.as_deref(),
+        "the eTag is in the body and in the ETag header"
+    );
+
+    let missing = client
+        .referral("0d43414c-fb9f-4ca0-9b8d-29deb70364cf")
+        .await
+        .unwrap_err();
+    assert!(missing.is_not_found());
+    assert_eq!(
+        missing.service_error().unwrap().code.as_str(),
+        "itemNotFound"
+    );
+
+    // A co-sell referral: your own, shared; then one with its engagementId that invites Microsoft.
+    let mut own = new_referral("Co-sell customer");
+    own.type_ = referrals_client::types::ReferralType::Shared;
+    let own = client.create(&own).await.unwrap();
+    let mut invite = new_referral("Co-sell customer");
+    invite.type_ = referrals_client::types::ReferralType::Shared;
+    invite.engagement_id = own.engagement_id.clone();
+    invite.target = Some(vec![
+        serde_json::from_value(json!({ "type": "BusinessProfileLocation", "id": "msft" })).unwrap(),
+    ]);
+    let invitation = client.create(&invite).await.unwrap();
+    assert_eq!(invitation.engagement_id, own.engagement_id);
+
+    invite.engagement_id = None;
+    let refused = client.create(&invite).await.unwrap_err();
+    assert_eq!(refused.status().map(|s| s.as_u16()), Some(400));
+    assert!(
+        refused
+            .service_error()
+            .unwrap()
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("second step")
+    );
+}
+
+#[tokio::test]
+async fn creating_without_required_members_names_them() {
+    let sandbox = sandbox(0).await;
+    let answer = raw(
+        &sandbox,
+        reqwest::Method::POST,
+        "/v1.0/engagements/referrals",
+        Some(json!({ "type": "Shared" }).to_string()),
+    )
+    .await;
+    let (status, body) = answer;
+    assert_eq!(status, 400);
+    let message = body.error.message.unwrap();
+    assert!(
+        message.contains("customerProfile")
+            && message.contains("consent")
+            && message.contains("details"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn updates_follow_the_status_rules_and_if_match() {
+    let sandbox = sandbox(0).await;
+    let client = client(&sandbox);
+    let lead = client.create(&new_referral("Lead")).await.unwrap();
+
+    let accepted = client.accept(&lead).await.unwrap();
+    assert_eq!(
+        (accepted.status.clone(), accepted.substatus.clone()),
+        (
+            Some(ReferralStatus::Active),
+            Some(ReferralSubstatus::Accepted)
+        )
+    );
+    assert_ne!(accepted.e_tag, lead.e_tag);
+    assert!(accepted.accepted_date_time.is_some());
+
+    // The old eTag is stale now: 412, and nothing changes.
+    let stale = client.decline(&lead, "late").await.unwrap_err();
+    assert_eq!(stale.kind(), ErrorKind::PreconditionFailed);
+    assert_eq!(
+        client.referral(lead.id.as_deref().unwrap()).await.unwrap(),
+        accepted
+    );
+
+    let won = client
+        .close_won(&accepted, Some(&"98765432109876543.21".parse().unwrap()))
+        .await
+        .unwrap();
+    assert_eq!(
+        won.details
+            .as_ref()
+            .unwrap()
+            .deal_value
+            .as_ref()
+            .unwrap()
+            .as_str(),
+        "98765432109876543.21"
+    );
+    assert!(won.closed_date_time.is_some());
+
+    // A Closed referral stays Closed: the sandbox says so (the client's own check is bypassed).
+    let back = patch(&[
+        ("replace", "/status", json!("Active")),
+        ("replace", "/substatus", json!("Accepted")),
+    ]);
+    let error = client
+        .update(won.id.as_deref().unwrap(), won.e_tag.as_deref(), back)
+        .await
+        .unwrap_err();
+    assert_eq!(error.status().map(|s| s.as_u16()), Some(400));
+    assert!(
+        error
+            .service_error()
+            .unwrap()
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("Closed may move to Closed only")
+    );
+
+    for (op, path, value, expected) in [
+        ("remove", "/status", json!("x"), "only replace and add"),
+        (
+            "replace",
+            "/id",
+            json!("x"),
+            "not a member that can be changed",
+        ),
+        (
+            "replace",
+            "/details/dealValue",
+            json!("ten"),
+            "does not fit /details/dealValue",
+        ),
+        ("replace", "/team/-", json!({}), "use add"),
+    ] {
+        let body = json!([{ "op": op, "path": path, "value": value }]).to_string();
+        let (status, error) = raw(
+            &sandbox,
+            reqwest::Method::PATCH,
+            &format!("/v1.0/engagements/referrals/{}", won.id.as_deref().unwrap()),
+            Some(body),
+        )
+        .await;
+        assert_eq!(status, 400, "{op} {path}");
+        assert!(
+            error.error.message.as_deref().unwrap().contains(expected),
+            "{op} {path}: {:?}",
+            error.error.message
+        );
+    }
+
+    // Without Prefer: 204 and the new eTag in the header.
+    let body =
+        json!([{ "op": "replace", "path": "/statusReason", "value": "Signed." }]).to_string();
+    let response = reqwest::Client::new()
+        .patch(format!(
+            "{}/v1.0/engagements/referrals/{}",
+            sandbox.url(),
+            won.id.as_deref().unwrap()
+        ))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 204);
+    let etag = response
+        .headers()
+        .get("etag")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        client
+            .referral(won.id.as_deref().unwrap())
+            .await
+            .unwrap()
+            .e_tag
+            .as_deref(),
+        Some(etag.as_str())
+    );
+}
+
+#[tokio::test]
+async fn of_twenty_concurrent_updates_with_one_etag_exactly_one_wins() {
+    let sandbox = sandbox(0).await;
+    let client = client(&sandbox);
+    let lead = client.create(&new_referral("Contested")).await.unwrap();
+    let id = lead.id.clone().unwrap();
+    let etag = lead.e_tag.clone().unwrap();
+    let attempts = (0..20).map(|index| {
+        let client = client.clone();
+        let id = id.clone();
+        let etag = etag.clone();
+        tokio::spawn(async move {
+            let patch = patch(&[("replace", "/statusReason", json!(format!("writer {index}")))]);
+            client.update(&id, Some(&etag), patch).await
+        })
+    });
+    let results: Vec<_> = futures_util::future::join_all(attempts)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let winners = results.iter().filter(|result| result.is_ok()).count();
+    let stale = results
+        .iter()
+        .filter(|result| result.as_ref().is_err_and(|e| e.is_precondition_failed()))
+        .count();
+    assert_eq!((winners, stale), (1, 19));
+    let stored = client.referral(&id).await.unwrap();
+    let winner = results.into_iter().find_map(Result::ok).unwrap();
+    assert_eq!(stored, winner);
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_4xx_with_the_error_body_and_harms_nothing() {
+    let sandbox = sandbox(20).await;
+    let client = client(&sandbox);
+    let before = client
+        .list_page(&Query::new().count(true), None)
+        .await
+        .unwrap()
+        .count;
+    let list = "/v1.0/engagements/referrals";
+    let nested = format!("{}1{}", "[".repeat(5000), "]".repeat(5000));
+    let deep_member = format!(
+        r#"{{"type":"Independent","customerProfile":{{}},"consent":{{}},"details":{{}},"deep":{}1{}}}"#,
+        "[".repeat(1000),
+        "]".repeat(1000)
+    );
+    let cases: Vec<BadRequest> = vec![
+        (
+            reqwest::Method::POST,
+            list.into(),
+            Some(vec![b' '; 2 * 1024 * 1024]),
+            None,
+            413,
+        ),
+        (
+            reqwest::Method::POST,
+            list.into(),
+            Some(b"{\"type\": ".to_vec()),
+            None,
+            400,
+        ),
+        (
+            reqwest::Method::POST,
+            list.into(),
+            Some(nested.into_bytes()),
+            None,
+            400,
+        ),
+        (
+            reqwest::Method::POST,
+            list.into(),
+            Some(deep_member.into_bytes()),
+            None,
+            400,
+        ),
+        (
+            reqwest::Method::POST,
+            list.into(),
+            Some(b"{\"type\":\"\xff\"}".to_vec()),
+            None,
+            400,
+        ),
+        (
+            reqwest::Method::POST,
+            list.into(),
+            Some(b"type=Shared".to_vec()),
+            Some("application/x-www-form-urlencoded"),
+            415,
+        ),
+        (
+            reqwest::Method::GET,
+            format!("{list}?$top=99999999999"),
+            None,
+            None,
+            400,
+        ),
+        (
+            reqwest::Method::GET,
+            format!("{list}?$top=-1"),
+            None,
+            None,
+            400,
+        ),
+        (
+            reqwest::Method::GET,
+            format!("{list}?$top=ten"),
+            None,
+            None,
+            400,
+        ),
+        (
+            reqwest::Method::GET,
+            format!("{list}?$filter=%FF"),
+            None,
+            None,
+            400,
+        ),
+        (
+            reqwest::Method::GET,
+            format!("{list}?$skiptoken=not-a-token"),
+            None,
+            None,
+            400,
+        ),
+        (
+            reqwest::Method::GET,
+            format!("{list}?$expand=team"),
+            None,
+            None,
+            400,
+        ),
+        (
+            reqwest::Method::GET,
+            format!("{list}?$top=1&$top=2"),
+            None,
+            None,
+            400,
+        ),
+        (
+            reqwest::Method::DELETE,
+            format!("{list}/x"),
+            None,
+            None,
+            405,
+        ),
+    ];
+    for (method, path, body, content_type, expected) in cases {
+        let mut request = reqwest::Client::new()
+            .request(method.clone(), format!("{}{path}", sandbox.url()))
+            .bearer_auth(TOKEN);
+        if let Some(body) = body {
+            request = request
+                .header("content-type", content_type.unwrap_or("application/json"))
+                .body(body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        assert_eq!(status, expected, "{method} {path}: {text}");
+        let body: ErrorResponse = serde_json::from_str(&text)
+            .unwrap_or_else(|error| panic!("{method} {path}: {error}: {text}"));
+        assert!(!body.error.code.as_str().is_empty());
+    }
+    let after = client
+        .list_page(&Query::new().count(true), None)
+        .await
+        .unwrap()
+        .count;
+    assert_eq!(before, after, "nothing was created or lost");
+}
+
+#[tokio::test]
+async fn requests_without_a_bearer_token_get_401() {
+    let sandbox = sandbox(1).await;
+    for authorization in [
+        None,
+        Some("Bearer "),
+        Some("Basic abc"),
+        Some("Bearer wrong"),
+    ] {
+        let mut request =
+            reqwest::Client::new().get(format!("{}/v1.0/engagements/referrals", sandbox.url()));
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 401, "{authorization:?}");
+        assert!(response.headers().contains_key("request-id"));
+        let body: ErrorResponse = response.json().await.unwrap();
+        assert_eq!(body.error.code.as_str(), "unauthenticated");
+    }
+}
+
+#[tokio::test]
+async fn the_legacy_list_takes_its_four_parameters() {
+    let sandbox = sandbox(100).await;
+    let client = client(&sandbox);
+    let answer = client
+        .list_referrals_legacy()
+        .status(ReferralStatus::Closed)
+        .self_(true)
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    let value = answer.value.unwrap();
+    assert!(!value.is_empty());
+    assert!(
+        value
+            .iter()
+            .all(|r| r.status == Some(ReferralStatus::Closed))
+    );
+    let invited = client
+        .list_referrals_legacy()
+        .invited_by_organization("msft")
+        .engagement_id("b1c40bb4-6d36-4eca-baa3-e1460cf2a454")
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        ids(&invited.value.unwrap()),
+        ["61c65491-2f2c-461a-84b4-3654499bc1d9"]
+    );
+}
+
+/// A clock that does not wait, so that the sandbox's `Retry-After: 1` costs nothing.
+#[derive(Debug)]
+struct NoWait;
+
+impl Clock for NoWait {
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+    fn sleep(&self, _: Duration) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        Box::pin(async {})
+    }
+}
+
+#[tokio::test]
+async fn the_client_rides_out_injected_faults() {
+    let sandbox = referrals_sandbox::start(Config {
+        seed_count: 500,
+        token: Some(TOKEN.into()),
+        fault_429: 0.15,
+        fault_503: 0.1,
+        log: false,
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let client = Client::builder(&sandbox.url(), StaticToken::new(TOKEN))
+        .allow_http_to_loopback(true)
+        .clock(NoWait)
+        .retry(RetryPolicy {
+            max_attempts: 12,
+            ..RetryPolicy::default()
+        })
+        .build()
+        .unwrap();
+    let everything = all(&client, Query::new()).await;
+    assert_eq!(everything.len(), 502);
+    let lead = everything
+        .iter()
+        .find(|r| r.status == Some(ReferralStatus::New))
+        .unwrap();
+    client.accept(lead).await.unwrap();
+}
+
+/// A request that the sandbox must refuse: method, path, body, content type, status.
+type BadRequest = (
+    reqwest::Method,
+    String,
+    Option<Vec<u8>>,
+    Option<&'static str>,
+    u16,
+);
+
+fn patch(operations: &[(&str, &str, Value)]) -> JsonPatch {
+    JsonPatch(
+        operations
+            .iter()
+            .map(|(op, path, value)| JsonPatchOperation {
+                op: if *op == "add" {
+                    JsonPatchOp::Add
+                } else {
+                    JsonPatchOp::Replace
+                },
+                path: (*path).to_owned(),
+                value: PatchValue::from_serialize(value).unwrap(),
+                extra: Default::default(),
+            })
+            .collect(),
+    )
+}
+
+/// A request outside the client, for bodies that the client would never send.
+async fn raw(
+    sandbox: &Sandbox,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<String>,
+) -> (u16, ErrorResponse) {
+    let mut request = reqwest::Client::new()
+        .request(method, format!("{}{path}", sandbox.url()))
+        .bearer_auth(TOKEN);
+    if let Some(body) = body {
+        request = request
+            .header("content-type", "application/json")
+            .body(body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or_else(|error| panic!("{error}: {text}")),
+    )
+}
