@@ -71,24 +71,10 @@ pub async fn list(State(app): State<Arc<App>>, uri: Uri) -> Result<Response, Api
         let version = token
             .as_ref()
             .map_or(store.version(), |token| token.version);
-        let mut matching: Vec<&Arc<Referral>> = store
-            .snapshot(version)
-            .filter(|referral| {
-                filter
-                    .as_ref()
-                    .is_none_or(|filter: &Compiled| filter.matches(referral))
-            })
-            .collect();
-        let total = matching.len();
-        matching.sort_by(|a, b| order.compare(&order.key(a), &order.key(b)));
-        let start = match &token {
-            Some(token) => {
-                let after: Vec<_> = token.key.iter().map(Value::scalar).collect();
-                matching.partition_point(|referral| {
-                    order.compare(&order.key(referral), &after) != std::cmp::Ordering::Greater
-                })
-            }
-            None => (skip.unwrap_or(0) as usize).min(total),
+        let passes = |referral: &&Arc<Referral>| {
+            filter
+                .as_ref()
+                .is_none_or(|filter: &Compiled| filter.matches(referral))
         };
         let remaining = token
             .as_ref()
@@ -96,14 +82,58 @@ pub async fn list(State(app): State<Arc<App>>, uri: Uri) -> Result<Response, Api
         let room = remaining.map_or(usize::MAX, |left| {
             usize::try_from(left).unwrap_or(usize::MAX)
         });
-        let length = app.page_size.min(room).min(total - start);
-        let page: Vec<Arc<Referral>> = matching[start..start + length]
-            .iter()
-            .map(|referral| Arc::clone(referral))
-            .collect();
-        let more = start + length < total && room > length;
-        let last_key = (more && length > 0).then(|| {
-            let last = &page[length - 1];
+        let wanted = app.page_size.min(room);
+        let (page, more, total) = match order.by_created() {
+            // The creation index: read from the key on until the page is full (and one more,
+            // to know whether another page follows).
+            Some(descending) => {
+                let after = token.as_ref().and_then(|token| match token.key.as_slice() {
+                    [Value::Time(created), Value::Text(id)] => Some((*created, id.clone())),
+                    _ => None,
+                });
+                let skipped = if token.is_some() {
+                    0
+                } else {
+                    skip.unwrap_or(0) as usize
+                };
+                let mut found: Vec<Arc<Referral>> = store
+                    .by_created(version, descending, after)
+                    .filter(passes)
+                    .skip(skipped)
+                    .take(wanted.saturating_add(1))
+                    .cloned()
+                    .collect();
+                // More follows when the index had more and `$top` leaves room for it.
+                let more = found.len() > wanted && room > wanted;
+                found.truncate(wanted);
+                let total = count.then(|| store.snapshot(version).filter(passes).count());
+                (found, more, total)
+            }
+            // Any other order: sort the matches of the snapshot.
+            None => {
+                let mut matching: Vec<&Arc<Referral>> =
+                    store.snapshot(version).filter(passes).collect();
+                let total = matching.len();
+                matching.sort_by(|a, b| order.compare(&order.key(a), &order.key(b)));
+                let start = match &token {
+                    Some(token) => {
+                        let after: Vec<_> = token.key.iter().map(Value::scalar).collect();
+                        matching.partition_point(|referral| {
+                            order.compare(&order.key(referral), &after)
+                                != std::cmp::Ordering::Greater
+                        })
+                    }
+                    None => (skip.unwrap_or(0) as usize).min(total),
+                };
+                let length = wanted.min(total - start);
+                let page: Vec<Arc<Referral>> = matching[start..start + length]
+                    .iter()
+                    .map(|r| Arc::clone(r))
+                    .collect();
+                (page, start + length < total && room > length, Some(total))
+            }
+        };
+        let last_key = page.last().filter(|_| more).map(|last| {
             (
                 version,
                 order
@@ -113,12 +143,8 @@ pub async fn list(State(app): State<Arc<App>>, uri: Uri) -> Result<Response, Api
                     .collect::<Vec<_>>(),
             )
         });
-        (
-            page,
-            total,
-            remaining.map(|left| left - length as u64),
-            last_key,
-        )
+        let left = remaining.map(|left| left - page.len() as u64);
+        (page, total, left, last_key)
     };
 
     let mut value = Vec::with_capacity(page.len());
@@ -134,7 +160,7 @@ pub async fn list(State(app): State<Arc<App>>, uri: Uri) -> Result<Response, Api
         "@odata.context".into(),
         format!("{}/v1.0/$metadata#Referrals", app.base).into(),
     );
-    if count {
+    if let (true, Some(total)) = (count, total) {
         body.insert("@odata.count".into(), total.into());
     }
     let next_link = last_key.map(|(version, key)| {

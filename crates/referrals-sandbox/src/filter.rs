@@ -674,8 +674,24 @@ impl Order {
         if keys.is_empty() {
             keys.push((member("createdDateTime").expect("listed"), false));
         }
-        keys.push((member("id").expect("listed"), false));
+        // The tie-breaker runs the way of the last key, so that `createdDateTime desc` is
+        // exactly the creation index walked backwards.
+        let descending = keys.last().is_some_and(|(_, descending)| *descending);
+        keys.push((member("id").expect("listed"), descending));
         Ok(Self { keys })
+    }
+
+    /// `Some(descending)` when this is the order of the creation index: `createdDateTime`
+    /// alone (then `id`).
+    pub fn by_created(&self) -> Option<bool> {
+        match self.keys.as_slice() {
+            [(first, descending), (last, _)]
+                if first.path == "createdDateTime" && last.path == "id" =>
+            {
+                Some(*descending)
+            }
+            _ => None,
+        }
     }
 
     /// The values of the keys for `referral`.

@@ -6,8 +6,11 @@
 //! place it had. So a listing returns every referral exactly once, whatever is written while
 //! it runs, even when it is ordered by `updatedDateTime`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
+use std::ops::Bound;
 use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
 
 use referrals_client::types::Referral;
 
@@ -30,6 +33,10 @@ pub struct Store {
     items: HashMap<String, Item>,
     /// Ids in order of creation, so that listing order does not depend on hashing.
     order: Vec<String>,
+    /// Every referral by `(createdDateTime, id)`: the index of the default order and of
+    /// `$orderby=createdDateTime`. A referral's creation time never changes, so one entry per
+    /// referral serves every snapshot.
+    by_created: BTreeSet<(DateTime<Utc>, String)>,
 }
 
 impl Store {
@@ -69,7 +76,11 @@ impl Store {
         let id = referral.id.clone().expect("a stored referral has an id");
         self.version += 1;
         let version = self.version;
+        let created_at = referral
+            .created_date_time
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
         let item = self.items.entry(id.clone()).or_insert_with(|| {
+            self.by_created.insert((created_at, id.clone()));
             self.order.push(id);
             Item {
                 created: version,
@@ -85,18 +96,46 @@ impl Store {
 
     /// Every referral as it was at `version`, in order of creation.
     pub fn snapshot(&self, version: u64) -> impl Iterator<Item = &Arc<Referral>> {
-        self.order.iter().filter_map(move |id| {
-            let item = &self.items[id];
-            if item.created > version {
-                return None;
-            }
-            item.versions
-                .iter()
-                .rev()
-                .find(|(at, _)| *at <= version)
-                .or(item.versions.first())
-                .map(|(_, referral)| referral)
-        })
+        self.order.iter().filter_map(move |id| self.at(id, version))
+    }
+
+    /// The referral `id` as it was at `version`; `None` if it did not exist yet.
+    pub fn at(&self, id: &str, version: u64) -> Option<&Arc<Referral>> {
+        let item = self.items.get(id)?;
+        if item.created > version {
+            return None;
+        }
+        item.versions
+            .iter()
+            .rev()
+            .find(|(at, _)| *at <= version)
+            .or(item.versions.first())
+            .map(|(_, referral)| referral)
+    }
+
+    /// The referrals at `version` by `(createdDateTime, id)`, ascending or descending, starting
+    /// after the key `after`: a page in this order reads as many referrals as it keeps, not the
+    /// whole store.
+    pub fn by_created(
+        &self,
+        version: u64,
+        descending: bool,
+        after: Option<(DateTime<Utc>, String)>,
+    ) -> Box<dyn Iterator<Item = &Arc<Referral>> + '_> {
+        let ids: Box<dyn Iterator<Item = &(DateTime<Utc>, String)>> = match (descending, after) {
+            (false, None) => Box::new(self.by_created.iter()),
+            (false, Some(after)) => Box::new(
+                self.by_created
+                    .range((Bound::Excluded(after), Bound::Unbounded)),
+            ),
+            (true, None) => Box::new(self.by_created.iter().rev()),
+            (true, Some(after)) => Box::new(
+                self.by_created
+                    .range((Bound::Unbounded, Bound::Excluded(after)))
+                    .rev(),
+            ),
+        };
+        Box::new(ids.filter_map(move |(_, id)| self.at(id, version)))
     }
 }
 
@@ -128,5 +167,32 @@ mod tests {
         assert_eq!(names(before), ["a1"]);
         assert_eq!(names(store.version()), ["a2", "b1"]);
         assert_eq!(store.get("a").unwrap().name.as_deref(), Some("a2"));
+    }
+
+    #[test]
+    fn the_creation_index_walks_both_ways_from_a_key() {
+        let mut store = Store::default();
+        for (id, second) in [("b", 2), ("a", 1), ("c", 2)] {
+            let mut item = referral(id, id);
+            item.created_date_time = Some(DateTime::from_timestamp(second, 0).unwrap());
+            store.put(item);
+        }
+        let ids = |items: Box<dyn Iterator<Item = &Arc<Referral>> + '_>| {
+            items.map(|r| r.id.clone().unwrap()).collect::<Vec<_>>()
+        };
+        let version = store.version();
+        assert_eq!(ids(store.by_created(version, false, None)), ["a", "b", "c"]);
+        assert_eq!(ids(store.by_created(version, true, None)), ["c", "b", "a"]);
+        let key = (DateTime::from_timestamp(2, 0).unwrap(), "b".to_owned());
+        assert_eq!(
+            ids(store.by_created(version, false, Some(key.clone()))),
+            ["c"]
+        );
+        assert_eq!(ids(store.by_created(version, true, Some(key))), ["a"]);
+        assert_eq!(
+            ids(store.by_created(1, false, None)),
+            ["b"],
+            "a snapshot sees only what existed"
+        );
     }
 }

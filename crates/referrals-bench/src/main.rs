@@ -1,0 +1,152 @@
+//! The measuring programs of `cargo xtask bench`, each run in its own process so that its peak
+//! memory is its own.
+//!
+//! ```text
+//! referrals-bench client URL TOKEN     page through every referral with Client::list_all
+//! referrals-bench raw URL TOKEN        the same pages with plain reqwest + serde_json
+//! referrals-bench load URL TOKEN PATH CONCURRENCY SECONDS
+//!                                      GET PATH as fast as CONCURRENCY connections allow
+//! ```
+//!
+//! Each prints one JSON line: what it counted, how long it took, and its peak resident memory
+//! (VmHWM from /proc/self/status).
+
+use std::time::{Duration, Instant};
+
+use futures_util::TryStreamExt;
+use referrals_client::query::Query;
+use referrals_client::{Client, StaticToken};
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let argument = |index: usize| -> &str {
+        args.get(index).map(String::as_str).unwrap_or_else(|| {
+            eprintln!("usage: referrals-bench client|raw URL TOKEN | load URL TOKEN PATH CONCURRENCY SECONDS");
+            std::process::exit(2)
+        })
+    };
+    let (url, token) = (argument(1), argument(2));
+    let report = match argument(0) {
+        "client" => client(url, token).await,
+        "raw" => raw(url, token).await,
+        "load" => {
+            let concurrency = argument(4).parse().expect("a concurrency");
+            let seconds = argument(5).parse().expect("a number of seconds");
+            load(
+                url,
+                token,
+                argument(3),
+                concurrency,
+                Duration::from_secs(seconds),
+            )
+            .await
+        }
+        other => {
+            eprintln!("unknown mode `{other}`");
+            std::process::exit(2)
+        }
+    };
+    println!("{report}");
+}
+
+/// Every referral through the client: typed pages, the runtime's hooks, next links.
+async fn client(url: &str, token: &str) -> serde_json::Value {
+    let client = Client::builder(url, StaticToken::new(token))
+        .allow_http_to_loopback(true)
+        .build()
+        .expect("a client");
+    let started = Instant::now();
+    let mut count = 0usize;
+    let mut referrals = std::pin::pin!(client.list_all(Query::new()));
+    while let Some(referral) = referrals.try_next().await.expect("a page") {
+        count += usize::from(referral.id.is_some());
+    }
+    serde_json::json!({ "mode": "client", "referrals": count, "seconds": started.elapsed().as_secs_f64(), "peak_kib": peak_kib() })
+}
+
+/// The same pages with nothing but reqwest and serde_json: the floor that the client is
+/// measured against.
+async fn raw(url: &str, token: &str) -> serde_json::Value {
+    let http = reqwest::Client::new();
+    let started = Instant::now();
+    let mut count = 0usize;
+    let mut next = Some(format!("{url}/v1.0/engagements/referrals"));
+    while let Some(link) = next.take() {
+        let page: serde_json::Value = http
+            .get(&link)
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("an answer")
+            .json()
+            .await
+            .expect("a page");
+        count += page["value"].as_array().map_or(0, |items| {
+            items.iter().filter(|item| item["id"].is_string()).count()
+        });
+        next = page["@odata.nextLink"].as_str().map(str::to_owned);
+    }
+    serde_json::json!({ "mode": "raw", "referrals": count, "seconds": started.elapsed().as_secs_f64(), "peak_kib": peak_kib() })
+}
+
+/// A closed-loop load: `concurrency` tasks, each sending the next request when the last one
+/// is answered, for `duration`.
+async fn load(
+    url: &str,
+    token: &str,
+    path: &str,
+    concurrency: usize,
+    duration: Duration,
+) -> serde_json::Value {
+    let http = reqwest::Client::new();
+    let target = format!("{url}{path}");
+    let started = Instant::now();
+    let tasks = (0..concurrency).map(|_| {
+        let http = http.clone();
+        let target = target.clone();
+        let token = token.to_owned();
+        tokio::spawn(async move {
+            let (mut ok, mut failed, mut latencies) = (0u64, 0u64, Vec::new());
+            while started.elapsed() < duration {
+                let sent = Instant::now();
+                let answer = http.get(&target).bearer_auth(&token).send().await;
+                match answer {
+                    Ok(response) if response.status().is_success() => {
+                        let _ = response.bytes().await;
+                        ok += 1;
+                        latencies.push(sent.elapsed());
+                    }
+                    _ => failed += 1,
+                }
+            }
+            (ok, failed, latencies)
+        })
+    });
+    let results = futures_util::future::join_all(tasks).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let (mut ok, mut failed, mut latencies) = (0, 0, Vec::new());
+    for result in results {
+        let (o, f, l) = result.expect("a load task");
+        ok += o;
+        failed += f;
+        latencies.extend(l);
+    }
+    latencies.sort();
+    let percentile = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+            .map_or(0.0, |latency| latency.as_secs_f64() * 1000.0)
+    };
+    serde_json::json!({
+        "mode": "load", "path": path, "concurrency": concurrency, "ok": ok, "failed": failed,
+        "requests_per_second": ok as f64 / elapsed, "p50_ms": percentile(0.5), "p99_ms": percentile(0.99),
+    })
+}
+
+/// The peak resident memory of this process, in KiB (Linux).
+fn peak_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
