@@ -51,6 +51,18 @@ async fn all(client: &Client, query: Query) -> Vec<Referral> {
     client.list_all(query).try_collect().await.unwrap()
 }
 
+/// The ids of the pages after `first`, followed one continuation at a time.
+async fn rest(client: &Client, query: &Query, first: &referrals_client::Page) -> Vec<String> {
+    let mut seen = Vec::new();
+    let mut next = first.next().unwrap().cloned();
+    while let Some(continuation) = next {
+        let page = client.list_page(query, Some(&continuation)).await.unwrap();
+        seen.extend(ids(&page.items));
+        next = page.next().unwrap().cloned();
+    }
+    seen
+}
+
 fn ids(referrals: &[Referral]) -> Vec<String> {
     referrals
         .iter()
@@ -112,12 +124,7 @@ async fn a_listing_survives_concurrent_inserts_and_updates() {
     {
         client.accept(referral).await.unwrap();
     }
-    let mut next = first.next().unwrap().cloned();
-    while let Some(continuation) = next {
-        let page = client.list_page(&query, Some(&continuation)).await.unwrap();
-        seen.extend(ids(&page.items));
-        next = page.next().unwrap().cloned();
-    }
+    seen.extend(rest(&client, &query, &first).await);
     let unique: BTreeSet<String> = seen.iter().cloned().collect();
     assert_eq!(seen.len(), unique.len(), "a referral came twice");
     assert_eq!(
@@ -169,15 +176,7 @@ async fn the_creation_index_and_a_full_sort_give_the_same_pages() {
         .await
         .unwrap();
     let mut seen = ids(&first.items);
-    let mut next = first.next().unwrap().cloned();
-    while let Some(continuation) = next {
-        let page = client
-            .list_page(&Query::new(), Some(&continuation))
-            .await
-            .unwrap();
-        seen.extend(ids(&page.items));
-        next = page.next().unwrap().cloned();
-    }
+    seen.extend(rest(&client, &Query::new(), &first).await);
     let unique: BTreeSet<String> = seen.iter().cloned().collect();
     assert_eq!((seen.len(), unique.len()), (702, 702));
 }
@@ -571,98 +570,43 @@ async fn bad_input_gets_a_4xx_with_the_error_body_and_harms_nothing() {
         "[".repeat(1000),
         "]".repeat(1000)
     );
+    let post = |body: Vec<u8>, content_type: &'static str, status| {
+        (
+            reqwest::Method::POST,
+            list.to_owned(),
+            Some(body),
+            Some(content_type),
+            status,
+        )
+    };
+    let get = |query: &str, status| {
+        (
+            reqwest::Method::GET,
+            format!("{list}?{query}"),
+            None,
+            None,
+            status,
+        )
+    };
+    let json = "application/json";
     let cases: Vec<BadRequest> = vec![
-        (
-            reqwest::Method::POST,
-            list.into(),
-            Some(vec![b' '; 2 * 1024 * 1024]),
-            None,
-            413,
-        ),
-        (
-            reqwest::Method::POST,
-            list.into(),
-            Some(b"{\"type\": ".to_vec()),
-            None,
-            400,
-        ),
-        (
-            reqwest::Method::POST,
-            list.into(),
-            Some(nested.into_bytes()),
-            None,
-            400,
-        ),
-        (
-            reqwest::Method::POST,
-            list.into(),
-            Some(deep_member.into_bytes()),
-            None,
-            400,
-        ),
-        (
-            reqwest::Method::POST,
-            list.into(),
-            Some(b"{\"type\":\"\xff\"}".to_vec()),
-            None,
-            400,
-        ),
-        (
-            reqwest::Method::POST,
-            list.into(),
-            Some(b"type=Shared".to_vec()),
-            Some("application/x-www-form-urlencoded"),
+        post(vec![b' '; 2 * 1024 * 1024], json, 413),
+        post(b"{\"type\": ".to_vec(), json, 400),
+        post(nested.into_bytes(), json, 400),
+        post(deep_member.into_bytes(), json, 400),
+        post(b"{\"type\":\"\xff\"}".to_vec(), json, 400),
+        post(
+            b"type=Shared".to_vec(),
+            "application/x-www-form-urlencoded",
             415,
         ),
-        (
-            reqwest::Method::GET,
-            format!("{list}?$top=99999999999"),
-            None,
-            None,
-            400,
-        ),
-        (
-            reqwest::Method::GET,
-            format!("{list}?$top=-1"),
-            None,
-            None,
-            400,
-        ),
-        (
-            reqwest::Method::GET,
-            format!("{list}?$top=ten"),
-            None,
-            None,
-            400,
-        ),
-        (
-            reqwest::Method::GET,
-            format!("{list}?$filter=%FF"),
-            None,
-            None,
-            400,
-        ),
-        (
-            reqwest::Method::GET,
-            format!("{list}?$skiptoken=not-a-token"),
-            None,
-            None,
-            400,
-        ),
-        (
-            reqwest::Method::GET,
-            format!("{list}?$expand=team"),
-            None,
-            None,
-            400,
-        ),
-        (
-            reqwest::Method::GET,
-            format!("{list}?$top=1&$top=2"),
-            None,
-            None,
-            400,
-        ),
+        get("$top=99999999999", 400),
+        get("$top=-1", 400),
+        get("$top=ten", 400),
+        get("$filter=%FF", 400),
+        get("$skiptoken=not-a-token", 400),
+        get("$expand=team", 400),
+        get("$top=1&$top=2", 400),
         (
             reqwest::Method::DELETE,
             format!("{list}/x"),

@@ -374,43 +374,11 @@ fn header_value(text: &str) -> HeaderValue {
     HeaderValue::from_str(text).expect("a GUID is a valid header value")
 }
 
-/// Characters left as they are in a query value: unreserved characters and the delimiters that
-/// OData expressions use and that mean nothing special inside a query component. Everything
-/// else is percent-encoded, a space as `%20` and `+` as `%2B`.
-const QUERY_VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~')
-    .remove(b'$')
-    .remove(b'\'')
-    .remove(b'(')
-    .remove(b')')
-    .remove(b',')
-    .remove(b'/')
-    .remove(b':')
-    .remove(b'@')
-    .remove(b'!')
-    .remove(b'*');
-
 /// Writes the query again: reqwest's form encoding (`+` for a space, `%24filter`) becomes
 /// `$filter=status%20eq%20'New'`, which OData services read as intended.
 fn reencode_query(url: &mut Url) {
     let Some(query) = url.query() else { return };
-    let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
-        .into_owned()
-        .collect();
-    let encoded = pairs
-        .iter()
-        .map(|(name, value)| {
-            format!(
-                "{}={}",
-                percent_encoding::utf8_percent_encode(name, QUERY_VALUE),
-                percent_encoding::utf8_percent_encode(value, QUERY_VALUE)
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("&");
+    let encoded = referrals_odata::wire::encode_query(form_urlencoded::parse(query.as_bytes()));
     url.set_query(if encoded.is_empty() {
         None
     } else {

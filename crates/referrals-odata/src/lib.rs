@@ -17,6 +17,7 @@
 mod lexer;
 mod parser;
 mod print;
+pub mod wire;
 
 use std::fmt;
 

@@ -302,31 +302,15 @@ impl SkipToken {
 }
 
 fn next_link(base: &str, params: &[(String, String)], token: &str) -> String {
-    const VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-        .remove(b'-')
-        .remove(b'.')
-        .remove(b'_')
-        .remove(b'~')
-        .remove(b'$')
-        .remove(b'\'')
-        .remove(b'(')
-        .remove(b')')
-        .remove(b',')
-        .remove(b'/')
-        .remove(b':');
-    let mut query: Vec<String> = params
+    let kept = params
         .iter()
         .filter(|(name, _)| name != "$skip" && name != "$skiptoken")
-        .map(|(name, value)| {
-            format!(
-                "{}={}",
-                percent_encoding::utf8_percent_encode(name, VALUE),
-                percent_encoding::utf8_percent_encode(value, VALUE)
-            )
-        })
-        .collect();
-    query.push(format!("$skiptoken={token}"));
-    format!("{base}/v1.0/engagements/referrals?{}", query.join("&"))
+        .map(|(name, value)| (name.as_str(), value.as_str()))
+        .chain([("$skiptoken", token)]);
+    format!(
+        "{base}/v1.0/engagements/referrals?{}",
+        referrals_odata::wire::encode_query(kept)
+    )
 }
 
 /// `GET /v1.0/engagements/referrals/{id}`
@@ -498,15 +482,7 @@ pub async fn update(
     conform(&app, "JsonPatch", &bytes)?;
 
     let updated = {
-        let mut store = app
-            .store
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let current = store
-            .get(&id)
-            .cloned()
-            .ok_or_else(|| ApiError::not_found(&id))?;
-        check_if_match(if_match.as_deref(), &current)?;
+        let (mut store, current) = lock_for_update(&app, &id, if_match.as_deref())?;
         let mut next = (*current).clone();
         for (index, operation) in patch.iter().enumerate() {
             apply(&mut next, operation).map_err(|error| {
@@ -551,15 +527,7 @@ pub async fn replace(
     conform(&app, "Referral", &bytes)?;
     let body: Referral = decode(&bytes)?;
     let updated = {
-        let mut store = app
-            .store
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let current = store
-            .get(&id)
-            .cloned()
-            .ok_or_else(|| ApiError::not_found(&id))?;
-        check_if_match(Some(&if_match), &current)?;
+        let (mut store, current) = lock_for_update(&app, &id, Some(&if_match))?;
         // The members that the service assigns stay as they are.
         let mut next = Referral {
             odata_context: None,
@@ -695,6 +663,32 @@ fn read_patch(bytes: &[u8]) -> Result<JsonPatch, ApiError> {
         }
     }
     decode(bytes)
+}
+
+/// The store, locked for writing, and the current version of the referral `id`, which must
+/// exist and match `if_match` when one is given. The lock is held until the write is done, so
+/// of concurrent writers with the same eTag exactly one wins.
+fn lock_for_update<'a>(
+    app: &'a App,
+    id: &str,
+    if_match: Option<&str>,
+) -> Result<
+    (
+        std::sync::RwLockWriteGuard<'a, crate::store::Store>,
+        Arc<Referral>,
+    ),
+    ApiError,
+> {
+    let store = app
+        .store
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let current = store
+        .get(id)
+        .cloned()
+        .ok_or_else(|| ApiError::not_found(id))?;
+    check_if_match(if_match, &current)?;
+    Ok((store, current))
 }
 
 fn check_if_match(if_match: Option<&str>, current: &Referral) -> Result<(), ApiError> {
