@@ -31,15 +31,7 @@ use crate::{Amount, Client, ClientBuilder, PatchValue, Runtime, TokenProvider};
 type GeneratedError = progenitor_client::Error<types::ErrorResponse>;
 
 /// The OData parameters that the list operation has, which a next link may carry.
-const LIST_PARAMETERS: [&str; 7] = [
-    "$filter",
-    "$orderby",
-    "$select",
-    "$top",
-    "$skip",
-    "$count",
-    "$skiptoken",
-];
+use referrals_odata::wire::QUERY_OPTIONS as LIST_PARAMETERS;
 
 /// One page of a listing.
 #[derive(Debug, Clone, PartialEq)]

@@ -21,15 +21,7 @@ use crate::filter::{Compiled, Order, Value, compile};
 use crate::request::{Params, body_bytes, decode, header_text};
 use crate::seed::{ORGANIZATION_ID, ORGANIZATION_NAME, etag, links};
 
-const LIST_OPTIONS: [&str; 7] = [
-    "$filter",
-    "$orderby",
-    "$select",
-    "$top",
-    "$skip",
-    "$count",
-    "$skiptoken",
-];
+use referrals_odata::wire::QUERY_OPTIONS as LIST_OPTIONS;
 
 /// `GET /v1.0/engagements/referrals`
 pub async fn list(State(app): State<Arc<App>>, uri: Uri) -> Result<Response, ApiError> {
