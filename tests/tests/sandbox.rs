@@ -607,6 +607,22 @@ async fn bad_input_gets_a_4xx_with_the_error_body_and_harms_nothing() {
         get("$skiptoken=not-a-token", 400),
         get("$expand=team", 400),
         get("$top=1&$top=2", 400),
+        get(
+            &format!(
+                "$filter={}status%20eq%20'New'{}",
+                "(".repeat(5000),
+                ")".repeat(5000)
+            ),
+            400,
+        ),
+        get(
+            &format!(
+                "$filter={}",
+                vec!["status%20eq%20'New'"; 300].join("%20and%20")
+            ),
+            400,
+        ),
+        get(&format!("$orderby={}", vec!["id"; 40].join(",")), 400),
         (
             reqwest::Method::DELETE,
             format!("{list}/x"),

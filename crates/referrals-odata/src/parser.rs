@@ -91,11 +91,23 @@ pub fn parse_select(text: &str) -> Result<Vec<SelectItem>, ParseError> {
     Ok(items)
 }
 
+/// How deep groups, `not`s and lambdas may nest: the parser recurses on them, and a filter of
+/// thousands of `(` must get an error, not overflow the stack of the service that reads it.
+const MAX_DEPTH: usize = 64;
+
+/// How many comparisons one filter may hold. `a and b and c ...` makes a tree as deep as it is
+/// long, which later passes (printing, evaluating, dropping) walk recursively.
+const MAX_TERMS: usize = 256;
+
 struct Parser {
     tokens: Vec<Spanned>,
     at: usize,
     /// The length of the text in characters, for errors at its end.
     end: usize,
+    /// How many groups, `not`s and lambdas enclose the current position.
+    depth: usize,
+    /// How many comparisons have been read.
+    terms: usize,
 }
 
 impl Parser {
@@ -111,6 +123,8 @@ impl Parser {
             tokens,
             at: 0,
             end: text.chars().count(),
+            depth: 0,
+            terms: 0,
         })
     }
 
@@ -179,6 +193,24 @@ impl Parser {
         }
     }
 
+    /// Runs `parse` one level deeper, refusing to go past [`MAX_DEPTH`].
+    fn nested<T>(
+        &mut self,
+        parse: impl FnOnce(&mut Self) -> Result<T, ParseError>,
+    ) -> Result<T, ParseError> {
+        if self.depth >= MAX_DEPTH {
+            let position = self.position();
+            return Err(self.error_at(
+                position,
+                format!("the expression nests more than {MAX_DEPTH} levels deep"),
+            ));
+        }
+        self.depth += 1;
+        let result = parse(self);
+        self.depth -= 1;
+        result
+    }
+
     fn or(&mut self) -> Result<Expr, ParseError> {
         let mut left = self.and()?;
         while self.peek_name() == Some("or") {
@@ -202,13 +234,20 @@ impl Parser {
     fn unary(&mut self) -> Result<Expr, ParseError> {
         if self.peek_name() == Some("not") {
             self.next();
-            return Ok(self.unary()?.negate());
+            return Ok(self.nested(Self::unary)?.negate());
         }
         self.compare()
     }
 
     fn compare(&mut self) -> Result<Expr, ParseError> {
         let start = self.position();
+        self.terms += 1;
+        if self.terms > MAX_TERMS {
+            return Err(self.error_at(
+                start,
+                format!("the expression has more than {MAX_TERMS} comparisons"),
+            ));
+        }
         let left = self.primary()?;
         let op = match self.peek_name() {
             Some("eq") => Some(CompareOp::Eq),
@@ -261,7 +300,7 @@ impl Parser {
         let (token, position) = self.expect_any("a member, a literal or `(`")?;
         let literal = match token {
             Token::Open => {
-                let inner = self.or()?;
+                let inner = self.nested(Self::or)?;
                 self.expect(Token::Close, "`)`")?;
                 return Ok(Primary::Boolean(inner));
             }
@@ -351,7 +390,7 @@ impl Parser {
             ));
         };
         self.expect(Token::Colon, "`:` after the range variable")?;
-        let predicate = self.or()?;
+        let predicate = self.nested(Self::or)?;
         self.expect(Token::Close, "`)` to close the lambda")?;
         Ok(Expr::Lambda {
             collection,

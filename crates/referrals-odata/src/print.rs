@@ -153,6 +153,34 @@ mod tests {
     }
 
     #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        let deep = format!("{}a eq 1{}", "(".repeat(100_000), ")".repeat(100_000));
+        assert!(
+            parse_filter(&deep)
+                .unwrap_err()
+                .message
+                .contains("nests more than 64")
+        );
+        let nots = format!("{}a eq 1", "not ".repeat(100_000));
+        assert!(
+            parse_filter(&nots)
+                .unwrap_err()
+                .message
+                .contains("nests more than 64")
+        );
+        let fine = format!("{}a eq 1{}", "(".repeat(60), ")".repeat(60));
+        assert!(parse_filter(&fine).is_ok());
+        let long = vec!["a eq 1"; 50_000].join(" and ");
+        assert!(
+            parse_filter(&long)
+                .unwrap_err()
+                .message
+                .contains("more than 256 comparisons")
+        );
+        assert!(parse_filter(&vec!["a eq 1"; 256].join(" or ")).is_ok());
+    }
+
+    #[test]
     fn literals_of_every_kind() {
         let text = "a eq 12.5 and b eq -3 and c eq true and d eq null and e eq 2020-10-30 and f eq 65edc0b5-3485-41b7-a17e-dfa9ef4706e2 and g lt 2018-10-30T21:03:42.4579542Z";
         assert_eq!(parse_filter(text).unwrap().to_string(), text);

@@ -658,6 +658,13 @@ pub struct Order {
 impl Order {
     /// The order of `items` (the service's default when empty: creation time, then id).
     pub fn new(items: &[OrderItem]) -> Result<Self, ApiError> {
+        const MAX_KEYS: usize = 16;
+        if items.len() > MAX_KEYS {
+            return Err(
+                ApiError::bad_request(format!("$orderby takes at most {MAX_KEYS} keys"))
+                    .target("$orderby"),
+            );
+        }
         let mut keys = Vec::new();
         for item in items {
             let found = member(&item.member.path()).ok_or_else(|| {
