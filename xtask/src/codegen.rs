@@ -1,5 +1,5 @@
-//! `cargo xtask codegen`: regenerate the reviewable copy of the client, or check that it is
-//! current.
+//! `cargo xtask codegen`: regenerate the reviewable copies of the generated code (the client,
+//! and the typed httpmock helpers), or check that they are current.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -12,7 +12,19 @@ use crate::{FAILED, STALE, root, shown};
 struct Options {
     check: bool,
     spec: PathBuf,
+    /// The copies to write, each with the function that makes it.
+    targets: Vec<Target>,
+}
+
+struct Target {
     out: PathBuf,
+    generate: fn(&Path) -> Result<String, referrals_codegen::Error>,
+}
+
+// Same signature as `referrals_codegen::generate`, whose error it returns: its size is theirs.
+#[allow(clippy::result_large_err)]
+fn mocks(spec: &Path) -> Result<String, referrals_codegen::Error> {
+    referrals_codegen::generate_httpmock(spec, "referrals_client")
 }
 
 pub fn run(args: &[String]) -> ExitCode {
@@ -24,79 +36,120 @@ pub fn run(args: &[String]) -> ExitCode {
         }
     };
 
-    let generated = match referrals_codegen::generate(&options.spec) {
-        Ok(generated) => generated,
-        Err(error) => {
-            eprintln!("error: {error}");
-            eprintln!("nothing was written.");
+    // Everything is generated before anything is written: one failure writes nothing.
+    let mut generated = Vec::new();
+    for target in &options.targets {
+        match (target.generate)(&options.spec) {
+            Ok(text) => generated.push(text),
+            Err(error) => {
+                eprintln!("error: {error}");
+                eprintln!("nothing was written.");
+                return ExitCode::from(FAILED);
+            }
+        }
+    }
+    let mut currents = Vec::new();
+    for target in &options.targets {
+        match std::fs::read_to_string(&target.out) {
+            Ok(current) => currents.push(Some(current)),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => currents.push(None),
+            Err(error) => {
+                eprintln!("error: cannot read {}: {error}", shown(&target.out));
+                return ExitCode::from(FAILED);
+            }
+        }
+    }
+
+    let mut stale = false;
+    for ((target, text), current) in options.targets.iter().zip(&generated).zip(currents) {
+        let out = shown(&target.out);
+        if current.as_deref() == Some(text.as_str()) {
+            println!("{out} is up to date with {}.", shown(&options.spec));
+            continue;
+        }
+        if options.check {
+            stale = true;
+            let old = current.as_deref().unwrap_or("");
+            let diff = TextDiff::from_lines(old, text);
+            print!(
+                "{}",
+                diff.unified_diff()
+                    .context_radius(3)
+                    .header(&format!("a/{out}"), &format!("b/{out}"))
+            );
+            eprintln!(
+                "error: {out} is {} {}; run `cargo xtask codegen` and commit the result.",
+                if current.is_some() {
+                    "stale against"
+                } else {
+                    "missing, generated from"
+                },
+                shown(&options.spec)
+            );
+            continue;
+        }
+        if let Err(error) = write_atomically(&target.out, text) {
+            eprintln!("error: cannot write {out}: {error}");
             return ExitCode::from(FAILED);
         }
-    };
-
-    let current = match std::fs::read_to_string(&options.out) {
-        Ok(current) => Some(current),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
-        Err(error) => {
-            eprintln!("error: cannot read {}: {error}", shown(&options.out));
-            return ExitCode::from(FAILED);
+        match current {
+            None => println!("created {out} ({} lines).", text.lines().count()),
+            Some(old) => report(&out, &old, text),
         }
-    };
-    let out = shown(&options.out);
-
-    if current.as_deref() == Some(generated.as_str()) {
-        println!("{out} is up to date with {}.", shown(&options.spec));
-        return ExitCode::SUCCESS;
     }
-
-    if options.check {
-        let old = current.as_deref().unwrap_or("");
-        let diff = TextDiff::from_lines(old, &generated);
-        print!(
-            "{}",
-            diff.unified_diff()
-                .context_radius(3)
-                .header(&format!("a/{out}"), &format!("b/{out}"))
-        );
-        eprintln!(
-            "error: {out} is {} {}; run `cargo xtask codegen` and commit the result.",
-            if current.is_some() {
-                "stale against"
-            } else {
-                "missing, generated from"
-            },
-            shown(&options.spec)
-        );
-        return ExitCode::from(STALE);
+    if stale {
+        ExitCode::from(STALE)
+    } else {
+        ExitCode::SUCCESS
     }
-
-    if let Err(error) = write_atomically(&options.out, &generated) {
-        eprintln!("error: cannot write {out}: {error}");
-        return ExitCode::from(FAILED);
-    }
-    match current {
-        None => println!("created {out} ({} lines).", generated.lines().count()),
-        Some(old) => report(&out, &old, &generated),
-    }
-    ExitCode::SUCCESS
 }
 
 fn parse(args: &[String]) -> Result<Options, String> {
     let root = root();
-    let mut options = Options {
-        check: false,
-        spec: root.join("openapi/referrals.yaml"),
-        out: root.join("crates/referrals-client/generated/referrals.rs"),
-    };
+    let mut check = false;
+    let mut spec = root.join("openapi/referrals.yaml");
+    let (mut out, mut mock_out) = (None, None);
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--check" => options.check = true,
-            "--spec" => options.spec = args.next().ok_or("--spec needs a file")?.into(),
-            "--out" => options.out = args.next().ok_or("--out needs a file")?.into(),
+            "--check" => check = true,
+            "--spec" => spec = args.next().ok_or("--spec needs a file")?.into(),
+            "--out" => out = Some(PathBuf::from(args.next().ok_or("--out needs a file")?)),
+            "--mock-out" => {
+                mock_out = Some(PathBuf::from(args.next().ok_or("--mock-out needs a file")?))
+            }
             other => return Err(format!("unknown option `{other}` for codegen")),
         }
     }
-    Ok(options)
+    // With no file named, both copies of the workspace; with files named, only those.
+    let targets = match (out, mock_out) {
+        (None, None) => vec![
+            Target {
+                out: root.join("crates/referrals-client/generated/referrals.rs"),
+                generate: referrals_codegen::generate,
+            },
+            Target {
+                out: root.join("crates/referrals-httpmock/generated/httpmock.rs"),
+                generate: mocks,
+            },
+        ],
+        (out, mock_out) => out
+            .map(|out| Target {
+                out,
+                generate: referrals_codegen::generate,
+            })
+            .into_iter()
+            .chain(mock_out.map(|out| Target {
+                out,
+                generate: mocks,
+            }))
+            .collect(),
+    };
+    Ok(Options {
+        check,
+        spec,
+        targets,
+    })
 }
 
 /// Writes `text` to a temporary file beside `path`, then renames it over `path`: a reader sees

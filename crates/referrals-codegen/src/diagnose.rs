@@ -25,6 +25,19 @@ pub fn run(settings: &GenerationSettings, openapi: &OpenAPI) -> Result<TokenStre
     }
 }
 
+/// Generates the typed `httpmock` helpers, or says why progenitor could not.
+pub fn quietly_httpmock(
+    settings: &GenerationSettings,
+    openapi: &OpenAPI,
+    client_crate: &str,
+) -> Result<TokenStream, String> {
+    match quietly(|| Generator::new(settings).httpmock(openapi, client_crate)) {
+        Ok(Ok(tokens)) => Ok(tokens),
+        Ok(Err(error)) => Err(error.to_string()),
+        Err(panic) => Err(panic),
+    }
+}
+
 /// Finds the smallest part of `openapi` that fails alone, and its failure message.
 pub fn culprit(settings: &GenerationSettings, openapi: &OpenAPI) -> Option<(Culprit, String)> {
     let components = openapi.components.clone().unwrap_or_default();

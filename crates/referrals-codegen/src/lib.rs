@@ -68,6 +68,33 @@ pub fn generate_document(document: &Document) -> Result<String, Error> {
     ))
 }
 
+/// Reads the document at `path` and returns the formatted Rust source of typed `httpmock`
+/// helpers for it (progenitor's `Generator::httpmock`): one `when`/`then` pair per operation,
+/// whose types come from the client crate at `client_crate` (such as `referrals_client`).
+pub fn generate_httpmock(path: &Path, client_crate: &str) -> Result<String, Error> {
+    let document = Document::load(path)?;
+    let open_enums = open_enum::find(&document.openapi);
+    rules::check(&document.path, &document.openapi, &open_enums)?;
+    let (view, notes) = view::progenitor_view(&document.openapi);
+    let settings = settings::settings(&view, &open_enums);
+    let tokens = diagnose::quietly_httpmock(&settings, &view, client_crate).map_err(|message| {
+        Error::Generator {
+            path: document.path.clone(),
+            culprit: Culprit::Document,
+            message,
+        }
+    })?;
+    let file: syn::File = syn::parse2(tokens).map_err(|error| Error::Unparsable {
+        path: document.path.clone(),
+        message: error.to_string(),
+    })?;
+    Ok(format!(
+        "{}{}",
+        header(&document.path, &notes),
+        prettyplease::unparse(&file)
+    ))
+}
+
 /// Puts the open value sets into the generated `types` module, where typify's code refers to
 /// them as `crate::types::Name`.
 fn add_open_enums(file: &mut syn::File, open_enums: &[open_enum::OpenEnum]) {
