@@ -467,11 +467,6 @@ async fn execute(
             );
             return result;
         }
-        // A fresh token for the next attempt; if none comes, the caller gets this answer.
-        if let Err(error) = authorize(runtime, next.headers_mut()).await {
-            context::record(|call| call.refusal = Some(Refusal::Token(Arc::new(error))));
-            return result;
-        }
         tracing::info!(
             wait_ms = wait.as_millis() as u64,
             reason = %match &result {
@@ -480,8 +475,14 @@ async fn execute(
             },
             "retrying"
         );
-        drop(result);
         clock.sleep(wait).await;
+        // A fresh token for the next attempt, asked for after the wait so that it is fresh; if
+        // none comes, the caller gets the last answer.
+        if let Err(error) = authorize(runtime, next.headers_mut()).await {
+            context::record(|call| call.refusal = Some(Refusal::Token(Arc::new(error))));
+            return result;
+        }
+        drop(result);
         request = next;
         attempt += 1;
     }
