@@ -89,31 +89,6 @@ impl Json {
         }
     }
 
-    /// The JSON type's name, for messages.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Json::Null => "null",
-            Json::Bool(_) => "boolean",
-            Json::Number(_) => "number",
-            Json::String(_) => "string",
-            Json::Array(_) => "array",
-            Json::Object(_) => "object",
-        }
-    }
-
-    /// The value at `path`, if there is one.
-    pub fn at(&self, path: &[Step]) -> Option<&Json> {
-        let Some((first, rest)) = path.split_first() else {
-            return Some(self);
-        };
-        let next = match (self, first) {
-            (Json::Object(_), Step::Key(key)) => self.get(key)?,
-            (Json::Array(items), Step::Index(index)) => items.get(*index)?,
-            _ => return None,
-        };
-        next.at(rest)
-    }
-
     /// The value at `path`, to change it.
     pub fn at_mut(&mut self, path: &[Step]) -> Option<&mut Json> {
         let Some((first, rest)) = path.split_first() else {
@@ -162,16 +137,6 @@ pub fn path_text(path: &[Step]) -> String {
         }
     }
     if text.is_empty() { ".".into() } else { text }
-}
-
-/// A path as a JSON Pointer (`/value/0/details`), as the JSON Schema validator reports it.
-pub fn pointer(path: &[Step]) -> String {
-    path.iter()
-        .map(|step| match step {
-            Step::Key(key) => format!("/{}", key.replace('~', "~0").replace('/', "~1")),
-            Step::Index(index) => format!("/{index}"),
-        })
-        .collect()
 }
 
 impl Serialize for Json {
@@ -253,7 +218,6 @@ mod tests {
             Step::Key("details".into()),
         ];
         assert_eq!(path_text(&path), "value[0].details");
-        assert_eq!(pointer(&path), "/value/0/details");
         assert_eq!(path_text(&[]), ".");
     }
 }

@@ -18,8 +18,6 @@ pub struct Spec {
 pub struct Attachment {
     /// The example's file, relative to `openapi/` (`examples/seed000-list-2020.json`).
     pub file: String,
-    /// The example's name in the document.
-    pub name: String,
     /// The operation's `operationId`.
     pub operation: String,
     /// `request body` or `response 200`.
@@ -168,7 +166,6 @@ impl Spec {
                 };
                 into.push(Attachment {
                     file,
-                    name: name.clone(),
                     operation: operation.to_owned(),
                     place: place.to_owned(),
                     schema: schema.clone(),
@@ -188,6 +185,14 @@ impl Spec {
             .collect();
         files.sort();
         files
+    }
+
+    /// The payload of an example file (relative to `openapi/`), numbers kept as written.
+    pub fn read_example(&self, file: &str) -> Result<crate::json::Json, String> {
+        let text = std::fs::read_to_string(self.dir.join(file))
+            .map_err(|error| format!("cannot read {file}: {error}"))?;
+        crate::json::Json::parse(&text)
+            .map_err(|error| format!("{file} is not valid JSON: {error}"))
     }
 
     /// The attachments of each example file.

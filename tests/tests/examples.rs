@@ -100,11 +100,7 @@ fn main() {
 }
 
 fn check_example(contract: &Contract, file: &str, uses: &[Attachment]) -> Result<(), Failed> {
-    let path = contract.spec.dir.join(file);
-    let text =
-        std::fs::read_to_string(&path).map_err(|error| format!("cannot read {file}: {error}"))?;
-    let payload =
-        Json::parse(&text).map_err(|error| format!("{file} is not valid JSON: {error}"))?;
+    let payload = contract.spec.read_example(file)?;
     if uses.is_empty() {
         return Err(format!(
             "{file} is not attached to any operation: add it under components/examples of \
@@ -172,11 +168,7 @@ fn check_example(contract: &Contract, file: &str, uses: &[Attachment]) -> Result
 }
 
 fn check_declared(contract: &Contract, file: &str, uses: &[Attachment]) -> Result<(), Failed> {
-    let path = contract.spec.dir.join(file);
-    let text =
-        std::fs::read_to_string(&path).map_err(|error| format!("cannot read {file}: {error}"))?;
-    let payload =
-        Json::parse(&text).map_err(|error| format!("{file} is not valid JSON: {error}"))?;
+    let payload = contract.spec.read_example(file)?;
     let mut problems = Vec::new();
     let mut components: Vec<&str> = uses.iter().filter_map(Attachment::component).collect();
     components.dedup();

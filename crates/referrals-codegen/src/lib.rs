@@ -95,6 +95,29 @@ pub fn generate_httpmock(path: &Path, client_crate: &str) -> Result<String, Erro
     ))
 }
 
+/// The whole of a build script that generates code from the workspace's document: reads
+/// `../../openapi/referrals.yaml` (from the crate being built), asks cargo to run again when it
+/// changes, and writes what `generate` makes of it to `OUT_DIR/file_name`. A failure prints the
+/// error on one line and exits, instead of a panic's backtrace hint.
+pub fn build_script(file_name: &str, generate: impl FnOnce(&Path) -> Result<String, Error>) {
+    let manifest_dir =
+        std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
+    let out_dir = std::path::PathBuf::from(std::env::var_os("OUT_DIR").expect("set by cargo"));
+    let spec = manifest_dir.join("../../openapi/referrals.yaml");
+    println!("cargo::rerun-if-changed={}", spec.display());
+    let target = out_dir.join(file_name);
+    let written = generate(&spec)
+        .map_err(|error| error.to_string())
+        .and_then(|source| {
+            std::fs::write(&target, source)
+                .map_err(|error| format!("cannot write {}: {error}", target.display()))
+        });
+    if let Err(message) = written {
+        eprintln!("error: {message}");
+        std::process::exit(1);
+    }
+}
+
 /// Puts the open value sets into the generated `types` module, where typify's code refers to
 /// them as `crate::types::Name`.
 fn add_open_enums(file: &mut syn::File, open_enums: &[open_enum::OpenEnum]) {

@@ -45,16 +45,6 @@ impl Store {
         self.version
     }
 
-    /// The number of referrals.
-    pub fn len(&self) -> usize {
-        self.order.len()
-    }
-
-    /// Whether the store is empty.
-    pub fn is_empty(&self) -> bool {
-        self.order.is_empty()
-    }
-
     /// The current version of a referral.
     pub fn get(&self, id: &str) -> Option<&Arc<Referral>> {
         self.items
