@@ -42,11 +42,11 @@ fn main() {
     );
     for name in &names {
         let path = if name == AMOUNT {
-            "referrals_client::Amount".to_owned()
+            "referrals_model::Amount".to_owned()
         } else if name == PATCH_VALUE {
-            "referrals_client::PatchValue".to_owned()
+            "referrals_model::PatchValue".to_owned()
         } else {
-            format!("referrals_client::types::{name}")
+            format!("referrals_model::types::{name}")
         };
         writeln!(
             code,

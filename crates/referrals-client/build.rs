@@ -2,5 +2,5 @@
 //! `cargo xtask codegen` calls the same function to write the reviewable copy in `generated/`.
 
 fn main() {
-    referrals_codegen::build_script("referrals.rs", referrals_codegen::generate);
+    referrals_codegen::build_script(referrals_codegen::Part::Client);
 }

@@ -12,7 +12,7 @@
 
 use std::str::FromStr;
 
-use referrals_client::Amount;
+use referrals_model::Amount;
 
 use crate::json::{Json, Step, path_text};
 

@@ -5,6 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use referrals_codegen::Part;
 use similar::{ChangeTag, DiffOp, TextDiff};
 
 use crate::{FAILED, STALE, root, shown};
@@ -18,13 +19,7 @@ struct Options {
 
 struct Target {
     out: PathBuf,
-    generate: fn(&Path) -> Result<String, referrals_codegen::Error>,
-}
-
-// Same signature as `referrals_codegen::generate`, whose error it returns: its size is theirs.
-#[allow(clippy::result_large_err)]
-fn mocks(spec: &Path) -> Result<String, referrals_codegen::Error> {
-    referrals_codegen::generate_httpmock(spec, "referrals_client")
+    part: Part,
 }
 
 pub fn run(args: &[String]) -> ExitCode {
@@ -39,7 +34,7 @@ pub fn run(args: &[String]) -> ExitCode {
     // Everything is generated before anything is written: one failure writes nothing.
     let mut generated = Vec::new();
     for target in &options.targets {
-        match (target.generate)(&options.spec) {
+        match referrals_codegen::generate(&options.spec, target.part) {
             Ok(text) => generated.push(text),
             Err(error) => {
                 eprintln!("error: {error}");
@@ -108,42 +103,44 @@ fn parse(args: &[String]) -> Result<Options, String> {
     let root = root();
     let mut check = false;
     let mut spec = root.join("openapi/referrals.yaml");
-    let (mut out, mut mock_out) = (None, None);
+    let mut named: Vec<Target> = Vec::new();
     let mut args = args.iter();
     while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--check" => check = true,
-            "--spec" => spec = args.next().ok_or("--spec needs a file")?.into(),
-            "--out" => out = Some(PathBuf::from(args.next().ok_or("--out needs a file")?)),
-            "--mock-out" => {
-                mock_out = Some(PathBuf::from(args.next().ok_or("--mock-out needs a file")?))
+        let part = match arg.as_str() {
+            "--check" => {
+                check = true;
+                continue;
             }
+            "--spec" => {
+                spec = args.next().ok_or("--spec needs a file")?.into();
+                continue;
+            }
+            "--model-out" => Part::Model,
+            "--out" => Part::Client,
+            "--mock-out" => Part::Httpmock,
             other => return Err(format!("unknown option `{other}` for codegen")),
-        }
+        };
+        let out = args.next().ok_or_else(|| format!("{arg} needs a file"))?;
+        named.push(Target {
+            out: PathBuf::from(out),
+            part,
+        });
     }
-    // With no file named, both copies of the workspace; with files named, only those.
-    let targets = match (out, mock_out) {
-        (None, None) => vec![
-            Target {
-                out: root.join("crates/referrals-client/generated/referrals.rs"),
-                generate: referrals_codegen::generate,
-            },
-            Target {
-                out: root.join("crates/referrals-httpmock/generated/httpmock.rs"),
-                generate: mocks,
-            },
-        ],
-        (out, mock_out) => out
-            .map(|out| Target {
-                out,
-                generate: referrals_codegen::generate,
-            })
+    // With no file named, every copy of the workspace; with files named, only those.
+    let targets = if named.is_empty() {
+        Part::ALL
             .into_iter()
-            .chain(mock_out.map(|out| Target {
-                out,
-                generate: mocks,
-            }))
-            .collect(),
+            .map(|part| Target {
+                out: root
+                    .join("crates")
+                    .join(part.crate_dir())
+                    .join("generated")
+                    .join(part.file_name()),
+                part,
+            })
+            .collect()
+    } else {
+        named
     };
     Ok(Options {
         check,

@@ -1,14 +1,16 @@
 //! `cargo xtask <task>`: the workspace's own tasks.
 //!
 //! ```text
-//! cargo xtask codegen            write crates/referrals-client/generated/referrals.rs and
+//! cargo xtask codegen            write the reviewable copies of the generated code:
+//!                                crates/referrals-model/generated/model.rs,
+//!                                crates/referrals-client/generated/client.rs and
 //!                                crates/referrals-httpmock/generated/httpmock.rs
 //! cargo xtask codegen --check    change nothing; exit 1 with a unified diff when it is stale
 //! cargo xtask bench              measure paging, memory and the sandbox's throughput
 //! ```
 //!
-//! `--spec <file>`, `--out <file>` and `--mock-out <file>` point the task at other files (the
-//! tests use copies).
+//! `--spec <file>`, `--model-out <file>`, `--out <file>` and `--mock-out <file>` point the task
+//! at other files (the tests use copies).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -41,14 +43,15 @@ const USAGE: &str = "\
 usage: cargo xtask <task>
 
 tasks:
-  codegen [--check] [--spec <file>] [--out <file>] [--mock-out <file>]
-      Generate the client (and the typed httpmock helpers) from the OpenAPI document and write
-      the reviewable copies.
-      --check     change nothing; exit 0 when the copies are current, 1 with a diff when not
-      --spec      the document (default: openapi/referrals.yaml)
-      --out       the client's copy (default: crates/referrals-client/generated/referrals.rs)
-      --mock-out  the mocks' copy (default: crates/referrals-httpmock/generated/httpmock.rs);
-                  naming either file handles only the files named
+  codegen [--check] [--spec <file>] [--model-out <file>] [--out <file>] [--mock-out <file>]
+      Generate the model, the client and the typed httpmock helpers from the OpenAPI document
+      and write the reviewable copies.
+      --check      change nothing; exit 0 when the copies are current, 1 with a diff when not
+      --spec       the document (default: openapi/referrals.yaml)
+      --model-out  the model's copy (default: crates/referrals-model/generated/model.rs)
+      --out        the client's copy (default: crates/referrals-client/generated/client.rs)
+      --mock-out   the mocks' copy (default: crates/referrals-httpmock/generated/httpmock.rs);
+                   naming any file handles only the files named
 
   bench [--seconds N]
       Build the sandbox and the measuring programs in release mode and report: paging 10,000

@@ -15,11 +15,13 @@ fn spec_text() -> String {
     std::fs::read_to_string(root().join("openapi/referrals.yaml")).unwrap()
 }
 
+/// The committed copy of the model, which holds the types.
 fn committed_copy() -> String {
-    std::fs::read_to_string(root().join("crates/referrals-client/generated/referrals.rs")).unwrap()
+    std::fs::read_to_string(root().join("crates/referrals-model/generated/model.rs")).unwrap()
 }
 
-/// A temporary folder with a document `referrals.yaml` and a generated copy `referrals.rs`.
+/// A temporary folder with a document `referrals.yaml` and a generated copy of the model,
+/// `referrals.rs`.
 struct Sandbox {
     dir: tempfile::TempDir,
 }
@@ -51,7 +53,7 @@ impl Sandbox {
         command
             .arg("--spec")
             .arg(self.spec())
-            .arg("--out")
+            .arg("--model-out")
             .arg(self.out());
         command.output().unwrap()
     }
@@ -277,6 +279,112 @@ fn a_bare_number_is_refused_because_money_must_stay_exact() {
             "the schema `ReferralDetails`",
             "would be a binary float",
             "`Amount`",
+        ],
+    );
+}
+
+/// The line of the first line of `spec` that starts (after its indentation) with `start`.
+fn line_of(spec: &str, start: &str) -> usize {
+    spec.lines()
+        .position(|line| line.trim_start().starts_with(start))
+        .unwrap_or_else(|| panic!("no line starts with {start:?}"))
+        + 1
+}
+
+#[test]
+fn a_filterable_member_with_an_unknown_operator_is_refused_with_its_line() {
+    let spec = spec_text().replacen(
+        "        substatus: {operators: [eq, ne]}",
+        "        substatus: {operators: [eq, like]}",
+        1,
+    );
+    let line = line_of(&spec, "substatus: {operators: [eq, like]}");
+    assert_refused(
+        &spec,
+        &[
+            &format!("referrals.yaml:{line}:"),
+            "the schema `Referral`",
+            "`x-filterable` entry `substatus`",
+            "`like` is not a comparison operator of OData (eq, ne, gt, ge, lt, le)",
+        ],
+    );
+}
+
+#[test]
+fn a_filterable_member_without_a_comparison_is_refused() {
+    let spec = spec_text().replacen(
+        "        engagementId: {operators: [eq, ne]}",
+        "        engagementId: {operators: [eq, ne]}\n        customerProfile: {operators: [eq]}",
+        1,
+    );
+    let line = line_of(&spec, "customerProfile: {operators: [eq]}");
+    assert_refused(
+        &spec,
+        &[
+            &format!("referrals.yaml:{line}:"),
+            "`x-filterable` entry `customerProfile`",
+            "the member has no comparison",
+        ],
+    );
+    let spec = spec_text().replacen(
+        "        engagementId: {operators: [eq, ne]}",
+        "        engagementId: {operators: [eq, ne]}\n        favorite: {operators: [eq, gt]}",
+        1,
+    );
+    assert_refused(&spec, &["`gt` compares for order, and a boolean has none"]);
+}
+
+#[test]
+fn a_patchable_path_that_names_no_member_is_refused_with_its_line() {
+    let spec = spec_text().replacen(
+        "        /details/notes: [replace, add]",
+        "        /details/note: [replace, add]",
+        1,
+    );
+    let line = line_of(&spec, "/details/note: [replace, add]");
+    assert_refused(
+        &spec,
+        &[
+            &format!("referrals.yaml:{line}:"),
+            "the schema `Referral`",
+            "`x-patchable` entry `/details/note`",
+            "`note` is not a member of `ReferralDetails` (its members: notes, dealValue",
+        ],
+    );
+    let spec = spec_text().replacen(
+        "        /team/-: [add]",
+        "        /team/-: [add, remove]",
+        1,
+    );
+    assert_refused(
+        &spec,
+        &["`remove` is not an operation of the `JsonPatchOp` schema (replace, add)"],
+    );
+    let spec = spec_text().replacen(
+        "        /status: [replace, add]",
+        "        /status/-: [add]",
+        1,
+    );
+    assert_refused(
+        &spec,
+        &["`/-` appends to an array, and `status` is not one"],
+    );
+}
+
+#[test]
+fn a_status_rule_that_names_an_unknown_value_is_refused() {
+    let spec = spec_text().replacen(
+        "        Active: {to: [Active, Closed], substatus: [Accepted]}",
+        "        Active: {to: [Active, Closed, Archived], substatus: [Accepted]}",
+        1,
+    );
+    let line = line_of(&spec, "Active: {to: [Active, Closed, Archived]");
+    assert_refused(
+        &spec,
+        &[
+            &format!("referrals.yaml:{line}:"),
+            "`x-status-rules` entry `Active`",
+            "`Archived` is not a value of `ReferralStatus` (None, New, Active, Closed)",
         ],
     );
 }

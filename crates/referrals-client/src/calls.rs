@@ -30,9 +30,6 @@ use crate::{Amount, Client, ClientBuilder, PatchValue, Runtime, TokenProvider};
 
 type GeneratedError = progenitor_client::Error<types::ErrorResponse>;
 
-/// The OData parameters that the list operation has, which a next link may carry.
-use referrals_odata::wire::QUERY_OPTIONS as LIST_PARAMETERS;
-
 /// One page of a listing.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page {
@@ -409,10 +406,11 @@ impl Client {
         let link_parameters: Vec<(String, String)> = url.query_pairs().into_owned().collect();
 
         let parameters = if same_origin(&url, root) {
-            if let Some((name, _)) = link_parameters
-                .iter()
-                .find(|(name, _)| !LIST_PARAMETERS.contains(&name.as_str()))
-            {
+            if let Some((name, _)) = link_parameters.iter().find(|(name, _)| {
+                !crate::Operation::ListReferrals
+                    .query_parameters()
+                    .any(|known| known == name.as_str())
+            }) {
                 return Err(refuse(
                     ErrorKind::UnexpectedAnswer,
                     format!(

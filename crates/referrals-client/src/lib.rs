@@ -37,21 +37,19 @@
 //! # }
 //! ```
 
-mod amount;
 mod auth;
 mod calls;
 mod error;
-mod patch_value;
-pub mod query;
 pub mod retry;
 mod runtime;
-pub mod transitions;
 
-pub use amount::{Amount, AmountError};
+pub use referrals_model::{
+    Amount, AmountError, Operation, PatchValue, facts, parameters, patch, query, transitions, types,
+};
+
 pub use auth::{AccessToken, StaticToken, TokenError, TokenFn, TokenFuture, TokenProvider};
 pub use calls::{Continuation, Page};
 pub use error::{Error, ErrorKind};
-pub use patch_value::PatchValue;
 pub use retry::{Clock, RetryPolicy, SystemClock};
 pub use runtime::{
     BuildError, ClientBuilder, MS_CORRELATION_ID, MS_REQUEST_ID, REQUEST_ID, Runtime,
@@ -61,14 +59,14 @@ pub use runtime::{
 /// [`Error`].
 pub use progenitor_client::Error as GeneratedError;
 
-/// The code that progenitor generates from the document (see `generated/referrals.rs` for the
+/// The code that progenitor generates from the document (see `generated/client.rs` for the
 /// reviewable copy). Its items are re-exported at the crate root, where its own references to
 /// hand-written types (`crate::Runtime`, `crate::Amount`, `crate::types::...`) point.
 mod generated {
-    include!(concat!(env!("OUT_DIR"), "/referrals.rs"));
+    include!(concat!(env!("OUT_DIR"), "/client.rs"));
 }
 
-pub use generated::{ByteStream, Client, ClientInfo, ResponseValue, builder, prelude, types};
+pub use generated::{ByteStream, Client, ClientInfo, ResponseValue, builder, prelude};
 
 /// The examples of README.md, compiled as doctests.
 #[cfg(doctest)]

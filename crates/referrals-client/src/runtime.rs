@@ -28,9 +28,9 @@ use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 use tracing::Instrument;
 use uuid::Uuid;
 
-use crate::Client;
 use crate::auth::{TokenError, TokenProvider};
 use crate::retry::{self, Clock, RetryPolicy, SystemClock};
+use crate::{Client, Operation};
 
 /// The header that names one logical call; kept across its retries.
 pub const MS_REQUEST_ID: HeaderName = HeaderName::from_static("ms-requestid");
@@ -39,7 +39,6 @@ pub const MS_CORRELATION_ID: HeaderName = HeaderName::from_static("ms-correlatio
 /// The header in which the service names its handling of a request.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("request-id");
 const API_VERSION: HeaderName = HeaderName::from_static("api-version");
-const PREFER: HeaderName = HeaderName::from_static("prefer");
 
 /// The client's runtime: its service root, token provider, request ids, retry policy and
 /// clock. It is the `inner` value of the generated [`Client`]; make one with
@@ -362,10 +361,14 @@ fn prepare(runtime: &Runtime, request: &mut reqwest::Request, operation: &str) {
             header_value(&runtime.correlation_id().to_string()),
         );
     }
-    // The generated update returns the referral; without `Prefer` the service answers 204 and
-    // no body, which the generated code cannot decode. A `Prefer` set by the caller stays.
-    if operation == "update_referral" && !headers.contains_key(PREFER) {
-        headers.insert(PREFER, HeaderValue::from_static("return=representation"));
+    // An operation whose bodiless success the generated code cannot decode (the update, which
+    // answers 204 without `Prefer`) asks for the representation. A header set by the caller
+    // stays.
+    if let Some((name, value)) = Operation::from_name(operation).and_then(Operation::representation)
+        && let Ok(name) = HeaderName::from_bytes(name.as_bytes())
+        && !headers.contains_key(&name)
+    {
+        headers.insert(name, HeaderValue::from_static(value));
     }
     reencode_query(request.url_mut());
 }

@@ -14,6 +14,8 @@ pub struct Document {
     pub path: PathBuf,
     /// The parsed document.
     pub openapi: OpenAPI,
+    /// Its text, to find the line of a part of it in errors.
+    pub text: String,
 }
 
 impl Document {
@@ -59,13 +61,14 @@ impl Document {
         Ok(Self {
             path: path.to_owned(),
             openapi,
+            text: text.to_owned(),
         })
     }
 }
 
 /// One step of a path into the document.
 #[derive(Debug, Clone, PartialEq)]
-enum Key {
+pub(crate) enum Key {
     Map(String),
     Seq(usize),
 }
@@ -141,7 +144,7 @@ fn refine_paths(text: &str) -> Option<(Vec<Key>, String)> {
 
 /// The 1-based line and column of the deepest of `keys` that can be found by following block
 /// mappings and sequences through the text (flow style such as `{a: 1}` is not followed).
-fn locate(text: &str, keys: &[Key]) -> Option<(usize, usize)> {
+pub(crate) fn locate(text: &str, keys: &[Key]) -> Option<(usize, usize)> {
     let lines: Vec<&str> = text.lines().collect();
     let indent = |line: &str| line.len() - line.trim_start().len();
     let mut from = 0;

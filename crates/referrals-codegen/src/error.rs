@@ -55,6 +55,22 @@ pub enum Error {
         message: String,
     },
 
+    /// A vendor extension of the document (`x-filterable`, `x-patchable`...) is malformed or
+    /// names what the schemas do not have.
+    #[error("{}{}: the schema `{schema}` (#/components/schemas/{schema}), {entry}: {message}", path.display(), line.map(|line| format!(":{line}")).unwrap_or_default())]
+    Extension {
+        /// The document.
+        path: PathBuf,
+        /// 1-based line of the entry, when it can be found.
+        line: Option<usize>,
+        /// The schema that carries the extension.
+        schema: String,
+        /// The extension and its entry, such as `` `x-filterable` entry `team/email` ``.
+        entry: String,
+        /// What is wrong with it.
+        message: String,
+    },
+
     /// Progenitor refused the document or panicked on it.
     #[error("{}: progenitor cannot generate {culprit}: {message}", path.display())]
     Generator {

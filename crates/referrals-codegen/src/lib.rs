@@ -17,13 +17,17 @@
 
 #![deny(missing_docs)]
 
+pub mod ast;
 pub mod diagnose;
 pub mod docs;
 pub mod document;
 mod error;
+pub mod facts;
+pub mod model;
 pub mod open_enum;
 pub mod rules;
 pub mod settings;
+pub mod tables;
 pub mod view;
 
 use std::path::Path;
@@ -31,82 +35,145 @@ use std::path::Path;
 pub use document::Document;
 pub use error::{Culprit, Error};
 
-/// Reads the document at `path` and returns the formatted Rust source of the client.
-pub fn generate(path: &Path) -> Result<String, Error> {
-    generate_document(&Document::load(path)?)
+/// A part of what the document generates, each the source of one crate (and of one reviewable
+/// copy that `cargo xtask codegen` writes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Part {
+    /// `referrals-model`: the types, the open value sets and the API's facts as tables, shared
+    /// by the client and the sandbox.
+    Model,
+    /// `referrals-client`: progenitor's `Client` and its operation builders, on the model's
+    /// types.
+    Client,
+    /// `referrals-httpmock`: progenitor's typed httpmock helpers.
+    Httpmock,
 }
 
-/// Returns the formatted Rust source of the client for an already loaded document.
-pub fn generate_document(document: &Document) -> Result<String, Error> {
+impl Part {
+    /// Every part.
+    pub const ALL: [Part; 3] = [Part::Model, Part::Client, Part::Httpmock];
+
+    /// The file that the part's build script writes in `OUT_DIR`, and its reviewable copy in
+    /// the crate's `generated/` folder.
+    pub fn file_name(self) -> &'static str {
+        match self {
+            Part::Model => "model.rs",
+            Part::Client => "client.rs",
+            Part::Httpmock => "httpmock.rs",
+        }
+    }
+
+    /// The crate that the part belongs to, as a folder of `crates/`.
+    pub fn crate_dir(self) -> &'static str {
+        match self {
+            Part::Model => "referrals-model",
+            Part::Client => "referrals-client",
+            Part::Httpmock => "referrals-httpmock",
+        }
+    }
+}
+
+/// Reads the document at `path` and returns the formatted Rust source of `part`.
+pub fn generate(path: &Path, part: Part) -> Result<String, Error> {
+    generate_document(&Document::load(path)?, part)
+}
+
+/// Returns the formatted Rust source of `part` for an already loaded document.
+pub fn generate_document(document: &Document, part: Part) -> Result<String, Error> {
     let open_enums = open_enum::find(&document.openapi);
     rules::check(&document.path, &document.openapi, &open_enums)?;
+    let facts = facts::read(document, &open_enums)?;
 
-    let (view, notes) = view::progenitor_view(&document.openapi);
+    let (view, dropped) = view::progenitor_view(&document.openapi);
     let settings = settings::settings(&view, &open_enums);
-    let tokens = diagnose::run(&settings, &view).map_err(|message| {
-        let (culprit, message) =
-            diagnose::culprit(&settings, &view).unwrap_or((Culprit::Document, message));
-        Error::Generator {
-            path: document.path.clone(),
-            culprit,
-            message,
-        }
-    })?;
-
+    let generator_error = |message: String| Error::Generator {
+        path: document.path.clone(),
+        culprit: Culprit::Document,
+        message,
+    };
+    let tokens = match part {
+        Part::Model | Part::Client => diagnose::run(&settings, &view).map_err(|message| {
+            let (culprit, message) =
+                diagnose::culprit(&settings, &view).unwrap_or((Culprit::Document, message));
+            Error::Generator {
+                path: document.path.clone(),
+                culprit,
+                message,
+            }
+        })?,
+        Part::Httpmock => diagnose::quietly_httpmock(&settings, &view, settings::CLIENT_CRATE)
+            .map_err(generator_error)?,
+    };
     let mut file: syn::File = syn::parse2(tokens).map_err(|error| Error::Unparsable {
         path: document.path.clone(),
         message: error.to_string(),
     })?;
-    add_open_enums(&mut file, &open_enums);
-    add_member_lists(&mut file, &document.openapi);
-    docs::fill(&mut file, &document.openapi);
 
-    Ok(format!(
-        "{}{}",
-        header(&document.path, &notes),
-        prettyplease::unparse(&file)
-    ))
-}
-
-/// Reads the document at `path` and returns the formatted Rust source of typed `httpmock`
-/// helpers for it (progenitor's `Generator::httpmock`): one `when`/`then` pair per operation,
-/// whose types come from the client crate at `client_crate` (such as `referrals_client`).
-pub fn generate_httpmock(path: &Path, client_crate: &str) -> Result<String, Error> {
-    let document = Document::load(path)?;
-    let open_enums = open_enum::find(&document.openapi);
-    rules::check(&document.path, &document.openapi, &open_enums)?;
-    let (view, notes) = view::progenitor_view(&document.openapi);
-    let settings = settings::settings(&view, &open_enums);
-    let tokens = diagnose::quietly_httpmock(&settings, &view, client_crate).map_err(|message| {
-        Error::Generator {
-            path: document.path.clone(),
-            culprit: Culprit::Document,
-            message,
+    match part {
+        Part::Model => {
+            file.items.retain(is_types_module);
+            add_open_enums(&mut file, &open_enums);
+            model::extend(&mut file, &facts, &document.openapi);
+            let tables =
+                tables::tokens(&facts, &file, &open_enums, &dropped).map_err(|message| {
+                    Error::Generator {
+                        path: document.path.clone(),
+                        culprit: Culprit::Document,
+                        message,
+                    }
+                })?;
+            let tables: syn::File = syn::parse2(tables).map_err(|error| Error::Unparsable {
+                path: document.path.clone(),
+                message: format!("the tables: {error}"),
+            })?;
+            file.items.extend(tables.items);
+            docs::fill(&mut file, &document.openapi);
         }
-    })?;
-    let file: syn::File = syn::parse2(tokens).map_err(|error| Error::Unparsable {
-        path: document.path.clone(),
-        message: error.to_string(),
-    })?;
+        Part::Client => {
+            // The types come from the model crate, where the client's code finds them as
+            // `types::...` and `crate::types::...`.
+            let model = syn::Ident::new(settings::MODEL_CRATE, proc_macro2::Span::call_site());
+            let position = file.items.iter().position(is_types_module);
+            let reexport: syn::Item = syn::parse_quote! {
+                /// The types of the document, from the model crate.
+                pub use ::#model::types;
+            };
+            match position {
+                Some(index) => file.items[index] = reexport,
+                None => file.items.insert(0, reexport),
+            }
+            docs::fill(&mut file, &document.openapi);
+        }
+        Part::Httpmock => {}
+    }
+
+    let notes: Vec<String> = match part {
+        Part::Client => dropped.iter().map(view::Dropped::note).collect(),
+        Part::Model | Part::Httpmock => Vec::new(),
+    };
     Ok(format!(
         "{}{}",
-        header(&document.path, &notes),
+        header(&document.path, part, &notes),
         prettyplease::unparse(&file)
     ))
 }
 
-/// The whole of a build script that generates code from the workspace's document: reads
+fn is_types_module(item: &syn::Item) -> bool {
+    matches!(item, syn::Item::Mod(module) if module.ident == "types")
+}
+
+/// The whole of a build script that generates `part` from the workspace's document: reads
 /// `../../openapi/referrals.yaml` (from the crate being built), asks cargo to run again when it
-/// changes, and writes what `generate` makes of it to `OUT_DIR/file_name`. A failure prints the
-/// error on one line and exits, instead of a panic's backtrace hint.
-pub fn build_script(file_name: &str, generate: impl FnOnce(&Path) -> Result<String, Error>) {
+/// changes, and writes the source to `OUT_DIR/<part's file name>`. A failure prints the error
+/// on one line and exits, instead of a panic's backtrace hint.
+pub fn build_script(part: Part) {
     let manifest_dir =
         std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let out_dir = std::path::PathBuf::from(std::env::var_os("OUT_DIR").expect("set by cargo"));
     let spec = manifest_dir.join("../../openapi/referrals.yaml");
     println!("cargo::rerun-if-changed={}", spec.display());
-    let target = out_dir.join(file_name);
-    let written = generate(&spec)
+    let target = out_dir.join(part.file_name());
+    let written = generate(&spec, part)
         .map_err(|error| error.to_string())
         .and_then(|source| {
             std::fs::write(&target, source)
@@ -139,41 +206,7 @@ fn add_open_enums(file: &mut syn::File, open_enums: &[open_enum::OpenEnum]) {
     items.extend(extra.items);
 }
 
-/// Gives each object type of `mod types` the list of the members that the document declares,
-/// as written on the wire (`Referral::MEMBERS`), for `$select` and for checks of unknown members.
-fn add_member_lists(file: &mut syn::File, openapi: &openapiv3::OpenAPI) {
-    let Some(components) = &openapi.components else {
-        return;
-    };
-    let mut code = proc_macro2::TokenStream::new();
-    for (name, schema) in &components.schemas {
-        let openapiv3::ReferenceOr::Item(schema) = schema else {
-            continue;
-        };
-        let openapiv3::SchemaKind::Type(openapiv3::Type::Object(object)) = &schema.schema_kind
-        else {
-            continue;
-        };
-        let ident = quote::format_ident!("{name}");
-        let members = object.properties.keys();
-        code.extend(quote::quote! {
-            impl #ident {
-                /// The members that the document declares for this type, as written on the wire.
-                pub const MEMBERS: &'static [&'static str] = &[#(#members),*];
-            }
-        });
-    }
-    let Some((_, items)) = file.items.iter_mut().find_map(|item| match item {
-        syn::Item::Mod(module) if module.ident == "types" => module.content.as_mut(),
-        _ => None,
-    }) else {
-        return;
-    };
-    let extra: syn::File = syn::parse2(code).expect("the member lists are valid Rust");
-    items.extend(extra.items);
-}
-
-fn header(path: &Path, notes: &[String]) -> String {
+fn header(path: &Path, part: Part, notes: &[String]) -> String {
     let name = path.file_name().map_or_else(
         || path.display().to_string(),
         |name| name.to_string_lossy().into_owned(),
@@ -181,7 +214,8 @@ fn header(path: &Path, notes: &[String]) -> String {
     let mut header = format!(
         "// @generated by referrals-codegen from {name}. Do not edit this file: change the\n\
          // document or the generation settings in crates/referrals-codegen, then run\n\
-         // `cargo xtask codegen`. The build script of referrals-client writes the same text.\n"
+         // `cargo xtask codegen`. The build script of {} writes the same text.\n",
+        part.crate_dir()
     );
     if !notes.is_empty() {
         header.push_str("//\n// What the generated client does not express (see crates/referrals-codegen/src/view.rs):\n");

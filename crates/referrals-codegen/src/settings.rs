@@ -8,6 +8,12 @@ use quote::quote;
 
 use crate::open_enum::OpenEnum;
 
+/// The crate of the generated model (types, open value sets, tables), which the client's
+/// generated code names for its types.
+pub const MODEL_CRATE: &str = "referrals_model";
+/// The crate of the generated client, which the httpmock helpers name for its types.
+pub const CLIENT_CRATE: &str = "referrals_client";
+
 /// The money schema. The client keeps it as exact decimal text (`crate::Amount`).
 pub const AMOUNT: &str = "Amount";
 /// The value of a JSON Patch operation. The client keeps it as raw JSON text

@@ -6,8 +6,32 @@
 
 use openapiv3::{OpenAPI, ReferenceOr, Response, StatusCode};
 
-/// The document to hand to progenitor, and one line per adjustment made to it.
-pub fn progenitor_view(openapi: &OpenAPI) -> (OpenAPI, Vec<String>) {
+/// A success answer without a body, left out of an operation's generated success type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dropped {
+    /// The operation's `operationId`.
+    pub operation_id: String,
+    /// Its method, upper case.
+    pub method: String,
+    /// Its path.
+    pub path: String,
+    /// The status left out.
+    pub status: String,
+}
+
+impl Dropped {
+    /// The line that the header of the generated file gives it.
+    pub fn note(&self) -> String {
+        format!(
+            "{} ({} {}): the {} answer, which has no body, is left out of the generated success \
+             type (progenitor allows one per operation).",
+            self.operation_id, self.method, self.path, self.status
+        )
+    }
+}
+
+/// The document to hand to progenitor, and each adjustment made to it.
+pub fn progenitor_view(openapi: &OpenAPI) -> (OpenAPI, Vec<Dropped>) {
     let mut view = openapi.clone();
     let mut notes = Vec::new();
     let components = openapi.components.clone();
@@ -39,11 +63,12 @@ pub fn progenitor_view(openapi: &OpenAPI) -> (OpenAPI, Vec<String>) {
                         .operation_id
                         .as_deref()
                         .unwrap_or("(no operationId)");
-                    notes.push(format!(
-                        "{id} ({} {path}): the {status} answer, which has no body, is left out of \
-                         the generated success type (progenitor allows one per operation).",
-                        method.to_uppercase()
-                    ));
+                    notes.push(Dropped {
+                        operation_id: id.to_owned(),
+                        method: method.to_uppercase(),
+                        path: path.clone(),
+                        status: status.to_string(),
+                    });
                 }
             }
         }

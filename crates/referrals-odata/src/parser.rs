@@ -4,16 +4,26 @@
 //! filter   := or
 //! or       := and ("or" and)*
 //! and      := unary ("and" unary)*
-//! unary    := "not" unary | compare
+//! unary    := "not" negated | compare
+//! negated  := "not" negated | "(" or ")" | lambda  -- never followed by a comparison operator
 //! compare  := primary (op primary)?        -- a bare primary must be a group or a lambda
-//! primary  := "(" or ")" | member "/" ("any"|"all") "(" name ":" or ")" | member | literal
+//! primary  := "(" or ")" | lambda | member | literal
+//! lambda   := member "/" ("any"|"all") "(" name ":" or ")"
 //! member   := name ("/" name)*
 //! ```
+//!
+//! `not` follows OData's table of precedence (OData v4.01 URL Conventions, 5.1.1.16): it is a
+//! unary operator, which binds tighter than every comparison, so `not status eq 'New'` means
+//! `(not status) eq 'New'` to a standard OData parser, a type error there. Such a text is
+//! refused here with a message that says to write `not (status eq 'New')`, rather than read
+//! as the negation that its writer probably meant and that the service does not read.
 
 use crate::lexer::{Spanned, Token, tokens};
 use crate::{
     CompareOp, Expr, LambdaKind, Literal, Member, Operand, OrderItem, ParseError, SelectItem,
 };
+
+const COMPARISONS: [&str; 6] = ["eq", "ne", "gt", "ge", "lt", "le"];
 
 const KEYWORDS: [&str; 13] = [
     "eq", "ne", "gt", "ge", "lt", "le", "and", "or", "not", "true", "false", "null", "any",
@@ -233,10 +243,51 @@ impl Parser {
 
     fn unary(&mut self) -> Result<Expr, ParseError> {
         if self.peek_name() == Some("not") {
-            self.next();
-            return Ok(self.nested(Self::unary)?.negate());
+            return self.negated();
         }
         self.compare()
+    }
+
+    /// `not` and its operand: a group, a lambda or another `not`, which binds tighter than any
+    /// comparison after it.
+    fn negated(&mut self) -> Result<Expr, ParseError> {
+        let (_, not_at) = self.next().expect("peeked `not`");
+        let operand_at = self.position();
+        let operand = if self.peek_name() == Some("not") {
+            self.nested(Self::negated)?
+        } else {
+            match self.nested(Self::primary)? {
+                Primary::Boolean(expr) => expr,
+                Primary::Operand(operand) => {
+                    let (what, shown) = match &operand {
+                        Operand::Member(member) => ("the member", member.path()),
+                        Operand::Literal(literal) => ("the literal", literal.to_string()),
+                    };
+                    return Err(self.error_at(
+                        operand_at,
+                        format!(
+                            "`not` applies to a boolean, and {what} `{shown}` is not one: `not` binds \
+                             tighter than a comparison in OData, so negate a comparison in parentheses, \
+                             as in `not ({shown} eq ...)`"
+                        ),
+                    ));
+                }
+            }
+        };
+        if let Some(op) = self.peek_name().filter(|name| COMPARISONS.contains(name)) {
+            let op = op.to_owned();
+            let at = self.position();
+            return Err(self.error_at(
+                at,
+                format!(
+                    "`{op}` after `not (...)` would compare the negation itself (`not` binds tighter \
+                     than `{op}`; the `not` is at position {}); put the whole comparison in the \
+                     parentheses",
+                    not_at + 1
+                ),
+            ));
+        }
+        Ok(operand.negate())
     }
 
     fn compare(&mut self) -> Result<Expr, ParseError> {

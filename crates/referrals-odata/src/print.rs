@@ -20,9 +20,15 @@ impl fmt::Display for Expr {
                 f.write_str(" or ")?;
                 group(f, right, matches!(**right, Expr::Or(..)))
             }
+            // `not` binds tighter than a comparison in OData: its operand is grouped unless it
+            // is a lambda or another `not`.
             Expr::Not(inner) => {
                 f.write_str("not ")?;
-                group(f, inner, matches!(**inner, Expr::And(..) | Expr::Or(..)))
+                group(
+                    f,
+                    inner,
+                    !matches!(**inner, Expr::Lambda { .. } | Expr::Not(..)),
+                )
             }
             Expr::Lambda {
                 collection,
@@ -94,7 +100,7 @@ mod tests {
             "customerProfile/address/country eq 'US' and direction eq 'Incoming'",
             "(type eq 'Shared' and direction eq 'Incoming')",
             "status eq 'Active' and direction eq 'Outgoing' and type eq 'Shared' and team/any(t:t/email eq 'r2d2@contoso.com')",
-            "updatedDateTime ge 2020-10-30T00:00:00Z or not status eq 'Closed'",
+            "updatedDateTime ge 2020-10-30T00:00:00Z or not (status eq 'Closed')",
         ] {
             let expr = parse_filter(text).unwrap_or_else(|error| panic!("{text}: {error}"));
             let printed = expr.to_string();

@@ -1,15 +1,4 @@
-//! OData query parameters on the wire.
-
-/// The OData query options of the referrals list, by their wire names.
-pub const QUERY_OPTIONS: [&str; 7] = [
-    "$filter",
-    "$orderby",
-    "$select",
-    "$top",
-    "$skip",
-    "$count",
-    "$skiptoken",
-];
+//! OData query parameters and path segments on the wire.
 
 /// Characters left as they are in a query name or value: unreserved characters and the
 /// delimiters that OData expressions use and that mean nothing special inside a query
@@ -52,4 +41,18 @@ pub fn encode_query<N: AsRef<str>, V: AsRef<str>>(
         })
         .collect::<Vec<_>>()
         .join("&")
+}
+
+/// A path segment, percent-encoded: every character but the unreserved ones.
+///
+/// ```
+/// assert_eq!(referrals_odata::wire::encode_segment("a b/c%"), "a%20b%2Fc%25");
+/// ```
+pub fn encode_segment(value: &str) -> String {
+    const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
+    percent_encoding::utf8_percent_encode(value, SEGMENT).to_string()
 }

@@ -7,170 +7,263 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use referrals_client::types::{
-    JsonPatch, JsonPatchOp, Member, NewReferral, Referral, ReferralDirection, ReferralStatus,
-    ReferralSubstatus, ReferralType, Registration, SolutionTag, TargetType,
+use referrals_model::facts::{self, STATUS_RULES};
+use referrals_model::parameters::{
+    list_referrals as list_params, list_referrals_legacy, update_referral,
 };
-use referrals_client::{PatchValue, transitions};
-use serde::de::DeserializeOwned;
+use referrals_model::types::{
+    JsonPatch, NewReferral, PreferReturn, Referral, ReferralDirection, ReferralStatus,
+    ReferralSubstatus, ReferralType, TargetType,
+};
+use referrals_model::{Operation, patch, transitions};
 use serde_json::value::RawValue;
 
-use crate::App;
 use crate::error::ApiError;
-use crate::filter::{Compiled, Order, Value, compile};
+use crate::filter::{Compiled, Order, Value, compile, to_json};
 use crate::request::{Params, body_bytes, decode, header_text};
 use crate::seed::{ORGANIZATION_ID, ORGANIZATION_NAME, etag, links};
-
-use referrals_odata::wire::QUERY_OPTIONS as LIST_OPTIONS;
+use crate::store::{From, Store};
+use crate::{App, Paging};
 
 /// `GET /v1.0/engagements/referrals`
 pub async fn list(State(app): State<Arc<App>>, uri: Uri) -> Result<Response, ApiError> {
     let params = Params::parse(uri.query())?;
-    params.only_options(&LIST_OPTIONS)?;
+    let options: Vec<&str> = Operation::ListReferrals.query_parameters().collect();
+    params.only_options(&options)?;
 
-    let filter_text = params.get("$filter");
-    let order_text = params.get("$orderby");
+    let filter_text = params.get(list_params::FILTER);
+    let order_text = params.get(list_params::ORDERBY);
     let filter = match filter_text {
         Some(text) => Some(compile(&parse(
             referrals_odata::parse_filter(text),
-            "$filter",
+            list_params::FILTER,
         )?)?),
         None => None,
     };
     let order = Order::new(&match order_text {
-        Some(text) => parse(referrals_odata::parse_orderby(text), "$orderby")?,
+        Some(text) => parse(referrals_odata::parse_orderby(text), list_params::ORDERBY)?,
         None => Vec::new(),
     })?;
-    let select = match params.get("$select") {
+    let select = match params.get(list_params::SELECT) {
         Some(text) => Some(select_members(text)?),
         None => None,
     };
-    let top = params.count("$top")?;
-    let skip = params.count("$skip")?;
-    let count = params.boolean("$count")?.unwrap_or(false);
+    let top = params.count(list_params::TOP)?;
+    let skip = params.count(list_params::SKIP)?.unwrap_or(0) as usize;
+    let count = params.boolean(list_params::COUNT)?.unwrap_or(false);
     let query_id = query_fingerprint(filter_text, order_text);
-    let token = match params.get("$skiptoken") {
-        Some(text) => Some(SkipToken::decode(text, &order, &query_id)?),
+    let token = match params.get(list_params::SKIPTOKEN) {
+        Some(text) => Some(SkipToken::decode(text, &order, &query_id, app.paging)?),
         None => None,
     };
 
-    // One consistent snapshot: the one the listing started at.
-    let (page, total, remaining_after, last_key) = {
+    let page = {
         let store = app
             .store
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let version = token
-            .as_ref()
-            .map_or(store.version(), |token| token.version);
-        let passes = |referral: &&Arc<Referral>| {
-            filter
-                .as_ref()
-                .is_none_or(|filter: &Compiled| filter.matches(referral))
-        };
-        let remaining = token
-            .as_ref()
-            .map_or(top.map(u64::from), |token| token.remaining);
-        let room = remaining.map_or(usize::MAX, |left| {
-            usize::try_from(left).unwrap_or(usize::MAX)
-        });
-        let wanted = app.page_size.min(room);
-        let (page, more, total) = match order.by_created() {
-            // The creation index: read from the key on until the page is full (and one more,
-            // to know whether another page follows).
-            Some(descending) => {
-                let after = token.as_ref().and_then(|token| match token.key.as_slice() {
-                    [Value::Time(created), Value::Text(id)] => Some((*created, id.clone())),
-                    _ => None,
-                });
-                let skipped = if token.is_some() {
-                    0
-                } else {
-                    skip.unwrap_or(0) as usize
-                };
-                let mut found: Vec<Arc<Referral>> = store
-                    .by_created(version, descending, after)
-                    .filter(passes)
-                    .skip(skipped)
-                    .take(wanted.saturating_add(1))
-                    .cloned()
-                    .collect();
-                // More follows when the index had more and `$top` leaves room for it.
-                let more = found.len() > wanted && room > wanted;
-                found.truncate(wanted);
-                let total = count.then(|| store.snapshot(version).filter(passes).count());
-                (found, more, total)
-            }
-            // Any other order: sort the matches of the snapshot.
-            None => {
-                let mut matching: Vec<&Arc<Referral>> =
-                    store.snapshot(version).filter(passes).collect();
-                let total = matching.len();
-                matching.sort_by(|a, b| order.compare(&order.key(a), &order.key(b)));
-                let start = match &token {
-                    Some(token) => {
-                        let after: Vec<_> = token.key.iter().map(Value::scalar).collect();
-                        matching.partition_point(|referral| {
-                            order.compare(&order.key(referral), &after)
-                                != std::cmp::Ordering::Greater
-                        })
-                    }
-                    None => (skip.unwrap_or(0) as usize).min(total),
-                };
-                let length = wanted.min(total - start);
-                let page: Vec<Arc<Referral>> = matching[start..start + length]
-                    .iter()
-                    .map(|r| Arc::clone(r))
-                    .collect();
-                (page, start + length < total && room > length, Some(total))
-            }
-        };
-        let last_key = page.last().filter(|_| more).map(|last| {
-            (
-                version,
-                order
-                    .key(last)
-                    .iter()
-                    .map(|scalar| scalar.to_json())
-                    .collect::<Vec<_>>(),
-            )
-        });
-        let left = remaining.map(|left| left - page.len() as u64);
-        (page, total, left, last_key)
+        read_page(
+            &app,
+            &store,
+            &Listing {
+                filter: filter.as_ref(),
+                order: &order,
+                skip,
+                top,
+                count,
+                token: token.as_ref(),
+            },
+        )
     };
 
-    let mut value = Vec::with_capacity(page.len());
-    for referral in &page {
-        let text = serde_json::to_string(referral.as_ref()).expect("a referral serializes");
+    let mut value = Vec::with_capacity(page.items.len());
+    for referral in &page.items {
+        let text = serde_json::to_string(referral.as_ref()).map_err(internal)?;
         value.push(match &select {
-            Some(members) => project(&text, members),
-            None => RawValue::from_string(text).expect("serde_json writes valid JSON"),
+            Some(members) => project(&text, members)?,
+            None => RawValue::from_string(text).map_err(internal)?,
         });
     }
-    let mut body = serde_json::Map::new();
-    body.insert(
+    let mut head = serde_json::Map::new();
+    head.insert(
         "@odata.context".into(),
         format!("{}/v1.0/$metadata#Referrals", app.base).into(),
     );
-    if let (true, Some(total)) = (count, total) {
-        body.insert("@odata.count".into(), total.into());
+    if let (true, Some(total)) = (count, page.total) {
+        head.insert("@odata.count".into(), total.into());
     }
-    let next_link = last_key.map(|(version, key)| {
-        let token = SkipToken {
-            version,
-            key: Vec::new(),
-            remaining: remaining_after,
-            query: query_id.clone(),
-        }
-        .encode(&key);
-        next_link(&app.base, params.all(), &token)
+    let next_link = page.next.map(|mut next| {
+        next.query = query_id.clone();
+        next_link(&app.base, params.all(), &next.encode())
     });
-    let envelope = Envelope {
-        head: body,
-        value,
-        next_link,
+    Ok(json_response(
+        StatusCode::OK,
+        &Envelope {
+            head,
+            value,
+            next_link,
+        },
+    ))
+}
+
+/// What a page of a listing is asked for.
+struct Listing<'a> {
+    filter: Option<&'a Compiled>,
+    order: &'a Order,
+    skip: usize,
+    top: Option<u32>,
+    count: bool,
+    token: Option<&'a SkipToken>,
+}
+
+/// A page, what remains of the listing after it, and the count when asked.
+struct Page {
+    items: Vec<Arc<Referral>>,
+    total: Option<u64>,
+    next: Option<SkipToken>,
+}
+
+fn read_page(app: &App, store: &Store, listing: &Listing<'_>) -> Page {
+    let passes =
+        |referral: &&Arc<Referral>| listing.filter.is_none_or(|filter| filter.matches(referral));
+    let remaining = listing
+        .token
+        .map_or(listing.top.map(u64::from), |token| token.remaining);
+    let room = remaining.map_or(usize::MAX, |left| {
+        usize::try_from(left).unwrap_or(usize::MAX)
+    });
+    let wanted = app.page_size.min(room);
+    // Offset paging reads the store as it is now, at each page: what a service whose skiptoken
+    // is an offset does. Keyset paging reads the snapshot that the listing started from.
+    let version = match (app.paging, listing.token) {
+        (Paging::Keyset, Some(token)) => token.version,
+        _ => store.version(),
     };
-    Ok(json_response(StatusCode::OK, &envelope))
+    let single = listing.order.keys.as_slice();
+    let indexed = match single {
+        [(member, descending)] => facts::SORTABLE
+            .iter()
+            .position(|sortable| sortable.path == member.path)
+            .map(|position| (position, *descending, member.path)),
+        _ => None,
+    };
+
+    // The matching referrals in order, from where this page starts.
+    let (mut found, total): (Vec<Arc<Referral>>, Option<u64>) = match indexed {
+        Some((index, descending, path)) => {
+            // Only the range of the index that a date-time filter on the member allows.
+            let range = listing.filter.and_then(|filter| filter.time_range(path));
+            let (low, high) = range.map_or((None, None), |(low, high)| {
+                (bound_value(low), bound_value(high))
+            });
+            let (start, end) = if descending { (high, low) } else { (low, high) };
+            let start_at = start.clone().map_or(From::Start, |(value, included)| {
+                From::Value(value, included)
+            });
+            let total = listing.count.then(|| {
+                listing
+                    .token
+                    .and_then(|token| token.total)
+                    .unwrap_or_else(|| {
+                        store
+                            .walk(index, version, descending, start_at.clone(), end.clone())
+                            .filter(passes)
+                            .count() as u64
+                    })
+            });
+            let (from, offset) = match (app.paging, listing.token) {
+                (Paging::Keyset, Some(token)) => match token.key.as_slice() {
+                    [value, Value::Text(id)] => (From::After(value.clone(), id.clone()), 0),
+                    _ => (start_at, 0),
+                },
+                (Paging::Offset, Some(token)) => (start_at, token.offset),
+                (_, None) => (start_at, listing.skip),
+            };
+            let found = store
+                .walk(index, version, descending, from, end)
+                .filter(passes)
+                .skip(offset)
+                .take(wanted.saturating_add(1))
+                .cloned()
+                .collect();
+            (found, total)
+        }
+        None => {
+            let mut matching: Vec<&Arc<Referral>> =
+                store.snapshot(version).filter(passes).collect();
+            let total = matching.len();
+            matching.sort_by(|a, b| {
+                listing
+                    .order
+                    .compare(&listing.order.key(a), &listing.order.key(b))
+            });
+            let start = match (app.paging, listing.token) {
+                (Paging::Keyset, Some(token)) => {
+                    let after: Vec<_> = token.key.iter().map(Value::scalar).collect();
+                    matching.partition_point(|referral| {
+                        listing.order.compare(&listing.order.key(referral), &after)
+                            != std::cmp::Ordering::Greater
+                    })
+                }
+                (Paging::Offset, Some(token)) => token.offset.min(total),
+                (_, None) => listing.skip.min(total),
+            };
+            let found = matching[start..]
+                .iter()
+                .take(wanted.saturating_add(1))
+                .map(|referral| Arc::clone(referral))
+                .collect();
+            (
+                found,
+                listing.count.then(|| {
+                    listing
+                        .token
+                        .and_then(|token| token.total)
+                        .unwrap_or(total as u64)
+                }),
+            )
+        }
+    };
+
+    // More follows when the walk found one past the page and `$top` leaves room for it.
+    let more = found.len() > wanted && room > wanted;
+    found.truncate(wanted);
+    let next = found.last().filter(|_| more).map(|last| {
+        let offset = match (app.paging, listing.token) {
+            (Paging::Offset, Some(token)) => token.offset + found.len(),
+            _ => listing.skip + found.len(),
+        };
+        SkipToken {
+            version,
+            key: listing
+                .order
+                .key(last)
+                .iter()
+                .zip(listing.order.kinds())
+                .map(|(scalar, kind)| {
+                    Value::from_json(kind, &to_json(scalar)).unwrap_or(Value::Null)
+                })
+                .collect(),
+            offset,
+            remaining: remaining.map(|left| left.saturating_sub(found.len() as u64)),
+            total,
+            query: String::new(),
+        }
+    });
+    Page {
+        items: found,
+        total,
+        next,
+    }
+}
+
+/// A bound of a range as a value and whether it is included.
+fn bound_value(bound: crate::filter::Bound) -> Option<(Value, bool)> {
+    match bound {
+        std::ops::Bound::Included(time) => Some((Value::Time(time), true)),
+        std::ops::Bound::Excluded(time) => Some((Value::Time(time), false)),
+        std::ops::Bound::Unbounded => None,
+    }
 }
 
 #[derive(serde::Serialize)]
@@ -182,6 +275,14 @@ struct Envelope {
     next_link: Option<String>,
 }
 
+fn internal(error: impl std::fmt::Display) -> ApiError {
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "generalException",
+        format!("the sandbox could not write its answer: {error}"),
+    )
+}
+
 fn parse<T>(
     result: Result<T, referrals_odata::ParseError>,
     parameter: &str,
@@ -190,34 +291,35 @@ fn parse<T>(
 }
 
 fn select_members(text: &str) -> Result<Vec<String>, ApiError> {
-    let items = parse(referrals_odata::parse_select(text), "$select")?;
+    let items = parse(referrals_odata::parse_select(text), list_params::SELECT)?;
     items
         .into_iter()
         .map(|item| {
-            if Referral::MEMBERS.contains(&item.name.as_str()) {
+            if facts::Resource::MEMBERS.contains(&item.name.as_str()) {
                 Ok(item.name)
             } else {
                 Err(ApiError::bad_request(format!(
-                    "$select: at position {}: `{}` is not a member of the referral",
+                    "{}: at position {}: `{}` is not a member of the referral",
+                    list_params::SELECT,
                     item.position + 1,
                     item.name
                 ))
-                .target("$select"))
+                .target(list_params::SELECT))
             }
         })
         .collect()
 }
 
 /// Keeps the `members` of a referral's JSON, each as its exact text.
-fn project(text: &str, members: &[String]) -> Box<RawValue> {
+fn project(text: &str, members: &[String]) -> Result<Box<RawValue>, ApiError> {
     let all: std::collections::BTreeMap<String, Box<RawValue>> =
-        serde_json::from_str(text).expect("a serialized referral is a JSON object");
+        serde_json::from_str(text).map_err(internal)?;
     let kept: std::collections::BTreeMap<&String, &RawValue> = all
         .iter()
         .filter(|(name, _)| members.contains(name))
         .map(|(name, value)| (name, value.as_ref()))
         .collect();
-    serde_json::value::to_raw_value(&kept).expect("raw values serialize")
+    serde_json::value::to_raw_value(&kept).map_err(internal)
 }
 
 /// What makes two requests the same listing; a `$skiptoken` works only with its own.
@@ -228,29 +330,41 @@ fn query_fingerprint(filter: Option<&str>, order: Option<&str>) -> String {
     format!("{:016x}", hasher.finish())
 }
 
-/// The opaque continuation of a listing: the snapshot version, the key of the last referral
-/// returned, what remains of `$top`, and which query it belongs to. Keyset, not offset: a
-/// referral inserted or updated meanwhile moves no other one.
+/// The opaque continuation of a listing. In keyset paging: the snapshot version and the key of
+/// the last referral returned, so that a referral inserted or updated meanwhile moves no other
+/// one. In offset paging: how many matching referrals came before, counted anew on each page.
+/// Both carry what remains of `$top`, the count of the first page, and the query they belong
+/// to.
 struct SkipToken {
     version: u64,
     key: Vec<Value>,
+    offset: usize,
     remaining: Option<u64>,
+    total: Option<u64>,
     query: String,
 }
 
 impl SkipToken {
-    fn encode(&self, key: &[serde_json::Value]) -> String {
-        let json = serde_json::json!({ "v": self.version, "k": key, "r": self.remaining, "q": self.query });
+    fn encode(&self) -> String {
+        let key: Vec<serde_json::Value> = self
+            .key
+            .iter()
+            .map(|value| to_json(&value.scalar()))
+            .collect();
+        let json = serde_json::json!({
+            "v": self.version, "k": key, "o": self.offset, "r": self.remaining,
+            "c": self.total, "q": self.query,
+        });
         json.to_string()
             .bytes()
             .map(|byte| format!("{byte:02x}"))
             .collect()
     }
 
-    fn decode(text: &str, order: &Order, query: &str) -> Result<Self, ApiError> {
+    fn decode(text: &str, order: &Order, query: &str, paging: Paging) -> Result<Self, ApiError> {
         let invalid = || {
             ApiError::bad_request("the $skiptoken is not one that this service made")
-                .target("$skiptoken")
+                .target(list_params::SKIPTOKEN)
         };
         if !text.len().is_multiple_of(2) || !text.is_ascii() {
             return Err(invalid());
@@ -262,32 +376,38 @@ impl SkipToken {
             .map_err(|_| invalid())?;
         let json: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
         if json.get("q").and_then(|q| q.as_str()) != Some(query) {
-            return Err(ApiError::bad_request(
-                "the $skiptoken belongs to another query: send it with the $filter and $orderby of the listing it came from",
-            )
-            .target("$skiptoken"));
+            return Err(ApiError::bad_request(format!(
+                "the $skiptoken belongs to another query: send it with the {} and {} of the listing it came from",
+                list_params::FILTER,
+                list_params::ORDERBY
+            ))
+            .target(list_params::SKIPTOKEN));
         }
-        let version = json.get("v").and_then(|v| v.as_u64()).ok_or_else(invalid)?;
-        let remaining = match json.get("r") {
-            None | Some(serde_json::Value::Null) => None,
-            Some(value) => Some(value.as_u64().ok_or_else(invalid)?),
+        let number = |name: &str| match json.get(name) {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(value) => value.as_u64().map(Some).ok_or_else(invalid),
         };
+        let version = number("v")?.ok_or_else(invalid)?;
+        let offset = usize::try_from(number("o")?.unwrap_or(0)).map_err(|_| invalid())?;
         let key_json = json
             .get("k")
             .and_then(|k| k.as_array())
             .ok_or_else(invalid)?;
-        if key_json.len() != order.keys.len() {
+        let kinds = order.kinds();
+        if paging == Paging::Keyset && key_json.len() != kinds.len() {
             return Err(invalid());
         }
         let key = key_json
             .iter()
-            .zip(&order.keys)
-            .map(|(value, (member, _))| Value::from_json(member.kind, value).ok_or_else(invalid))
+            .zip(kinds)
+            .map(|(value, kind)| Value::from_json(kind, value).ok_or_else(invalid))
             .collect::<Result<_, _>>()?;
         Ok(Self {
             version,
             key,
-            remaining,
+            offset,
+            remaining: number("r")?,
+            total: number("c")?,
             query: query.to_owned(),
         })
     }
@@ -296,11 +416,12 @@ impl SkipToken {
 fn next_link(base: &str, params: &[(String, String)], token: &str) -> String {
     let kept = params
         .iter()
-        .filter(|(name, _)| name != "$skip" && name != "$skiptoken")
+        .filter(|(name, _)| name != list_params::SKIP && name != list_params::SKIPTOKEN)
         .map(|(name, value)| (name.as_str(), value.as_str()))
-        .chain([("$skiptoken", token)]);
+        .chain([(list_params::SKIPTOKEN, token)]);
     format!(
-        "{base}/v1.0/engagements/referrals?{}",
+        "{base}{}?{}",
+        Operation::ListReferrals.path(),
         referrals_odata::wire::encode_query(kept)
     )
 }
@@ -318,7 +439,7 @@ pub async fn get(State(app): State<Arc<App>>, uri: Uri) -> Result<Response, ApiE
             .cloned()
             .ok_or_else(|| ApiError::not_found(&id))?
     };
-    Ok(entity(&app, &referral, StatusCode::OK))
+    entity(&app, &referral, StatusCode::OK)
 }
 
 /// `POST /v1.0/engagements/referrals`
@@ -331,8 +452,9 @@ pub async fn create(
     let members: std::collections::BTreeMap<String, Box<RawValue>> = decode(&bytes)
         .map_err(|_| ApiError::bad_request("the body must be a JSON object: the new referral"))?;
     // All the missing members at once, before the other checks of the schema.
-    let missing: Vec<&str> = ["type", "customerProfile", "consent", "details"]
-        .into_iter()
+    let missing: Vec<&str> = NewReferral::REQUIRED
+        .iter()
+        .copied()
         .filter(|name| members.get(*name).is_none_or(|value| value.get() == "null"))
         .collect();
     if !missing.is_empty() {
@@ -345,30 +467,20 @@ pub async fn create(
     conform(&app, "NewReferral", &bytes)?;
     let new: NewReferral = decode(&bytes)?;
 
-    let (status, substatus) = match (&new.status, &new.substatus) {
-        (None, None) => (ReferralStatus::New, ReferralSubstatus::Received),
-        (Some(status), given) => {
-            if !matches!(status, ReferralStatus::New | ReferralStatus::Active) {
-                return Err(ApiError::bad_request(format!(
-                    "a referral is created New or Active, not {status}"
-                ))
-                .target("status"));
-            }
-            let substatus: ReferralSubstatus = match given {
-                Some(substatus) => substatus.clone(),
-                None if *status == ReferralStatus::Active => ReferralSubstatus::Accepted,
-                None => ReferralSubstatus::Received,
-            };
-            transitions::check(&ReferralStatus::New, status, Some(&substatus))
-                .map_err(|error| ApiError::bad_request(error.message).target("substatus"))?;
-            (status.clone(), substatus)
-        }
-        (None, Some(substatus)) => {
-            transitions::check(&ReferralStatus::New, &ReferralStatus::New, Some(substatus))
-                .map_err(|error| ApiError::bad_request(error.message).target("substatus"))?;
-            (ReferralStatus::New, substatus.clone())
-        }
+    // A referral starts in the status of the first rule (New), and may be created in any status
+    // that one may move to, with a substatus that goes with it.
+    let first = STATUS_RULES
+        .first()
+        .map_or(ReferralStatus::New, |rule| rule.from.clone());
+    let status = new.status.clone().unwrap_or_else(|| first.clone());
+    let substatus = match &new.substatus {
+        Some(substatus) => substatus.clone(),
+        None => transitions::substatuses(&status)
+            .and_then(|list| list.first().cloned())
+            .unwrap_or(ReferralSubstatus::None),
     };
+    transitions::check(&first, &status, Some(&substatus))
+        .map_err(|error| ApiError::bad_request(error.message).target("status"))?;
     let invites_microsoft = new.target.iter().flatten().any(|target| {
         target.type_ == Some(TargetType::BusinessProfileLocation)
             && target.id.as_deref() == Some("msft")
@@ -402,47 +514,33 @@ pub async fn create(
             )
             .target("type"));
         }
+        // The members of the new referral, by their wire names, and none that the service sets.
+        let mut referral: Referral = serde_json::from_slice(&bytes).map_err(|error| {
+            ApiError::bad_request(format!("the body is not a referral: {error}"))
+        })?;
+        referral.keep_read_only(&Referral::default());
         let id = uuid::Uuid::new_v4().to_string();
         let now = Utc::now();
-        let referral = Referral {
-            id: Some(id.clone()),
-            engagement_id: Some(engagement_id.clone()),
-            name: new.name.clone(),
-            organization_id: Some(ORGANIZATION_ID.into()),
-            organization_name: Some(ORGANIZATION_NAME.into()),
-            external_reference_id: new.external_reference_id.clone(),
-            created_date_time: Some(now),
-            updated_date_time: Some(now),
-            accepted_date_time: (status == ReferralStatus::Active).then_some(now),
-            status: Some(status),
-            substatus: Some(substatus),
-            status_reason: new.status_reason.clone(),
-            type_: Some(new.type_.clone()),
-            qualification: new.qualification.clone(),
-            direction: Some(ReferralDirection::Outgoing),
-            customer_profile: Some(new.customer_profile.clone()),
-            consent: Some(new.consent.clone()),
-            details: Some(new.details.clone()),
-            team: new.team.clone(),
-            invite_context: new.invite_context.clone(),
-            target: new.target.clone(),
-            campaign_id: new.campaign_id.clone(),
-            referral_program: new.referral_program.clone(),
-            sales_stage: new.sales_stage.clone(),
-            tracking_info: new.tracking_info.clone(),
-            e_tag: Some(etag()),
-            links: Some(links(&app.base, &id, &engagement_id)),
-            extra: new.extra.clone(),
-            ..Referral::default()
-        };
+        referral.id = Some(id.clone());
+        referral.engagement_id = Some(engagement_id.clone());
+        referral.organization_id = Some(ORGANIZATION_ID.into());
+        referral.organization_name = Some(ORGANIZATION_NAME.into());
+        referral.created_date_time = Some(now);
+        referral.updated_date_time = Some(now);
+        referral.accepted_date_time = (status == ReferralStatus::Active).then_some(now);
+        referral.status = Some(status);
+        referral.substatus = Some(substatus);
+        referral.direction = Some(ReferralDirection::Outgoing);
+        referral.e_tag = Some(etag());
+        referral.links = Some(links(&app.base, &id, &engagement_id));
         store.put(referral.clone());
         referral
     };
-    let mut response = entity(&app, &referral, StatusCode::CREATED);
+    let mut response = entity(&app, &referral, StatusCode::CREATED)?;
     let location = format!(
-        "{}/v1.0/engagements/referrals/{}",
+        "{}{}",
         app.base,
-        referral.id.as_deref().unwrap_or_default()
+        Operation::GetReferral.path_with(&[referral.id.as_deref().unwrap_or_default()])
     );
     if let Ok(value) = HeaderValue::from_str(&location) {
         response.headers_mut().insert(header::LOCATION, value);
@@ -458,17 +556,23 @@ pub async fn update(
     body: Body,
 ) -> Result<Response, ApiError> {
     let id = path_id(uri.path())?;
-    let representation = match header_text(&headers, "prefer")? {
-        None | Some("return=minimal") => false,
-        Some("return=representation") => true,
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "Prefer must be return=representation or return=minimal, not `{other}`"
-            ))
-            .target("Prefer"));
-        }
+    let representation = match header_text(&headers, update_referral::PREFER)? {
+        None => false,
+        Some(text) => match text.parse::<PreferReturn>() {
+            Ok(PreferReturn::ReturnRepresentation) => true,
+            Ok(PreferReturn::ReturnMinimal) => false,
+            Err(_) => {
+                return Err(ApiError::bad_request(format!(
+                    "{} must be {} or {}, not `{text}`",
+                    update_referral::PREFER,
+                    PreferReturn::ReturnRepresentation,
+                    PreferReturn::ReturnMinimal
+                ))
+                .target(update_referral::PREFER));
+            }
+        },
     };
-    let if_match = header_text(&headers, "if-match")?.map(str::to_owned);
+    let if_match = header_text(&headers, update_referral::IF_MATCH)?.map(str::to_owned);
     let bytes = body_bytes(&headers, body, app.max_body).await?;
     let patch = read_patch(&bytes)?;
     conform(&app, "JsonPatch", &bytes)?;
@@ -477,12 +581,12 @@ pub async fn update(
         let (mut store, current) = lock_for_update(&app, &id, if_match.as_deref())?;
         let mut next = (*current).clone();
         for (index, operation) in patch.iter().enumerate() {
-            apply(&mut next, operation).map_err(|error| {
-                let message = format!(
-                    "operation {index} ({} {}): {}",
-                    operation.op, operation.path, error.message
-                );
-                ApiError { message, ..error }
+            patch::apply(&mut next, operation).map_err(|error| {
+                ApiError::bad_request(format!(
+                    "operation {index} ({} {}): {error}",
+                    operation.op, operation.path
+                ))
+                .target(error.path().to_owned())
             })?;
         }
         check_transition(&current, &next)?;
@@ -493,7 +597,7 @@ pub async fn update(
         next
     };
     if representation {
-        Ok(entity(&app, &updated, StatusCode::OK))
+        entity(&app, &updated, StatusCode::OK)
     } else {
         let mut response = StatusCode::NO_CONTENT.into_response();
         set_etag(&mut response, &updated);
@@ -509,42 +613,21 @@ pub async fn replace(
     body: Body,
 ) -> Result<Response, ApiError> {
     let id = path_id(uri.path())?;
-    let Some(if_match) = header_text(&headers, "if-match")?.map(str::to_owned) else {
-        return Err(ApiError::bad_request(
-            "If-Match is required: send the eTag of the version you replace",
-        )
-        .target("If-Match"));
+    let if_match_name = referrals_model::parameters::replace_referral::IF_MATCH;
+    let Some(if_match) = header_text(&headers, if_match_name)?.map(str::to_owned) else {
+        return Err(ApiError::bad_request(format!(
+            "{if_match_name} is required: send the eTag of the version you replace"
+        ))
+        .target(if_match_name));
     };
     let bytes = body_bytes(&headers, body, app.max_body).await?;
     conform(&app, "Referral", &bytes)?;
-    let body: Referral = decode(&bytes)?;
+    let mut next: Referral = decode(&bytes)?;
     let updated = {
         let (mut store, current) = lock_for_update(&app, &id, Some(&if_match))?;
-        // The members that the service assigns stay as they are.
-        let mut next = Referral {
-            odata_context: None,
-            id: current.id.clone(),
-            engagement_id: current.engagement_id.clone(),
-            organization_id: current.organization_id.clone(),
-            organization_name: current.organization_name.clone(),
-            created_date_time: current.created_date_time,
-            updated_date_time: current.updated_date_time,
-            expiration_date_time: current.expiration_date_time,
-            accepted_date_time: current.accepted_date_time,
-            closed_date_time: current.closed_date_time,
-            direction: current.direction.clone(),
-            e_tag: current.e_tag.clone(),
-            links: current.links.clone(),
-            registrations: current.registrations.clone(),
-            registration_status: current.registration_status.clone(),
-            quality: current.quality.clone(),
-            is_spam: current.is_spam,
-            tags: current.tags.clone(),
-            offer_id: current.offer_id.clone(),
-            last_modified_via: current.last_modified_via.clone(),
-            last_run_id: current.last_run_id.clone(),
-            ..body
-        };
+        // The members that the service sets stay as they are, and so does the engagement.
+        next.keep_read_only(&current);
+        next.engagement_id = current.engagement_id.clone();
         if next.status.is_none() {
             next.status = current.status.clone();
         }
@@ -553,17 +636,20 @@ pub async fn replace(
         store.put(next.clone());
         next
     };
-    Ok(entity(&app, &updated, StatusCode::OK))
+    entity(&app, &updated, StatusCode::OK)
 }
 
 /// `GET /v1/referrals` (the legacy draft): plain filters, no paging.
 pub async fn legacy_list(State(app): State<Arc<App>>, uri: Uri) -> Result<Response, ApiError> {
+    use list_referrals_legacy as names;
     let params = Params::parse(uri.query())?;
     params.only_options(&[])?;
-    let engagement = params.get("engagementId").map(str::to_owned);
-    let own = params.boolean("self")?.unwrap_or(false);
-    let status = params.get("status").map(ReferralStatus::from);
-    let invited_by = params.get("invitedByOrganization").map(str::to_owned);
+    let engagement = params.get(names::ENGAGEMENT_ID).map(str::to_owned);
+    let own = params.boolean(names::SELF)?.unwrap_or(false);
+    let status = params.get(names::STATUS).map(ReferralStatus::from);
+    let invited_by = params
+        .get(names::INVITED_BY_ORGANIZATION)
+        .map(str::to_owned);
     let value: Vec<Arc<Referral>> = {
         let store = app
             .store
@@ -594,20 +680,19 @@ pub async fn legacy_list(State(app): State<Arc<App>>, uri: Uri) -> Result<Respon
             .cloned()
             .collect()
     };
-    let value: Vec<&Referral> = value.iter().map(Arc::as_ref).collect();
-    let body =
-        serde_json::json!({ "@odata.context": format!("{}/v1/$metadata#Referrals", app.base) });
-    let mut head = serde_json::Map::new();
-    if let serde_json::Value::Object(map) = body {
-        head = map;
-    }
     #[derive(serde::Serialize)]
     struct Legacy<'a> {
-        #[serde(flatten)]
-        head: serde_json::Map<String, serde_json::Value>,
+        #[serde(rename = "@odata.context")]
+        context: String,
         value: Vec<&'a Referral>,
     }
-    Ok(json_response(StatusCode::OK, &Legacy { head, value }))
+    Ok(json_response(
+        StatusCode::OK,
+        &Legacy {
+            context: format!("{}/v1/$metadata#Referrals", app.base),
+            value: value.iter().map(Arc::as_ref).collect(),
+        },
+    ))
 }
 
 /// Refuses a body that its schema in the document does not allow, naming the place.
@@ -644,17 +729,28 @@ fn read_patch(bytes: &[u8]) -> Result<JsonPatch, ApiError> {
         if let Some(op) = operation.get("op") {
             let op: Result<String, _> = serde_json::from_str(op.get());
             if let Ok(op) = op
-                && op != "replace"
-                && op != "add"
+                && op.parse::<referrals_model::types::JsonPatchOp>().is_err()
             {
                 return Err(ApiError::bad_request(format!(
-                    "operation {index}: the op `{op}` is not accepted; only replace and add are"
+                    "operation {index}: the op `{op}` is not accepted; the accepted ones are {}",
+                    accepted_ops().join(", ")
                 ))
                 .target(format!("[{index}].op")));
             }
         }
     }
     decode(bytes)
+}
+
+/// The JSON Patch ops that some patchable path takes.
+fn accepted_ops() -> Vec<String> {
+    let mut ops: Vec<String> = facts::PATCHABLE
+        .iter()
+        .flat_map(|entry| entry.ops.iter().map(ToString::to_string))
+        .collect();
+    ops.sort();
+    ops.dedup();
+    ops
 }
 
 /// The store, locked for writing, and the current version of the referral `id`, which must
@@ -664,13 +760,7 @@ fn lock_for_update<'a>(
     app: &'a App,
     id: &str,
     if_match: Option<&str>,
-) -> Result<
-    (
-        std::sync::RwLockWriteGuard<'a, crate::store::Store>,
-        Arc<Referral>,
-    ),
-    ApiError,
-> {
+) -> Result<(std::sync::RwLockWriteGuard<'a, Store>, Arc<Referral>), ApiError> {
     let store = app
         .store
         .write()
@@ -699,7 +789,7 @@ fn check_if_match(if_match: Option<&str>, current: &Referral) -> Result<(), ApiE
             "resourceModified",
             "The referral changed since it was read (its eTag no longer matches If-Match): read it again and retry.",
         )
-        .target("If-Match"))
+        .target(update_referral::IF_MATCH))
     }
 }
 
@@ -731,121 +821,17 @@ fn stamp(next: &mut Referral, current: &Referral) {
     }
 }
 
-/// Applies one operation to the members that a partner may change.
-fn apply(
-    referral: &mut Referral,
-    operation: &referrals_client::types::JsonPatchOperation,
-) -> Result<(), ApiError> {
-    let value = &operation.value;
-    let append = operation.path.ends_with("/-");
-    if append && operation.op != JsonPatchOp::Add {
-        return Err(ApiError::bad_request("`/-` appends to an array: use add")
-            .target(operation.path.clone()));
-    }
-    match operation.path.as_str() {
-        "/status" => referral.status = Some(typed(value, "/status")?),
-        "/substatus" => referral.substatus = Some(typed(value, "/substatus")?),
-        "/statusReason" => referral.status_reason = typed(value, "/statusReason")?,
-        "/externalReferenceId" => {
-            referral.external_reference_id = typed(value, "/externalReferenceId")?
-        }
-        "/campaignId" => referral.campaign_id = typed(value, "/campaignId")?,
-        "/referralProgram" => referral.referral_program = typed(value, "/referralProgram")?,
-        "/salesStage" => referral.sales_stage = typed(value, "/salesStage")?,
-        "/details/notes" => details(referral).notes = typed(value, "/details/notes")?,
-        "/details/dealValue" => details(referral).deal_value = typed(value, "/details/dealValue")?,
-        "/details/currency" => details(referral).currency = typed(value, "/details/currency")?,
-        "/details/closingDateTime" => {
-            details(referral).closing_date_time = typed(value, "/details/closingDateTime")?
-        }
-        "/details/requirements/solutions" => {
-            details(referral)
-                .requirements
-                .get_or_insert_with(Default::default)
-                .solutions = typed(value, "/details/requirements/solutions")?;
-        }
-        "/details/requirements/solutions/-" => {
-            let item: SolutionTag = typed(value, "/details/requirements/solutions/-")?;
-            let requirements = details(referral)
-                .requirements
-                .get_or_insert_with(Default::default);
-            requirements
-                .solutions
-                .get_or_insert_with(Vec::new)
-                .push(item);
-        }
-        "/team" => referral.team = typed(value, "/team")?,
-        "/team/-" => {
-            let item: Member = typed(value, "/team/-")?;
-            referral.team.get_or_insert_with(Vec::new).push(item);
-        }
-        "/customerProfile/team" => {
-            referral
-                .customer_profile
-                .get_or_insert_with(Default::default)
-                .team = typed(value, "/customerProfile/team")?;
-        }
-        "/customerProfile/team/-" => {
-            let item: Member = typed(value, "/customerProfile/team/-")?;
-            let profile = referral
-                .customer_profile
-                .get_or_insert_with(Default::default);
-            profile.team.get_or_insert_with(Vec::new).push(item);
-        }
-        "/consent/consentToShareReferralWithMicrosoftSellers" => {
-            referral
-                .consent
-                .get_or_insert_with(Default::default)
-                .consent_to_share_referral_with_microsoft_sellers =
-                typed(value, "/consent/consentToShareReferralWithMicrosoftSellers")?;
-        }
-        "/registrations" => referral.registrations = typed(value, "/registrations")?,
-        "/registrations/-" => {
-            let item: Registration = typed(value, "/registrations/-")?;
-            referral
-                .registrations
-                .get_or_insert_with(Vec::new)
-                .push(item);
-        }
-        other => {
-            return Err(ApiError::bad_request(format!(
-                "`{other}` is not a member that can be changed; the patchable paths are /status, /substatus, \
-                 /statusReason, /details/notes, /details/dealValue, /details/currency, /details/closingDateTime, \
-                 /details/requirements/solutions(/-), /team(/-), /customerProfile/team(/-), /externalReferenceId, \
-                 /consent/consentToShareReferralWithMicrosoftSellers, /campaignId, /referralProgram, /salesStage and \
-                 /registrations(/-)"
-            ))
-            .target(other.to_owned()));
-        }
-    }
-    Ok(())
-}
-
-fn details(referral: &mut Referral) -> &mut referrals_client::types::ReferralDetails {
-    referral.details.get_or_insert_with(Default::default)
-}
-
-/// A patch value as the type of its member, decoded from its text (amounts keep their digits).
-fn typed<T: DeserializeOwned>(value: &PatchValue, path: &str) -> Result<T, ApiError> {
-    value.to_value().map_err(|error| {
-        ApiError::bad_request(format!(
-            "the value {} does not fit {path}: {error}",
-            value.json()
-        ))
-        .target(path.to_owned())
-    })
-}
-
 /// A referral as a single-entity answer: `@odata.context`, the body, and the `ETag` header.
-fn entity(app: &App, referral: &Referral, status: StatusCode) -> Response {
+fn entity(app: &App, referral: &Referral, status: StatusCode) -> Result<Response, ApiError> {
     let mut body = referral.clone();
     body.odata_context = Some(format!(
-        "{}/v1.0/engagements/referrals/$metadata#Referrals/$entity",
-        app.base
+        "{}{}/$metadata#Referrals/$entity",
+        app.base,
+        Operation::ListReferrals.path()
     ));
     let mut response = json_response(status, &body);
     set_etag(&mut response, referral);
-    response
+    Ok(response)
 }
 
 fn set_etag(response: &mut Response, referral: &Referral) {
@@ -859,13 +845,17 @@ fn set_etag(response: &mut Response, referral: &Referral) {
 }
 
 fn json_response(status: StatusCode, body: &impl serde::Serialize) -> Response {
-    let text = serde_json::to_vec(body).expect("the answer serializes");
-    let mut response = (status, text).into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json; charset=utf-8"),
-    );
-    response
+    match serde_json::to_vec(body) {
+        Ok(text) => {
+            let mut response = (status, text).into_response();
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json; charset=utf-8"),
+            );
+            response
+        }
+        Err(error) => internal(error).into_response(),
+    }
 }
 
 /// The `{id}` of a path, percent-decoded.

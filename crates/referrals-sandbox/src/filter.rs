@@ -1,74 +1,20 @@
-//! `$filter` and `$orderby` on the store: which members can be named, and what they hold.
+//! `$filter` and `$orderby` on the store, from the document's tables alone
+//! (`referrals_model::facts`): a member that `x-filterable` or `x-sortable` does not list is
+//! refused with 400 and the list of those it does.
 
 use std::cmp::Ordering;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use referrals_client::Amount;
-use referrals_client::types::{Member, Referral};
+use referrals_model::Amount;
+use referrals_model::facts::{
+    self, Filterable, Kind, Lambda, Operators, Resource, Scalar, Sortable,
+};
 use referrals_odata::{CompareOp, Expr, LambdaKind, Literal, Operand, OrderItem};
 
 use crate::error::ApiError;
 
-/// What kind of value a member holds, which decides the literals it compares with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// A string.
-    Text,
-    /// A value of an open value set, compared as its string.
-    Set,
-    /// A date-time, compared by instant; written bare (`2020-10-30T00:00:00Z`).
-    Time,
-    /// Money, compared by value.
-    Money,
-    /// `true` or `false`.
-    Bool,
-}
-
-/// A member's value in one referral.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Scalar<'a> {
-    /// The member is absent or `null`.
-    Null,
-    /// A string or a value of a set.
-    Text(&'a str),
-    /// A date-time.
-    Time(DateTime<Utc>),
-    /// An amount.
-    Money(&'a Amount),
-    /// A boolean.
-    Bool(bool),
-}
-
-impl Scalar<'_> {
-    /// Orders two values of one member; `null` first.
-    pub fn compare(&self, other: &Scalar<'_>) -> Ordering {
-        match (self, other) {
-            (Scalar::Null, Scalar::Null) => Ordering::Equal,
-            (Scalar::Null, _) => Ordering::Less,
-            (_, Scalar::Null) => Ordering::Greater,
-            (Scalar::Text(a), Scalar::Text(b)) => a.cmp(b),
-            (Scalar::Time(a), Scalar::Time(b)) => a.cmp(b),
-            (Scalar::Money(a), Scalar::Money(b)) => a.cmp(b),
-            (Scalar::Bool(a), Scalar::Bool(b)) => a.cmp(b),
-            // One member always gives one kind; this is never reached.
-            _ => Ordering::Equal,
-        }
-    }
-
-    /// The value as JSON, for a `$skiptoken`.
-    pub fn to_json(&self) -> serde_json::Value {
-        match self {
-            Scalar::Null => serde_json::Value::Null,
-            Scalar::Text(text) => serde_json::Value::String((*text).to_owned()),
-            Scalar::Time(time) => serde_json::Value::String(time.to_rfc3339()),
-            Scalar::Money(amount) => serde_json::Value::String(amount.as_str().to_owned()),
-            Scalar::Bool(value) => serde_json::Value::Bool(*value),
-        }
-    }
-}
-
 /// An owned value, read back from a `$skiptoken` or a literal.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Value {
     /// `null`
     Null,
@@ -94,7 +40,7 @@ impl Value {
         }
     }
 
-    /// Reads a value of `kind` back from [`Scalar::to_json`].
+    /// Reads a value of `kind` back from [`to_json`].
     pub fn from_json(kind: Kind, json: &serde_json::Value) -> Option<Value> {
         Some(match (kind, json) {
             (_, serde_json::Value::Null) => Value::Null,
@@ -109,257 +55,25 @@ impl Value {
     }
 }
 
-type Getter = fn(&Referral) -> Scalar<'_>;
-
-/// A member that `$filter` and `$orderby` can name.
-pub struct MemberDef {
-    /// Its path, as written in a filter.
-    pub path: &'static str,
-    /// What it holds.
-    pub kind: Kind,
-    get: Getter,
-}
-
-impl MemberDef {
-    /// Its value in `referral`.
-    pub fn get<'a>(&self, referral: &'a Referral) -> Scalar<'a> {
-        (self.get)(referral)
+/// A scalar as JSON, for a `$skiptoken`: date-times keep every digit of their fraction.
+pub fn to_json(scalar: &Scalar<'_>) -> serde_json::Value {
+    match scalar {
+        Scalar::Null => serde_json::Value::Null,
+        Scalar::Text(text) => serde_json::Value::String((*text).to_owned()),
+        Scalar::Time(time) => {
+            serde_json::Value::String(time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+        }
+        Scalar::Money(amount) => serde_json::Value::String(amount.as_str().to_owned()),
+        Scalar::Bool(value) => serde_json::Value::Bool(*value),
     }
 }
 
-fn text(value: Option<&str>) -> Scalar<'_> {
-    value.map_or(Scalar::Null, Scalar::Text)
-}
-
-fn time(value: Option<DateTime<Utc>>) -> Scalar<'static> {
-    value.map_or(Scalar::Null, Scalar::Time)
-}
-
-/// The members of the referral that filters and orders can name.
-pub static MEMBERS: &[MemberDef] = &[
-    MemberDef {
-        path: "id",
-        kind: Kind::Text,
-        get: |r| text(r.id.as_deref()),
-    },
-    MemberDef {
-        path: "engagementId",
-        kind: Kind::Text,
-        get: |r| text(r.engagement_id.as_deref()),
-    },
-    MemberDef {
-        path: "name",
-        kind: Kind::Text,
-        get: |r| text(r.name.as_deref()),
-    },
-    MemberDef {
-        path: "organizationId",
-        kind: Kind::Text,
-        get: |r| text(r.organization_id.as_deref()),
-    },
-    MemberDef {
-        path: "organizationName",
-        kind: Kind::Text,
-        get: |r| text(r.organization_name.as_deref()),
-    },
-    MemberDef {
-        path: "externalReferenceId",
-        kind: Kind::Text,
-        get: |r| text(r.external_reference_id.as_deref()),
-    },
-    MemberDef {
-        path: "statusReason",
-        kind: Kind::Text,
-        get: |r| text(r.status_reason.as_deref()),
-    },
-    MemberDef {
-        path: "campaignId",
-        kind: Kind::Text,
-        get: |r| text(r.campaign_id.as_deref()),
-    },
-    MemberDef {
-        path: "referralProgram",
-        kind: Kind::Text,
-        get: |r| text(r.referral_program.as_deref()),
-    },
-    MemberDef {
-        path: "status",
-        kind: Kind::Set,
-        get: |r| text(r.status.as_ref().map(|v| v.as_str())),
-    },
-    MemberDef {
-        path: "substatus",
-        kind: Kind::Set,
-        get: |r| text(r.substatus.as_ref().map(|v| v.as_str())),
-    },
-    MemberDef {
-        path: "qualification",
-        kind: Kind::Set,
-        get: |r| text(r.qualification.as_ref().map(|v| v.as_str())),
-    },
-    MemberDef {
-        path: "type",
-        kind: Kind::Set,
-        get: |r| text(r.type_.as_ref().map(|v| v.as_str())),
-    },
-    MemberDef {
-        path: "direction",
-        kind: Kind::Set,
-        get: |r| text(r.direction.as_ref().map(|v| v.as_str())),
-    },
-    MemberDef {
-        path: "salesStage",
-        kind: Kind::Set,
-        get: |r| text(r.sales_stage.as_ref().map(|v| v.as_str())),
-    },
-    MemberDef {
-        path: "createdDateTime",
-        kind: Kind::Time,
-        get: |r| time(r.created_date_time),
-    },
-    MemberDef {
-        path: "updatedDateTime",
-        kind: Kind::Time,
-        get: |r| time(r.updated_date_time),
-    },
-    MemberDef {
-        path: "expirationDateTime",
-        kind: Kind::Time,
-        get: |r| time(r.expiration_date_time),
-    },
-    MemberDef {
-        path: "acceptedDateTime",
-        kind: Kind::Time,
-        get: |r| time(r.accepted_date_time),
-    },
-    MemberDef {
-        path: "closedDateTime",
-        kind: Kind::Time,
-        get: |r| time(r.closed_date_time),
-    },
-    MemberDef {
-        path: "favorite",
-        kind: Kind::Bool,
-        get: |r| r.favorite.map_or(Scalar::Null, Scalar::Bool),
-    },
-    MemberDef {
-        path: "customerProfile/name",
-        kind: Kind::Text,
-        get: |r| text(r.customer_profile.as_ref().and_then(|c| c.name.as_deref())),
-    },
-    MemberDef {
-        path: "customerProfile/size",
-        kind: Kind::Set,
-        get: |r| {
-            text(
-                r.customer_profile
-                    .as_ref()
-                    .and_then(|c| c.size.as_ref())
-                    .map(|v| v.as_str()),
-            )
-        },
-    },
-    MemberDef {
-        path: "customerProfile/address/country",
-        kind: Kind::Text,
-        get: |r| text(address(r).and_then(|a| a.country.as_deref())),
-    },
-    MemberDef {
-        path: "customerProfile/address/city",
-        kind: Kind::Text,
-        get: |r| text(address(r).and_then(|a| a.city.as_deref())),
-    },
-    MemberDef {
-        path: "customerProfile/address/state",
-        kind: Kind::Text,
-        get: |r| text(address(r).and_then(|a| a.state.as_deref())),
-    },
-    MemberDef {
-        path: "customerProfile/address/postalCode",
-        kind: Kind::Text,
-        get: |r| text(address(r).and_then(|a| a.postal_code.as_deref())),
-    },
-    MemberDef {
-        path: "details/dealValue",
-        kind: Kind::Money,
-        get: |r| {
-            r.details
-                .as_ref()
-                .and_then(|d| d.deal_value.as_ref())
-                .map_or(Scalar::Null, Scalar::Money)
-        },
-    },
-    MemberDef {
-        path: "details/currency",
-        kind: Kind::Text,
-        get: |r| text(r.details.as_ref().and_then(|d| d.currency.as_deref())),
-    },
-    MemberDef {
-        path: "details/closingDateTime",
-        kind: Kind::Time,
-        get: |r| time(r.details.as_ref().and_then(|d| d.closing_date_time)),
-    },
-    MemberDef {
-        path: "inviteContext/invitedBy/organizationId",
-        kind: Kind::Text,
-        get: |r| {
-            text(
-                r.invite_context
-                    .as_ref()
-                    .and_then(|i| i.invited_by.as_ref())
-                    .and_then(|b| b.organization_id.as_deref()),
-            )
-        },
-    },
-];
-
-fn address(referral: &Referral) -> Option<&referrals_client::types::Address> {
-    referral
-        .customer_profile
-        .as_ref()
-        .and_then(|c| c.address.as_ref())
-}
-
-type Collection = fn(&Referral) -> &[Member];
-
-/// The collections that a lambda can range over, with the members of their items.
-static COLLECTIONS: &[(&str, Collection)] = &[
-    ("team", |r| r.team.as_deref().unwrap_or_default()),
-    ("customerProfile/team", |r| {
-        r.customer_profile
-            .as_ref()
-            .and_then(|c| c.team.as_deref())
-            .unwrap_or_default()
-    }),
-];
-
-type ItemGetter = fn(&Member) -> Scalar<'_>;
-
-static ITEM_MEMBERS: &[(&str, ItemGetter)] = &[
-    ("email", |m| text(m.email.as_deref())),
-    ("firstName", |m| text(m.first_name.as_deref())),
-    ("lastName", |m| text(m.last_name.as_deref())),
-    ("phoneNumber", |m| text(m.phone_number.as_deref())),
-];
-
-fn member(path: &str) -> Option<&'static MemberDef> {
-    MEMBERS.iter().find(|member| member.path == path)
-}
-
-fn member_list() -> String {
-    MEMBERS
-        .iter()
-        .map(|member| member.path)
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// A filter checked against the members, ready to run on referrals.
+/// A filter checked against the tables, ready to run on referrals.
 pub enum Compiled {
     /// `member op value`.
     Compare {
         /// The member.
-        member: &'static MemberDef,
+        member: &'static Filterable,
         /// The operator, with the member on its left.
         op: CompareOp,
         /// The value.
@@ -371,10 +85,10 @@ pub enum Compiled {
     Or(Box<Compiled>, Box<Compiled>),
     /// Not.
     Not(Box<Compiled>),
-    /// A lambda over a collection of people.
+    /// A lambda over an array of the resource.
     Lambda {
-        /// The collection.
-        collection: Collection,
+        /// The array.
+        lambda: &'static Lambda,
         /// `any` or `all`.
         kind: LambdaKind,
         /// The predicate on an item.
@@ -382,10 +96,10 @@ pub enum Compiled {
     },
 }
 
-/// A predicate on one item of a collection.
+/// A predicate on one item of an array: on its row of values (see `Lambda::rows`).
 pub enum ItemCompiled {
-    /// `t/member op value`.
-    Compare(ItemGetter, CompareOp, Value),
+    /// `x/member op value`, the member by its index in the row.
+    Compare(usize, CompareOp, Value),
     /// Both.
     And(Box<ItemCompiled>, Box<ItemCompiled>),
     /// Either.
@@ -394,7 +108,11 @@ pub enum ItemCompiled {
     Not(Box<ItemCompiled>),
 }
 
-/// Checks a parsed filter against the members and their kinds.
+fn filter_error(message: String) -> ApiError {
+    ApiError::bad_request(message).target("$filter")
+}
+
+/// Checks a parsed filter against the tables.
 pub fn compile(expr: &Expr) -> Result<Compiled, ApiError> {
     Ok(match expr {
         Expr::And(a, b) => Compiled::And(Box::new(compile(a)?), Box::new(compile(b)?)),
@@ -402,14 +120,10 @@ pub fn compile(expr: &Expr) -> Result<Compiled, ApiError> {
         Expr::Not(a) => Compiled::Not(Box::new(compile(a)?)),
         Expr::Compare { left, op, right } => {
             let (path, op, literal) = sides(left, *op, right)?;
-            let found = member(&path.path()).ok_or_else(|| unknown_member(path))?;
-            op_check(found.kind, op, literal, path)?;
-            let value = literal_value(found.kind, literal, path)?;
-            Compiled::Compare {
-                member: found,
-                op,
-                value,
-            }
+            let member = facts::filterable(&path.path()).ok_or_else(|| unknown_member(path))?;
+            check_operator(member.operators, op, &path.path(), path.position)?;
+            let value = literal_value(member.kind, op, literal, path)?;
+            Compiled::Compare { member, op, value }
         }
         Expr::Lambda {
             collection,
@@ -417,71 +131,77 @@ pub fn compile(expr: &Expr) -> Result<Compiled, ApiError> {
             variable,
             predicate,
         } => {
-            let Some((_, getter)) = COLLECTIONS
-                .iter()
-                .find(|(path, _)| *path == collection.path())
-            else {
-                let names: Vec<&str> = COLLECTIONS.iter().map(|(path, _)| *path).collect();
-                return Err(ApiError::bad_request(format!(
-                    "at position {}: `{}` is not a collection that a lambda can range over ({})",
-                    collection.position + 1,
-                    collection.path(),
-                    names.join(", ")
-                ))
-                .target("$filter"));
-            };
+            let lambda = facts::lambda(&collection.path())
+                .filter(|lambda| lambda.lambda == *kind)
+                .ok_or_else(|| {
+                    filter_error(format!(
+                        "at position {}: `{}/{}` is not a lambda that can be filtered on; the members \
+                         that can be are: {}",
+                        collection.position + 1,
+                        collection.path(),
+                        match kind {
+                            LambdaKind::Any => "any",
+                            LambdaKind::All => "all",
+                        },
+                        facts::filterable_paths().join(", ")
+                    ))
+                })?;
             Compiled::Lambda {
-                collection: *getter,
+                lambda,
                 kind: *kind,
-                predicate: Box::new(compile_item(predicate, variable)?),
+                predicate: Box::new(compile_item(predicate, variable, lambda)?),
             }
         }
     })
 }
 
-fn compile_item(expr: &Expr, variable: &str) -> Result<ItemCompiled, ApiError> {
+fn compile_item(expr: &Expr, variable: &str, lambda: &Lambda) -> Result<ItemCompiled, ApiError> {
     Ok(match expr {
         Expr::And(a, b) => ItemCompiled::And(
-            Box::new(compile_item(a, variable)?),
-            Box::new(compile_item(b, variable)?),
+            Box::new(compile_item(a, variable, lambda)?),
+            Box::new(compile_item(b, variable, lambda)?),
         ),
         Expr::Or(a, b) => ItemCompiled::Or(
-            Box::new(compile_item(a, variable)?),
-            Box::new(compile_item(b, variable)?),
+            Box::new(compile_item(a, variable, lambda)?),
+            Box::new(compile_item(b, variable, lambda)?),
         ),
-        Expr::Not(a) => ItemCompiled::Not(Box::new(compile_item(a, variable)?)),
+        Expr::Not(a) => ItemCompiled::Not(Box::new(compile_item(a, variable, lambda)?)),
         Expr::Compare { left, op, right } => {
             let (path, op, literal) = sides(left, *op, right)?;
-            let getter = match path.segments.as_slice() {
-                [var, name] if var == variable => ITEM_MEMBERS
-                    .iter()
-                    .find(|(item, _)| item == name)
-                    .map(|(_, get)| *get),
+            let found = match path.segments.split_first() {
+                Some((first, rest)) if first == variable => {
+                    let inner = rest.join("/");
+                    lambda
+                        .members
+                        .iter()
+                        .position(|member| member.path == inner)
+                }
                 _ => None,
             };
-            let getter = getter.ok_or_else(|| {
-                let names: Vec<String> = ITEM_MEMBERS
+            let index = found.ok_or_else(|| {
+                let names: Vec<String> = lambda
+                    .members
                     .iter()
-                    .map(|(name, _)| format!("{variable}/{name}"))
+                    .map(|member| format!("{variable}/{}", member.path))
                     .collect();
-                ApiError::bad_request(format!(
-                    "at position {}: `{}` is not a member of the lambda's items ({})",
+                filter_error(format!(
+                    "at position {}: `{}` is not a member of the lambda's items that can be filtered \
+                     on ({})",
                     path.position + 1,
                     path.path(),
                     names.join(", ")
                 ))
-                .target("$filter")
             })?;
-            op_check(Kind::Text, op, literal, path)?;
-            let value = literal_value(Kind::Text, literal, path)?;
-            ItemCompiled::Compare(getter, op, value)
+            let member = &lambda.members[index];
+            check_operator(member.operators, op, &path.path(), path.position)?;
+            let value = literal_value(member.kind, op, literal, path)?;
+            ItemCompiled::Compare(index, op, value)
         }
         Expr::Lambda { collection, .. } => {
-            return Err(ApiError::bad_request(format!(
+            return Err(filter_error(format!(
                 "at position {}: lambdas cannot be nested",
                 collection.position + 1
-            ))
-            .target("$filter"));
+            )));
         }
     })
 }
@@ -504,95 +224,80 @@ fn sides<'a>(
             };
             Ok((member, turned, literal))
         }
-        (Operand::Member(member), Operand::Member(_)) => Err(ApiError::bad_request(format!(
+        (Operand::Member(member), Operand::Member(_)) => Err(filter_error(format!(
             "at position {}: a member can be compared with a literal only",
             member.position + 1
-        ))
-        .target("$filter")),
-        (Operand::Literal(_), Operand::Literal(_)) => {
-            Err(ApiError::bad_request("a comparison needs a member on one side").target("$filter"))
-        }
+        ))),
+        (Operand::Literal(_), Operand::Literal(_)) => Err(filter_error(
+            "a comparison needs a member on one side".into(),
+        )),
     }
 }
 
 fn unknown_member(path: &referrals_odata::Member) -> ApiError {
-    ApiError::bad_request(format!(
-        "at position {}: `{}` is not a member that can be filtered on; the members are: {}",
+    filter_error(format!(
+        "at position {}: `{}` is not a member that can be filtered on; the members that can be are: {}",
         path.position + 1,
         path.path(),
-        member_list()
+        facts::filterable_paths().join(", ")
     ))
-    .target("$filter")
 }
 
-/// Refuses orderings on kinds that have none (booleans and `null` take `eq` and `ne` only).
-fn op_check(
-    kind: Kind,
+fn check_operator(
+    operators: Operators,
     op: CompareOp,
-    literal: &Literal,
-    path: &referrals_odata::Member,
+    path: &str,
+    position: usize,
 ) -> Result<(), ApiError> {
-    let ordering = !matches!(op, CompareOp::Eq | CompareOp::Ne);
-    if ordering && (kind == Kind::Bool || *literal == Literal::Null) {
-        return Err(ApiError::bad_request(format!(
-            "at position {}: `{}` compares with {} using eq or ne only",
-            path.position + 1,
-            path.path(),
-            if *literal == Literal::Null {
-                "null"
-            } else {
-                "a boolean"
-            }
-        ))
-        .target("$filter"));
+    if operators.contains(op) {
+        return Ok(());
     }
-    Ok(())
+    Err(filter_error(format!(
+        "at position {}: `{path}` compares with {} only, not {}",
+        position + 1,
+        operators.keywords().join(", "),
+        op.keyword()
+    )))
 }
 
 fn literal_value(
     kind: Kind,
+    op: CompareOp,
     literal: &Literal,
     path: &referrals_odata::Member,
 ) -> Result<Value, ApiError> {
-    let wrong = |expected: &str| {
-        ApiError::bad_request(format!(
-            "at position {}: `{}` holds {expected}, and `{literal}` is not one",
+    let wrong = || {
+        filter_error(format!(
+            "at position {}: `{}` holds {}, and `{literal}` is not one",
             path.position + 1,
-            path.path()
+            path.path(),
+            kind.describe()
         ))
-        .target("$filter")
     };
     Ok(match (kind, literal) {
-        (_, Literal::Null) => Value::Null,
+        (_, Literal::Null) if matches!(op, CompareOp::Eq | CompareOp::Ne) => Value::Null,
+        (_, Literal::Null) => {
+            return Err(filter_error(format!(
+                "at position {}: `{}` compares with null using eq or ne only",
+                path.position + 1,
+                path.path()
+            )));
+        }
         (Kind::Text | Kind::Set, Literal::String(text) | Literal::Guid(text)) => {
             Value::Text(text.clone())
         }
-        (Kind::Text | Kind::Set, _) => return Err(wrong("a string (in single quotes)")),
         (Kind::Time, Literal::DateTime(text)) => Value::Time(
             DateTime::parse_from_rfc3339(text)
-                .map_err(|_| wrong("a date-time"))?
+                .map_err(|_| wrong())?
                 .with_timezone(&Utc),
         ),
         (Kind::Time, Literal::Date(text)) => {
-            let date =
-                NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| wrong("a date-time"))?;
-            Value::Time(
-                date.and_hms_opt(0, 0, 0)
-                    .expect("midnight exists")
-                    .and_utc(),
-            )
+            let date = NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| wrong())?;
+            Value::Time(date.and_hms_opt(0, 0, 0).ok_or_else(wrong)?.and_utc())
         }
-        (Kind::Time, _) => {
-            return Err(wrong(
-                "a date-time (written bare, such as 2020-10-30T00:00:00Z)",
-            ));
-        }
-        (Kind::Money, Literal::Number(text)) => {
-            Value::Money(text.parse().map_err(|_| wrong("a number"))?)
-        }
-        (Kind::Money, _) => return Err(wrong("a number")),
+        (Kind::Money, Literal::Number(text)) => Value::Money(text.parse().map_err(|_| wrong())?),
         (Kind::Bool, Literal::Boolean(value)) => Value::Bool(*value),
-        (Kind::Bool, _) => return Err(wrong("true or false")),
+        _ => return Err(wrong()),
     })
 }
 
@@ -617,48 +322,120 @@ fn holds(op: CompareOp, found: &Scalar<'_>, value: &Value) -> bool {
 
 impl Compiled {
     /// Whether `referral` passes the filter.
-    pub fn matches(&self, referral: &Referral) -> bool {
+    pub fn matches(&self, referral: &Resource) -> bool {
         match self {
-            Compiled::Compare { member, op, value } => holds(*op, &member.get(referral), value),
+            Compiled::Compare { member, op, value } => holds(*op, &(member.get)(referral), value),
             Compiled::And(a, b) => a.matches(referral) && b.matches(referral),
             Compiled::Or(a, b) => a.matches(referral) || b.matches(referral),
             Compiled::Not(a) => !a.matches(referral),
             Compiled::Lambda {
-                collection,
+                lambda,
                 kind,
                 predicate,
             } => {
-                let items = collection(referral);
+                let rows = (lambda.rows)(referral);
                 match kind {
-                    LambdaKind::Any => items.iter().any(|item| predicate.matches(item)),
-                    LambdaKind::All => items.iter().all(|item| predicate.matches(item)),
+                    LambdaKind::Any => rows.iter().any(|row| predicate.matches(row)),
+                    LambdaKind::All => rows.iter().all(|row| predicate.matches(row)),
                 }
             }
         }
     }
-}
 
-impl ItemCompiled {
-    fn matches(&self, item: &Member) -> bool {
+    /// The bounds that the filter puts on a date-time member when it is an `and` of
+    /// comparisons, at least one of which bounds it: (lower, upper), each with whether it is
+    /// included. A store reads only that range of its index for the member.
+    pub fn time_range(&self, path: &str) -> Option<(Bound, Bound)> {
+        let mut range = (Bound::Unbounded, Bound::Unbounded);
+        self.narrow(path, &mut range);
+        (range != (Bound::Unbounded, Bound::Unbounded)).then_some(range)
+    }
+
+    fn narrow(&self, path: &str, range: &mut (Bound, Bound)) {
         match self {
-            ItemCompiled::Compare(get, op, value) => holds(*op, &get(item), value),
-            ItemCompiled::And(a, b) => a.matches(item) && b.matches(item),
-            ItemCompiled::Or(a, b) => a.matches(item) || b.matches(item),
-            ItemCompiled::Not(a) => !a.matches(item),
+            Compiled::And(a, b) => {
+                a.narrow(path, range);
+                b.narrow(path, range);
+            }
+            Compiled::Compare {
+                member,
+                op,
+                value: Value::Time(time),
+            } if member.path == path => match op {
+                CompareOp::Gt => tighten_lower(range, Bound::Excluded(*time)),
+                CompareOp::Ge => tighten_lower(range, Bound::Included(*time)),
+                CompareOp::Lt => tighten_upper(range, Bound::Excluded(*time)),
+                CompareOp::Le => tighten_upper(range, Bound::Included(*time)),
+                CompareOp::Eq => {
+                    tighten_lower(range, Bound::Included(*time));
+                    tighten_upper(range, Bound::Included(*time));
+                }
+                CompareOp::Ne => {}
+            },
+            _ => {}
         }
     }
 }
 
-/// An `$orderby` checked against the members; `id` ends every order, so it is total.
-pub struct Order {
-    /// The keys, each with `true` for descending.
-    pub keys: Vec<(&'static MemberDef, bool)>,
+/// One end of a range of instants.
+pub type Bound = std::ops::Bound<DateTime<Utc>>;
+
+fn tighten_lower(range: &mut (Bound, Bound), bound: Bound) {
+    use std::ops::Bound::*;
+    let tighter = match (&range.0, &bound) {
+        (Unbounded, _) => true,
+        (_, Unbounded) => false,
+        (Included(a) | Excluded(a), Included(b)) => b > a,
+        (Included(a), Excluded(b)) => b >= a,
+        (Excluded(a), Excluded(b)) => b > a,
+    };
+    if tighter {
+        range.0 = bound;
+    }
 }
 
+fn tighten_upper(range: &mut (Bound, Bound), bound: Bound) {
+    use std::ops::Bound::*;
+    let tighter = match (&range.1, &bound) {
+        (Unbounded, _) => true,
+        (_, Unbounded) => false,
+        (Included(a) | Excluded(a), Included(b)) => b < a,
+        (Included(a), Excluded(b)) => b <= a,
+        (Excluded(a), Excluded(b)) => b < a,
+    };
+    if tighter {
+        range.1 = bound;
+    }
+}
+
+impl ItemCompiled {
+    fn matches(&self, row: &[Scalar<'_>]) -> bool {
+        match self {
+            ItemCompiled::Compare(index, op, value) => row
+                .get(*index)
+                .is_some_and(|found| holds(*op, found, value)),
+            ItemCompiled::And(a, b) => a.matches(row) && b.matches(row),
+            ItemCompiled::Or(a, b) => a.matches(row) || b.matches(row),
+            ItemCompiled::Not(a) => !a.matches(row),
+        }
+    }
+}
+
+/// An `$orderby` checked against the tables; the id ends every order, so it is total.
+pub struct Order {
+    /// The keys, each with `true` for descending.
+    pub keys: Vec<(&'static Sortable, bool)>,
+    /// Whether the id, which ends the order, runs descending.
+    pub id_descending: bool,
+}
+
+/// The most keys that one `$orderby` may have.
+const MAX_KEYS: usize = 16;
+
 impl Order {
-    /// The order of `items` (the service's default when empty: creation time, then id).
+    /// The order of `items`; the sandbox's own order when empty (the first sortable member,
+    /// ascending, then the id).
     pub fn new(items: &[OrderItem]) -> Result<Self, ApiError> {
-        const MAX_KEYS: usize = 16;
         if items.len() > MAX_KEYS {
             return Err(
                 ApiError::bad_request(format!("$orderby takes at most {MAX_KEYS} keys"))
@@ -667,54 +444,71 @@ impl Order {
         }
         let mut keys = Vec::new();
         for item in items {
-            let found = member(&item.member.path()).ok_or_else(|| {
+            let found = facts::sortable(&item.member.path()).ok_or_else(|| {
+                let known: Vec<&str> = facts::SORTABLE.iter().map(|member| member.path).collect();
                 ApiError::bad_request(format!(
-                    "at position {}: `{}` is not a member that can be ordered by; the members are: {}",
+                    "at position {}: `{}` is not a member that can order a list; the members that \
+                     can are: {}",
                     item.member.position + 1,
                     item.member.path(),
-                    member_list()
+                    known.join(", ")
                 ))
                 .target("$orderby")
             })?;
             keys.push((found, item.descending));
         }
-        if keys.is_empty() {
-            keys.push((member("createdDateTime").expect("listed"), false));
+        if keys.is_empty()
+            && let Some(first) = facts::SORTABLE.first()
+        {
+            keys.push((first, false));
         }
         // The tie-breaker runs the way of the last key, so that `createdDateTime desc` is
         // exactly the creation index walked backwards.
-        let descending = keys.last().is_some_and(|(_, descending)| *descending);
-        keys.push((member("id").expect("listed"), descending));
-        Ok(Self { keys })
+        let id_descending = keys.last().is_some_and(|(_, descending)| *descending);
+        Ok(Self {
+            keys,
+            id_descending,
+        })
     }
 
-    /// `Some(descending)` when this is the order of the creation index: `createdDateTime`
-    /// alone (then `id`).
-    pub fn by_created(&self) -> Option<bool> {
+    /// `Some(descending)` when the order is the one member `path` alone (then the id): the order
+    /// of the store's index on that member.
+    pub fn by_single(&self, path: &str) -> Option<bool> {
         match self.keys.as_slice() {
-            [(first, descending), (last, _)]
-                if first.path == "createdDateTime" && last.path == "id" =>
-            {
-                Some(*descending)
-            }
+            [(only, descending)] if only.path == path => Some(*descending),
             _ => None,
         }
     }
 
-    /// The values of the keys for `referral`.
-    pub fn key<'a>(&self, referral: &'a Referral) -> Vec<Scalar<'a>> {
+    /// The values of the keys for `referral`, the id last.
+    pub fn key<'a>(&self, referral: &'a Resource) -> Vec<Scalar<'a>> {
         self.keys
             .iter()
-            .map(|(member, _)| member.get(referral))
+            .map(|(member, _)| (member.get)(referral))
+            .chain(std::iter::once(facts::scalar(referral.id.as_ref())))
+            .collect()
+    }
+
+    /// The kinds of the values of [`Self::key`].
+    pub fn kinds(&self) -> Vec<Kind> {
+        self.keys
+            .iter()
+            .map(|(member, _)| member.kind)
+            .chain(std::iter::once(Kind::Text))
             .collect()
     }
 
     /// Orders two keys.
     pub fn compare(&self, a: &[Scalar<'_>], b: &[Scalar<'_>]) -> Ordering {
-        for ((left, right), (_, descending)) in a.iter().zip(b).zip(&self.keys) {
+        let directions = self
+            .keys
+            .iter()
+            .map(|(_, descending)| *descending)
+            .chain(std::iter::once(self.id_descending));
+        for ((left, right), descending) in a.iter().zip(b).zip(directions) {
             let ordering = left.compare(right);
             if ordering != Ordering::Equal {
-                return if *descending {
+                return if descending {
                     ordering.reverse()
                 } else {
                     ordering

@@ -15,13 +15,18 @@
 //! # }
 //! ```
 //!
-//! What it does:
-//! - every operation of the document, with the document's status codes, headers and error
-//!   body; `$filter` (comparisons, `and`/`or`/`not`, grouping, `''` in strings,
-//!   `team/any(t:t/email eq ...)`, nested members), `$orderby` on several keys, `$select`,
-//!   `$top`, `$skip`, `$count`, and pages of at most 100 linked by a keyset `$skiptoken`;
+//! What it does, from the document's generated model and tables (`referrals-model`) alone:
+//! - every operation of the document at its path, with the document's status codes, headers
+//!   and error body; `$filter` on the members and with the operators of `x-filterable`
+//!   (comparisons, `and`/`or`/`not` with OData's precedence, grouping, `''` in strings,
+//!   lambdas such as `team/any(t:t/email eq ...)`), `$orderby` on the members of
+//!   `x-sortable`, `$select`, `$top`, `$skip`, `$count`, and pages of at most 100 linked by a
+//!   `$skiptoken`: a keyset over a snapshot by default, or an offset ([`Paging::Offset`]), to
+//!   test a client against a service whose pages shift when referrals change;
+//! - JSON Patch on the paths of `x-patchable`; the members that the service sets (`readOnly`)
+//!   are its own on create and replace; a `Date` header on every answer;
 //! - eTags with `If-Match` (412 when stale, one winner among concurrent updates), the status
-//!   rules of `referrals_client::transitions`, the two-step shared referral;
+//!   rules of the document (`referrals_model::transitions`), the two-step shared referral;
 //! - a bearer token on every request (401 without), and optional faults (429 and 503 with
 //!   `Retry-After`) to exercise a client's retries;
 //! - a 4xx with the error body for every bad input (bad JSON, deep nesting, wrong content type,
@@ -43,7 +48,8 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{MethodRouter, get, patch, post, put};
+use referrals_model::Operation;
 use tokio::sync::oneshot;
 
 use crate::error::ApiError;
@@ -70,6 +76,22 @@ pub struct Config {
     pub max_body: usize,
     /// Whether to log one line per request on standard error. Default: true.
     pub log: bool,
+    /// What a `$skiptoken` holds. Default: [`Paging::Keyset`].
+    pub paging: Paging,
+}
+
+/// What a `$skiptoken` of the sandbox holds. The document says nothing of it; a client must
+/// work with either.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Paging {
+    /// The key of the last referral of the page, in the snapshot that the listing started
+    /// from: a listing returns each referral exactly once, whatever is written meanwhile.
+    #[default]
+    Keyset,
+    /// How many matching referrals came before, counted anew on each page against the store as
+    /// it is then: a referral that leaves the result set mid-listing (because it was updated)
+    /// shifts the later ones, and one of them is never returned.
+    Offset,
 }
 
 impl Default for Config {
@@ -84,9 +106,14 @@ impl Default for Config {
             page_size: 100,
             max_body: 1024 * 1024,
             log: true,
+            paging: Paging::Keyset,
         }
     }
 }
+
+/// The response header in which the service names its handling of a request (the document's
+/// `Request-ID`).
+const REQUEST_ID: &str = "request-id";
 
 /// The state shared by the handlers.
 pub struct App {
@@ -100,6 +127,7 @@ pub struct App {
     page_size: usize,
     max_body: usize,
     log: bool,
+    paging: Paging,
     /// The document's schemas, which every request body must satisfy.
     validators: referrals_document::Validators,
 }
@@ -182,6 +210,7 @@ pub fn app(config: &Config, base: &str) -> App {
         page_size: config.page_size.max(1),
         max_body: config.max_body,
         log: config.log,
+        paging: config.paging,
         validators: referrals_document::Validators::new(
             &referrals_document::parse(referrals_document::REFERRALS_YAML)
                 .expect("the embedded document is valid YAML"),
@@ -189,18 +218,65 @@ pub fn app(config: &Config, base: &str) -> App {
     }
 }
 
-/// The routes of the document, behind the checks that every request goes through.
+/// The handler of `operation`. A new operation of the document is a compile error here until
+/// the sandbox implements it.
+fn handler(operation: Operation) -> MethodRouter<Arc<App>> {
+    match operation {
+        Operation::ListReferrals => get(api::list),
+        Operation::CreateReferral => post(api::create),
+        Operation::GetReferral => get(api::get),
+        Operation::UpdateReferral => patch(api::update),
+        Operation::ReplaceReferral => put(api::replace),
+        Operation::ListReferralsLegacy => get(api::legacy_list),
+    }
+}
+
+/// The methods served at `path`, for `Allow`.
+fn allowed(path: &str) -> Option<String> {
+    let methods: Vec<&str> = Operation::ALL
+        .iter()
+        .filter(|operation| route_matches(operation.path(), path))
+        .map(|operation| operation.method())
+        .collect();
+    (!methods.is_empty()).then(|| methods.join(", "))
+}
+
+/// Whether a path of the document (`/x/{id}`) matches a request's path.
+fn route_matches(template: &str, path: &str) -> bool {
+    let (mut template, mut path) = (template.split('/'), path.split('/'));
+    loop {
+        match (template.next(), path.next()) {
+            (None, None) => return true,
+            (Some(expected), Some(found)) => {
+                let parameter = expected.starts_with('{') && expected.ends_with('}');
+                if !(parameter && !found.is_empty() || expected == found) {
+                    return false;
+                }
+            }
+            _ => return false,
+        }
+    }
+}
+
+/// The routes of the document (its paths, as `referrals_model::Operation` lists them), behind
+/// the checks that every request goes through.
 pub fn router(app: Arc<App>) -> Router {
-    Router::new()
-        .route(
-            "/v1.0/engagements/referrals",
-            get(api::list).post(api::create),
-        )
-        .route(
-            "/v1.0/engagements/referrals/{id}",
-            get(api::get).patch(api::update).put(api::replace),
-        )
-        .route("/v1/referrals", get(api::legacy_list))
+    let mut routes: Vec<(&str, MethodRouter<Arc<App>>)> = Vec::new();
+    for operation in Operation::ALL {
+        match routes
+            .iter_mut()
+            .find(|(path, _)| *path == operation.path())
+        {
+            Some((_, methods)) => *methods = std::mem::take(methods).merge(handler(*operation)),
+            None => routes.push((operation.path(), handler(*operation))),
+        }
+    }
+    let router = routes
+        .into_iter()
+        .fold(Router::new(), |router, (path, methods)| {
+            router.route(path, methods)
+        });
+    router
         .fallback(|| async {
             ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -209,20 +285,17 @@ pub fn router(app: Arc<App>) -> Router {
             )
         })
         .method_not_allowed_fallback(|uri: axum::http::Uri| async move {
-            let allowed = match uri.path() {
-                "/v1.0/engagements/referrals" => "GET, POST",
-                "/v1/referrals" => "GET",
-                _ => "GET, PATCH, PUT",
-            };
             let mut response = ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "invalidRequest",
                 "This method is not served at this path.",
             )
             .into_response();
-            response
-                .headers_mut()
-                .insert(header::ALLOW, HeaderValue::from_static(allowed));
+            if let Some(value) =
+                allowed(uri.path()).and_then(|text| HeaderValue::from_str(&text).ok())
+            {
+                response.headers_mut().insert(header::ALLOW, value);
+            }
             response
         })
         .layer(middleware::from_fn_with_state(app.clone(), checks))
@@ -242,10 +315,14 @@ async fn request_id_and_log(State(app): State<Arc<App>>, request: Request, next:
     let path = request.uri().path().to_owned();
     let mut response = next.run(request).await;
     let id = uuid::Uuid::new_v4().to_string();
-    response.headers_mut().insert(
-        "request-id",
-        HeaderValue::from_str(&id).expect("a GUID is a header value"),
-    );
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    // The service's clock, which a client may take as the upper bound of a sync.
+    if let Ok(value) = HeaderValue::from_str(&httpdate::fmt_http_date(std::time::SystemTime::now()))
+    {
+        response.headers_mut().insert(header::DATE, value);
+    }
     if app.log {
         eprintln!(
             "{method} {path} {} {:.1}ms",
@@ -320,7 +397,8 @@ async fn authenticate(State(app): State<Arc<App>>, request: Request, next: Next)
 /// The header checks of every operation: `Accept`, and the GUIDs of the request-id headers.
 async fn checks(request: Request, next: Next) -> Response {
     let headers = request.headers();
-    for name in ["ms-requestid", "ms-correlationid"] {
+    use referrals_model::parameters::list_referrals as names;
+    for name in [names::MS_REQUEST_ID, names::MS_CORRELATION_ID] {
         if let Some(value) = headers.get(name) {
             let valid = value
                 .to_str()

@@ -5,87 +5,83 @@
 //! ```
 
 use std::io::Write;
+use std::net::SocketAddr;
 use std::process::ExitCode;
 
-use referrals_sandbox::Config;
+use clap::{Parser, ValueEnum};
+use referrals_sandbox::{Config, Paging};
 
-const USAGE: &str = "\
-usage: referrals-sandbox [options]
+/// A local server that implements the Partner API for referrals on an in-memory store.
+///
+/// It prints the address it listens on (`listening on http://...`), then one line per request
+/// on standard error.
+#[derive(Debug, Parser)]
+#[command(
+    version,
+    after_help = "Example:\n  referrals-sandbox --addr 127.0.0.1:8080 --seed-count 1000 --token secret"
+)]
+struct Args {
+    /// Where to listen; port 0 takes any free port.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    addr: SocketAddr,
+    /// Synthetic referrals to add beside the referrals of the seed examples.
+    #[arg(long, default_value_t = 1000)]
+    seed_count: usize,
+    /// The generator's seed: the same seed and count give the same data.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// The one bearer token accepted [default: any non-empty token].
+    #[arg(long)]
+    token: Option<String>,
+    /// The share of requests answered 429 with Retry-After, from 0 to 1.
+    #[arg(long, default_value_t = 0.0, value_parser = share)]
+    fault_429: f64,
+    /// The share of requests answered 503 with Retry-After, from 0 to 1.
+    #[arg(long, default_value_t = 0.0, value_parser = share)]
+    fault_503: f64,
+    /// The most referrals on a page.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    page_size: u32,
+    /// What a $skiptoken holds: the key of the last referral in a snapshot (keyset), or how
+    /// many referrals came before, counted anew on each page (offset), as a service whose
+    /// pages shift when referrals change.
+    #[arg(long, value_enum, default_value_t = PagingArg::Keyset)]
+    paging: PagingArg,
+    /// No line per request.
+    #[arg(long)]
+    quiet: bool,
+}
 
-  --addr ADDR          where to listen (default 127.0.0.1:0, any free port on loopback)
-  --seed-count N       synthetic referrals beside the seed examples (default 1000)
-  --seed N             the generator's seed; the same seed and count give the same data (default 42)
-  --token TOKEN        the one bearer token accepted (default: any non-empty token)
-  --fault-429 SHARE    answer this share of requests with 429 and Retry-After (default 0)
-  --fault-503 SHARE    answer this share of requests with 503 and Retry-After (default 0)
-  --page-size N        the most referrals on a page (default 100)
-  --quiet              no line per request
-";
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum PagingArg {
+    Keyset,
+    Offset,
+}
 
-fn parse() -> Result<Config, String> {
-    let mut config = Config::default();
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = || args.next().ok_or_else(|| format!("{arg} needs a value"));
-        let number = |text: String, what: &str| {
-            text.parse::<f64>()
-                .map_err(|_| format!("{what} needs a number, not `{text}`"))
-        };
-        match arg.as_str() {
-            "--addr" => {
-                let text = value()?;
-                config.addr = text
-                    .parse()
-                    .map_err(|_| format!("`{text}` is not an address such as 127.0.0.1:8080"))?;
-            }
-            "--seed-count" => {
-                let text = value()?;
-                config.seed_count = text
-                    .parse()
-                    .map_err(|_| format!("--seed-count needs a count, not `{text}`"))?;
-            }
-            "--seed" => {
-                let text = value()?;
-                config.seed = text
-                    .parse()
-                    .map_err(|_| format!("--seed needs a number, not `{text}`"))?;
-            }
-            "--token" => config.token = Some(value()?).filter(|token| !token.is_empty()),
-            "--fault-429" => config.fault_429 = number(value()?, "--fault-429")?,
-            "--fault-503" => config.fault_503 = number(value()?, "--fault-503")?,
-            "--page-size" => {
-                let text = value()?;
-                config.page_size = text
-                    .parse()
-                    .map_err(|_| format!("--page-size needs a count, not `{text}`"))?;
-            }
-            "--quiet" => config.log = false,
-            "--help" | "-h" => return Err(String::new()),
-            other => return Err(format!("unknown option `{other}`")),
-        }
+fn share(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(value) if (0.0..=1.0).contains(&value) => Ok(value),
+        _ => Err(format!("`{text}` is not a share from 0 to 1")),
     }
-    for (share, name) in [
-        (config.fault_429, "--fault-429"),
-        (config.fault_503, "--fault-503"),
-    ] {
-        if !(0.0..=1.0).contains(&share) {
-            return Err(format!("{name} is a share from 0 to 1"));
-        }
-    }
-    Ok(config)
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let config = match parse() {
-        Ok(config) => config,
-        Err(message) => {
-            if !message.is_empty() {
-                eprintln!("error: {message}\n");
-            }
-            eprint!("{USAGE}");
-            return ExitCode::from(2);
-        }
+    let args = Args::parse();
+    let config = Config {
+        addr: args.addr,
+        seed_count: args.seed_count,
+        seed: args.seed,
+        token: args.token.filter(|token| !token.is_empty()),
+        fault_429: args.fault_429,
+        fault_503: args.fault_503,
+        page_size: args.page_size as usize,
+        log: !args.quiet,
+        paging: match args.paging {
+            PagingArg::Keyset => Paging::Keyset,
+            PagingArg::Offset => Paging::Offset,
+        },
+        ..Config::default()
     };
     let sandbox = match referrals_sandbox::start(config.clone()).await {
         Ok(sandbox) => sandbox,

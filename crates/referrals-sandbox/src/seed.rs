@@ -2,8 +2,8 @@
 //! synthetic ones made by a seeded generator (the same seed and N give the same data).
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use referrals_client::Amount;
-use referrals_client::types::{
+use referrals_model::facts::STATUS_RULES;
+use referrals_model::types::{
     Address, AssistanceRequestCode, Consent, ContactPreference, Contract, ContractTerm,
     CustomerProfile, CustomerProfileId, CustomerProfileIdType, CustomerProfileIds, CustomerSize,
     DeploymentLocation, InviteContext, InvitedBy, Link, Member, PricingModel, Referral,
@@ -11,6 +11,7 @@ use referrals_client::types::{
     ReferralSubstatus, ReferralType, Registration, RegistrationStatusHistory, RegistrationType,
     Requirements, SalesStage, SolutionDetail, SolutionTag, SolutionType, Tag, Target, TargetType,
 };
+use referrals_model::{Amount, Operation, parameters};
 use uuid::Uuid;
 
 /// The organization that the sandbox's caller belongs to.
@@ -117,16 +118,25 @@ const INDUSTRIES: [&str; 6] = [
     "Financial",
 ];
 
-/// The status and substatus of each lifecycle stage that the data covers.
-const STAGES: [(ReferralStatus, ReferralSubstatus); 7] = [
-    (ReferralStatus::New, ReferralSubstatus::Pending),
-    (ReferralStatus::New, ReferralSubstatus::Received),
-    (ReferralStatus::Active, ReferralSubstatus::Accepted),
-    (ReferralStatus::Closed, ReferralSubstatus::Won),
-    (ReferralStatus::Closed, ReferralSubstatus::Lost),
-    (ReferralStatus::Closed, ReferralSubstatus::Declined),
-    (ReferralStatus::Closed, ReferralSubstatus::Expired),
-];
+/// Every (status, substatus) that the document's status rules allow.
+fn stages() -> Vec<(ReferralStatus, ReferralSubstatus)> {
+    STATUS_RULES
+        .iter()
+        .flat_map(|rule| {
+            rule.substatus
+                .iter()
+                .map(|substatus| (rule.from.clone(), substatus.clone()))
+        })
+        .collect()
+}
+
+/// One synthetic referral in this many was last updated by a batch job, at one of
+/// [`BATCHES`] instants: many referrals share an `updatedDateTime` (more than fit a page, from
+/// a few hundred referrals on), as they do after an import, which an incremental sync must
+/// handle.
+const BATCH_SHARE: usize = 5;
+/// How many instants the batch updates happened at.
+const BATCHES: i64 = 8;
 
 /// `count` synthetic referrals from `seed`, whose links point to `base`.
 ///
@@ -136,6 +146,9 @@ const STAGES: [(ReferralStatus, ReferralSubstatus); 7] = [
 pub fn synthetic(count: usize, seed: u64, base: &str) -> Vec<Referral> {
     let mut rng = fastrand::Rng::with_seed(seed);
     let mut engagements: Vec<String> = Vec::new();
+    let stages = stages();
+    // After every creation date of the data.
+    let batches = Utc.with_ymd_and_hms(2026, 2, 1, 0, 0, 0).unwrap();
     (0..count)
         .map(|index| {
             let pick = |rng: &mut fastrand::Rng, length: usize| {
@@ -153,7 +166,7 @@ pub fn synthetic(count: usize, seed: u64, base: &str) -> Vec<Referral> {
                 engagements.push(engagement.clone());
                 engagement
             };
-            let (status, substatus) = STAGES[pick(&mut rng, STAGES.len())].clone();
+            let (status, substatus) = stages[pick(&mut rng, stages.len())].clone();
             let direction = [ReferralDirection::Incoming, ReferralDirection::Outgoing]
                 [pick(&mut rng, 2)]
             .clone();
@@ -167,7 +180,13 @@ pub fn synthetic(count: usize, seed: u64, base: &str) -> Vec<Referral> {
             let created = Utc.with_ymd_and_hms(2019, 1, 1, 0, 0, 0).unwrap()
                 + Duration::seconds(rng.i64(0..7 * 365 * 24 * 3600))
                 + Duration::nanoseconds(rng.i64(0..10_000_000) * 100);
-            let updated = created + Duration::seconds(rng.i64(0..30 * 24 * 3600));
+            let updated = if index % BATCH_SHARE == BATCH_SHARE - 1 {
+                batches + Duration::hours(rng.i64(0..BATCHES))
+            } else {
+                created
+                    + Duration::seconds(rng.i64(0..30 * 24 * 3600))
+                    + Duration::nanoseconds(rng.i64(0..10_000_000) * 100)
+            };
             let company = format!("{} {}", COMPANIES[rng.usize(..COMPANIES.len())], index);
             let currency = CURRENCIES[rng.usize(..CURRENCIES.len())];
             let deal_value: Amount = if rng.u8(..50) == 0 {
@@ -386,19 +405,24 @@ fn registration(rng: &mut fastrand::Rng, created: DateTime<Utc>, currency: &str)
     }
 }
 
-/// The `links` of a referral of the sandbox.
+/// The `links` of a referral of the sandbox: its engagement's listing, and itself.
 pub fn links(base: &str, id: &str, engagement_id: &str) -> ReferralLinks {
+    let filter = referrals_model::query::engagement_id().eq(engagement_id);
+    let list = Operation::ListReferrals;
+    let get = Operation::GetReferral;
     ReferralLinks {
         related_referrals: Some(Link {
             uri: Some(format!(
-                "{base}/v1.0/engagements/referrals?$filter=engagementId eq '{engagement_id}'"
+                "{base}{}?{}={filter}",
+                list.path(),
+                parameters::list_referrals::FILTER
             )),
-            method: Some("GET".into()),
+            method: Some(list.method().into()),
             ..Link::default()
         }),
         self_: Some(Link {
-            uri: Some(format!("{base}/v1.0/engagements/referrals/{id}")),
-            method: Some("GET".into()),
+            uri: Some(format!("{base}{}", get.path().replace("{id}", id))),
+            method: Some(get.method().into()),
             ..Link::default()
         }),
         ..ReferralLinks::default()

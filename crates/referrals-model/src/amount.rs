@@ -19,7 +19,7 @@ use serde_json::value::RawValue;
 /// `rust_decimal::Decimal::from_str_exact(amount.as_str())`.
 ///
 /// ```
-/// use referrals_client::Amount;
+/// use referrals_model::Amount;
 ///
 /// let amount: Amount = "12345678901234.56".parse().unwrap();
 /// assert_eq!(serde_json::to_string(&amount).unwrap(), "12345678901234.56");

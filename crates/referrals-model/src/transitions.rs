@@ -1,11 +1,8 @@
-//! The status changes that the API allows. The update helpers of the client check them before
-//! sending, and the sandbox enforces them, from this one place.
-//!
-//! - New may go to New, Active or Closed; while New, the substatus is Pending or Received.
-//! - Active may go to Active or Closed; while Active, the substatus is Accepted.
-//! - Closed stays Closed; while Closed, the substatus is Won, Lost, Declined or Expired.
+//! The status changes that the API allows, as the document's `x-status-rules` states them:
+//! the client's update helpers check them before sending, and the sandbox enforces them, from
+//! the one generated table ([`crate::facts::STATUS_RULES`]).
 
-use crate::types::{ReferralStatus as Status, ReferralSubstatus as Substatus};
+use crate::facts::{STATUS_RULES, Status, StatusRule, Substatus};
 
 /// A status change that the API does not allow.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -15,31 +12,20 @@ pub struct TransitionError {
     pub message: String,
 }
 
-/// The statuses that a referral in `status` may move to; `None` for a status this client does
-/// not know the rules of.
-pub fn next_statuses(status: &Status) -> Option<&'static [Status]> {
-    match status {
-        Status::New => Some(&[Status::New, Status::Active, Status::Closed]),
-        Status::Active => Some(&[Status::Active, Status::Closed]),
-        Status::Closed => Some(&[Status::Closed]),
-        _ => None,
-    }
+fn rule(status: &Status) -> Option<&'static StatusRule> {
+    STATUS_RULES.iter().find(|rule| rule.from == *status)
 }
 
-/// The substatuses that go with `status`; `None` for a status this client does not know the
-/// rules of.
+/// The statuses that a referral in `status` may move to; `None` for a status whose rules the
+/// document does not state.
+pub fn next_statuses(status: &Status) -> Option<&'static [Status]> {
+    rule(status).map(|rule| rule.to)
+}
+
+/// The substatuses that go with `status`, the first being the one given to a referral that
+/// enters it without one; `None` for a status whose rules the document does not state.
 pub fn substatuses(status: &Status) -> Option<&'static [Substatus]> {
-    match status {
-        Status::New => Some(&[Substatus::Pending, Substatus::Received]),
-        Status::Active => Some(&[Substatus::Accepted]),
-        Status::Closed => Some(&[
-            Substatus::Won,
-            Substatus::Lost,
-            Substatus::Declined,
-            Substatus::Expired,
-        ]),
-        _ => None,
-    }
+    rule(status).map(|rule| rule.substatus)
 }
 
 /// Checks a change from `from` to (`to`, `substatus`).
@@ -50,8 +36,10 @@ pub fn check(
 ) -> Result<(), TransitionError> {
     let refuse = |message: String| Err(TransitionError { message });
     let Some(next) = next_statuses(from) else {
+        let known: Vec<&str> = STATUS_RULES.iter().map(|rule| rule.from.as_str()).collect();
         return refuse(format!(
-            "the status `{from}` is not one whose rules this client knows (New, Active, Closed)"
+            "the status `{from}` is not one whose rules the document states ({})",
+            known.join(", ")
         ));
     };
     if !next.contains(to) {
@@ -62,7 +50,8 @@ pub fn check(
         ));
     }
     if let Some(substatus) = substatus {
-        let allowed = substatuses(to).expect("every status in a rule has substatuses");
+        // Every status that a rule moves to has a rule of its own (the generator checks it).
+        let allowed = substatuses(to).unwrap_or_default();
         if !allowed.contains(substatus) {
             let names: Vec<&str> = allowed.iter().map(Substatus::as_str).collect();
             return refuse(format!(

@@ -1,7 +1,7 @@
 //! The generated types decode the published examples, and the details that matter survive:
 //! exact money, open value sets, unknown members, the odd shapes of `ids`.
 
-use referrals_client::types::{
+use referrals_model::types::{
     CustomerProfileIds, ErrorCode, ErrorResponse, Referral, ReferralList, ReferralStatus,
     ReferralSubstatus,
 };
@@ -108,15 +108,13 @@ fn error_body_decodes_with_nested_inner_errors() {
 /// committed copy is what the build compiled, so a reviewer reads the code that runs.
 #[test]
 fn the_committed_copy_is_what_the_build_compiled() {
-    let built = include_str!(concat!(env!("OUT_DIR"), "/referrals.rs"));
-    let committed = std::fs::read_to_string(format!(
-        "{}/generated/referrals.rs",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .expect("the committed copy exists; run `cargo xtask codegen`");
+    let built = include_str!(concat!(env!("OUT_DIR"), "/model.rs"));
+    let committed =
+        std::fs::read_to_string(format!("{}/generated/model.rs", env!("CARGO_MANIFEST_DIR")))
+            .expect("the committed copy exists; run `cargo xtask codegen`");
     assert!(
         built == committed,
-        "crates/referrals-client/generated/referrals.rs differs from what build.rs generated: \
+        "crates/referrals-model/generated/model.rs differs from what build.rs generated: \
          run `cargo xtask codegen` and commit the result"
     );
 }

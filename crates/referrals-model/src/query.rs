@@ -2,13 +2,13 @@
 //! `$count`.
 //!
 //! ```
-//! use referrals_client::query::{self, Query, OrderBy};
-//! use referrals_client::types::{ReferralDirection, ReferralStatus};
+//! use referrals_model::query::{self, Query, OrderBy};
+//! use referrals_model::types::{ReferralDirection, ReferralStatus};
 //!
 //! let filter = query::status()
 //!     .eq(ReferralStatus::New)
 //!     .and(query::direction().eq(ReferralDirection::Incoming))
-//!     .and(query::team_email_any("o'neil@contoso.com"));
+//!     .and(query::team_email_any().eq("o'neil@contoso.com"));
 //! assert_eq!(
 //!     filter.to_string(),
 //!     "status eq 'New' and direction eq 'Incoming' and team/any(t:t/email eq 'o''neil@contoso.com')"
@@ -17,9 +17,19 @@
 //! # let _ = query;
 //! ```
 //!
+//! The members and their operators are those of the document's `x-filterable`, one function
+//! each (generated): a member that it does not list has no function, and an operator that it
+//! does not allow on a member does not compile:
+//!
+//! ```compile_fail
+//! use referrals_model::query;
+//! use referrals_model::types::ReferralStatus;
+//! // `status` compares with eq and ne only.
+//! let _ = query::status().gt(ReferralStatus::New);
+//! ```
+//!
 //! Every value is written as a literal: a string goes in single quotes with `'` doubled, so no
-//! value can change what the filter means. [`Filter::raw`] takes a filter text as it is, for
-//! what the builders lack (functions such as `contains`, other members).
+//! value can change what the filter means. [`Filter::raw`] takes a filter text as it is.
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -27,7 +37,9 @@ use std::marker::PhantomData;
 use chrono::{DateTime, SecondsFormat, Utc};
 use referrals_odata::{CompareOp, Expr, LambdaKind, Literal, Member, Operand};
 
-use crate::types;
+use crate::facts::{Operators, Resource};
+
+pub use crate::generated::filters::*;
 
 /// A `$filter` expression.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,7 +81,7 @@ impl Filter {
         }
     }
 
-    /// Does not hold.
+    /// Does not hold. Written `not (...)`: OData's `not` binds tighter than a comparison.
     #[allow(clippy::should_implement_trait)]
     pub fn not(self) -> Self {
         match self.0 {
@@ -116,148 +128,137 @@ impl FilterValue<DateTime<Utc>> for DateTime<Utc> {
     }
 }
 
-macro_rules! value_sets {
-    ($($set:ident),*) => {$(
-        impl FilterValue<types::$set> for types::$set {
-            fn literal(self) -> Literal {
-                Literal::String(self.as_str().to_owned())
-            }
-        }
-        impl FilterValue<types::$set> for &types::$set {
-            fn literal(self) -> Literal {
-                Literal::String(self.as_str().to_owned())
-            }
+impl FilterValue<crate::Amount> for crate::Amount {
+    fn literal(self) -> Literal {
+        Literal::Number(self.as_str().to_owned())
+    }
+}
+
+impl FilterValue<crate::Amount> for &crate::Amount {
+    fn literal(self) -> Literal {
+        Literal::Number(self.as_str().to_owned())
+    }
+}
+
+impl FilterValue<bool> for bool {
+    fn literal(self) -> Literal {
+        Literal::Boolean(self)
+    }
+}
+
+/// Fails the build when a comparison is not among a member's operators (`OPS`, the bits of
+/// [`Operators`]); evaluated where the comparison is written.
+struct Allowed<const OPS: u8, const OP: u8>;
+
+impl<const OPS: u8, const OP: u8> Allowed<OPS, OP> {
+    const CHECK: () = assert!(
+        OPS & OP != 0,
+        "the document's x-filterable does not allow this operator on this member"
+    );
+}
+
+macro_rules! comparisons {
+    ($($(#[$doc:meta])* $name:ident => $op:ident, $bit:ident;)*) => {$(
+        $(#[$doc])*
+        pub fn $name(self, value: impl FilterValue<T>) -> Filter {
+            #[allow(clippy::let_unit_value)]
+            let () = Allowed::<OPS, { Operators::$bit }>::CHECK;
+            self.compare(CompareOp::$op, value)
         }
     )*};
 }
-value_sets!(
-    ReferralStatus,
-    ReferralSubstatus,
-    ReferralType,
-    ReferralQualification,
-    ReferralDirection
-);
 
-/// A filterable member whose values are of type `T`.
+/// A filterable member whose values are of type `T` and whose operators are the bits `OPS`
+/// (see [`Operators`]). Made by the generated functions of this module (`status()`...).
 #[derive(Debug, Clone, Copy)]
-pub struct Field<T> {
+pub struct Field<T, const OPS: u8> {
     path: &'static str,
     _type: PhantomData<fn() -> T>,
 }
 
-impl<T> Field<T> {
-    const fn new(path: &'static str) -> Self {
+impl<T, const OPS: u8> Field<T, OPS> {
+    /// The member at `path`; the generated functions call it with the document's paths.
+    pub const fn new(path: &'static str) -> Self {
         Self {
             path,
             _type: PhantomData,
         }
     }
 
+    /// The member's path.
+    pub fn path(&self) -> &'static str {
+        self.path
+    }
+
     fn compare(self, op: CompareOp, value: impl FilterValue<T>) -> Filter {
         Filter(Inner::Expr(Expr::compare(self.path, op, value.literal())))
     }
 
-    /// `member eq value`
-    pub fn eq(self, value: impl FilterValue<T>) -> Filter {
-        self.compare(CompareOp::Eq, value)
-    }
-
-    /// `member ne value`
-    pub fn ne(self, value: impl FilterValue<T>) -> Filter {
-        self.compare(CompareOp::Ne, value)
-    }
-
-    /// `member gt value`
-    pub fn gt(self, value: impl FilterValue<T>) -> Filter {
-        self.compare(CompareOp::Gt, value)
-    }
-
-    /// `member ge value`
-    pub fn ge(self, value: impl FilterValue<T>) -> Filter {
-        self.compare(CompareOp::Ge, value)
-    }
-
-    /// `member lt value`
-    pub fn lt(self, value: impl FilterValue<T>) -> Filter {
-        self.compare(CompareOp::Lt, value)
-    }
-
-    /// `member le value`
-    pub fn le(self, value: impl FilterValue<T>) -> Filter {
-        self.compare(CompareOp::Le, value)
+    comparisons! {
+        /// `member eq value`
+        eq => Eq, EQ;
+        /// `member ne value`
+        ne => Ne, NE;
+        /// `member gt value`
+        gt => Gt, GT;
+        /// `member ge value`
+        ge => Ge, GE;
+        /// `member lt value`
+        lt => Lt, LT;
+        /// `member le value`
+        le => Le, LE;
     }
 }
 
-/// `id`
-pub fn id() -> Field<String> {
-    Field::new("id")
-}
-/// `engagementId`
-pub fn engagement_id() -> Field<String> {
-    Field::new("engagementId")
-}
-/// `status`
-pub fn status() -> Field<types::ReferralStatus> {
-    Field::new("status")
-}
-/// `substatus`
-pub fn substatus() -> Field<types::ReferralSubstatus> {
-    Field::new("substatus")
-}
-/// `qualification`
-pub fn qualification() -> Field<types::ReferralQualification> {
-    Field::new("qualification")
-}
-/// `type`
-pub fn referral_type() -> Field<types::ReferralType> {
-    Field::new("type")
-}
-/// `direction`
-pub fn direction() -> Field<types::ReferralDirection> {
-    Field::new("direction")
-}
-/// `customerProfile/address/country`
-pub fn country() -> Field<String> {
-    Field::new("customerProfile/address/country")
-}
-/// `createdDateTime`
-pub fn created_date_time() -> Field<DateTime<Utc>> {
-    Field::new("createdDateTime")
-}
-/// `updatedDateTime`
-pub fn updated_date_time() -> Field<DateTime<Utc>> {
-    Field::new("updatedDateTime")
+/// A member of the items of an array, compared in a lambda
+/// (`team/any(t:t/email eq 'someone@contoso.com')`). Made by the generated functions of this
+/// module (`team_email_any()`).
+#[derive(Debug, Clone, Copy)]
+pub struct LambdaField<T, const OPS: u8> {
+    collection: &'static str,
+    kind: LambdaKind,
+    member: &'static str,
+    _type: PhantomData<fn() -> T>,
 }
 
-/// `team/any(t:t/email eq 'email')`: someone on the referral's team has this e-mail address.
-pub fn team_email_any(email: impl AsRef<str>) -> Filter {
-    Filter(Inner::Expr(Expr::Lambda {
-        collection: Member::new("team"),
-        kind: LambdaKind::Any,
-        variable: "t".into(),
-        predicate: Box::new(Expr::Compare {
-            left: Operand::Member(Member::new("t/email")),
-            op: CompareOp::Eq,
-            right: Operand::Literal(Literal::String(email.as_ref().to_owned())),
-        }),
-    }))
-}
-
-/// A key of `$orderby`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum SortKey {
-    /// `createdDateTime`
-    CreatedDateTime,
-    /// `updatedDateTime`
-    UpdatedDateTime,
-}
-
-impl SortKey {
-    fn member(self) -> &'static str {
-        match self {
-            SortKey::CreatedDateTime => "createdDateTime",
-            SortKey::UpdatedDateTime => "updatedDateTime",
+impl<T, const OPS: u8> LambdaField<T, OPS> {
+    /// The member `member` of the items of `collection`, under the lambda `kind`.
+    pub const fn new(collection: &'static str, kind: LambdaKind, member: &'static str) -> Self {
+        Self {
+            collection,
+            kind,
+            member,
+            _type: PhantomData,
         }
+    }
+
+    fn compare(self, op: CompareOp, value: impl FilterValue<T>) -> Filter {
+        let variable = crate::facts::variable(self.collection);
+        Filter(Inner::Expr(Expr::Lambda {
+            collection: Member::new(self.collection),
+            kind: self.kind,
+            predicate: Box::new(Expr::Compare {
+                left: Operand::Member(Member::new(&format!("{variable}/{}", self.member))),
+                op,
+                right: Operand::Literal(value.literal()),
+            }),
+            variable,
+        }))
+    }
+
+    comparisons! {
+        /// `collection/any(x:x/member eq value)`
+        eq => Eq, EQ;
+        /// `collection/any(x:x/member ne value)`
+        ne => Ne, NE;
+        /// `collection/any(x:x/member gt value)`
+        gt => Gt, GT;
+        /// `collection/any(x:x/member ge value)`
+        ge => Ge, GE;
+        /// `collection/any(x:x/member lt value)`
+        lt => Lt, LT;
+        /// `collection/any(x:x/member le value)`
+        le => Le, LE;
     }
 }
 
@@ -276,7 +277,7 @@ impl OrderBy {
         Self(vec![(key, true)])
     }
 
-    /// `createdDateTime desc`.
+    /// `createdDateTime desc`: the order of the documentation's examples.
     pub fn newest_first() -> Self {
         Self::desc(SortKey::CreatedDateTime)
     }
@@ -323,13 +324,13 @@ pub struct Select(Vec<&'static str>);
 pub struct UnknownMember(pub String);
 
 impl Select {
-    /// The members named, which must be members of [`types::Referral`] as written on the wire
+    /// The members named, which must be members of the referral as written on the wire
     /// (`id`, `status`, `customerProfile`...).
     pub fn members<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Self, UnknownMember> {
         let members = names
             .into_iter()
             .map(|name| {
-                types::Referral::MEMBERS
+                Resource::MEMBERS
                     .iter()
                     .copied()
                     .find(|member| *member == name)
@@ -407,24 +408,26 @@ impl Query {
 
     /// The query parameters, by their OData names, as the first request sends them.
     pub fn parameters(&self) -> Vec<(String, String)> {
+        use crate::parameters::list_referrals as list;
         let mut parameters = Vec::new();
+        let mut push = |name: &str, value: String| parameters.push((name.to_owned(), value));
         if let Some(filter) = &self.filter {
-            parameters.push(("$filter".to_owned(), filter.to_string()));
+            push(list::FILTER, filter.to_string());
         }
         if let Some(order) = &self.order_by {
-            parameters.push(("$orderby".to_owned(), order.to_string()));
+            push(list::ORDERBY, order.to_string());
         }
         if let Some(select) = &self.select {
-            parameters.push(("$select".to_owned(), select.to_string()));
+            push(list::SELECT, select.to_string());
         }
         if let Some(top) = self.top {
-            parameters.push(("$top".to_owned(), top.to_string()));
+            push(list::TOP, top.to_string());
         }
         if let Some(skip) = self.skip {
-            parameters.push(("$skip".to_owned(), skip.to_string()));
+            push(list::SKIP, skip.to_string());
         }
         if self.count {
-            parameters.push(("$count".to_owned(), "true".to_owned()));
+            push(list::COUNT, "true".to_owned());
         }
         parameters
     }
@@ -437,7 +440,7 @@ mod tests {
 
     #[test]
     fn the_documented_samples() {
-        let filter = referral_type()
+        let filter = type_()
             .eq(ReferralType::Shared)
             .and(direction().eq(ReferralDirection::Incoming));
         assert_eq!(
@@ -447,8 +450,8 @@ mod tests {
         let filter = status()
             .eq(ReferralStatus::Active)
             .and(direction().eq(ReferralDirection::Outgoing))
-            .and(referral_type().eq(ReferralType::Shared))
-            .and(team_email_any("r2d2@contoso.com"));
+            .and(type_().eq(ReferralType::Shared))
+            .and(team_email_any().eq("r2d2@contoso.com"));
         assert_eq!(
             filter.to_string(),
             "status eq 'Active' and direction eq 'Outgoing' and type eq 'Shared' and team/any(t:t/email eq 'r2d2@contoso.com')"
@@ -469,7 +472,7 @@ mod tests {
             .and(!country().eq("US"));
         assert_eq!(
             filter.to_string(),
-            "(status eq 'New' or status eq 'Active') and not customerProfile/address/country eq 'US'"
+            "(status eq 'New' or status eq 'Active') and not (customerProfile/address/country eq 'US')"
         );
         let raw = Filter::raw("contains(name, 'x')").and(status().ne(ReferralStatus::Closed));
         assert_eq!(

@@ -13,7 +13,7 @@ use serde_json::value::RawValue;
 /// are equal when their JSON text is.
 ///
 /// ```
-/// use referrals_client::{Amount, PatchValue};
+/// use referrals_model::{Amount, PatchValue};
 ///
 /// let amount: Amount = "12345678901234.56".parse().unwrap();
 /// let value = PatchValue::from_serialize(&amount).unwrap();

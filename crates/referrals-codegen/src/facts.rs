@@ -1,0 +1,780 @@
+//! The API's facts as the document states them: keywords of OpenAPI (`required`, `readOnly`,
+//! `paths`, parameters) and the vendor extensions of the resource schema (`x-filterable`,
+//! `x-sortable`, `x-patchable`, `x-status-rules`, which the document's description defines).
+//!
+//! [`read`] checks every extension against the schemas it names, so that a filterable member
+//! without a comparison, a patchable path that names no member or an unknown operator is an
+//! error that names the schema, the entry and its line, before anything is generated.
+
+use heck::ToShoutySnakeCase;
+use openapiv3::{Parameter, ReferenceOr, SchemaKind, Type};
+use serde_json::{Map, Value};
+
+use crate::Error;
+use crate::document::{Document, Key, locate};
+use crate::open_enum::OpenEnum;
+use crate::settings::AMOUNT;
+
+/// The extensions that this module reads.
+pub const FILTERABLE: &str = "x-filterable";
+/// See [`FILTERABLE`].
+pub const SORTABLE: &str = "x-sortable";
+/// See [`FILTERABLE`].
+pub const PATCHABLE: &str = "x-patchable";
+/// See [`FILTERABLE`].
+pub const STATUS_RULES: &str = "x-status-rules";
+
+/// The comparison operators of OData that an `x-filterable` entry may list.
+pub const OPERATORS: [&str; 6] = ["eq", "ne", "gt", "ge", "lt", "le"];
+/// The operators that compare for order; they need a member whose values have one.
+const ORDERING: [&str; 4] = ["gt", "ge", "lt", "le"];
+/// The lambda operators of OData.
+const LAMBDAS: [&str; 2] = ["any", "all"];
+
+/// Everything that the generated tables say.
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    /// The schema that carries the extensions (the resource that lists are made of).
+    pub resource: Option<String>,
+    /// `x-filterable`, in the document's order.
+    pub filterable: Vec<Filterable>,
+    /// `x-sortable`, in the document's order.
+    pub sortable: Vec<Sortable>,
+    /// `x-patchable`, in the document's order.
+    pub patchable: Vec<Patchable>,
+    /// `x-status-rules`, in the document's order.
+    pub status_rules: Vec<StatusRule>,
+    /// The value sets of the status and substatus members that the rules name.
+    pub status_sets: Option<(String, String)>,
+    /// Every object schema with its required and read-only members.
+    pub objects: Vec<ObjectFacts>,
+    /// Every operation of `paths`.
+    pub operations: Vec<Operation>,
+}
+
+/// What a member holds, as far as a comparison or a sort is concerned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    /// A string.
+    Text,
+    /// A value of the open value set of this name, compared as its text.
+    Set(String),
+    /// A date-time, compared by instant.
+    Time,
+    /// Money (the `Amount` schema), compared by value.
+    Money,
+    /// `true` or `false`.
+    Bool,
+}
+
+impl Kind {
+    fn has_order(&self) -> bool {
+        !matches!(self, Kind::Bool)
+    }
+}
+
+/// One entry of `x-filterable`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filterable {
+    /// The member path as a filter writes it (`customerProfile/address/country`, `team/email`).
+    pub path: String,
+    /// The member names along the path, from the resource.
+    pub segments: Vec<String>,
+    /// What the member holds.
+    pub kind: Kind,
+    /// The operators it takes, in the document's order.
+    pub operators: Vec<String>,
+    /// For a member inside the items of an array: how many segments name the array, and the
+    /// lambda (`any` or `all`).
+    pub lambda: Option<(usize, String)>,
+}
+
+/// One entry of `x-sortable`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sortable {
+    /// The member path.
+    pub path: String,
+    /// The member names along it.
+    pub segments: Vec<String>,
+    /// What the member holds.
+    pub kind: Kind,
+}
+
+/// One entry of `x-patchable`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Patchable {
+    /// The JSON Pointer (`/details/dealValue`, `/team/-`).
+    pub pointer: String,
+    /// The member names along it (without a final `-`).
+    pub segments: Vec<String>,
+    /// Whether it ends in `/-` (appends an item to an array).
+    pub append: bool,
+    /// The JSON Patch operations accepted on it.
+    pub ops: Vec<String>,
+}
+
+/// One entry of `x-status-rules`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusRule {
+    /// The status.
+    pub from: String,
+    /// The statuses it may move to.
+    pub to: Vec<String>,
+    /// The substatuses that go with it.
+    pub substatus: Vec<String>,
+}
+
+/// The required and read-only members of an object schema.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectFacts {
+    /// The schema's name.
+    pub name: String,
+    /// `required`, in the document's order.
+    pub required: Vec<String>,
+    /// The properties marked `readOnly`, in the document's order.
+    pub read_only: Vec<String>,
+}
+
+/// One operation of `paths`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Operation {
+    /// The `operationId`.
+    pub id: String,
+    /// The method, upper case.
+    pub method: String,
+    /// The path as the document writes it (`/v1.0/engagements/referrals/{id}`).
+    pub path: String,
+    /// Whether the document marks it deprecated.
+    pub deprecated: bool,
+    /// Its parameters: name and location (`query`, `header`, `path`), in the document's order.
+    pub parameters: Vec<(String, String)>,
+}
+
+impl Operation {
+    /// The Rust name of a parameter constant: `$filter` → `FILTER`, `If-Match` → `IF_MATCH`.
+    pub fn constant_name(parameter: &str) -> String {
+        parameter
+            .replace(|c: char| !c.is_alphanumeric(), " ")
+            .to_shouty_snake_case()
+    }
+}
+
+/// Reads and checks the facts of `document`, whose open value sets are `open_enums`.
+pub fn read(document: &Document, open_enums: &[OpenEnum]) -> Result<Facts, Error> {
+    let doc = serde_json::to_value(&document.openapi).expect("an OpenAPI value serializes");
+    let reader = Reader {
+        document,
+        doc: &doc,
+        open_enums,
+    };
+    let mut facts = Facts {
+        objects: reader.objects(),
+        operations: reader.operations(),
+        ..Facts::default()
+    };
+    let carriers: Vec<&String> = reader
+        .schemas()
+        .iter()
+        .filter(|(_, schema)| {
+            [FILTERABLE, SORTABLE, PATCHABLE, STATUS_RULES]
+                .iter()
+                .any(|key| schema.get(*key).is_some())
+        })
+        .map(|(name, _)| name)
+        .collect();
+    let resource = match carriers.as_slice() {
+        [] => return Ok(facts),
+        [one] => (*one).clone(),
+        [first, second, ..] => {
+            return Err(reader.error(
+                second,
+                None,
+                &[],
+                format!(
+                    "the extensions {FILTERABLE}, {SORTABLE}, {PATCHABLE} and {STATUS_RULES} belong to one \
+                     schema, the resource that lists are made of; `{first}` has some already"
+                ),
+            ));
+        }
+    };
+    let schema = &reader.schemas()[&resource];
+    facts.filterable = reader.filterable(&resource, schema)?;
+    facts.sortable = reader.sortable(&resource, schema)?;
+    facts.patchable = reader.patchable(&resource, schema)?;
+    if let Some(rules) = schema.get(STATUS_RULES) {
+        let (rules, sets) = reader.status_rules(&resource, rules)?;
+        facts.status_rules = rules;
+        facts.status_sets = Some(sets);
+    }
+    facts.resource = Some(resource);
+    Ok(facts)
+}
+
+struct Reader<'a> {
+    document: &'a Document,
+    doc: &'a Value,
+    open_enums: &'a [OpenEnum],
+}
+
+/// The keys of the mapping at `components/schemas/<schema>/<extension>` in the document's
+/// order (serde_json's maps sort their keys; the YAML reader keeps them as written).
+fn ordered_keys(document: &Document, schema: &str, extension: &str) -> Vec<String> {
+    let Ok(yaml) = serde_norway::from_str::<serde_norway::Value>(&document.text) else {
+        return Vec::new();
+    };
+    yaml.get("components")
+        .and_then(|components| components.get("schemas"))
+        .and_then(|schemas| schemas.get(schema))
+        .and_then(|schema| schema.get(extension))
+        .and_then(serde_norway::Value::as_mapping)
+        .map(|mapping| {
+            mapping
+                .keys()
+                .filter_map(|key| key.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The type of a member, as far as the tables need it.
+enum MemberType<'a> {
+    Scalar(Kind),
+    /// An object schema of the components.
+    Object(&'a str),
+    /// An array, and the type of its items.
+    Array(Box<MemberType<'a>>),
+    /// Anything else (an inline object, a value without a type).
+    Other,
+}
+
+impl<'a> Reader<'a> {
+    fn schemas(&self) -> &'a Map<String, Value> {
+        static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
+        self.doc
+            .pointer("/components/schemas")
+            .and_then(Value::as_object)
+            .unwrap_or_else(|| EMPTY.get_or_init(Map::new))
+    }
+
+    fn error(&self, schema: &str, entry: Option<&str>, deeper: &[&str], message: String) -> Error {
+        let mut keys = vec![
+            Key::Map("components".into()),
+            Key::Map("schemas".into()),
+            Key::Map(schema.into()),
+        ];
+        keys.extend(entry.map(|entry| Key::Map(entry.into())));
+        keys.extend(deeper.iter().map(|key| Key::Map((*key).into())));
+        Error::Extension {
+            path: self.document.path.clone(),
+            line: locate(&self.document.text, &keys).map(|(line, _)| line),
+            schema: schema.into(),
+            entry: match (entry, deeper.first()) {
+                (Some(entry), Some(first)) => format!("`{entry}` entry `{first}`"),
+                (Some(entry), None) => format!("`{entry}`"),
+                (None, _) => "its extensions".into(),
+            },
+            message,
+        }
+    }
+
+    /// The type of a schema object (a property's or an item's).
+    fn member_type(&self, schema: &'a Value) -> MemberType<'a> {
+        let reference = schema.get("$ref").or_else(|| {
+            match schema
+                .get("allOf")
+                .and_then(Value::as_array)
+                .map(Vec::as_slice)
+            {
+                Some([only]) => only.get("$ref"),
+                _ => None,
+            }
+        });
+        if let Some(name) = reference
+            .and_then(Value::as_str)
+            .and_then(|target| target.strip_prefix("#/components/schemas/"))
+        {
+            if name == AMOUNT {
+                return MemberType::Scalar(Kind::Money);
+            }
+            if self.open_enums.iter().any(|open| open.name == name) {
+                return MemberType::Scalar(Kind::Set(name.to_owned()));
+            }
+            return match self.schemas().get(name) {
+                Some(target) if target.get("properties").is_some() => MemberType::Object(name),
+                Some(target) => self.member_type(target),
+                None => MemberType::Other,
+            };
+        }
+        match schema.get("type").and_then(Value::as_str) {
+            Some("array") => match schema.get("items") {
+                Some(items) => MemberType::Array(Box::new(self.member_type(items))),
+                None => MemberType::Other,
+            },
+            Some("string") if schema.get("format").and_then(Value::as_str) == Some("date-time") => {
+                MemberType::Scalar(Kind::Time)
+            }
+            Some("string") if schema.get("enum").is_none() => MemberType::Scalar(Kind::Text),
+            Some("boolean") => MemberType::Scalar(Kind::Bool),
+            _ => MemberType::Other,
+        }
+    }
+
+    /// The property `name` of the object schema `object`.
+    fn property(&self, object: &str, name: &str) -> Option<&'a Value> {
+        self.schemas()
+            .get(object)?
+            .get("properties")?
+            .as_object()?
+            .get(name)
+    }
+
+    /// Follows `segments` from the schema `from`; the type at their end, and how many leading
+    /// segments name an array (the last array passed), or why the path names no member.
+    fn walk(
+        &self,
+        from: &'a str,
+        segments: &[String],
+    ) -> Result<(MemberType<'a>, Option<usize>), String> {
+        let mut object = from;
+        let mut array_at = None;
+        let mut current = None;
+        for (index, segment) in segments.iter().enumerate() {
+            let Some(property) = self.property(object, segment) else {
+                return Err(format!(
+                    "`{segment}` is not a member of `{object}`{}",
+                    self.members_hint(object)
+                ));
+            };
+            let mut found = self.member_type(property);
+            if let MemberType::Array(items) = found {
+                array_at = Some(index + 1);
+                found = *items;
+            }
+            if index + 1 < segments.len() {
+                match found {
+                    MemberType::Object(name) => object = name,
+                    _ => {
+                        return Err(format!(
+                            "`{segment}` of `{object}` has no members, so `{}` names nothing",
+                            segments.join("/")
+                        ));
+                    }
+                }
+            }
+            current = Some(found);
+        }
+        current
+            .map(|found| (found, array_at))
+            .ok_or_else(|| "an empty path names no member".to_owned())
+    }
+
+    fn members_hint(&self, object: &str) -> String {
+        // openapiv3's maps keep the document's order, which the reader of the message knows.
+        let properties = self
+            .document
+            .openapi
+            .components
+            .as_ref()
+            .and_then(|components| components.schemas.get(object))
+            .and_then(ReferenceOr::as_item)
+            .and_then(|schema| match &schema.schema_kind {
+                SchemaKind::Type(Type::Object(object)) => Some(&object.properties),
+                _ => None,
+            });
+        match properties {
+            Some(properties) => format!(
+                " (its members: {})",
+                properties.keys().cloned().collect::<Vec<_>>().join(", ")
+            ),
+            None => String::new(),
+        }
+    }
+
+    fn filterable(&self, resource: &str, schema: &'a Value) -> Result<Vec<Filterable>, Error> {
+        let Some(entries) = schema.get(FILTERABLE) else {
+            return Ok(Vec::new());
+        };
+        let entries = entries.as_object().ok_or_else(|| {
+            self.error(
+                resource,
+                Some(FILTERABLE),
+                &[],
+                "must map member paths to `{operators: [...]}`".into(),
+            )
+        })?;
+        let mut found = Vec::new();
+        for path in ordered_keys(self.document, resource, FILTERABLE) {
+            let Some(entry) = entries.get(&path) else {
+                continue;
+            };
+            let path = &path;
+            let fail = |message: String| self.error(resource, Some(FILTERABLE), &[path], message);
+            let segments: Vec<String> = path.split('/').map(str::to_owned).collect();
+            let (member, array_at) = self.walk(resource, &segments).map_err(&fail)?;
+            let MemberType::Scalar(kind) = member else {
+                return Err(fail(
+                    "the member has no comparison: only strings, value sets, date-times, money and \
+                     booleans can be filtered on"
+                        .into(),
+                ));
+            };
+            let Some(entry) = entry.as_object() else {
+                return Err(fail("must be `{operators: [...]}`".into()));
+            };
+            if let Some(unknown) = entry
+                .keys()
+                .find(|key| !["operators", "lambda"].contains(&key.as_str()))
+            {
+                return Err(fail(format!(
+                    "`{unknown}` is not a key of an entry (operators, lambda)"
+                )));
+            }
+            let operators = strings(entry.get("operators")).ok_or_else(|| {
+                fail("`operators` must be a non-empty list, such as [eq, ne]".into())
+            })?;
+            for operator in &operators {
+                if !OPERATORS.contains(&operator.as_str()) {
+                    return Err(fail(format!(
+                        "`{operator}` is not a comparison operator of OData ({})",
+                        OPERATORS.join(", ")
+                    )));
+                }
+                if ORDERING.contains(&operator.as_str()) && !kind.has_order() {
+                    return Err(fail(format!(
+                        "`{operator}` compares for order, and a boolean has none (use eq, ne)"
+                    )));
+                }
+            }
+            let lambda = match (entry.get("lambda"), array_at) {
+                (None, None) => None,
+                (Some(Value::String(lambda)), Some(at)) if LAMBDAS.contains(&lambda.as_str()) => {
+                    if at == segments.len() {
+                        return Err(fail(
+                            "a lambda compares a member of the array's items; name one after the array"
+                                .into(),
+                        ));
+                    }
+                    Some((at, lambda.clone()))
+                }
+                (Some(_), Some(_)) => {
+                    return Err(fail("`lambda` must be `any` or `all`".into()));
+                }
+                (Some(_), None) => {
+                    return Err(fail("`lambda` needs a path through an array".into()));
+                }
+                (None, Some(at)) => {
+                    return Err(fail(format!(
+                        "the path passes through the array `{}`: say which lambda compares its items \
+                         (`lambda: any`)",
+                        segments[..at].join("/")
+                    )));
+                }
+            };
+            found.push(Filterable {
+                path: path.clone(),
+                segments,
+                kind,
+                operators,
+                lambda,
+            });
+        }
+        Ok(found)
+    }
+
+    fn sortable(&self, resource: &str, schema: &'a Value) -> Result<Vec<Sortable>, Error> {
+        let Some(entries) = schema.get(SORTABLE) else {
+            return Ok(Vec::new());
+        };
+        let paths = strings(Some(entries)).ok_or_else(|| {
+            self.error(
+                resource,
+                Some(SORTABLE),
+                &[],
+                "must be a non-empty list of member paths".into(),
+            )
+        })?;
+        let mut found = Vec::new();
+        for path in paths {
+            let fail = |message: String| {
+                self.error(
+                    resource,
+                    Some(SORTABLE),
+                    &[],
+                    format!("`{path}`: {message}"),
+                )
+            };
+            let segments: Vec<String> = path.split('/').map(str::to_owned).collect();
+            let (member, array_at) = self.walk(resource, &segments).map_err(&fail)?;
+            match (member, array_at) {
+                (MemberType::Scalar(kind), None) if kind.has_order() => found.push(Sortable {
+                    path,
+                    segments,
+                    kind,
+                }),
+                (_, Some(_)) => {
+                    return Err(fail("a member inside an array cannot order a list".into()));
+                }
+                _ => {
+                    return Err(fail(
+                        "the member has no order: only strings, value sets, date-times and money can \
+                         order a list"
+                            .into(),
+                    ));
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    fn patchable(&self, resource: &str, schema: &'a Value) -> Result<Vec<Patchable>, Error> {
+        let Some(entries) = schema.get(PATCHABLE) else {
+            return Ok(Vec::new());
+        };
+        let entries = entries.as_object().ok_or_else(|| {
+            self.error(
+                resource,
+                Some(PATCHABLE),
+                &[],
+                "must map JSON Pointers to lists of operations".into(),
+            )
+        })?;
+        let known_ops = self.patch_ops();
+        let mut found = Vec::new();
+        for pointer in ordered_keys(self.document, resource, PATCHABLE) {
+            let Some(ops) = entries.get(&pointer) else {
+                continue;
+            };
+            let pointer = &pointer;
+            let fail = |message: String| self.error(resource, Some(PATCHABLE), &[pointer], message);
+            let Some(rest) = pointer.strip_prefix('/') else {
+                return Err(fail(
+                    "a JSON Pointer starts with `/`, as in /details/notes".into(),
+                ));
+            };
+            let mut segments: Vec<String> = rest.split('/').map(str::to_owned).collect();
+            let append = segments.last().is_some_and(|last| last == "-");
+            if append {
+                segments.pop();
+            }
+            let (_, array_at) = self.walk(resource, &segments).map_err(&fail)?;
+            if append && array_at != Some(segments.len()) {
+                return Err(fail(format!(
+                    "`/-` appends to an array, and `{}` is not one",
+                    segments.join("/")
+                )));
+            }
+            if !append && array_at.is_some_and(|at| at < segments.len()) {
+                return Err(fail(
+                    "a pointer into the items of an array names no one member; patch the array \
+                     or append to it with `/-`"
+                        .into(),
+                ));
+            }
+            let ops = strings(Some(ops)).ok_or_else(|| {
+                fail("must be a non-empty list of operations, such as [replace, add]".into())
+            })?;
+            for op in &ops {
+                if !known_ops.contains(op) {
+                    return Err(fail(format!(
+                        "`{op}` is not an operation of the `JsonPatchOp` schema ({})",
+                        known_ops.join(", ")
+                    )));
+                }
+            }
+            if append && ops.iter().any(|op| op != "add") {
+                return Err(fail("`/-` appends, which only `add` does".into()));
+            }
+            found.push(Patchable {
+                pointer: pointer.clone(),
+                segments,
+                append,
+                ops,
+            });
+        }
+        Ok(found)
+    }
+
+    /// The values of the `JsonPatchOp` schema: the operations that the API accepts at all.
+    fn patch_ops(&self) -> Vec<String> {
+        self.schemas()
+            .get("JsonPatchOp")
+            .and_then(|schema| strings(schema.get("enum")))
+            .unwrap_or_default()
+    }
+
+    fn status_rules(
+        &self,
+        resource: &str,
+        rules: &Value,
+    ) -> Result<(Vec<StatusRule>, (String, String)), Error> {
+        let fail = |deeper: &[&str], message: String| {
+            self.error(resource, Some(STATUS_RULES), deeper, message)
+        };
+        let set_of = |member: &str| match self
+            .property(resource, member)
+            .map(|p| self.member_type(p))
+        {
+            Some(MemberType::Scalar(Kind::Set(name))) => Ok(name),
+            _ => Err(fail(
+                &[],
+                format!("the rules need a `{member}` member of `{resource}` that is a value set"),
+            )),
+        };
+        let (status_set, substatus_set) = (set_of("status")?, set_of("substatus")?);
+        let values = |set: &str| {
+            self.open_enums
+                .iter()
+                .find(|open| open.name == set)
+                .map(|open| open.values.clone())
+                .unwrap_or_default()
+        };
+        let (statuses, substatuses) = (values(&status_set), values(&substatus_set));
+        let Some(rules) = rules.as_object() else {
+            return Err(fail(
+                &[],
+                "must map statuses to `{to: [...], substatus: [...]}`".into(),
+            ));
+        };
+        let mut found = Vec::new();
+        for from in ordered_keys(self.document, resource, STATUS_RULES) {
+            let Some(rule) = rules.get(&from) else {
+                continue;
+            };
+            let from = &from;
+            let check = |list: &[String], known: &[String], set: &str| match list
+                .iter()
+                .find(|value| !known.contains(value))
+            {
+                Some(unknown) => Err(fail(
+                    &[from],
+                    format!(
+                        "`{unknown}` is not a value of `{set}` ({})",
+                        known.join(", ")
+                    ),
+                )),
+                None => Ok(()),
+            };
+            check(std::slice::from_ref(from), &statuses, &status_set)?;
+            let to = strings(rule.get("to"))
+                .ok_or_else(|| fail(&[from], "`to` must be a non-empty list of statuses".into()))?;
+            check(&to, &statuses, &status_set)?;
+            let substatus = strings(rule.get("substatus")).ok_or_else(|| {
+                fail(
+                    &[from],
+                    "`substatus` must be a non-empty list of substatuses".into(),
+                )
+            })?;
+            check(&substatus, &substatuses, &substatus_set)?;
+            found.push(StatusRule {
+                from: from.clone(),
+                to,
+                substatus,
+            });
+        }
+        for rule in &found {
+            if let Some(missing) = rule
+                .to
+                .iter()
+                .find(|to| !found.iter().any(|other| &other.from == *to))
+            {
+                return Err(fail(
+                    &[&rule.from],
+                    format!("`{missing}` is a status to move to, but has no rule of its own"),
+                ));
+            }
+        }
+        Ok((found, (status_set, substatus_set)))
+    }
+
+    fn objects(&self) -> Vec<ObjectFacts> {
+        // From openapiv3's model, whose maps keep the document's order.
+        let Some(components) = &self.document.openapi.components else {
+            return Vec::new();
+        };
+        components
+            .schemas
+            .iter()
+            .filter_map(|(name, schema)| {
+                let schema = schema.as_item()?;
+                let SchemaKind::Type(Type::Object(object)) = &schema.schema_kind else {
+                    return None;
+                };
+                Some(ObjectFacts {
+                    name: name.clone(),
+                    required: object.required.clone(),
+                    read_only: object
+                        .properties
+                        .iter()
+                        .filter(|(_, property)| {
+                            property
+                                .as_item()
+                                .is_some_and(|property| property.schema_data.read_only)
+                        })
+                        .map(|(member, _)| member.clone())
+                        .collect(),
+                })
+            })
+            .collect()
+    }
+
+    fn operations(&self) -> Vec<Operation> {
+        let openapi = &self.document.openapi;
+        let resolve = |parameter: &ReferenceOr<Parameter>| -> Option<Parameter> {
+            match parameter {
+                ReferenceOr::Item(parameter) => Some(parameter.clone()),
+                ReferenceOr::Reference { reference } => {
+                    let name = reference.strip_prefix("#/components/parameters/")?;
+                    openapi
+                        .components
+                        .as_ref()?
+                        .parameters
+                        .get(name)?
+                        .as_item()
+                        .cloned()
+                }
+            }
+        };
+        let mut found = Vec::new();
+        for (path, item) in openapi.paths.iter() {
+            let Some(item) = item.as_item() else { continue };
+            for (method, operation) in item.iter() {
+                let Some(id) = &operation.operation_id else {
+                    continue;
+                };
+                let parameters = item
+                    .parameters
+                    .iter()
+                    .chain(&operation.parameters)
+                    .filter_map(resolve)
+                    .map(|parameter| {
+                        let location = match &parameter {
+                            Parameter::Query { .. } => "query",
+                            Parameter::Header { .. } => "header",
+                            Parameter::Path { .. } => "path",
+                            Parameter::Cookie { .. } => "cookie",
+                        };
+                        (parameter.parameter_data().name, location.to_owned())
+                    })
+                    .collect();
+                found.push(Operation {
+                    id: id.clone(),
+                    method: method.to_uppercase(),
+                    path: path.clone(),
+                    deprecated: operation.deprecated,
+                    parameters,
+                });
+            }
+        }
+        found
+    }
+}
+
+/// A non-empty list of strings.
+fn strings(value: Option<&Value>) -> Option<Vec<String>> {
+    let list: Vec<String> = value?
+        .as_array()?
+        .iter()
+        .map(|item| item.as_str().map(str::to_owned))
+        .collect::<Option<_>>()?;
+    (!list.is_empty()).then_some(list)
+}

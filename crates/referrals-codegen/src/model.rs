@@ -1,0 +1,140 @@
+//! What the generator adds to typify's types, from the document's keywords:
+//!
+//! - `MEMBERS`, `REQUIRED` and `READ_ONLY` on every object type, as written on the wire;
+//! - `new(...)` on every object type with required members, taking exactly those (so that a
+//!   value that the document requires cannot be forgotten: it does not compile);
+//! - `keep_read_only(&mut self, from)` on types with read-only members (what a server keeps
+//!   when a client sends the whole resource back);
+//! - builders that start with an empty map of unknown members. Typify marks the catch-all map
+//!   of `additionalProperties` as required, so every builder would otherwise fail at run time
+//!   with "no value supplied for extra" unless the caller set it by hand.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+use syn::visit_mut::{self, VisitMut};
+
+use crate::ast::{Structs, types_items_mut};
+use crate::facts::Facts;
+
+/// The catch-all field that typify makes of `additionalProperties`.
+const EXTRA: &str = "extra";
+
+/// Adds the items above to the `types` module of `file`.
+pub fn extend(file: &mut syn::File, facts: &Facts, openapi: &openapiv3::OpenAPI) {
+    let structs = Structs::read(file);
+    let mut code = TokenStream::new();
+    for object in &facts.objects {
+        let Some(fields) = structs.fields(&object.name) else {
+            continue;
+        };
+        let ident = format_ident!("{}", object.name);
+        let members = declared_members(openapi, &object.name);
+        let required = &object.required;
+        let read_only = &object.read_only;
+        code.extend(quote! {
+            impl #ident {
+                /// The members that the document declares for this type, as written on the wire.
+                pub const MEMBERS: &'static [&'static str] = &[#(#members),*];
+                /// The members that the document requires, as written on the wire.
+                pub const REQUIRED: &'static [&'static str] = &[#(#required),*];
+                /// The members that the service sets and a client leaves out of a request body
+                /// (`readOnly`), as written on the wire.
+                pub const READ_ONLY: &'static [&'static str] = &[#(#read_only),*];
+            }
+        });
+
+        if !required.is_empty() {
+            let parameters = fields
+                .iter()
+                .filter(|field| required.contains(&field.wire))
+                .map(|field| {
+                    let (name, ty) = (&field.ident, &field.ty);
+                    quote!(#name: #ty)
+                });
+            let values = fields.iter().map(|field| {
+                let name = &field.ident;
+                if required.contains(&field.wire) {
+                    quote!(#name)
+                } else {
+                    quote!(#name: ::std::default::Default::default())
+                }
+            });
+            let names = required
+                .iter()
+                .map(|member| format!("`{member}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let doc = format!(
+                "A value with the members that the document requires ({names}); the others are \
+                 empty, to be set field by field."
+            );
+            code.extend(quote! {
+                impl #ident {
+                    #[doc = #doc]
+                    pub fn new(#(#parameters),*) -> Self {
+                        Self { #(#values),* }
+                    }
+                }
+            });
+        }
+
+        if !read_only.is_empty() {
+            let kept = fields
+                .iter()
+                .filter(|field| read_only.contains(&field.wire))
+                .map(|field| &field.ident);
+            code.extend(quote! {
+                impl #ident {
+                    /// Sets the members in [`Self::READ_ONLY`] to their values in `from`: what a
+                    /// server keeps of the stored resource when a client sends the whole of it.
+                    pub fn keep_read_only(&mut self, from: &Self) {
+                        #( self.#kept = ::std::clone::Clone::clone(&from.#kept); )*
+                    }
+                }
+            });
+        }
+    }
+    let extra: syn::File = syn::parse2(code).expect("the model's additions are valid Rust");
+    if let Some(items) = types_items_mut(file) {
+        items.extend(extra.items);
+        let mut builders = EmptyExtra;
+        for item in items.iter_mut() {
+            if let syn::Item::Mod(module) = item
+                && module.ident == "builder"
+            {
+                builders.visit_item_mod_mut(module);
+            }
+        }
+    }
+}
+
+/// The properties of the object schema `name`, in the document's order.
+fn declared_members(openapi: &openapiv3::OpenAPI, name: &str) -> Vec<String> {
+    openapi
+        .components
+        .as_ref()
+        .and_then(|components| components.schemas.get(name))
+        .and_then(|schema| schema.as_item())
+        .and_then(|schema| match &schema.schema_kind {
+            openapiv3::SchemaKind::Type(openapiv3::Type::Object(object)) => {
+                Some(object.properties.keys().cloned().collect())
+            }
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+/// Makes the builders' catch-all map start empty instead of "not supplied".
+struct EmptyExtra;
+
+impl VisitMut for EmptyExtra {
+    fn visit_field_value_mut(&mut self, field: &mut syn::FieldValue) {
+        let is_extra = matches!(&field.member, syn::Member::Named(name) if name == EXTRA);
+        let is_missing = matches!(&field.expr, syn::Expr::Call(call)
+            if matches!(&*call.func, syn::Expr::Path(path) if path.path.is_ident("Err")));
+        if is_extra && is_missing {
+            field.expr = syn::parse_quote!(Ok(::std::default::Default::default()));
+        }
+        visit_mut::visit_field_value_mut(self, field);
+    }
+}

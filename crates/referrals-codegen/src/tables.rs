@@ -1,0 +1,653 @@
+//! The API's facts ([`crate::facts`]) as Rust: the tables that the client, the sandbox and the
+//! tests read, and the typed code made from them.
+//!
+//! - `tables`: `FILTERABLE`, `LAMBDAS`, `SORTABLE`, `PATCHABLE`, `STATUS_RULES`, each entry
+//!   with a function that reads the member from a resource;
+//! - `filters`: one typed filter builder per filterable member (`status()`, `team_email_any()`),
+//!   whose operators are those of the document, checked at compile time; and `SortKey`;
+//! - `patching`: `apply`, one JSON Patch operation on a resource as `x-patchable` allows, and the
+//!   typed methods of `crate::patch::Patch` (`set_status`, `append_team`...);
+//! - `Operation`: every operation of the document, with its id, method, path and parameters,
+//!   and `parameters`: a constant per parameter name.
+//!
+//! The generated code names the hand-written types of the model crate (`crate::facts`,
+//! `crate::query`, `crate::patch`) and the generated types (`super::types`).
+
+use std::collections::BTreeMap;
+
+use heck::ToSnakeCase;
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+use syn::Ident;
+
+use crate::ast::{Field, Structs, generic_argument};
+use crate::facts::{Facts, Kind, Operation};
+use crate::open_enum::OpenEnum;
+use crate::view::Dropped;
+
+/// The tokens of the modules above, for `file` (whose `types` module they read).
+pub fn tokens(
+    facts: &Facts,
+    file: &syn::File,
+    open_enums: &[OpenEnum],
+    dropped: &[Dropped],
+) -> Result<TokenStream, String> {
+    let structs = Structs::read(file);
+    let mut code = operations(facts, dropped);
+    code.extend(scalar_impls(open_enums));
+    let Some(resource) = &facts.resource else {
+        return Ok(code);
+    };
+    let resource_ident = format_ident!("{resource}");
+    let field_path = |segments: &[String]| {
+        structs.walk(resource, segments).ok_or_else(|| {
+            format!(
+                "the member `{}` of `{resource}` has no field in the generated type",
+                segments.join("/")
+            )
+        })
+    };
+
+    // tables::FILTERABLE and tables::LAMBDAS
+    let mut filterable = Vec::new();
+    let mut lambdas: BTreeMap<Vec<String>, (String, Vec<TokenStream>, Vec<TokenStream>)> =
+        BTreeMap::new();
+    let mut lambda_order = Vec::new();
+    for entry in &facts.filterable {
+        let fields = field_path(&entry.segments)?;
+        let kind = kind_tokens(&entry.kind);
+        let operators = operators_tokens(&entry.operators);
+        match &entry.lambda {
+            None => {
+                let path = &entry.path;
+                let get = read_chain(quote!(resource), &fields);
+                filterable.push(quote! {
+                    Filterable {
+                        path: #path,
+                        kind: #kind,
+                        operators: #operators,
+                        get: |resource| scalar(#get),
+                    }
+                });
+            }
+            Some((at, lambda)) => {
+                let collection = entry.segments[..*at].to_vec();
+                let member = entry.segments[*at..].join("/");
+                let item_get = read_chain(quote!(item), &fields[*at..]);
+                let slot = lambdas.entry(collection.clone()).or_insert_with(|| {
+                    lambda_order.push(collection.clone());
+                    (lambda.clone(), Vec::new(), Vec::new())
+                });
+                slot.1.push(quote! {
+                    LambdaMember { path: #member, kind: #kind, operators: #operators }
+                });
+                slot.2.push(quote!(scalar(#item_get)));
+            }
+        }
+    }
+    let mut lambda_entries = Vec::new();
+    for collection in &lambda_order {
+        let (lambda, members, readers) = &lambdas[collection];
+        let fields = field_path(collection)?;
+        let items = read_chain(quote!(resource), &fields);
+        let path = collection.join("/");
+        let lambda = match lambda.as_str() {
+            "all" => quote!(::referrals_odata::LambdaKind::All),
+            _ => quote!(::referrals_odata::LambdaKind::Any),
+        };
+        lambda_entries.push(quote! {
+            Lambda {
+                collection: #path,
+                lambda: #lambda,
+                members: &[#(#members),*],
+                rows: |resource| {
+                    #items
+                        .map(|items| items.iter().map(|item| vec![#(#readers),*]).collect())
+                        .unwrap_or_default()
+                },
+            }
+        });
+    }
+
+    // tables::SORTABLE
+    let mut sortable = Vec::new();
+    for entry in &facts.sortable {
+        let fields = field_path(&entry.segments)?;
+        let (path, kind) = (&entry.path, kind_tokens(&entry.kind));
+        let get = read_chain(quote!(resource), &fields);
+        sortable.push(quote! {
+            Sortable { path: #path, kind: #kind, get: |resource| scalar(#get) }
+        });
+    }
+
+    // tables::PATCHABLE
+    let patchable = facts.patchable.iter().map(|entry| {
+        let pointer = &entry.pointer;
+        let ops = entry.ops.iter().map(|op| patch_op(op));
+        quote!(Patchable { pointer: #pointer, ops: &[#(#ops),*] })
+    });
+
+    // tables::STATUS_RULES
+    let status = match &facts.status_sets {
+        Some((status_set, substatus_set)) => {
+            let (status_set, substatus_set) = (
+                format_ident!("{status_set}"),
+                format_ident!("{substatus_set}"),
+            );
+            let rules = facts.status_rules.iter().map(|rule| {
+                let from = format_ident!("{}", crate::open_enum::variant_name(&rule.from));
+                let to = rule
+                    .to
+                    .iter()
+                    .map(|to| format_ident!("{}", crate::open_enum::variant_name(to)));
+                let substatus = rule
+                    .substatus
+                    .iter()
+                    .map(|sub| format_ident!("{}", crate::open_enum::variant_name(sub)));
+                quote! {
+                    StatusRule {
+                        from: Status::#from,
+                        to: &[#(Status::#to),*],
+                        substatus: &[#(Substatus::#substatus),*],
+                    }
+                }
+            });
+            quote! {
+                /// The value set of the resource's `status`.
+                pub type Status = #status_set;
+                /// The value set of the resource's `substatus`.
+                pub type Substatus = #substatus_set;
+                /// `x-status-rules`: the status changes that an update may make.
+                pub static STATUS_RULES: &[StatusRule] = &[#(#rules),*];
+            }
+        }
+        None => quote!(),
+    };
+
+    code.extend(quote! {
+        /// The API's facts as tables: what the document's `x-filterable`, `x-sortable`,
+        /// `x-patchable` and `x-status-rules` say, with functions that read each member from a
+        /// resource.
+        pub mod tables {
+            #[allow(unused_imports)]
+            use super::types::*;
+            #[allow(unused_imports)]
+            use crate::facts::{
+                Filterable, Kind, Lambda, LambdaMember, Operators, Patchable, Sortable, StatusRule,
+                scalar,
+            };
+
+            /// The resource that lists are made of, filtered, sorted and patched.
+            pub type Resource = #resource_ident;
+
+            /// `x-filterable`, less the members inside arrays (see [`LAMBDAS`]).
+            pub static FILTERABLE: &[Filterable] = &[#(#filterable),*];
+
+            /// `x-filterable`, the members inside arrays, compared in a lambda; one entry per
+            /// array.
+            pub static LAMBDAS: &[Lambda] = &[#(#lambda_entries),*];
+
+            /// `x-sortable`.
+            pub static SORTABLE: &[Sortable] = &[#(#sortable),*];
+
+            /// `x-patchable`.
+            pub static PATCHABLE: &[Patchable] = &[#(#patchable),*];
+
+            #status
+        }
+    });
+    code.extend(filters(facts, open_enums)?);
+    code.extend(patching(facts, &structs, resource)?);
+    Ok(code)
+}
+
+/// The Rust name of a member path: snake case, with `_` after a keyword (`type_`).
+fn rust_name(text: &str) -> String {
+    let name = text
+        .replace(|c: char| !c.is_alphanumeric(), "-")
+        .to_snake_case();
+    match syn::parse_str::<Ident>(&name) {
+        Ok(_) => name,
+        Err(_) => format!("{name}_"),
+    }
+}
+
+fn kind_tokens(kind: &Kind) -> TokenStream {
+    match kind {
+        Kind::Text => quote!(Kind::Text),
+        Kind::Set(_) => quote!(Kind::Set),
+        Kind::Time => quote!(Kind::Time),
+        Kind::Money => quote!(Kind::Money),
+        Kind::Bool => quote!(Kind::Bool),
+    }
+}
+
+/// The Rust type of a member's values, as a filter compares them.
+fn value_type(kind: &Kind) -> TokenStream {
+    match kind {
+        Kind::Text => quote!(::std::string::String),
+        Kind::Set(name) => {
+            let name = format_ident!("{name}");
+            quote!(super::types::#name)
+        }
+        Kind::Time => quote!(::chrono::DateTime<::chrono::Utc>),
+        Kind::Money => quote!(crate::Amount),
+        Kind::Bool => quote!(bool),
+    }
+}
+
+/// The operators as a bit set: `Operators::EQ | Operators::NE`.
+fn operator_bits(operators: &[String]) -> TokenStream {
+    let bits = operators.iter().map(|operator| {
+        let name = format_ident!("{}", operator.to_uppercase());
+        quote!(crate::facts::Operators::#name)
+    });
+    quote!(#(#bits)|*)
+}
+
+fn operators_tokens(operators: &[String]) -> TokenStream {
+    let bits = operator_bits(operators);
+    quote!(crate::facts::Operators::new(#bits))
+}
+
+fn patch_op(op: &str) -> TokenStream {
+    let variant = format_ident!("{}", crate::open_enum::variant_name(op));
+    quote!(super::types::JsonPatchOp::#variant)
+}
+
+/// `Option<&T>` of the member at the end of `fields`, starting from `start` (a reference).
+fn read_chain(start: TokenStream, fields: &[Field]) -> TokenStream {
+    let Some((first, rest)) = fields.split_first() else {
+        return quote!(::std::option::Option::Some(#start));
+    };
+    let name = &first.ident;
+    let mut chain = if first.optional() {
+        quote!(#start.#name.as_ref())
+    } else {
+        quote!(::std::option::Option::Some(&#start.#name))
+    };
+    for field in rest {
+        let name = &field.ident;
+        chain = if field.optional() {
+            quote!(#chain.and_then(|value| value.#name.as_ref()))
+        } else {
+            quote!(#chain.map(|value| &value.#name))
+        };
+    }
+    chain
+}
+
+/// How the open value sets take part in filters: compared as their text.
+fn scalar_impls(open_enums: &[OpenEnum]) -> TokenStream {
+    let names: Vec<Ident> = open_enums
+        .iter()
+        .map(|open| format_ident!("{}", open.name))
+        .collect();
+    quote! {
+        #(
+            impl crate::facts::AsScalar for types::#names {
+                fn as_scalar(&self) -> crate::facts::Scalar<'_> {
+                    crate::facts::Scalar::Text(self.as_str())
+                }
+            }
+
+            impl crate::query::FilterValue<types::#names> for types::#names {
+                fn literal(self) -> ::referrals_odata::Literal {
+                    ::referrals_odata::Literal::String(self.as_str().to_owned())
+                }
+            }
+
+            impl crate::query::FilterValue<types::#names> for &types::#names {
+                fn literal(self) -> ::referrals_odata::Literal {
+                    ::referrals_odata::Literal::String(self.as_str().to_owned())
+                }
+            }
+        )*
+    }
+}
+
+/// `filters`: a typed builder per filterable member, and `SortKey`.
+fn filters(facts: &Facts, _open_enums: &[OpenEnum]) -> Result<TokenStream, String> {
+    // A member is named by its last segment, unless two would share a name.
+    let mut names: BTreeMap<String, usize> = BTreeMap::new();
+    for entry in &facts.filterable {
+        if entry.lambda.is_none() {
+            *names
+                .entry(rust_name(entry.segments.last().map_or("", String::as_str)))
+                .or_default() += 1;
+        }
+    }
+    let mut functions = Vec::new();
+    for entry in &facts.filterable {
+        let operators = operator_bits(&entry.operators);
+        let ty = value_type(&entry.kind);
+        let listed = entry.operators.join(", ");
+        match &entry.lambda {
+            None => {
+                let last = rust_name(entry.segments.last().map_or("", String::as_str));
+                let name = if names[&last] > 1 {
+                    rust_name(&entry.path)
+                } else {
+                    last
+                };
+                let name = format_ident!("{name}");
+                let path = &entry.path;
+                let doc = format!("`{path}`, compared with {listed}.");
+                functions.push(quote! {
+                    #[doc = #doc]
+                    pub fn #name() -> crate::query::Field<#ty, { #operators }> {
+                        crate::query::Field::new(#path)
+                    }
+                });
+            }
+            Some((at, lambda)) => {
+                let collection = entry.segments[..*at].join("/");
+                let member = entry.segments[*at..].join("/");
+                let name = format_ident!("{}", rust_name(&format!("{}-{lambda}", entry.path)));
+                let doc = format!(
+                    "`{collection}/{lambda}(x:x/{member} ...)`: compares `{member}` of the items of \
+                     `{collection}`, with {listed}."
+                );
+                let kind = match lambda.as_str() {
+                    "all" => quote!(::referrals_odata::LambdaKind::All),
+                    _ => quote!(::referrals_odata::LambdaKind::Any),
+                };
+                functions.push(quote! {
+                    #[doc = #doc]
+                    pub fn #name() -> crate::query::LambdaField<#ty, { #operators }> {
+                        crate::query::LambdaField::new(#collection, #kind, #member)
+                    }
+                });
+            }
+        }
+    }
+    let variants: Vec<Ident> = facts
+        .sortable
+        .iter()
+        .map(|entry| format_ident!("{}", crate::open_enum::variant_name(&entry.path)))
+        .collect();
+    let paths: Vec<&String> = facts.sortable.iter().map(|entry| &entry.path).collect();
+    let variant_docs = paths.iter().map(|path| format!("`{path}`"));
+    let sort_key = if variants.is_empty() {
+        quote!()
+    } else {
+        quote! {
+            /// A key of `$orderby`: the members of the document's `x-sortable`.
+            #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+            pub enum SortKey {
+                #( #[doc = #variant_docs] #variants, )*
+            }
+
+            impl SortKey {
+                /// Every key, in the document's order.
+                pub const ALL: &'static [SortKey] = &[#(SortKey::#variants),*];
+
+                /// The member, as `$orderby` names it.
+                pub fn member(self) -> &'static str {
+                    match self {
+                        #( SortKey::#variants => #paths, )*
+                    }
+                }
+            }
+        }
+    };
+    Ok(quote! {
+        /// A typed filter builder for each member of `x-filterable`; a comparison that the
+        /// document does not allow on a member does not compile.
+        pub mod filters {
+            #(#functions)*
+            #sort_key
+        }
+    })
+}
+
+/// `patching::apply` and the typed methods of `crate::patch::Patch`.
+fn patching(facts: &Facts, structs: &Structs, resource: &str) -> Result<TokenStream, String> {
+    let resource_ident = format_ident!("{resource}");
+    let mut arms = Vec::new();
+    let mut methods = Vec::new();
+    for entry in &facts.patchable {
+        let fields = structs.walk(resource, &entry.segments).ok_or_else(|| {
+            format!(
+                "the patchable path `{}` has no field in the generated type",
+                entry.pointer
+            )
+        })?;
+        let (last, parents) = fields.split_last().expect("a pointer names a member");
+        let pointer = &entry.pointer;
+        let ops = entry.ops.iter().map(|op| patch_op(op));
+
+        // The statements that lead `target` from the resource to the struct of the last field,
+        // making the parents that do not exist yet.
+        let descend = parents.iter().map(|field| {
+            let name = &field.ident;
+            if field.optional() {
+                quote!(let target = target.#name.get_or_insert_with(::std::default::Default::default);)
+            } else {
+                quote!(let target = &mut target.#name;)
+            }
+        });
+        let name = &last.ident;
+        let change = if entry.append {
+            let list = if last.optional() {
+                quote!(target.#name.get_or_insert_with(::std::default::Default::default))
+            } else {
+                quote!(target.#name)
+            };
+            quote!(#list.push(crate::patch::decode(operation)?);)
+        } else {
+            quote!(target.#name = crate::patch::decode(operation)?;)
+        };
+        arms.push(quote! {
+            #pointer => {
+                crate::patch::allow(operation, &[#(#ops),*])?;
+                #( #descend )*
+                #change
+            }
+        });
+
+        // The typed builder method: `replace` when the path takes it, else `add`.
+        let member = rust_name(&entry.segments.join("-"));
+        let (method, op, ty, doc) = if entry.append {
+            let item = generic_argument(last.value_type(), "Vec")
+                .ok_or_else(|| format!("`{pointer}` appends to a member that is not a list"))?;
+            (
+                format_ident!("append_{member}"),
+                "add",
+                quote!(#item),
+                format!(
+                    "Appends an item to `{}` (`add` at `{pointer}`).",
+                    entry.segments.join("/")
+                ),
+            )
+        } else {
+            let op = if entry.ops.iter().any(|op| op == "replace") {
+                "replace"
+            } else {
+                "add"
+            };
+            let ty = last.value_type();
+            (
+                format_ident!("set_{member}"),
+                op,
+                quote!(#ty),
+                format!(
+                    "Sets `{}` (`{op}` at `{pointer}`).",
+                    entry.segments.join("/")
+                ),
+            )
+        };
+        let op = patch_op(op);
+        let is_string = crate::ast::last_ident(last.value_type()).as_deref() == Some("String");
+        if is_string && !entry.append {
+            methods.push(quote! {
+                #[doc = #doc]
+                pub fn #method(self, value: impl ::std::convert::Into<::std::string::String>) -> Self {
+                    let value: ::std::string::String = value.into();
+                    self.push(#op, #pointer, &value)
+                }
+            });
+        } else {
+            methods.push(quote! {
+                #[doc = #doc]
+                pub fn #method(self, value: #ty) -> Self {
+                    self.push(#op, #pointer, &value)
+                }
+            });
+        }
+    }
+    Ok(quote! {
+        /// JSON Patch on the resource, as `x-patchable` allows.
+        pub mod patching {
+            #[allow(unused_imports)]
+            use super::types::*;
+
+            /// Applies one JSON Patch operation to `target`: its path must be one of
+            /// `x-patchable`, its op one accepted there, and its value of the member's type.
+            /// On an error, `target` may be changed in part: apply a patch to a copy.
+            pub fn apply(
+                target: &mut #resource_ident,
+                operation: &JsonPatchOperation,
+            ) -> ::std::result::Result<(), crate::patch::PatchError> {
+                match operation.path.as_str() {
+                    #(#arms)*
+                    _ => return Err(crate::patch::PatchError::unknown_path(operation)),
+                }
+                Ok(())
+            }
+
+            impl crate::patch::Patch {
+                #(#methods)*
+            }
+        }
+    })
+}
+
+/// `Operation` and `parameters`.
+fn operations(facts: &Facts, dropped: &[Dropped]) -> TokenStream {
+    let all = &facts.operations;
+    let variants: Vec<Ident> = all
+        .iter()
+        .map(|operation| format_ident!("{}", crate::open_enum::variant_name(&operation.id)))
+        .collect();
+    let ids = all.iter().map(|operation| &operation.id);
+    let names = all.iter().map(|operation| operation.id.to_snake_case());
+    let names_again = names.clone();
+    let methods = all.iter().map(|operation| &operation.method);
+    let paths = all.iter().map(|operation| &operation.path);
+    let deprecated = all.iter().map(|operation| operation.deprecated);
+    let parameters = all.iter().map(|operation| {
+        let pairs = operation
+            .parameters
+            .iter()
+            .map(|(name, location)| quote!((#name, #location)));
+        quote!(&[#(#pairs),*])
+    });
+    // An operation whose bodiless success the generated client cannot express: the runtime
+    // asks for the representation, when the operation takes a `Prefer` header (RFC 7240).
+    let representation = all.iter().map(|operation| {
+        let drops = dropped.iter().any(|gone| gone.operation_id == operation.id);
+        let prefer = operation
+            .parameters
+            .iter()
+            .find(|(name, location)| location == "header" && name.eq_ignore_ascii_case("prefer"));
+        match (drops, prefer) {
+            (true, Some((name, _))) => quote!(Some((#name, "return=representation"))),
+            _ => quote!(None),
+        }
+    });
+    let modules = all.iter().map(|operation| {
+        let module = format_ident!("{}", operation.id.to_snake_case());
+        let doc = format!(
+            "The parameter names of `{}` ({} {}).",
+            operation.id, operation.method, operation.path
+        );
+        let constants = operation.parameters.iter().map(|(name, location)| {
+            let constant = format_ident!("{}", Operation::constant_name(name));
+            let doc = format!("`{name}`, in the {location}.");
+            quote!(#[doc = #doc] pub const #constant: &str = #name;)
+        });
+        quote!(#[doc = #doc] pub mod #module { #(#constants)* })
+    });
+    let docs = all.iter().map(|operation| {
+        format!(
+            "`{}`: {} {}{}",
+            operation.id,
+            operation.method,
+            operation.path,
+            if operation.deprecated {
+                " (deprecated)"
+            } else {
+                ""
+            }
+        )
+    });
+    quote! {
+        /// The operations of the document.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Operation {
+            #( #[doc = #docs] #variants, )*
+        }
+
+        impl Operation {
+            /// Every operation, in the document's order.
+            pub const ALL: &'static [Operation] = &[#(Operation::#variants),*];
+
+            /// The `operationId`.
+            pub const fn id(self) -> &'static str {
+                match self { #( Operation::#variants => #ids, )* }
+            }
+
+            /// The name of the generated client's method (the `operationId` in snake case).
+            pub const fn name(self) -> &'static str {
+                match self { #( Operation::#variants => #names, )* }
+            }
+
+            /// The HTTP method, upper case.
+            pub const fn method(self) -> &'static str {
+                match self { #( Operation::#variants => #methods, )* }
+            }
+
+            /// The path, as the document writes it (`{id}` for a path parameter).
+            pub const fn path(self) -> &'static str {
+                match self { #( Operation::#variants => #paths, )* }
+            }
+
+            /// Whether the document marks it deprecated.
+            pub const fn deprecated(self) -> bool {
+                match self { #( Operation::#variants => #deprecated, )* }
+            }
+
+            /// Its parameters: name and where it goes (`query`, `header`, `path`).
+            pub const fn parameters(self) -> &'static [(&'static str, &'static str)] {
+                match self { #( Operation::#variants => #parameters, )* }
+            }
+
+            /// The header (name, value) that makes the service answer with a body where the
+            /// generated client needs one: set for an operation whose bodiless success answer
+            /// the generated client does not express.
+            pub const fn representation(self) -> ::std::option::Option<(&'static str, &'static str)> {
+                match self { #( Operation::#variants => #representation, )* }
+            }
+
+            /// The operation whose generated method is `name`.
+            pub fn from_name(name: &str) -> ::std::option::Option<Self> {
+                match name {
+                    #( #names_again => Some(Operation::#variants), )*
+                    _ => None,
+                }
+            }
+        }
+
+        impl ::std::fmt::Display for Operation {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(self.id())
+            }
+        }
+
+        /// The names of every operation's parameters, one constant each.
+        pub mod parameters {
+            #(#modules)*
+        }
+    }
+}

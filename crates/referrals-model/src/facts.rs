@@ -1,0 +1,347 @@
+//! The API's facts as tables, generated from the document's vendor extensions
+//! (`x-filterable`, `x-sortable`, `x-patchable`, `x-status-rules`; see the document's
+//! description), and the types of their entries.
+//!
+//! ```
+//! use referrals_model::facts::{self, Operators};
+//! use referrals_odata::CompareOp;
+//!
+//! let updated = facts::filterable("updatedDateTime").unwrap();
+//! assert!(updated.operators.contains(CompareOp::Ge));
+//! assert!(!facts::filterable("status").unwrap().operators.contains(CompareOp::Gt));
+//! assert!(facts::filterable("organizationName").is_none(), "not documented as filterable");
+//! ```
+//!
+//! Each entry carries a function that reads its member from a resource, so that a server (the
+//! sandbox) evaluates filters and orders from the tables alone: a member added to the document
+//! is filterable everywhere after `cargo xtask codegen`, with no other edit.
+
+use std::cmp::Ordering;
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use referrals_odata::{CompareOp, LambdaKind};
+
+use crate::Amount;
+use crate::types::JsonPatchOp;
+
+pub use crate::generated::tables::*;
+
+/// What a member holds, which decides the literals that it compares with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// A string, in single quotes.
+    Text,
+    /// A value of an open value set, compared as its text.
+    Set,
+    /// A date-time, compared by instant; written bare (`2020-10-30T00:00:00Z`).
+    Time,
+    /// Money, compared by value.
+    Money,
+    /// `true` or `false`.
+    Bool,
+}
+
+impl Kind {
+    /// What a literal of this kind looks like, for messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Kind::Text | Kind::Set => "a string (in single quotes)",
+            Kind::Time => "a date-time (written bare, such as 2020-10-30T00:00:00Z)",
+            Kind::Money => "a number",
+            Kind::Bool => "true or false",
+        }
+    }
+}
+
+/// A member's value in one resource.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scalar<'a> {
+    /// The member is absent or `null`.
+    Null,
+    /// A string or a value of a set.
+    Text(&'a str),
+    /// A date-time.
+    Time(DateTime<Utc>),
+    /// An amount.
+    Money(&'a Amount),
+    /// A boolean.
+    Bool(bool),
+}
+
+impl Scalar<'_> {
+    /// Orders two values of one member; `null` first. Values of two kinds (which one member
+    /// never gives) compare equal.
+    pub fn compare(&self, other: &Scalar<'_>) -> Ordering {
+        match (self, other) {
+            (Scalar::Null, Scalar::Null) => Ordering::Equal,
+            (Scalar::Null, _) => Ordering::Less,
+            (_, Scalar::Null) => Ordering::Greater,
+            (Scalar::Text(a), Scalar::Text(b)) => a.cmp(b),
+            (Scalar::Time(a), Scalar::Time(b)) => a.cmp(b),
+            (Scalar::Money(a), Scalar::Money(b)) => a.cmp(b),
+            (Scalar::Bool(a), Scalar::Bool(b)) => a.cmp(b),
+            _ => Ordering::Equal,
+        }
+    }
+}
+
+/// A value that a table reads as a [`Scalar`].
+pub trait AsScalar {
+    /// The value as a scalar.
+    fn as_scalar(&self) -> Scalar<'_>;
+}
+
+impl AsScalar for String {
+    fn as_scalar(&self) -> Scalar<'_> {
+        Scalar::Text(self)
+    }
+}
+
+impl AsScalar for DateTime<Utc> {
+    fn as_scalar(&self) -> Scalar<'_> {
+        Scalar::Time(*self)
+    }
+}
+
+impl AsScalar for Amount {
+    fn as_scalar(&self) -> Scalar<'_> {
+        Scalar::Money(self)
+    }
+}
+
+impl AsScalar for bool {
+    fn as_scalar(&self) -> Scalar<'_> {
+        Scalar::Bool(*self)
+    }
+}
+
+/// The scalar of an optional member.
+pub fn scalar<T: AsScalar + ?Sized>(value: Option<&T>) -> Scalar<'_> {
+    value.map_or(Scalar::Null, AsScalar::as_scalar)
+}
+
+/// A set of comparison operators.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Operators(u8);
+
+impl Operators {
+    /// `eq`
+    pub const EQ: u8 = 1;
+    /// `ne`
+    pub const NE: u8 = 1 << 1;
+    /// `gt`
+    pub const GT: u8 = 1 << 2;
+    /// `ge`
+    pub const GE: u8 = 1 << 3;
+    /// `lt`
+    pub const LT: u8 = 1 << 4;
+    /// `le`
+    pub const LE: u8 = 1 << 5;
+
+    /// The set of the bits `bits` (`Operators::EQ | Operators::NE`).
+    pub const fn new(bits: u8) -> Self {
+        Self(bits)
+    }
+
+    /// The bit of one operator.
+    pub const fn bit(op: CompareOp) -> u8 {
+        match op {
+            CompareOp::Eq => Self::EQ,
+            CompareOp::Ne => Self::NE,
+            CompareOp::Gt => Self::GT,
+            CompareOp::Ge => Self::GE,
+            CompareOp::Lt => Self::LT,
+            CompareOp::Le => Self::LE,
+        }
+    }
+
+    /// The bits.
+    pub const fn bits(self) -> u8 {
+        self.0
+    }
+
+    /// Whether `op` is in the set.
+    pub const fn contains(self, op: CompareOp) -> bool {
+        self.0 & Self::bit(op) != 0
+    }
+
+    /// The operators in the set, by their keywords.
+    pub fn keywords(self) -> Vec<&'static str> {
+        [
+            CompareOp::Eq,
+            CompareOp::Ne,
+            CompareOp::Gt,
+            CompareOp::Ge,
+            CompareOp::Lt,
+            CompareOp::Le,
+        ]
+        .into_iter()
+        .filter(|op| self.contains(*op))
+        .map(CompareOp::keyword)
+        .collect()
+    }
+}
+
+impl fmt::Debug for Operators {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.keywords()).finish()
+    }
+}
+
+/// How a table reads a member of the resource.
+pub type Getter = for<'a> fn(&'a Resource) -> Scalar<'a>;
+
+/// A member that `$filter` may name (outside a lambda).
+pub struct Filterable {
+    /// Its path, as a filter writes it (`customerProfile/address/country`).
+    pub path: &'static str,
+    /// What it holds.
+    pub kind: Kind,
+    /// The comparison operators that it takes.
+    pub operators: Operators,
+    /// Reads it from a resource.
+    pub get: Getter,
+}
+
+/// The members of the items of an array that `$filter` may compare in a lambda
+/// (`team/any(t:t/email eq '...')`).
+pub struct Lambda {
+    /// The array, as a filter writes it (`team`).
+    pub collection: &'static str,
+    /// The lambda that the document names (`any`).
+    pub lambda: LambdaKind,
+    /// The members of the items that may be compared.
+    pub members: &'static [LambdaMember],
+    /// Reads, for each item of the array, the values of [`Self::members`] in their order.
+    pub rows: for<'a> fn(&'a Resource) -> Vec<Vec<Scalar<'a>>>,
+}
+
+impl Lambda {
+    /// The range variable that filters name an item with: the array's initial, as in the
+    /// documentation's `team/any(t:t/email eq ...)`.
+    pub fn variable(&self) -> String {
+        variable(self.collection)
+    }
+}
+
+/// The range variable for the array `collection`: its initial (`x` when it has none).
+pub fn variable(collection: &str) -> String {
+    collection
+        .rsplit('/')
+        .next()
+        .and_then(|name| name.chars().next())
+        .filter(char::is_ascii_alphabetic)
+        .map_or_else(
+            || "x".to_owned(),
+            |first| first.to_ascii_lowercase().to_string(),
+        )
+}
+
+/// A member of the items of a [`Lambda`]'s array.
+pub struct LambdaMember {
+    /// Its path within an item (`email`).
+    pub path: &'static str,
+    /// What it holds.
+    pub kind: Kind,
+    /// The comparison operators that it takes.
+    pub operators: Operators,
+}
+
+/// A member that `$orderby` may name.
+pub struct Sortable {
+    /// Its path.
+    pub path: &'static str,
+    /// What it holds.
+    pub kind: Kind,
+    /// Reads it from a resource.
+    pub get: Getter,
+}
+
+/// A JSON Pointer that a JSON Patch may change.
+pub struct Patchable {
+    /// The pointer (`/details/dealValue`, `/team/-`).
+    pub pointer: &'static str,
+    /// The operations accepted on it.
+    pub ops: &'static [JsonPatchOp],
+}
+
+/// The changes allowed from one status.
+pub struct StatusRule {
+    /// The status.
+    pub from: Status,
+    /// The statuses that a referral in it may move to.
+    pub to: &'static [Status],
+    /// The substatuses that go with it; the first is the one given to a referral that enters
+    /// the status without one.
+    pub substatus: &'static [Substatus],
+}
+
+/// The filterable member (outside lambdas) whose path is `path`.
+pub fn filterable(path: &str) -> Option<&'static Filterable> {
+    FILTERABLE.iter().find(|member| member.path == path)
+}
+
+/// The lambda over the array `collection`.
+pub fn lambda(collection: &str) -> Option<&'static Lambda> {
+    LAMBDAS
+        .iter()
+        .find(|lambda| lambda.collection == collection)
+}
+
+/// The sortable member whose path is `path`.
+pub fn sortable(path: &str) -> Option<&'static Sortable> {
+    SORTABLE.iter().find(|member| member.path == path)
+}
+
+/// Every filterable path, lambdas written as OData writes them (`team/any(t:t/email)`), for
+/// messages that say what is accepted.
+pub fn filterable_paths() -> Vec<String> {
+    FILTERABLE
+        .iter()
+        .map(|member| member.path.to_owned())
+        .chain(LAMBDAS.iter().flat_map(|lambda| {
+            let kind = match lambda.lambda {
+                LambdaKind::Any => "any",
+                LambdaKind::All => "all",
+            };
+            let variable = lambda.variable();
+            lambda.members.iter().map(move |member| {
+                format!(
+                    "{}/{kind}({variable}:{variable}/{})",
+                    lambda.collection, member.path
+                )
+            })
+        }))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operator_sets() {
+        let set = Operators::new(Operators::EQ | Operators::GE);
+        assert!(set.contains(CompareOp::Eq) && set.contains(CompareOp::Ge));
+        assert!(!set.contains(CompareOp::Ne) && !set.contains(CompareOp::Le));
+        assert_eq!(set.keywords(), ["eq", "ge"]);
+        assert_eq!(format!("{set:?}"), r#"["eq", "ge"]"#);
+    }
+
+    #[test]
+    fn scalars_order_with_null_first() {
+        let a: Amount = "10".parse().unwrap();
+        let b: Amount = "9.99".parse().unwrap();
+        assert_eq!(
+            Scalar::Money(&a).compare(&Scalar::Money(&b)),
+            Ordering::Greater
+        );
+        assert_eq!(Scalar::Null.compare(&Scalar::Text("a")), Ordering::Less);
+        assert_eq!(Scalar::Text("a").compare(&Scalar::Null), Ordering::Greater);
+        assert_eq!(
+            Scalar::Bool(false).compare(&Scalar::Bool(true)),
+            Ordering::Less
+        );
+    }
+}

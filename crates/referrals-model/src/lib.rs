@@ -1,0 +1,79 @@
+#![deny(missing_docs)]
+//! The model of the Partner API for referrals (leads and co-sell opportunities), generated at
+//! build time from `openapi/referrals.yaml`, and shared by the client (`referrals-client`) and
+//! the local sandbox (`referrals-sandbox`).
+//!
+//! - [`types`]: every schema of the document as a Rust type (by progenitor and typify). Value
+//!   sets are open: a value that the service adds later decodes into `Unrecognized` and is
+//!   written back unchanged; every object keeps the members that the document does not name
+//!   in `extra`. Object types say what the document requires (`NewReferral::new(...)` takes
+//!   the required members, `REQUIRED`) and which members the service sets (`READ_ONLY`).
+//! - [`facts`]: the API's facts as tables: which members `$filter` and `$orderby` accept, which
+//!   paths a JSON Patch may change, the status rules.
+//! - [`query`]: typed `$filter`, `$orderby`, `$select` from those tables.
+//! - [`patch`]: typed JSON Patch documents from those tables, and their application.
+//! - [`transitions`]: the status rules, checked.
+//! - [`Operation`] and [`parameters`]: the operations of the document and their parameter
+//!   names.
+//! - [`Amount`] (money as exact decimal text) and [`PatchValue`] (a patch value as JSON text).
+//!
+//! A reviewable copy of the generated code is committed in `crates/referrals-model/generated/`.
+
+mod amount;
+pub mod facts;
+pub mod patch;
+mod patch_value;
+pub mod query;
+pub mod transitions;
+
+pub use amount::{Amount, AmountError};
+pub use patch_value::PatchValue;
+
+/// The code that the generator makes of the document (see `generated/model.rs` for the
+/// reviewable copy).
+mod generated {
+    include!(concat!(env!("OUT_DIR"), "/model.rs"));
+}
+
+pub use generated::{Operation, parameters, types};
+
+impl Operation {
+    /// The operation's path with its parameters (`{id}`...) filled by `values`, in order, each
+    /// percent-encoded as a path segment.
+    ///
+    /// ```
+    /// use referrals_model::Operation;
+    ///
+    /// assert_eq!(
+    ///     Operation::GetReferral.path_with(&["a b/c"]),
+    ///     "/v1.0/engagements/referrals/a%20b%2Fc"
+    /// );
+    /// ```
+    pub fn path_with(self, values: &[&str]) -> String {
+        let mut values = values.iter();
+        self.path()
+            .split('/')
+            .map(|segment| {
+                if segment.starts_with('{') && segment.ends_with('}') {
+                    values
+                        .next()
+                        .map(|value| referrals_odata::wire::encode_segment(value))
+                        .unwrap_or_else(|| segment.to_owned())
+                } else {
+                    segment.to_owned()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+}
+
+impl Operation {
+    /// The names of the operation's query parameters, in the document's order.
+    pub fn query_parameters(self) -> impl Iterator<Item = &'static str> {
+        self.parameters()
+            .iter()
+            .filter(|(_, location)| *location == "query")
+            .map(|(name, _)| *name)
+    }
+}
