@@ -271,6 +271,90 @@ async fn bad_filters_get_a_400_that_names_the_position() {
     }
 }
 
+/// A filter or order that names what the document does not list, or that a standard OData
+/// parser reads otherwise than it looks, is refused with the list of what is accepted: code
+/// developed against the sandbox cannot depend on more than the service documents.
+#[tokio::test]
+async fn only_what_the_document_lists_is_accepted() {
+    let sandbox = sandbox(10).await;
+    let client = client(&sandbox);
+    let accepted = referrals_client::facts::filterable_paths().join(", ");
+    let cases = [
+        (
+            "$filter",
+            "organizationName eq 'Contoso Company'",
+            accepted.clone(),
+        ),
+        (
+            "$filter",
+            "id eq '61c65491-2f2c-461a-84b4-3654499bc1d9'",
+            accepted.clone(),
+        ),
+        ("$filter", "favorite eq true", accepted.clone()),
+        ("$filter", "details/dealValue gt 100", accepted.clone()),
+        (
+            "$filter",
+            "customerProfile/team/any(c:c/email eq 'x@y.z')",
+            "`customerProfile/team/any` is not a lambda".into(),
+        ),
+        (
+            "$filter",
+            "team/any(t:t/firstName eq 'Sue')",
+            "(t/email)".into(),
+        ),
+        (
+            "$filter",
+            "status gt 'New'",
+            "`status` compares with eq, ne only, not gt".into(),
+        ),
+        (
+            "$filter",
+            "not status eq 'New'",
+            "`not` binds tighter than a comparison in OData".into(),
+        ),
+        (
+            "$filter",
+            "not (status eq 'New') eq true",
+            "would compare the negation itself".into(),
+        ),
+        (
+            "$orderby",
+            "name asc",
+            "the members that can are: createdDateTime, updatedDateTime".into(),
+        ),
+    ];
+    for (parameter, text, expected) in cases {
+        let query = referrals_odata::wire::encode_query([(parameter, text)]);
+        let response = reqwest::Client::new()
+            .get(format!(
+                "{}/v1.0/engagements/referrals?{query}",
+                sandbox.url()
+            ))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 400, "{parameter}={text}");
+        let body: ErrorResponse = response.json().await.unwrap();
+        assert_eq!(body.error.target.as_deref(), Some(parameter), "{text}");
+        let message = body.error.message.unwrap_or_default();
+        assert!(message.contains(&expected), "{parameter}={text}: {message}");
+    }
+    // Negated comparisons in parentheses, the way the builder writes them, are accepted and
+    // mean what they say.
+    let not_new = all(
+        &client,
+        Query::new().filter(query::status().eq(ReferralStatus::New).not()),
+    )
+    .await;
+    assert!(!not_new.is_empty());
+    assert!(
+        not_new
+            .iter()
+            .all(|r| r.status != Some(ReferralStatus::New))
+    );
+}
+
 #[tokio::test]
 async fn orderby_select_top_skip_and_count() {
     let sandbox = sandbox(300).await;
@@ -399,6 +483,55 @@ async fn creating_without_required_members_names_them() {
             && message.contains("details"),
         "{message}"
     );
+}
+
+/// The members that the document marks `readOnly` are the service's: sent in a create or a
+/// replace, they are ignored.
+#[tokio::test]
+async fn read_only_members_sent_by_a_client_are_ignored() {
+    let sandbox = sandbox(0).await;
+    let client = client(&sandbox);
+    let mut new = new_referral("Sneaky");
+    for (member, value) in [
+        ("id", json!("mine")),
+        ("isSpam", json!(true)),
+        ("organizationName", json!("Someone else")),
+        ("createdDateTime", json!("2001-01-01T00:00:00Z")),
+    ] {
+        new.extra.insert(member.into(), value);
+    }
+    let created = client.create(&new).await.unwrap();
+    assert_ne!(created.id.as_deref(), Some("mine"));
+    assert_eq!(created.is_spam, None);
+    assert_eq!(
+        created.organization_name.as_deref(),
+        Some("Contoso Company")
+    );
+    assert_ne!(
+        created.created_date_time.map(|at| at.to_rfc3339()),
+        Some("2001-01-01T00:00:00+00:00".into())
+    );
+
+    let mut replacement = created.clone();
+    replacement.organization_name = Some("Someone else".into());
+    replacement.name = Some("Renamed".into());
+    replacement.e_tag = Some("\"forged\"".into());
+    let replaced = client
+        .replace_referral()
+        .id(created.id.clone().unwrap())
+        .if_match(created.e_tag.clone().unwrap())
+        .body(replacement)
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(replaced.name.as_deref(), Some("Renamed"));
+    assert_eq!(
+        replaced.organization_name.as_deref(),
+        Some("Contoso Company")
+    );
+    assert_ne!(replaced.e_tag.as_deref(), Some("\"forged\""));
+    assert_ne!(replaced.e_tag, created.e_tag);
 }
 
 #[tokio::test]

@@ -52,6 +52,7 @@ enum Inner {
     And(Box<Filter>, Box<Filter>),
     Or(Box<Filter>, Box<Filter>),
     Not(Box<Filter>),
+    Group(Box<Filter>),
 }
 
 impl Filter {
@@ -81,6 +82,12 @@ impl Filter {
         }
     }
 
+    /// The same filter in parentheses, as some published examples write it
+    /// (`(type eq 'Shared' and direction eq 'Incoming')`); it means the same.
+    pub fn grouped(self) -> Self {
+        Self(Inner::Group(Box::new(self)))
+    }
+
     /// Does not hold. Written `not (...)`: OData's `not` binds tighter than a comparison.
     #[allow(clippy::should_implement_trait)]
     pub fn not(self) -> Self {
@@ -106,6 +113,7 @@ impl fmt::Display for Filter {
             Inner::And(a, b) => write!(f, "({a}) and ({b})"),
             Inner::Or(a, b) => write!(f, "({a}) or ({b})"),
             Inner::Not(a) => write!(f, "not ({a})"),
+            Inner::Group(a) => write!(f, "({a})"),
         }
     }
 }

@@ -1,0 +1,389 @@
+//! The generated tables (`referrals_model::facts`) against the document, read here on its own,
+//! and against the sandbox: each table entry names a member of the document with the type that
+//! the entry says, each extension's entries are all in the tables, and the sandbox accepts
+//! exactly what the tables list.
+
+use proptest::strategy::{Strategy, ValueTree};
+use proptest::test_runner::TestRunner;
+use referrals_client::facts::{self, Kind};
+use referrals_client::types::{JsonPatchOp, JsonPatchOperation, NewReferral, Referral};
+use referrals_client::{PatchValue, patch};
+use referrals_contract_tests::Contract;
+use referrals_contract_tests::generate;
+use referrals_contract_tests::model::{Model, Shape};
+use referrals_sandbox::Config;
+use serde_json::Value;
+
+/// The extension `name` of the `Referral` schema, as the document writes it.
+fn extension(contract: &Contract, name: &str) -> Value {
+    contract
+        .spec
+        .component("Referral")
+        .and_then(|schema| schema.get(name))
+        .cloned()
+        .unwrap_or_else(|| panic!("the Referral schema has no {name}"))
+}
+
+/// The shape at the end of `segments` from `Referral`, passing through arrays.
+fn shape_at(model: &Model, segments: &[&str]) -> Shape {
+    let mut shape = Shape::Ref("Referral".into());
+    for segment in segments {
+        shape = strip(model, &shape);
+        if let Shape::Array(items) = shape {
+            shape = strip(model, &items);
+        }
+        let Shape::Object { properties, .. } = shape else {
+            panic!("{segments:?}: `{segment}` is inside a value that has no members");
+        };
+        shape = properties
+            .iter()
+            .find(|(name, _)| name == segment)
+            .unwrap_or_else(|| panic!("{segments:?}: no member `{segment}`"))
+            .1
+            .clone();
+    }
+    shape
+}
+
+/// `shape` without `nullable` and references, but an open value set or money, which are kinds of
+/// their own.
+fn strip(model: &Model, shape: &Shape) -> Shape {
+    match shape {
+        Shape::Nullable(inner) => strip(model, inner),
+        Shape::Ref(name) if name == "Amount" => Shape::Number,
+        Shape::Ref(_) => strip(model, model.resolve(shape)),
+        other => other.clone(),
+    }
+}
+
+fn kind_of(model: &Model, shape: &Shape) -> Kind {
+    match strip(model, shape) {
+        Shape::String {
+            format: Some(format),
+            ..
+        } if format == "date-time" => Kind::Time,
+        Shape::String { values: None, .. } => Kind::Text,
+        Shape::OpenEnum(_) => Kind::Set,
+        Shape::Number => Kind::Money,
+        Shape::Boolean => Kind::Bool,
+        other => panic!("not a comparable member: {other:?}"),
+    }
+}
+
+#[test]
+fn every_entry_of_the_tables_names_a_member_of_its_kind() {
+    let contract = Contract::load();
+    for member in facts::FILTERABLE {
+        let segments: Vec<&str> = member.path.split('/').collect();
+        assert_eq!(
+            kind_of(&contract.model, &shape_at(&contract.model, &segments)),
+            member.kind,
+            "{}",
+            member.path
+        );
+    }
+    for lambda in facts::LAMBDAS {
+        for member in lambda.members {
+            let segments: Vec<&str> = lambda
+                .collection
+                .split('/')
+                .chain(member.path.split('/'))
+                .collect();
+            assert_eq!(
+                kind_of(&contract.model, &shape_at(&contract.model, &segments)),
+                member.kind,
+                "{}/{}",
+                lambda.collection,
+                member.path
+            );
+        }
+    }
+    for member in facts::SORTABLE {
+        let segments: Vec<&str> = member.path.split('/').collect();
+        assert_eq!(
+            kind_of(&contract.model, &shape_at(&contract.model, &segments)),
+            member.kind,
+            "{}",
+            member.path
+        );
+    }
+}
+
+#[test]
+fn the_tables_hold_every_entry_of_the_extensions() {
+    let contract = Contract::load();
+
+    let filterable = extension(&contract, "x-filterable");
+    let mut listed: Vec<(String, Vec<String>)> = filterable
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(path, entry)| {
+            let operators = entry["operators"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|op| op.as_str().unwrap().to_owned())
+                .collect();
+            (path.clone(), operators)
+        })
+        .collect();
+    let mut tabled: Vec<(String, Vec<String>)> = facts::FILTERABLE
+        .iter()
+        .map(|member| (member.path.to_owned(), keywords(member.operators)))
+        .chain(facts::LAMBDAS.iter().flat_map(|lambda| {
+            lambda.members.iter().map(|member| {
+                (
+                    format!("{}/{}", lambda.collection, member.path),
+                    keywords(member.operators),
+                )
+            })
+        }))
+        .collect();
+    listed.sort();
+    tabled.sort();
+    assert_eq!(tabled, listed);
+
+    let sortable: Vec<String> = extension(&contract, "x-sortable")
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|path| path.as_str().unwrap().to_owned())
+        .collect();
+    let tabled: Vec<String> = facts::SORTABLE
+        .iter()
+        .map(|member| member.path.to_owned())
+        .collect();
+    assert_eq!(tabled, sortable);
+
+    let patchable = extension(&contract, "x-patchable");
+    let mut listed: Vec<(String, Vec<String>)> = patchable
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(pointer, ops)| {
+            let ops = ops
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|op| op.as_str().unwrap().to_owned())
+                .collect();
+            (pointer.clone(), ops)
+        })
+        .collect();
+    let mut tabled: Vec<(String, Vec<String>)> = facts::PATCHABLE
+        .iter()
+        .map(|entry| {
+            (
+                entry.pointer.to_owned(),
+                entry.ops.iter().map(ToString::to_string).collect(),
+            )
+        })
+        .collect();
+    listed.sort();
+    tabled.sort();
+    assert_eq!(tabled, listed);
+
+    let rules = extension(&contract, "x-status-rules");
+    assert_eq!(rules.as_object().unwrap().len(), facts::STATUS_RULES.len());
+    for rule in facts::STATUS_RULES {
+        let listed = &rules[rule.from.as_str()];
+        let names = |list: &Value| -> Vec<String> {
+            list.as_array()
+                .unwrap()
+                .iter()
+                .map(|value| value.as_str().unwrap().to_owned())
+                .collect()
+        };
+        let to: Vec<String> = rule.to.iter().map(ToString::to_string).collect();
+        let substatus: Vec<String> = rule.substatus.iter().map(ToString::to_string).collect();
+        assert_eq!(to, names(&listed["to"]), "{}", rule.from);
+        assert_eq!(substatus, names(&listed["substatus"]), "{}", rule.from);
+    }
+}
+
+fn keywords(operators: facts::Operators) -> Vec<String> {
+    operators
+        .keywords()
+        .into_iter()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn required_and_read_only_members_are_the_document_s() {
+    let contract = Contract::load();
+    let schema = |name: &str| contract.spec.component(name).unwrap().clone();
+    let required: Vec<String> = schema("NewReferral")["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|name| name.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(NewReferral::REQUIRED, required.as_slice());
+    let read_only: Vec<String> = schema("Referral")["properties"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, property)| property["readOnly"] == Value::Bool(true))
+        .map(|(name, _)| name.clone())
+        .collect();
+    let mut tabled: Vec<&str> = Referral::READ_ONLY.to_vec();
+    tabled.sort();
+    assert_eq!(tabled, read_only);
+}
+
+/// A literal of `kind` that the sandbox has data for.
+fn literal(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Text | Kind::Set => "'New'",
+        Kind::Time => "2020-10-30T00:00:00Z",
+        Kind::Money => "100",
+        Kind::Bool => "true",
+    }
+}
+
+const OPERATORS: [&str; 6] = ["eq", "ne", "gt", "ge", "lt", "le"];
+
+#[tokio::test]
+async fn the_sandbox_takes_each_operator_of_a_member_and_no_other() {
+    let sandbox = referrals_sandbox::start(Config {
+        seed_count: 10,
+        log: false,
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let http = reqwest::Client::new();
+    let mut filters = Vec::new();
+    for member in facts::FILTERABLE {
+        for op in OPERATORS {
+            let allowed = member.operators.keywords().contains(&op);
+            filters.push((
+                format!("{} {op} {}", member.path, literal(member.kind)),
+                allowed,
+            ));
+        }
+    }
+    for lambda in facts::LAMBDAS {
+        let variable = lambda.variable();
+        for member in lambda.members {
+            for op in OPERATORS {
+                let allowed = member.operators.keywords().contains(&op);
+                filters.push((
+                    format!(
+                        "{}/any({variable}:{variable}/{} {op} {})",
+                        lambda.collection,
+                        member.path,
+                        literal(member.kind)
+                    ),
+                    allowed,
+                ));
+            }
+        }
+    }
+    for (filter, allowed) in filters {
+        let url = format!(
+            "{}/v1.0/engagements/referrals?{}",
+            sandbox.url(),
+            referrals_odata::wire::encode_query([("$filter", filter.as_str())])
+        );
+        let status = http
+            .get(url)
+            .bearer_auth("any")
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
+        assert_eq!(status, if allowed { 200 } else { 400 }, "{filter}");
+    }
+}
+
+/// A value for the member (or, for `/-`, the item) at `pointer`, made by the generator of the
+/// property tests from the document's schema.
+fn value_for(contract: &Contract, pointer: &str, runner: &mut TestRunner) -> String {
+    let segments: Vec<&str> = pointer
+        .trim_start_matches('/')
+        .split('/')
+        .filter(|segment| *segment != "-")
+        .collect();
+    let mut shape = shape_at(&contract.model, &segments);
+    if pointer.ends_with("/-") {
+        shape = match strip(&contract.model, &shape) {
+            Shape::Array(items) => *items,
+            other => panic!("{pointer}: not an array: {other:?}"),
+        };
+    }
+    // A value, not null: `null` clears a member, which says nothing of its type.
+    loop {
+        let value = generate::shape(&contract.model, &shape, 2)
+            .new_tree(runner)
+            .unwrap()
+            .current();
+        if value != referrals_contract_tests::json::Json::Null {
+            return value.to_text();
+        }
+    }
+}
+
+#[test]
+fn every_patchable_path_takes_a_value_of_its_member_and_refuses_another() {
+    let contract = Contract::load();
+    let mut runner = TestRunner::deterministic();
+    for entry in facts::PATCHABLE {
+        for op in entry.ops {
+            let value = value_for(&contract, entry.pointer, &mut runner);
+            let operation = JsonPatchOperation::new(
+                *op,
+                entry.pointer.to_owned(),
+                PatchValue::from_json(&value).unwrap(),
+            );
+            let mut referral = Referral::default();
+            patch::apply(&mut referral, &operation)
+                .unwrap_or_else(|error| panic!("{op} {} {value}: {error}", entry.pointer));
+            assert_ne!(
+                referral,
+                Referral::default(),
+                "{} changed nothing",
+                entry.pointer
+            );
+        }
+        // A value that no member of the document has: an object where any member has a
+        // string, or an array, or a scalar.
+        let wrong = PatchValue::from_json(r#"{"not":"a member's value"}"#).unwrap();
+        let operation = JsonPatchOperation::new(entry.ops[0], entry.pointer.to_owned(), wrong);
+        let applied = patch::apply(&mut Referral::default(), &operation);
+        let object_fits = matches!(
+            strip(
+                &contract.model,
+                &shape_at(
+                    &contract.model,
+                    &entry
+                        .pointer
+                        .trim_start_matches('/')
+                        .split('/')
+                        .filter(|segment| *segment != "-")
+                        .collect::<Vec<_>>()
+                )
+            ),
+            Shape::Object { .. }
+        ) || entry.pointer.ends_with("/-");
+        if !object_fits {
+            assert!(
+                matches!(applied, Err(patch::PatchError::Value { .. })),
+                "{}: {applied:?}",
+                entry.pointer
+            );
+        }
+    }
+    let outside = JsonPatchOperation::new(
+        JsonPatchOp::Replace,
+        "/organizationName".into(),
+        PatchValue::from_json(r#""Fabrikam""#).unwrap(),
+    );
+    assert!(matches!(
+        patch::apply(&mut Referral::default(), &outside),
+        Err(patch::PatchError::UnknownPath { .. })
+    ));
+}
