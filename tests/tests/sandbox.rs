@@ -7,14 +7,15 @@ use std::pin::Pin;
 use std::time::{Duration, SystemTime};
 
 use futures_util::TryStreamExt;
+use referrals_client::generated::{ClientLegacyExt, ClientReferralsExt};
+use referrals_client::patch::Patch;
 use referrals_client::query::{self, Filter, OrderBy, Query, Select, SortKey};
 use referrals_client::types::{
-    ErrorResponse, JsonPatch, JsonPatchOp, JsonPatchOperation, NewReferral, Referral,
-    ReferralStatus, ReferralSubstatus,
+    ErrorResponse, NewReferral, Referral, ReferralStatus, ReferralSubstatus,
 };
-use referrals_client::{Client, Clock, ErrorKind, PatchValue, RetryPolicy, StaticToken};
+use referrals_client::{Client, Clock, ErrorKind, RetryPolicy, StaticToken};
 use referrals_sandbox::{Config, Sandbox};
-use serde_json::{Value, json};
+use serde_json::json;
 
 const TOKEN: &str = "sandbox-secret";
 
@@ -575,15 +576,12 @@ async fn updates_follow_the_status_rules_and_if_match() {
     );
     assert!(won.closed_date_time.is_some());
 
-    // A Closed referral stays Closed: the sandbox says so (the client's own check is bypassed).
-    let back = patch(&[
-        ("replace", "/status", json!("Active")),
-        ("replace", "/substatus", json!("Accepted")),
-    ]);
-    let error = client
-        .update(won.id.as_deref().unwrap(), won.e_tag.as_deref(), back)
-        .await
-        .unwrap_err();
+    // A Closed referral stays Closed: the sandbox says so (a plain update does not check the
+    // rules in the client, as `change_status` does).
+    let back = Patch::new()
+        .set_status(ReferralStatus::Active)
+        .set_substatus(ReferralSubstatus::Accepted);
+    let error = client.update(&won, back).await.unwrap_err();
     assert_eq!(error.status().map(|s| s.as_u16()), Some(400));
     assert!(
         error
@@ -672,14 +670,12 @@ async fn of_twenty_concurrent_updates_with_one_etag_exactly_one_wins() {
     let client = client(&sandbox);
     let lead = client.create(&new_referral("Contested")).await.unwrap();
     let id = lead.id.clone().unwrap();
-    let etag = lead.e_tag.clone().unwrap();
     let attempts = (0..20).map(|index| {
         let client = client.clone();
-        let id = id.clone();
-        let etag = etag.clone();
+        let lead = lead.clone();
         tokio::spawn(async move {
-            let patch = patch(&[("replace", "/statusReason", json!(format!("writer {index}")))]);
-            client.update(&id, Some(&etag), patch).await
+            let patch = Patch::new().set_status_reason(format!("writer {index}"));
+            client.update(&lead, patch).await
         })
     });
     let results: Vec<_> = futures_util::future::join_all(attempts)
@@ -906,24 +902,6 @@ type BadRequest = (
     Option<&'static str>,
     u16,
 );
-
-fn patch(operations: &[(&str, &str, Value)]) -> JsonPatch {
-    JsonPatch(
-        operations
-            .iter()
-            .map(|(op, path, value)| JsonPatchOperation {
-                op: if *op == "add" {
-                    JsonPatchOp::Add
-                } else {
-                    JsonPatchOp::Replace
-                },
-                path: (*path).to_owned(),
-                value: PatchValue::from_serialize(value).unwrap(),
-                extra: Default::default(),
-            })
-            .collect(),
-    )
-}
 
 /// A request outside the client, for bodies that the client would never send.
 async fn raw(

@@ -151,10 +151,7 @@ fn check_fails_with_a_diff_after_a_change_to_the_document() {
     // The member's doc, and the doc of its builder setter, which quotes it.
     assert!(report.contains("2 lines added, 2 removed"), "{report}");
     assert!(report.contains("pub struct CustomerProfile"), "{report}");
-    assert!(
-        report.contains("pub fn name<T>(mut self, value: T) -> Self"),
-        "{report}"
-    );
+    assert!(report.contains("pub fn name("), "{report}");
     assert_eq!(sandbox.files(), ["referrals.rs", "referrals.yaml"]);
     assert!(sandbox.codegen(true).status.success());
 }

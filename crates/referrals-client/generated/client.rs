@@ -20,16 +20,17 @@ reads one, accepts or declines an incoming lead, closes it as won or lost, and c
 own referrals, alone or shared with Microsoft (co-sell).
 
 All operations speak JSON over HTTPS and need a delegated (App+User) Azure AD token whose
-audience is `https://api.partner.microsoft.com`, held by a user in the Referral Admin or
-Referral User role (older pages also allow Global Admin).
+audience is `https://api.partner.microsoft.com`, held by a user in one of the roles that
+the `x-roles` extension of the `AzureAd` security scheme lists.
 
 Lists follow OData v4 conventions: `$filter`, `$orderby`, `$select`, `$top`, `$skip`,
 `$count`, and server pages of at most 100 items linked by `@odata.nextLink`.
 
 ## Facts that OpenAPI has no keyword for
 
-This document states some rules of the API as vendor extensions on the `Referral` schema.
-Code generated from the document reads them, so each is written here once:
+This document states some rules of the API as vendor extensions, on the `Referral` schema
+unless said otherwise. Code generated from the document reads them, so each is written
+here once:
 
 - `x-filterable`: the members that `$filter` accepts. Each key is a member path
   (`customerProfile/address/country`); its `operators` are the comparison operators that the
@@ -42,6 +43,8 @@ Code generated from the document reads them, so each is written here once:
   (`op`) accepted on it. A pointer ending in `/-` appends an item to an array. The value of
   an operation has the type of the member (or of an item, for `/-`). `readOnly` does not
   apply to JSON Patch: it says what a client leaves out of a create or replace body.
+- `x-roles` (on the `AzureAd` security scheme): the roles of the partner's organization
+  that may call the API; a user without one is refused with 403.
 - `x-status-rules`: the status changes that an update may make. Each key is a status; `to`
   lists the statuses that a referral in it may move to, and `substatus` the substatuses that
   go with it, the first being the one given to a referral that enters the status without one.
@@ -107,7 +110,45 @@ const _: () = {
         Client: ClientHooks<crate::Runtime>,
     {}
 };
-impl Client {
+///The draft `/v1/referrals` surface that predates the engagements API. Kept so that old integrations can be described; new code should not call it.
+pub trait ClientLegacyExt {
+    /**List referrals (legacy draft)
+
+The draft list operation of the first referrals API, filtered by plain query parameters
+instead of OData. Its page never published an answer; this document describes the answer
+as the same list envelope as the current list operation.
+
+Sends a `GET` request to `/v1/referrals`
+
+Arguments:
+- `engagement_id`: Only the referrals of this engagement.
+- `invited_by_organization`: Only the referrals to which this organization (an organization id) invited the caller.
+- `self_`: `true` returns only the referrals of the caller's own organization.
+- `status`: Only the referrals in this status.
+- `ms_correlation_id`: A GUID shared by all the calls of one session or job, to find them together in the service's logs.
+- `ms_request_id`: A GUID that names one logical call. Send a new one for each call and keep it across the
+  retries of that call, so that the service can tell a retry from a new request. (Some
+  pages of the Partner API name the same idea `client-request-id`.)
+```ignore
+let response = client.list_referrals_legacy()
+    .engagement_id(engagement_id)
+    .invited_by_organization(invited_by_organization)
+    .self_(self_)
+    .status(status)
+    .ms_correlation_id(ms_correlation_id)
+    .ms_request_id(ms_request_id)
+    .send()
+    .await;
+```*/
+    fn list_referrals_legacy(&self) -> builder::ListReferralsLegacy<'_>;
+}
+impl ClientLegacyExt for Client {
+    fn list_referrals_legacy(&self) -> builder::ListReferralsLegacy<'_> {
+        builder::ListReferralsLegacy::new(self)
+    }
+}
+///Leads and co-sell opportunities under `/v1.0/engagements/referrals`.
+pub trait ClientReferralsExt {
     /**List referrals
 
 Returns one page of the referrals that the caller's organization can see: leads received
@@ -164,9 +205,7 @@ let response = client.list_referrals()
     .send()
     .await;
 ```*/
-    pub fn list_referrals(&self) -> builder::ListReferrals<'_> {
-        builder::ListReferrals::new(self)
-    }
+    fn list_referrals(&self) -> builder::ListReferrals<'_>;
     /**Create a referral
 
 Creates a referral owned by the caller's organization and returns it with the members
@@ -192,9 +231,7 @@ let response = client.create_referral()
     .send()
     .await;
 ```*/
-    pub fn create_referral(&self) -> builder::CreateReferral<'_> {
-        builder::CreateReferral::new(self)
-    }
+    fn create_referral(&self) -> builder::CreateReferral<'_>;
     /**Get a referral
 
 Returns one referral, with its `eTag` in the body and in the `ETag` header.
@@ -215,9 +252,7 @@ let response = client.get_referral()
     .send()
     .await;
 ```*/
-    pub fn get_referral(&self) -> builder::GetReferral<'_> {
-        builder::GetReferral::new(self)
-    }
+    fn get_referral(&self) -> builder::GetReferral<'_>;
     /**Replace a referral (deprecated)
 
 The older way to update: sends the whole referral back and needs `If-Match`. Use the
@@ -244,9 +279,7 @@ let response = client.replace_referral()
     .send()
     .await;
 ```*/
-    pub fn replace_referral(&self) -> builder::ReplaceReferral<'_> {
-        builder::ReplaceReferral::new(self)
-    }
+    fn replace_referral(&self) -> builder::ReplaceReferral<'_>;
     /**Update a referral
 
 Applies a JSON Patch (RFC 6902) to one referral, only on the members that a partner may
@@ -281,39 +314,23 @@ let response = client.update_referral()
     .send()
     .await;
 ```*/
-    pub fn update_referral(&self) -> builder::UpdateReferral<'_> {
-        builder::UpdateReferral::new(self)
+    fn update_referral(&self) -> builder::UpdateReferral<'_>;
+}
+impl ClientReferralsExt for Client {
+    fn list_referrals(&self) -> builder::ListReferrals<'_> {
+        builder::ListReferrals::new(self)
     }
-    /**List referrals (legacy draft)
-
-The draft list operation of the first referrals API, filtered by plain query parameters
-instead of OData. Its page never published an answer; this document describes the answer
-as the same list envelope as the current list operation.
-
-Sends a `GET` request to `/v1/referrals`
-
-Arguments:
-- `engagement_id`: Only the referrals of this engagement.
-- `invited_by_organization`: Only the referrals to which this organization (an organization id) invited the caller.
-- `self_`: `true` returns only the referrals of the caller's own organization.
-- `status`: Only the referrals in this status.
-- `ms_correlation_id`: A GUID shared by all the calls of one session or job, to find them together in the service's logs.
-- `ms_request_id`: A GUID that names one logical call. Send a new one for each call and keep it across the
-  retries of that call, so that the service can tell a retry from a new request. (Some
-  pages of the Partner API name the same idea `client-request-id`.)
-```ignore
-let response = client.list_referrals_legacy()
-    .engagement_id(engagement_id)
-    .invited_by_organization(invited_by_organization)
-    .self_(self_)
-    .status(status)
-    .ms_correlation_id(ms_correlation_id)
-    .ms_request_id(ms_request_id)
-    .send()
-    .await;
-```*/
-    pub fn list_referrals_legacy(&self) -> builder::ListReferralsLegacy<'_> {
-        builder::ListReferralsLegacy::new(self)
+    fn create_referral(&self) -> builder::CreateReferral<'_> {
+        builder::CreateReferral::new(self)
+    }
+    fn get_referral(&self) -> builder::GetReferral<'_> {
+        builder::GetReferral::new(self)
+    }
+    fn replace_referral(&self) -> builder::ReplaceReferral<'_> {
+        builder::ReplaceReferral::new(self)
+    }
+    fn update_referral(&self) -> builder::UpdateReferral<'_> {
+        builder::UpdateReferral::new(self)
     }
 }
 /// Types for composing operation parameters.
@@ -325,9 +342,9 @@ pub mod builder {
         encode_path, ByteStream, ClientInfo, ClientHooks, Error, OperationInfo,
         RequestBuilderExt, ResponseValue,
     };
-    /**Builder for [`Client::list_referrals`]
+    /**Builder for [`ClientReferralsExt::list_referrals`]
 
-[`Client::list_referrals`]: super::Client::list_referrals*/
+[`ClientReferralsExt::list_referrals`]: super::ClientReferralsExt::list_referrals*/
     #[derive(Debug, Clone)]
     pub struct ListReferrals<'a> {
         client: &'a super::Client,
@@ -684,9 +701,9 @@ pub mod builder {
             }
         }
     }
-    /**Builder for [`Client::create_referral`]
+    /**Builder for [`ClientReferralsExt::create_referral`]
 
-[`Client::create_referral`]: super::Client::create_referral*/
+[`ClientReferralsExt::create_referral`]: super::ClientReferralsExt::create_referral*/
     #[derive(Debug, Clone)]
     pub struct CreateReferral<'a> {
         client: &'a super::Client,
@@ -946,9 +963,9 @@ pub mod builder {
             }
         }
     }
-    /**Builder for [`Client::get_referral`]
+    /**Builder for [`ClientReferralsExt::get_referral`]
 
-[`Client::get_referral`]: super::Client::get_referral*/
+[`ClientReferralsExt::get_referral`]: super::ClientReferralsExt::get_referral*/
     #[derive(Debug, Clone)]
     pub struct GetReferral<'a> {
         client: &'a super::Client,
@@ -1196,9 +1213,9 @@ pub mod builder {
             }
         }
     }
-    /**Builder for [`Client::replace_referral`]
+    /**Builder for [`ClientReferralsExt::replace_referral`]
 
-[`Client::replace_referral`]: super::Client::replace_referral*/
+[`ClientReferralsExt::replace_referral`]: super::ClientReferralsExt::replace_referral*/
     #[derive(Debug, Clone)]
     pub struct ReplaceReferral<'a> {
         client: &'a super::Client,
@@ -1489,9 +1506,9 @@ pub mod builder {
             }
         }
     }
-    /**Builder for [`Client::update_referral`]
+    /**Builder for [`ClientReferralsExt::update_referral`]
 
-[`Client::update_referral`]: super::Client::update_referral*/
+[`ClientReferralsExt::update_referral`]: super::ClientReferralsExt::update_referral*/
     #[derive(Debug, Clone)]
     pub struct UpdateReferral<'a> {
         client: &'a super::Client,
@@ -1800,9 +1817,9 @@ pub mod builder {
             }
         }
     }
-    /**Builder for [`Client::list_referrals_legacy`]
+    /**Builder for [`ClientLegacyExt::list_referrals_legacy`]
 
-[`Client::list_referrals_legacy`]: super::Client::list_referrals_legacy*/
+[`ClientLegacyExt::list_referrals_legacy`]: super::ClientLegacyExt::list_referrals_legacy*/
     #[derive(Debug, Clone)]
     pub struct ListReferralsLegacy<'a> {
         client: &'a super::Client,
@@ -2117,7 +2134,11 @@ pub mod builder {
         }
     }
 }
-/// Items consumers will typically use such as the Client.
+/// Items consumers will typically use such as the Client and
+/// extension traits.
 pub mod prelude {
-    pub use self::super::Client;
+    #[allow(unused_imports)]
+    pub use super::Client;
+    pub use super::ClientLegacyExt;
+    pub use super::ClientReferralsExt;
 }

@@ -1,31 +1,39 @@
-//! The one error type of the client's calls.
+//! The one error type of the client.
 
 use std::fmt;
 
 use reqwest::StatusCode;
 use uuid::Uuid;
 
+use crate::Operation;
 use crate::types::ErrorDetail;
 
 /// What went wrong, broadly. Match on it to decide what to do; the [`Error`] has the details.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorKind {
-    /// The service answered with an error status (see [`Error::status`] and
-    /// [`Error::service_error`]).
+    /// The service answered with an error status that has no kind of its own (see
+    /// [`Error::status`] and [`Error::service_error`]).
     Service,
+    /// 401: the service did not accept the bearer token. It may have expired, or be for another
+    /// audience than the Partner API, or be an app-only token where App+User is needed.
+    Unauthorized,
+    /// 403: the token is good, but its user lacks a role that may do this (see
+    /// [`crate::security::ROLES`]).
+    Forbidden,
     /// 412: the referral changed since it was read (its eTag no longer matches). Nothing was
     /// applied: read the referral again and retry the change on the new version.
     PreconditionFailed,
     /// No answer came: the connection failed, or an attempt timed out.
     Transport,
-    /// An answer came that does not match the document (its body did not decode, or its status
-    /// is not one the document lists); [`Error::message`] names the JSON path when there is one.
+    /// An answer came that does not match the document: its body did not decode (the message
+    /// names the JSON path), was larger than the client accepts, or its status is not one the
+    /// document lists (a redirect among them: the client follows none).
     UnexpectedAnswer,
     /// The client refused to send the request: it would have taken the bearer token to another
     /// origin than the service root, or over plain http.
     Refused,
-    /// The token provider could not give a token.
+    /// The token provider gave no token, or an empty one; nothing was sent.
     Token,
     /// The request could not be made from what was given (a value that is not valid for its
     /// parameter, a referral without `id` or `eTag`).
@@ -36,20 +44,26 @@ pub enum ErrorKind {
     UntrustedNextLink,
     /// A listing went in a circle (a next link seen twice) or past the page limit.
     PagingLoop,
+    /// A continuation was resumed under another query than the listing it came from, or was
+    /// written by another version of this client.
+    InvalidContinuation,
 }
 
-/// An error of a call of the client, with what a support request needs: the HTTP status, the
-/// service's error body (or the raw body, capped), the request ids, and whether it is worth
-/// retrying.
+/// An error of a call of the client, with what a support request needs: the operation, its
+/// method and URL, the HTTP status, the service's error body (or the raw body, capped), the
+/// request ids, the attempts, and whether it is worth retrying.
 ///
-/// It never holds the bearer token.
+/// Its `Display` says all of that on one line, the cause of a failed connection included. It
+/// never holds the bearer token, and its URL has no query string.
 pub struct Error {
     inner: Box<Inner>,
 }
 
 pub(crate) struct Inner {
     pub(crate) kind: ErrorKind,
-    pub(crate) operation: &'static str,
+    pub(crate) operation: Option<Operation>,
+    pub(crate) method: Option<String>,
+    pub(crate) url: Option<String>,
     pub(crate) message: String,
     pub(crate) status: Option<StatusCode>,
     pub(crate) service_error: Option<ErrorDetail>,
@@ -65,13 +79,15 @@ pub(crate) struct Inner {
 impl Error {
     pub(crate) fn new(
         kind: ErrorKind,
-        operation: &'static str,
+        operation: Option<Operation>,
         message: impl Into<String>,
     ) -> Self {
         Self {
             inner: Box::new(Inner {
                 kind,
                 operation,
+                method: operation.map(|operation| operation.method().to_owned()),
+                url: None,
                 message: message.into(),
                 status: None,
                 service_error: None,
@@ -95,12 +111,22 @@ impl Error {
         self.inner.kind
     }
 
-    /// The operation that failed, as its operation id (`get_referral`, `list_referrals`...).
-    pub fn operation(&self) -> &str {
+    /// The operation that failed, when the error is about one.
+    pub fn operation(&self) -> Option<Operation> {
         self.inner.operation
     }
 
-    /// A sentence that says what went wrong.
+    /// The HTTP method of the request, when one was made or about to be.
+    pub fn method(&self) -> Option<&str> {
+        self.inner.method.as_deref()
+    }
+
+    /// The URL of the request, without its query string.
+    pub fn url(&self) -> Option<&str> {
+        self.inner.url.as_deref()
+    }
+
+    /// A sentence that says what went wrong and, where it can, what to do.
     pub fn message(&self) -> &str {
         &self.inner.message
     }
@@ -142,9 +168,10 @@ impl Error {
         self.inner.attempts
     }
 
-    /// Whether the same call may succeed later: the service was busy or unavailable, or no
-    /// answer came. The client has already retried as its [`RetryPolicy`](crate::RetryPolicy)
-    /// allows.
+    /// Whether the same call may succeed later, by the same rules as the client's retries
+    /// ([`crate::RetryPolicy`]): the service was busy or unavailable, or no answer came, and the
+    /// request cannot have been applied (a write is retryable only when the service said it
+    /// did not act on it). The client has already retried as far as its policy allows.
     pub fn is_retryable(&self) -> bool {
         self.inner.retryable
     }
@@ -158,18 +185,35 @@ impl Error {
     pub fn is_not_found(&self) -> bool {
         self.inner.status == Some(StatusCode::NOT_FOUND)
     }
+
+    /// The deepest cause of the error, such as the operating system's reason for a failed
+    /// connection (`Connection refused (os error 111)`).
+    pub fn root_cause(&self) -> Option<String> {
+        let mut cause: &(dyn std::error::Error + 'static) = self.inner.source.as_deref()?;
+        while let Some(deeper) = cause.source() {
+            cause = deeper;
+        }
+        Some(cause.to_string())
+    }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let inner = &self.inner;
-        write!(f, "{} failed: ", inner.operation)?;
+        match (&inner.operation, &inner.method, &inner.url) {
+            (Some(operation), Some(method), Some(url)) => {
+                write!(f, "{operation} ({method} {url}) failed: ")?
+            }
+            (Some(operation), _, _) => write!(f, "{operation} failed: ")?,
+            (None, Some(method), Some(url)) => write!(f, "{method} {url} failed: ")?,
+            _ => {}
+        }
         if let Some(status) = inner.status {
             write!(f, "{status}: ")?;
         }
         f.write_str(&inner.message)?;
         if let Some(detail) = &inner.service_error {
-            write!(f, " ({}", detail.code)?;
+            write!(f, " (service: {}", detail.code)?;
             if let Some(message) = &detail.message {
                 write!(f, ": {message}")?;
             }
@@ -177,6 +221,11 @@ impl fmt::Display for Error {
                 write!(f, "; target {target}")?;
             }
             f.write_str(")")?;
+        }
+        if inner.kind == ErrorKind::Transport
+            && let Some(cause) = self.root_cause()
+        {
+            write!(f, ": {cause}")?;
         }
         let mut ids = Vec::new();
         if let Some(id) = inner.request_id {
@@ -204,6 +253,8 @@ impl fmt::Debug for Error {
         f.debug_struct("Error")
             .field("kind", &inner.kind)
             .field("operation", &inner.operation)
+            .field("method", &inner.method)
+            .field("url", &inner.url)
             .field("message", &inner.message)
             .field("status", &inner.status)
             .field("service_error", &inner.service_error)
@@ -213,6 +264,7 @@ impl fmt::Debug for Error {
             .field("service_request_id", &inner.service_request_id)
             .field("attempts", &inner.attempts)
             .field("retryable", &inner.retryable)
+            .field("source", &inner.source)
             .finish()
     }
 }

@@ -1,21 +1,25 @@
 #![deny(missing_docs)]
 //! Rust client of the Partner API for referrals: leads and co-sell opportunities.
 //!
-//! The types and the [`Client`] are generated at build time from `openapi/referrals.yaml` by
-//! progenitor (through `referrals-codegen`); a reviewable copy of that code is committed in
-//! `crates/referrals-client/generated/`. Around them, this crate writes by hand:
+//! The [`Client`] and its operation builders are generated at build time from
+//! `openapi/referrals.yaml` by progenitor (through `referrals-codegen`), on the types of
+//! `referrals-model`, which this crate re-exports ([`types`], [`query`], [`patch`], [`facts`]...).
+//! Reviewable copies of the generated code are committed in the crates' `generated/` folders.
+//! Around them, this crate writes by hand:
 //!
+//! - the calls, one per operation, with one error type ([`Error`]): [`Client::referral`],
+//!   [`Client::create`], [`Client::update`], the status changes that follow the document's rules
+//!   ([`Client::accept`], [`Client::decline`], [`Client::close_won`], [`Client::close_lost`]),
+//!   and listings ([`Client::list_all`], [`Client::pages`], [`Client::list_page`] with a typed
+//!   [`Continuation`]);
 //! - the runtime that every request goes through ([`Runtime`], made by [`Client::builder`]):
 //!   bearer tokens from a [`TokenProvider`], `MS-RequestId` and `MS-CorrelationId`, retries
-//!   ([`RetryPolicy`]), timeouts, `tracing` spans;
-//! - calls with one error type ([`Error`]), safe paging ([`Client::list_all`],
-//!   [`Client::list_page`]) and update helpers that follow the status rules
-//!   ([`Client::accept`], [`Client::decline`], [`Client::close_won`], [`Client::close_lost`]);
-//! - typed OData queries ([`query`]);
-//! - the types that the generator is told to use: [`Amount`] (money as exact decimal text) and
-//!   [`PatchValue`]. The open value sets ([`types::ReferralStatus`] and the like) are generated
-//!   by `referrals-codegen`: a value that the service adds later decodes into `Unrecognized` and
-//!   is written back unchanged.
+//!   ([`RetryPolicy`]), timeouts, bounded answers, no redirects, `tracing` spans;
+//! - an incremental sync of a local copy ([`sync`]).
+//!
+//! The generated builders (`client.list_referrals_legacy()`, ...) are on the extension traits of
+//! [`generated`], for what the calls do not cover; [`Client::run`] gives their errors the same
+//! form.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -39,34 +43,36 @@
 
 mod auth;
 mod calls;
+mod convert;
 mod error;
+mod paging;
 pub mod retry;
 mod runtime;
 
 pub use referrals_model::{
-    Amount, AmountError, Operation, PatchValue, facts, parameters, patch, query, transitions, types,
+    Amount, AmountError, Operation, OptionalText, PatchValue, facts, headers, parameters, patch,
+    query, security, transitions, types,
 };
 
 pub use auth::{AccessToken, StaticToken, TokenError, TokenFn, TokenFuture, TokenProvider};
-pub use calls::{Continuation, Page};
 pub use error::{Error, ErrorKind};
+pub use paging::{Continuation, Page};
 pub use retry::{Clock, RetryPolicy, SystemClock};
-pub use runtime::{
-    BuildError, ClientBuilder, MS_CORRELATION_ID, MS_REQUEST_ID, REQUEST_ID, Runtime,
-};
+pub use runtime::{BuildError, ClientBuilder, Runtime};
 
-/// progenitor's error of the generated builders, which the methods of this crate turn into
+/// progenitor's error of the generated builders; `From` and [`Client::run`] turn it into
 /// [`Error`].
 pub use progenitor_client::Error as GeneratedError;
 
 /// The code that progenitor generates from the document (see `generated/client.rs` for the
-/// reviewable copy). Its items are re-exported at the crate root, where its own references to
-/// hand-written types (`crate::Runtime`, `crate::Amount`, `crate::types::...`) point.
-mod generated {
+/// reviewable copy): the [`Client`] and, on its extension traits
+/// (`ClientReferralsExt`, `ClientLegacyExt`), one builder per operation.
+pub mod generated {
+    #![allow(missing_docs)]
     include!(concat!(env!("OUT_DIR"), "/client.rs"));
 }
 
-pub use generated::{ByteStream, Client, ClientInfo, ResponseValue, builder, prelude};
+pub use generated::{ByteStream, Client, ClientInfo, ResponseValue};
 
 /// The examples of README.md, compiled as doctests.
 #[cfg(doctest)]

@@ -87,19 +87,31 @@ pub(crate) fn retryable_status(method: &Method, status: StatusCode, has_retry_af
     }
 }
 
-/// Whether a failure to get any answer may be retried.
-pub(crate) fn retryable_failure(method: &Method, error: &reqwest::Error) -> bool {
-    error.is_connect() || (error.is_timeout() && *method == Method::GET)
+/// Whether a failure to get any answer may be retried: a connection that could not be made
+/// (nothing was sent), or a timeout of a read.
+pub(crate) fn retryable_failure(method: &Method, connect: bool, timeout: bool) -> bool {
+    connect || (timeout && *method == Method::GET)
 }
 
-/// The wait that `Retry-After` asks for, read as seconds or as an HTTP date.
+/// The wait that `Retry-After` asks for, read as seconds or as an HTTP date. A value of any
+/// size is read (`u64::MAX` seconds is a wait that no retry budget allows, not an overflow);
+/// one that is neither is ignored.
 pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));
     }
+    if !value.is_empty() && value.bytes().all(|byte| byte.is_ascii_digit()) {
+        // More seconds than a u64 holds.
+        return Some(Duration::MAX);
+    }
     let date = httpdate::parse_http_date(value).ok()?;
     Some(date.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// Whether a wait of `wait` after `elapsed` fits the budget `budget`, without overflow.
+pub(crate) fn fits_budget(elapsed: Duration, wait: Duration, budget: Duration) -> bool {
+    elapsed.checked_add(wait).is_some_and(|end| end <= budget)
 }
 
 /// Time as the client sees it: the wall clock for `Retry-After` dates and for the retry budget,
@@ -192,5 +204,20 @@ mod tests {
         assert_eq!(retry_after(&headers, now), Some(Duration::ZERO));
         headers.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
         assert_eq!(retry_after(&headers, now), None);
+        headers.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static("99999999999999999999999999999"),
+        );
+        assert_eq!(retry_after(&headers, now), Some(Duration::MAX));
+        assert!(!fits_budget(
+            Duration::from_secs(5),
+            Duration::MAX,
+            Duration::from_secs(120)
+        ));
+        assert!(fits_budget(
+            Duration::from_secs(5),
+            Duration::from_secs(115),
+            Duration::from_secs(120)
+        ));
     }
 }

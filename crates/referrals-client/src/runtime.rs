@@ -30,14 +30,28 @@ use uuid::Uuid;
 
 use crate::auth::{TokenError, TokenProvider};
 use crate::retry::{self, Clock, RetryPolicy, SystemClock};
-use crate::{Client, Operation};
+use crate::{Client, Operation, headers, parameters};
 
-/// The header that names one logical call; kept across its retries.
-pub const MS_REQUEST_ID: HeaderName = HeaderName::from_static("ms-requestid");
-/// The header that names a session or job of many calls.
-pub const MS_CORRELATION_ID: HeaderName = HeaderName::from_static("ms-correlationid");
-/// The header in which the service names its handling of a request.
-pub const REQUEST_ID: HeaderName = HeaderName::from_static("request-id");
+/// A header name of the document, as `HeaderName` (which writes names in lower case).
+fn header_name(name: &'static str) -> HeaderName {
+    HeaderName::from_bytes(name.as_bytes()).expect("the document's header names are valid")
+}
+
+/// The header that names one logical call; kept across its retries (`MS-RequestId`).
+pub(crate) fn ms_request_id() -> HeaderName {
+    header_name(parameters::list_referrals::MS_REQUEST_ID)
+}
+
+/// The header that names a session or job of many calls (`MS-CorrelationId`).
+pub(crate) fn ms_correlation_id() -> HeaderName {
+    header_name(parameters::list_referrals::MS_CORRELATION_ID)
+}
+
+/// The header in which the service names its handling of a request (`Request-ID`).
+pub(crate) fn request_id() -> HeaderName {
+    header_name(headers::REQUEST_ID)
+}
+
 const API_VERSION: HeaderName = HeaderName::from_static("api-version");
 
 /// The client's runtime: its service root, token provider, request ids, retry policy and
@@ -56,6 +70,7 @@ struct Settings {
     clock: Arc<dyn Clock>,
     max_pages: usize,
     max_error_body: usize,
+    max_response_body: usize,
 }
 
 impl fmt::Debug for Runtime {
@@ -97,6 +112,10 @@ impl Runtime {
     pub(crate) fn max_error_body(&self) -> usize {
         self.inner.max_error_body
     }
+
+    pub(crate) fn max_response_body(&self) -> usize {
+        self.inner.max_response_body
+    }
 }
 
 /// Why the client refused to send a request, or could not.
@@ -136,6 +155,7 @@ pub struct ClientBuilder {
     timeout: Duration,
     max_pages: usize,
     max_error_body: usize,
+    max_response_body: usize,
     loopback_http: bool,
 }
 
@@ -185,6 +205,7 @@ impl ClientBuilder {
             timeout: Duration::from_secs(60),
             max_pages: 100_000,
             max_error_body: 64 * 1024,
+            max_response_body: 32 * 1024 * 1024,
             loopback_http: false,
         }
     }
@@ -227,6 +248,15 @@ impl ClientBuilder {
         self
     }
 
+    /// The largest answer body that the client reads, in bytes (default: 32 MiB; a page of 100
+    /// referrals is well under 1 MiB). A larger body ends the call with
+    /// [`ErrorKind::UnexpectedAnswer`](crate::ErrorKind::UnexpectedAnswer) once that much has
+    /// arrived, rather than fill memory.
+    pub fn max_response_body(mut self, bytes: usize) -> Self {
+        self.max_response_body = bytes;
+        self
+    }
+
     /// Allows a plain `http://` service root when its host is a loopback address (`127.0.0.1`,
     /// `::1`, `localhost`), as the local sandbox is. Off by default: the bearer token never
     /// travels over plain http otherwise.
@@ -242,18 +272,39 @@ impl ClientBuilder {
     }
 
     /// Builds the client.
+    ///
+    /// The root is the service's address, as `https://api.partner.microsoft.com`. A root that
+    /// ends in a path of the API, as copied from the documentation
+    /// (`https://api.partner.microsoft.com/v1.0` or `.../v1.0/engagements/referrals`), is taken
+    /// for the service root in front of it; any other path is kept, for a service behind a
+    /// proxy that adds one.
     pub fn build(self) -> Result<Client, BuildError> {
         let root_error = |reason: &str| BuildError::Root {
             root: self.root.clone(),
             reason: reason.to_owned(),
         };
-        let root = Url::parse(&self.root).map_err(|error| root_error(&error.to_string()))?;
+        let mut root = Url::parse(&self.root).map_err(|error| {
+            root_error(&format!(
+                "{error}; give the service's address, such as https://api.partner.microsoft.com"
+            ))
+        })?;
         if root.cannot_be_a_base() || root.host().is_none() {
-            return Err(root_error("it has no host"));
+            return Err(root_error(
+                "it has no host; give the service's address, such as https://api.partner.microsoft.com",
+            ));
         }
         if root.query().is_some() || root.fragment().is_some() {
-            return Err(root_error("it has a query or a fragment"));
+            return Err(root_error(
+                "it has a query or a fragment; give the service's address alone",
+            ));
         }
+        if !root.username().is_empty() || root.password().is_some() {
+            return Err(root_error(
+                "it holds a user name or password; the client authenticates with the token provider",
+            ));
+        }
+        let path = service_path(root.path()).to_owned();
+        root.set_path(&path);
         match root.scheme() {
             "https" => {}
             "http" if self.loopback_http && is_loopback(&root) => {}
@@ -267,6 +318,9 @@ impl ClientBuilder {
         let http = reqwest::Client::builder()
             .connect_timeout(self.connect_timeout)
             .timeout(self.timeout)
+            // A redirect could take the request, and its token, off the service root; the
+            // client follows none, and reports the redirect as an unexpected answer.
+            .redirect(reqwest::redirect::Policy::none())
             .build()?;
         let baseurl = root.as_str().trim_end_matches('/').to_owned();
         let runtime = Runtime {
@@ -278,10 +332,34 @@ impl ClientBuilder {
                 clock: self.clock,
                 max_pages: self.max_pages,
                 max_error_body: self.max_error_body,
+                max_response_body: self.max_response_body,
             }),
         };
         Ok(Client::new_with_client(&baseurl, http, runtime))
     }
+}
+
+/// The path of the service root in `path`: without the part that is a path of the API (the
+/// literal segments that start an operation's path, as `/v1.0` or `/v1.0/engagements/referrals`),
+/// and without a trailing `/`.
+fn service_path(path: &str) -> &str {
+    let path = path.trim_end_matches('/');
+    let mut longest = "";
+    for operation in Operation::ALL {
+        let segments: Vec<&str> = operation
+            .path()
+            .split('/')
+            .skip(1)
+            .take_while(|segment| !segment.starts_with('{'))
+            .collect();
+        for count in 1..=segments.len() {
+            let prefix = format!("/{}", segments[..count].join("/"));
+            if path.ends_with(&prefix) && prefix.len() > longest.len() {
+                longest = &operation.path()[..prefix.len()];
+            }
+        }
+    }
+    &path[..path.len() - longest.len()]
 }
 
 fn is_loopback(url: &Url) -> bool {
@@ -307,7 +385,21 @@ impl ClientHooks<Runtime> for Client {
         info: &OperationInfo,
     ) -> Result<(), progenitor_client::Error<E>> {
         let runtime = self.inner();
-        prepare(runtime, request, info.operation_id);
+        let operation = Operation::from_name(info.operation_id);
+        prepare(runtime, request, operation);
+        let method = request.method().to_string();
+        let url = without_query(request.url());
+        let request_id = request
+            .headers()
+            .get(ms_request_id())
+            .and_then(|value| value.to_str().ok())
+            .and_then(|text| Uuid::parse_str(text).ok());
+        context::record(|call| {
+            call.operation = operation;
+            call.method = Some(method);
+            call.url = Some(url);
+            call.request_id = request_id;
+        });
         let checked = check_destination(runtime, request.url()).map_err(|refusal| {
             context::record(|call| call.refusal = Some(refusal.clone()));
             progenitor_client::Error::Custom(refusal.to_string())
@@ -330,7 +422,7 @@ impl ClientHooks<Runtime> for Client {
     ) -> reqwest::Result<reqwest::Response> {
         let request_id = request
             .headers()
-            .get(&MS_REQUEST_ID)
+            .get(ms_request_id())
             .and_then(|value| value.to_str().ok())
             .unwrap_or_default()
             .to_owned();
@@ -342,29 +434,93 @@ impl ClientHooks<Runtime> for Client {
             attempt = tracing::field::Empty,
             status = tracing::field::Empty,
         );
-        execute(self.inner(), self.client(), request, span.clone())
+        let runtime = self.inner();
+        let response = execute(runtime, self.client(), request, span.clone())
             .instrument(span)
-            .await
+            .await?;
+        Ok(capped(response, runtime.max_response_body()))
+    }
+}
+
+/// The error that ends the body of an answer larger than the client reads.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error(
+    "the answer's body is larger than the {limit} bytes that the client reads (`max_response_body`)"
+)]
+pub(crate) struct BodyTooLarge {
+    pub(crate) limit: usize,
+}
+
+/// The same answer, whose body fails with [`BodyTooLarge`] once more than `limit` bytes have
+/// arrived: generated code reads bodies whole, and a server must not be able to fill memory.
+fn capped(response: reqwest::Response, limit: usize) -> reqwest::Response {
+    use futures_util::StreamExt;
+    use reqwest::ResponseBuilderExt;
+
+    // Told in advance: fail on the first read, without reading the body.
+    let known_too_large = response
+        .content_length()
+        .is_some_and(|length| length > limit as u64);
+    if known_too_large {
+        context::record(|call| call.too_large = Some(limit));
+    }
+    let mut builder = http::Response::builder()
+        .status(response.status())
+        .version(response.version())
+        .url(response.url().clone());
+    if let Some(headers) = builder.headers_mut() {
+        *headers = response.headers().clone();
+    }
+    let mut seen = 0usize;
+    let mut failed = known_too_large;
+    let stream = response.bytes_stream().map(move |chunk| {
+        if failed {
+            return Err(
+                Box::new(BodyTooLarge { limit }) as Box<dyn std::error::Error + Send + Sync>
+            );
+        }
+        let chunk =
+            chunk.map_err(|error| Box::new(error) as Box<dyn std::error::Error + Send + Sync>)?;
+        seen = seen.saturating_add(chunk.len());
+        if seen > limit {
+            failed = true;
+            context::record(|call| call.too_large = Some(limit));
+            return Err(Box::new(BodyTooLarge { limit }));
+        }
+        Ok(chunk)
+    });
+    // Stop at the first error, so that nothing more is read from the connection.
+    let stream = stream.scan(false, |stopped, item| {
+        if *stopped {
+            return futures_util::future::ready(None);
+        }
+        *stopped = item.is_err();
+        futures_util::future::ready(Some(item))
+    });
+    match builder.body(reqwest::Body::wrap_stream(stream)) {
+        Ok(response) => reqwest::Response::from(response),
+        // The parts came from a valid answer; this is not reached.
+        Err(_) => reqwest::Response::from(http::Response::new(reqwest::Body::from(Vec::new()))),
     }
 }
 
 /// The changes made to every request before it is sent.
-fn prepare(runtime: &Runtime, request: &mut reqwest::Request, operation: &str) {
+fn prepare(runtime: &Runtime, request: &mut reqwest::Request, operation: Option<Operation>) {
     let headers = request.headers_mut();
     headers.remove(API_VERSION);
-    if !headers.contains_key(MS_REQUEST_ID) {
-        headers.insert(MS_REQUEST_ID, header_value(&Uuid::new_v4().to_string()));
+    if !headers.contains_key(ms_request_id()) {
+        headers.insert(ms_request_id(), header_value(&Uuid::new_v4().to_string()));
     }
-    if !headers.contains_key(MS_CORRELATION_ID) {
+    if !headers.contains_key(ms_correlation_id()) {
         headers.insert(
-            MS_CORRELATION_ID,
+            ms_correlation_id(),
             header_value(&runtime.correlation_id().to_string()),
         );
     }
     // An operation whose bodiless success the generated code cannot decode (the update, which
     // answers 204 without `Prefer`) asks for the representation. A header set by the caller
     // stays.
-    if let Some((name, value)) = Operation::from_name(operation).and_then(Operation::representation)
+    if let Some((name, value)) = operation.and_then(Operation::representation)
         && let Ok(name) = HeaderName::from_bytes(name.as_bytes())
         && !headers.contains_key(&name)
     {
@@ -407,14 +563,23 @@ fn check_destination(runtime: &Runtime, url: &Url) -> Result<(), Refusal> {
     Ok(())
 }
 
-fn without_query(url: &Url) -> String {
+/// A URL without its query string and fragment, for messages: filter values may be personal
+/// data, and a message goes to logs.
+pub(crate) fn without_query(url: &Url) -> String {
     let mut url = url.clone();
     url.set_query(None);
+    url.set_fragment(None);
     url.to_string()
 }
 
 async fn authorize(runtime: &Runtime, headers: &mut HeaderMap) -> Result<(), TokenError> {
     let token = runtime.inner.tokens.token().await?;
+    if token.secret().trim().is_empty() {
+        return Err(TokenError::new(
+            "the token provider gave an empty token; nothing was sent (is the variable that \
+             holds the token set?)",
+        ));
+    }
     let mut value = HeaderValue::from_str(&format!("Bearer {}", token.secret()))
         .map_err(|_| TokenError::new("the token holds characters that a header cannot carry"))?;
     value.set_sensitive(true);
@@ -454,7 +619,7 @@ async fn execute(
                         .max(policy.backoff(attempt, fastrand::f64()))
                 })
             }
-            Err(error) => retry::retryable_failure(&method, error)
+            Err(error) => retry::retryable_failure(&method, error.is_connect(), error.is_timeout())
                 .then(|| policy.backoff(attempt, fastrand::f64())),
         };
         let Some(wait) = wait else { return result };
@@ -463,15 +628,15 @@ async fn execute(
             return result;
         }
         let elapsed = clock.now().duration_since(started).unwrap_or_default();
-        if elapsed + wait > policy.max_elapsed {
+        if !retry::fits_budget(elapsed, wait, policy.max_elapsed) {
             tracing::info!(
-                wait_ms = wait.as_millis() as u64,
+                wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
                 "not retrying: the wait would pass the retry budget"
             );
             return result;
         }
         tracing::info!(
-            wait_ms = wait.as_millis() as u64,
+            wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
             reason = %match &result {
                 Ok(response) => response.status().to_string(),
                 Err(error) => error.to_string(),
@@ -492,21 +657,25 @@ async fn execute(
 }
 
 fn record_answer(result: &reqwest::Result<reqwest::Response>, attempt: u32) {
-    let (status, service_request_id) = match result {
+    let (status, service_request_id, retry_after) = match result {
         Ok(response) => (
             Some(response.status()),
             response
                 .headers()
-                .get(&REQUEST_ID)
+                .get(request_id())
                 .and_then(|value| value.to_str().ok())
                 .map(str::to_owned),
+            response
+                .headers()
+                .contains_key(reqwest::header::RETRY_AFTER),
         ),
-        Err(error) => (error.status(), None),
+        Err(error) => (error.status(), None, false),
     };
     context::record(|call| {
         call.attempts = attempt;
         call.status = status;
         call.service_request_id = service_request_id;
+        call.retry_after = retry_after;
     });
 }
 
@@ -518,10 +687,16 @@ pub(crate) mod context {
 
     #[derive(Debug, Default, Clone)]
     pub(crate) struct Call {
+        pub(crate) operation: Option<Operation>,
+        pub(crate) method: Option<String>,
+        pub(crate) url: Option<String>,
+        pub(crate) request_id: Option<Uuid>,
         pub(crate) status: Option<reqwest::StatusCode>,
         pub(crate) service_request_id: Option<String>,
+        pub(crate) retry_after: bool,
         pub(crate) attempts: u32,
         pub(crate) refusal: Option<Refusal>,
+        pub(crate) too_large: Option<usize>,
     }
 
     tokio::task_local! {

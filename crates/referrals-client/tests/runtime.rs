@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use futures_util::TryStreamExt;
+use referrals_client::generated::ClientReferralsExt;
 use referrals_client::query::{self, Filter, OrderBy, Query};
 use referrals_client::types::{Referral, ReferralStatus, ReferralSubstatus};
 use referrals_client::{

@@ -23,6 +23,8 @@ pub const SORTABLE: &str = "x-sortable";
 pub const PATCHABLE: &str = "x-patchable";
 /// See [`FILTERABLE`].
 pub const STATUS_RULES: &str = "x-status-rules";
+/// The roles that may call the API, on a security scheme.
+pub const ROLES: &str = "x-roles";
 
 /// The comparison operators of OData that an `x-filterable` entry may list.
 pub const OPERATORS: [&str; 6] = ["eq", "ne", "gt", "ge", "lt", "le"];
@@ -50,6 +52,12 @@ pub struct Facts {
     pub objects: Vec<ObjectFacts>,
     /// Every operation of `paths`.
     pub operations: Vec<Operation>,
+    /// The OAuth 2 scopes of the security schemes, in the document's order.
+    pub scopes: Vec<String>,
+    /// `x-roles` of the security schemes, in the document's order.
+    pub roles: Vec<String>,
+    /// The names of the headers that answers carry, in the document's order.
+    pub response_headers: Vec<String>,
 }
 
 /// What a member holds, as far as a comparison or a sort is concerned.
@@ -167,9 +175,13 @@ pub fn read(document: &Document, open_enums: &[OpenEnum]) -> Result<Facts, Error
         doc: &doc,
         open_enums,
     };
+    let (scopes, roles) = reader.security()?;
     let mut facts = Facts {
         objects: reader.objects(),
         operations: reader.operations(),
+        scopes,
+        roles,
+        response_headers: reader.response_headers(),
         ..Facts::default()
     };
     let carriers: Vec<&String> = reader
@@ -715,6 +727,86 @@ impl<'a> Reader<'a> {
                 })
             })
             .collect()
+    }
+
+    /// The scopes of every OAuth 2 flow and the `x-roles` of every security scheme.
+    fn security(&self) -> Result<(Vec<String>, Vec<String>), Error> {
+        let (mut scopes, mut roles) = (Vec::new(), Vec::new());
+        let Some(components) = &self.document.openapi.components else {
+            return Ok((scopes, roles));
+        };
+        for (name, scheme) in &components.security_schemes {
+            let Some(scheme) = scheme.as_item() else {
+                continue;
+            };
+            let (extensions, flows) = match scheme {
+                openapiv3::SecurityScheme::OAuth2 {
+                    flows, extensions, ..
+                } => (extensions, Some(flows)),
+                openapiv3::SecurityScheme::APIKey { extensions, .. }
+                | openapiv3::SecurityScheme::HTTP { extensions, .. }
+                | openapiv3::SecurityScheme::OpenIDConnect { extensions, .. } => (extensions, None),
+            };
+            if let Some(flows) = flows {
+                let all = [
+                    flows.implicit.as_ref().map(|flow| &flow.scopes),
+                    flows.password.as_ref().map(|flow| &flow.scopes),
+                    flows.client_credentials.as_ref().map(|flow| &flow.scopes),
+                    flows.authorization_code.as_ref().map(|flow| &flow.scopes),
+                ];
+                for scope in all.into_iter().flatten().flat_map(|scopes| scopes.keys()) {
+                    if !scopes.contains(scope) {
+                        scopes.push(scope.clone());
+                    }
+                }
+            }
+            if let Some(listed) = extensions.get(ROLES) {
+                let listed = strings(Some(listed)).ok_or_else(|| Error::Extension {
+                    path: self.document.path.clone(),
+                    line: locate(
+                        &self.document.text,
+                        &[
+                            Key::Map("components".into()),
+                            Key::Map("securitySchemes".into()),
+                            Key::Map(name.clone()),
+                            Key::Map(ROLES.into()),
+                        ],
+                    )
+                    .map(|(line, _)| line),
+                    schema: name.clone(),
+                    entry: format!("`{ROLES}`"),
+                    message: "must be a non-empty list of role names".into(),
+                })?;
+                roles.extend(listed);
+            }
+        }
+        Ok((scopes, roles))
+    }
+
+    /// The header names of every answer of every operation (and of the shared answers).
+    fn response_headers(&self) -> Vec<String> {
+        let openapi = &self.document.openapi;
+        let shared = openapi
+            .components
+            .iter()
+            .flat_map(|components| components.responses.values())
+            .filter_map(ReferenceOr::as_item);
+        let own = openapi
+            .paths
+            .iter()
+            .filter_map(|(_, item)| item.as_item())
+            .flat_map(|item| item.iter().map(|(_, operation)| operation))
+            .flat_map(|operation| operation.responses.responses.values())
+            .filter_map(ReferenceOr::as_item);
+        let mut names: Vec<String> = Vec::new();
+        for response in shared.chain(own) {
+            for name in response.headers.keys() {
+                if !names.iter().any(|known| known.eq_ignore_ascii_case(name)) {
+                    names.push(name.clone());
+                }
+            }
+        }
+        names
     }
 
     fn operations(&self) -> Vec<Operation> {

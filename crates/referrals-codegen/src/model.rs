@@ -7,7 +7,9 @@
 //!   when a client sends the whole resource back);
 //! - builders that start with an empty map of unknown members. Typify marks the catch-all map
 //!   of `additionalProperties` as required, so every builder would otherwise fail at run time
-//!   with "no value supplied for extra" unless the caller set it by hand.
+//!   with "no value supplied for extra" unless the caller set it by hand;
+//! - builder setters of optional strings that take `"text"`, a `String` or an `Option`
+//!   (`crate::OptionalText`): typify's take `TryInto<Option<String>>`, which `&str` is not.
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
@@ -44,9 +46,10 @@ pub fn extend(file: &mut syn::File, facts: &Facts, openapi: &openapiv3::OpenAPI)
         });
 
         if !required.is_empty() {
-            let parameters = fields
+            // In the document's order of `required`, which is the order a reader knows.
+            let parameters = required
                 .iter()
-                .filter(|field| required.contains(&field.wire))
+                .filter_map(|member| fields.iter().find(|field| &field.wire == member))
                 .map(|field| {
                     let (name, ty) = (&field.ident, &field.ty);
                     quote!(#name: #ty)
@@ -97,12 +100,12 @@ pub fn extend(file: &mut syn::File, facts: &Facts, openapi: &openapiv3::OpenAPI)
     let extra: syn::File = syn::parse2(code).expect("the model's additions are valid Rust");
     if let Some(items) = types_items_mut(file) {
         items.extend(extra.items);
-        let mut builders = EmptyExtra;
         for item in items.iter_mut() {
             if let syn::Item::Mod(module) = item
                 && module.ident == "builder"
             {
-                builders.visit_item_mod_mut(module);
+                EmptyExtra.visit_item_mod_mut(module);
+                TextSetters.visit_item_mod_mut(module);
             }
         }
     }
@@ -136,5 +139,36 @@ impl VisitMut for EmptyExtra {
             field.expr = syn::parse_quote!(Ok(::std::default::Default::default()));
         }
         visit_mut::visit_field_value_mut(self, field);
+    }
+}
+
+/// Rewrites the builder setters of optional strings to take `impl Into<crate::OptionalText>`.
+struct TextSetters;
+
+impl VisitMut for TextSetters {
+    fn visit_impl_item_fn_mut(&mut self, function: &mut syn::ImplItemFn) {
+        let takes_optional_text = function
+            .sig
+            .generics
+            .where_clause
+            .as_ref()
+            .is_some_and(|clause| {
+                clause.predicates.iter().any(|predicate| {
+                    let text = quote!(#predicate).to_string().replace(' ', "");
+                    text == "T:::std::convert::TryInto<::std::option::Option<::std::string::String>>"
+                })
+            });
+        if !takes_optional_text {
+            return;
+        }
+        let name = function.sig.ident.clone();
+        let attrs = function.attrs.clone();
+        *function = syn::parse_quote! {
+            #(#attrs)*
+            pub fn #name(mut self, value: impl ::std::convert::Into<crate::OptionalText>) -> Self {
+                self.#name = Ok(value.into().into_option());
+                self
+            }
+        };
     }
 }

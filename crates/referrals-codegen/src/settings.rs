@@ -26,7 +26,7 @@ pub fn settings(openapi: &OpenAPI, open_enums: &[OpenEnum]) -> GenerationSetting
     settings
         // One builder per operation: the list operation alone has nine optional parameters.
         .with_interface(InterfaceStyle::Builder)
-        .with_tag(TagStyle::Merged)
+        .with_tag(TagStyle::Separate)
         .with_derive("PartialEq")
         // The client's runtime (auth, request ids, retries, tracing) lives in the hand-written
         // `crate::Runtime`, and `crate::Client` must implement `ClientHooks` for it: with

@@ -34,6 +34,7 @@ pub fn tokens(
 ) -> Result<TokenStream, String> {
     let structs = Structs::read(file);
     let mut code = operations(facts, dropped);
+    code.extend(security(facts));
     code.extend(scalar_impls(open_enums));
     let Some(resource) = &facts.resource else {
         return Ok(code);
@@ -648,6 +649,31 @@ fn operations(facts: &Facts, dropped: &[Dropped]) -> TokenStream {
         /// The names of every operation's parameters, one constant each.
         pub mod parameters {
             #(#modules)*
+        }
+    }
+}
+
+/// `security`: what the document says of the tokens that the API takes; `headers`: the names
+/// of the headers of its answers.
+fn security(facts: &Facts) -> TokenStream {
+    let (scopes, roles) = (&facts.scopes, &facts.roles);
+    let headers = facts.response_headers.iter().map(|name| {
+        let constant = format_ident!("{}", Operation::constant_name(name));
+        let doc = format!("`{name}`");
+        quote!(#[doc = #doc] pub const #constant: &str = #name;)
+    });
+    quote! {
+        /// The names of the headers that the document's answers carry.
+        pub mod headers {
+            #(#headers)*
+        }
+
+        /// What the document's security schemes say of the tokens that the API takes.
+        pub mod security {
+            /// The OAuth 2 scopes to ask a token for.
+            pub const SCOPES: &[&str] = &[#(#scopes),*];
+            /// The roles of the partner's organization that may call the API (`x-roles`).
+            pub const ROLES: &[&str] = &[#(#roles),*];
         }
     }
 }

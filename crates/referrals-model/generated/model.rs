@@ -1444,94 +1444,59 @@ link as it stands.*/
         }
         impl Address {
             ///Sets `address_line1`: The first line of the street address.
-            pub fn address_line1<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.address_line1 = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for address_line1: {e}")
-                    });
+            pub fn address_line1(
+                mut self,
+                value: impl ::std::convert::Into<crate::OptionalText>,
+            ) -> Self {
+                self.address_line1 = Ok(value.into().into_option());
                 self
             }
             ///Sets `address_line2`: The second line of the street address; often empty.
-            pub fn address_line2<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.address_line2 = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for address_line2: {e}")
-                    });
+            pub fn address_line2(
+                mut self,
+                value: impl ::std::convert::Into<crate::OptionalText>,
+            ) -> Self {
+                self.address_line2 = Ok(value.into().into_option());
                 self
             }
             ///Sets `city`: The city.
-            pub fn city<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.city = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for city: {e}")
-                    });
+            pub fn city(
+                mut self,
+                value: impl ::std::convert::Into<crate::OptionalText>,
+            ) -> Self {
+                self.city = Ok(value.into().into_option());
                 self
             }
             ///Sets `country`: The country, as an ISO 3166-1 two-letter code such as `US`.
-            pub fn country<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.country = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for country: {e}")
-                    });
+            pub fn country(
+                mut self,
+                value: impl ::std::convert::Into<crate::OptionalText>,
+            ) -> Self {
+                self.country = Ok(value.into().into_option());
                 self
             }
             ///Sets `postal_code`: The postal or ZIP code.
-            pub fn postal_code<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.postal_code = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for postal_code: {e}")
-                    });
+            pub fn postal_code(
+                mut self,
+                value: impl ::std::convert::Into<crate::OptionalText>,
+            ) -> Self {
+                self.postal_code = Ok(value.into().into_option());
                 self
             }
             ///Sets `region`: A region within the country, written out.
-            pub fn region<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.region = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for region: {e}")
-                    });
+            pub fn region(
+                mut self,
+                value: impl ::std::convert::Into<crate::OptionalText>,
+            ) -> Self {
+                self.region = Ok(value.into().into_option());
                 self
             }
             ///Sets `state`: The state or province, as a code or a name.
-            pub fn state<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.state = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for state: {e}")
-                    });
+            pub fn state(
+                mut self,
+                value: impl ::std::convert::Into<crate::OptionalText>,
+            ) -> Self {
+                self.state = Ok(value.into().into_option());
                 self
             }
             ///Sets `extra`.
@@ -1749,16 +1714,11 @@ link as it stands.*/
                 self
             }
             ///Sets `locale`: A culture name such as `en-US` (answers also use lower case, `en-us`).
-            pub fn locale<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.locale = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for locale: {e}")
-                    });
+            pub fn locale(
+                mut self,
+                value: impl ::std::convert::Into<crate::OptionalText>,
+            ) -> Self {
+                self.locale = Ok(value.into().into_option());
                 self
             }
             ///Sets `extra`.
@@ -1845,16 +1805,11 @@ link as it stands.*/
         }
         impl Contract {
             ///Sets `currency`: The currency of `value`, as an ISO 4217 code.
-            pub fn currency<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.currency = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for currency: {e}")
-                    });
+            pub fn currency(
+                mut self,
+                value: impl ::std::convert::Into<crate::OptionalText>,
+            ) -> Self {
+                self.currency = Ok(value.into().into_option());
                 self
             }
             ///Sets `end_date_time`: When the contract ends.
@@ -2049,16 +2004,11 @@ link as it stands.*/
                 self
             }
             ///Sets `name`: The customer's company name.
-            pub fn name<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.name = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for name: {e}")
-                    });
+            pub fn name(
+                mut self,
+                value: impl ::std::convert::Into<crate::OptionalText>,
+            ) -> Self {
+                self.name = Ok(value.into().into_option());
                 self
             }
             ///Sets `size`: The customer's number of employees, as a band.
@@ -2161,14 +2111,11 @@ link as it stands.*/
         }
         impl CustomerProfileId {
             ///Sets `id`: The identifier in that registry, such as a D-U-N-S number.
-            pub fn id<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.id = value
-                    .try_into()
-                    .map_err(|e| format!("error converting supplied value for id: {e}"));
+            pub fn id(
+                mut self,
+                value: impl ::std::convert::Into<crate::OptionalText>,
+            ) -> Self {
+                self.id = Ok(value.into().into_option());
                 self
             }
             ///Sets `profile_type`: The registry that issued the identifier.
@@ -2283,29 +2230,19 @@ link as it stands.*/
                 self
             }
             ///Sets `message`: A sentence for people, at most 1,024 characters. Do not parse it.
-            pub fn message<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.message = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for message: {e}")
-                    });
+            pub fn message(
+                mut self,
+                value: impl ::std::convert::Into<crate::OptionalText>,
+            ) -> Self {
+                self.message = Ok(value.into().into_option());
                 self
             }
             ///Sets `target`: The member or parameter at fault, when there is one.
-            pub fn target<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.target = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for target: {e}")
-                    });
+            pub fn target(
+                mut self,
+                value: impl ::std::convert::Into<crate::OptionalText>,
+            ) -> Self {
+                self.target = Ok(value.into().into_option());
                 self
             }
             ///Sets `extra`.
@@ -2447,16 +2384,11 @@ link as it stands.*/
         }
         impl InnerError {
             ///Sets `code`: A more specific code.
-            pub fn code<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.code = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for code: {e}")
-                    });
+            pub fn code(
+                mut self,
+                value: impl ::std::convert::Into<crate::OptionalText>,
+            ) -> Self {
+                self.code = Ok(value.into().into_option());
                 self
             }
             ///Sets `inner_error`: A yet more specific error.
@@ -2475,16 +2407,11 @@ link as it stands.*/
                 self
             }
             ///Sets `message`: A sentence for people.
-            pub fn message<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.message = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for message: {e}")
-                    });
+            pub fn message(
+                mut self,
+                value: impl ::std::convert::Into<crate::OptionalText>,
+            ) -> Self {
+                self.message = Ok(value.into().into_option());
                 self
             }
             ///Sets `extra`.
@@ -2588,16 +2515,11 @@ link as it stands.*/
                 self
             }
             ///Sets `notes`: The inviter's message.
-            pub fn notes<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.notes = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for notes: {e}")
-                    });
+            pub fn notes(
+                mut self,
+                value: impl ::std::convert::Into<crate::OptionalText>,
+            ) -> Self {
+                self.notes = Ok(value.into().into_option());
                 self
             }
             ///Sets `extra`.
@@ -2666,33 +2588,19 @@ link as it stands.*/
         }
         impl InvitedBy {
             ///Sets `organization_id`: The organization's identifier; Microsoft is `msft`.
-            pub fn organization_id<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.organization_id = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for organization_id: {e}"
-                        )
-                    });
+            pub fn organization_id(
+                mut self,
+                value: impl ::std::convert::Into<crate::OptionalText>,
+            ) -> Self {
+                self.organization_id = Ok(value.into().into_option());
                 self
             }
             ///Sets `organization_name`: The organization's name.
-            pub fn organization_name<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.organization_name = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for organization_name: {e}"
-                        )
-                    });
+            pub fn organization_name(
+                mut self,
+                value: impl ::std::convert::Into<crate::OptionalText>,
+            ) -> Self {
+                self.organization_name = Ok(value.into().into_option());
                 self
             }
             ///Sets `extra`.
@@ -2857,29 +2765,19 @@ link as it stands.*/
         }
         impl Link {
             ///Sets `method`: The HTTP method, such as `GET`.
-            pub fn method<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.method = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for method: {e}")
-                    });
+            pub fn method(
+                mut self,
+                value: impl ::std::convert::Into<crate::OptionalText>,
+            ) -> Self {
+                self.method = Ok(value.into().into_option());
                 self
             }
             ///Sets `uri`: The address.
-            pub fn uri<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.uri = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for uri: {e}")
-                    });
+            pub fn uri(
+                mut self,
+                value: impl ::std::convert::Into<crate::OptionalText>,
+            ) -> Self {
+                self.uri = Ok(value.into().into_option());
                 self
             }
             ///Sets `extra`.
@@ -3078,55 +2976,35 @@ link as it stands.*/
                 self
             }
             ///Sets `email`: An e-mail address; the list filter can match it through `team/any(...)`.
-            pub fn email<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.email = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for email: {e}")
-                    });
+            pub fn email(
+                mut self,
+                value: impl ::std::convert::Into<crate::OptionalText>,
+            ) -> Self {
+                self.email = Ok(value.into().into_option());
                 self
             }
             ///Sets `first_name`: The person's given name.
-            pub fn first_name<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.first_name = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for first_name: {e}")
-                    });
+            pub fn first_name(
+                mut self,
+                value: impl ::std::convert::Into<crate::OptionalText>,
+            ) -> Self {
+                self.first_name = Ok(value.into().into_option());
                 self
             }
             ///Sets `last_name`: The person's family name.
-            pub fn last_name<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.last_name = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for last_name: {e}")
-                    });
+            pub fn last_name(
+                mut self,
+                value: impl ::std::convert::Into<crate::OptionalText>,
+            ) -> Self {
+                self.last_name = Ok(value.into().into_option());
                 self
             }
             ///Sets `phone_number`: A phone number, as written by whoever entered it.
-            pub fn phone_number<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.phone_number = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for phone_number: {e}")
-                    });
+            pub fn phone_number(
+                mut self,
+                value: impl ::std::convert::Into<crate::OptionalText>,
+            ) -> Self {
+                self.phone_number = Ok(value.into().into_option());
                 self
             }
             ///Sets `extra`.
@@ -3278,16 +3156,11 @@ link as it stands.*/
         }
         impl NewReferral {
             ///Sets `campaign_id`: The marketing campaign that produced the lead.
-            pub fn campaign_id<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.campaign_id = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for campaign_id: {e}")
-                    });
+            pub fn campaign_id(
+                mut self,
+                value: impl ::std::convert::Into<crate::OptionalText>,
+            ) -> Self {
+                self.campaign_id = Ok(value.into().into_option());
                 self
             }
             ///Sets `consent`: What the customer agreed to.
@@ -3332,31 +3205,19 @@ link as it stands.*/
                 self
             }
             ///Sets `engagement_id`: Set it to join an existing engagement, as the second step of a shared referral does.
-            pub fn engagement_id<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.engagement_id = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for engagement_id: {e}")
-                    });
+            pub fn engagement_id(
+                mut self,
+                value: impl ::std::convert::Into<crate::OptionalText>,
+            ) -> Self {
+                self.engagement_id = Ok(value.into().into_option());
                 self
             }
             ///Sets `external_reference_id`: The caller's own identifier for this referral, such as its CRM record id.
-            pub fn external_reference_id<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.external_reference_id = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for external_reference_id: {e}"
-                        )
-                    });
+            pub fn external_reference_id(
+                mut self,
+                value: impl ::std::convert::Into<crate::OptionalText>,
+            ) -> Self {
+                self.external_reference_id = Ok(value.into().into_option());
                 self
             }
             ///Sets `invite_context`: The message for the invited party of a shared referral.
@@ -3375,16 +3236,11 @@ link as it stands.*/
                 self
             }
             ///Sets `name`: A short title for the referral.
-            pub fn name<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.name = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for name: {e}")
-                    });
+            pub fn name(
+                mut self,
+                value: impl ::std::convert::Into<crate::OptionalText>,
+            ) -> Self {
+                self.name = Ok(value.into().into_option());
                 self
             }
             ///Sets `qualification`: How far the lead was qualified.
@@ -3403,18 +3259,11 @@ link as it stands.*/
                 self
             }
             ///Sets `referral_program`: The partner program under which the referral is made.
-            pub fn referral_program<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.referral_program = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for referral_program: {e}"
-                        )
-                    });
+            pub fn referral_program(
+                mut self,
+                value: impl ::std::convert::Into<crate::OptionalText>,
+            ) -> Self {
+                self.referral_program = Ok(value.into().into_option());
                 self
             }
             ///Sets `sales_stage`: How far the deal has progressed.
@@ -3448,16 +3297,11 @@ link as it stands.*/
                 self
             }
             ///Sets `status_reason`: Free text that explains the status.
-            pub fn status_reason<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.status_reason = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for status_reason: {e}")
-                    });
+            pub fn status_reason(
+                mut self,
+                value: impl ::std::convert::Into<crate::OptionalText>,
+            ) -> Self {
+                self.status_reason = Ok(value.into().into_option());
                 self
             }
             ///Sets `substatus`: The initial substatus.
@@ -3844,31 +3688,19 @@ link as it stands.*/
                 self
             }
             ///Sets `call_to_action`: What the customer asked for when the lead was captured.
-            pub fn call_to_action<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.call_to_action = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for call_to_action: {e}"
-                        )
-                    });
+            pub fn call_to_action(
+                mut self,
+                value: impl ::std::convert::Into<crate::OptionalText>,
+            ) -> Self {
+                self.call_to_action = Ok(value.into().into_option());
                 self
             }
             ///Sets `campaign_id`: The marketing campaign that produced the lead.
-            pub fn campaign_id<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.campaign_id = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for campaign_id: {e}")
-                    });
+            pub fn campaign_id(
+                mut self,
+                value: impl ::std::convert::Into<crate::OptionalText>,
+            ) -> Self {
+                self.campaign_id = Ok(value.into().into_option());
                 self
             }
             ///Sets `closed_date_time`: When the referral was closed.
@@ -3966,29 +3798,19 @@ link as it stands.*/
                 self
             }
             ///Sets `e_tag`: The version of the referral, quotes included; send it in `If-Match` to update only this version.
-            pub fn e_tag<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.e_tag = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for e_tag: {e}")
-                    });
+            pub fn e_tag(
+                mut self,
+                value: impl ::std::convert::Into<crate::OptionalText>,
+            ) -> Self {
+                self.e_tag = Ok(value.into().into_option());
                 self
             }
             ///Sets `engagement_id`: The engagement that this referral belongs to. The referrals of one deal (yours,
-            pub fn engagement_id<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.engagement_id = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for engagement_id: {e}")
-                    });
+            pub fn engagement_id(
+                mut self,
+                value: impl ::std::convert::Into<crate::OptionalText>,
+            ) -> Self {
+                self.engagement_id = Ok(value.into().into_option());
                 self
             }
             ///Sets `expiration_date_time`: When an unanswered incoming referral expires; 14 days after it arrives.
@@ -4009,18 +3831,11 @@ link as it stands.*/
                 self
             }
             ///Sets `external_reference_id`: The caller's own identifier for this referral, such as its CRM record id.
-            pub fn external_reference_id<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.external_reference_id = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for external_reference_id: {e}"
-                        )
-                    });
+            pub fn external_reference_id(
+                mut self,
+                value: impl ::std::convert::Into<crate::OptionalText>,
+            ) -> Self {
+                self.external_reference_id = Ok(value.into().into_option());
                 self
             }
             ///Sets `favorite`: Whether a user of the organization marked the referral as a favorite.
@@ -4037,14 +3852,11 @@ link as it stands.*/
                 self
             }
             ///Sets `id`: The referral's identifier (a GUID), assigned by the service.
-            pub fn id<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.id = value
-                    .try_into()
-                    .map_err(|e| format!("error converting supplied value for id: {e}"));
+            pub fn id(
+                mut self,
+                value: impl ::std::convert::Into<crate::OptionalText>,
+            ) -> Self {
+                self.id = Ok(value.into().into_option());
                 self
             }
             ///Sets `invite_context`: Who invited the organization to this referral, and their message.
@@ -4076,31 +3888,19 @@ link as it stands.*/
                 self
             }
             ///Sets `last_modified_via`: The channel of the last change, such as the portal or the API.
-            pub fn last_modified_via<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.last_modified_via = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for last_modified_via: {e}"
-                        )
-                    });
+            pub fn last_modified_via(
+                mut self,
+                value: impl ::std::convert::Into<crate::OptionalText>,
+            ) -> Self {
+                self.last_modified_via = Ok(value.into().into_option());
                 self
             }
             ///Sets `last_run_id`: The identifier of the last automated run (such as a CRM sync) that changed the referral.
-            pub fn last_run_id<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.last_run_id = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for last_run_id: {e}")
-                    });
+            pub fn last_run_id(
+                mut self,
+                value: impl ::std::convert::Into<crate::OptionalText>,
+            ) -> Self {
+                self.last_run_id = Ok(value.into().into_option());
                 self
             }
             ///Sets `links`: Addresses of related resources.
@@ -4117,85 +3917,51 @@ link as it stands.*/
                 self
             }
             ///Sets `mpn_id`: The partner network identifier of the organization's location that handles the referral.
-            pub fn mpn_id<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.mpn_id = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for mpn_id: {e}")
-                    });
+            pub fn mpn_id(
+                mut self,
+                value: impl ::std::convert::Into<crate::OptionalText>,
+            ) -> Self {
+                self.mpn_id = Ok(value.into().into_option());
                 self
             }
             ///Sets `name`: A short title for the referral.
-            pub fn name<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.name = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for name: {e}")
-                    });
+            pub fn name(
+                mut self,
+                value: impl ::std::convert::Into<crate::OptionalText>,
+            ) -> Self {
+                self.name = Ok(value.into().into_option());
                 self
             }
             ///Sets `odata_context`: The OData context of a single-entity answer; it ends in `$entity`.
-            pub fn odata_context<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.odata_context = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for odata_context: {e}")
-                    });
+            pub fn odata_context(
+                mut self,
+                value: impl ::std::convert::Into<crate::OptionalText>,
+            ) -> Self {
+                self.odata_context = Ok(value.into().into_option());
                 self
             }
             ///Sets `offer_id`: The marketplace offer that the lead came from.
-            pub fn offer_id<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.offer_id = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for offer_id: {e}")
-                    });
+            pub fn offer_id(
+                mut self,
+                value: impl ::std::convert::Into<crate::OptionalText>,
+            ) -> Self {
+                self.offer_id = Ok(value.into().into_option());
                 self
             }
             ///Sets `organization_id`: The identifier of the organization that owns this referral.
-            pub fn organization_id<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.organization_id = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for organization_id: {e}"
-                        )
-                    });
+            pub fn organization_id(
+                mut self,
+                value: impl ::std::convert::Into<crate::OptionalText>,
+            ) -> Self {
+                self.organization_id = Ok(value.into().into_option());
                 self
             }
             ///Sets `organization_name`: The name of the organization that owns this referral.
-            pub fn organization_name<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.organization_name = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for organization_name: {e}"
-                        )
-                    });
+            pub fn organization_name(
+                mut self,
+                value: impl ::std::convert::Into<crate::OptionalText>,
+            ) -> Self {
+                self.organization_name = Ok(value.into().into_option());
                 self
             }
             ///Sets `qualification`: How far the lead was qualified before it reached the partner.
@@ -4214,61 +3980,35 @@ link as it stands.*/
                 self
             }
             ///Sets `quality`: The service's rating of the lead's quality.
-            pub fn quality<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.quality = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for quality: {e}")
-                    });
+            pub fn quality(
+                mut self,
+                value: impl ::std::convert::Into<crate::OptionalText>,
+            ) -> Self {
+                self.quality = Ok(value.into().into_option());
                 self
             }
             ///Sets `referral_program`: The partner program under which the referral is made.
-            pub fn referral_program<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.referral_program = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for referral_program: {e}"
-                        )
-                    });
+            pub fn referral_program(
+                mut self,
+                value: impl ::std::convert::Into<crate::OptionalText>,
+            ) -> Self {
+                self.referral_program = Ok(value.into().into_option());
                 self
             }
             ///Sets `referral_source`: Where the referral came from, such as a marketplace listing or a seller.
-            pub fn referral_source<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.referral_source = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for referral_source: {e}"
-                        )
-                    });
+            pub fn referral_source(
+                mut self,
+                value: impl ::std::convert::Into<crate::OptionalText>,
+            ) -> Self {
+                self.referral_source = Ok(value.into().into_option());
                 self
             }
             ///Sets `registration_status`: A summary of where the referral's deal registrations stand.
-            pub fn registration_status<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.registration_status = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for registration_status: {e}"
-                        )
-                    });
+            pub fn registration_status(
+                mut self,
+                value: impl ::std::convert::Into<crate::OptionalText>,
+            ) -> Self {
+                self.registration_status = Ok(value.into().into_option());
                 self
             }
             ///Sets `registrations`: Deal registrations submitted for this referral.
@@ -4317,16 +4057,11 @@ link as it stands.*/
                 self
             }
             ///Sets `status_reason`: Free text that explains the status, such as why a lead was declined.
-            pub fn status_reason<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.status_reason = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for status_reason: {e}")
-                    });
+            pub fn status_reason(
+                mut self,
+                value: impl ::std::convert::Into<crate::OptionalText>,
+            ) -> Self {
+                self.status_reason = Ok(value.into().into_option());
                 self
             }
             ///Sets `substatus`: The detail of `status`.
@@ -4620,31 +4355,19 @@ link as it stands.*/
                 self
             }
             ///Sets `currency`: The currency of `dealValue`, as an ISO 4217 code such as `USD`.
-            pub fn currency<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.currency = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for currency: {e}")
-                    });
+            pub fn currency(
+                mut self,
+                value: impl ::std::convert::Into<crate::OptionalText>,
+            ) -> Self {
+                self.currency = Ok(value.into().into_option());
                 self
             }
             ///Sets `customer_action`: What the customer did that produced the lead.
-            pub fn customer_action<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.customer_action = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for customer_action: {e}"
-                        )
-                    });
+            pub fn customer_action(
+                mut self,
+                value: impl ::std::convert::Into<crate::OptionalText>,
+            ) -> Self {
+                self.customer_action = Ok(value.into().into_option());
                 self
             }
             ///Sets `customer_requested_contact`: Whether the customer asked to be contacted.
@@ -4676,16 +4399,11 @@ link as it stands.*/
                 self
             }
             ///Sets `notes`: What the customer needs, in the words of whoever created the referral.
-            pub fn notes<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.notes = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for notes: {e}")
-                    });
+            pub fn notes(
+                mut self,
+                value: impl ::std::convert::Into<crate::OptionalText>,
+            ) -> Self {
+                self.notes = Ok(value.into().into_option());
                 self
             }
             ///Sets `requirements`: What the customer is looking for.
@@ -4876,16 +4594,11 @@ link as it stands.*/
         }
         impl ReferralList {
             ///Sets `odata_context`: The OData context of the collection.
-            pub fn odata_context<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.odata_context = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for odata_context: {e}")
-                    });
+            pub fn odata_context(
+                mut self,
+                value: impl ::std::convert::Into<crate::OptionalText>,
+            ) -> Self {
+                self.odata_context = Ok(value.into().into_option());
                 self
             }
             ///Sets `odata_count`: The number of referrals that match in all, across pages; sent when the request asked `$count=true`.
@@ -4902,18 +4615,11 @@ link as it stands.*/
                 self
             }
             ///Sets `odata_next_link`: The address of the next page, absent on the last one. Its `$skiptoken` is opaque.
-            pub fn odata_next_link<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.odata_next_link = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for odata_next_link: {e}"
-                        )
-                    });
+            pub fn odata_next_link(
+                mut self,
+                value: impl ::std::convert::Into<crate::OptionalText>,
+            ) -> Self {
+                self.odata_next_link = Ok(value.into().into_option());
                 self
             }
             ///Sets `value`: The referrals of this page, at most 100.
@@ -5042,14 +4748,11 @@ link as it stands.*/
                 self
             }
             ///Sets `id`: The registration's identifier.
-            pub fn id<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.id = value
-                    .try_into()
-                    .map_err(|e| format!("error converting supplied value for id: {e}"));
+            pub fn id(
+                mut self,
+                value: impl ::std::convert::Into<crate::OptionalText>,
+            ) -> Self {
+                self.id = Ok(value.into().into_option());
                 self
             }
             ///Sets `registration_date_time`: When the registration was submitted.
@@ -5087,16 +4790,11 @@ link as it stands.*/
                 self
             }
             ///Sets `status`: Where the registration's review stands.
-            pub fn status<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.status = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for status: {e}")
-                    });
+            pub fn status(
+                mut self,
+                value: impl ::std::convert::Into<crate::OptionalText>,
+            ) -> Self {
+                self.status = Ok(value.into().into_option());
                 self
             }
             ///Sets `status_history`: When the registration reached each review state.
@@ -5117,16 +4815,11 @@ link as it stands.*/
                 self
             }
             ///Sets `status_reason`: Why the registration is in its status.
-            pub fn status_reason<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.status_reason = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for status_reason: {e}")
-                    });
+            pub fn status_reason(
+                mut self,
+                value: impl ::std::convert::Into<crate::OptionalText>,
+            ) -> Self {
+                self.status_reason = Ok(value.into().into_option());
                 self
             }
             ///Sets `type_`: The kind of registration.
@@ -5415,27 +5108,19 @@ link as it stands.*/
         }
         impl RequirementAttribute {
             ///Sets `id`: The requirement's identifier.
-            pub fn id<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.id = value
-                    .try_into()
-                    .map_err(|e| format!("error converting supplied value for id: {e}"));
+            pub fn id(
+                mut self,
+                value: impl ::std::convert::Into<crate::OptionalText>,
+            ) -> Self {
+                self.id = Ok(value.into().into_option());
                 self
             }
             ///Sets `type_`: The kind of requirement.
-            pub fn type_<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.type_ = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for type_: {e}")
-                    });
+            pub fn type_(
+                mut self,
+                value: impl ::std::convert::Into<crate::OptionalText>,
+            ) -> Self {
+                self.type_ = Ok(value.into().into_option());
                 self
             }
             ///Sets `extra`.
@@ -5716,27 +5401,19 @@ link as it stands.*/
         }
         impl SolutionDetail {
             ///Sets `currency`: The currency of `value`, as an ISO 4217 code.
-            pub fn currency<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.currency = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for currency: {e}")
-                    });
+            pub fn currency(
+                mut self,
+                value: impl ::std::convert::Into<crate::OptionalText>,
+            ) -> Self {
+                self.currency = Ok(value.into().into_option());
                 self
             }
             ///Sets `id`: The solution's identifier.
-            pub fn id<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.id = value
-                    .try_into()
-                    .map_err(|e| format!("error converting supplied value for id: {e}"));
+            pub fn id(
+                mut self,
+                value: impl ::std::convert::Into<crate::OptionalText>,
+            ) -> Self {
+                self.id = Ok(value.into().into_option());
                 self
             }
             ///Sets `is_deployed_on_azure`: Whether the solution runs on Azure.
@@ -5772,16 +5449,11 @@ link as it stands.*/
                 self
             }
             ///Sets `name`: The solution's name.
-            pub fn name<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.name = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for name: {e}")
-                    });
+            pub fn name(
+                mut self,
+                value: impl ::std::convert::Into<crate::OptionalText>,
+            ) -> Self {
+                self.name = Ok(value.into().into_option());
                 self
             }
             ///Sets `pricing_model`: How the solution is priced.
@@ -5913,27 +5585,19 @@ link as it stands.*/
         }
         impl SolutionTag {
             ///Sets `id`: The solution's identifier.
-            pub fn id<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.id = value
-                    .try_into()
-                    .map_err(|e| format!("error converting supplied value for id: {e}"));
+            pub fn id(
+                mut self,
+                value: impl ::std::convert::Into<crate::OptionalText>,
+            ) -> Self {
+                self.id = Ok(value.into().into_option());
                 self
             }
             ///Sets `name`: The solution's display name.
-            pub fn name<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.name = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for name: {e}")
-                    });
+            pub fn name(
+                mut self,
+                value: impl ::std::convert::Into<crate::OptionalText>,
+            ) -> Self {
+                self.name = Ok(value.into().into_option());
                 self
             }
             ///Sets `type_`: What kind of reference `id` is.
@@ -6012,14 +5676,11 @@ link as it stands.*/
         }
         impl Tag {
             ///Sets `id`: The entry's identifier, such as `Microsoft365`.
-            pub fn id<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.id = value
-                    .try_into()
-                    .map_err(|e| format!("error converting supplied value for id: {e}"));
+            pub fn id(
+                mut self,
+                value: impl ::std::convert::Into<crate::OptionalText>,
+            ) -> Self {
+                self.id = Ok(value.into().into_option());
                 self
             }
             ///Sets `extra`.
@@ -6084,14 +5745,11 @@ link as it stands.*/
         }
         impl Target {
             ///Sets `id`: The party's identifier; `msft` is Microsoft.
-            pub fn id<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.id = value
-                    .try_into()
-                    .map_err(|e| format!("error converting supplied value for id: {e}"));
+            pub fn id(
+                mut self,
+                value: impl ::std::convert::Into<crate::OptionalText>,
+            ) -> Self {
+                self.id = Ok(value.into().into_option());
                 self
             }
             ///Sets `type_`: What kind of party `id` names.
@@ -6168,18 +5826,11 @@ link as it stands.*/
         }
         impl TrackingInfo {
             ///Sets `microsoft_msx_id`: The deal's identifier in Microsoft's sales system.
-            pub fn microsoft_msx_id<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.microsoft_msx_id = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for microsoft_msx_id: {e}"
-                        )
-                    });
+            pub fn microsoft_msx_id(
+                mut self,
+                value: impl ::std::convert::Into<crate::OptionalText>,
+            ) -> Self {
+                self.microsoft_msx_id = Ok(value.into().into_option());
                 self
             }
             ///Sets `extra`.
@@ -8147,10 +7798,10 @@ The service adds values over time: a value that this client does not know decode
     impl NewReferral {
         ///A value with the members that the document requires (`type`, `customerProfile`, `consent`, `details`); the others are empty, to be set field by field.
         pub fn new(
-            consent: Consent,
-            customer_profile: CustomerProfile,
-            details: ReferralDetails,
             type_: crate::types::ReferralType,
+            customer_profile: CustomerProfile,
+            consent: Consent,
+            details: ReferralDetails,
         ) -> Self {
             Self {
                 campaign_id: ::std::default::Default::default(),
@@ -8802,6 +8453,24 @@ pub mod parameters {
         ///`MS-CorrelationId`, in the header.
         pub const MS_CORRELATION_ID: &str = "MS-CorrelationId";
     }
+}
+/// The names of the headers that the document's answers carry.
+pub mod headers {
+    ///`Request-ID`
+    pub const REQUEST_ID: &str = "Request-ID";
+    ///`Retry-After`
+    pub const RETRY_AFTER: &str = "Retry-After";
+    ///`ETag`
+    pub const E_TAG: &str = "ETag";
+    ///`Location`
+    pub const LOCATION: &str = "Location";
+}
+/// What the document's security schemes say of the tokens that the API takes.
+pub mod security {
+    /// The OAuth 2 scopes to ask a token for.
+    pub const SCOPES: &[&str] = &["https://api.partner.microsoft.com/.default"];
+    /// The roles of the partner's organization that may call the API (`x-roles`).
+    pub const ROLES: &[&str] = &["Referral Admin", "Referral User"];
 }
 impl crate::facts::AsScalar for types::ReferralStatus {
     fn as_scalar(&self) -> crate::facts::Scalar<'_> {

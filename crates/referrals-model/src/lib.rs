@@ -14,7 +14,8 @@
 //! - [`patch`]: typed JSON Patch documents from those tables, and their application.
 //! - [`transitions`]: the status rules, checked.
 //! - [`Operation`] and [`parameters`]: the operations of the document and their parameter
-//!   names.
+//!   names; [`headers`]: the names of the headers of the answers; [`security`]: the scopes
+//!   and roles that a token needs.
 //! - [`Amount`] (money as exact decimal text) and [`PatchValue`] (a patch value as JSON text).
 //!
 //! A reviewable copy of the generated code is committed in `crates/referrals-model/generated/`.
@@ -35,7 +36,7 @@ mod generated {
     include!(concat!(env!("OUT_DIR"), "/model.rs"));
 }
 
-pub use generated::{Operation, parameters, types};
+pub use generated::{Operation, headers, parameters, security, types};
 
 impl Operation {
     /// The operation's path with its parameters (`{id}`...) filled by `values`, in order, each
@@ -75,5 +76,54 @@ impl Operation {
             .iter()
             .filter(|(_, location)| *location == "query")
             .map(|(name, _)| *name)
+    }
+}
+
+/// An optional string, as the builders of the generated types take it: `"text"`, a `String`,
+/// or an `Option` of either (`None::<String>` leaves the member out).
+///
+/// ```
+/// use referrals_model::types::CustomerProfile;
+///
+/// let profile: CustomerProfile = CustomerProfile::builder().name("Contoso").try_into().unwrap();
+/// assert_eq!(profile.name.as_deref(), Some("Contoso"));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OptionalText(Option<String>);
+
+impl OptionalText {
+    /// The text, if any.
+    pub fn into_option(self) -> Option<String> {
+        self.0
+    }
+}
+
+impl From<&str> for OptionalText {
+    fn from(text: &str) -> Self {
+        Self(Some(text.to_owned()))
+    }
+}
+
+impl From<String> for OptionalText {
+    fn from(text: String) -> Self {
+        Self(Some(text))
+    }
+}
+
+impl From<&String> for OptionalText {
+    fn from(text: &String) -> Self {
+        Self(Some(text.clone()))
+    }
+}
+
+impl From<Option<String>> for OptionalText {
+    fn from(text: Option<String>) -> Self {
+        Self(text)
+    }
+}
+
+impl From<Option<&str>> for OptionalText {
+    fn from(text: Option<&str>) -> Self {
+        Self(text.map(str::to_owned))
     }
 }

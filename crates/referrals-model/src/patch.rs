@@ -56,6 +56,15 @@ impl Patch {
         &self.operations
     }
 
+    /// This patch, then the operations of `other`.
+    pub fn and(mut self, other: Patch) -> Self {
+        self.operations.extend(other.operations);
+        if self.error.is_none() {
+            self.error = other.error;
+        }
+        self
+    }
+
     /// The JSON Patch document, in the order the operations were added.
     pub fn into_json_patch(self) -> Result<JsonPatch, PatchError> {
         match self.error {

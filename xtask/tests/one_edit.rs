@@ -1,0 +1,235 @@
+//! Adding a filterable member and a patchable path is one edit of the document and nothing
+//! else: on a copy of the workspace, the document gains `organizationName` in `x-filterable`
+//! and `/name` in `x-patchable`; `cargo xtask codegen` (this crate's binary) rewrites the
+//! copy's generated code; then a program built against the copy's crates filters with the new
+//! typed builder (`query::organization_name()`) and patches with the new typed method
+//! (`Patch::set_name`) against the copy's sandbox, which accepts both.
+//!
+//! It builds the copy's crates with cargo, in the target directory that holds this test (their
+//! paths differ from the workspace's, so nothing of the workspace's build is replaced); the
+//! registry dependencies are those already built, so it costs the workspace's own crates, about
+//! a minute on two cores.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The crates that the program needs, copied with the document.
+const CRATES: [&str; 6] = [
+    "referrals-codegen",
+    "referrals-odata",
+    "referrals-model",
+    "referrals-document",
+    "referrals-client",
+    "referrals-sandbox",
+];
+
+/// The program built against the copy: it fails (exit status not 0) when either new fact is
+/// missing at compile time or refused at run time.
+const PROBE: &str = r#"
+use referrals_client::patch::Patch;
+use referrals_client::query::{self, Query};
+use referrals_client::{Client, StaticToken};
+
+#[tokio::main]
+async fn main() {
+    let sandbox = referrals_sandbox::start(referrals_sandbox::Config {
+        seed_count: 50,
+        log: false,
+        ..Default::default()
+    })
+    .await
+    .expect("the sandbox starts");
+    let client = Client::builder(&sandbox.url(), StaticToken::new("probe"))
+        .allow_http_to_loopback(true)
+        .build()
+        .expect("a client");
+
+    // The new filterable member: a typed builder, and a filter that the sandbox accepts.
+    let filter = query::organization_name().eq("Contoso Company");
+    let page = client
+        .list_page(&Query::new().filter(filter), None)
+        .await
+        .expect("the sandbox accepts a filter on organizationName");
+    assert!(!page.items.is_empty(), "the seed data is Contoso's");
+    assert!(page
+        .items
+        .iter()
+        .all(|r| r.organization_name.as_deref() == Some("Contoso Company")));
+
+    // The new patchable path: a typed method, and a patch that the sandbox applies.
+    let first = &page.items[0];
+    let patch = Patch::new().set_name("Renamed by the probe");
+    let updated = client.update(first, patch).await.expect("the sandbox accepts /name");
+    assert_eq!(updated.name.as_deref(), Some("Renamed by the probe"));
+    println!("both new facts work");
+}
+"#;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace root")
+        .to_owned()
+}
+
+/// The target directory that holds this test's executable: `<target>/<profile>/deps/<test>`.
+fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test's path");
+    exe.ancestors()
+        .nth(3)
+        .expect("the test runs from <target>/<profile>/deps")
+        .to_owned()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+fn show(output: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// The edit: one entry in each extension, nothing else.
+fn edit(document: &str) -> String {
+    let filterable = "      x-filterable:\n";
+    let patchable = "      x-patchable:\n";
+    assert!(document.contains(filterable) && document.contains(patchable));
+    document
+        .replacen(
+            filterable,
+            &format!("{filterable}        organizationName: {{operators: [eq, ne]}}\n"),
+            1,
+        )
+        .replacen(
+            patchable,
+            &format!("{patchable}        /name: [replace, add]\n"),
+            1,
+        )
+}
+
+#[test]
+fn a_filterable_member_and_a_patchable_path_are_one_edit_of_the_document() {
+    let work = tempfile::tempdir().unwrap();
+    let copy = work.path().join("workspace");
+    let root = root();
+    for name in CRATES {
+        copy_dir(
+            &root.join("crates").join(name),
+            &copy.join("crates").join(name),
+        );
+    }
+    copy_dir(&root.join("openapi"), &copy.join("openapi"));
+    let document = copy.join("openapi/referrals.yaml");
+    let text = std::fs::read_to_string(&document).unwrap();
+    std::fs::write(&document, edit(&text)).unwrap();
+
+    // `cargo xtask codegen` on the copy: its generated copies change, and then are current.
+    let codegen = |check: bool| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        command.arg("codegen");
+        if check {
+            command.arg("--check");
+        }
+        command.arg("--spec").arg(&document);
+        for (flag, file) in [
+            ("--model-out", "crates/referrals-model/generated/model.rs"),
+            ("--out", "crates/referrals-client/generated/client.rs"),
+        ] {
+            command.arg(flag).arg(copy.join(file));
+        }
+        command.output().unwrap()
+    };
+    let written = codegen(false);
+    assert!(written.status.success(), "{}", show(&written));
+    let report = String::from_utf8_lossy(&written.stdout);
+    assert!(
+        report.contains("updated"),
+        "the generated code changed: {report}"
+    );
+    let checked = codegen(true);
+    assert!(checked.status.success(), "{}", show(&checked));
+    let model =
+        std::fs::read_to_string(copy.join("crates/referrals-model/generated/model.rs")).unwrap();
+    assert!(
+        model.contains("pub fn organization_name()"),
+        "the typed filter builder"
+    );
+    assert!(model.contains("pub fn set_name("), "the typed patch method");
+
+    // A program of its own workspace, outside the copy, that uses the copy's crates.
+    let probe = work.path().join("probe");
+    std::fs::create_dir_all(probe.join("src")).unwrap();
+    let crate_path = |name: &str| copy.join("crates").join(name).display().to_string();
+    std::fs::write(
+        probe.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"referrals-one-edit-probe\"\nversion = \"0.0.0\"\nedition = \"2024\"\n\
+             publish = false\n\n[workspace]\n\n[dependencies]\n\
+             referrals-client = {{ path = {:?} }}\nreferrals-sandbox = {{ path = {:?} }}\n\
+             tokio = {{ version = \"1\", features = [\"macros\", \"rt-multi-thread\"] }}\n",
+            crate_path("referrals-client"),
+            crate_path("referrals-sandbox"),
+        ),
+    )
+    .unwrap();
+    std::fs::write(probe.join("src/main.rs"), PROBE).unwrap();
+    // The workspace's lock file, so that the probe builds the versions already built.
+    std::fs::copy(root.join("Cargo.lock"), probe.join("Cargo.lock")).unwrap();
+
+    // The copy's crates find their workspace settings in a workspace of their own.
+    std::fs::write(
+        copy.join("Cargo.toml"),
+        std::fs::read_to_string(root.join("Cargo.toml"))
+            .unwrap()
+            .replace(
+                &members_block(&root),
+                &format!(
+                    "members = [{}]",
+                    CRATES
+                        .iter()
+                        .map(|name| format!("\"crates/{name}\""))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ),
+    )
+    .unwrap();
+    std::fs::copy(root.join("Cargo.lock"), copy.join("Cargo.lock")).unwrap();
+
+    let mut run = Command::new(env!("CARGO"));
+    run.current_dir(&probe)
+        .args(["run", "--offline", "--quiet"])
+        .env("CARGO_TARGET_DIR", target_dir());
+    // What cargo told this test about its own package is not about the probe.
+    for (name, _) in std::env::vars() {
+        if name.starts_with("CARGO_") && name != "CARGO_HOME" {
+            run.env_remove(name);
+        }
+    }
+    run.env("CARGO_TARGET_DIR", target_dir());
+    let output = run.output().unwrap();
+    assert!(output.status.success(), "{}", show(&output));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("both new facts work"));
+}
+
+/// The `members = [...]` block of the workspace's manifest.
+fn members_block(root: &Path) -> String {
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    let start = manifest.find("members = [").expect("a members list");
+    let end = start + manifest[start..].find(']').expect("its end") + 1;
+    manifest[start..end].to_owned()
+}
