@@ -149,7 +149,7 @@ async fn the_sandbox_accepts_every_published_query() {
     })
     .await
     .unwrap();
-    let http = reqwest::Client::new();
+    let http = http();
     let mut texts: Vec<(String, String)> = filters()
         .into_iter()
         .map(|golden| ("$filter".to_owned(), golden.text.to_owned()))
@@ -170,4 +170,10 @@ async fn the_sandbox_accepts_every_published_query() {
             response.text().await.unwrap_or_default()
         );
     }
+}
+
+/// A plain HTTP client for requests that the client of the crate would never send.
+fn http() -> reqwest::Client {
+    referrals_client::install_crypto_provider();
+    reqwest::Client::new()
 }

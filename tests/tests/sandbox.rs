@@ -326,7 +326,7 @@ async fn only_what_the_document_lists_is_accepted() {
     ];
     for (parameter, text, expected) in cases {
         let query = referrals_odata::wire::encode_query([(parameter, text)]);
-        let response = reqwest::Client::new()
+        let response = http()
             .get(format!(
                 "{}/v1.0/engagements/referrals?{query}",
                 sandbox.url()
@@ -633,7 +633,7 @@ async fn updates_follow_the_status_rules_and_if_match() {
     // Without Prefer: 204 and the new eTag in the header.
     let body =
         json!([{ "op": "replace", "path": "/statusReason", "value": "Signed." }]).to_string();
-    let response = reqwest::Client::new()
+    let response = http()
         .patch(format!(
             "{}/v1.0/engagements/referrals/{}",
             sandbox.url(),
@@ -772,7 +772,7 @@ async fn bad_input_gets_a_4xx_with_the_error_body_and_harms_nothing() {
         ),
     ];
     for (method, path, body, content_type, expected) in cases {
-        let mut request = reqwest::Client::new()
+        let mut request = http()
             .request(method.clone(), format!("{}{path}", sandbox.url()))
             .bearer_auth(TOKEN);
         if let Some(body) = body {
@@ -805,8 +805,7 @@ async fn requests_without_a_bearer_token_get_401() {
         Some("Basic abc"),
         Some("Bearer wrong"),
     ] {
-        let mut request =
-            reqwest::Client::new().get(format!("{}/v1.0/engagements/referrals", sandbox.url()));
+        let mut request = http().get(format!("{}/v1.0/engagements/referrals", sandbox.url()));
         if let Some(value) = authorization {
             request = request.header("authorization", value);
         }
@@ -910,7 +909,7 @@ async fn raw(
     path: &str,
     body: Option<String>,
 ) -> (u16, ErrorResponse) {
-    let mut request = reqwest::Client::new()
+    let mut request = http()
         .request(method, format!("{}{path}", sandbox.url()))
         .bearer_auth(TOKEN);
     if let Some(body) = body {
@@ -925,4 +924,10 @@ async fn raw(
         status,
         serde_json::from_str(&text).unwrap_or_else(|error| panic!("{error}: {text}")),
     )
+}
+
+/// A plain HTTP client for requests that the client of the crate would never send.
+fn http() -> reqwest::Client {
+    referrals_client::install_crypto_provider();
+    reqwest::Client::new()
 }

@@ -254,7 +254,7 @@ async fn the_sandbox_takes_each_operator_of_a_member_and_no_other() {
     })
     .await
     .unwrap();
-    let http = reqwest::Client::new();
+    let http = http();
     let mut filters = Vec::new();
     for member in facts::FILTERABLE {
         for op in OPERATORS {
@@ -386,4 +386,10 @@ fn every_patchable_path_takes_a_value_of_its_member_and_refuses_another() {
         patch::apply(&mut Referral::default(), &outside),
         Err(patch::PatchError::UnknownPath { .. })
     ));
+}
+
+/// A plain HTTP client for requests that the client of the crate would never send.
+fn http() -> reqwest::Client {
+    referrals_client::install_crypto_provider();
+    reqwest::Client::new()
 }

@@ -8,6 +8,7 @@
 //!    referrals, with the closed-loop load generator of `referrals-bench`.
 
 use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 
 use crate::{FAILED, root};
@@ -17,16 +18,16 @@ const ROUNDS: usize = 5;
 /// The filtered, ordered page of the load test (written as the client sends it).
 const PAGE: &str = "/v1.0/engagements/referrals?$filter=status%20eq%20'New'%20and%20direction%20eq%20'Incoming'&$orderby=createdDateTime%20desc";
 
-pub fn run(args: &[String]) -> ExitCode {
-    let seconds = match args {
-        [] => 10,
-        [flag, value] if flag == "--seconds" => match value.parse() {
-            Ok(seconds) => seconds,
-            Err(_) => return usage(),
-        },
-        _ => return usage(),
-    };
-    match measure(seconds) {
+/// `cargo xtask bench`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// How long each load run lasts, in seconds.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    seconds: u64,
+}
+
+pub fn run(args: Args) -> ExitCode {
+    match measure(args.seconds) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("error: {message}");
@@ -35,12 +36,30 @@ pub fn run(args: &[String]) -> ExitCode {
     }
 }
 
-fn usage() -> ExitCode {
-    eprintln!("usage: cargo xtask bench [--seconds N]   (N: length of each load run, default 10)");
-    ExitCode::from(FAILED)
+/// Where cargo puts the release binaries: `<target dir>/release`, the target dir as cargo
+/// resolves it (`CARGO_TARGET_DIR`, `build.target-dir`, or `target/`).
+fn release_dir() -> Result<PathBuf, String> {
+    let output = Command::new(env!("CARGO"))
+        .current_dir(root())
+        .args(["metadata", "--format-version", "1", "--no-deps"])
+        .output()
+        .map_err(|error| format!("cannot run cargo metadata: {error}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "cargo metadata failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .map_err(|error| format!("cargo metadata printed no JSON: {error}"))?;
+    let target = metadata["target_directory"]
+        .as_str()
+        .ok_or("cargo metadata names no target directory")?;
+    Ok(PathBuf::from(target).join("release"))
 }
 
 fn measure(seconds: u64) -> Result<(), String> {
+    let binaries = release_dir()?;
     println!("building the release binaries (referrals-sandbox, referrals-bench)...");
     let status = Command::new(env!("CARGO"))
         .current_dir(root())
@@ -60,14 +79,14 @@ fn measure(seconds: u64) -> Result<(), String> {
     }
 
     println!("\n## Paging 10,000 referrals (median of {ROUNDS} rounds, alternating)");
-    let server = Sandbox::start(10_000)?;
+    let server = Sandbox::start(&binaries, 10_000)?;
     let (mut client_times, mut raw_times, mut client_peaks) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
-        let client = probe(&["client", &server.url, TOKEN])?;
+        let client = probe(&binaries, &["client", &server.url, TOKEN])?;
         check_count(&client, 10_000)?;
         client_times.push(number(&client, "seconds")?);
         client_peaks.push(number(&client, "peak_kib")?);
-        let raw = probe(&["raw", &server.url, TOKEN])?;
+        let raw = probe(&binaries, &["raw", &server.url, TOKEN])?;
         check_count(&raw, 10_000)?;
         raw_times.push(number(&raw, "seconds")?);
     }
@@ -89,8 +108,8 @@ fn measure(seconds: u64) -> Result<(), String> {
     println!("\n## Peak memory of the client while paging");
     let mut peaks = Vec::new();
     for total in [1_000, 100_000] {
-        let server = Sandbox::start(total)?;
-        let report = probe(&["client", &server.url, TOKEN])?;
+        let server = Sandbox::start(&binaries, total)?;
+        let report = probe(&binaries, &["client", &server.url, TOKEN])?;
         check_count(&report, total)?;
         peaks.push(number(&report, "peak_kib")?);
     }
@@ -107,8 +126,11 @@ fn measure(seconds: u64) -> Result<(), String> {
     );
     println!("GET {PAGE}");
     for total in [10_000, 100_000] {
-        let server = Sandbox::start(total)?;
-        let load = probe(&["load", &server.url, TOKEN, PAGE, "2", &seconds.to_string()])?;
+        let server = Sandbox::start(&binaries, total)?;
+        let load = probe(
+            &binaries,
+            &["load", &server.url, TOKEN, PAGE, "2", &seconds.to_string()],
+        )?;
         drop(server);
         println!(
             "{total:>7} referrals: {:>8.1} requests/s   p50 {:>7.2} ms   p99 {:>7.2} ms   ({} failed)",
@@ -131,9 +153,9 @@ struct Sandbox {
 
 impl Sandbox {
     /// A release sandbox holding `total` referrals (the 2 of the seed examples included).
-    fn start(total: usize) -> Result<Self, String> {
-        let binary = root().join("target/release/referrals-sandbox");
-        let mut child = Command::new(binary)
+    fn start(binaries: &Path, total: usize) -> Result<Self, String> {
+        let binary = binaries.join("referrals-sandbox");
+        let mut child = Command::new(&binary)
             .args([
                 "--seed-count",
                 &(total - 2).to_string(),
@@ -143,7 +165,7 @@ impl Sandbox {
             ])
             .stdout(Stdio::piped())
             .spawn()
-            .map_err(|error| format!("cannot start the sandbox: {error}"))?;
+            .map_err(|error| format!("cannot start the sandbox {}: {error}", binary.display()))?;
         let stdout = child.stdout.take().ok_or("no standard output")?;
         let mut line = String::new();
         BufReader::new(stdout)
@@ -165,8 +187,8 @@ impl Drop for Sandbox {
     }
 }
 
-fn probe(args: &[&str]) -> Result<serde_json::Value, String> {
-    let output = Command::new(root().join("target/release/referrals-bench"))
+fn probe(binaries: &Path, args: &[&str]) -> Result<serde_json::Value, String> {
+    let output = Command::new(binaries.join("referrals-bench"))
         .args(args)
         // One malloc arena: glibc's per-thread arenas otherwise add a drift of a few hundred
         // KiB between runs that has nothing to do with what the program keeps.

@@ -10,10 +10,31 @@ use similar::{ChangeTag, DiffOp, TextDiff};
 
 use crate::{FAILED, STALE, root, shown};
 
+/// `cargo xtask codegen`: with no file named, every reviewable copy of the workspace; with
+/// files named, only those.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Change nothing: exit 0 when the copies are current, 1 with a unified diff when not.
+    #[arg(long)]
+    check: bool,
+    /// The OpenAPI document [default: openapi/referrals.yaml].
+    #[arg(long, value_name = "FILE")]
+    spec: Option<PathBuf>,
+    /// The model's copy [default: crates/referrals-model/generated/model.rs].
+    #[arg(long, value_name = "FILE")]
+    model_out: Option<PathBuf>,
+    /// The client's copy [default: crates/referrals-client/generated/client.rs].
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// The mocks' copy [default: crates/referrals-httpmock/generated/httpmock.rs].
+    #[arg(long, value_name = "FILE")]
+    mock_out: Option<PathBuf>,
+}
+
 struct Options {
     check: bool,
     spec: PathBuf,
-    /// The copies to write, each with the function that makes it.
+    /// The copies to write, each with the part that makes it.
     targets: Vec<Target>,
 }
 
@@ -22,14 +43,8 @@ struct Target {
     part: Part,
 }
 
-pub fn run(args: &[String]) -> ExitCode {
-    let options = match parse(args) {
-        Ok(options) => options,
-        Err(message) => {
-            eprintln!("error: {message}\n\n{}", crate::USAGE);
-            return ExitCode::from(FAILED);
-        }
-    };
+pub fn run(args: Args) -> ExitCode {
+    let options = options(args);
 
     // Everything is generated before anything is written: one failure writes nothing.
     let mut generated = Vec::new();
@@ -99,34 +114,16 @@ pub fn run(args: &[String]) -> ExitCode {
     }
 }
 
-fn parse(args: &[String]) -> Result<Options, String> {
+fn options(args: Args) -> Options {
     let root = root();
-    let mut check = false;
-    let mut spec = root.join("openapi/referrals.yaml");
-    let mut named: Vec<Target> = Vec::new();
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        let part = match arg.as_str() {
-            "--check" => {
-                check = true;
-                continue;
-            }
-            "--spec" => {
-                spec = args.next().ok_or("--spec needs a file")?.into();
-                continue;
-            }
-            "--model-out" => Part::Model,
-            "--out" => Part::Client,
-            "--mock-out" => Part::Httpmock,
-            other => return Err(format!("unknown option `{other}` for codegen")),
-        };
-        let out = args.next().ok_or_else(|| format!("{arg} needs a file"))?;
-        named.push(Target {
-            out: PathBuf::from(out),
-            part,
-        });
-    }
-    // With no file named, every copy of the workspace; with files named, only those.
+    let named: Vec<Target> = [
+        (args.model_out, Part::Model),
+        (args.out, Part::Client),
+        (args.mock_out, Part::Httpmock),
+    ]
+    .into_iter()
+    .filter_map(|(out, part)| Some(Target { out: out?, part }))
+    .collect();
     let targets = if named.is_empty() {
         Part::ALL
             .into_iter()
@@ -142,11 +139,13 @@ fn parse(args: &[String]) -> Result<Options, String> {
     } else {
         named
     };
-    Ok(Options {
-        check,
-        spec,
+    Options {
+        check: args.check,
+        spec: args
+            .spec
+            .unwrap_or_else(|| root.join("openapi/referrals.yaml")),
         targets,
-    })
+    }
 }
 
 /// Writes `text` to a temporary file beside `path`, then renames it over `path`: a reader sees

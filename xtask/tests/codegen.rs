@@ -414,5 +414,9 @@ fn unknown_options_are_refused() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
-    assert!(stderr(&output).contains("unknown option `--chek`"));
+    assert!(
+        stderr(&output).contains("unexpected argument '--chek'"),
+        "{}",
+        stderr(&output)
+    );
 }

@@ -17,34 +17,62 @@ use futures_util::TryStreamExt;
 use referrals_client::query::Query;
 use referrals_client::{Client, StaticToken};
 
+/// The measuring programs of `cargo xtask bench`; each prints one JSON line.
+#[derive(Debug, clap::Parser)]
+struct Cli {
+    #[command(subcommand)]
+    mode: Mode,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Mode {
+    /// Page through every referral with `Client::list_all`.
+    Client(Target),
+    /// Page through every referral with plain reqwest + serde_json.
+    Raw(Target),
+    /// GET one path as fast as some connections allow.
+    Load {
+        #[command(flatten)]
+        target: Target,
+        /// The path and query to GET.
+        path: String,
+        /// How many connections send requests, each after the last answer.
+        #[arg(default_value_t = 2)]
+        concurrency: usize,
+        /// How long to run, in seconds.
+        #[arg(default_value_t = 10)]
+        seconds: u64,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct Target {
+    /// The service root, such as http://127.0.0.1:8080.
+    url: String,
+    /// The bearer token.
+    token: String,
+}
+
 #[tokio::main]
 async fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let argument = |index: usize| -> &str {
-        args.get(index).map(String::as_str).unwrap_or_else(|| {
-            eprintln!("usage: referrals-bench client|raw URL TOKEN | load URL TOKEN PATH CONCURRENCY SECONDS");
-            std::process::exit(2)
-        })
-    };
-    let (url, token) = (argument(1), argument(2));
-    let report = match argument(0) {
-        "client" => client(url, token).await,
-        "raw" => raw(url, token).await,
-        "load" => {
-            let concurrency = argument(4).parse().expect("a concurrency");
-            let seconds = argument(5).parse().expect("a number of seconds");
+    let cli = <Cli as clap::Parser>::parse();
+    let report = match cli.mode {
+        Mode::Client(target) => client(&target.url, &target.token).await,
+        Mode::Raw(target) => raw(&target.url, &target.token).await,
+        Mode::Load {
+            target,
+            path,
+            concurrency,
+            seconds,
+        } => {
             load(
-                url,
-                token,
-                argument(3),
+                &target.url,
+                &target.token,
+                &path,
                 concurrency,
                 Duration::from_secs(seconds),
             )
             .await
-        }
-        other => {
-            eprintln!("unknown mode `{other}`");
-            std::process::exit(2)
         }
     };
     println!("{report}");
@@ -68,6 +96,7 @@ async fn client(url: &str, token: &str) -> serde_json::Value {
 /// The same pages with nothing but reqwest and serde_json: the floor that the client is
 /// measured against.
 async fn raw(url: &str, token: &str) -> serde_json::Value {
+    referrals_client::install_crypto_provider();
     let http = reqwest::Client::new();
     let started = Instant::now();
     let mut count = 0usize;
@@ -99,6 +128,7 @@ async fn load(
     concurrency: usize,
     duration: Duration,
 ) -> serde_json::Value {
+    referrals_client::install_crypto_provider();
     let http = reqwest::Client::new();
     let target = format!("{url}{path}");
     let started = Instant::now();

@@ -19,46 +19,26 @@ use referrals_client::query::{self, OrderBy, Query};
 use referrals_client::types::{Referral, ReferralDirection, ReferralSubstatus};
 use referrals_client::{Client, StaticToken};
 
+/// Lists the pending incoming leads of a service, newest first, as a table.
+#[derive(Debug, clap::Parser)]
+#[command(
+    after_help = "Against the local sandbox:\n  pending_leads --root http://127.0.0.1:8080 --token secret"
+)]
 struct Options {
+    /// The service root.
+    #[arg(long, default_value = "https://api.partner.microsoft.com")]
     root: String,
+    /// The bearer token.
+    #[arg(long, env = "PARTNER_TOKEN", hide_env_values = true)]
     token: String,
+    /// The most leads to list [default: all].
+    #[arg(long)]
     top: Option<u32>,
-}
-
-fn options() -> Result<Options, String> {
-    let mut options = Options {
-        root: "https://api.partner.microsoft.com".into(),
-        token: std::env::var("PARTNER_TOKEN").unwrap_or_default(),
-        top: None,
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = || args.next().ok_or(format!("{arg} needs a value"));
-        match arg.as_str() {
-            "--root" => options.root = value()?,
-            "--token" => options.token = value()?,
-            "--top" => options.top = Some(value()?.parse().map_err(|_| "--top needs a number")?),
-            "--help" | "-h" => {
-                return Err("usage: pending_leads [--root URL] [--token TOKEN] [--top N]".into());
-            }
-            other => return Err(format!("unknown argument `{other}`")),
-        }
-    }
-    if options.token.is_empty() {
-        return Err("no token: pass --token or set PARTNER_TOKEN".into());
-    }
-    Ok(options)
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let options = match options() {
-        Ok(options) => options,
-        Err(message) => {
-            eprintln!("{message}");
-            return ExitCode::from(2);
-        }
-    };
+    let options = <Options as clap::Parser>::parse();
     match run(options).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -191,6 +191,9 @@ pub enum BuildError {
     /// The HTTP client could not be built.
     #[error("cannot build the HTTP client: {0}")]
     Http(#[from] reqwest::Error),
+    /// TLS could not be set up (or the client was built without it, for an https root).
+    #[error("cannot set up TLS: {0}")]
+    Tls(String),
 }
 
 impl ClientBuilder {
@@ -320,8 +323,8 @@ impl ClientBuilder {
             .timeout(self.timeout)
             // A redirect could take the request, and its token, off the service root; the
             // client follows none, and reports the redirect as an unexpected answer.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
+            .redirect(reqwest::redirect::Policy::none());
+        let http = tls(http, &root)?.build()?;
         let baseurl = root.as_str().trim_end_matches('/').to_owned();
         let runtime = Runtime {
             inner: Arc::new(Settings {
@@ -337,6 +340,42 @@ impl ClientBuilder {
         };
         Ok(Client::new_with_client(&baseurl, http, runtime))
     }
+}
+
+/// The TLS of the HTTP client: rustls with the `ring` provider (feature `rustls`, the
+/// default), given to reqwest ready-made so that no process-wide provider is needed; the
+/// platform's TLS (feature `native-tls`); or none, which only a plain-http loopback root can
+/// use.
+#[cfg(feature = "rustls")]
+fn tls(http: reqwest::ClientBuilder, _root: &Url) -> Result<reqwest::ClientBuilder, BuildError> {
+    use rustls_platform_verifier::BuilderVerifierExt;
+    // For the program's other reqwest clients, which find no provider of reqwest's own.
+    crate::install_crypto_provider();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .and_then(|builder| builder.with_platform_verifier())
+        .map_err(|error| BuildError::Tls(error.to_string()))?
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(http.tls_backend_preconfigured(config))
+}
+
+#[cfg(all(feature = "native-tls", not(feature = "rustls")))]
+fn tls(http: reqwest::ClientBuilder, _root: &Url) -> Result<reqwest::ClientBuilder, BuildError> {
+    Ok(http)
+}
+
+#[cfg(not(any(feature = "rustls", feature = "native-tls")))]
+fn tls(http: reqwest::ClientBuilder, root: &Url) -> Result<reqwest::ClientBuilder, BuildError> {
+    if root.scheme() == "https" {
+        return Err(BuildError::Tls(
+            "this client was built without TLS: enable the feature `rustls` (the default) or \
+             `native-tls` of referrals-client"
+                .into(),
+        ));
+    }
+    Ok(http)
 }
 
 /// The path of the service root in `path`: without the part that is a path of the API (the
