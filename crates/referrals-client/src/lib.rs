@@ -69,7 +69,10 @@ pub use progenitor_client::Error as GeneratedError;
 /// (`ClientReferralsExt`, `ClientLegacyExt`), one builder per operation.
 pub mod generated {
     #![allow(missing_docs)]
+    #[cfg(feature = "codegen")]
     include!(concat!(env!("OUT_DIR"), "/client.rs"));
+    #[cfg(not(feature = "codegen"))]
+    include!("../generated/client.rs");
 }
 
 pub use generated::{ByteStream, Client, ClientInfo, ResponseValue};

@@ -30,10 +30,13 @@ pub mod transitions;
 pub use amount::{Amount, AmountError};
 pub use patch_value::PatchValue;
 
-/// The code that the generator makes of the document (see `generated/model.rs` for the
-/// reviewable copy).
+/// The code that the generator makes of the document at build time (feature `codegen`), or its
+/// committed copy `generated/model.rs`, which is the same text.
 mod generated {
+    #[cfg(feature = "codegen")]
     include!(concat!(env!("OUT_DIR"), "/model.rs"));
+    #[cfg(not(feature = "codegen"))]
+    include!("../generated/model.rs");
 }
 
 pub use generated::{Operation, headers, parameters, security, types};
