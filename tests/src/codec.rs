@@ -8,10 +8,11 @@ use serde::de::DeserializeOwned;
 use crate::equivalence::{Difference, differences};
 use crate::json::Json;
 
-/// What a generated type must do for the tests: decode, encode, show itself.
-pub trait Codec: DeserializeOwned + Serialize + Debug + 'static {}
+/// What a generated type must do for the tests: decode, encode, show itself, and describe itself
+/// as JSON Schema.
+pub trait Codec: DeserializeOwned + Serialize + Debug + schemars::JsonSchema + 'static {}
 
-impl<T: DeserializeOwned + Serialize + Debug + 'static> Codec for T {}
+impl<T: DeserializeOwned + Serialize + Debug + schemars::JsonSchema + 'static> Codec for T {}
 
 /// Something to do with the Rust type of a component schema, found by name with [`visit`].
 pub trait TypeVisitor {

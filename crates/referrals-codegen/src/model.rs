@@ -9,7 +9,9 @@
 //!   of `additionalProperties` as required, so every builder would otherwise fail at run time
 //!   with "no value supplied for extra" unless the caller set it by hand;
 //! - builder setters of optional strings that take `"text"`, a `String` or an `Option`
-//!   (`crate::OptionalText`): typify's take `TryInto<Option<String>>`, which `&str` is not.
+//!   (`crate::OptionalText`): typify's take `TryInto<Option<String>>`, which `&str` is not;
+//! - the derive of `schemars::JsonSchema`, behind the model's feature `schemars`: typify writes
+//!   every derive unconditionally.
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
@@ -108,6 +110,10 @@ pub fn extend(file: &mut syn::File, facts: &Facts, openapi: &openapiv3::OpenAPI)
                 TextSetters.visit_item_mod_mut(module);
             }
         }
+        let mut gate = FeatureGatedDerive;
+        for item in items.iter_mut() {
+            gate.visit_item_mut(item);
+        }
     }
 }
 
@@ -170,5 +176,55 @@ impl VisitMut for TextSetters {
                 self
             }
         };
+    }
+}
+
+/// Moves `schemars::JsonSchema` out of each `#[derive(...)]` into
+/// `#[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]`.
+struct FeatureGatedDerive;
+
+impl FeatureGatedDerive {
+    fn gate(attrs: &mut Vec<syn::Attribute>) {
+        let mut gated = false;
+        for attr in attrs.iter_mut() {
+            if !attr.path().is_ident("derive") {
+                continue;
+            }
+            let Ok(paths) = attr.parse_args_with(
+                syn::punctuated::Punctuated::<syn::Path, syn::Token![,]>::parse_terminated,
+            ) else {
+                continue;
+            };
+            let wanted = crate::settings::SCHEMARS_DERIVE.replace(' ', "");
+            let (schemars, rest): (Vec<_>, Vec<_>) = paths.into_iter().partition(|path| {
+                quote!(#path)
+                    .to_string()
+                    .replace(' ', "")
+                    .trim_start_matches("::")
+                    == wanted
+            });
+            if !schemars.is_empty() {
+                gated = true;
+                *attr = syn::parse_quote!(#[derive(#(#rest),*)]);
+            }
+        }
+        if gated {
+            let feature = crate::settings::SCHEMARS_FEATURE;
+            attrs.push(syn::parse_quote!(
+                #[cfg_attr(feature = #feature, derive(::schemars::JsonSchema))]
+            ));
+        }
+    }
+}
+
+impl VisitMut for FeatureGatedDerive {
+    fn visit_item_struct_mut(&mut self, item: &mut syn::ItemStruct) {
+        Self::gate(&mut item.attrs);
+        visit_mut::visit_item_struct_mut(self, item);
+    }
+
+    fn visit_item_enum_mut(&mut self, item: &mut syn::ItemEnum) {
+        Self::gate(&mut item.attrs);
+        visit_mut::visit_item_enum_mut(self, item);
     }
 }

@@ -146,6 +146,7 @@ pub fn tokens(open: &OpenEnum) -> TokenStream {
         .collect();
     let variant_docs: Vec<_> = values.iter().map(|value| format!("`{value}`")).collect();
     let expecting = format!("a {} value (a string)", open.name);
+    let name_text = &open.name;
 
     quote! {
         #[doc = #doc]
@@ -174,6 +175,34 @@ pub fn tokens(open: &OpenEnum) -> TokenStream {
             /// Whether this is one of the values in [`Self::KNOWN`].
             pub fn is_known(&self) -> bool {
                 !matches!(self, Self::#catch_all(_))
+            }
+        }
+
+        /// The document's open value set: one of the known values, or any other string.
+        #[cfg(feature = "schemars")]
+        impl ::schemars::JsonSchema for #name {
+            fn schema_name() -> ::std::string::String {
+                #name_text.to_owned()
+            }
+
+            fn json_schema(_: &mut ::schemars::SchemaGenerator) -> ::schemars::schema::Schema {
+                let known = ::schemars::schema::SchemaObject {
+                    instance_type: Some(::schemars::schema::InstanceType::String.into()),
+                    enum_values: Some(vec![#(::serde_json::Value::from(#values)),*]),
+                    ..::std::default::Default::default()
+                };
+                let any = ::schemars::schema::SchemaObject {
+                    instance_type: Some(::schemars::schema::InstanceType::String.into()),
+                    ..::std::default::Default::default()
+                };
+                ::schemars::schema::SchemaObject {
+                    subschemas: Some(Box::new(::schemars::schema::SubschemaValidation {
+                        any_of: Some(vec![known.into(), any.into()]),
+                        ..::std::default::Default::default()
+                    })),
+                    ..::std::default::Default::default()
+                }
+                .into()
             }
         }
 

@@ -14,6 +14,11 @@ pub const MODEL_CRATE: &str = "referrals_model";
 /// The crate of the generated client, which the httpmock helpers name for its types.
 pub const CLIENT_CRATE: &str = "referrals_client";
 
+/// The derive of `schemars::JsonSchema`, which the model puts behind its feature `schemars`.
+pub const SCHEMARS_DERIVE: &str = "schemars::JsonSchema";
+/// The model's feature that turns the derive on.
+pub const SCHEMARS_FEATURE: &str = "schemars";
+
 /// The money schema. The client keeps it as exact decimal text (`crate::Amount`).
 pub const AMOUNT: &str = "Amount";
 /// The value of a JSON Patch operation. The client keeps it as raw JSON text
@@ -28,6 +33,10 @@ pub fn settings(openapi: &OpenAPI, open_enums: &[OpenEnum]) -> GenerationSetting
         .with_interface(InterfaceStyle::Builder)
         .with_tag(TagStyle::Separate)
         .with_derive("PartialEq")
+        // For users who describe the types with JSON Schema, and for the contract test that
+        // compares what the types say with the document. The model crate puts it behind its
+        // feature `schemars` (see `crate::model`), so that it costs nothing by default.
+        .with_derive(SCHEMARS_DERIVE)
         // The client's runtime (auth, request ids, retries, tracing) lives in the hand-written
         // `crate::Runtime`, and `crate::Client` must implement `ClientHooks` for it: with
         // `Expected`, forgetting that impl is a compile error rather than a silent default.

@@ -7,6 +7,7 @@
 pub mod types {
     ///Further requirements of the customer.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct AdditionalRequirements {
         ///The requirements, one attribute each.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -23,6 +24,7 @@ pub mod types {
     }
     ///A postal address.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct Address {
         ///The first line of the street address.
         #[serde(
@@ -66,6 +68,7 @@ pub mod types {
     }
     ///What the customer agreed to.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct Consent {
         ///The customer agrees to be contacted about this referral.
         #[serde(
@@ -100,6 +103,7 @@ pub mod types {
     }
     ///How a person wants to be contacted.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct ContactPreference {
         ///Whether the person asked not to receive notification e-mails.
         #[serde(
@@ -122,6 +126,7 @@ pub mod types {
     }
     ///The customer's contract behind a deal registration.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct Contract {
         ///The currency of `value`, as an ISO 4217 code.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -168,6 +173,7 @@ pub mod types {
     }
     ///The customer of a referral.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct CustomerProfile {
         ///Where the customer is.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -197,6 +203,7 @@ answers have shown (array and object) already cover "none" (`[]` and `{}`).*/
     }
     ///One identifier of the customer in another registry.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct CustomerProfileId {
         ///The identifier in that registry, such as a D-U-N-S number.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -221,6 +228,7 @@ answers have shown (array and object) already cover "none" (`[]` and `{}`).*/
 three ways: an empty object, an empty array, and an array of identifiers.*/
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     #[serde(untagged)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub enum CustomerProfileIds {
         ///`Array`
         Array(::std::vec::Vec<CustomerProfileId>),
@@ -244,6 +252,7 @@ three ways: an empty object, an empty array, and an array of identifiers.*/
     }
     ///What went wrong.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct ErrorDetail {
         ///A machine-readable error code.
         pub code: crate::types::ErrorCode,
@@ -271,6 +280,7 @@ three ways: an empty object, an empty array, and an array of identifiers.*/
     }
     ///The body of every error answer.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct ErrorResponse {
         ///The `error` member.
         pub error: ErrorDetail,
@@ -286,6 +296,7 @@ three ways: an empty object, an empty array, and an array of identifiers.*/
     }
     ///A more specific error; it may hold another one, and so on.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct InnerError {
         ///A more specific code.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -308,6 +319,7 @@ three ways: an empty object, an empty array, and an array of identifiers.*/
     }
     ///The invitation that brought a referral to the organization.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct InviteContext {
         ///The kind of help the inviter asks for.
         #[serde(
@@ -338,6 +350,7 @@ three ways: an empty object, an empty array, and an array of identifiers.*/
     }
     ///An organization that sent an invitation.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct InvitedBy {
         ///The organization's identifier; Microsoft is `msft`.
         #[serde(
@@ -364,6 +377,7 @@ three ways: an empty object, an empty array, and an array of identifiers.*/
     ///A JSON Patch document (RFC 6902); the changes are applied in order, all or none.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     #[serde(transparent)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct JsonPatch(pub ::std::vec::Vec<JsonPatchOperation>);
     impl ::std::ops::Deref for JsonPatch {
         type Target = ::std::vec::Vec<JsonPatchOperation>;
@@ -394,6 +408,7 @@ three ways: an empty object, an empty array, and an array of identifiers.*/
         PartialEq,
         PartialOrd
     )]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub enum JsonPatchOp {
         ///`replace`
         #[serde(rename = "replace")]
@@ -440,6 +455,7 @@ three ways: an empty object, an empty array, and an array of identifiers.*/
     }
     ///One change of a JSON Patch document.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct JsonPatchOperation {
         ///What to do; the service accepts only `replace` and `add`.
         pub op: JsonPatchOp,
@@ -459,6 +475,7 @@ three ways: an empty object, an empty array, and an array of identifiers.*/
     }
     ///An address and the method to use on it. Kept as sent; published answers hold misspelled paths.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct Link {
         ///The HTTP method, such as `GET`.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -478,6 +495,7 @@ three ways: an empty object, an empty array, and an array of identifiers.*/
     }
     ///A deal's transaction through the commercial marketplace.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct MarketplaceTransactionDetails {
         ///Whether the deal was transacted through the marketplace.
         #[serde(
@@ -505,6 +523,7 @@ three ways: an empty object, an empty array, and an array of identifiers.*/
     }
     ///A person on a team: the customer's contacts or the partner's sellers.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct Member {
         ///How the person wants to be contacted.
         #[serde(
@@ -546,6 +565,7 @@ three ways: an empty object, an empty array, and an array of identifiers.*/
     /**The body of a create request: the members that a partner writes. The service assigns
 `id`, the timestamps, `eTag`, and `engagementId` when it is not given.*/
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct NewReferral {
         ///The marketing campaign that produced the lead.
         #[serde(
@@ -646,6 +666,7 @@ three ways: an empty object, an empty array, and an array of identifiers.*/
         PartialEq,
         PartialOrd
     )]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub enum PreferReturn {
         ///`return=representation`
         #[serde(rename = "return=representation")]
@@ -693,6 +714,7 @@ three ways: an empty object, an empty array, and an array of identifiers.*/
     /**A lead or co-sell opportunity. Lists may leave members out (`$select`), and the service
 adds members over time: none is required here, and unknown members are kept.*/
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct Referral {
         ///When the referral was accepted.
         #[serde(
@@ -918,6 +940,7 @@ Microsoft's, another partner's) share it. Assigned on create unless given.*/
     }
     ///The deal of a referral.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct ReferralDetails {
         ///When the deal is expected to close.
         #[serde(
@@ -966,6 +989,7 @@ Microsoft's, another partner's) share it. Assigned on create unless given.*/
     }
     ///Addresses of resources related to a referral.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct ReferralLinks {
         ///The list of the referrals of the same engagement.
         #[serde(
@@ -988,6 +1012,7 @@ Microsoft's, another partner's) share it. Assigned on create unless given.*/
     }
     ///One page of a list answer, in the OData collection envelope.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct ReferralList {
         ///The OData context of the collection.
         #[serde(
@@ -1025,6 +1050,7 @@ link as it stands.*/
     }
     ///A deal registration submitted for a referral. Read-only.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct Registration {
         ///The customer's contract.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1076,6 +1102,7 @@ link as it stands.*/
     }
     ///When a deal registration reached each state of its review.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct RegistrationStatusHistory {
         ///When the reviewer asked the partner for more.
         #[serde(
@@ -1137,6 +1164,7 @@ link as it stands.*/
     }
     ///One further requirement.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct RequirementAttribute {
         ///The requirement's identifier.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1156,6 +1184,7 @@ link as it stands.*/
     }
     ///What the customer is looking for.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct Requirements {
         ///Further requirements, as typed attributes.
         #[serde(
@@ -1190,6 +1219,7 @@ link as it stands.*/
     }
     ///One solution covered by a deal registration.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct SolutionDetail {
         ///The currency of `value`, as an ISO 4217 code.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1243,6 +1273,7 @@ link as it stands.*/
     }
     ///A reference to a solution.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct SolutionTag {
         ///The solution's identifier.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1265,6 +1296,7 @@ link as it stands.*/
     }
     ///A reference to an entry of a catalog (industry, product, service or offer) by its id.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct Tag {
         ///The entry's identifier, such as `Microsoft365`.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1281,6 +1313,7 @@ link as it stands.*/
     }
     ///A party to which a referral is addressed.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct Target {
         ///The party's identifier; `msft` is Microsoft.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1300,6 +1333,7 @@ link as it stands.*/
     }
     ///Identifiers of a deal in Microsoft's systems.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct TrackingInfo {
         ///The deal's identifier in Microsoft's sales system.
         #[serde(
@@ -5962,6 +5996,43 @@ The service adds values over time: a value that this client does not know decode
             !matches!(self, Self::Unrecognized(_))
         }
     }
+    /// The document's open value set: one of the known values, or any other string.
+    #[cfg(feature = "schemars")]
+    impl ::schemars::JsonSchema for ReferralStatus {
+        fn schema_name() -> ::std::string::String {
+            "ReferralStatus".to_owned()
+        }
+        fn json_schema(
+            _: &mut ::schemars::SchemaGenerator,
+        ) -> ::schemars::schema::Schema {
+            let known = ::schemars::schema::SchemaObject {
+                instance_type: Some(::schemars::schema::InstanceType::String.into()),
+                enum_values: Some(
+                    vec![
+                        ::serde_json::Value::from("None"),
+                        ::serde_json::Value::from("New"),
+                        ::serde_json::Value::from("Active"),
+                        ::serde_json::Value::from("Closed")
+                    ],
+                ),
+                ..::std::default::Default::default()
+            };
+            let any = ::schemars::schema::SchemaObject {
+                instance_type: Some(::schemars::schema::InstanceType::String.into()),
+                ..::std::default::Default::default()
+            };
+            ::schemars::schema::SchemaObject {
+                subschemas: Some(
+                    Box::new(::schemars::schema::SubschemaValidation {
+                        any_of: Some(vec![known.into(), any.into()]),
+                        ..::std::default::Default::default()
+                    }),
+                ),
+                ..::std::default::Default::default()
+            }
+                .into()
+        }
+    }
     impl ::std::convert::From<&str> for ReferralStatus {
         fn from(value: &str) -> Self {
             match value {
@@ -6087,6 +6158,47 @@ The service adds values over time: a value that this client does not know decode
             !matches!(self, Self::Unrecognized(_))
         }
     }
+    /// The document's open value set: one of the known values, or any other string.
+    #[cfg(feature = "schemars")]
+    impl ::schemars::JsonSchema for ReferralSubstatus {
+        fn schema_name() -> ::std::string::String {
+            "ReferralSubstatus".to_owned()
+        }
+        fn json_schema(
+            _: &mut ::schemars::SchemaGenerator,
+        ) -> ::schemars::schema::Schema {
+            let known = ::schemars::schema::SchemaObject {
+                instance_type: Some(::schemars::schema::InstanceType::String.into()),
+                enum_values: Some(
+                    vec![
+                        ::serde_json::Value::from("None"),
+                        ::serde_json::Value::from("Pending"),
+                        ::serde_json::Value::from("Received"),
+                        ::serde_json::Value::from("Accepted"),
+                        ::serde_json::Value::from("Won"),
+                        ::serde_json::Value::from("Lost"),
+                        ::serde_json::Value::from("Declined"),
+                        ::serde_json::Value::from("Expired")
+                    ],
+                ),
+                ..::std::default::Default::default()
+            };
+            let any = ::schemars::schema::SchemaObject {
+                instance_type: Some(::schemars::schema::InstanceType::String.into()),
+                ..::std::default::Default::default()
+            };
+            ::schemars::schema::SchemaObject {
+                subschemas: Some(
+                    Box::new(::schemars::schema::SubschemaValidation {
+                        any_of: Some(vec![known.into(), any.into()]),
+                        ..::std::default::Default::default()
+                    }),
+                ),
+                ..::std::default::Default::default()
+            }
+                .into()
+        }
+    }
     impl ::std::convert::From<&str> for ReferralSubstatus {
         fn from(value: &str) -> Self {
             match value {
@@ -6191,6 +6303,41 @@ The service adds values over time: a value that this client does not know decode
         /// Whether this is one of the values in [`Self::KNOWN`].
         pub fn is_known(&self) -> bool {
             !matches!(self, Self::Unrecognized(_))
+        }
+    }
+    /// The document's open value set: one of the known values, or any other string.
+    #[cfg(feature = "schemars")]
+    impl ::schemars::JsonSchema for ReferralType {
+        fn schema_name() -> ::std::string::String {
+            "ReferralType".to_owned()
+        }
+        fn json_schema(
+            _: &mut ::schemars::SchemaGenerator,
+        ) -> ::schemars::schema::Schema {
+            let known = ::schemars::schema::SchemaObject {
+                instance_type: Some(::schemars::schema::InstanceType::String.into()),
+                enum_values: Some(
+                    vec![
+                        ::serde_json::Value::from("Independent"),
+                        ::serde_json::Value::from("Shared")
+                    ],
+                ),
+                ..::std::default::Default::default()
+            };
+            let any = ::schemars::schema::SchemaObject {
+                instance_type: Some(::schemars::schema::InstanceType::String.into()),
+                ..::std::default::Default::default()
+            };
+            ::schemars::schema::SchemaObject {
+                subschemas: Some(
+                    Box::new(::schemars::schema::SubschemaValidation {
+                        any_of: Some(vec![known.into(), any.into()]),
+                        ..::std::default::Default::default()
+                    }),
+                ),
+                ..::std::default::Default::default()
+            }
+                .into()
         }
     }
     impl ::std::convert::From<&str> for ReferralType {
@@ -6298,6 +6445,43 @@ The service adds values over time: a value that this client does not know decode
             !matches!(self, Self::Unrecognized(_))
         }
     }
+    /// The document's open value set: one of the known values, or any other string.
+    #[cfg(feature = "schemars")]
+    impl ::schemars::JsonSchema for ReferralQualification {
+        fn schema_name() -> ::std::string::String {
+            "ReferralQualification".to_owned()
+        }
+        fn json_schema(
+            _: &mut ::schemars::SchemaGenerator,
+        ) -> ::schemars::schema::Schema {
+            let known = ::schemars::schema::SchemaObject {
+                instance_type: Some(::schemars::schema::InstanceType::String.into()),
+                enum_values: Some(
+                    vec![
+                        ::serde_json::Value::from("None"),
+                        ::serde_json::Value::from("Direct"),
+                        ::serde_json::Value::from("MarketingQualified"),
+                        ::serde_json::Value::from("SalesQualified")
+                    ],
+                ),
+                ..::std::default::Default::default()
+            };
+            let any = ::schemars::schema::SchemaObject {
+                instance_type: Some(::schemars::schema::InstanceType::String.into()),
+                ..::std::default::Default::default()
+            };
+            ::schemars::schema::SchemaObject {
+                subschemas: Some(
+                    Box::new(::schemars::schema::SubschemaValidation {
+                        any_of: Some(vec![known.into(), any.into()]),
+                        ..::std::default::Default::default()
+                    }),
+                ),
+                ..::std::default::Default::default()
+            }
+                .into()
+        }
+    }
     impl ::std::convert::From<&str> for ReferralQualification {
         fn from(value: &str) -> Self {
             match value {
@@ -6394,6 +6578,41 @@ The service adds values over time: a value that this client does not know decode
         /// Whether this is one of the values in [`Self::KNOWN`].
         pub fn is_known(&self) -> bool {
             !matches!(self, Self::Unrecognized(_))
+        }
+    }
+    /// The document's open value set: one of the known values, or any other string.
+    #[cfg(feature = "schemars")]
+    impl ::schemars::JsonSchema for ReferralDirection {
+        fn schema_name() -> ::std::string::String {
+            "ReferralDirection".to_owned()
+        }
+        fn json_schema(
+            _: &mut ::schemars::SchemaGenerator,
+        ) -> ::schemars::schema::Schema {
+            let known = ::schemars::schema::SchemaObject {
+                instance_type: Some(::schemars::schema::InstanceType::String.into()),
+                enum_values: Some(
+                    vec![
+                        ::serde_json::Value::from("Incoming"),
+                        ::serde_json::Value::from("Outgoing")
+                    ],
+                ),
+                ..::std::default::Default::default()
+            };
+            let any = ::schemars::schema::SchemaObject {
+                instance_type: Some(::schemars::schema::InstanceType::String.into()),
+                ..::std::default::Default::default()
+            };
+            ::schemars::schema::SchemaObject {
+                subschemas: Some(
+                    Box::new(::schemars::schema::SubschemaValidation {
+                        any_of: Some(vec![known.into(), any.into()]),
+                        ..::std::default::Default::default()
+                    }),
+                ),
+                ..::std::default::Default::default()
+            }
+                .into()
         }
     }
     impl ::std::convert::From<&str> for ReferralDirection {
@@ -6497,6 +6716,42 @@ The service adds values over time: a value that this client does not know decode
             !matches!(self, Self::Unrecognized(_))
         }
     }
+    /// The document's open value set: one of the known values, or any other string.
+    #[cfg(feature = "schemars")]
+    impl ::schemars::JsonSchema for TargetType {
+        fn schema_name() -> ::std::string::String {
+            "TargetType".to_owned()
+        }
+        fn json_schema(
+            _: &mut ::schemars::SchemaGenerator,
+        ) -> ::schemars::schema::Schema {
+            let known = ::schemars::schema::SchemaObject {
+                instance_type: Some(::schemars::schema::InstanceType::String.into()),
+                enum_values: Some(
+                    vec![
+                        ::serde_json::Value::from("None"),
+                        ::serde_json::Value::from("BusinessProfileLocation"),
+                        ::serde_json::Value::from("SolutionProfile")
+                    ],
+                ),
+                ..::std::default::Default::default()
+            };
+            let any = ::schemars::schema::SchemaObject {
+                instance_type: Some(::schemars::schema::InstanceType::String.into()),
+                ..::std::default::Default::default()
+            };
+            ::schemars::schema::SchemaObject {
+                subschemas: Some(
+                    Box::new(::schemars::schema::SubschemaValidation {
+                        any_of: Some(vec![known.into(), any.into()]),
+                        ..::std::default::Default::default()
+                    }),
+                ),
+                ..::std::default::Default::default()
+            }
+                .into()
+        }
+    }
     impl ::std::convert::From<&str> for TargetType {
         fn from(value: &str) -> Self {
             match value {
@@ -6594,6 +6849,42 @@ The service adds values over time: a value that this client does not know decode
         /// Whether this is one of the values in [`Self::KNOWN`].
         pub fn is_known(&self) -> bool {
             !matches!(self, Self::Unrecognized(_))
+        }
+    }
+    /// The document's open value set: one of the known values, or any other string.
+    #[cfg(feature = "schemars")]
+    impl ::schemars::JsonSchema for SolutionType {
+        fn schema_name() -> ::std::string::String {
+            "SolutionType".to_owned()
+        }
+        fn json_schema(
+            _: &mut ::schemars::SchemaGenerator,
+        ) -> ::schemars::schema::Schema {
+            let known = ::schemars::schema::SchemaObject {
+                instance_type: Some(::schemars::schema::InstanceType::String.into()),
+                enum_values: Some(
+                    vec![
+                        ::serde_json::Value::from("None"),
+                        ::serde_json::Value::from("Category"),
+                        ::serde_json::Value::from("Name")
+                    ],
+                ),
+                ..::std::default::Default::default()
+            };
+            let any = ::schemars::schema::SchemaObject {
+                instance_type: Some(::schemars::schema::InstanceType::String.into()),
+                ..::std::default::Default::default()
+            };
+            ::schemars::schema::SchemaObject {
+                subschemas: Some(
+                    Box::new(::schemars::schema::SubschemaValidation {
+                        any_of: Some(vec![known.into(), any.into()]),
+                        ..::std::default::Default::default()
+                    }),
+                ),
+                ..::std::default::Default::default()
+            }
+                .into()
         }
     }
     impl ::std::convert::From<&str> for SolutionType {
@@ -6701,6 +6992,43 @@ The service adds values over time: a value that this client does not know decode
         /// Whether this is one of the values in [`Self::KNOWN`].
         pub fn is_known(&self) -> bool {
             !matches!(self, Self::Unrecognized(_))
+        }
+    }
+    /// The document's open value set: one of the known values, or any other string.
+    #[cfg(feature = "schemars")]
+    impl ::schemars::JsonSchema for SalesStage {
+        fn schema_name() -> ::std::string::String {
+            "SalesStage".to_owned()
+        }
+        fn json_schema(
+            _: &mut ::schemars::SchemaGenerator,
+        ) -> ::schemars::schema::Schema {
+            let known = ::schemars::schema::SchemaObject {
+                instance_type: Some(::schemars::schema::InstanceType::String.into()),
+                enum_values: Some(
+                    vec![
+                        ::serde_json::Value::from("Qualify"),
+                        ::serde_json::Value::from("Develop"),
+                        ::serde_json::Value::from("Propose"),
+                        ::serde_json::Value::from("Close")
+                    ],
+                ),
+                ..::std::default::Default::default()
+            };
+            let any = ::schemars::schema::SchemaObject {
+                instance_type: Some(::schemars::schema::InstanceType::String.into()),
+                ..::std::default::Default::default()
+            };
+            ::schemars::schema::SchemaObject {
+                subschemas: Some(
+                    Box::new(::schemars::schema::SubschemaValidation {
+                        any_of: Some(vec![known.into(), any.into()]),
+                        ..::std::default::Default::default()
+                    }),
+                ),
+                ..::std::default::Default::default()
+            }
+                .into()
         }
     }
     impl ::std::convert::From<&str> for SalesStage {
@@ -6824,6 +7152,46 @@ The service adds values over time: a value that this client does not know decode
         /// Whether this is one of the values in [`Self::KNOWN`].
         pub fn is_known(&self) -> bool {
             !matches!(self, Self::Unrecognized(_))
+        }
+    }
+    /// The document's open value set: one of the known values, or any other string.
+    #[cfg(feature = "schemars")]
+    impl ::schemars::JsonSchema for AssistanceRequestCode {
+        fn schema_name() -> ::std::string::String {
+            "AssistanceRequestCode".to_owned()
+        }
+        fn json_schema(
+            _: &mut ::schemars::SchemaGenerator,
+        ) -> ::schemars::schema::Schema {
+            let known = ::schemars::schema::SchemaObject {
+                instance_type: Some(::schemars::schema::InstanceType::String.into()),
+                enum_values: Some(
+                    vec![
+                        ::serde_json::Value::from("Unknown"),
+                        ::serde_json::Value::from("GeneralOrOther"),
+                        ::serde_json::Value::from("CustomerTechnicalArchitecture"),
+                        ::serde_json::Value::from("ProofOfConceptOrDemo"),
+                        ::serde_json::Value::from("QuotesOrLicensing"),
+                        ::serde_json::Value::from("PostSalesCustomerSuccess"),
+                        ::serde_json::Value::from("WorkloadSpecificValueProposition")
+                    ],
+                ),
+                ..::std::default::Default::default()
+            };
+            let any = ::schemars::schema::SchemaObject {
+                instance_type: Some(::schemars::schema::InstanceType::String.into()),
+                ..::std::default::Default::default()
+            };
+            ::schemars::schema::SchemaObject {
+                subschemas: Some(
+                    Box::new(::schemars::schema::SubschemaValidation {
+                        any_of: Some(vec![known.into(), any.into()]),
+                        ..::std::default::Default::default()
+                    }),
+                ),
+                ..::std::default::Default::default()
+            }
+                .into()
         }
     }
     impl ::std::convert::From<&str> for AssistanceRequestCode {
@@ -6975,6 +7343,50 @@ The service adds values over time: a value that this client does not know decode
             !matches!(self, Self::Unrecognized(_))
         }
     }
+    /// The document's open value set: one of the known values, or any other string.
+    #[cfg(feature = "schemars")]
+    impl ::schemars::JsonSchema for CustomerSize {
+        fn schema_name() -> ::std::string::String {
+            "CustomerSize".to_owned()
+        }
+        fn json_schema(
+            _: &mut ::schemars::SchemaGenerator,
+        ) -> ::schemars::schema::Schema {
+            let known = ::schemars::schema::SchemaObject {
+                instance_type: Some(::schemars::schema::InstanceType::String.into()),
+                enum_values: Some(
+                    vec![
+                        ::serde_json::Value::from("1to9employees"),
+                        ::serde_json::Value::from("10to50employees"),
+                        ::serde_json::Value::from("51to250employees"),
+                        ::serde_json::Value::from("251to1000employees"),
+                        ::serde_json::Value::from("1001to5000employees"),
+                        ::serde_json::Value::from("5001to10000employees"),
+                        ::serde_json::Value::from("10001to20000employees"),
+                        ::serde_json::Value::from("Morethan20000employees"),
+                        ::serde_json::Value::from("1to50employees"),
+                        ::serde_json::Value::from("51to500employees"),
+                        ::serde_json::Value::from("Morethan500employees")
+                    ],
+                ),
+                ..::std::default::Default::default()
+            };
+            let any = ::schemars::schema::SchemaObject {
+                instance_type: Some(::schemars::schema::InstanceType::String.into()),
+                ..::std::default::Default::default()
+            };
+            ::schemars::schema::SchemaObject {
+                subschemas: Some(
+                    Box::new(::schemars::schema::SubschemaValidation {
+                        any_of: Some(vec![known.into(), any.into()]),
+                        ..::std::default::Default::default()
+                    }),
+                ),
+                ..::std::default::Default::default()
+            }
+                .into()
+        }
+    }
     impl ::std::convert::From<&str> for CustomerSize {
         fn from(value: &str) -> Self {
             match value {
@@ -7087,6 +7499,41 @@ The service adds values over time: a value that this client does not know decode
             !matches!(self, Self::Unrecognized(_))
         }
     }
+    /// The document's open value set: one of the known values, or any other string.
+    #[cfg(feature = "schemars")]
+    impl ::schemars::JsonSchema for CustomerProfileIdType {
+        fn schema_name() -> ::std::string::String {
+            "CustomerProfileIdType".to_owned()
+        }
+        fn json_schema(
+            _: &mut ::schemars::SchemaGenerator,
+        ) -> ::schemars::schema::Schema {
+            let known = ::schemars::schema::SchemaObject {
+                instance_type: Some(::schemars::schema::InstanceType::String.into()),
+                enum_values: Some(
+                    vec![
+                        ::serde_json::Value::from("Duns"),
+                        ::serde_json::Value::from("External")
+                    ],
+                ),
+                ..::std::default::Default::default()
+            };
+            let any = ::schemars::schema::SchemaObject {
+                instance_type: Some(::schemars::schema::InstanceType::String.into()),
+                ..::std::default::Default::default()
+            };
+            ::schemars::schema::SchemaObject {
+                subschemas: Some(
+                    Box::new(::schemars::schema::SubschemaValidation {
+                        any_of: Some(vec![known.into(), any.into()]),
+                        ..::std::default::Default::default()
+                    }),
+                ),
+                ..::std::default::Default::default()
+            }
+                .into()
+        }
+    }
     impl ::std::convert::From<&str> for CustomerProfileIdType {
         fn from(value: &str) -> Self {
             match value {
@@ -7176,6 +7623,36 @@ The service adds values over time: a value that this client does not know decode
         /// Whether this is one of the values in [`Self::KNOWN`].
         pub fn is_known(&self) -> bool {
             !matches!(self, Self::Unrecognized(_))
+        }
+    }
+    /// The document's open value set: one of the known values, or any other string.
+    #[cfg(feature = "schemars")]
+    impl ::schemars::JsonSchema for RegistrationType {
+        fn schema_name() -> ::std::string::String {
+            "RegistrationType".to_owned()
+        }
+        fn json_schema(
+            _: &mut ::schemars::SchemaGenerator,
+        ) -> ::schemars::schema::Schema {
+            let known = ::schemars::schema::SchemaObject {
+                instance_type: Some(::schemars::schema::InstanceType::String.into()),
+                enum_values: Some(vec![::serde_json::Value::from("AzureIPCoSell")]),
+                ..::std::default::Default::default()
+            };
+            let any = ::schemars::schema::SchemaObject {
+                instance_type: Some(::schemars::schema::InstanceType::String.into()),
+                ..::std::default::Default::default()
+            };
+            ::schemars::schema::SchemaObject {
+                subschemas: Some(
+                    Box::new(::schemars::schema::SubschemaValidation {
+                        any_of: Some(vec![known.into(), any.into()]),
+                        ..::std::default::Default::default()
+                    }),
+                ),
+                ..::std::default::Default::default()
+            }
+                .into()
         }
     }
     impl ::std::convert::From<&str> for RegistrationType {
@@ -7268,6 +7745,41 @@ The service adds values over time: a value that this client does not know decode
         /// Whether this is one of the values in [`Self::KNOWN`].
         pub fn is_known(&self) -> bool {
             !matches!(self, Self::Unrecognized(_))
+        }
+    }
+    /// The document's open value set: one of the known values, or any other string.
+    #[cfg(feature = "schemars")]
+    impl ::schemars::JsonSchema for ContractTerm {
+        fn schema_name() -> ::std::string::String {
+            "ContractTerm".to_owned()
+        }
+        fn json_schema(
+            _: &mut ::schemars::SchemaGenerator,
+        ) -> ::schemars::schema::Schema {
+            let known = ::schemars::schema::SchemaObject {
+                instance_type: Some(::schemars::schema::InstanceType::String.into()),
+                enum_values: Some(
+                    vec![
+                        ::serde_json::Value::from("Perpetual"),
+                        ::serde_json::Value::from("Finite")
+                    ],
+                ),
+                ..::std::default::Default::default()
+            };
+            let any = ::schemars::schema::SchemaObject {
+                instance_type: Some(::schemars::schema::InstanceType::String.into()),
+                ..::std::default::Default::default()
+            };
+            ::schemars::schema::SchemaObject {
+                subschemas: Some(
+                    Box::new(::schemars::schema::SubschemaValidation {
+                        any_of: Some(vec![known.into(), any.into()]),
+                        ..::std::default::Default::default()
+                    }),
+                ),
+                ..::std::default::Default::default()
+            }
+                .into()
         }
     }
     impl ::std::convert::From<&str> for ContractTerm {
@@ -7364,6 +7876,41 @@ The service adds values over time: a value that this client does not know decode
             !matches!(self, Self::Unrecognized(_))
         }
     }
+    /// The document's open value set: one of the known values, or any other string.
+    #[cfg(feature = "schemars")]
+    impl ::schemars::JsonSchema for DeploymentLocation {
+        fn schema_name() -> ::std::string::String {
+            "DeploymentLocation".to_owned()
+        }
+        fn json_schema(
+            _: &mut ::schemars::SchemaGenerator,
+        ) -> ::schemars::schema::Schema {
+            let known = ::schemars::schema::SchemaObject {
+                instance_type: Some(::schemars::schema::InstanceType::String.into()),
+                enum_values: Some(
+                    vec![
+                        ::serde_json::Value::from("Customer"),
+                        ::serde_json::Value::from("Partner")
+                    ],
+                ),
+                ..::std::default::Default::default()
+            };
+            let any = ::schemars::schema::SchemaObject {
+                instance_type: Some(::schemars::schema::InstanceType::String.into()),
+                ..::std::default::Default::default()
+            };
+            ::schemars::schema::SchemaObject {
+                subschemas: Some(
+                    Box::new(::schemars::schema::SubschemaValidation {
+                        any_of: Some(vec![known.into(), any.into()]),
+                        ..::std::default::Default::default()
+                    }),
+                ),
+                ..::std::default::Default::default()
+            }
+                .into()
+        }
+    }
     impl ::std::convert::From<&str> for DeploymentLocation {
         fn from(value: &str) -> Self {
             match value {
@@ -7456,6 +8003,41 @@ The service adds values over time: a value that this client does not know decode
         /// Whether this is one of the values in [`Self::KNOWN`].
         pub fn is_known(&self) -> bool {
             !matches!(self, Self::Unrecognized(_))
+        }
+    }
+    /// The document's open value set: one of the known values, or any other string.
+    #[cfg(feature = "schemars")]
+    impl ::schemars::JsonSchema for PricingModel {
+        fn schema_name() -> ::std::string::String {
+            "PricingModel".to_owned()
+        }
+        fn json_schema(
+            _: &mut ::schemars::SchemaGenerator,
+        ) -> ::schemars::schema::Schema {
+            let known = ::schemars::schema::SchemaObject {
+                instance_type: Some(::schemars::schema::InstanceType::String.into()),
+                enum_values: Some(
+                    vec![
+                        ::serde_json::Value::from("PayAsYouGo"),
+                        ::serde_json::Value::from("Other")
+                    ],
+                ),
+                ..::std::default::Default::default()
+            };
+            let any = ::schemars::schema::SchemaObject {
+                instance_type: Some(::schemars::schema::InstanceType::String.into()),
+                ..::std::default::Default::default()
+            };
+            ::schemars::schema::SchemaObject {
+                subschemas: Some(
+                    Box::new(::schemars::schema::SubschemaValidation {
+                        any_of: Some(vec![known.into(), any.into()]),
+                        ..::std::default::Default::default()
+                    }),
+                ),
+                ..::std::default::Default::default()
+            }
+                .into()
         }
     }
     impl ::std::convert::From<&str> for PricingModel {
@@ -7577,6 +8159,47 @@ The service adds values over time: a value that this client does not know decode
         /// Whether this is one of the values in [`Self::KNOWN`].
         pub fn is_known(&self) -> bool {
             !matches!(self, Self::Unrecognized(_))
+        }
+    }
+    /// The document's open value set: one of the known values, or any other string.
+    #[cfg(feature = "schemars")]
+    impl ::schemars::JsonSchema for ErrorCode {
+        fn schema_name() -> ::std::string::String {
+            "ErrorCode".to_owned()
+        }
+        fn json_schema(
+            _: &mut ::schemars::SchemaGenerator,
+        ) -> ::schemars::schema::Schema {
+            let known = ::schemars::schema::SchemaObject {
+                instance_type: Some(::schemars::schema::InstanceType::String.into()),
+                enum_values: Some(
+                    vec![
+                        ::serde_json::Value::from("accessDenied"),
+                        ::serde_json::Value::from("generalException"),
+                        ::serde_json::Value::from("invalidRequest"),
+                        ::serde_json::Value::from("itemNotFound"),
+                        ::serde_json::Value::from("preconditionFailed"),
+                        ::serde_json::Value::from("resourceModified"),
+                        ::serde_json::Value::from("serviceNotAvailable"),
+                        ::serde_json::Value::from("unauthenticated")
+                    ],
+                ),
+                ..::std::default::Default::default()
+            };
+            let any = ::schemars::schema::SchemaObject {
+                instance_type: Some(::schemars::schema::InstanceType::String.into()),
+                ..::std::default::Default::default()
+            };
+            ::schemars::schema::SchemaObject {
+                subschemas: Some(
+                    Box::new(::schemars::schema::SubschemaValidation {
+                        any_of: Some(vec![known.into(), any.into()]),
+                        ..::std::default::Default::default()
+                    }),
+                ),
+                ..::std::default::Default::default()
+            }
+                .into()
         }
     }
     impl ::std::convert::From<&str> for ErrorCode {

@@ -256,6 +256,23 @@ fn normalize(text: &str) -> Result<Normalized, &'static str> {
     })
 }
 
+/// Money as the document describes it: a JSON number of the `decimal` format.
+#[cfg(feature = "schemars")]
+impl schemars::JsonSchema for Amount {
+    fn schema_name() -> String {
+        "Amount".to_owned()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::schema::Schema {
+        schemars::schema::SchemaObject {
+            instance_type: Some(schemars::schema::InstanceType::Number.into()),
+            format: Some("decimal".to_owned()),
+            ..Default::default()
+        }
+        .into()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
