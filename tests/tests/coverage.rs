@@ -6,8 +6,10 @@ use std::collections::BTreeSet;
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::TestRunner;
 use referrals_contract_tests::model::Shape;
+use referrals_contract_tests::spec::Spec;
 use referrals_contract_tests::walk::walk;
 use referrals_contract_tests::{Contract, generate};
+use serde_json::Value;
 
 #[test]
 fn every_operation_has_a_response_example() {
@@ -86,5 +88,78 @@ fn every_component_schema_is_reached_by_an_example_or_the_generator() {
     assert!(
         by_examples.contains("Referral") && by_examples.contains("ErrorResponse"),
         "the examples reach {by_examples:?}"
+    );
+}
+
+/// The members of `payload` that its schema marks `readOnly`, at any depth, as JSON Pointers.
+fn read_only_members(
+    spec: &Spec,
+    schema: &Value,
+    payload: &Value,
+    at: &str,
+    found: &mut Vec<String>,
+) {
+    let schema = resolve(spec, schema);
+    match payload {
+        Value::Object(members) => {
+            let properties = schema.get("properties").and_then(Value::as_object);
+            for (name, value) in members {
+                let Some(property) = properties.and_then(|properties| properties.get(name)) else {
+                    continue;
+                };
+                let pointer = format!("{at}/{name}");
+                if property.get("readOnly").and_then(Value::as_bool) == Some(true) {
+                    found.push(pointer.clone());
+                }
+                read_only_members(spec, property, value, &pointer, found);
+            }
+        }
+        Value::Array(items) => {
+            if let Some(item_schema) = schema.get("items") {
+                for (index, item) in items.iter().enumerate() {
+                    read_only_members(spec, item_schema, item, &format!("{at}/{index}"), found);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A schema with its `$ref` and one-reference `allOf` followed.
+fn resolve<'a>(spec: &'a Spec, schema: &'a Value) -> &'a Value {
+    let mut schema = spec.resolve(schema);
+    while let Some([only]) = schema
+        .get("allOf")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+    {
+        schema = spec.resolve(only);
+    }
+    schema
+}
+
+/// A request example is what a client would send: no member that the document marks
+/// `readOnly` (the service sets those, and OpenAPI says a request should not carry them).
+#[test]
+fn request_examples_send_no_read_only_member() {
+    let contract = Contract::load();
+    let mut offenders = Vec::new();
+    for attachment in contract.spec.attachments() {
+        if attachment.place != "request body" {
+            continue;
+        }
+        let text = std::fs::read_to_string(contract.spec.dir.join(&attachment.file)).unwrap();
+        let payload: Value = serde_json::from_str(&text).unwrap();
+        let mut found = Vec::new();
+        read_only_members(&contract.spec, &attachment.schema, &payload, "", &mut found);
+        offenders.extend(
+            found.into_iter().map(|pointer| {
+                format!("{} ({}): {pointer}", attachment.file, attachment.operation)
+            }),
+        );
+    }
+    assert!(
+        offenders.is_empty(),
+        "request examples that send read-only members: {offenders:#?}"
     );
 }
