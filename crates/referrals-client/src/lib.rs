@@ -48,6 +48,7 @@ mod error;
 mod paging;
 pub mod retry;
 mod runtime;
+pub mod sync;
 
 pub use referrals_model::{
     Amount, AmountError, Operation, OptionalText, PatchValue, facts, headers, parameters, patch,

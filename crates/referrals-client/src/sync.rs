@@ -1,0 +1,699 @@
+//! Incremental sync: the referrals that changed since a saved state, for a job that keeps a
+//! copy (a CRM, a database) and runs every few minutes, with nothing missed.
+//!
+//! ```no_run
+//! # async fn run(client: referrals_client::Client) -> Result<(), Box<dyn std::error::Error>> {
+//! use referrals_client::query;
+//! use referrals_client::sync::{SyncOptions, SyncState};
+//! use referrals_client::types::ReferralDirection;
+//!
+//! // The state saved by the last run, if any (a file, a row of the CRM's database...).
+//! let saved: Option<SyncState> = match std::fs::read_to_string("sync-state.json") {
+//!     Ok(text) => Some(SyncState::from_json(&text)?),
+//!     Err(_) => None,
+//! };
+//! let options = SyncOptions::new().filter(query::direction().eq(ReferralDirection::Incoming));
+//! let mut run = client.sync(saved, options)?;
+//! while let Some(batch) = run.next().await? {
+//!     for referral in batch.items() {
+//!         // Upsert by id: a referral may come twice, with the same id and eTag.
+//!         println!("{:?} at eTag {:?}", referral.id, referral.e_tag);
+//!     }
+//!     std::fs::write("sync-state.json", batch.commit().to_json())?;
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # What it guarantees
+//!
+//! - **At least once.** Every referral that matches the filter, in every version that exists at
+//!   the end of a run, is delivered in that run or an earlier one. The state moves only when the
+//!   consumer commits a batch ([`Batch::commit`]); after a crash between delivery and commit, the
+//!   next run delivers that batch again, and nothing else twice. A duplicate carries the same id
+//!   and eTag as the first delivery: an upsert by id absorbs it.
+//! - **Nothing missed, whatever the service's paging does.** A run asks the service for the
+//!   referrals with `updatedDateTime ge <watermark> and updatedDateTime le <bound>`, ordered by
+//!   `updatedDateTime asc`, and takes only the first page of each answer: the next request starts
+//!   again from the last instant delivered, and drops what was already delivered at that
+//!   instant. A `$skiptoken` is never trusted to stay valid, nor to be a key rather than an
+//!   offset: a referral that changes during a run leaves the result set without shifting any
+//!   other out of it. Only a group of referrals that share one instant and do not fit a page is
+//!   read through the service's pages; its reading counts as complete only when a full pass saw
+//!   as many referrals as the service counts (`$count`) before and after it, so that a referral
+//!   that left the group meanwhile cannot have hidden another.
+//! - **A bound from the service's clock.** A run's upper bound is the service's clock (the
+//!   `Date` header of its first answer) less [`SyncOptions::skew`]: a referral that changes
+//!   during the run has a later `updatedDateTime` and comes in the next run, and a change that a
+//!   service node stamps a little late is not passed over. Without a `Date` header, the client's
+//!   clock is used.
+//! - **Resumable.** A [`SyncState`] is a small versioned value: the watermark (an instant), the
+//!   ids and eTags already delivered at that instant, and, during a run, its bound. A state
+//!   that is corrupt, from another version or for another filter is refused with an error that
+//!   says so; nothing is delivered under a misread state.
+//!
+//! # Odd answers
+//!
+//! - A referral without `updatedDateTime` is delivered when it comes (it cannot come again with
+//!   a watermark, as no `ge` holds for it) and does not move the watermark.
+//! - A referral after the run's bound is left for the next run; one before the watermark is
+//!   delivered and does not move the watermark back.
+//! - A page that is not in ascending order of `updatedDateTime` ends the run with an error:
+//!   going on could pass over referrals.
+//! - A wrong token, a failed connection or a throttled service end the run with the error,
+//!   after the client's retries; the next run starts from the last committed batch.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, ErrorKind};
+use crate::query::{self, Filter, OrderBy, Query, SortKey};
+use crate::types::Referral;
+use crate::{Client, Continuation, Operation, Page};
+
+const LIST: Operation = Operation::ListReferrals;
+
+/// The version of the serialized form of [`SyncState`].
+const STATE_VERSION: u32 = 1;
+
+/// How many full passes over a group of referrals that share one instant may fail to agree
+/// with the service's count before the run gives up with an error.
+const MAX_PASSES: usize = 20;
+
+/// How a sync runs.
+#[derive(Debug, Clone)]
+pub struct SyncOptions {
+    filter: Option<Filter>,
+    skew: Duration,
+}
+
+impl Default for SyncOptions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SyncOptions {
+    /// Every referral, with a skew of two minutes.
+    pub fn new() -> Self {
+        Self {
+            filter: None,
+            skew: Duration::from_secs(120),
+        }
+    }
+
+    /// Only the referrals that `filter` keeps (such as `direction eq 'Incoming'`). A state is
+    /// tied to its filter: another filter starts from scratch.
+    pub fn filter(mut self, filter: Filter) -> Self {
+        self.filter = Some(filter);
+        self
+    }
+
+    /// How far behind the service's clock a run stops (default: two minutes). A change that the
+    /// service stamps later than it makes it visible, by up to this much, is still delivered;
+    /// every change arrives this much later.
+    pub fn skew(mut self, skew: Duration) -> Self {
+        self.skew = skew;
+        self
+    }
+}
+
+/// Where a sync stands: what has been delivered and committed.
+///
+/// Save it after each [`Batch::commit`] ([`Self::to_json`]) and give it to the next
+/// [`Client::sync`]. It holds the watermark (an instant of `updatedDateTime`), the ids and eTags
+/// delivered at exactly that instant, whether all of them have been, and during a run its upper
+/// bound.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncState {
+    filter: Option<String>,
+    watermark: Option<DateTime<Utc>>,
+    delivered: BTreeMap<String, String>,
+    complete: bool,
+    bound: Option<DateTime<Utc>>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredState {
+    version: u32,
+    filter: Option<String>,
+    watermark: Option<String>,
+    delivered: BTreeMap<String, String>,
+    complete: bool,
+    bound: Option<String>,
+}
+
+/// Why a saved state cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the saved sync state cannot be used: {0}")]
+pub struct StateError(String);
+
+fn instant(text: &str) -> Result<DateTime<Utc>, StateError> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|time| time.with_timezone(&Utc))
+        .map_err(|error| StateError(format!("`{text}` is not a date-time: {error}")))
+}
+
+fn text(time: DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+impl SyncState {
+    /// The state as JSON text, to save.
+    pub fn to_json(&self) -> String {
+        let stored = StoredState {
+            version: STATE_VERSION,
+            filter: self.filter.clone(),
+            watermark: self.watermark.map(text),
+            delivered: self.delivered.clone(),
+            complete: self.complete,
+            bound: self.bound.map(text),
+        };
+        serde_json::to_string(&stored).unwrap_or_default()
+    }
+
+    /// A state saved by [`Self::to_json`]. Text that is not one, or of another version, is
+    /// refused with an error that says what is wrong.
+    pub fn from_json(text: &str) -> Result<Self, StateError> {
+        let value: serde_json::Value = serde_json::from_str(text)
+            .map_err(|error| StateError(format!("it is not JSON: {error}")))?;
+        match value.get("version").and_then(serde_json::Value::as_u64) {
+            Some(version) if version == u64::from(STATE_VERSION) => {}
+            Some(version) => {
+                return Err(StateError(format!(
+                    "it was written as version {version}, and this client reads version \
+                     {STATE_VERSION}"
+                )));
+            }
+            None => {
+                return Err(StateError(
+                    "it is not a sync state of referrals_client (it has no `version`)".into(),
+                ));
+            }
+        }
+        let stored: StoredState = serde_json::from_value(value)
+            .map_err(|error| StateError(format!("it is damaged: {error}")))?;
+        let state = Self {
+            filter: stored.filter,
+            watermark: stored.watermark.as_deref().map(instant).transpose()?,
+            delivered: stored.delivered,
+            complete: stored.complete,
+            bound: stored.bound.as_deref().map(instant).transpose()?,
+        };
+        if state.watermark.is_none() && (!state.delivered.is_empty() || state.complete) {
+            return Err(StateError(
+                "it lists delivered referrals without a watermark".into(),
+            ));
+        }
+        Ok(state)
+    }
+
+    /// The instant up to which every change has been delivered and committed; `None` before
+    /// the first commit.
+    pub fn watermark(&self) -> Option<DateTime<Utc>> {
+        self.watermark
+    }
+
+    /// Whether a run was in progress when the state was saved.
+    pub fn in_run(&self) -> bool {
+        self.bound.is_some()
+    }
+
+    fn fresh(filter: Option<String>) -> Self {
+        Self {
+            filter,
+            watermark: None,
+            delivered: BTreeMap::new(),
+            complete: false,
+            bound: None,
+        }
+    }
+
+    /// Whether `referral` was delivered already at the watermark, in this version.
+    fn already_delivered(&self, referral: &Referral) -> bool {
+        referral.updated_date_time.is_some()
+            && referral.updated_date_time == self.watermark
+            && referral.id.as_ref().is_some_and(|id| {
+                self.delivered.get(id).map(String::as_str)
+                    == Some(referral.e_tag.as_deref().unwrap_or_default())
+            })
+    }
+
+    /// Records the delivery of `referral`: the watermark moves to its instant when that is later.
+    fn deliver(&mut self, referral: &Referral) {
+        let (Some(time), Some(id)) = (referral.updated_date_time, referral.id.as_ref()) else {
+            return;
+        };
+        match self.watermark {
+            Some(watermark) if time < watermark => return,
+            Some(watermark) if time == watermark => {}
+            _ => {
+                self.watermark = Some(time);
+                self.delivered.clear();
+                self.complete = false;
+            }
+        }
+        self.delivered
+            .insert(id.clone(), referral.e_tag.clone().unwrap_or_default());
+    }
+}
+
+/// A run of a sync: [`Self::next`] gives the next batch of changed referrals, until the run is
+/// over.
+pub struct Run {
+    client: Client,
+    user_filter: Option<Filter>,
+    skew: Duration,
+    committed: SyncState,
+    /// Where the sync is, which may be ahead of `committed` by steps that delivered nothing.
+    working: SyncState,
+    /// The batch given out last was not committed: start again from `committed`.
+    uncommitted: bool,
+    /// The batch given out last is the run's last.
+    last_given: bool,
+    /// The run is over.
+    done: bool,
+    /// The pass under way over a group of referrals at one instant, if any.
+    pass: Option<Pass>,
+}
+
+/// A pass over the pages of the group of referrals at the watermark's instant.
+#[derive(Default)]
+struct Pass {
+    /// How many pages of the pass were read.
+    pages: usize,
+    /// Where the pass goes on; `None` once its last page was read.
+    next: Option<Continuation>,
+    /// The ids that the pass saw.
+    seen: BTreeSet<String>,
+    /// The service's count of the group when the pass began.
+    before: Option<i64>,
+    /// What the previous pass saw, for a service that does not count.
+    previous: Option<BTreeSet<String>>,
+    /// How many passes ended without seeing the whole group.
+    failed: usize,
+}
+
+/// The referrals of one page of a sync, to deliver, then commit.
+pub struct Batch<'a> {
+    sync: &'a mut Run,
+    items: Vec<Referral>,
+    after: SyncState,
+}
+
+impl Batch<'_> {
+    /// Whether this is the last batch of the run.
+    pub fn is_last(&self) -> bool {
+        self.after.bound.is_none()
+    }
+
+    /// The referrals to deliver, oldest change first.
+    pub fn items(&self) -> &[Referral] {
+        &self.items
+    }
+
+    /// Takes the referrals, to deliver them.
+    pub fn take_items(&mut self) -> Vec<Referral> {
+        std::mem::take(&mut self.items)
+    }
+
+    /// Marks the batch delivered: the sync moves past it, and the state to save is returned.
+    /// A batch dropped without a commit is delivered again.
+    pub fn commit(self) -> SyncState {
+        self.sync.committed = self.after.clone();
+        self.sync.working = self.after.clone();
+        self.sync.uncommitted = false;
+        self.after
+    }
+}
+
+impl Client {
+    /// A sync of the referrals that changed since `state` (`None`: every referral), as
+    /// [`crate::sync`] describes. A state made with another filter than `options`' is refused.
+    pub fn sync(&self, state: Option<SyncState>, options: SyncOptions) -> Result<Run, Error> {
+        let filter_text = options.filter.as_ref().map(ToString::to_string);
+        let state = match state {
+            Some(state) if state.filter != filter_text => {
+                return Err(Error::new(
+                    ErrorKind::InvalidContinuation,
+                    Some(LIST),
+                    format!(
+                        "the saved sync state is for the filter {}, not {}; start from no state \
+                         to sync with another filter",
+                        describe(state.filter.as_deref()),
+                        describe(filter_text.as_deref())
+                    ),
+                ));
+            }
+            Some(state) => state,
+            None => SyncState::fresh(filter_text),
+        };
+        Ok(Run {
+            client: self.clone(),
+            user_filter: options.filter,
+            skew: options.skew,
+            working: state.clone(),
+            committed: state,
+            uncommitted: false,
+            last_given: false,
+            done: false,
+            pass: None,
+        })
+    }
+}
+
+fn describe(filter: Option<&str>) -> String {
+    filter.map_or_else(|| "(none)".to_owned(), |text| format!("`{text}`"))
+}
+
+impl Run {
+    /// The state as last committed (or as the sync was started from).
+    pub fn state(&self) -> &SyncState {
+        &self.committed
+    }
+
+    /// The next batch of changed referrals; `None` when the run is over. The last batch of a
+    /// run may be empty: its commit is the state that says the run is over. An error ends the
+    /// run; the next run starts from the last committed batch.
+    pub async fn next(&mut self) -> Result<Option<Batch<'_>>, Error> {
+        if self.uncommitted {
+            // The last batch was not committed: it comes again.
+            self.working = self.committed.clone();
+            self.uncommitted = false;
+            self.last_given = false;
+            self.done = false;
+            self.pass = None;
+        }
+        if self.last_given {
+            self.last_given = false;
+            self.done = true;
+        }
+        if self.done {
+            return Ok(None);
+        }
+        loop {
+            let step = if self.pass.is_some() {
+                self.group(self.working.clone()).await?
+            } else {
+                self.step().await?
+            };
+            match step {
+                Step::Deliver { items, after, last } => {
+                    self.uncommitted = true;
+                    self.last_given = last;
+                    return Ok(Some(Batch {
+                        sync: self,
+                        items,
+                        after,
+                    }));
+                }
+                Step::Moved(after) => self.working = after,
+                Step::Done(after) if after == self.committed => {
+                    self.done = true;
+                    return Ok(None);
+                }
+                Step::Done(after) => {
+                    // The run is over, and the state to save says so: an empty batch, whose
+                    // commit is the state that the next run starts from.
+                    self.working = after.clone();
+                    self.uncommitted = true;
+                    self.last_given = true;
+                    return Ok(Some(Batch {
+                        sync: self,
+                        items: Vec::new(),
+                        after,
+                    }));
+                }
+            }
+        }
+    }
+
+    /// The filter of a request: the user's, and the bounds on `updatedDateTime`.
+    fn filter(&self, lower: Option<Filter>, upper: Option<DateTime<Utc>>) -> Option<Filter> {
+        let bounds = [
+            lower,
+            upper.map(|bound| query::updated_date_time().le(bound)),
+        ];
+        self.user_filter
+            .clone()
+            .into_iter()
+            .chain(bounds.into_iter().flatten())
+            .reduce(Filter::and)
+    }
+
+    fn lower_bound(state: &SyncState) -> Option<Filter> {
+        state.watermark.map(|watermark| {
+            if state.complete {
+                query::updated_date_time().gt(watermark)
+            } else {
+                query::updated_date_time().ge(watermark)
+            }
+        })
+    }
+
+    async fn page(&self, query: &Query) -> Result<Page, Error> {
+        self.client.list_page(query, None).await
+    }
+
+    /// One request of the run, from the watermark to the bound, and what it leads to.
+    async fn step(&mut self) -> Result<Step, Error> {
+        let mut state = self.working.clone();
+        let query = with_filter(
+            Query::new().order_by(OrderBy::asc(SortKey::UpdatedDateTime)),
+            self.filter(Self::lower_bound(&state), state.bound),
+        );
+        let page = self.page(&query).await?;
+        // The run's bound: the service's clock of its first answer, less the skew.
+        let bound = match state.bound {
+            Some(bound) => bound,
+            None => {
+                let now: DateTime<Utc> = page
+                    .date
+                    .unwrap_or_else(|| self.client.runtime().clock().now())
+                    .into();
+                let skew = chrono::Duration::from_std(self.skew).unwrap_or(chrono::Duration::MAX);
+                let bound = now
+                    .checked_sub_signed(skew)
+                    .unwrap_or(DateTime::<Utc>::MIN_UTC);
+                state.bound = Some(bound);
+                bound
+            }
+        };
+        check_order(&page.items)?;
+
+        // The referrals of the page up to the bound; those after it come in the next run.
+        let within: Vec<&Referral> = page
+            .items
+            .iter()
+            .filter(|referral| referral.updated_date_time.is_none_or(|time| time <= bound))
+            .collect();
+        let beyond = page.items.len() > within.len();
+        let has_next = page.next()?.is_some();
+
+        // A page of nothing but the watermark's instant, with more to come: the group does
+        // not fit a page, and is read through the service's pages.
+        let at_watermark = |referral: &&Referral| {
+            referral.updated_date_time.is_some() && referral.updated_date_time == state.watermark
+        };
+        if state.watermark.is_some()
+            && !state.complete
+            && has_next
+            && !beyond
+            && !within.is_empty()
+            && within.iter().all(at_watermark)
+        {
+            self.pass = Some(Pass::default());
+            return self.group(state).await;
+        }
+
+        let fresh: Vec<Referral> = within
+            .iter()
+            .filter(|referral| !state.already_delivered(referral))
+            .map(|referral| (*referral).clone())
+            .collect();
+        let mut after = state.clone();
+        for referral in &fresh {
+            after.deliver(referral);
+        }
+        if after.watermark.is_none() && !fresh.is_empty() {
+            // Only referrals without `updatedDateTime` so far: they cannot be asked for again
+            // by instant, and the next request starts after them.
+            after.watermark = Some(FLOOR);
+        }
+        // This request saw everything from the watermark to the bound: the run is over.
+        let last = !has_next || beyond;
+        if last {
+            after.bound = None;
+            if fresh.is_empty() {
+                return Ok(Step::Done(after));
+            }
+            return Ok(Step::Deliver {
+                items: fresh,
+                after,
+                last: true,
+            });
+        }
+        if fresh.is_empty() {
+            return Err(stuck(&state));
+        }
+        Ok(Step::Deliver {
+            items: fresh,
+            after,
+            last: false,
+        })
+    }
+
+    /// Reads the group of referrals at the watermark's instant, which does not fit a page,
+    /// through the service's pages, one page a step, until a pass is known to have seen all of
+    /// it.
+    async fn group(&mut self, mut state: SyncState) -> Result<Step, Error> {
+        let Some(instant) = state.watermark else {
+            self.pass = None;
+            return Err(stuck(&state));
+        };
+        let counted = with_filter(
+            Query::new().order_by(OrderBy::asc(SortKey::UpdatedDateTime)),
+            self.filter(Some(query::updated_date_time().eq(instant)), None),
+        )
+        .count(true);
+        loop {
+            let mut pass = self.pass.take().unwrap_or_default();
+            let page = match (pass.pages, pass.next.take()) {
+                (0, _) => {
+                    let page = self.page(&counted).await?;
+                    pass.before = page.count;
+                    page
+                }
+                (pages, Some(_)) if pages >= self.client.runtime().max_pages() => {
+                    return Err(Error::new(
+                        ErrorKind::PagingLoop,
+                        Some(LIST),
+                        "the group of referrals at one instant passed the page limit".to_owned(),
+                    ));
+                }
+                (_, Some(next)) => self.client.list_page(&counted, Some(&next)).await?,
+                (_, None) => {
+                    // A full pass. It saw the whole group if the group did not change during it
+                    // (a group only loses referrals, to later instants) and it saw as many as
+                    // there are.
+                    let after = self.page(&counted.clone().top(0)).await?.count;
+                    let complete = match (pass.before, after) {
+                        (Some(before), Some(after)) => {
+                            before == after
+                                && i64::try_from(pass.seen.len()).is_ok_and(|seen| seen == after)
+                        }
+                        // Without `$count`, two passes that saw the same referrals.
+                        _ => pass.previous.as_ref() == Some(&pass.seen),
+                    };
+                    if complete {
+                        state.complete = true;
+                        return Ok(Step::Moved(state));
+                    }
+                    let failed = pass.failed + 1;
+                    if failed >= MAX_PASSES {
+                        return Err(Error::new(
+                            ErrorKind::UnexpectedAnswer,
+                            Some(LIST),
+                            format!(
+                                "the service's pages of the referrals whose updatedDateTime is {} \
+                                 did not agree with its count in {MAX_PASSES} passes; the sync \
+                                 stops rather than pass over any",
+                                text(instant)
+                            ),
+                        ));
+                    }
+                    self.pass = Some(Pass {
+                        previous: Some(pass.seen),
+                        failed,
+                        ..Pass::default()
+                    });
+                    continue;
+                }
+            };
+            pass.pages += 1;
+            check_order(&page.items)?;
+            let mut fresh: Vec<Referral> = Vec::new();
+            for referral in &page.items {
+                if let Some(id) = &referral.id {
+                    pass.seen.insert(id.clone());
+                }
+                if referral.updated_date_time == Some(instant)
+                    && !state.already_delivered(referral)
+                    && !fresh.iter().any(|known| known.id == referral.id)
+                {
+                    fresh.push(referral.clone());
+                }
+            }
+            pass.next = page.next()?.cloned();
+            self.pass = Some(pass);
+            if !fresh.is_empty() {
+                let mut after = state.clone();
+                for referral in &fresh {
+                    after.deliver(referral);
+                }
+                return Ok(Step::Deliver {
+                    items: fresh,
+                    after,
+                    last: false,
+                });
+            }
+        }
+    }
+}
+
+/// `query` with `filter`, when there is one.
+fn with_filter(query: Query, filter: Option<Filter>) -> Query {
+    match filter {
+        Some(filter) => query.filter(filter),
+        None => query,
+    }
+}
+
+/// The watermark after referrals without `updatedDateTime`, before any instant of the data.
+const FLOOR: DateTime<Utc> = DateTime::<Utc>::UNIX_EPOCH;
+
+/// The outcome of a request.
+enum Step {
+    /// New referrals to deliver, the state once they are, and whether they end the run.
+    Deliver {
+        items: Vec<Referral>,
+        after: SyncState,
+        last: bool,
+    },
+    /// A step that delivered nothing, and the state after it.
+    Moved(SyncState),
+    /// The run is over, in this state.
+    Done(SyncState),
+}
+
+/// A page must be in ascending order of `updatedDateTime` (those without one first).
+fn check_order(items: &[Referral]) -> Result<(), Error> {
+    let unordered = items
+        .windows(2)
+        .any(|pair| pair[0].updated_date_time > pair[1].updated_date_time);
+    if unordered {
+        return Err(Error::new(
+            ErrorKind::UnexpectedAnswer,
+            Some(LIST),
+            "the service's page is not in ascending order of updatedDateTime; the sync stops \
+             rather than pass over referrals",
+        ));
+    }
+    Ok(())
+}
+
+fn stuck(state: &SyncState) -> Error {
+    Error::new(
+        ErrorKind::UnexpectedAnswer,
+        Some(LIST),
+        format!(
+            "the service answered a page of referrals already delivered, before the end of the \
+             changes from {}; the sync stops rather than loop",
+            state.watermark.map_or_else(|| "the start".to_owned(), text)
+        ),
+    )
+}

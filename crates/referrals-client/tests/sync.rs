@@ -1,0 +1,313 @@
+//! The sync against servers that misbehave: saved states that cannot be used, answers without a
+//! `Date`, pages out of order, items outside the run's bounds, failures in the middle of a run.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use referrals_client::sync::{SyncOptions, SyncState};
+use referrals_client::{Client, Clock, ErrorKind, RetryPolicy, StaticToken};
+use serde_json::{Value, json};
+use wiremock::matchers::method;
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+/// A clock at a fixed time that never waits.
+#[derive(Debug)]
+struct Fixed(SystemTime);
+
+impl Clock for Fixed {
+    fn now(&self) -> SystemTime {
+        self.0
+    }
+    fn sleep(&self, _: Duration) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        Box::pin(async {})
+    }
+}
+
+fn at(text: &str) -> SystemTime {
+    chrono::DateTime::parse_from_rfc3339(text).unwrap().into()
+}
+
+fn client(server: &MockServer) -> Client {
+    Client::builder(&server.uri(), StaticToken::new("token"))
+        .allow_http_to_loopback(true)
+        .clock(Fixed(at("2026-01-01T12:00:00Z")))
+        .retry(RetryPolicy::disabled())
+        .build()
+        .unwrap()
+}
+
+fn referral(id: &str, updated: Option<&str>) -> Value {
+    json!({ "id": id, "eTag": format!("\"{id}\""), "updatedDateTime": updated })
+}
+
+/// The `$filter` of a request.
+fn filter(request: &Request) -> String {
+    request
+        .url
+        .query_pairs()
+        .find(|(name, _)| name == "$filter")
+        .map(|(_, value)| value.into_owned())
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_saved_state_that_cannot_be_used_is_refused_with_a_reason() {
+    for (text, expected) in [
+        ("not json", "it is not JSON"),
+        (r#"{"cursor": 7}"#, "not a sync state"),
+        (r#"{"version": 2, "watermark": null}"#, "version 2"),
+        (
+            r#"{"version": 1, "filter": null, "watermark": "yesterday", "delivered": {}, "complete": false, "bound": null}"#,
+            "`yesterday` is not a date-time",
+        ),
+        (
+            r#"{"version": 1, "filter": null, "watermark": null, "delivered": {"a": "b"}, "complete": false, "bound": null}"#,
+            "without a watermark",
+        ),
+        (
+            r#"{"version": 1, "filter": null, "watermark": null, "delivered": {}, "complete": false, "bound": null, "extra": 1}"#,
+            "damaged",
+        ),
+    ] {
+        let error = SyncState::from_json(text).unwrap_err();
+        assert!(error.to_string().contains(expected), "{text}: {error}");
+    }
+}
+
+/// A server on loopback that answers every request with `body` and no `Date` header (which
+/// the usual test servers add).
+async fn dateless(body: Value) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let body = body.to_string();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut request = vec![0u8; 16 * 1024];
+            let mut read = 0;
+            while !request[..read]
+                .windows(4)
+                .any(|window| window == b"\r\n\r\n")
+            {
+                match socket.read(&mut request[read..]).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(count) => read += count,
+                }
+            }
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = socket.write_all(answer.as_bytes()).await;
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn without_a_date_header_the_bound_is_the_client_s_clock_less_the_skew() {
+    let root = dateless(json!({
+        "value": [
+            referral("old", Some("2026-01-01T11:00:00Z")),
+            referral("recent", Some("2026-01-01T11:59:30Z")),
+        ]
+    }))
+    .await;
+    let client = Client::builder(&root, StaticToken::new("token"))
+        .allow_http_to_loopback(true)
+        .clock(Fixed(at("2026-01-01T12:00:00Z")))
+        .build()
+        .unwrap();
+    let mut sync = client
+        .sync(None, SyncOptions::new().skew(Duration::from_secs(60)))
+        .unwrap();
+    let batch = sync.next().await.unwrap().unwrap();
+    // 12:00 less a minute: `recent` is after the bound, for the next run.
+    let ids: Vec<_> = batch
+        .items()
+        .iter()
+        .map(|r| r.id.clone().unwrap())
+        .collect();
+    assert_eq!(ids, ["old"]);
+    assert!(batch.is_last());
+    let state = batch.commit();
+    assert_eq!(
+        state.watermark().map(|time| time.to_rfc3339()),
+        Some("2026-01-01T11:00:00+00:00".into())
+    );
+    assert!(!state.in_run());
+    assert!(sync.next().await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_page_out_of_order_ends_the_run_with_an_error() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "value": [
+                referral("b", Some("2025-06-01T00:00:00Z")),
+                referral("a", Some("2025-01-01T00:00:00Z")),
+            ]
+        })))
+        .mount(&server)
+        .await;
+    let client = client(&server);
+    let mut sync = client.sync(None, SyncOptions::new()).unwrap();
+    let error = sync.next().await.err().unwrap();
+    assert_eq!(error.kind(), ErrorKind::UnexpectedAnswer);
+    assert!(
+        error.to_string().contains("not in ascending order"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn odd_items_are_delivered_without_moving_the_watermark_back() {
+    let server = MockServer::start().await;
+    // A first answer with an item without updatedDateTime (first, as nulls sort first), then
+    // later answers with an item before the watermark.
+    let requests = Arc::new(Mutex::new(0));
+    let count = requests.clone();
+    Mock::given(method("GET"))
+        .respond_with(move |_: &Request| {
+            let mut count = count.lock().unwrap();
+            *count += 1;
+            let body = match *count {
+                1 => json!({ "value": [
+                    referral("undated", None),
+                    referral("a", Some("2025-01-01T00:00:00Z")),
+                ], "@odata.nextLink": "/v1.0/engagements/referrals?$skiptoken=x" }),
+                _ => json!({ "value": [
+                    referral("late-but-old", Some("2024-01-01T00:00:00Z")),
+                    referral("b", Some("2025-02-01T00:00:00Z")),
+                ] }),
+            };
+            ResponseTemplate::new(200)
+                .insert_header("Date", "Thu, 01 Jan 2026 12:00:00 GMT")
+                .set_body_json(body)
+        })
+        .mount(&server)
+        .await;
+    let client = client(&server);
+    let mut sync = client
+        .sync(None, SyncOptions::new().skew(Duration::ZERO))
+        .unwrap();
+    let mut delivered = Vec::new();
+    let mut state = None;
+    while let Some(batch) = sync.next().await.unwrap() {
+        delivered.extend(batch.items().iter().map(|r| r.id.clone().unwrap()));
+        state = Some(batch.commit());
+    }
+    assert_eq!(delivered, ["undated", "a", "late-but-old", "b"]);
+    let state = state.unwrap();
+    assert_eq!(
+        state.watermark().map(|time| time.to_rfc3339()),
+        Some("2025-02-01T00:00:00+00:00".into())
+    );
+}
+
+/// A server of five referrals, one a day, pages of two, that reads the bounds of the sync's
+/// filter (`updatedDateTime ge|gt X and updatedDateTime le Y`).
+fn five_days(request: &Request) -> ResponseTemplate {
+    let asked = filter(request);
+    let bound = |operator: &str| {
+        asked
+            .split(&format!("updatedDateTime {operator} "))
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .map(|text| chrono::DateTime::parse_from_rfc3339(text).unwrap())
+    };
+    let items: Vec<Value> = (1..=5)
+        .map(|day| format!("2025-01-0{day}T00:00:00Z"))
+        .filter(|time| {
+            let time = chrono::DateTime::parse_from_rfc3339(time).unwrap();
+            bound("ge").is_none_or(|low| time >= low)
+                && bound("gt").is_none_or(|low| time > low)
+                && bound("le").is_none_or(|high| time <= high)
+        })
+        .map(|time| referral(&format!("r{}", &time[9..10]), Some(&time)))
+        .collect();
+    let mut body = json!({ "value": items.iter().take(2).collect::<Vec<_>>() });
+    if items.len() > 2 {
+        body["@odata.nextLink"] = json!("/v1.0/engagements/referrals?$skiptoken=more");
+    }
+    ResponseTemplate::new(200)
+        .insert_header("Date", "Thu, 01 Jan 2026 12:00:00 GMT")
+        .set_body_json(body)
+}
+
+#[tokio::test]
+async fn a_failure_mid_run_ends_it_and_the_next_run_resumes_from_the_last_commit() {
+    let server = MockServer::start().await;
+    let failing = Arc::new(Mutex::new(false));
+    let fail = failing.clone();
+    Mock::given(method("GET"))
+        .respond_with(move |request: &Request| {
+            if *fail.lock().unwrap() {
+                ResponseTemplate::new(401)
+            } else {
+                five_days(request)
+            }
+        })
+        .mount(&server)
+        .await;
+    let client = client(&server);
+    let options = SyncOptions::new().skew(Duration::ZERO);
+    let mut sync = client.sync(None, options.clone()).unwrap();
+    let batch = sync.next().await.unwrap().unwrap();
+    let first: Vec<_> = batch
+        .items()
+        .iter()
+        .map(|r| r.id.clone().unwrap())
+        .collect();
+    assert_eq!(first, ["r1", "r2"]);
+    let saved = batch.commit().to_json();
+    *failing.lock().unwrap() = true;
+    let error = sync.next().await.err().unwrap();
+    assert_eq!(error.kind(), ErrorKind::Unauthorized);
+
+    // The next run, from the saved state, once the service takes the token again: the rest,
+    // and nothing that was committed.
+    *failing.lock().unwrap() = false;
+    let state = SyncState::from_json(&saved).unwrap();
+    assert!(state.in_run(), "the run was cut short");
+    let mut sync = client.sync(Some(state), options).unwrap();
+    let mut delivered = Vec::new();
+    while let Some(batch) = sync.next().await.unwrap() {
+        delivered.extend(batch.items().iter().map(|r| r.id.clone().unwrap()));
+        batch.commit();
+    }
+    assert_eq!(delivered, ["r3", "r4", "r5"]);
+}
+
+#[tokio::test]
+async fn an_uncommitted_batch_comes_again() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(five_days)
+        .mount(&server)
+        .await;
+    let client = client(&server);
+    let mut sync = client
+        .sync(None, SyncOptions::new().skew(Duration::ZERO))
+        .unwrap();
+    let first = sync.next().await.unwrap().unwrap();
+    let ids: Vec<_> = first
+        .items()
+        .iter()
+        .map(|r| r.id.clone().unwrap())
+        .collect();
+    drop(first);
+    let again = sync.next().await.unwrap().unwrap();
+    let again_ids: Vec<_> = again
+        .items()
+        .iter()
+        .map(|r| r.id.clone().unwrap())
+        .collect();
+    assert_eq!(ids, again_ids);
+    again.commit();
+    let next = sync.next().await.unwrap().unwrap();
+    assert_eq!(next.items()[0].id.as_deref(), Some("r3"));
+}

@@ -1,0 +1,288 @@
+//! The incremental sync against the sandbox: every referral, in its last version, reaches the
+//! consumer's mirror, with writers changing referrals during the sync, crashes between a
+//! delivery and its commit at any page boundary, groups of referrals that share one
+//! `updatedDateTime` and do not fit a page, and a sandbox whose `$skiptoken` is an offset that
+//! shifts when referrals change.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use futures_util::TryStreamExt;
+use proptest::prelude::*;
+use referrals_client::patch::Patch;
+use referrals_client::query::{self, Query};
+use referrals_client::sync::{SyncOptions, SyncState};
+use referrals_client::types::{Referral, ReferralDirection, ReferralStatus};
+use referrals_client::{Client, ErrorKind, StaticToken};
+use referrals_sandbox::{Config, Paging, Sandbox};
+
+const TOKEN: &str = "sync-secret";
+
+async fn sandbox(seed_count: usize, page_size: usize, paging: Paging) -> Sandbox {
+    referrals_sandbox::start(Config {
+        seed_count,
+        page_size,
+        paging,
+        token: Some(TOKEN.into()),
+        log: false,
+        ..Config::default()
+    })
+    .await
+    .unwrap()
+}
+
+fn client(sandbox: &Sandbox) -> Client {
+    Client::builder(&sandbox.url(), StaticToken::new(TOKEN))
+        .allow_http_to_loopback(true)
+        .build()
+        .unwrap()
+}
+
+/// The consumer's copy: the last version delivered of each referral, by id.
+type Mirror = BTreeMap<String, Referral>;
+
+/// One run of the sync from `saved`; crashes (drops a batch without its commit, and starts
+/// again from the saved state, as a new process would) before the commit of the batches whose
+/// numbers `crash` holds. Returns the state saved last and how many batches came.
+async fn run(
+    client: &Client,
+    saved: Option<String>,
+    options: &SyncOptions,
+    mirror: &mut Mirror,
+    crash: &[usize],
+) -> (Option<String>, usize) {
+    let mut saved = saved;
+    let mut batches = 0usize;
+    'process: loop {
+        let state = saved
+            .as_deref()
+            .map(|text| SyncState::from_json(text).unwrap());
+        let mut sync = client.sync(state, options.clone()).unwrap();
+        while let Some(mut batch) = sync.next().await.unwrap() {
+            batches += usize::from(!batch.items().is_empty());
+            for referral in batch.take_items() {
+                mirror.insert(referral.id.clone().unwrap(), referral);
+            }
+            if crash.contains(&batches) {
+                // Delivered, not committed: the process dies here.
+                continue 'process;
+            }
+            saved = Some(batch.commit().to_json());
+        }
+        return (saved, batches);
+    }
+}
+
+/// What the service holds that the filter keeps, by id.
+async fn store(client: &Client, filter: Option<query::Filter>) -> Mirror {
+    let query = match filter {
+        Some(filter) => Query::new().filter(filter),
+        None => Query::new(),
+    };
+    let all: Vec<Referral> = client.list_all(query).try_collect().await.unwrap();
+    all.into_iter()
+        .map(|referral| (referral.id.clone().unwrap(), referral))
+        .collect()
+}
+
+/// Waits past the second in which the last write happened: a run's bound is the service's
+/// `Date`, which counts whole seconds.
+async fn past_this_second() {
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+}
+
+fn options() -> SyncOptions {
+    SyncOptions::new().skew(Duration::ZERO)
+}
+
+#[tokio::test]
+async fn a_first_run_delivers_everything_once_and_a_quiet_run_nothing() {
+    // Pages of 7: the groups of referrals that share an instant (about a fifth of the data is
+    // updated by a batch job at 8 instants) do not fit a page.
+    let sandbox = sandbox(400, 7, Paging::Keyset).await;
+    let client = client(&sandbox);
+    past_this_second().await;
+    let mut mirror = Mirror::new();
+    let (saved, batches) = run(&client, None, &options(), &mut mirror, &[]).await;
+    assert!(batches > 10, "{batches} batches");
+    assert_eq!(mirror, store(&client, None).await);
+
+    let state = SyncState::from_json(saved.as_deref().unwrap()).unwrap();
+    assert!(state.watermark().is_some());
+    let mut again = Mirror::new();
+    let (_, batches) = run(&client, saved, &options(), &mut again, &[]).await;
+    assert_eq!(
+        batches,
+        0,
+        "a quiet run delivers nothing: {:?}",
+        again.keys()
+    );
+}
+
+#[tokio::test]
+async fn the_seed_data_has_groups_larger_than_a_page() {
+    let sandbox = sandbox(400, 7, Paging::Keyset).await;
+    let client = client(&sandbox);
+    let all = store(&client, None).await;
+    let mut by_instant: BTreeMap<_, usize> = BTreeMap::new();
+    for referral in all.values() {
+        *by_instant.entry(referral.updated_date_time).or_default() += 1;
+    }
+    let largest = by_instant.values().max().copied().unwrap_or_default();
+    assert!(largest > 7, "the largest group is {largest}");
+}
+
+#[tokio::test]
+async fn a_filtered_sync_delivers_only_what_the_filter_keeps() {
+    let sandbox = sandbox(200, 10, Paging::Offset).await;
+    let client = client(&sandbox);
+    past_this_second().await;
+    let incoming = query::direction().eq(ReferralDirection::Incoming);
+    let options = options().filter(incoming.clone());
+    let mut mirror = Mirror::new();
+    let (saved, _) = run(&client, None, &options, &mut mirror, &[]).await;
+    assert_eq!(mirror, store(&client, Some(incoming.clone())).await);
+
+    // The state belongs to its filter.
+    let state = SyncState::from_json(saved.as_deref().unwrap()).unwrap();
+    let error = client.sync(Some(state), SyncOptions::new()).err().unwrap();
+    assert_eq!(error.kind(), ErrorKind::InvalidContinuation);
+    assert!(
+        error.to_string().contains("direction eq 'Incoming'"),
+        "{error}"
+    );
+}
+
+/// Writes while a sync runs: updates of existing referrals (which move them to later
+/// instants, out of the pages that a sync reads) and creates.
+async fn writers(client: Client, ids: Vec<String>, writes: usize, seed: u64) {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    for index in 0..writes {
+        if rng.u8(..4) == 0 {
+            let mut new: referrals_client::types::NewReferral =
+                serde_json::from_value(serde_json::json!({
+                    "type": "Independent",
+                    "customerProfile": { "name": format!("Written {index}") },
+                    "consent": {}, "details": {}
+                }))
+                .unwrap();
+            new.name = Some(format!("created during the sync {index}"));
+            client.create(&new).await.unwrap();
+        } else {
+            let id = &ids[rng.usize(..ids.len())];
+            let Ok(current) = client.referral(id).await else {
+                continue;
+            };
+            let patch = Patch::new().set_status_reason(format!("write {index}"));
+            // A lost race with another writer is fine: the next write tries another.
+            let _ = client.update(&current, patch).await;
+        }
+        tokio::time::sleep(Duration::from_millis(rng.u64(0..3))).await;
+    }
+}
+
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+    })
+}
+
+/// One case: a sandbox, writers during a first sync that crashes at `crash`, then a final run
+/// once the writers stopped; the mirror must equal the store, version for version.
+async fn case(paging: Paging, page_size: usize, crash: Vec<usize>, writes: usize, seed: u64) {
+    let sandbox = sandbox(150, page_size, paging).await;
+    let client = client(&sandbox);
+    let ids: Vec<String> = store(&client, None).await.into_keys().collect();
+    past_this_second().await;
+
+    let writing = tokio::spawn(writers(client.clone(), ids, writes, seed));
+    let mut mirror = Mirror::new();
+    let (saved, _) = run(&client, None, &options(), &mut mirror, &crash).await;
+    writing.await.unwrap();
+
+    // The writers stopped: the next runs catch up, and then a quiet one delivers nothing.
+    past_this_second().await;
+    let (saved, _) = run(&client, saved, &options(), &mut mirror, &[]).await;
+    let expected = store(&client, None).await;
+    let differing: Vec<&String> = expected
+        .iter()
+        .filter(|(id, referral)| mirror.get(*id) != Some(referral))
+        .map(|(id, _)| id)
+        .collect();
+    assert!(
+        differing.is_empty() && mirror.len() == expected.len(),
+        "{paging:?}, pages of {page_size}, crashes at {crash:?}: {} of {} differ (mirror has {}): {differing:?}",
+        differing.len(),
+        expected.len(),
+        mirror.len()
+    );
+    let (_, batches) = run(&client, saved, &options(), &mut Mirror::new(), &[]).await;
+    assert_eq!(batches, 0);
+    sandbox.shutdown().await;
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|cases| cases.parse().ok()).unwrap_or(12),
+        ..ProptestConfig::default()
+    })]
+
+    /// Crashes at any page boundaries, writers during the sync, either paging of the sandbox.
+    #[test]
+    fn nothing_is_missed_with_writers_and_crashes(
+        offset in any::<bool>(),
+        page_size in 3usize..25,
+        crash in prop::collection::vec(1usize..40, 0..6),
+        writes in 0usize..60,
+        seed in any::<u64>(),
+    ) {
+        let paging = if offset { Paging::Offset } else { Paging::Keyset };
+        runtime().block_on(case(paging, page_size, crash, writes, seed));
+    }
+}
+
+/// Every page boundary of one sync, one crash at a time.
+#[test]
+fn a_crash_at_every_page_boundary_loses_nothing() {
+    runtime().block_on(async {
+        let sandbox = sandbox(60, 6, Paging::Offset).await;
+        let client = client(&sandbox);
+        past_this_second().await;
+        let mut clean = Mirror::new();
+        let (_, batches) = run(&client, None, &options(), &mut clean, &[]).await;
+        for crash in 1..=batches {
+            let mut mirror = Mirror::new();
+            run(&client, None, &options(), &mut mirror, &[crash]).await;
+            assert_eq!(mirror, clean, "a crash before the commit of batch {crash}");
+        }
+    });
+}
+
+#[tokio::test]
+async fn a_closed_referral_comes_again_in_its_new_version() {
+    let sandbox = sandbox(30, 100, Paging::Keyset).await;
+    let client = client(&sandbox);
+    past_this_second().await;
+    let mut mirror = Mirror::new();
+    let (saved, _) = run(&client, None, &options(), &mut mirror, &[]).await;
+    let lead = mirror
+        .values()
+        .find(|referral| referral.status == Some(ReferralStatus::New))
+        .unwrap()
+        .clone();
+    let declined = client.decline(&lead, "Not our market.").await.unwrap();
+    past_this_second().await;
+    let mut changes = Mirror::new();
+    let (_, batches) = run(&client, saved, &options(), &mut changes, &[]).await;
+    assert_eq!(batches, 1);
+    assert_eq!(changes.len(), 1);
+    let delivered = &changes[lead.id.as_ref().unwrap()];
+    assert_eq!(delivered.e_tag, declined.e_tag);
+    assert_eq!(delivered.status, Some(ReferralStatus::Closed));
+}
