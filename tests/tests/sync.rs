@@ -131,6 +131,34 @@ async fn the_seed_data_has_groups_larger_than_a_page() {
     }
     let largest = by_instant.values().max().copied().unwrap_or_default();
     assert!(largest > 7, "the largest group is {largest}");
+    // And groups that share their creation instant too, larger than a page of 5 from 2,000 on.
+    let larger = self::sandbox(2000, 5, Paging::Keyset).await;
+    let all = store(&self::client(&larger), None).await;
+    let mut by_both: BTreeMap<_, usize> = BTreeMap::new();
+    for referral in all.values() {
+        *by_both
+            .entry((referral.updated_date_time, referral.created_date_time))
+            .or_default() += 1;
+    }
+    let largest = by_both.values().max().copied().unwrap_or_default();
+    assert!(
+        largest > 5,
+        "the largest group of both instants is {largest}"
+    );
+}
+
+/// Groups that share both instants and do not fit a page are read through the service's pages,
+/// with passes checked against its count: under either paging of the sandbox.
+#[tokio::test]
+async fn groups_of_both_instants_larger_than_a_page_are_read_whole() {
+    for paging in [Paging::Keyset, Paging::Offset] {
+        let sandbox = sandbox(2000, 5, paging).await;
+        let client = client(&sandbox);
+        past_this_second().await;
+        let mut mirror = Mirror::new();
+        run(&client, None, &options(), &mut mirror, &[]).await;
+        assert_eq!(mirror, store(&client, None).await, "{paging:?}");
+    }
 }
 
 #[tokio::test]
@@ -237,7 +265,7 @@ proptest! {
     #[test]
     fn nothing_is_missed_with_writers_and_crashes(
         offset in any::<bool>(),
-        page_size in 3usize..25,
+        page_size in 2usize..25,
         crash in prop::collection::vec(1usize..40, 0..6),
         writes in 0usize..60,
         seed in any::<u64>(),

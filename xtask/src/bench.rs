@@ -1,11 +1,14 @@
 //! `cargo xtask bench`: the measurements of the client and the sandbox, side by side in one
 //! run, on loopback. Nothing here passes or fails on a clock; it prints a report.
 //!
-//! 1. Paging: 10,000 referrals from a release sandbox, read with `Client::list_all` and with a
-//!    plain reqwest + serde_json loop, alternately, five rounds each; the ratio of medians.
-//! 2. Memory: the client's peak resident memory paging 1,000, 10,000 and 100,000 referrals.
-//! 3. Load: requests per second for a filtered, ordered page over 10,000 and 100,000
-//!    referrals, with the closed-loop load generator of `referrals-bench`.
+//! 1. Paging: 10,000 referrals from a release sandbox, read with `Client::list_all`, with a
+//!    first run of the sync, and with a plain reqwest + serde_json loop, in turn, five rounds
+//!    each; the ratios of medians.
+//! 2. Memory: the peak resident memory of paging and of syncing 1,000, 10,000 and 100,000
+//!    referrals.
+//! 3. Load: requests per second for a filtered page newest first, and for the page that a sync
+//!    asks for (a range of `updatedDateTime`), over 10,000 and 100,000 referrals, with the
+//!    closed-loop load generator of `referrals-bench`.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -15,8 +18,14 @@ use crate::{FAILED, root};
 
 const TOKEN: &str = "bench";
 const ROUNDS: usize = 5;
-/// The filtered, ordered page of the load test (written as the client sends it).
-const PAGE: &str = "/v1.0/engagements/referrals?$filter=status%20eq%20'New'%20and%20direction%20eq%20'Incoming'&$orderby=createdDateTime%20desc";
+/// The pages of the load test, written as the client sends them: a filtered page newest first;
+/// the page that a sync asks for (a range of `updatedDateTime`, in its order); the same with
+/// `$count`.
+const PAGES: [&str; 3] = [
+    "/v1.0/engagements/referrals?$filter=status%20eq%20'New'%20and%20direction%20eq%20'Incoming'&$orderby=createdDateTime%20desc",
+    "/v1.0/engagements/referrals?$filter=updatedDateTime%20ge%202022-01-01T00:00:00Z%20and%20updatedDateTime%20le%202024-01-01T00:00:00Z&$orderby=updatedDateTime%20asc",
+    "/v1.0/engagements/referrals?$filter=updatedDateTime%20ge%202022-01-01T00:00:00Z%20and%20updatedDateTime%20le%202024-01-01T00:00:00Z&$orderby=updatedDateTime%20asc&$count=true",
+];
 
 /// `cargo xtask bench`.
 #[derive(Debug, clap::Args)]
@@ -80,65 +89,68 @@ fn measure(seconds: u64) -> Result<(), String> {
 
     println!("\n## Paging 10,000 referrals (median of {ROUNDS} rounds, alternating)");
     let server = Sandbox::start(&binaries, 10_000)?;
-    let (mut client_times, mut raw_times, mut client_peaks) = (Vec::new(), Vec::new(), Vec::new());
+    let modes = ["client", "sync", "raw"];
+    let mut times: Vec<Vec<f64>> = vec![Vec::new(); modes.len()];
     for _ in 0..ROUNDS {
-        let client = probe(&binaries, &["client", &server.url, TOKEN])?;
-        check_count(&client, 10_000)?;
-        client_times.push(number(&client, "seconds")?);
-        client_peaks.push(number(&client, "peak_kib")?);
-        let raw = probe(&binaries, &["raw", &server.url, TOKEN])?;
-        check_count(&raw, 10_000)?;
-        raw_times.push(number(&raw, "seconds")?);
+        for (mode, times) in modes.iter().zip(times.iter_mut()) {
+            let report = probe(&binaries, &[mode, &server.url, TOKEN])?;
+            check_count(&report, 10_000)?;
+            times.push(number(&report, "seconds")?);
+        }
     }
     drop(server);
-    let (client, raw) = (median(&mut client_times), median(&mut raw_times));
+    let medians: Vec<f64> = times.iter_mut().map(|times| median(times)).collect();
+    let (client, sync, raw) = (medians[0], medians[1], medians[2]);
     let per_referral = |seconds: f64| seconds * 1e6 / 10_000.0;
-    println!(
-        "client (list_all):        {:>8.1} ms   {:>6.1} µs/referral",
-        client * 1e3,
-        per_referral(client)
-    );
-    println!(
-        "reqwest + serde_json:     {:>8.1} ms   {:>6.1} µs/referral",
-        raw * 1e3,
-        per_referral(raw)
-    );
-    println!("ratio client / plain:     {:>8.2}", client / raw);
-
-    println!("\n## Peak memory of the client while paging");
-    let mut peaks = Vec::new();
-    for total in [1_000, 100_000] {
-        let server = Sandbox::start(&binaries, total)?;
-        let report = probe(&binaries, &["client", &server.url, TOKEN])?;
-        check_count(&report, total)?;
-        peaks.push(number(&report, "peak_kib")?);
-    }
-    let large = median(&mut client_peaks);
-    println!("1,000 referrals (10 pages):        {:>8.0} KiB", peaks[0]);
-    println!(
-        "10,000 referrals (100 pages):      {:>8.0} KiB (median of {ROUNDS})",
-        large
-    );
-    println!("100,000 referrals (1,000 pages):   {:>8.0} KiB", peaks[1]);
-
-    println!(
-        "\n## Requests per second, filtered and ordered page, 2 connections, {seconds} s each"
-    );
-    println!("GET {PAGE}");
-    for total in [10_000, 100_000] {
-        let server = Sandbox::start(&binaries, total)?;
-        let load = probe(
-            &binaries,
-            &["load", &server.url, TOKEN, PAGE, "2", &seconds.to_string()],
-        )?;
-        drop(server);
+    for (label, seconds) in [
+        ("client (list_all):       ", client),
+        ("sync (first run):        ", sync),
+        ("reqwest + serde_json:    ", raw),
+    ] {
         println!(
-            "{total:>7} referrals: {:>8.1} requests/s   p50 {:>7.2} ms   p99 {:>7.2} ms   ({} failed)",
-            number(&load, "requests_per_second")?,
-            number(&load, "p50_ms")?,
-            number(&load, "p99_ms")?,
-            number(&load, "failed")?
+            "{label} {:>8.1} ms   {:>6.1} µs/referral",
+            seconds * 1e3,
+            per_referral(seconds)
         );
+    }
+    println!("ratio client / plain:     {:>8.2}", client / raw);
+    println!("ratio sync / plain:       {:>8.2}", sync / raw);
+
+    println!("\n## Peak memory while paging and syncing (VmHWM)");
+    println!("{:>9} referrals   {:>12}   {:>12}", "", "client", "sync");
+    for total in [1_000, 10_000, 100_000] {
+        let server = Sandbox::start(&binaries, total)?;
+        let client = probe(&binaries, &["client", &server.url, TOKEN])?;
+        check_count(&client, total)?;
+        let sync = probe(&binaries, &["sync", &server.url, TOKEN])?;
+        check_count(&sync, total)?;
+        println!(
+            "{total:>9} referrals   {:>8.0} KiB   {:>8.0} KiB   (sync: {} batches, largest state {} bytes)",
+            number(&client, "peak_kib")?,
+            number(&sync, "peak_kib")?,
+            number(&sync, "batches")?,
+            number(&sync, "largest_state_bytes")?
+        );
+    }
+
+    println!("\n## Requests per second of one page, 2 connections, {seconds} s each");
+    for page in PAGES {
+        println!("GET {page}");
+        for total in [10_000, 100_000] {
+            let server = Sandbox::start(&binaries, total)?;
+            let load = probe(
+                &binaries,
+                &["load", &server.url, TOKEN, page, "2", &seconds.to_string()],
+            )?;
+            drop(server);
+            println!(
+                "{total:>7} referrals: {:>8.1} requests/s   p50 {:>7.2} ms   p99 {:>7.2} ms   ({} failed)",
+                number(&load, "requests_per_second")?,
+                number(&load, "p50_ms")?,
+                number(&load, "p99_ms")?,
+                number(&load, "failed")?
+            );
+        }
     }
     println!(
         "\n(2 cores: the load generator and the sandbox share them; compare within a run, not across machines.)"

@@ -30,6 +30,8 @@ enum Mode {
     Client(Target),
     /// Page through every referral with plain reqwest + serde_json.
     Raw(Target),
+    /// Sync every referral with `referrals_client::sync`, from no state, committing each batch.
+    Sync(Target),
     /// GET one path as fast as some connections allow.
     Load {
         #[command(flatten)]
@@ -59,6 +61,7 @@ async fn main() {
     let report = match cli.mode {
         Mode::Client(target) => client(&target.url, &target.token).await,
         Mode::Raw(target) => raw(&target.url, &target.token).await,
+        Mode::Sync(target) => sync(&target.url, &target.token).await,
         Mode::Load {
             target,
             path,
@@ -91,6 +94,32 @@ async fn client(url: &str, token: &str) -> serde_json::Value {
         count += usize::from(referral.id.is_some());
     }
     serde_json::json!({ "mode": "client", "referrals": count, "seconds": started.elapsed().as_secs_f64(), "peak_kib": peak_kib() })
+}
+
+/// Every referral through a first run of the sync: pages asked by watermark, groups of
+/// referrals that share an instant read through the service's pages, each batch committed.
+async fn sync(url: &str, token: &str) -> serde_json::Value {
+    let client = Client::builder(url, StaticToken::new(token))
+        .allow_http_to_loopback(true)
+        .build()
+        .expect("a client");
+    let started = Instant::now();
+    let (mut count, mut batches, mut state_bytes) = (0usize, 0usize, 0usize);
+    let options = referrals_client::sync::SyncOptions::new().skew(Duration::ZERO);
+    let mut run = client.sync(None, options).expect("a sync");
+    while let Some(batch) = run.next().await.expect("a batch") {
+        count += batch
+            .items()
+            .iter()
+            .filter(|referral| referral.id.is_some())
+            .count();
+        batches += 1;
+        state_bytes = state_bytes.max(batch.commit().to_json().len());
+    }
+    serde_json::json!({
+        "mode": "sync", "referrals": count, "batches": batches, "largest_state_bytes": state_bytes,
+        "seconds": started.elapsed().as_secs_f64(), "peak_kib": peak_kib(),
+    })
 }
 
 /// The same pages with nothing but reqwest and serde_json: the floor that the client is

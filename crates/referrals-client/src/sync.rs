@@ -38,10 +38,13 @@
 //!   again from the last instant delivered, and drops what was already delivered at that
 //!   instant. A `$skiptoken` is never trusted to stay valid, nor to be a key rather than an
 //!   offset: a referral that changes during a run leaves the result set without shifting any
-//!   other out of it. Only a group of referrals that share one instant and do not fit a page is
-//!   read through the service's pages; its reading counts as complete only when a full pass saw
-//!   as many referrals as the service counts (`$count`) before and after it, so that a referral
-//!   that left the group meanwhile cannot have hidden another.
+//!   other out of it. A group of referrals that share one instant and do not fit a page is read
+//!   the same way by `createdDateTime`, which never changes (`updatedDateTime eq <instant> and
+//!   createdDateTime ge <last delivered>`). Only referrals that share their creation instant too,
+//!   more than a page of them, are read through the service's pages; that reading counts as
+//!   complete only when a full pass saw as many referrals as the service counts (`$count`)
+//!   before and after it, so that a referral that left the group meanwhile cannot have hidden
+//!   another.
 //! - **A bound from the service's clock.** A run's upper bound is the service's clock (the
 //!   `Date` header of its first answer) less [`SyncOptions::skew`]: a referral that changes
 //!   during the run has a later `updatedDateTime` and comes in the next run, and a change that a
@@ -277,8 +280,20 @@ pub struct Run {
     last_given: bool,
     /// The run is over.
     done: bool,
-    /// The pass under way over a group of referrals at one instant, if any.
-    pass: Option<Pass>,
+    /// How the group of referrals at the watermark's instant is being read, if it is.
+    group: Option<Group>,
+}
+
+/// The reading of a group of referrals that share the watermark's instant and do not fit a
+/// page.
+enum Group {
+    /// By `createdDateTime`, which never changes: each request asks the group's referrals
+    /// created from the last instant delivered on (`None`: from the start), in that order, so
+    /// a referral that leaves the group moves no other one.
+    Created(Option<DateTime<Utc>>),
+    /// Through the service's pages, with passes checked against `$count`: for referrals that
+    /// share their creation instant too, more than a page of them.
+    Pass(Pass),
 }
 
 /// A pass over the pages of the group of referrals at the watermark's instant.
@@ -324,10 +339,10 @@ impl Batch<'_> {
     /// Marks the batch delivered: the sync moves past it, and the state to save is returned.
     /// A batch dropped without a commit is delivered again.
     pub fn commit(self) -> SyncState {
-        self.sync.committed = self.after.clone();
         self.sync.working = self.after.clone();
+        self.sync.committed = self.after;
         self.sync.uncommitted = false;
-        self.after
+        self.sync.committed.clone()
     }
 }
 
@@ -361,7 +376,7 @@ impl Client {
             uncommitted: false,
             last_given: false,
             done: false,
-            pass: None,
+            group: None,
         })
     }
 }
@@ -386,7 +401,7 @@ impl Run {
             self.uncommitted = false;
             self.last_given = false;
             self.done = false;
-            self.pass = None;
+            self.group = None;
         }
         if self.last_given {
             self.last_given = false;
@@ -396,7 +411,7 @@ impl Run {
             return Ok(None);
         }
         loop {
-            let step = if self.pass.is_some() {
+            let step = if self.group.is_some() {
                 self.group(self.working.clone()).await?
             } else {
                 self.step().await?
@@ -484,19 +499,20 @@ impl Run {
             }
         };
         check_order(&page.items)?;
+        let has_next = page.next()?.is_some();
 
         // The referrals of the page up to the bound; those after it come in the next run.
-        let within: Vec<&Referral> = page
+        let received = page.items.len();
+        let within: Vec<Referral> = page
             .items
-            .iter()
+            .into_iter()
             .filter(|referral| referral.updated_date_time.is_none_or(|time| time <= bound))
             .collect();
-        let beyond = page.items.len() > within.len();
-        let has_next = page.next()?.is_some();
+        let beyond = received > within.len();
 
         // A page of nothing but the watermark's instant, with more to come: the group does
         // not fit a page, and is read through the service's pages.
-        let at_watermark = |referral: &&Referral| {
+        let at_watermark = |referral: &Referral| {
             referral.updated_date_time.is_some() && referral.updated_date_time == state.watermark
         };
         if state.watermark.is_some()
@@ -506,14 +522,13 @@ impl Run {
             && !within.is_empty()
             && within.iter().all(at_watermark)
         {
-            self.pass = Some(Pass::default());
+            self.group = Some(Group::Created(None));
             return self.group(state).await;
         }
 
         let fresh: Vec<Referral> = within
-            .iter()
+            .into_iter()
             .filter(|referral| !state.already_delivered(referral))
-            .map(|referral| (*referral).clone())
             .collect();
         let mut after = state.clone();
         for referral in &fresh {
@@ -547,21 +562,104 @@ impl Run {
         })
     }
 
-    /// Reads the group of referrals at the watermark's instant, which does not fit a page,
-    /// through the service's pages, one page a step, until a pass is known to have seen all of
-    /// it.
-    async fn group(&mut self, mut state: SyncState) -> Result<Step, Error> {
+    /// Reads the group of referrals at the watermark's instant, which does not fit a page, one
+    /// page a step.
+    async fn group(&mut self, state: SyncState) -> Result<Step, Error> {
         let Some(instant) = state.watermark else {
-            self.pass = None;
+            self.group = None;
             return Err(stuck(&state));
         };
+        match self.group.take() {
+            Some(Group::Created(from)) => self.by_creation(state, instant, from).await,
+            Some(Group::Pass(pass)) => self.pass(state, instant, pass).await,
+            None => Err(stuck(&state)),
+        }
+    }
+
+    /// A page of the group by `createdDateTime`.
+    async fn by_creation(
+        &mut self,
+        mut state: SyncState,
+        instant: DateTime<Utc>,
+        from: Option<DateTime<Utc>>,
+    ) -> Result<Step, Error> {
+        let created_from = from.map(|from| query::created_date_time().ge(from));
+        let filter = [Some(query::updated_date_time().eq(instant)), created_from]
+            .into_iter()
+            .flatten()
+            .reduce(Filter::and);
+        let page = self
+            .page(&with_filter(
+                Query::new().order_by(OrderBy::asc(SortKey::CreatedDateTime)),
+                self.filter(filter, None),
+            ))
+            .await?;
+        let created = |referral: &Referral| referral.created_date_time;
+        if page
+            .items
+            .windows(2)
+            .any(|pair| created(&pair[0]) > created(&pair[1]))
+        {
+            return Err(unordered("createdDateTime"));
+        }
+        let has_next = page.next()?.is_some();
+        let first = page.items.first().and_then(created);
+        let last = page.items.last().and_then(created);
+        if has_next
+            && !page.items.is_empty()
+            && page.items.iter().all(|item| created(item) == first)
+        {
+            // More than a page of referrals share the creation instant too: read them through
+            // the service's pages, checked against its count.
+            self.group = Some(Group::Pass(Pass::default()));
+            return Ok(Step::Moved(state));
+        }
+        let fresh: Vec<Referral> = page
+            .items
+            .into_iter()
+            .filter(|referral| {
+                referral.updated_date_time == Some(instant) && !state.already_delivered(referral)
+            })
+            .collect();
+        if !has_next {
+            state.complete = true;
+            self.group = None;
+            if fresh.is_empty() {
+                return Ok(Step::Moved(state));
+            }
+        } else {
+            // From the last creation instant of the page on, again: what was delivered there is
+            // known and passed over.
+            self.group = Some(Group::Created(last.or(from)));
+        }
+        if fresh.is_empty() {
+            return Ok(Step::Moved(state));
+        }
+        let mut after = state;
+        for referral in &fresh {
+            after.deliver(referral);
+        }
+        Ok(Step::Deliver {
+            items: fresh,
+            after,
+            last: false,
+        })
+    }
+
+    /// A page of a pass over the group through the service's pages; a pass counts as complete
+    /// when it saw as many referrals as the service counts, before and after it.
+    async fn pass(
+        &mut self,
+        mut state: SyncState,
+        instant: DateTime<Utc>,
+        mut pass: Pass,
+    ) -> Result<Step, Error> {
         let counted = with_filter(
             Query::new().order_by(OrderBy::asc(SortKey::UpdatedDateTime)),
             self.filter(Some(query::updated_date_time().eq(instant)), None),
         )
         .count(true);
         loop {
-            let mut pass = self.pass.take().unwrap_or_default();
             let page = match (pass.pages, pass.next.take()) {
                 (0, _) => {
                     let page = self.page(&counted).await?;
@@ -606,32 +704,32 @@ impl Run {
                             ),
                         ));
                     }
-                    self.pass = Some(Pass {
+                    pass = Pass {
                         previous: Some(pass.seen),
                         failed,
                         ..Pass::default()
-                    });
+                    };
                     continue;
                 }
             };
             pass.pages += 1;
             check_order(&page.items)?;
+            pass.next = page.next()?.cloned();
             let mut fresh: Vec<Referral> = Vec::new();
-            for referral in &page.items {
+            for referral in page.items {
                 if let Some(id) = &referral.id {
                     pass.seen.insert(id.clone());
                 }
                 if referral.updated_date_time == Some(instant)
-                    && !state.already_delivered(referral)
+                    && !state.already_delivered(&referral)
                     && !fresh.iter().any(|known| known.id == referral.id)
                 {
-                    fresh.push(referral.clone());
+                    fresh.push(referral);
                 }
             }
-            pass.next = page.next()?.cloned();
-            self.pass = Some(pass);
             if !fresh.is_empty() {
-                let mut after = state.clone();
+                self.group = Some(Group::Pass(pass));
+                let mut after = state;
                 for referral in &fresh {
                     after.deliver(referral);
                 }
@@ -672,18 +770,24 @@ enum Step {
 
 /// A page must be in ascending order of `updatedDateTime` (those without one first).
 fn check_order(items: &[Referral]) -> Result<(), Error> {
-    let unordered = items
+    if items
         .windows(2)
-        .any(|pair| pair[0].updated_date_time > pair[1].updated_date_time);
-    if unordered {
-        return Err(Error::new(
-            ErrorKind::UnexpectedAnswer,
-            Some(LIST),
-            "the service's page is not in ascending order of updatedDateTime; the sync stops \
-             rather than pass over referrals",
-        ));
+        .any(|pair| pair[0].updated_date_time > pair[1].updated_date_time)
+    {
+        return Err(unordered("updatedDateTime"));
     }
     Ok(())
+}
+
+fn unordered(member: &str) -> Error {
+    Error::new(
+        ErrorKind::UnexpectedAnswer,
+        Some(LIST),
+        format!(
+            "the service's page is not in ascending order of {member}; the sync stops rather \
+             than pass over referrals"
+        ),
+    )
 }
 
 fn stuck(state: &SyncState) -> Error {

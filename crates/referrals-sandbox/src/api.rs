@@ -72,6 +72,7 @@ pub async fn list(State(app): State<Arc<App>>, uri: Uri) -> Result<Response, Api
                 top,
                 count,
                 token: token.as_ref(),
+                query: &query_id,
             },
         )
     };
@@ -114,6 +115,8 @@ struct Listing<'a> {
     top: Option<u32>,
     count: bool,
     token: Option<&'a SkipToken>,
+    /// The query's fingerprint: what its count is known by.
+    query: &'a str,
 }
 
 /// A page, what remains of the listing after it, and the count when asked.
@@ -139,9 +142,24 @@ fn read_page(app: &App, store: &Store, listing: &Listing<'_>) -> Page {
         (Paging::Keyset, Some(token)) => token.version,
         _ => store.version(),
     };
-    let single = listing.order.keys.as_slice();
-    let indexed = match single {
-        [(member, descending)] => facts::SORTABLE
+    // A filter that pins a sortable member to one instant (`updatedDateTime eq ...`) is read
+    // from that instant's entries of the member's index, whatever the order: they are few.
+    let pinned = listing.filter.and_then(|filter| {
+        facts::SORTABLE
+            .iter()
+            .enumerate()
+            .find_map(|(index, member)| match filter.time_range(member.path)? {
+                (std::ops::Bound::Included(low), std::ops::Bound::Included(high))
+                    if low == high =>
+                {
+                    Some((index, Value::Time(low)))
+                }
+                _ => None,
+            })
+    });
+    // Otherwise an order by one sortable member walks that member's index.
+    let indexed = match listing.order.keys.as_slice() {
+        [(member, descending)] if pinned.is_none() => facts::SORTABLE
             .iter()
             .position(|sortable| sortable.path == member.path)
             .map(|position| (position, *descending, member.path)),
@@ -165,10 +183,12 @@ fn read_page(app: &App, store: &Store, listing: &Listing<'_>) -> Page {
                     .token
                     .and_then(|token| token.total)
                     .unwrap_or_else(|| {
-                        store
-                            .walk(index, version, descending, start_at.clone(), end.clone())
-                            .filter(passes)
-                            .count() as u64
+                        app.count(version, listing.query, || {
+                            store
+                                .walk(index, version, descending, start_at.clone(), end.clone())
+                                .filter(passes)
+                                .count() as u64
+                        })
                     })
             });
             let (from, offset) = match (app.paging, listing.token) {
@@ -189,14 +209,25 @@ fn read_page(app: &App, store: &Store, listing: &Listing<'_>) -> Page {
             (found, total)
         }
         None => {
-            let mut matching: Vec<&Arc<Referral>> =
-                store.snapshot(version).filter(passes).collect();
+            let source: Box<dyn Iterator<Item = &Arc<Referral>>> = match pinned {
+                Some((index, at)) => store.walk(
+                    index,
+                    version,
+                    false,
+                    From::Value(at.clone(), true),
+                    Some((at, true)),
+                ),
+                None => Box::new(store.snapshot(version)),
+            };
+            // Each key once, not once a comparison.
+            let mut matching: Vec<(Vec<_>, &Arc<Referral>)> = source
+                .filter(passes)
+                .map(|referral| (listing.order.key(referral), referral))
+                .collect();
             let total = matching.len();
-            matching.sort_by(|a, b| {
-                listing
-                    .order
-                    .compare(&listing.order.key(a), &listing.order.key(b))
-            });
+            matching.sort_by(|(a, _), (b, _)| listing.order.compare(a, b));
+            let matching: Vec<&Arc<Referral>> =
+                matching.into_iter().map(|(_, referral)| referral).collect();
             let start = match (app.paging, listing.token) {
                 (Paging::Keyset, Some(token)) => {
                     let after: Vec<_> = token.key.iter().map(Value::scalar).collect();
@@ -219,7 +250,7 @@ fn read_page(app: &App, store: &Store, listing: &Listing<'_>) -> Page {
                     listing
                         .token
                         .and_then(|token| token.total)
-                        .unwrap_or(total as u64)
+                        .unwrap_or_else(|| app.count(version, listing.query, || total as u64))
                 }),
             )
         }

@@ -130,6 +130,43 @@ pub struct App {
     paging: Paging,
     /// The document's schemas, which every request body must satisfy.
     validators: referrals_document::Validators,
+    /// The counts (`$count`) of the queries asked at the store's current version.
+    counts: Mutex<Counts>,
+}
+
+/// The number of matches of each query (by its fingerprint) at one version of the store: a
+/// count is a walk over every match, and a listing, or a client that asks the same first page
+/// again, reuses it until the store changes.
+#[derive(Debug, Default)]
+struct Counts {
+    version: u64,
+    by_query: std::collections::HashMap<String, u64>,
+}
+
+impl App {
+    /// The count of the query `query` at `version`, computed by `count` when it is not known.
+    fn count(&self, version: u64, query: &str, count: impl FnOnce() -> u64) -> u64 {
+        /// Enough for the queries of a few clients at once; more empties the cache.
+        const KEPT: usize = 256;
+        let mut counts = self
+            .counts
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if counts.version != version {
+            counts.version = version;
+            counts.by_query.clear();
+        }
+        if let Some(known) = counts.by_query.get(query) {
+            return *known;
+        }
+        // Counted with the lock held: two requests for the same count wait for one walk.
+        let counted = count();
+        if counts.by_query.len() >= KEPT {
+            counts.by_query.clear();
+        }
+        counts.by_query.insert(query.to_owned(), counted);
+        counted
+    }
 }
 
 /// A running sandbox.
@@ -211,6 +248,7 @@ pub fn app(config: &Config, base: &str) -> App {
         max_body: config.max_body,
         log: config.log,
         paging: config.paging,
+        counts: Mutex::new(Counts::default()),
         validators: referrals_document::Validators::new(
             &referrals_document::parse(referrals_document::REFERRALS_YAML)
                 .expect("the embedded document is valid YAML"),
@@ -312,7 +350,10 @@ pub fn router(app: Arc<App>) -> Router {
 async fn request_id_and_log(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
-    let path = request.uri().path().to_owned();
+    let path = request
+        .uri()
+        .path_and_query()
+        .map_or_else(|| request.uri().path().to_owned(), ToString::to_string);
     let mut response = next.run(request).await;
     let id = uuid::Uuid::new_v4().to_string();
     if let Ok(value) = HeaderValue::from_str(&id) {

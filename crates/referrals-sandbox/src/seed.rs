@@ -137,6 +137,9 @@ fn stages() -> Vec<(ReferralStatus, ReferralSubstatus)> {
 const BATCH_SHARE: usize = 5;
 /// How many instants the batch updates happened at.
 const BATCHES: i64 = 8;
+/// One synthetic referral in this many was created by the batch job too, at the instant of its
+/// update: referrals that share both their creation and their update instant.
+const IMPORT_SHARE: usize = 25;
 
 /// `count` synthetic referrals from `seed`, whose links point to `base`.
 ///
@@ -177,11 +180,16 @@ pub fn synthetic(count: usize, seed: u64, base: &str) -> Vec<Referral> {
             let size = CustomerSize::KNOWN[pick(&mut rng, CustomerSize::KNOWN.len())].clone();
             let (country, city, state, postal_code) = PLACES[pick(&mut rng, PLACES.len())];
 
-            let created = Utc.with_ymd_and_hms(2019, 1, 1, 0, 0, 0).unwrap()
+            let mut created = Utc.with_ymd_and_hms(2019, 1, 1, 0, 0, 0).unwrap()
                 + Duration::seconds(rng.i64(0..7 * 365 * 24 * 3600))
                 + Duration::nanoseconds(rng.i64(0..10_000_000) * 100);
             let updated = if index % BATCH_SHARE == BATCH_SHARE - 1 {
-                batches + Duration::hours(rng.i64(0..BATCHES))
+                let batch = batches + Duration::hours(rng.i64(0..BATCHES));
+                if index % IMPORT_SHARE == IMPORT_SHARE - 1 {
+                    // Imported by the batch job: created and updated at its instant.
+                    created = batch;
+                }
+                batch
             } else {
                 created
                     + Duration::seconds(rng.i64(0..30 * 24 * 3600))
