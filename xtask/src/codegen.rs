@@ -1,5 +1,6 @@
-//! `cargo xtask codegen`: regenerate the reviewable copies of the generated code (the client,
-//! and the typed httpmock helpers), or check that they are current.
+//! `cargo xtask codegen`: regenerate the reviewable copies of the generated code (the model,
+//! the client, the typed httpmock helpers and the CLI's commands), or check that they are
+//! current.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -29,6 +30,9 @@ pub struct Args {
     /// The mocks' copy [default: crates/referrals-httpmock/generated/httpmock.rs].
     #[arg(long, value_name = "FILE")]
     mock_out: Option<PathBuf>,
+    /// The CLI commands' copy [default: crates/referrals-cli/generated/cli.rs].
+    #[arg(long, value_name = "FILE")]
+    cli_out: Option<PathBuf>,
 }
 
 struct Options {
@@ -120,6 +124,7 @@ fn options(args: Args) -> Options {
         (args.model_out, Part::Model),
         (args.out, Part::Client),
         (args.mock_out, Part::Httpmock),
+        (args.cli_out, Part::Cli),
     ]
     .into_iter()
     .filter_map(|(out, part)| Some(Target { out: out?, part }))

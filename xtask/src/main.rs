@@ -3,14 +3,15 @@
 //! ```text
 //! cargo xtask codegen            write the reviewable copies of the generated code:
 //!                                crates/referrals-model/generated/model.rs,
-//!                                crates/referrals-client/generated/client.rs and
-//!                                crates/referrals-httpmock/generated/httpmock.rs
+//!                                crates/referrals-client/generated/client.rs,
+//!                                crates/referrals-httpmock/generated/httpmock.rs and
+//!                                crates/referrals-cli/generated/cli.rs
 //! cargo xtask codegen --check    change nothing; exit 1 with a unified diff when it is stale
 //! cargo xtask bench              measure paging, memory and the sandbox's throughput
 //! ```
 //!
-//! `--spec <file>`, `--model-out <file>`, `--out <file>` and `--mock-out <file>` point the task
-//! at other files (the tests use copies).
+//! `--spec <file>`, `--model-out <file>`, `--out <file>`, `--mock-out <file>` and
+//! `--cli-out <file>` point the task at other files (the tests use copies).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

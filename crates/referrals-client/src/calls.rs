@@ -19,10 +19,14 @@ use crate::runtime::context::{self, Call};
 use crate::transitions;
 use crate::types::{
     JsonPatch, NewReferral, PreferReturn, Referral, ReferralStatus, ReferralSubstatus,
+    ReferralType, Target, TargetType,
 };
 use crate::{Amount, Client, ClientBuilder, Operation, Runtime, TokenProvider};
 
 const UPDATE: Operation = Operation::UpdateReferral;
+
+/// The identifier of Microsoft as the target of a shared referral.
+const MICROSOFT: &str = "msft";
 
 impl Client {
     /// Starts building a client of the service at `root` (such as
@@ -120,6 +124,44 @@ impl Client {
         self.run(self.create_referral().body(referral.clone()).send())
             .await
             .map(ResponseValue::into_inner)
+    }
+
+    /// The second step of a shared (co-sell) referral: creates, from `referral` (the body of the
+    /// first step), the referral of the engagement `engagement_id` (the first step's
+    /// `engagementId`) that invites Microsoft (`target: [{"type": "BusinessProfileLocation",
+    /// "id": "msft"}]`). The first step is [`Client::create`] of a referral of type `Shared`.
+    ///
+    /// ```no_run
+    /// # async fn run(client: referrals_client::Client, new: referrals_client::types::NewReferral) -> Result<(), referrals_client::Error> {
+    /// let first = client.create(&new).await?;
+    /// let engagement = first.engagement_id.as_deref().unwrap_or_default();
+    /// let invitation = client.invite_microsoft(&new, engagement).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn invite_microsoft(
+        &self,
+        referral: &NewReferral,
+        engagement_id: &str,
+    ) -> Result<Referral, Error> {
+        if referral.type_ != ReferralType::Shared {
+            return Err(Error::new(
+                ErrorKind::InvalidRequest,
+                Some(Operation::CreateReferral),
+                format!(
+                    "only a referral of type Shared invites Microsoft; this one is of type {}",
+                    referral.type_
+                ),
+            ));
+        }
+        let mut invitation = referral.clone();
+        invitation.engagement_id = Some(engagement_id.to_owned());
+        invitation.target = Some(vec![Target {
+            id: Some(MICROSOFT.to_owned()),
+            type_: Some(TargetType::BusinessProfileLocation),
+            ..Target::default()
+        }]);
+        self.create(&invitation).await
     }
 
     /// Applies `patch` to `referral`, only if it is still the version read (`If-Match` from its

@@ -52,7 +52,7 @@ pub mod sync;
 
 pub use referrals_model::{
     Amount, AmountError, Operation, OptionalText, PatchValue, facts, headers, parameters, patch,
-    query, security, transitions, types,
+    query, security, servers, transitions, types,
 };
 
 pub use auth::{AccessToken, StaticToken, TokenError, TokenFn, TokenFuture, TokenProvider};

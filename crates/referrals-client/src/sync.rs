@@ -221,7 +221,9 @@ impl SyncState {
         self.watermark
     }
 
-    /// Whether a run was in progress when the state was saved.
+    /// Whether a run was in progress when the state was saved. A sync started from such a
+    /// state finishes that run, up to the bound it started with; start another run after it
+    /// to reach the service's present.
     pub fn in_run(&self) -> bool {
         self.bound.is_some()
     }

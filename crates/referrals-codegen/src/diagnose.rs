@@ -38,6 +38,19 @@ pub fn quietly_httpmock(
     }
 }
 
+/// Generates progenitor's clap commands, or says why progenitor could not.
+pub fn quietly_cli(
+    settings: &GenerationSettings,
+    openapi: &OpenAPI,
+    client_path: &str,
+) -> Result<TokenStream, String> {
+    match quietly(|| Generator::new(settings).cli(openapi, client_path)) {
+        Ok(Ok(tokens)) => Ok(tokens),
+        Ok(Err(error)) => Err(error.to_string()),
+        Err(panic) => Err(panic),
+    }
+}
+
 /// Finds the smallest part of `openapi` that fails alone, and its failure message.
 pub fn culprit(settings: &GenerationSettings, openapi: &OpenAPI) -> Option<(Culprit, String)> {
     let components = openapi.components.clone().unwrap_or_default();

@@ -58,6 +58,12 @@ pub struct Facts {
     pub roles: Vec<String>,
     /// The names of the headers that answers carry, in the document's order.
     pub response_headers: Vec<String>,
+    /// The resource's leaves, in the document's order: the paths of its members that hold no
+    /// object of the components (`id`, `customerProfile/address/country`, `team`), one column
+    /// each in a flat export.
+    pub columns: Vec<String>,
+    /// The URLs of `servers`, in the document's order.
+    pub servers: Vec<String>,
 }
 
 /// What a member holds, as far as a comparison or a sort is concerned.
@@ -182,6 +188,12 @@ pub fn read(document: &Document, open_enums: &[OpenEnum]) -> Result<Facts, Error
         scopes,
         roles,
         response_headers: reader.response_headers(),
+        servers: document
+            .openapi
+            .servers
+            .iter()
+            .map(|server| server.url.clone())
+            .collect(),
         ..Facts::default()
     };
     let carriers: Vec<&String> = reader
@@ -217,6 +229,9 @@ pub fn read(document: &Document, open_enums: &[OpenEnum]) -> Result<Facts, Error
         let (rules, sets) = reader.status_rules(&resource, rules)?;
         facts.status_rules = rules;
         facts.status_sets = Some(sets);
+    }
+    if let Some((name, _)) = reader.schemas().get_key_value(&resource) {
+        reader.columns(name, &mut Vec::new(), &mut facts.columns);
     }
     facts.resource = Some(resource);
     Ok(facts)
@@ -378,6 +393,49 @@ impl<'a> Reader<'a> {
         current
             .map(|found| (found, array_at))
             .ok_or_else(|| "an empty path names no member".to_owned())
+    }
+
+    /// Appends the leaves of the object schema `object` to `columns`, each prefixed by `path`.
+    /// An object met again below itself is a leaf (its JSON), so that a recursive schema ends.
+    fn columns(&self, object: &'a str, path: &mut Vec<&'a str>, columns: &mut Vec<String>) {
+        self.columns_below(object, path, &mut vec![object], columns);
+    }
+
+    fn columns_below(
+        &self,
+        object: &'a str,
+        path: &mut Vec<&'a str>,
+        objects: &mut Vec<&'a str>,
+        columns: &mut Vec<String>,
+    ) {
+        for name in self.properties(object).unwrap_or_default() {
+            let Some(property) = self.property(object, name) else {
+                continue;
+            };
+            path.push(name);
+            match self.member_type(property) {
+                MemberType::Object(inner) if !objects.contains(&inner) => {
+                    objects.push(inner);
+                    self.columns_below(inner, path, objects, columns);
+                    objects.pop();
+                }
+                _ => columns.push(path.join("/")),
+            }
+            path.pop();
+        }
+    }
+
+    /// The property names of the object schema `object`, in the document's order (openapiv3's
+    /// maps keep it).
+    fn properties(&self, object: &str) -> Option<Vec<&'a str>> {
+        let components = self.document.openapi.components.as_ref()?;
+        let schema = components.schemas.get(object)?.as_item()?;
+        match &schema.schema_kind {
+            SchemaKind::Type(Type::Object(object)) => {
+                Some(object.properties.keys().map(String::as_str).collect())
+            }
+            _ => None,
+        }
     }
 
     fn members_hint(&self, object: &str) -> String {

@@ -18,6 +18,7 @@
 #![deny(missing_docs)]
 
 pub mod ast;
+pub mod cli;
 pub mod diagnose;
 pub mod docs;
 pub mod document;
@@ -47,11 +48,13 @@ pub enum Part {
     Client,
     /// `referrals-httpmock`: progenitor's typed httpmock helpers.
     Httpmock,
+    /// `referrals-cli`: progenitor's clap commands, one per operation.
+    Cli,
 }
 
 impl Part {
     /// Every part.
-    pub const ALL: [Part; 3] = [Part::Model, Part::Client, Part::Httpmock];
+    pub const ALL: [Part; 4] = [Part::Model, Part::Client, Part::Httpmock, Part::Cli];
 
     /// The file that the part's build script writes in `OUT_DIR`, and its reviewable copy in
     /// the crate's `generated/` folder.
@@ -60,6 +63,7 @@ impl Part {
             Part::Model => "model.rs",
             Part::Client => "client.rs",
             Part::Httpmock => "httpmock.rs",
+            Part::Cli => "cli.rs",
         }
     }
 
@@ -69,6 +73,7 @@ impl Part {
             Part::Model => "referrals-model",
             Part::Client => "referrals-client",
             Part::Httpmock => "referrals-httpmock",
+            Part::Cli => "referrals-cli",
         }
     }
 }
@@ -102,6 +107,8 @@ pub fn generate_document(document: &Document, part: Part) -> Result<String, Erro
             }
         })?,
         Part::Httpmock => diagnose::quietly_httpmock(&settings, &view, settings::CLIENT_CRATE)
+            .map_err(generator_error)?,
+        Part::Cli => diagnose::quietly_cli(&settings, &view, settings::CLI_CLIENT_PATH)
             .map_err(generator_error)?,
     };
     let mut file: syn::File = syn::parse2(tokens).map_err(|error| Error::Unparsable {
@@ -145,11 +152,15 @@ pub fn generate_document(document: &Document, part: Part) -> Result<String, Erro
             docs::fill(&mut file, &document.openapi);
         }
         Part::Httpmock => {}
+        Part::Cli => {
+            cli::finish(&mut file);
+            docs::fill(&mut file, &document.openapi);
+        }
     }
 
     let notes: Vec<String> = match part {
         Part::Client => dropped.iter().map(view::Dropped::note).collect(),
-        Part::Model | Part::Httpmock => Vec::new(),
+        Part::Model | Part::Httpmock | Part::Cli => Vec::new(),
     };
     Ok(format!(
         "{}{}",

@@ -19,6 +19,10 @@ pub const SCHEMARS_DERIVE: &str = "schemars::JsonSchema";
 /// The model's feature that turns the derive on.
 pub const SCHEMARS_FEATURE: &str = "schemars";
 
+/// Where the CLI's generated commands find the client: its generated module, which holds the
+/// `Client`, its extension traits and the types.
+pub const CLI_CLIENT_PATH: &str = "referrals_client::generated";
+
 /// The money schema. The client keeps it as exact decimal text (`crate::Amount`).
 pub const AMOUNT: &str = "Amount";
 /// The value of a JSON Patch operation. The client keeps it as raw JSON text

@@ -62,11 +62,20 @@ pub fn tokens(
             None => {
                 let path = &entry.path;
                 let get = read_chain(quote!(resource), &fields);
+                let known = match &entry.kind {
+                    Kind::Set(name) => open_enums
+                        .iter()
+                        .find(|open| &open.name == name)
+                        .map(|open| open.values.clone())
+                        .unwrap_or_default(),
+                    _ => Vec::new(),
+                };
                 filterable.push(quote! {
                     Filterable {
                         path: #path,
                         kind: #kind,
                         operators: #operators,
+                        known: &[#(#known),*],
                         get: |resource| scalar(#get),
                     }
                 });
@@ -127,6 +136,8 @@ pub fn tokens(
         let ops = entry.ops.iter().map(|op| patch_op(op));
         quote!(Patchable { pointer: #pointer, ops: &[#(#ops),*] })
     });
+
+    let columns = &facts.columns;
 
     // tables::STATUS_RULES
     let status = match &facts.status_sets {
@@ -193,6 +204,11 @@ pub fn tokens(
 
             /// `x-patchable`.
             pub static PATCHABLE: &[Patchable] = &[#(#patchable),*];
+
+            /// The resource's leaves in the document's order: the paths of its members that
+            /// hold no object of the document's schemas, one column each in a flat export. A
+            /// leaf that holds an array holds it whole.
+            pub static COLUMNS: &[&str] = &[#(#columns),*];
 
             #status
         }
@@ -656,7 +672,7 @@ fn operations(facts: &Facts, dropped: &[Dropped]) -> TokenStream {
 /// `security`: what the document says of the tokens that the API takes; `headers`: the names
 /// of the headers of its answers.
 fn security(facts: &Facts) -> TokenStream {
-    let (scopes, roles) = (&facts.scopes, &facts.roles);
+    let (scopes, roles, servers) = (&facts.scopes, &facts.roles, &facts.servers);
     let headers = facts.response_headers.iter().map(|name| {
         let constant = format_ident!("{}", Operation::constant_name(name));
         let doc = format!("`{name}`");
@@ -674,6 +690,12 @@ fn security(facts: &Facts) -> TokenStream {
             pub const SCOPES: &[&str] = &[#(#scopes),*];
             /// The roles of the partner's organization that may call the API (`x-roles`).
             pub const ROLES: &[&str] = &[#(#roles),*];
+        }
+
+        /// The service roots of the document's `servers`, the first one being the service's.
+        pub mod servers {
+            /// Every root, in the document's order.
+            pub const ALL: &[&str] = &[#(#servers),*];
         }
     }
 }

@@ -9095,6 +9095,11 @@ pub mod security {
     /// The roles of the partner's organization that may call the API (`x-roles`).
     pub const ROLES: &[&str] = &["Referral Admin", "Referral User"];
 }
+/// The service roots of the document's `servers`, the first one being the service's.
+pub mod servers {
+    /// Every root, in the document's order.
+    pub const ALL: &[&str] = &["https://api.partner.microsoft.com"];
+}
 impl crate::facts::AsScalar for types::ReferralStatus {
     fn as_scalar(&self) -> crate::facts::Scalar<'_> {
         crate::facts::Scalar::Text(self.as_str())
@@ -9363,6 +9368,7 @@ pub mod tables {
             operators: crate::facts::Operators::new(
                 crate::facts::Operators::EQ | crate::facts::Operators::NE,
             ),
+            known: &[],
             get: |resource| scalar(resource.engagement_id.as_ref()),
         },
         Filterable {
@@ -9371,6 +9377,7 @@ pub mod tables {
             operators: crate::facts::Operators::new(
                 crate::facts::Operators::EQ | crate::facts::Operators::NE,
             ),
+            known: &["None", "New", "Active", "Closed"],
             get: |resource| scalar(resource.status.as_ref()),
         },
         Filterable {
@@ -9379,6 +9386,16 @@ pub mod tables {
             operators: crate::facts::Operators::new(
                 crate::facts::Operators::EQ | crate::facts::Operators::NE,
             ),
+            known: &[
+                "None",
+                "Pending",
+                "Received",
+                "Accepted",
+                "Won",
+                "Lost",
+                "Declined",
+                "Expired",
+            ],
             get: |resource| scalar(resource.substatus.as_ref()),
         },
         Filterable {
@@ -9387,6 +9404,7 @@ pub mod tables {
             operators: crate::facts::Operators::new(
                 crate::facts::Operators::EQ | crate::facts::Operators::NE,
             ),
+            known: &["None", "Direct", "MarketingQualified", "SalesQualified"],
             get: |resource| scalar(resource.qualification.as_ref()),
         },
         Filterable {
@@ -9395,6 +9413,7 @@ pub mod tables {
             operators: crate::facts::Operators::new(
                 crate::facts::Operators::EQ | crate::facts::Operators::NE,
             ),
+            known: &["Independent", "Shared"],
             get: |resource| scalar(resource.type_.as_ref()),
         },
         Filterable {
@@ -9403,6 +9422,7 @@ pub mod tables {
             operators: crate::facts::Operators::new(
                 crate::facts::Operators::EQ | crate::facts::Operators::NE,
             ),
+            known: &["Incoming", "Outgoing"],
             get: |resource| scalar(resource.direction.as_ref()),
         },
         Filterable {
@@ -9411,6 +9431,7 @@ pub mod tables {
             operators: crate::facts::Operators::new(
                 crate::facts::Operators::EQ | crate::facts::Operators::NE,
             ),
+            known: &[],
             get: |resource| scalar(
                 resource
                     .customer_profile
@@ -9427,6 +9448,7 @@ pub mod tables {
                     | crate::facts::Operators::GT | crate::facts::Operators::GE
                     | crate::facts::Operators::LT | crate::facts::Operators::LE,
             ),
+            known: &[],
             get: |resource| scalar(resource.created_date_time.as_ref()),
         },
         Filterable {
@@ -9437,6 +9459,7 @@ pub mod tables {
                     | crate::facts::Operators::GT | crate::facts::Operators::GE
                     | crate::facts::Operators::LT | crate::facts::Operators::LE,
             ),
+            known: &[],
             get: |resource| scalar(resource.updated_date_time.as_ref()),
         },
     ];
@@ -9562,6 +9585,82 @@ pub mod tables {
             pointer: "/registrations/-",
             ops: &[super::types::JsonPatchOp::Add],
         },
+    ];
+    /// The resource's leaves in the document's order: the paths of its members that
+    /// hold no object of the document's schemas, one column each in a flat export. A
+    /// leaf that holds an array holds it whole.
+    pub static COLUMNS: &[&str] = &[
+        "@odata.context",
+        "id",
+        "engagementId",
+        "name",
+        "organizationId",
+        "organizationName",
+        "externalReferenceId",
+        "createdDateTime",
+        "updatedDateTime",
+        "expirationDateTime",
+        "acceptedDateTime",
+        "closedDateTime",
+        "status",
+        "substatus",
+        "statusReason",
+        "type",
+        "qualification",
+        "direction",
+        "customerProfile/name",
+        "customerProfile/address/addressLine1",
+        "customerProfile/address/addressLine2",
+        "customerProfile/address/city",
+        "customerProfile/address/state",
+        "customerProfile/address/postalCode",
+        "customerProfile/address/country",
+        "customerProfile/address/region",
+        "customerProfile/size",
+        "customerProfile/team",
+        "customerProfile/ids",
+        "consent/consentToContact",
+        "consent/consentToToShareInfoWithOthers",
+        "consent/consentToShareReferralWithMicrosoftSellers",
+        "details/notes",
+        "details/dealValue",
+        "details/currency",
+        "details/closingDateTime",
+        "details/requirements/industries",
+        "details/requirements/products",
+        "details/requirements/services",
+        "details/requirements/solutions",
+        "details/requirements/offers",
+        "details/requirements/additionalRequirements/attributes",
+        "details/customerAction",
+        "details/customerRequestedContact",
+        "team",
+        "inviteContext/notes",
+        "inviteContext/invitedBy/organizationId",
+        "inviteContext/invitedBy/organizationName",
+        "inviteContext/assistanceRequestCode",
+        "target",
+        "eTag",
+        "links/relatedReferrals/uri",
+        "links/relatedReferrals/method",
+        "links/self/uri",
+        "links/self/method",
+        "campaignId",
+        "favorite",
+        "lastModifiedVia",
+        "lastRunId",
+        "referralProgram",
+        "mpnId",
+        "callToAction",
+        "referralSource",
+        "salesStage",
+        "trackingInfo/microsoftMsxId",
+        "registrations",
+        "registrationStatus",
+        "quality",
+        "isSpam",
+        "tags",
+        "offerId",
     ];
     /// The value set of the resource's `status`.
     pub type Status = ReferralStatus;

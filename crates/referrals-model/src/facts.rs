@@ -200,6 +200,9 @@ pub struct Filterable {
     pub kind: Kind,
     /// The comparison operators that it takes.
     pub operators: Operators,
+    /// For a member of an open value set ([`Kind::Set`]), the values known today, in the
+    /// document's order (others may come); empty otherwise.
+    pub known: &'static [&'static str],
     /// Reads it from a resource.
     pub get: Getter,
 }

@@ -15,7 +15,7 @@
 //! - [`transitions`]: the status rules, checked.
 //! - [`Operation`] and [`parameters`]: the operations of the document and their parameter
 //!   names; [`headers`]: the names of the headers of the answers; [`security`]: the scopes
-//!   and roles that a token needs.
+//!   and roles that a token needs; [`servers`]: the service roots.
 //! - [`Amount`] (money as exact decimal text) and [`PatchValue`] (a patch value as JSON text).
 //!
 //! A reviewable copy of the generated code is committed in `crates/referrals-model/generated/`.
@@ -39,7 +39,7 @@ mod generated {
     include!("../generated/model.rs");
 }
 
-pub use generated::{Operation, headers, parameters, security, types};
+pub use generated::{Operation, headers, parameters, security, servers, types};
 
 impl Operation {
     /// The operation's path with its parameters (`{id}`...) filled by `values`, in order, each

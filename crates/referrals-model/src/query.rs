@@ -320,6 +320,41 @@ impl fmt::Display for OrderBy {
     }
 }
 
+/// An `$orderby` text that does not parse, or names a member that is not a sort key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct OrderByError(String);
+
+/// Reads an `$orderby` text (`createdDateTime desc,updatedDateTime`): each key must be one of
+/// the document's `x-sortable` members ([`SortKey::ALL`]).
+impl std::str::FromStr for OrderBy {
+    type Err = OrderByError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let items = referrals_odata::parse_orderby(text)
+            .map_err(|error| OrderByError(format!("`{text}` is not an $orderby: {error}")))?;
+        let keys = items
+            .into_iter()
+            .map(|item| {
+                let path = item.member.path();
+                SortKey::ALL
+                    .iter()
+                    .find(|key| key.member() == path)
+                    .map(|key| (*key, item.descending))
+                    .ok_or_else(|| {
+                        let known: Vec<&str> =
+                            SortKey::ALL.iter().map(|key| key.member()).collect();
+                        OrderByError(format!(
+                            "`{path}` is not a sort key; the sort keys are {}",
+                            known.join(", ")
+                        ))
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self(keys))
+    }
+}
+
 /// `$select`: the members of the referral to return.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Select(Vec<&'static str>);
@@ -346,6 +381,22 @@ impl Select {
             })
             .collect::<Result<_, _>>()?;
         Ok(Self(members))
+    }
+}
+
+/// Reads a `$select` text (`id,status,customerProfile`); see [`Select::members`].
+impl std::str::FromStr for Select {
+    type Err = UnknownMember;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Self::members(text.split(',').map(str::trim))
+    }
+}
+
+impl Select {
+    /// The members, as written on the wire.
+    pub fn names(&self) -> &[&'static str] {
+        &self.0
     }
 }
 
@@ -469,6 +520,25 @@ mod tests {
                 .then_asc(SortKey::UpdatedDateTime)
                 .to_string(),
             "createdDateTime desc,updatedDateTime asc"
+        );
+    }
+
+    #[test]
+    fn orderby_and_select_texts() {
+        let order: OrderBy = "createdDateTime desc, updatedDateTime".parse().unwrap();
+        assert_eq!(
+            order.to_string(),
+            "createdDateTime desc,updatedDateTime asc"
+        );
+        let error = "name desc".parse::<OrderBy>().unwrap_err().to_string();
+        assert!(error.contains("`name` is not a sort key"), "{error}");
+        assert!(error.contains("createdDateTime"), "{error}");
+        assert!("createdDateTime sideways".parse::<OrderBy>().is_err());
+        let select: Select = "id, status".parse().unwrap();
+        assert_eq!(select.names(), ["id", "status"]);
+        assert_eq!(
+            "id,nope".parse::<Select>().unwrap_err(),
+            UnknownMember("nope".into())
         );
     }
 

@@ -1,0 +1,474 @@
+//! `referrals export`: every page of a listing into a file, with progress, resumable.
+//!
+//! The rows go to `FILE.partial`; after each stretch of pages (a quarter of a second at most),
+//! a checkpoint `FILE.partial-checkpoint` records the query, the bytes of the partial file that
+//! are complete, and the continuation of the next page. A run that finds a checkpoint of the
+//! same export cuts the partial file back to those bytes and asks for that page: whatever
+//! stopped the last run (Ctrl-C, a failure after the client's retries, a kill, a crash), no row
+//! is lost or written twice. When the last page is written, the partial file is synced and
+//! renamed to `FILE`, so that `FILE` is never half written.
+
+use std::collections::HashSet;
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter, Seek, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use clap::ArgMatches;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use referrals_client::{Continuation, ErrorKind};
+use serde::{Deserialize, Serialize};
+
+use crate::output::{Format, Writer};
+use crate::stop::Stop;
+use crate::{Context, QueryArgs, Usage};
+
+/// How long pages are written between two checkpoints, at most.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+/// The version of the checkpoint's form.
+const VERSION: u32 = 1;
+/// A checkpoint is small; a larger file is not one.
+const CHECKPOINT_LIMIT: u64 = 1 << 20;
+
+/// The options of `export`; the filter flags are added from the document's tables.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The file to write; it appears only when the export is complete.
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// The format [default: csv when FILE ends in .csv, ndjson otherwise].
+    #[arg(long, value_enum)]
+    format: Option<ExportFormat>,
+    #[command(flatten)]
+    query: QueryArgs,
+    /// Discard the partial export of an earlier run and start from the first page.
+    #[arg(long)]
+    restart: bool,
+}
+
+/// The formats of a file export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ExportFormat {
+    /// One JSON object per line.
+    Ndjson,
+    /// A header of the document's leaves and a row per referral.
+    Csv,
+}
+
+/// What a checkpoint records.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Checkpoint {
+    version: u32,
+    /// The query parameters of the first page (filter, order, selection).
+    query: Vec<(String, String)>,
+    format: ExportFormat,
+    /// The bytes of the partial file that hold whole rows.
+    bytes: u64,
+    pages: u64,
+    referrals: u64,
+    /// `@odata.count`, when the service gave it.
+    total: Option<i64>,
+    /// The page to ask for next; `None` before the first page.
+    next: Option<Continuation>,
+}
+
+pub async fn run(context: &Context, args: &Args, matches: &ArgMatches) -> anyhow::Result<()> {
+    if args.out.as_os_str() == "-" || args.out.is_dir() {
+        return Err(Usage(format!(
+            "--out {} must name a file; `referrals list` writes to standard output",
+            args.out.display()
+        ))
+        .into());
+    }
+    let format = args.format.unwrap_or_else(|| {
+        match args
+            .out
+            .extension()
+            .and_then(|extension| extension.to_str())
+        {
+            Some(extension) if extension.eq_ignore_ascii_case("csv") => ExportFormat::Csv,
+            _ => ExportFormat::Ndjson,
+        }
+    });
+    let query = args.query.query(matches)?;
+    let partial = sibling(&args.out, ".partial");
+    let checkpoint_path = sibling(&args.out, ".partial-checkpoint");
+    if args.restart {
+        remove_if_present(&checkpoint_path)?;
+        remove_if_present(&partial)?;
+    }
+
+    let parameters = query.parameters();
+    let (mut checkpoint, file) = match read_checkpoint(&checkpoint_path)? {
+        Some(checkpoint) => {
+            if checkpoint.query != parameters || checkpoint.format != format {
+                bail!(
+                    "{} is the checkpoint of another export ({} as {:?}); run that command again \
+                     to finish it, or add --restart to discard it",
+                    checkpoint_path.display(),
+                    describe(&checkpoint.query),
+                    checkpoint.format
+                );
+            }
+            if checkpoint.pages > 0
+                && checkpoint.next.is_none()
+                && !partial.exists()
+                && args.out.exists()
+            {
+                // The last run renamed the file and stopped before it removed the checkpoint.
+                remove_if_present(&checkpoint_path)?;
+                context.say(format_args!(
+                    "the export to {} was complete: {} referrals",
+                    args.out.display(),
+                    checkpoint.referrals
+                ));
+                return Ok(());
+            }
+            let file = reopen(&partial, checkpoint.bytes)?;
+            context.say(format_args!(
+                "going on with the export to {} after {} referrals in {} pages",
+                args.out.display(),
+                checkpoint.referrals,
+                checkpoint.pages
+            ));
+            (checkpoint, file)
+        }
+        None => {
+            let checkpoint = Checkpoint {
+                version: VERSION,
+                query: parameters,
+                format,
+                bytes: 0,
+                pages: 0,
+                referrals: 0,
+                total: None,
+                next: None,
+            };
+            // The checkpoint comes first: a partial file without one is not ours to overwrite.
+            if partial.exists() {
+                bail!(
+                    "{} exists and no checkpoint says it is an export in progress; remove it, or \
+                     add --restart to replace it",
+                    partial.display()
+                );
+            }
+            write_checkpoint(&checkpoint_path, &checkpoint)?;
+            let file = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&partial)
+                .with_context(|| format!("cannot create {}", partial.display()))?;
+            (checkpoint, file)
+        }
+    };
+
+    let stop = Stop::listen(context.quiet);
+    let progress = progress(context.quiet, &checkpoint);
+    let output = match format {
+        ExportFormat::Ndjson => Format::Ndjson,
+        ExportFormat::Csv => Format::Csv,
+    };
+    let mut writer = Writer::new(
+        BufWriter::with_capacity(1 << 16, file),
+        output,
+        args.query.columns(),
+    );
+    if checkpoint.pages == 0 {
+        writer.start()?;
+    }
+    // Only the first page asks for the count, which then sizes the progress bar.
+    let first_query = query.clone().count(checkpoint.pages == 0);
+    let mut seen = HashSet::new();
+    let mut last_checkpoint = Instant::now();
+    let resumed = checkpoint.pages > 0;
+    loop {
+        let from = checkpoint.next.clone();
+        if checkpoint.pages > 0 && from.is_none() {
+            break;
+        }
+        let page = match &from {
+            None => context.client.list_page(&first_query, None).await,
+            Some(next) => context.client.list_page(&query, Some(next)).await,
+        };
+        let page = match page {
+            Ok(page) => page,
+            Err(error) => {
+                progress.abandon();
+                let hint = if resumed
+                    && seen.is_empty()
+                    && matches!(
+                        error.kind(),
+                        ErrorKind::Service | ErrorKind::InvalidContinuation
+                    ) {
+                    " The checkpoint may be too old for the service: add --restart to export again from the first page."
+                } else {
+                    " Run the same command again to go on from the last checkpoint."
+                };
+                save(&mut writer, &checkpoint_path, &mut checkpoint)?;
+                return Err(anyhow::Error::new(error).context(format!(
+                    "the export to {} stopped after {} referrals in {} pages.{hint}",
+                    args.out.display(),
+                    checkpoint.referrals,
+                    checkpoint.pages
+                )));
+            }
+        };
+        for referral in &page.items {
+            writer.write(referral)?;
+        }
+        checkpoint.pages = checkpoint.pages.saturating_add(1);
+        checkpoint.referrals = checkpoint.referrals.saturating_add(page.items.len() as u64);
+        if checkpoint.total.is_none() {
+            checkpoint.total = page.count;
+            if let Some(total) = page.count {
+                progress.set_length(u64::try_from(total).unwrap_or(0));
+                progress.set_style(bar_style());
+            }
+        }
+        progress.set_position(checkpoint.referrals);
+        progress.set_message(format!("{} pages", checkpoint.pages));
+        checkpoint.next = page.next()?.cloned();
+        if let Some(next) = &checkpoint.next
+            && !seen.insert(next.link().to_owned())
+        {
+            bail!(
+                "the service sent the next link {} twice: the listing goes in a circle",
+                next.link()
+            );
+        }
+        let done = checkpoint.next.is_none();
+        if done || stop.asked() || last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
+            save(&mut writer, &checkpoint_path, &mut checkpoint)?;
+            last_checkpoint = Instant::now();
+        }
+        if done {
+            break;
+        }
+        if stop.asked() {
+            progress.abandon();
+            context.say(format_args!(
+                "stopped after {} referrals in {} pages; run the same command again to go on",
+                checkpoint.referrals, checkpoint.pages
+            ));
+            return Ok(());
+        }
+    }
+
+    let file = writer
+        .finish()?
+        .into_inner()
+        .map_err(|error| error.into_error())?;
+    file.sync_all()
+        .with_context(|| format!("cannot write {}", partial.display()))?;
+    drop(file);
+    std::fs::rename(&partial, &args.out).with_context(|| {
+        format!(
+            "cannot rename {} to {}",
+            partial.display(),
+            args.out.display()
+        )
+    })?;
+    sync_directory(&args.out);
+    remove_if_present(&checkpoint_path)?;
+    progress.finish_and_clear();
+    context.say(format_args!(
+        "exported {} referrals in {} pages to {}",
+        checkpoint.referrals,
+        checkpoint.pages,
+        args.out.display()
+    ));
+    Ok(())
+}
+
+/// Flushes the rows written so far, then records them in the checkpoint.
+fn save(
+    writer: &mut Writer<BufWriter<File>>,
+    path: &Path,
+    checkpoint: &mut Checkpoint,
+) -> anyhow::Result<()> {
+    let out = writer.get_mut();
+    out.flush().context("cannot write the partial export")?;
+    checkpoint.bytes = out
+        .get_mut()
+        .stream_position()
+        .context("cannot read the position in the partial export")?;
+    write_checkpoint(path, checkpoint)
+}
+
+fn write_checkpoint(path: &Path, checkpoint: &Checkpoint) -> anyhow::Result<()> {
+    let text = serde_json::to_string(checkpoint)?;
+    let temporary = sibling(path, ".new");
+    std::fs::write(&temporary, text)
+        .with_context(|| format!("cannot write {}", temporary.display()))?;
+    std::fs::rename(&temporary, path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+/// The checkpoint at `path`, if there is one; an unreadable one is an error that names it.
+fn read_checkpoint(path: &Path) -> anyhow::Result<Option<Checkpoint>> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    let text = crate::read_bounded(&path.to_path_buf(), CHECKPOINT_LIMIT, "the checkpoint")?;
+    let checkpoint: Checkpoint = serde_json::from_str(&text).map_err(|error| {
+        anyhow::anyhow!(
+            "{} is not a checkpoint of `referrals export` ({error}); remove it, or add --restart \
+             to discard it",
+            path.display()
+        )
+    })?;
+    if checkpoint.version != VERSION {
+        bail!(
+            "{} is a checkpoint of version {}, and this referrals reads version {VERSION}; add \
+             --restart to export again",
+            path.display(),
+            checkpoint.version
+        );
+    }
+    Ok(Some(checkpoint))
+}
+
+/// The partial file, cut back to the `bytes` that the checkpoint counts.
+fn reopen(partial: &Path, bytes: u64) -> anyhow::Result<File> {
+    let mut file = match OpenOptions::new().write(true).open(partial) {
+        Ok(file) => file,
+        Err(error) if error.kind() == io::ErrorKind::NotFound && bytes == 0 => {
+            File::create(partial).with_context(|| format!("cannot create {}", partial.display()))?
+        }
+        Err(error) => {
+            return Err(error).with_context(|| {
+                format!(
+                    "cannot open {}, which the checkpoint counts on; add --restart to export again",
+                    partial.display()
+                )
+            });
+        }
+    };
+    let length = file.metadata()?.len();
+    if length < bytes {
+        bail!(
+            "{} has {length} bytes, fewer than the {bytes} of its checkpoint: it was changed or \
+             cut; add --restart to export again",
+            partial.display()
+        );
+    }
+    file.set_len(bytes)
+        .with_context(|| format!("cannot cut {} back to its checkpoint", partial.display()))?;
+    file.seek(io::SeekFrom::Start(bytes))?;
+    Ok(file)
+}
+
+fn progress(quiet: bool, checkpoint: &Checkpoint) -> ProgressBar {
+    // indicatif draws nothing when standard error is not a terminal.
+    let target = if quiet {
+        ProgressDrawTarget::hidden()
+    } else {
+        ProgressDrawTarget::stderr()
+    };
+    let bar = ProgressBar::with_draw_target(None, target);
+    match checkpoint.total {
+        Some(total) => {
+            bar.set_length(u64::try_from(total).unwrap_or(0));
+            bar.set_style(bar_style());
+        }
+        None => bar.set_style(
+            ProgressStyle::with_template("{spinner} {pos} referrals, {msg} ({per_sec})")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        ),
+    }
+    bar.set_position(checkpoint.referrals);
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
+fn bar_style() -> ProgressStyle {
+    ProgressStyle::with_template(
+        "{bar:30} {pos}/{len} referrals, {msg}, {per_sec}, about {eta} left",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+}
+
+/// `leads.csv` → `leads.csv<suffix>`, in the same directory (so that a rename is atomic).
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(suffix);
+    path.with_file_name(name)
+}
+
+fn remove_if_present(path: &Path) -> anyhow::Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(error).with_context(|| format!("cannot remove {}", path.display())),
+    }
+}
+
+/// Makes the rename durable where the platform allows it; a failure only weakens durability
+/// against a power loss, so it is not an error.
+fn sync_directory(path: &Path) {
+    #[cfg(unix)]
+    if let Some(directory) = path.parent() {
+        let directory = if directory.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            directory
+        };
+        if let Ok(directory) = File::open(directory) {
+            let _ = directory.sync_all();
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+}
+
+fn describe(query: &[(String, String)]) -> String {
+    if query.is_empty() {
+        return "every referral".to_owned();
+    }
+    query
+        .iter()
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn siblings_stay_in_the_directory() {
+        assert_eq!(
+            sibling(Path::new("out/leads.csv"), ".partial"),
+            Path::new("out/leads.csv.partial")
+        );
+        assert_eq!(sibling(Path::new("x"), ".new"), Path::new("x.new"));
+    }
+
+    #[test]
+    fn a_checkpoint_that_is_not_one_is_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("leads.csv.partial-checkpoint");
+        std::fs::write(&path, "{\"hello\": 1}").unwrap();
+        let error = read_checkpoint(&path).unwrap_err().to_string();
+        assert!(error.contains("is not a checkpoint"), "{error}");
+        assert!(error.contains("leads.csv.partial-checkpoint"), "{error}");
+    }
+
+    #[test]
+    fn a_cut_partial_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("leads.partial");
+        std::fs::write(&path, "abc").unwrap();
+        let error = reopen(&path, 10).unwrap_err().to_string();
+        assert!(error.contains("fewer than the 10"), "{error}");
+        let mut file = reopen(&path, 2).unwrap();
+        file.write_all(b"Z").unwrap();
+        drop(file);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "abZ");
+    }
+}

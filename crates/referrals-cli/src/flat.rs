@@ -1,0 +1,185 @@
+//! A referral as flat cells, one per leaf of the document's schema ([`facts::COLUMNS`]), for CSV,
+//! tables and the differences shown after a 412.
+//!
+//! The cells are read from the referral's JSON text, never from a parsed number: money keeps the
+//! digits that the service sent (`12345678901234.56` stays so), where a trip through `f64`
+//! would round it. A leaf that holds an array holds its JSON text. serde_json has no reader of
+//! flat paths over raw values, hence this module.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use referrals_client::facts;
+use serde_json::value::RawValue;
+
+/// The columns of a flat export: the document's leaves, less those of members that `$select`
+/// left out.
+#[derive(Debug, Clone)]
+pub struct Columns {
+    names: Vec<&'static str>,
+    index: HashMap<&'static str, usize>,
+    /// Every proper prefix of a column (`customerProfile`, `customerProfile/address`).
+    prefixes: HashSet<String>,
+}
+
+impl Columns {
+    /// The columns of the members `selected` (all of them for `None`).
+    pub fn new(selected: Option<&[&str]>) -> Self {
+        let names: Vec<&'static str> = facts::COLUMNS
+            .iter()
+            .copied()
+            .filter(|column| {
+                let top = column.split('/').next().unwrap_or(column);
+                selected.is_none_or(|selected| selected.contains(&top))
+            })
+            .collect();
+        let index = names
+            .iter()
+            .enumerate()
+            .map(|(at, name)| (*name, at))
+            .collect();
+        let prefixes = names
+            .iter()
+            .flat_map(|name| {
+                let segments: Vec<&str> = name.split('/').collect();
+                (1..segments.len())
+                    .map(move |end| segments[..end].join("/"))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        Self {
+            names,
+            index,
+            prefixes,
+        }
+    }
+
+    /// The column names, in order.
+    pub fn names(&self) -> &[&'static str] {
+        &self.names
+    }
+
+    /// The cells of one referral given as JSON text, in the order of [`Self::names`]; a member
+    /// that is absent or null gives an empty cell, a member outside the columns none.
+    pub fn cells(&self, json: &str) -> Result<Vec<String>, serde_json::Error> {
+        let mut cells = vec![String::new(); self.names.len()];
+        let top: &RawValue = serde_json::from_str(json)?;
+        self.fill(top, &mut String::new(), &mut cells)?;
+        Ok(cells)
+    }
+
+    fn fill(
+        &self,
+        value: &RawValue,
+        path: &mut String,
+        cells: &mut [String],
+    ) -> Result<(), serde_json::Error> {
+        if let Some(&at) = self.index.get(path.as_str()) {
+            cells[at] = cell(value)?;
+            return Ok(());
+        }
+        if !(path.is_empty() || self.prefixes.contains(path.as_str()))
+            || !value.get().starts_with('{')
+        {
+            return Ok(());
+        }
+        let members: BTreeMap<String, &RawValue> = serde_json::from_str(value.get())?;
+        for (name, member) in members {
+            let length = path.len();
+            if !path.is_empty() {
+                path.push('/');
+            }
+            path.push_str(&name);
+            self.fill(member, path, cells)?;
+            path.truncate(length);
+        }
+        Ok(())
+    }
+}
+
+/// The text of one cell: a string's content, a number's digits as written, `true`/`false`,
+/// nothing for null, and the JSON text of an array or an object.
+fn cell(value: &RawValue) -> Result<String, serde_json::Error> {
+    let text = value.get();
+    Ok(match text.as_bytes().first() {
+        Some(b'"') => serde_json::from_str::<String>(text)?,
+        Some(b'n') => String::new(),
+        _ => text.to_owned(),
+    })
+}
+
+/// The leaves whose cells differ between two versions of a referral, with both cells.
+pub fn changes(
+    columns: &Columns,
+    before: &str,
+    after: &str,
+) -> Result<Vec<(&'static str, String, String)>, serde_json::Error> {
+    let (old, new) = (columns.cells(before)?, columns.cells(after)?);
+    Ok(columns
+        .names()
+        .iter()
+        .zip(old.into_iter().zip(new))
+        .filter(|(_, (old, new))| old != new)
+        .map(|(name, (old, new))| (*name, old, new))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_keeps_its_digits_and_nesting_flattens() {
+        let columns = Columns::new(None);
+        let json = r#"{"id":"a","details":{"dealValue":12345678901234.56789,"currency":"USD"},
+            "customerProfile":{"address":{"country":"US"}},"team":[{"email":"x@y"}],
+            "status":null,"name":"O\"Neil, \u00e9","unknownMember":{"k":1}}"#;
+        let cells = columns.cells(json).unwrap();
+        let get = |name: &str| {
+            let at = columns
+                .names()
+                .iter()
+                .position(|column| *column == name)
+                .unwrap();
+            cells[at].clone()
+        };
+        assert_eq!(get("details/dealValue"), "12345678901234.56789");
+        assert_eq!(get("details/currency"), "USD");
+        assert_eq!(get("customerProfile/address/country"), "US");
+        assert_eq!(get("team"), r#"[{"email":"x@y"}]"#);
+        assert_eq!(get("status"), "");
+        assert_eq!(get("name"), "O\"Neil, é");
+        assert_eq!(cells.len(), facts::COLUMNS.len());
+    }
+
+    #[test]
+    fn selection_keeps_the_columns_of_its_members() {
+        let columns = Columns::new(Some(&["id", "customerProfile"]));
+        assert!(
+            columns
+                .names()
+                .iter()
+                .all(|name| name == &"id" || name.starts_with("customerProfile/"))
+        );
+        assert!(columns.names().contains(&"customerProfile/address/country"));
+    }
+
+    #[test]
+    fn changes_name_the_leaves() {
+        let columns = Columns::new(None);
+        let before = r#"{"id":"a","status":"New","eTag":"1","details":{"notes":"x"}}"#;
+        let after = r#"{"id":"a","status":"Active","eTag":"2","details":{"notes":"x"}}"#;
+        let changed = changes(&columns, before, after).unwrap();
+        assert_eq!(
+            changed,
+            vec![
+                ("status", "New".to_owned(), "Active".to_owned()),
+                ("eTag", "1".to_owned(), "2".to_owned())
+            ]
+        );
+    }
+
+    #[test]
+    fn not_json_is_an_error() {
+        assert!(Columns::new(None).cells("{").is_err());
+    }
+}

@@ -1,0 +1,437 @@
+//! `referrals`: the Partner API for referrals from the command line. See `referrals --help`,
+//! and the README's "For partners".
+
+mod api;
+mod auth;
+mod create;
+mod export;
+mod filters;
+mod flat;
+mod mirror;
+mod output;
+mod stop;
+mod triage;
+
+use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
+use futures_util::TryStreamExt;
+use referrals_client::query::{OrderBy, Query, Select};
+use referrals_client::{Client, servers};
+
+use crate::flat::Columns;
+use crate::output::{Format, Writer};
+
+/// The generated code names the types as `crate::types`.
+use referrals_client::types;
+
+/// The Partner API for referrals (leads and co-sell opportunities) from the command line: list,
+/// export, keep a SQLite mirror, accept or decline, create.
+#[derive(Debug, Parser)]
+#[command(
+    name = "referrals",
+    version,
+    after_help = concat!(
+        "Examples:\n",
+        "  referrals list --status New --direction Incoming\n",
+        "  referrals export --format csv --out leads.csv --country US\n",
+        "  referrals sync --db referrals.sqlite --every 5m\n",
+        "  referrals accept 7e6ac78a-4f37-4f6e-b3e5-3ab4b4ad9fa1\n",
+        "  referrals --root http://127.0.0.1:8080 --token secret list   (a local sandbox)\n\n",
+        "Exit status: 0 when the command did its work, 1 when it failed (the service, the network, a\n",
+        "file), 2 when the command line is wrong (a flag or a value). Data goes to standard output,\n",
+        "messages and progress to standard error."
+    )
+)]
+struct Cli {
+    /// The service root: the service by default, or a sandbox such as http://127.0.0.1:8080.
+    #[arg(
+        long,
+        global = true,
+        env = "PARTNER_ROOT",
+        value_name = "URL",
+        help_heading = "Global options"
+    )]
+    root: Option<String>,
+    /// The bearer token (App+User, for the scope https://api.partner.microsoft.com/.default).
+    /// Without it, a build with the feature `azure` asks the account of `az login`.
+    #[arg(
+        long,
+        global = true,
+        env = "PARTNER_TOKEN",
+        hide_env_values = true,
+        help_heading = "Global options"
+    )]
+    token: Option<String>,
+    /// No progress and no messages on standard error, only errors.
+    #[arg(long, short, global = true, help_heading = "Global options")]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List referrals, filtered by the members that the API filters on.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  referrals list --status New --direction Incoming --orderby 'createdDateTime desc'\n",
+        "  referrals list --team-email 'o''neil@contoso.com' --format json\n",
+        "  referrals list --updated-from 2024-05-01 --select id,status,customerProfile --format csv\n",
+        "  referrals list --filter \"type eq 'Shared'\" | head\n\n",
+        "Values are quoted for OData by the command: a quote in a value is sent as a quote.\n",
+        "The format is a table on a terminal and NDJSON otherwise."
+    ))]
+    List(ListArgs),
+    /// Export every matching referral to a file, with progress; resumes after an interruption.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  referrals export --out leads.ndjson --direction Incoming\n",
+        "  referrals export --format csv --out leads.csv --status Active\n\n",
+        "The file appears only when the export is complete: meanwhile it is written to\n",
+        "FILE.partial, with a checkpoint in FILE.partial-checkpoint. After an interruption (Ctrl-C,\n",
+        "a failure, a kill), the same command goes on from the last checkpoint; --restart starts\n",
+        "over. Money is written with the digits that the service sent."
+    ))]
+    Export(export::Args),
+    /// Keep a SQLite mirror of the referrals, updated incrementally.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  referrals sync --db referrals.sqlite\n",
+        "  referrals sync --db incoming.sqlite --direction Incoming --every 5m\n\n",
+        "The database holds the table `referrals` (id, eTag, status, substatus, updatedDateTime,\n",
+        "json) and the sync's state; each page and the state are written in one transaction, so\n",
+        "a kill at any moment loses nothing and duplicates nothing. Ctrl-C stops after the page\n",
+        "in hand. A database keeps the filter it was made with."
+    ))]
+    Sync(mirror::Args),
+    /// Show one referral.
+    #[command(
+        after_help = "Example:\n  referrals get 7e6ac78a-4f37-4f6e-b3e5-3ab4b4ad9fa1 --format json"
+    )]
+    Get(GetArgs),
+    /// Accept a lead: status Active, substatus Accepted.
+    #[command(after_help = triage::HELP)]
+    Accept(triage::Args),
+    /// Decline a lead, saying why: status Closed, substatus Declined.
+    #[command(after_help = triage::HELP)]
+    Decline(triage::ReasonArgs),
+    /// Close a referral as won, with the deal's value if given.
+    #[command(after_help = triage::HELP)]
+    CloseWon(triage::WonArgs),
+    /// Close a referral as lost, saying why.
+    #[command(after_help = triage::HELP)]
+    CloseLost(triage::ReasonArgs),
+    /// Create a referral from a JSON file; with --share-with-microsoft, a co-sell referral.
+    #[command(after_help = create::HELP)]
+    Create(create::Args),
+    /// One command per operation of the document, generated from it.
+    #[command(
+        subcommand_required = true,
+        after_help = "Example:\n  referrals api get-referral --id 7e6ac78a-4f37-4f6e-b3e5-3ab4b4ad9fa1"
+    )]
+    Api,
+    /// Print the completion script of a shell.
+    #[command(
+        after_help = "Example:\n  referrals completions bash > ~/.local/share/bash-completion/completions/referrals"
+    )]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// The options of `list`; the filter flags are added from the document's tables.
+#[derive(Debug, clap::Args)]
+struct ListArgs {
+    #[command(flatten)]
+    query: QueryArgs,
+    /// At most this many referrals in all.
+    #[arg(long)]
+    top: Option<u32>,
+    /// Say on standard error how many referrals match in all.
+    #[arg(long)]
+    count: bool,
+    /// How to write them [default: table on a terminal, ndjson otherwise].
+    #[arg(long, value_enum)]
+    format: Option<Format>,
+}
+
+/// What a listing asks for, besides the filter flags.
+#[derive(Debug, clap::Args)]
+pub struct QueryArgs {
+    /// An OData filter, combined with the filter flags by `and`.
+    #[arg(long, value_name = "FILTER")]
+    filter: Option<String>,
+    /// Sort keys, such as 'createdDateTime desc'; the keys are the document's x-sortable.
+    #[arg(long, value_name = "KEYS")]
+    orderby: Option<OrderBy>,
+    /// Only these members of each referral, such as id,status,customerProfile.
+    #[arg(long, value_name = "MEMBERS")]
+    select: Option<Select>,
+}
+
+impl QueryArgs {
+    /// The query of these options and of the filter flags in `matches`.
+    fn query(&self, matches: &ArgMatches) -> Result<Query, Usage> {
+        let mut query = Query::new();
+        if let Some(filter) = filters::filter(matches).map_err(Usage)? {
+            query = query.filter(filter);
+        }
+        if let Some(order) = &self.orderby {
+            query = query.order_by(order.clone());
+        }
+        if let Some(select) = &self.select {
+            query = query.select(select.clone());
+        }
+        Ok(query)
+    }
+
+    /// The columns of a flat output of this query.
+    fn columns(&self) -> Columns {
+        Columns::new(self.select.as_ref().map(Select::names))
+    }
+}
+
+#[derive(Debug, clap::Args)]
+struct GetArgs {
+    /// The referral's id.
+    id: String,
+    /// How to write it [default: table on a terminal, ndjson otherwise].
+    #[arg(long, value_enum)]
+    format: Option<Format>,
+}
+
+/// A wrong command line, found after clap parsed it: exit status 2.
+#[derive(Debug)]
+pub struct Usage(pub String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
+
+/// An error that was already written to standard error: exit status 1, nothing more said.
+#[derive(Debug)]
+pub struct Reported;
+
+impl std::fmt::Display for Reported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("reported")
+    }
+}
+
+impl std::error::Error for Reported {}
+
+/// What every command gets.
+pub struct Context {
+    pub client: Client,
+    pub quiet: bool,
+}
+
+impl Context {
+    /// A message on standard error, unless `--quiet`.
+    pub fn say(&self, message: std::fmt::Arguments<'_>) {
+        if !self.quiet {
+            let _ = writeln!(io::stderr().lock(), "{message}");
+        }
+    }
+}
+
+/// The whole command line, with the flags made from the document.
+fn command() -> clap::Command {
+    Cli::command()
+        .mut_subcommand("list", filters::add)
+        .mut_subcommand("export", filters::add)
+        .mut_subcommand("sync", filters::add)
+        .mut_subcommand("api", |command| command.subcommands(api::commands()))
+}
+
+fn main() -> ExitCode {
+    let matches = match command().try_get_matches() {
+        Ok(matches) => matches,
+        Err(error) => {
+            let _ = error.print();
+            return ExitCode::from(if error.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(matches)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => exit(&error),
+    }
+}
+
+/// The exit status of `error`, which is written to standard error first.
+fn exit(error: &anyhow::Error) -> ExitCode {
+    let broken_pipe = error.chain().any(|cause| {
+        cause
+            .downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+    });
+    if broken_pipe {
+        // The reader went away (`referrals list | head`): nothing is wrong.
+        return ExitCode::SUCCESS;
+    }
+    if error.downcast_ref::<Reported>().is_some() {
+        return ExitCode::FAILURE;
+    }
+    let _ = writeln!(io::stderr().lock(), "error: {error:#}");
+    if error.downcast_ref::<Usage>().is_some() {
+        ExitCode::from(2)
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+async fn run(matches: ArgMatches) -> anyhow::Result<()> {
+    let cli = Cli::from_arg_matches(&matches).map_err(|error| Usage(error.to_string()))?;
+    if let Command::Completions { shell } = &cli.command {
+        let mut command = command();
+        let mut out = BufWriter::new(io::stdout().lock());
+        clap_complete::generate(*shell, &mut command, "referrals", &mut out);
+        out.flush()?;
+        return Ok(());
+    }
+    let context = Context {
+        client: client(&cli)?,
+        quiet: cli.quiet,
+    };
+    let (_, sub) = matches
+        .subcommand()
+        .ok_or_else(|| Usage("no command given; see referrals --help".into()))?;
+    match &cli.command {
+        Command::List(args) => list(&context, args, sub).await,
+        Command::Export(args) => export::run(&context, args, sub).await,
+        Command::Sync(args) => mirror::run(&context, args, sub).await,
+        Command::Get(args) => get(&context, args).await,
+        Command::Accept(args) => triage::accept(&context, args).await,
+        Command::Decline(args) => triage::decline(&context, args).await,
+        Command::CloseWon(args) => triage::close_won(&context, args).await,
+        Command::CloseLost(args) => triage::close_lost(&context, args).await,
+        Command::Create(args) => create::run(&context, args).await,
+        Command::Api => api::run(&context, sub).await,
+        Command::Completions { .. } => Ok(()),
+    }
+}
+
+/// The client of the global options.
+fn client(cli: &Cli) -> Result<Client, Usage> {
+    let root = match &cli.root {
+        Some(root) => root.as_str(),
+        None => servers::ALL
+            .first()
+            .copied()
+            .ok_or_else(|| Usage("the document names no server: pass --root".into()))?,
+    };
+    let tokens = auth::provider(cli.token.clone()).map_err(Usage)?;
+    Client::builder(root, tokens)
+        // A sandbox on this machine speaks plain http; any other root must be https.
+        .allow_http_to_loopback(true)
+        .build()
+        .map_err(|error| Usage(format!("--root {root}: {error}")))
+}
+
+async fn list(context: &Context, args: &ListArgs, matches: &ArgMatches) -> anyhow::Result<()> {
+    let mut query = args.query.query(matches)?.count(args.count);
+    if let Some(top) = args.top {
+        query = query.top(top);
+    }
+    let format = args.format.unwrap_or_else(Format::for_stdout);
+    let mut writer = Writer::new(
+        BufWriter::new(io::stdout().lock()),
+        format,
+        args.query.columns(),
+    );
+    writer.start()?;
+    let mut pages = std::pin::pin!(context.client.pages(query));
+    let mut first = true;
+    while let Some(page) = pages.try_next().await? {
+        if first && args.count {
+            match page.count {
+                Some(count) => context.say(format_args!("{count} referrals match")),
+                None => context.say(format_args!("the service did not count the referrals")),
+            }
+        }
+        first = false;
+        for referral in &page.items {
+            writer.write(referral)?;
+        }
+        // Each page shows as soon as it comes.
+        writer.get_mut().flush()?;
+    }
+    writer.finish()?;
+    Ok(())
+}
+
+async fn get(context: &Context, args: &GetArgs) -> anyhow::Result<()> {
+    let referral = context.client.referral(&args.id).await?;
+    print_referrals(args.format, &[referral])
+}
+
+/// Writes `referrals` to standard output in `format` (or the default for it).
+pub fn print_referrals(
+    format: Option<Format>,
+    referrals: &[types::Referral],
+) -> anyhow::Result<()> {
+    let format = format.unwrap_or_else(Format::for_stdout);
+    let mut writer = Writer::new(
+        BufWriter::new(io::stdout().lock()),
+        format,
+        Columns::new(None),
+    );
+    writer.start()?;
+    for referral in referrals {
+        writer.write(referral)?;
+    }
+    writer.finish().context("cannot write to standard output")?;
+    Ok(())
+}
+
+/// A file's text, read up to `limit` bytes: a larger file is an error that says so.
+pub fn read_bounded(path: &PathBuf, limit: u64, what: &str) -> anyhow::Result<String> {
+    use std::io::Read;
+    let file: Box<dyn Read> = if path.as_os_str() == "-" {
+        Box::new(io::stdin().lock())
+    } else {
+        Box::new(
+            std::fs::File::open(path)
+                .with_context(|| format!("cannot open {what} {}", path.display()))?,
+        )
+    };
+    let mut text = String::new();
+    let read = file
+        .take(limit.saturating_add(1))
+        .read_to_string(&mut text)
+        .with_context(|| format!("cannot read {what} {} as UTF-8 text", path.display()))?;
+    if read as u64 > limit {
+        anyhow::bail!(
+            "{what} {} is larger than {limit} bytes; is it the right file?",
+            path.display()
+        );
+    }
+    Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_consistent() {
+        super::command().debug_assert();
+    }
+}

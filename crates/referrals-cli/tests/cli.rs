@@ -1,0 +1,713 @@
+//! The `referrals` binary, run as a user runs it, against a sandbox on loopback: every command
+//! and format, the 412 path, kill-and-resume of `sync` and `export`, failures in the middle of
+//! them, bad flags and files, a closed pipe.
+//!
+//! The sandbox runs in this process behind a switch ([`Mode`]) that can refuse the token from
+//! the nth listing on, or change a referral just before the next update reaches it (another
+//! user's change, for a real 412).
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use futures_util::TryStreamExt;
+use referrals_client::patch::Patch;
+use referrals_client::query::Query;
+use referrals_client::{Client, StaticToken, facts};
+use referrals_sandbox::Config;
+
+const TOKEN: &str = "cli-test-token";
+
+/// What the server does besides being the sandbox.
+#[derive(Default)]
+struct Mode {
+    /// Listings answered before the token is refused (401); negative: never refused.
+    lists_before_401: AtomicI64,
+    /// Change the referral that the next update names, just before the update.
+    conflict_next_update: AtomicBool,
+    /// Count of updates that arrived.
+    updates: AtomicI64,
+}
+
+struct Server {
+    runtime: tokio::runtime::Runtime,
+    url: String,
+    mode: Arc<Mode>,
+    client: Client,
+}
+
+impl Server {
+    fn start(seed_count: usize) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let mode = Arc::new(Mode {
+            lists_before_401: AtomicI64::new(-1),
+            ..Mode::default()
+        });
+        let url = runtime.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let url = format!("http://{}", listener.local_addr().unwrap());
+            let config = Config {
+                seed_count,
+                token: Some(TOKEN.into()),
+                log: false,
+                ..Config::default()
+            };
+            let app = Arc::new(referrals_sandbox::app(&config, &url));
+            let switch = Switch {
+                mode: mode.clone(),
+                client: client(&url),
+            };
+            let router = referrals_sandbox::router(app)
+                .layer(middleware::from_fn_with_state(switch, switched));
+            tokio::spawn(async move {
+                let _ = axum::serve(listener, router).await;
+            });
+            url
+        });
+        let client = client(&url);
+        Self {
+            runtime,
+            url,
+            mode,
+            client,
+        }
+    }
+
+    /// The binary, pointed at this server.
+    fn referrals(&self) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_referrals"));
+        command
+            .env("PARTNER_ROOT", &self.url)
+            .env("PARTNER_TOKEN", TOKEN)
+            .env_remove("NO_COLOR")
+            .stdin(Stdio::null());
+        command
+    }
+
+    /// Runs the binary with `args` to its end.
+    fn run(&self, args: &[&str]) -> Outcome {
+        let output = self.referrals().args(args).output().unwrap();
+        let outcome = Outcome {
+            code: output.status.code(),
+            stdout: String::from_utf8(output.stdout).unwrap(),
+            stderr: String::from_utf8(output.stderr).unwrap(),
+        };
+        assert!(
+            !outcome.stderr.contains("panicked"),
+            "referrals {args:?} panicked: {}",
+            outcome.stderr
+        );
+        outcome
+    }
+
+    /// Every referral of the store: id → eTag.
+    fn store(&self) -> BTreeMap<String, String> {
+        self.runtime.block_on(async {
+            let all: Vec<_> = self
+                .client
+                .list_all(Query::new())
+                .try_collect()
+                .await
+                .unwrap();
+            all.into_iter()
+                .map(|referral| (referral.id.unwrap(), referral.e_tag.unwrap()))
+                .collect()
+        })
+    }
+}
+
+fn client(url: &str) -> Client {
+    Client::builder(url, StaticToken::new(TOKEN))
+        .allow_http_to_loopback(true)
+        .build()
+        .unwrap()
+}
+
+#[derive(Clone)]
+struct Switch {
+    mode: Arc<Mode>,
+    client: Client,
+}
+
+async fn switched(State(switch): State<Switch>, mut request: Request, next: Next) -> Response {
+    let mode = &switch.mode;
+    let path = request.uri().path().to_owned();
+    if request.method() == Method::GET && path.ends_with("/referrals") {
+        let before = mode.lists_before_401.load(Ordering::SeqCst);
+        if before == 0 {
+            request.headers_mut().insert(
+                header::AUTHORIZATION,
+                HeaderValue::from_static("Bearer expired"),
+            );
+        } else if before > 0 {
+            mode.lists_before_401.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+    if request.method() == Method::PATCH {
+        mode.updates.fetch_add(1, Ordering::SeqCst);
+        if mode.conflict_next_update.swap(false, Ordering::SeqCst) {
+            let id = path.rsplit('/').next().unwrap_or_default().to_owned();
+            switch
+                .client
+                .update_unconditionally(
+                    &id,
+                    Patch::new().set_details_notes("changed by a colleague"),
+                )
+                .await
+                .expect("the colleague's change");
+        }
+    }
+    next.run(request).await
+}
+
+struct Outcome {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Outcome {
+    fn ok(self) -> Self {
+        assert_eq!(self.code, Some(0), "stderr: {}", self.stderr);
+        self
+    }
+}
+
+/// The id of a referral that `filter` flags select, from `list`.
+fn one_id(server: &Server, flags: &[&str]) -> String {
+    let mut args = vec!["list", "--top", "1", "--select", "id", "--format", "ndjson"];
+    args.extend_from_slice(flags);
+    let out = server.run(&args).ok();
+    let referral: serde_json::Value =
+        serde_json::from_str(out.stdout.lines().next().unwrap()).unwrap();
+    referral["id"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn list_writes_every_format() {
+    let server = Server::start(300);
+    // NDJSON, the default when standard output is not a terminal.
+    let out = server
+        .run(&["list", "--status", "New", "--direction", "Incoming"])
+        .ok();
+    let lines: Vec<serde_json::Value> = out
+        .stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert!(lines.len() > 10, "{} referrals", lines.len());
+    assert!(
+        lines
+            .iter()
+            .all(|referral| referral["status"] == "New" && referral["direction"] == "Incoming")
+    );
+
+    let out = server.run(&["list", "--top", "7", "--format", "json"]).ok();
+    let array: Vec<serde_json::Value> = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(array.len(), 7);
+
+    let out = server.run(&["list", "--top", "5", "--format", "csv"]).ok();
+    let mut reader = csv::Reader::from_reader(out.stdout.as_bytes());
+    let headers: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(headers, facts::COLUMNS);
+    assert_eq!(reader.records().count(), 5);
+
+    let out = server
+        .run(&["list", "--top", "3", "--format", "table"])
+        .ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{}", out.stdout);
+    assert!(lines[0].starts_with("ID "), "{}", out.stdout);
+
+    let out = server
+        .run(&[
+            "list",
+            "--select",
+            "id,status",
+            "--orderby",
+            "createdDateTime desc",
+            "--top",
+            "2",
+            "--count",
+        ])
+        .ok();
+    for line in out.stdout.lines() {
+        let referral: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(line).unwrap();
+        assert!(
+            referral.keys().all(|key| key == "id" || key == "status"),
+            "{line}"
+        );
+    }
+    assert!(out.stderr.contains("referrals match"), "{}", out.stderr);
+}
+
+#[test]
+fn flag_values_are_literals() {
+    let server = Server::start(50);
+    // Were the value pasted into the filter, this would list every New referral.
+    let out = server
+        .run(&["list", "--country", "x' or status eq 'New"])
+        .ok();
+    assert_eq!(out.stdout, "");
+    let out = server.run(&[
+        "list",
+        "--team-email",
+        "o'neil@contoso.com",
+        "--customer-profile",
+        "x",
+    ]);
+    assert_eq!(out.code, Some(2), "no such flag: {}", out.stderr);
+    let out = server.run(&["list", "--status", "Ünïcødé 'New'"]).ok();
+    assert_eq!(out.stdout, "");
+}
+
+#[test]
+fn bad_command_lines_exit_2() {
+    let server = Server::start(10);
+    for args in [
+        &["list", "--nope"][..],
+        &["list", "--created-from", "yesterday"],
+        &["list", "--orderby", "name desc"],
+        &["list", "--select", "id,nope"],
+        &["list", "--filter", "status eq"],
+        &["sync", "--db", "x.sqlite", "--every", "0s"],
+        &["accept"],
+        &["--root", "ftp://example.com", "list"],
+    ] {
+        let out = server.run(args);
+        assert_eq!(out.code, Some(2), "{args:?}: {}", out.stderr);
+        assert!(out.stderr.starts_with("error:"), "{args:?}: {}", out.stderr);
+    }
+    let out = server
+        .referrals()
+        .env_remove("PARTNER_TOKEN")
+        .arg("list")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no token"));
+}
+
+#[test]
+fn a_wrong_token_exits_1_with_the_reason() {
+    let server = Server::start(10);
+    let out = server.run(&["--token", "wrong", "list"]);
+    assert_eq!(out.code, Some(1));
+    assert!(out.stderr.contains("401"), "{}", out.stderr);
+    assert!(out.stderr.contains("bearer token"), "{}", out.stderr);
+}
+
+#[test]
+fn a_closed_pipe_is_not_an_error() {
+    let server = Server::start(2000);
+    let mut child = server
+        .referrals()
+        .args(["list", "--format", "ndjson"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    // The reader goes away, as `head -1` does; the stdout pipe is closed here.
+    assert!(first.starts_with('{'));
+    let status = wait(&mut child, Duration::from_secs(60));
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(status, Some(0), "{stderr}");
+    assert_eq!(stderr, "");
+}
+
+#[test]
+fn every_command_has_help_with_examples() {
+    let server = Server::start(1);
+    for command in [
+        "list",
+        "export",
+        "sync",
+        "get",
+        "accept",
+        "decline",
+        "close-won",
+        "close-lost",
+        "create",
+        "api",
+        "completions",
+    ] {
+        let out = server.run(&[command, "--help"]).ok();
+        assert!(out.stdout.contains("Example"), "{command}: {}", out.stdout);
+    }
+    let out = server.run(&["--help"]).ok();
+    assert!(out.stdout.contains("Exit status"));
+    let out = server.run(&["completions", "bash"]).ok();
+    assert!(out.stdout.contains("referrals"));
+}
+
+#[test]
+fn triage_follows_the_rules_and_handles_412() {
+    let server = Server::start(200);
+    let id = one_id(&server, &["--status", "New", "--direction", "Incoming"]);
+    let out = server.run(&["accept", &id]).ok();
+    let accepted: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(accepted["status"], "Active");
+    assert_eq!(accepted["substatus"], "Accepted");
+    // Again: nothing to send.
+    let updates = server.mode.updates.load(Ordering::SeqCst);
+    let out = server.run(&["accept", &id]).ok();
+    assert!(out.stderr.contains("already"), "{}", out.stderr);
+    assert_eq!(server.mode.updates.load(Ordering::SeqCst), updates);
+
+    // A colleague changes the referral between the read and the update: 412, shown, retried.
+    server
+        .mode
+        .conflict_next_update
+        .store(true, Ordering::SeqCst);
+    let out = server
+        .run(&["close-won", &id, "--deal-value", "12345678901234.56"])
+        .ok();
+    assert!(
+        out.stderr.contains("changed since it was read"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("details/notes"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("changed by a colleague"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stdout.contains("\"dealValue\":12345678901234.56"),
+        "{}",
+        out.stdout
+    );
+
+    // The same with --no-retry: exit 1, nothing changed.
+    let id = one_id(&server, &["--status", "New", "--direction", "Incoming"]);
+    server
+        .mode
+        .conflict_next_update
+        .store(true, Ordering::SeqCst);
+    let out = server.run(&["decline", &id, "--reason", "Out of region", "--no-retry"]);
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(out.stderr.contains("--no-retry"), "{}", out.stderr);
+    let out = server.run(&["get", &id, "--format", "json"]).ok();
+    assert!(out.stdout.contains("\"status\":\"New\""), "{}", out.stdout);
+
+    // A change that the rules refuse is not sent.
+    let updates = server.mode.updates.load(Ordering::SeqCst);
+    let closed = one_id(&server, &["--status", "Closed"]);
+    let out = server.run(&["accept", &closed]);
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(out.stderr.contains("nothing was sent"), "{}", out.stderr);
+    assert_eq!(server.mode.updates.load(Ordering::SeqCst), updates);
+}
+
+#[test]
+fn create_and_share_with_microsoft() {
+    let server = Server::start(10);
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../openapi/examples");
+    let out = server
+        .run(&[
+            "create",
+            "--from",
+            examples.join("ours-create-request.json").to_str().unwrap(),
+        ])
+        .ok();
+    let created: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert!(created["id"].is_string());
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut shared: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(examples.join("ours-create-shared-request.json")).unwrap(),
+    )
+    .unwrap();
+    let object = shared.as_object_mut().unwrap();
+    object.remove("engagementId");
+    object.remove("target");
+    let file = dir.path().join("shared.json");
+    std::fs::write(&file, shared.to_string()).unwrap();
+    let out = server
+        .run(&[
+            "create",
+            "--from",
+            file.to_str().unwrap(),
+            "--share-with-microsoft",
+        ])
+        .ok();
+    let both: Vec<serde_json::Value> = out
+        .stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(both.len(), 2);
+    assert_eq!(both[0]["engagementId"], both[1]["engagementId"]);
+    assert_eq!(both[1]["target"][0]["id"], "msft");
+
+    let bad = dir.path().join("bad.json");
+    std::fs::write(
+        &bad,
+        r#"{"type": "Independent", "customerProfile": {"name": 3}}"#,
+    )
+    .unwrap();
+    let out = server.run(&["create", "--from", bad.to_str().unwrap()]);
+    assert_eq!(out.code, Some(1));
+    assert!(
+        out.stderr.contains("customerProfile.name"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn api_commands_are_generated_from_the_document() {
+    let server = Server::start(10);
+    let id = one_id(&server, &[]);
+    let out = server.run(&["api", "get-referral", "--id", &id]).ok();
+    let referral: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(referral["id"], id.as_str());
+    let out = server.run(&["api", "get-referral", "--id", "no-such-referral"]);
+    assert_eq!(out.code, Some(1));
+    assert!(out.stderr.contains("404"), "{}", out.stderr);
+    let out = server
+        .run(&["api", "create-referral", "--json-body-template"])
+        .ok();
+    let schema: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(schema["title"], "NewReferral");
+}
+
+/// Waits for `child` at most `limit`; kills it after.
+fn wait(child: &mut Child, limit: Duration) -> Option<i32> {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code();
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            panic!("the child did not end within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Runs `args` and kills the process after `after`, or lets it end first.
+fn kill_after(server: &Server, args: &[&str], after: Duration) {
+    let mut child = server
+        .referrals()
+        .args(args)
+        .arg("--quiet")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while start.elapsed() < after {
+        if child.try_wait().unwrap().is_some() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn export_survives_kills_and_failures() {
+    let server = Server::start(6000);
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    let clean = path("clean.csv");
+    server.run(&["export", "--out", &clean]).ok();
+    let expected = std::fs::read_to_string(&clean).unwrap();
+    let mut reader = csv::Reader::from_reader(expected.as_bytes());
+    assert_eq!(reader.records().count(), server.store().len());
+
+    // Killed at random moments, then run again until it completes: the same file.
+    let out = path("killed.csv");
+    let mut rng = fastrand::Rng::with_seed(7);
+    for _ in 0..6 {
+        kill_after(
+            &server,
+            &["export", "--out", &out],
+            Duration::from_millis(rng.u64(20..400)),
+        );
+    }
+    server.run(&["export", "--out", &out]).ok();
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), expected);
+    assert!(!Path::new(&format!("{out}.partial")).exists());
+    assert!(!Path::new(&format!("{out}.partial-checkpoint")).exists());
+
+    // The token is refused in the middle: exit 1, no file, and the next run goes on.
+    let failed = path("failed.csv");
+    server.mode.lists_before_401.store(20, Ordering::SeqCst);
+    let out = server.run(&["export", "--out", &failed]);
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(out.stderr.contains("401"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("stopped after 2000 referrals in 20 pages"),
+        "{}",
+        out.stderr
+    );
+    assert!(!Path::new(&failed).exists());
+    server.mode.lists_before_401.store(-1, Ordering::SeqCst);
+    let out = server.run(&["export", "--out", &failed]).ok();
+    assert!(out.stderr.contains("going on"), "{}", out.stderr);
+    assert_eq!(std::fs::read_to_string(&failed).unwrap(), expected);
+
+    // NDJSON: one referral per line, money as the service wrote it.
+    let ndjson = path("all.ndjson");
+    server
+        .run(&["export", "--out", &ndjson, "--status", "Closed"])
+        .ok();
+    let text = std::fs::read_to_string(&ndjson).unwrap();
+    assert!(
+        text.lines()
+            .all(|line| line.contains("\"status\":\"Closed\""))
+    );
+
+    // A checkpoint of another export is not overwritten.
+    server.mode.lists_before_401.store(1, Ordering::SeqCst);
+    let other = path("other.csv");
+    assert_eq!(server.run(&["export", "--out", &other]).code, Some(1));
+    server.mode.lists_before_401.store(-1, Ordering::SeqCst);
+    let out = server.run(&["export", "--out", &other, "--status", "New"]);
+    assert_eq!(out.code, Some(1));
+    assert!(
+        out.stderr.contains("checkpoint of another export"),
+        "{}",
+        out.stderr
+    );
+    server
+        .run(&["export", "--out", &other, "--status", "New", "--restart"])
+        .ok();
+}
+
+#[test]
+fn sync_mirrors_the_store_across_kills_and_writes() {
+    let server = Server::start(3000);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("mirror.sqlite");
+    let db_arg = db.to_str().unwrap().to_owned();
+
+    // Writers change referrals all along.
+    let writing = Arc::new(AtomicBool::new(true));
+    let ids: Vec<String> = server.store().into_keys().collect();
+    let writers: Vec<_> = (0..2u64)
+        .map(|seed| {
+            let (client, ids, writing) = (server.client.clone(), ids.clone(), writing.clone());
+            server.runtime.spawn(async move {
+                let mut rng = fastrand::Rng::with_seed(seed);
+                let mut count = 0u64;
+                while writing.load(Ordering::SeqCst) {
+                    let id = &ids[rng.usize(..ids.len())];
+                    let note = format!("note {seed}-{count}");
+                    client
+                        .update_unconditionally(id, Patch::new().set_details_notes(note))
+                        .await
+                        .unwrap();
+                    count += 1;
+                }
+                count
+            })
+        })
+        .collect();
+
+    let mut rng = fastrand::Rng::with_seed(11);
+    for _ in 0..8 {
+        kill_after(
+            &server,
+            &["sync", "--db", &db_arg, "--skew", "0s"],
+            Duration::from_millis(rng.u64(30..900)),
+        );
+    }
+    writing.store(false, Ordering::SeqCst);
+    let written: u64 = writers
+        .into_iter()
+        .map(|writer| server.runtime.block_on(writer).unwrap())
+        .sum();
+    assert!(written > 50, "{written} changes");
+    // The service's clock is read to the second: a run that starts a second later sees all.
+    std::thread::sleep(Duration::from_millis(1100));
+    server.run(&["sync", "--db", &db_arg, "--skew", "0s"]).ok();
+
+    let connection = rusqlite::Connection::open(&db).unwrap();
+    let mut statement = connection
+        .prepare("SELECT id, eTag, json FROM referrals")
+        .unwrap();
+    let mirror: BTreeMap<String, String> = statement
+        .query_map([], |row| {
+            let (id, tag, json): (String, String, String) = (row.get(0)?, row.get(1)?, row.get(2)?);
+            let referral: serde_json::Value = serde_json::from_str(&json).unwrap();
+            assert_eq!(referral["eTag"], tag.as_str());
+            Ok((id, tag))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let store = server.store();
+    let missing: Vec<_> = store
+        .iter()
+        .filter(|(id, tag)| mirror.get(*id) != Some(*tag))
+        .collect();
+    let state: String = connection
+        .query_row("SELECT state FROM sync_state", [], |row| row.get(0))
+        .unwrap();
+    assert!(
+        missing.is_empty() && mirror.len() == store.len(),
+        "{} of {} referrals differ in the mirror ({} rows): {missing:?}; state {state}",
+        missing.len(),
+        store.len(),
+        mirror.len()
+    );
+
+    // Another filter on the same database is refused, and changes nothing.
+    let before = std::fs::read(&db).unwrap();
+    let out = server.run(&["sync", "--db", &db_arg, "--status", "New"]);
+    assert_eq!(out.code, Some(1));
+    assert!(out.stderr.contains("another --db"), "{}", out.stderr);
+    assert_eq!(std::fs::read(&db).unwrap(), before);
+
+    // A database of another program is refused, untouched.
+    let foreign = dir.path().join("crm.sqlite");
+    rusqlite::Connection::open(&foreign)
+        .unwrap()
+        .execute_batch("CREATE TABLE contacts (name TEXT)")
+        .unwrap();
+    let before = std::fs::read(&foreign).unwrap();
+    let out = server.run(&["sync", "--db", foreign.to_str().unwrap()]);
+    assert_eq!(out.code, Some(1));
+    assert!(
+        out.stderr
+            .contains("crm.sqlite is a SQLite database of another program"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(std::fs::read(&foreign).unwrap(), before);
+}
