@@ -9,6 +9,10 @@
 //! 3. Load: requests per second for a filtered page newest first, and for the page that a sync
 //!    asks for (a range of `updatedDateTime`), over 10,000 and 100,000 referrals, with the
 //!    closed-loop load generator of `referrals-bench`.
+//! 4. The CLI: `referrals export` of 10,000 referrals against the plain reqwest loop over the
+//!    same pages, both timed as whole processes, alternating, the ratio of medians; and the
+//!    peak memory of `referrals export` (NDJSON, CSV) and `referrals sync --db` over 10,000 and
+//!    100,000 referrals.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -69,7 +73,7 @@ fn release_dir() -> Result<PathBuf, String> {
 
 fn measure(seconds: u64) -> Result<(), String> {
     let binaries = release_dir()?;
-    println!("building the release binaries (referrals-sandbox, referrals-bench)...");
+    println!("building the release binaries (referrals-sandbox, referrals-bench, referrals)...");
     let status = Command::new(env!("CARGO"))
         .current_dir(root())
         .args([
@@ -80,6 +84,8 @@ fn measure(seconds: u64) -> Result<(), String> {
             "referrals-sandbox",
             "-p",
             "referrals-bench",
+            "-p",
+            "referrals-cli",
         ])
         .status()
         .map_err(|error| format!("cannot run cargo: {error}"))?;
@@ -152,10 +158,123 @@ fn measure(seconds: u64) -> Result<(), String> {
             );
         }
     }
+    cli(&binaries)?;
     println!(
         "\n(2 cores: the load generator and the sandbox share them; compare within a run, not across machines.)"
     );
     Ok(())
+}
+
+/// The CLI's export against the plain loop, and its peak memory.
+fn cli(binaries: &Path) -> Result<(), String> {
+    let scratch = binaries.join("bench-scratch");
+    std::fs::create_dir_all(&scratch)
+        .map_err(|error| format!("cannot create {}: {error}", scratch.display()))?;
+    let referrals = binaries.join("referrals").to_string_lossy().into_owned();
+    let bench = binaries
+        .join("referrals-bench")
+        .to_string_lossy()
+        .into_owned();
+    let out = |name: &str| scratch.join(name).to_string_lossy().into_owned();
+    let exported = |path: &str| -> Result<usize, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|error| format!("cannot read the export {path}: {error}"))?;
+        Ok(text.lines().count())
+    };
+
+    println!(
+        "\n## referrals export of 10,000 referrals against the plain loop (whole processes, median of {ROUNDS} rounds, alternating)"
+    );
+    let server = Sandbox::start(binaries, 10_000)?;
+    let file = out("export.ndjson");
+    let export_args = |url: &str, file: &str, format: &str| -> Vec<String> {
+        [
+            referrals.as_str(),
+            "--root",
+            url,
+            "--token",
+            TOKEN,
+            "--quiet",
+            "export",
+            "--out",
+            file,
+            "--format",
+            format,
+            "--restart",
+        ]
+        .map(str::to_owned)
+        .to_vec()
+    };
+    let raw_args: Vec<String> = [bench.as_str(), "raw", &server.url, TOKEN]
+        .map(str::to_owned)
+        .to_vec();
+    let (mut export_times, mut raw_times) = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        let export = measured(binaries, &export_args(&server.url, &file, "ndjson"))?;
+        if exported(&file)? != 10_000 {
+            return Err(format!("the export {file} does not hold 10,000 referrals"));
+        }
+        export_times.push(number(&export, "seconds")?);
+        raw_times.push(number(&measured(binaries, &raw_args)?, "seconds")?);
+    }
+    let (export, raw) = (median(&mut export_times), median(&mut raw_times));
+    println!("referrals export (ndjson): {:>8.1} ms", export * 1e3);
+    println!("reqwest + serde_json:      {:>8.1} ms", raw * 1e3);
+    println!("ratio export / plain:      {:>8.2}", export / raw);
+    drop(server);
+
+    println!("\n## Peak memory of the CLI (VmHWM of the process)");
+    println!(
+        "{:>9} referrals   {:>14}   {:>14}   {:>14}",
+        "", "export ndjson", "export csv", "sync --db"
+    );
+    for total in [10_000, 100_000] {
+        let server = Sandbox::start(binaries, total)?;
+        let mut peaks = Vec::new();
+        for (format, file) in [("ndjson", out("memory.ndjson")), ("csv", out("memory.csv"))] {
+            let export = measured(binaries, &export_args(&server.url, &file, format))?;
+            peaks.push(number(&export, "peak_kib")?);
+        }
+        let db = out("memory.sqlite");
+        for stale in [db.clone(), format!("{db}-wal"), format!("{db}-shm")] {
+            let _ = std::fs::remove_file(stale);
+        }
+        let sync = measured(
+            binaries,
+            &[
+                referrals.as_str(),
+                "--root",
+                &server.url,
+                "--token",
+                TOKEN,
+                "--quiet",
+                "sync",
+                "--db",
+                &db,
+                "--skew",
+                "0s",
+            ]
+            .map(str::to_owned),
+        )?;
+        peaks.push(number(&sync, "peak_kib")?);
+        println!(
+            "{total:>9} referrals   {:>10.0} KiB   {:>10.0} KiB   {:>10.0} KiB",
+            peaks[0], peaks[1], peaks[2]
+        );
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+    Ok(())
+}
+
+/// Runs `command` (program and arguments) under `referrals-bench measure`.
+fn measured(binaries: &Path, command: &[String]) -> Result<serde_json::Value, String> {
+    let mut args = vec!["measure"];
+    args.extend(command.iter().map(String::as_str));
+    let report = probe(binaries, &args)?;
+    match report["exit"].as_i64() {
+        Some(0) => Ok(report),
+        other => Err(format!("{command:?} ended with the status {other:?}")),
+    }
 }
 
 struct Sandbox {

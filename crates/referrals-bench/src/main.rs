@@ -6,6 +6,8 @@
 //! referrals-bench raw URL TOKEN        the same pages with plain reqwest + serde_json
 //! referrals-bench load URL TOKEN PATH CONCURRENCY SECONDS
 //!                                      GET PATH as fast as CONCURRENCY connections allow
+//! referrals-bench measure PROGRAM ARGS...
+//!                                      run PROGRAM; its wall time and peak memory
 //! ```
 //!
 //! Each prints one JSON line: what it counted, how long it took, and its peak resident memory
@@ -32,6 +34,14 @@ enum Mode {
     Raw(Target),
     /// Sync every referral with `referrals_client::sync`, from no state, committing each batch.
     Sync(Target),
+    /// Run a program to its end: its wall time, exit status and peak resident memory (Linux).
+    Measure {
+        /// The program.
+        program: std::path::PathBuf,
+        /// Its arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// GET one path as fast as some connections allow.
     Load {
         #[command(flatten)]
@@ -62,6 +72,7 @@ async fn main() {
         Mode::Client(target) => client(&target.url, &target.token).await,
         Mode::Raw(target) => raw(&target.url, &target.token).await,
         Mode::Sync(target) => sync(&target.url, &target.token).await,
+        Mode::Measure { program, args } => measure(&program, &args),
         Mode::Load {
             target,
             path,
@@ -201,6 +212,36 @@ async fn load(
         "mode": "load", "path": path, "concurrency": concurrency, "ok": ok, "failed": failed,
         "requests_per_second": ok as f64 / elapsed, "p50_ms": percentile(0.5), "p99_ms": percentile(0.99),
     })
+}
+
+/// Runs `program` and reports its wall time and the peak resident memory of that one child,
+/// from `wait4` (a poll of `/proc` would miss the last moments of a short process).
+// The child is reaped by `wait4` below, which `Child::wait` cannot be told apart from.
+#[allow(clippy::zombie_processes)]
+fn measure(program: &std::path::Path, args: &[String]) -> serde_json::Value {
+    let started = Instant::now();
+    let child = std::process::Command::new(program)
+        .args(args)
+        .env("MALLOC_ARENA_MAX", "1")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|error| panic!("cannot run {}: {error}", program.display()));
+    let pid = i32::try_from(child.id()).expect("a pid fits in an i32");
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value of this plain C struct, which wait4 fills.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `pid` is our child, not yet waited for; both pointers are to live locals.
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(
+        waited,
+        pid,
+        "wait4 failed: {}",
+        std::io::Error::last_os_error()
+    );
+    let seconds = started.elapsed().as_secs_f64();
+    let exited = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+    // Linux gives ru_maxrss in KiB.
+    serde_json::json!({ "mode": "measure", "seconds": seconds, "exit": exited, "peak_kib": usage.ru_maxrss })
 }
 
 /// The peak resident memory of this process, in KiB (Linux).

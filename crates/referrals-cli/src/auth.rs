@@ -8,9 +8,9 @@ use referrals_client::{StaticToken, TokenFuture, TokenProvider};
 pub enum Tokens {
     /// The one token given.
     Given(StaticToken),
-    /// The Azure developer tools' account.
+    /// The Azure developer tools' account (`az login`, `azd auth login`).
     #[cfg(feature = "azure")]
-    Azure(azure::Developer),
+    Azure(referrals_client::AzureCredential),
 }
 
 impl TokenProvider for Tokens {
@@ -18,7 +18,19 @@ impl TokenProvider for Tokens {
         match self {
             Tokens::Given(token) => token.token(),
             #[cfg(feature = "azure")]
-            Tokens::Azure(developer) => developer.token(),
+            Tokens::Azure(credential) => {
+                let token = credential.token();
+                Box::pin(async move {
+                    token.await.map_err(|error| {
+                        referrals_client::TokenError::new(format!(
+                            "no token from the Azure developer tools; sign in with `az login` \
+                             (or `azd auth login`), or pass --token ({})",
+                            std::error::Error::source(&error)
+                                .map_or_else(|| error.to_string(), ToString::to_string)
+                        ))
+                    })
+                })
+            }
         }
     }
 }
@@ -46,62 +58,9 @@ fn azure_provider() -> Result<Tokens, String> {
 
 #[cfg(feature = "azure")]
 fn azure_provider() -> Result<Tokens, String> {
-    azure::Developer::new().map(Tokens::Azure)
-}
-
-#[cfg(feature = "azure")]
-mod azure {
-    use std::sync::Arc;
-
-    use azure_core::credentials::TokenCredential;
-    use azure_core::time::{Duration, OffsetDateTime};
-    use azure_identity::DeveloperToolsCredential;
-    use referrals_client::{AccessToken, TokenError, TokenFuture, TokenProvider, security};
-    use tokio::sync::Mutex;
-
-    /// A token is asked for again this long before it expires.
-    const EARLY: Duration = Duration::minutes(5);
-
-    /// Tokens of the developer tools' account, kept until shortly before they expire: the
-    /// credential runs `az` for each token it gives, which takes about a second.
-    pub struct Developer {
-        credential: Arc<DeveloperToolsCredential>,
-        cached: Mutex<Option<(AccessToken, OffsetDateTime)>>,
-    }
-
-    impl Developer {
-        pub fn new() -> Result<Self, String> {
-            let credential = DeveloperToolsCredential::new(None)
-                .map_err(|error| format!("the Azure developer credentials: {error}"))?;
-            Ok(Self {
-                credential,
-                cached: Mutex::new(None),
-            })
-        }
-    }
-
-    impl TokenProvider for Developer {
-        fn token(&self) -> TokenFuture<'_> {
-            Box::pin(async move {
-                let mut cached = self.cached.lock().await;
-                if let Some((token, expires)) = cached.as_ref() {
-                    if OffsetDateTime::now_utc() + EARLY < *expires {
-                        return Ok(token.clone());
-                    }
-                }
-                let token = self
-                    .credential
-                    .get_token(security::SCOPES, None)
-                    .await
-                    .map_err(|error| {
-                        TokenError::new(format!(
-                            "no token from the Azure developer tools (run `az login` first): {error}"
-                        ))
-                    })?;
-                let access = AccessToken::new(token.token.secret().to_owned());
-                *cached = Some((access.clone(), token.expires_on));
-                Ok(access)
-            })
-        }
-    }
+    let credential = azure_identity::DeveloperToolsCredential::new(None)
+        .map_err(|error| format!("the Azure developer credentials: {error}"))?;
+    Ok(Tokens::Azure(referrals_client::AzureCredential::new(
+        credential,
+    )))
 }

@@ -17,8 +17,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use clap::ArgMatches;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use referrals_client::{Continuation, ErrorKind};
+use referrals_client::query::Query;
+use referrals_client::{Continuation, ErrorKind, Page};
 use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
 
 use crate::output::{Format, Writer};
 use crate::stop::Stop;
@@ -180,18 +182,17 @@ pub async fn run(context: &Context, args: &Args, matches: &ArgMatches) -> anyhow
         writer.start()?;
     }
     // Only the first page asks for the count, which then sizes the progress bar.
-    let first_query = query.clone().count(checkpoint.pages == 0);
     let mut seen = HashSet::new();
     let mut last_checkpoint = Instant::now();
     let resumed = checkpoint.pages > 0;
+    // The next page is fetched while this one is written: one page ahead, no more.
+    let mut pages = fetch_ahead(context.client.clone(), query, &checkpoint);
     loop {
-        let from = checkpoint.next.clone();
-        if checkpoint.pages > 0 && from.is_none() {
+        let Some(page) = pages.recv().await else {
+            if checkpoint.pages == 0 || checkpoint.next.is_some() {
+                bail!("the listing stopped before its last page; run the same command again");
+            }
             break;
-        }
-        let page = match &from {
-            None => context.client.list_page(&first_query, None).await,
-            Some(next) => context.client.list_page(&query, Some(next)).await,
         };
         let page = match page {
             Ok(page) => page,
@@ -203,13 +204,13 @@ pub async fn run(context: &Context, args: &Args, matches: &ArgMatches) -> anyhow
                         error.kind(),
                         ErrorKind::Service | ErrorKind::InvalidContinuation
                     ) {
-                    " The checkpoint may be too old for the service: add --restart to export again from the first page."
+                    "the checkpoint may be too old for the service: add --restart to export again from the first page"
                 } else {
-                    " Run the same command again to go on from the last checkpoint."
+                    "run the same command again to go on from the last checkpoint"
                 };
                 save(&mut writer, &checkpoint_path, &mut checkpoint)?;
                 return Err(anyhow::Error::new(error).context(format!(
-                    "the export to {} stopped after {} referrals in {} pages.{hint}",
+                    "the export to {} stopped after {} referrals in {} pages ({hint})",
                     args.out.display(),
                     checkpoint.referrals,
                     checkpoint.pages
@@ -281,6 +282,42 @@ pub async fn run(context: &Context, args: &Args, matches: &ArgMatches) -> anyhow
         args.out.display()
     ));
     Ok(())
+}
+
+/// The pages from where `checkpoint` stands (the first page, with its count, when it has none),
+/// fetched by a task of their own one page ahead of the reader. The listing ends after the
+/// last page or the first error; dropping the receiver stops it.
+fn fetch_ahead(
+    client: referrals_client::Client,
+    query: Query,
+    checkpoint: &Checkpoint,
+) -> mpsc::Receiver<Result<Page, referrals_client::Error>> {
+    let (sender, receiver) = mpsc::channel(1);
+    let (mut from, fresh) = (checkpoint.next.clone(), checkpoint.pages == 0);
+    if !fresh && from.is_none() {
+        // The last page was written already.
+        return receiver;
+    }
+    tokio::spawn(async move {
+        let mut first = fresh;
+        loop {
+            let page = if first {
+                client.list_page(&query.clone().count(true), None).await
+            } else {
+                client.list_page(&query, from.as_ref()).await
+            };
+            first = false;
+            let next = match &page {
+                Ok(page) => page.next().ok().flatten().cloned(),
+                Err(_) => None,
+            };
+            if sender.send(page).await.is_err() || next.is_none() {
+                return;
+            }
+            from = next;
+        }
+    });
+    receiver
 }
 
 /// Flushes the rows written so far, then records them in the checkpoint.

@@ -261,7 +261,9 @@ fn main() -> ExitCode {
             return ExitCode::from(if error.use_stderr() { 2 } else { 0 });
         }
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
+    // Two workers: an export fetches its next page while it writes the last one.
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .enable_all()
         .build()
     {
@@ -291,7 +293,18 @@ fn exit(error: &anyhow::Error) -> ExitCode {
     if error.downcast_ref::<Reported>().is_some() {
         return ExitCode::FAILURE;
     }
-    let _ = writeln!(io::stderr().lock(), "error: {error:#}");
+    // The chain of causes, up to an error of the client, whose text has its own causes.
+    let mut message = String::new();
+    for cause in error.chain() {
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(&cause.to_string());
+        if cause.downcast_ref::<referrals_client::Error>().is_some() {
+            break;
+        }
+    }
+    let _ = writeln!(io::stderr().lock(), "error: {message}");
     if error.downcast_ref::<Usage>().is_some() {
         ExitCode::from(2)
     } else {

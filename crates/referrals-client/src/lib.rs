@@ -55,6 +55,8 @@ pub use referrals_model::{
     query, security, servers, transitions, types,
 };
 
+#[cfg(feature = "azure")]
+pub use auth::AzureCredential;
 pub use auth::{AccessToken, StaticToken, TokenError, TokenFn, TokenFuture, TokenProvider};
 pub use error::{Error, ErrorKind};
 pub use paging::{Continuation, Page};
