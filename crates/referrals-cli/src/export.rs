@@ -181,7 +181,6 @@ pub async fn run(context: &Context, args: &Args, matches: &ArgMatches) -> anyhow
     if checkpoint.pages == 0 {
         writer.start()?;
     }
-    // Only the first page asks for the count, which then sizes the progress bar.
     let mut seen = HashSet::new();
     let mut last_checkpoint = Instant::now();
     let resumed = checkpoint.pages > 0;
@@ -284,8 +283,9 @@ pub async fn run(context: &Context, args: &Args, matches: &ArgMatches) -> anyhow
     Ok(())
 }
 
-/// The pages from where `checkpoint` stands (the first page, with its count, when it has none),
-/// fetched by a task of their own one page ahead of the reader. The listing ends after the
+/// The pages from where `checkpoint` stands, fetched by a task of their own one page ahead of
+/// the reader. Only the first page of an export asks for the count, which sizes the progress
+/// bar. The listing ends after the
 /// last page or the first error; dropping the receiver stops it.
 fn fetch_ahead(
     client: referrals_client::Client,
