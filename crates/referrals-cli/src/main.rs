@@ -79,7 +79,7 @@ enum Command {
     #[command(after_help = concat!(
         "Examples:\n",
         "  referrals list --status New --direction Incoming --orderby 'createdDateTime desc'\n",
-        "  referrals list --team-email 'o''neil@contoso.com' --format json\n",
+        "  referrals list --team-email \"o'neil@contoso.com\" --format json\n",
         "  referrals list --updated-from 2024-05-01 --select id,status,customerProfile --format csv\n",
         "  referrals list --filter \"type eq 'Shared'\" | head\n\n",
         "Values are quoted for OData by the command: a quote in a value is sent as a quote.\n",
@@ -371,14 +371,17 @@ async fn list(context: &Context, args: &ListArgs, matches: &ArgMatches) -> anyho
         format,
         args.query.columns(),
     );
-    writer.start()?;
     let mut pages = std::pin::pin!(context.client.pages(query));
     let mut first = true;
     while let Some(page) = pages.try_next().await? {
-        if first && args.count {
-            match page.count {
-                Some(count) => context.say(format_args!("{count} referrals match")),
-                None => context.say(format_args!("the service did not count the referrals")),
+        if first {
+            // Nothing is written before the first page came: a failed listing prints no header.
+            writer.start()?;
+            if args.count {
+                match page.count {
+                    Some(count) => context.say(format_args!("{count} referrals match")),
+                    None => context.say(format_args!("the service did not count the referrals")),
+                }
             }
         }
         first = false;
@@ -387,6 +390,9 @@ async fn list(context: &Context, args: &ListArgs, matches: &ArgMatches) -> anyho
         }
         // Each page shows as soon as it comes.
         writer.get_mut().flush()?;
+    }
+    if first {
+        writer.start()?;
     }
     writer.finish()?;
     Ok(())
