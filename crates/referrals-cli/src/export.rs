@@ -96,6 +96,8 @@ pub async fn run(context: &Context, args: &Args, matches: &ArgMatches) -> anyhow
         }
     });
     let query = args.query.query(matches)?;
+    // From here on, Ctrl-C stops after the page in hand.
+    let stop = Stop::listen(context.quiet);
     let partial = sibling(&args.out, ".partial");
     let checkpoint_path = sibling(&args.out, ".partial-checkpoint");
     if args.restart {
@@ -167,7 +169,6 @@ pub async fn run(context: &Context, args: &Args, matches: &ArgMatches) -> anyhow
         }
     };
 
-    let stop = Stop::listen(context.quiet);
     let progress = progress(context.quiet, &checkpoint);
     let output = match format {
         ExportFormat::Ndjson => Format::Ndjson,

@@ -711,3 +711,88 @@ fn sync_mirrors_the_store_across_kills_and_writes() {
     );
     assert_eq!(std::fs::read(&foreign).unwrap(), before);
 }
+
+/// Sends SIGINT, as Ctrl-C does.
+#[cfg(unix)]
+fn interrupt(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-s", "INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_stops_sync_and_export_cleanly() {
+    let server = Server::start(3000);
+    let dir = tempfile::tempdir().unwrap();
+
+    // `sync --every` runs until Ctrl-C, then ends with status 0 and a consistent mirror.
+    let db = dir.path().join("mirror.sqlite");
+    let mut child = server
+        .referrals()
+        .args([
+            "sync",
+            "--db",
+            db.to_str().unwrap(),
+            "--every",
+            "1s",
+            "--skew",
+            "0s",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    // The first run's summary says the mirror is complete.
+    while !line.contains("in the mirror") {
+        line.clear();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "sync ended early");
+        assert!(start.elapsed() < Duration::from_secs(60));
+    }
+    interrupt(&child);
+    assert_eq!(wait(&mut child, Duration::from_secs(30)), Some(0));
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
+    assert!(rest.contains("stopping after the page in hand"), "{rest}");
+    let rows: i64 = rusqlite::Connection::open(&db)
+        .unwrap()
+        .query_row("SELECT count(*) FROM referrals", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(rows as usize, server.store().len());
+
+    // An export stops after the page in hand, then goes on when run again.
+    let out = dir.path().join("all.ndjson");
+    let out = out.to_str().unwrap();
+    let mut child = server
+        .referrals()
+        .args(["export", "--out", out])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once the partial file exists, Ctrl-C is handled by the export.
+    let partial = format!("{out}.partial");
+    while !Path::new(&partial).exists() && child.try_wait().unwrap().is_none() {
+        assert!(start.elapsed() < Duration::from_secs(60));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    interrupt(&child);
+    let status = wait(&mut child, Duration::from_secs(30));
+    let mut said = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut said)
+        .unwrap();
+    assert_eq!(status, Some(0), "{said}");
+    server.run(&["export", "--out", out]).ok();
+    let lines = std::fs::read_to_string(out).unwrap().lines().count();
+    assert_eq!(lines, server.store().len());
+}
