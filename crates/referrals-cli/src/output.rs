@@ -222,6 +222,16 @@ mod tests {
     }
 
     #[test]
+    fn the_table_shows_leaves_of_the_document() {
+        for (_, path, _) in TABLE {
+            assert!(
+                referrals_client::facts::COLUMNS.contains(path),
+                "{path} is not a leaf of the document's Referral"
+            );
+        }
+    }
+
+    #[test]
     fn json_is_one_array() {
         assert_eq!(written(Format::Json, &[]), "[]\n");
         let text = written(Format::Json, &[r#"{"id":"a"}"#, r#"{"id":"b"}"#]);
