@@ -351,7 +351,7 @@ fn read_checkpoint(path: &Path) -> anyhow::Result<Option<Checkpoint>> {
     if !path.exists() {
         return Ok(None);
     }
-    let text = crate::read_bounded(&path.to_path_buf(), CHECKPOINT_LIMIT, "the checkpoint")?;
+    let text = crate::read_bounded(path, CHECKPOINT_LIMIT, "the checkpoint")?;
     let checkpoint: Checkpoint = serde_json::from_str(&text).map_err(|error| {
         anyhow::anyhow!(
             "{} is not a checkpoint of `referrals export` ({error}); remove it, or add --restart \

@@ -13,7 +13,7 @@ mod stop;
 mod triage;
 
 use std::io::{self, BufWriter, Write};
-use std::path::PathBuf;
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
@@ -423,7 +423,7 @@ pub fn print_referrals(
 }
 
 /// A file's text, read up to `limit` bytes: a larger file is an error that says so.
-pub fn read_bounded(path: &PathBuf, limit: u64, what: &str) -> anyhow::Result<String> {
+pub fn read_bounded(path: &Path, limit: u64, what: &str) -> anyhow::Result<String> {
     use std::io::Read;
     let file: Box<dyn Read> = if path.as_os_str() == "-" {
         Box::new(io::stdin().lock())

@@ -140,7 +140,9 @@ async fn change(context: &Context, args: &Args, change: Change<'_>) -> anyhow::R
                     );
                 }
                 if attempt < ATTEMPTS {
-                    eprintln!("checking the change again on the new version...");
+                    context.say(format_args!(
+                        "checking the change again on the new version..."
+                    ));
                 }
             }
             Err(error) if error.kind() == ErrorKind::InvalidTransition => {
