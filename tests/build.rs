@@ -5,7 +5,7 @@
 use std::fmt::Write;
 use std::path::PathBuf;
 
-use referrals_codegen::settings::{AMOUNT, PATCH_VALUE};
+use referrals_codegen::{AMOUNT, PATCH_VALUE};
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));

@@ -2,7 +2,7 @@
 // document or the generation settings in crates/referrals-codegen, then run
 // `cargo xtask codegen`. The build script of referrals-client writes the same text.
 //
-// What the generated client does not express (see crates/referrals-codegen/src/view.rs):
+// What the generated client does not express (see crates/referrals-codegen/src/progenitor_view.rs):
 // - updateReferral (PATCH /v1.0/engagements/referrals/{id}): the 204 answer, which has no body, is left out of the generated success type (progenitor allows one per operation).
 
 #[allow(unused_imports)]
@@ -45,6 +45,10 @@ here once:
   apply to JSON Patch: it says what a client leaves out of a create or replace body.
 - `x-roles` (on the `AzureAd` security scheme): the roles of the partner's organization
   that may call the API; a user without one is refused with 403.
+- `x-microsoft` (on an object schema): the members, and their text, of the value that
+  names Microsoft. On `Target`: a referral of type `Shared` whose `target` holds it invites
+  Microsoft to the engagement (the second step of a co-sell referral). On `InvitedBy`: an
+  invitation that Microsoft sent.
 - `x-status-rules`: the status changes that an update may make. Each key is a status; `to`
   lists the statuses that a referral in it may move to, and `substatus` the substatuses that
   go with it, the first being the one given to a referral that enters the status without one.

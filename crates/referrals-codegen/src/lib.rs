@@ -1,40 +1,46 @@
 //! Turns the referrals OpenAPI document into the Rust source of the client.
 //!
-//! [`generate`] is the one code path from the document to Rust: the build script of
-//! `referrals-client` calls it on every build, and `cargo xtask codegen` calls it to write the
-//! reviewable copy, so the two cannot disagree.
+//! [`generate`] is the one code path from the document to Rust: the build scripts of the
+//! generated crates call it ([`build_script`]), and `cargo xtask codegen` calls it to write the
+//! reviewable copies, so the two cannot disagree.
 //!
-//! On top of progenitor, it
-//! - checks rules that keep the generated code right ([`rules`]);
-//! - replaces the document's open value sets with enums that keep unknown values
-//!   ([`open_enum`]), money with an exact decimal type, and patch values with raw JSON text
-//!   ([`settings`]);
-//! - shows progenitor a view of the document without the shapes it cannot express ([`view`]);
-//! - turns progenitor's errors and panics into errors that name the schema or operation at
-//!   fault ([`diagnose`]);
-//! - documents the public items that the generators leave undocumented ([`docs`]);
-//! - formats the result with prettyplease, under a header that says where it comes from.
+//! On top of progenitor, its modules (private: only [`generate`], [`build_script`], [`Part`],
+//! [`Document`] and the schema names [`AMOUNT`] and [`PATCH_VALUE`] are used outside)
+//! - check the document for what would make the generated code wrong (`checks`);
+//! - read the API's facts from the document and its vendor extensions (`reader`), and write
+//!   them as tables (`tables`) and as additions to the types (`model`);
+//! - replace the document's open value sets with enums that keep unknown values
+//!   (`open_enum`), money with an exact decimal type, and patch values with raw JSON text
+//!   (`settings`);
+//! - show progenitor a view of the document without the shapes it cannot express
+//!   (`progenitor_view`);
+//! - turn progenitor's errors and panics into errors that name the schema or operation at
+//!   fault (`diagnose`);
+//! - document the public items that the generators leave undocumented (`docs`), and finish
+//!   the CLI's commands (`cli`);
+//! - format the result with prettyplease, under a header that says where it comes from.
 
 #![deny(missing_docs)]
 
-pub mod ast;
-pub mod cli;
-pub mod diagnose;
-pub mod docs;
-pub mod document;
+mod ast;
+mod checks;
+mod cli;
+mod diagnose;
+mod docs;
+mod document;
 mod error;
-pub mod facts;
-pub mod model;
-pub mod open_enum;
-pub mod rules;
-pub mod settings;
-pub mod tables;
-pub mod view;
+mod model;
+mod open_enum;
+mod progenitor_view;
+mod reader;
+mod settings;
+mod tables;
 
 use std::path::Path;
 
 pub use document::Document;
 pub use error::{Culprit, Error};
+pub use settings::{AMOUNT, PATCH_VALUE};
 
 /// A part of what the document generates, each the source of one crate (and of one reviewable
 /// copy that `cargo xtask codegen` writes).
@@ -78,6 +84,48 @@ impl Part {
     }
 }
 
+/// The model: the types alone, with the open value sets, the additions from the document's
+/// keywords, and the tables.
+fn finish_model(
+    document: &Document,
+    file: &mut syn::File,
+    facts: &reader::Facts,
+    open_enums: &[open_enum::OpenEnum],
+    dropped: &[progenitor_view::Dropped],
+) -> Result<(), Error> {
+    file.items.retain(is_types_module);
+    add_open_enums(file, open_enums);
+    model::extend(file, facts, &document.openapi);
+    let tables =
+        tables::tokens(facts, file, open_enums, dropped).map_err(|message| Error::Generator {
+            path: document.path.clone(),
+            culprit: Culprit::Document,
+            message,
+        })?;
+    let tables: syn::File = syn::parse2(tables).map_err(|error| Error::Unparsable {
+        path: document.path.clone(),
+        message: format!("the tables: {error}"),
+    })?;
+    file.items.extend(tables.items);
+    docs::fill(file, &document.openapi);
+    Ok(())
+}
+
+/// The client: its types come from the model crate, where the client's code finds them as
+/// `types::...` and `crate::types::...`.
+fn reexport_types(file: &mut syn::File) {
+    let model = syn::Ident::new(settings::MODEL_CRATE, proc_macro2::Span::call_site());
+    let position = file.items.iter().position(is_types_module);
+    let reexport: syn::Item = syn::parse_quote! {
+        /// The types of the document, from the model crate.
+        pub use ::#model::types;
+    };
+    match position {
+        Some(index) => file.items[index] = reexport,
+        None => file.items.insert(0, reexport),
+    }
+}
+
 /// Reads the document at `path` and returns the formatted Rust source of `part`.
 pub fn generate(path: &Path, part: Part) -> Result<String, Error> {
     generate_document(&Document::load(path)?, part)
@@ -86,10 +134,10 @@ pub fn generate(path: &Path, part: Part) -> Result<String, Error> {
 /// Returns the formatted Rust source of `part` for an already loaded document.
 pub fn generate_document(document: &Document, part: Part) -> Result<String, Error> {
     let open_enums = open_enum::find(&document.openapi);
-    rules::check(&document.path, &document.openapi, &open_enums)?;
-    let facts = facts::read(document, &open_enums)?;
+    checks::check(&document.path, &document.openapi, &open_enums)?;
+    let facts = reader::read(document, &open_enums)?;
 
-    let (view, dropped) = view::progenitor_view(&document.openapi);
+    let (view, dropped) = progenitor_view::progenitor_view(&document.openapi);
     let settings = settings::settings(&view, &open_enums);
     let generator_error = |message: String| Error::Generator {
         path: document.path.clone(),
@@ -117,38 +165,9 @@ pub fn generate_document(document: &Document, part: Part) -> Result<String, Erro
     })?;
 
     match part {
-        Part::Model => {
-            file.items.retain(is_types_module);
-            add_open_enums(&mut file, &open_enums);
-            model::extend(&mut file, &facts, &document.openapi);
-            let tables =
-                tables::tokens(&facts, &file, &open_enums, &dropped).map_err(|message| {
-                    Error::Generator {
-                        path: document.path.clone(),
-                        culprit: Culprit::Document,
-                        message,
-                    }
-                })?;
-            let tables: syn::File = syn::parse2(tables).map_err(|error| Error::Unparsable {
-                path: document.path.clone(),
-                message: format!("the tables: {error}"),
-            })?;
-            file.items.extend(tables.items);
-            docs::fill(&mut file, &document.openapi);
-        }
+        Part::Model => finish_model(document, &mut file, &facts, &open_enums, &dropped)?,
         Part::Client => {
-            // The types come from the model crate, where the client's code finds them as
-            // `types::...` and `crate::types::...`.
-            let model = syn::Ident::new(settings::MODEL_CRATE, proc_macro2::Span::call_site());
-            let position = file.items.iter().position(is_types_module);
-            let reexport: syn::Item = syn::parse_quote! {
-                /// The types of the document, from the model crate.
-                pub use ::#model::types;
-            };
-            match position {
-                Some(index) => file.items[index] = reexport,
-                None => file.items.insert(0, reexport),
-            }
+            reexport_types(&mut file);
             docs::fill(&mut file, &document.openapi);
         }
         Part::Httpmock => {}
@@ -159,7 +178,7 @@ pub fn generate_document(document: &Document, part: Part) -> Result<String, Erro
     }
 
     let notes: Vec<String> = match part {
-        Part::Client => dropped.iter().map(view::Dropped::note).collect(),
+        Part::Client => dropped.iter().map(progenitor_view::Dropped::note).collect(),
         Part::Model | Part::Httpmock | Part::Cli => Vec::new(),
     };
     Ok(format!(
@@ -229,7 +248,7 @@ fn header(path: &Path, part: Part, notes: &[String]) -> String {
         part.crate_dir()
     );
     if !notes.is_empty() {
-        header.push_str("//\n// What the generated client does not express (see crates/referrals-codegen/src/view.rs):\n");
+        header.push_str("//\n// What the generated client does not express (see crates/referrals-codegen/src/progenitor_view.rs):\n");
         for note in notes {
             header.push_str(&format!("// - {note}\n"));
         }

@@ -17,8 +17,8 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 use syn::visit_mut::{self, VisitMut};
 
-use crate::ast::{Structs, types_items_mut};
-use crate::facts::Facts;
+use crate::ast::{Field, Structs, types_items_mut};
+use crate::reader::Facts;
 
 /// The catch-all field that typify makes of `additionalProperties`.
 const EXTRA: &str = "extra";
@@ -46,57 +46,14 @@ pub fn extend(file: &mut syn::File, facts: &Facts, openapi: &openapiv3::OpenAPI)
                 pub const READ_ONLY: &'static [&'static str] = &[#(#read_only),*];
             }
         });
-
         if !required.is_empty() {
-            // In the document's order of `required`, which is the order a reader knows.
-            let parameters = required
-                .iter()
-                .filter_map(|member| fields.iter().find(|field| &field.wire == member))
-                .map(|field| {
-                    let (name, ty) = (&field.ident, &field.ty);
-                    quote!(#name: #ty)
-                });
-            let values = fields.iter().map(|field| {
-                let name = &field.ident;
-                if required.contains(&field.wire) {
-                    quote!(#name)
-                } else {
-                    quote!(#name: ::std::default::Default::default())
-                }
-            });
-            let names = required
-                .iter()
-                .map(|member| format!("`{member}`"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let doc = format!(
-                "A value with the members that the document requires ({names}); the others are \
-                 empty, to be set field by field."
-            );
-            code.extend(quote! {
-                impl #ident {
-                    #[doc = #doc]
-                    pub fn new(#(#parameters),*) -> Self {
-                        Self { #(#values),* }
-                    }
-                }
-            });
+            code.extend(constructor(&ident, required, fields));
         }
-
+        if !object.microsoft.is_empty() {
+            code.extend(microsoft(&ident, &object.microsoft, fields));
+        }
         if !read_only.is_empty() {
-            let kept = fields
-                .iter()
-                .filter(|field| read_only.contains(&field.wire))
-                .map(|field| &field.ident);
-            code.extend(quote! {
-                impl #ident {
-                    /// Sets the members in [`Self::READ_ONLY`] to their values in `from`: what a
-                    /// server keeps of the stored resource when a client sends the whole of it.
-                    pub fn keep_read_only(&mut self, from: &Self) {
-                        #( self.#kept = ::std::clone::Clone::clone(&from.#kept); )*
-                    }
-                }
-            });
+            code.extend(keep_read_only(&ident, read_only, fields));
         }
     }
     let extra: syn::File = syn::parse2(code).expect("the model's additions are valid Rust");
@@ -113,6 +70,109 @@ pub fn extend(file: &mut syn::File, facts: &Facts, openapi: &openapiv3::OpenAPI)
         let mut gate = FeatureGatedDerive;
         for item in items.iter_mut() {
             gate.visit_item_mut(item);
+        }
+    }
+}
+
+/// `new(...)` of a type with required members: it takes exactly those.
+fn constructor(ident: &syn::Ident, required: &[String], fields: &[Field]) -> TokenStream {
+    // In the document's order of `required`, which is the order a reader knows.
+    let parameters = required
+        .iter()
+        .filter_map(|member| fields.iter().find(|field| &field.wire == member))
+        .map(|field| {
+            let (name, ty) = (&field.ident, &field.ty);
+            quote!(#name: #ty)
+        });
+    let values = fields.iter().map(|field| {
+        let name = &field.ident;
+        if required.contains(&field.wire) {
+            quote!(#name)
+        } else {
+            quote!(#name: ::std::default::Default::default())
+        }
+    });
+    let names = required
+        .iter()
+        .map(|member| format!("`{member}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let doc = format!(
+        "A value with the members that the document requires ({names}); the others are \
+         empty, to be set field by field."
+    );
+    quote! {
+        impl #ident {
+            #[doc = #doc]
+            pub fn new(#(#parameters),*) -> Self {
+                Self { #(#values),* }
+            }
+        }
+    }
+}
+
+/// `keep_read_only(&mut self, from)` of a type with read-only members.
+fn keep_read_only(ident: &syn::Ident, read_only: &[String], fields: &[Field]) -> TokenStream {
+    let kept = fields
+        .iter()
+        .filter(|field| read_only.contains(&field.wire))
+        .map(|field| &field.ident);
+    quote! {
+        impl #ident {
+            /// Sets the members in [`Self::READ_ONLY`] to their values in `from`: what a
+            /// server keeps of the stored resource when a client sends the whole of it.
+            pub fn keep_read_only(&mut self, from: &Self) {
+                #( self.#kept = ::std::clone::Clone::clone(&from.#kept); )*
+            }
+        }
+    }
+}
+
+/// `MICROSOFT`, `microsoft()` and `is_microsoft()` of a type whose schema has `x-microsoft`.
+fn microsoft(ident: &syn::Ident, pairs: &[(String, String)], fields: &[Field]) -> TokenStream {
+    let found: Vec<(&Field, &String)> = pairs
+        .iter()
+        .filter_map(|(member, text)| {
+            let field = fields.iter().find(|field| &field.wire == member)?;
+            Some((field, text))
+        })
+        .collect();
+    let (members, texts): (Vec<&String>, Vec<&String>) =
+        pairs.iter().map(|(member, text)| (member, text)).unzip();
+    let sets = found.iter().map(|(field, text)| {
+        let name = &field.ident;
+        if field.optional() {
+            quote!(value.#name = ::std::option::Option::Some(::std::convert::From::from(#text));)
+        } else {
+            quote!(value.#name = ::std::convert::From::from(#text);)
+        }
+    });
+    let checks = found.iter().map(|(field, text)| {
+        let name = &field.ident;
+        if field.optional() {
+            quote!(self.#name.as_ref().is_some_and(|value| value.to_string() == #text))
+        } else {
+            quote!(self.#name.to_string() == #text)
+        }
+    });
+    quote! {
+        impl #ident {
+            /// The members, as written on the wire, and their text, of the value that names
+            /// Microsoft (the document's `x-microsoft`).
+            pub const MICROSOFT: &'static [(&'static str, &'static str)] =
+                &[#((#members, #texts)),*];
+
+            /// The value that names Microsoft ([`Self::MICROSOFT`]).
+            pub fn microsoft() -> Self {
+                let mut value = Self::default();
+                #(#sets)*
+                value
+            }
+
+            /// Whether this value names Microsoft: it has every member of [`Self::MICROSOFT`].
+            pub fn is_microsoft(&self) -> bool {
+                #(#checks)&&*
+            }
         }
     }
 }

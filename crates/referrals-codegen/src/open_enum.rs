@@ -8,7 +8,7 @@
 
 use heck::ToPascalCase;
 use openapiv3::{OpenAPI, ReferenceOr, Schema, SchemaKind, StringType, Type};
-use proc_macro2::TokenStream;
+use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote};
 
 /// The name of the catch-all variant. A known value that would get the same name is refused.
@@ -145,10 +145,8 @@ pub fn tokens(open: &OpenEnum) -> TokenStream {
         .map(|value| format_ident!("{}", variant_name(value)))
         .collect();
     let variant_docs: Vec<_> = values.iter().map(|value| format!("`{value}`")).collect();
-    let expecting = format!("a {} value (a string)", open.name);
-    let name_text = &open.name;
 
-    quote! {
+    let mut code = quote! {
         #[doc = #doc]
         #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum #name {
@@ -178,6 +176,19 @@ pub fn tokens(open: &OpenEnum) -> TokenStream {
             }
         }
 
+    };
+    code.extend(schemars_impl(&name, &open.name, values));
+    code.extend(conversions(&name, &catch_all, values, &variants));
+    code.extend(serde_impls(
+        &name,
+        &format!("a {} value (a string)", open.name),
+    ));
+    code
+}
+
+/// `schemars::JsonSchema` of an open value set, behind the model's feature `schemars`.
+fn schemars_impl(name: &Ident, name_text: &str, values: &[String]) -> TokenStream {
+    quote! {
         /// The document's open value set: one of the known values, or any other string.
         #[cfg(feature = "schemars")]
         impl ::schemars::JsonSchema for #name {
@@ -206,6 +217,17 @@ pub fn tokens(open: &OpenEnum) -> TokenStream {
             }
         }
 
+    }
+}
+
+/// `From<&str>`, `From<String>`, `FromStr` and `Display` of an open value set.
+fn conversions(
+    name: &Ident,
+    catch_all: &Ident,
+    values: &[String],
+    variants: &[Ident],
+) -> TokenStream {
+    quote! {
         impl ::std::convert::From<&str> for #name {
             fn from(value: &str) -> Self {
                 match value {
@@ -238,6 +260,12 @@ pub fn tokens(open: &OpenEnum) -> TokenStream {
             }
         }
 
+    }
+}
+
+/// `Serialize` and `Deserialize` of an open value set, as its text.
+fn serde_impls(name: &Ident, expecting: &str) -> TokenStream {
+    quote! {
         impl ::serde::Serialize for #name {
             fn serialize<S: ::serde::Serializer>(&self, serializer: S) -> ::std::result::Result<S::Ok, S::Error> {
                 serializer.serialize_str(self.as_str())

@@ -1,4 +1,4 @@
-//! The API's facts ([`crate::facts`]) as Rust: the tables that the client, the sandbox and the
+//! The API's facts ([`crate::reader`]) as Rust: the tables that the client, the sandbox and the
 //! tests read, and the typed code made from them.
 //!
 //! - `tables`: `FILTERABLE`, `LAMBDAS`, `SORTABLE`, `PATCHABLE`, `STATUS_RULES`, each entry
@@ -21,9 +21,9 @@ use quote::{format_ident, quote};
 use syn::Ident;
 
 use crate::ast::{Field, Structs, generic_argument};
-use crate::facts::{Facts, Kind, Operation};
 use crate::open_enum::OpenEnum;
-use crate::view::Dropped;
+use crate::progenitor_view::Dropped;
+use crate::reader::{Facts, Kind, Operation};
 
 /// The tokens of the modules above, for `file` (whose `types` module they read).
 pub fn tokens(
@@ -39,23 +39,103 @@ pub fn tokens(
     let Some(resource) = &facts.resource else {
         return Ok(code);
     };
+    let paths = Paths {
+        structs: &structs,
+        resource,
+    };
     let resource_ident = format_ident!("{resource}");
-    let field_path = |segments: &[String]| {
-        structs.walk(resource, segments).ok_or_else(|| {
+    let (filterable, lambda_entries) = filterable_entries(facts, &paths, open_enums)?;
+    let sortable = facts
+        .sortable
+        .iter()
+        .map(|entry| {
+            let fields = paths.fields(&entry.segments)?;
+            let (path, kind) = (&entry.path, kind_tokens(&entry.kind));
+            let get = read_chain(quote!(resource), &fields);
+            Ok(quote! {
+                Sortable { path: #path, kind: #kind, get: |resource| scalar(#get) }
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let patchable = facts.patchable.iter().map(|entry| {
+        let pointer = &entry.pointer;
+        let ops = entry.ops.iter().map(|op| patch_op(op));
+        quote!(Patchable { pointer: #pointer, ops: &[#(#ops),*] })
+    });
+    let columns = &facts.columns;
+    let status = status_tables(facts);
+    code.extend(quote! {
+        /// The API's facts as tables: what the document's `x-filterable`, `x-sortable`,
+        /// `x-patchable` and `x-status-rules` say, with functions that read each member from a
+        /// resource.
+        pub mod tables {
+            #[allow(unused_imports)]
+            use super::types::*;
+            #[allow(unused_imports)]
+            use crate::facts::{
+                Filterable, Kind, Lambda, LambdaMember, Operators, Patchable, Sortable, StatusRule,
+                scalar,
+            };
+
+            /// The resource that lists are made of, filtered, sorted and patched.
+            pub type Resource = #resource_ident;
+
+            /// `x-filterable`, less the members inside arrays (see [`LAMBDAS`]).
+            pub static FILTERABLE: &[Filterable] = &[#(#filterable),*];
+
+            /// `x-filterable`, the members inside arrays, compared in a lambda; one entry per
+            /// array.
+            pub static LAMBDAS: &[Lambda] = &[#(#lambda_entries),*];
+
+            /// `x-sortable`.
+            pub static SORTABLE: &[Sortable] = &[#(#sortable),*];
+
+            /// `x-patchable`.
+            pub static PATCHABLE: &[Patchable] = &[#(#patchable),*];
+
+            /// The resource's leaves in the document's order: the paths of its members that
+            /// hold no object of the document's schemas, one column each in a flat export. A
+            /// leaf that holds an array holds it whole.
+            pub static COLUMNS: &[&str] = &[#(#columns),*];
+
+            #status
+        }
+    });
+    code.extend(filters(facts, open_enums)?);
+    code.extend(patching(facts, &structs, resource)?);
+    Ok(code)
+}
+
+/// The generated fields along the member paths of the resource.
+struct Paths<'a> {
+    structs: &'a Structs,
+    resource: &'a str,
+}
+
+impl Paths<'_> {
+    fn fields(&self, segments: &[String]) -> Result<Vec<Field>, String> {
+        self.structs.walk(self.resource, segments).ok_or_else(|| {
             format!(
-                "the member `{}` of `{resource}` has no field in the generated type",
-                segments.join("/")
+                "the member `{}` of `{}` has no field in the generated type",
+                segments.join("/"),
+                self.resource
             )
         })
-    };
+    }
+}
 
-    // tables::FILTERABLE and tables::LAMBDAS
+/// The entries of `tables::FILTERABLE` and `tables::LAMBDAS`.
+fn filterable_entries(
+    facts: &Facts,
+    paths: &Paths<'_>,
+    open_enums: &[OpenEnum],
+) -> Result<(Vec<TokenStream>, Vec<TokenStream>), String> {
     let mut filterable = Vec::new();
     let mut lambdas: BTreeMap<Vec<String>, (String, Vec<TokenStream>, Vec<TokenStream>)> =
         BTreeMap::new();
     let mut lambda_order = Vec::new();
     for entry in &facts.filterable {
-        let fields = field_path(&entry.segments)?;
+        let fields = paths.fields(&entry.segments)?;
         let kind = kind_tokens(&entry.kind);
         let operators = operators_tokens(&entry.operators);
         match &entry.lambda {
@@ -98,7 +178,7 @@ pub fn tokens(
     let mut lambda_entries = Vec::new();
     for collection in &lambda_order {
         let (lambda, members, readers) = &lambdas[collection];
-        let fields = field_path(collection)?;
+        let fields = paths.fields(collection)?;
         let items = read_chain(quote!(resource), &fields);
         let path = collection.join("/");
         let lambda = match lambda.as_str() {
@@ -119,28 +199,12 @@ pub fn tokens(
         });
     }
 
-    // tables::SORTABLE
-    let mut sortable = Vec::new();
-    for entry in &facts.sortable {
-        let fields = field_path(&entry.segments)?;
-        let (path, kind) = (&entry.path, kind_tokens(&entry.kind));
-        let get = read_chain(quote!(resource), &fields);
-        sortable.push(quote! {
-            Sortable { path: #path, kind: #kind, get: |resource| scalar(#get) }
-        });
-    }
+    Ok((filterable, lambda_entries))
+}
 
-    // tables::PATCHABLE
-    let patchable = facts.patchable.iter().map(|entry| {
-        let pointer = &entry.pointer;
-        let ops = entry.ops.iter().map(|op| patch_op(op));
-        quote!(Patchable { pointer: #pointer, ops: &[#(#ops),*] })
-    });
-
-    let columns = &facts.columns;
-
-    // tables::STATUS_RULES
-    let status = match &facts.status_sets {
+/// `tables::STATUS_RULES` and the types of its values.
+fn status_tables(facts: &Facts) -> TokenStream {
+    match &facts.status_sets {
         Some((status_set, substatus_set)) => {
             let (status_set, substatus_set) = (
                 format_ident!("{status_set}"),
@@ -174,48 +238,7 @@ pub fn tokens(
             }
         }
         None => quote!(),
-    };
-
-    code.extend(quote! {
-        /// The API's facts as tables: what the document's `x-filterable`, `x-sortable`,
-        /// `x-patchable` and `x-status-rules` say, with functions that read each member from a
-        /// resource.
-        pub mod tables {
-            #[allow(unused_imports)]
-            use super::types::*;
-            #[allow(unused_imports)]
-            use crate::facts::{
-                Filterable, Kind, Lambda, LambdaMember, Operators, Patchable, Sortable, StatusRule,
-                scalar,
-            };
-
-            /// The resource that lists are made of, filtered, sorted and patched.
-            pub type Resource = #resource_ident;
-
-            /// `x-filterable`, less the members inside arrays (see [`LAMBDAS`]).
-            pub static FILTERABLE: &[Filterable] = &[#(#filterable),*];
-
-            /// `x-filterable`, the members inside arrays, compared in a lambda; one entry per
-            /// array.
-            pub static LAMBDAS: &[Lambda] = &[#(#lambda_entries),*];
-
-            /// `x-sortable`.
-            pub static SORTABLE: &[Sortable] = &[#(#sortable),*];
-
-            /// `x-patchable`.
-            pub static PATCHABLE: &[Patchable] = &[#(#patchable),*];
-
-            /// The resource's leaves in the document's order: the paths of its members that
-            /// hold no object of the document's schemas, one column each in a flat export. A
-            /// leaf that holds an array holds it whole.
-            pub static COLUMNS: &[&str] = &[#(#columns),*];
-
-            #status
-        }
-    });
-    code.extend(filters(facts, open_enums)?);
-    code.extend(patching(facts, &structs, resource)?);
-    Ok(code)
+    }
 }
 
 /// The Rust name of a member path: snake case, with `_` after a keyword (`type_`).
@@ -323,6 +346,40 @@ fn scalar_impls(open_enums: &[OpenEnum]) -> TokenStream {
     }
 }
 
+/// `SortKey`: the members of `x-sortable`.
+fn sort_key(facts: &Facts) -> TokenStream {
+    let variants: Vec<Ident> = facts
+        .sortable
+        .iter()
+        .map(|entry| format_ident!("{}", crate::open_enum::variant_name(&entry.path)))
+        .collect();
+    let paths: Vec<&String> = facts.sortable.iter().map(|entry| &entry.path).collect();
+    let variant_docs = paths.iter().map(|path| format!("`{path}`"));
+    if variants.is_empty() {
+        quote!()
+    } else {
+        quote! {
+            /// A key of `$orderby`: the members of the document's `x-sortable`.
+            #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+            pub enum SortKey {
+                #( #[doc = #variant_docs] #variants, )*
+            }
+
+            impl SortKey {
+                /// Every key, in the document's order.
+                pub const ALL: &'static [SortKey] = &[#(SortKey::#variants),*];
+
+                /// The member, as `$orderby` names it.
+                pub fn member(self) -> &'static str {
+                    match self {
+                        #( SortKey::#variants => #paths, )*
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// `filters`: a typed builder per filterable member, and `SortKey`.
 fn filters(facts: &Facts, _open_enums: &[OpenEnum]) -> Result<TokenStream, String> {
     // A member is named by its last segment, unless two would share a name.
@@ -378,36 +435,7 @@ fn filters(facts: &Facts, _open_enums: &[OpenEnum]) -> Result<TokenStream, Strin
             }
         }
     }
-    let variants: Vec<Ident> = facts
-        .sortable
-        .iter()
-        .map(|entry| format_ident!("{}", crate::open_enum::variant_name(&entry.path)))
-        .collect();
-    let paths: Vec<&String> = facts.sortable.iter().map(|entry| &entry.path).collect();
-    let variant_docs = paths.iter().map(|path| format!("`{path}`"));
-    let sort_key = if variants.is_empty() {
-        quote!()
-    } else {
-        quote! {
-            /// A key of `$orderby`: the members of the document's `x-sortable`.
-            #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-            pub enum SortKey {
-                #( #[doc = #variant_docs] #variants, )*
-            }
-
-            impl SortKey {
-                /// Every key, in the document's order.
-                pub const ALL: &'static [SortKey] = &[#(SortKey::#variants),*];
-
-                /// The member, as `$orderby` names it.
-                pub fn member(self) -> &'static str {
-                    match self {
-                        #( SortKey::#variants => #paths, )*
-                    }
-                }
-            }
-        }
-    };
+    let sort_key = sort_key(facts);
     Ok(quote! {
         /// A typed filter builder for each member of `x-filterable`; a comparison that the
         /// document does not allow on a member does not compile.
@@ -431,87 +459,8 @@ fn patching(facts: &Facts, structs: &Structs, resource: &str) -> Result<TokenStr
             )
         })?;
         let (last, parents) = fields.split_last().expect("a pointer names a member");
-        let pointer = &entry.pointer;
-        let ops = entry.ops.iter().map(|op| patch_op(op));
-
-        // The statements that lead `target` from the resource to the struct of the last field,
-        // making the parents that do not exist yet.
-        let descend = parents.iter().map(|field| {
-            let name = &field.ident;
-            if field.optional() {
-                quote!(let target = target.#name.get_or_insert_with(::std::default::Default::default);)
-            } else {
-                quote!(let target = &mut target.#name;)
-            }
-        });
-        let name = &last.ident;
-        let change = if entry.append {
-            let list = if last.optional() {
-                quote!(target.#name.get_or_insert_with(::std::default::Default::default))
-            } else {
-                quote!(target.#name)
-            };
-            quote!(#list.push(crate::patch::decode(operation)?);)
-        } else {
-            quote!(target.#name = crate::patch::decode(operation)?;)
-        };
-        arms.push(quote! {
-            #pointer => {
-                crate::patch::allow(operation, &[#(#ops),*])?;
-                #( #descend )*
-                #change
-            }
-        });
-
-        // The typed builder method: `replace` when the path takes it, else `add`.
-        let member = rust_name(&entry.segments.join("-"));
-        let (method, op, ty, doc) = if entry.append {
-            let item = generic_argument(last.value_type(), "Vec")
-                .ok_or_else(|| format!("`{pointer}` appends to a member that is not a list"))?;
-            (
-                format_ident!("append_{member}"),
-                "add",
-                quote!(#item),
-                format!(
-                    "Appends an item to `{}` (`add` at `{pointer}`).",
-                    entry.segments.join("/")
-                ),
-            )
-        } else {
-            let op = if entry.ops.iter().any(|op| op == "replace") {
-                "replace"
-            } else {
-                "add"
-            };
-            let ty = last.value_type();
-            (
-                format_ident!("set_{member}"),
-                op,
-                quote!(#ty),
-                format!(
-                    "Sets `{}` (`{op}` at `{pointer}`).",
-                    entry.segments.join("/")
-                ),
-            )
-        };
-        let op = patch_op(op);
-        let is_string = crate::ast::last_ident(last.value_type()).as_deref() == Some("String");
-        if is_string && !entry.append {
-            methods.push(quote! {
-                #[doc = #doc]
-                pub fn #method(self, value: impl ::std::convert::Into<::std::string::String>) -> Self {
-                    let value: ::std::string::String = value.into();
-                    self.push(#op, #pointer, &value)
-                }
-            });
-        } else {
-            methods.push(quote! {
-                #[doc = #doc]
-                pub fn #method(self, value: #ty) -> Self {
-                    self.push(#op, #pointer, &value)
-                }
-            });
-        }
+        arms.push(apply_arm(entry, last, parents));
+        methods.push(patch_method(entry, last)?);
     }
     Ok(quote! {
         /// JSON Patch on the resource, as `x-patchable` allows.
@@ -540,6 +489,82 @@ fn patching(facts: &Facts, structs: &Structs, resource: &str) -> Result<TokenStr
     })
 }
 
+/// The arm of `apply` for the patchable path `entry`, whose member is the field `last` under
+/// `parents`.
+fn apply_arm(entry: &crate::reader::Patchable, last: &Field, parents: &[Field]) -> TokenStream {
+    let pointer = &entry.pointer;
+    let ops = entry.ops.iter().map(|op| patch_op(op));
+    // The statements that lead `target` from the resource to the struct of the last field,
+    // making the parents that do not exist yet.
+    let descend = parents.iter().map(|field| {
+        let name = &field.ident;
+        if field.optional() {
+            quote!(let target = target.#name.get_or_insert_with(::std::default::Default::default);)
+        } else {
+            quote!(let target = &mut target.#name;)
+        }
+    });
+    let name = &last.ident;
+    let change = if entry.append {
+        let list = if last.optional() {
+            quote!(target.#name.get_or_insert_with(::std::default::Default::default))
+        } else {
+            quote!(target.#name)
+        };
+        quote!(#list.push(crate::patch::decode(operation)?);)
+    } else {
+        quote!(target.#name = crate::patch::decode(operation)?;)
+    };
+    quote! {
+        #pointer => {
+            crate::patch::allow(operation, &[#(#ops),*])?;
+            #( #descend )*
+            #change
+        }
+    }
+}
+
+/// The typed builder method of `Patch` for the patchable path `entry`: `append_...` for a path
+/// that ends in `/-`, else `set_...` with `replace` when the path takes it, else `add`.
+fn patch_method(entry: &crate::reader::Patchable, last: &Field) -> Result<TokenStream, String> {
+    let pointer = &entry.pointer;
+    let member = rust_name(&entry.segments.join("-"));
+    let path = entry.segments.join("/");
+    let (method, op, ty, doc) = if entry.append {
+        let item = generic_argument(last.value_type(), "Vec")
+            .ok_or_else(|| format!("`{pointer}` appends to a member that is not a list"))?;
+        let doc = format!("Appends an item to `{path}` (`add` at `{pointer}`).");
+        (format_ident!("append_{member}"), "add", quote!(#item), doc)
+    } else {
+        let op = if entry.ops.iter().any(|op| op == "replace") {
+            "replace"
+        } else {
+            "add"
+        };
+        let ty = last.value_type();
+        let doc = format!("Sets `{path}` (`{op}` at `{pointer}`).");
+        (format_ident!("set_{member}"), op, quote!(#ty), doc)
+    };
+    let op = patch_op(op);
+    let is_string = crate::ast::last_ident(last.value_type()).as_deref() == Some("String");
+    Ok(if is_string && !entry.append {
+        quote! {
+            #[doc = #doc]
+            pub fn #method(self, value: impl ::std::convert::Into<::std::string::String>) -> Self {
+                let value: ::std::string::String = value.into();
+                self.push(#op, #pointer, &value)
+            }
+        }
+    } else {
+        quote! {
+            #[doc = #doc]
+            pub fn #method(self, value: #ty) -> Self {
+                self.push(#op, #pointer, &value)
+            }
+        }
+    })
+}
+
 /// `Operation` and `parameters`.
 fn operations(facts: &Facts, dropped: &[Dropped]) -> TokenStream {
     let all = &facts.operations;
@@ -547,58 +572,19 @@ fn operations(facts: &Facts, dropped: &[Dropped]) -> TokenStream {
         .iter()
         .map(|operation| format_ident!("{}", crate::open_enum::variant_name(&operation.id)))
         .collect();
-    let ids = all.iter().map(|operation| &operation.id);
-    let names = all.iter().map(|operation| operation.id.to_snake_case());
-    let names_again = names.clone();
-    let methods = all.iter().map(|operation| &operation.method);
-    let paths = all.iter().map(|operation| &operation.path);
-    let deprecated = all.iter().map(|operation| operation.deprecated);
-    let parameters = all.iter().map(|operation| {
-        let pairs = operation
-            .parameters
-            .iter()
-            .map(|(name, location)| quote!((#name, #location)));
-        quote!(&[#(#pairs),*])
-    });
-    // An operation whose bodiless success the generated client cannot express: the runtime
-    // asks for the representation, when the operation takes a `Prefer` header (RFC 7240).
-    let representation = all.iter().map(|operation| {
-        let drops = dropped.iter().any(|gone| gone.operation_id == operation.id);
-        let prefer = operation
-            .parameters
-            .iter()
-            .find(|(name, location)| location == "header" && name.eq_ignore_ascii_case("prefer"));
-        match (drops, prefer) {
-            (true, Some((name, _))) => quote!(Some((#name, "return=representation"))),
-            _ => quote!(None),
-        }
-    });
-    let modules = all.iter().map(|operation| {
-        let module = format_ident!("{}", operation.id.to_snake_case());
-        let doc = format!(
-            "The parameter names of `{}` ({} {}).",
-            operation.id, operation.method, operation.path
-        );
-        let constants = operation.parameters.iter().map(|(name, location)| {
-            let constant = format_ident!("{}", Operation::constant_name(name));
-            let doc = format!("`{name}`, in the {location}.");
-            quote!(#[doc = #doc] pub const #constant: &str = #name;)
-        });
-        quote!(#[doc = #doc] pub mod #module { #(#constants)* })
-    });
     let docs = all.iter().map(|operation| {
+        let deprecated = if operation.deprecated {
+            " (deprecated)"
+        } else {
+            ""
+        };
         format!(
-            "`{}`: {} {}{}",
-            operation.id,
-            operation.method,
-            operation.path,
-            if operation.deprecated {
-                " (deprecated)"
-            } else {
-                ""
-            }
+            "`{}`: {} {}{deprecated}",
+            operation.id, operation.method, operation.path
         )
     });
+    let methods = operation_methods(all, &variants, dropped);
+    let modules = all.iter().map(parameter_module);
     quote! {
         /// The operations of the document.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -606,6 +592,76 @@ fn operations(facts: &Facts, dropped: &[Dropped]) -> TokenStream {
             #( #[doc = #docs] #variants, )*
         }
 
+        #methods
+
+        impl ::std::fmt::Display for Operation {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(self.id())
+            }
+        }
+
+        /// The names of every operation's parameters, one constant each.
+        pub mod parameters {
+            #(#modules)*
+        }
+    }
+}
+
+/// The constant of each parameter name of `operation`, in a module named for it.
+fn parameter_module(operation: &Operation) -> TokenStream {
+    let module = format_ident!("{}", operation.id.to_snake_case());
+    let doc = format!(
+        "The parameter names of `{}` ({} {}).",
+        operation.id, operation.method, operation.path
+    );
+    let constants = operation.parameters.iter().map(|(name, location)| {
+        let constant = format_ident!("{}", Operation::constant_name(name));
+        let doc = format!("`{name}`, in the {location}.");
+        quote!(#[doc = #doc] pub const #constant: &str = #name;)
+    });
+    quote!(#[doc = #doc] pub mod #module { #(#constants)* })
+}
+
+/// The header that makes the service answer with a body where the generated client needs
+/// one: for an operation whose bodiless success the generated client cannot express, when the
+/// operation takes a `Prefer` header (RFC 7240).
+fn representation(operation: &Operation, dropped: &[Dropped]) -> TokenStream {
+    let drops = dropped.iter().any(|gone| gone.operation_id == operation.id);
+    let prefer = operation
+        .parameters
+        .iter()
+        .find(|(name, location)| location == "header" && name.eq_ignore_ascii_case("prefer"));
+    match (drops, prefer) {
+        (true, Some((name, _))) => quote!(Some((#name, "return=representation"))),
+        _ => quote!(None),
+    }
+}
+
+/// The methods of `Operation`, one `match` each over `variants`.
+fn operation_methods(all: &[Operation], variants: &[Ident], dropped: &[Dropped]) -> TokenStream {
+    let ids = all.iter().map(|operation| &operation.id);
+    let names: Vec<String> = all
+        .iter()
+        .map(|operation| operation.id.to_snake_case())
+        .collect();
+    let methods = all.iter().map(|operation| &operation.method);
+    let paths = all.iter().map(|operation| &operation.path);
+    let deprecated = all.iter().map(|operation| operation.deprecated);
+    let bodies = all.iter().map(|operation| match &operation.body {
+        Some(schema) => quote!(::std::option::Option::Some(#schema)),
+        None => quote!(::std::option::Option::None),
+    });
+    let parameters = all.iter().map(|operation| {
+        let pairs = operation
+            .parameters
+            .iter()
+            .map(|(name, location)| quote!((#name, #location)));
+        quote!(&[#(#pairs),*])
+    });
+    let representation = all
+        .iter()
+        .map(|operation| representation(operation, dropped));
+    quote! {
         impl Operation {
             /// Every operation, in the document's order.
             pub const ALL: &'static [Operation] = &[#(Operation::#variants),*];
@@ -635,6 +691,11 @@ fn operations(facts: &Facts, dropped: &[Dropped]) -> TokenStream {
                 match self { #( Operation::#variants => #deprecated, )* }
             }
 
+            /// The component schema of its request body, when it takes one.
+            pub const fn body_schema(self) -> ::std::option::Option<&'static str> {
+                match self { #( Operation::#variants => #bodies, )* }
+            }
+
             /// Its parameters: name and where it goes (`query`, `header`, `path`).
             pub const fn parameters(self) -> &'static [(&'static str, &'static str)] {
                 match self { #( Operation::#variants => #parameters, )* }
@@ -650,21 +711,10 @@ fn operations(facts: &Facts, dropped: &[Dropped]) -> TokenStream {
             /// The operation whose generated method is `name`.
             pub fn from_name(name: &str) -> ::std::option::Option<Self> {
                 match name {
-                    #( #names_again => Some(Operation::#variants), )*
+                    #( #names => Some(Operation::#variants), )*
                     _ => None,
                 }
             }
-        }
-
-        impl ::std::fmt::Display for Operation {
-            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-                f.write_str(self.id())
-            }
-        }
-
-        /// The names of every operation's parameters, one constant each.
-        pub mod parameters {
-            #(#modules)*
         }
     }
 }

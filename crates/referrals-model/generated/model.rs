@@ -8635,6 +8635,36 @@ The service adds values over time: a value that this client does not know decode
         /// (`readOnly`), as written on the wire.
         pub const READ_ONLY: &'static [&'static str] = &[];
     }
+    impl InvitedBy {
+        /// The members, as written on the wire, and their text, of the value that names
+        /// Microsoft (the document's `x-microsoft`).
+        pub const MICROSOFT: &'static [(&'static str, &'static str)] = &[
+            ("organizationId", "msft"),
+            ("organizationName", "Microsoft"),
+        ];
+        /// The value that names Microsoft ([`Self::MICROSOFT`]).
+        pub fn microsoft() -> Self {
+            let mut value = Self::default();
+            value.organization_id = ::std::option::Option::Some(
+                ::std::convert::From::from("msft"),
+            );
+            value.organization_name = ::std::option::Option::Some(
+                ::std::convert::From::from("Microsoft"),
+            );
+            value
+        }
+        /// Whether this value names Microsoft: it has every member of [`Self::MICROSOFT`].
+        pub fn is_microsoft(&self) -> bool {
+            self
+                .organization_id
+                .as_ref()
+                .is_some_and(|value| value.to_string() == "msft")
+                && self
+                    .organization_name
+                    .as_ref()
+                    .is_some_and(|value| value.to_string() == "Microsoft")
+        }
+    }
     impl Target {
         /// The members that the document declares for this type, as written on the wire.
         pub const MEMBERS: &'static [&'static str] = &["type", "id"];
@@ -8643,6 +8673,31 @@ The service adds values over time: a value that this client does not know decode
         /// The members that the service sets and a client leaves out of a request body
         /// (`readOnly`), as written on the wire.
         pub const READ_ONLY: &'static [&'static str] = &[];
+    }
+    impl Target {
+        /// The members, as written on the wire, and their text, of the value that names
+        /// Microsoft (the document's `x-microsoft`).
+        pub const MICROSOFT: &'static [(&'static str, &'static str)] = &[
+            ("type", "BusinessProfileLocation"),
+            ("id", "msft"),
+        ];
+        /// The value that names Microsoft ([`Self::MICROSOFT`]).
+        pub fn microsoft() -> Self {
+            let mut value = Self::default();
+            value.type_ = ::std::option::Option::Some(
+                ::std::convert::From::from("BusinessProfileLocation"),
+            );
+            value.id = ::std::option::Option::Some(::std::convert::From::from("msft"));
+            value
+        }
+        /// Whether this value names Microsoft: it has every member of [`Self::MICROSOFT`].
+        pub fn is_microsoft(&self) -> bool {
+            self
+                .type_
+                .as_ref()
+                .is_some_and(|value| value.to_string() == "BusinessProfileLocation")
+                && self.id.as_ref().is_some_and(|value| value.to_string() == "msft")
+        }
     }
     impl ReferralLinks {
         /// The members that the document declares for this type, as written on the wire.
@@ -8908,6 +8963,17 @@ impl Operation {
             Operation::ReplaceReferral => true,
             Operation::UpdateReferral => false,
             Operation::ListReferralsLegacy => true,
+        }
+    }
+    /// The component schema of its request body, when it takes one.
+    pub const fn body_schema(self) -> ::std::option::Option<&'static str> {
+        match self {
+            Operation::ListReferrals => ::std::option::Option::None,
+            Operation::CreateReferral => ::std::option::Option::Some("NewReferral"),
+            Operation::GetReferral => ::std::option::Option::None,
+            Operation::ReplaceReferral => ::std::option::Option::Some("Referral"),
+            Operation::UpdateReferral => ::std::option::Option::Some("JsonPatch"),
+            Operation::ListReferralsLegacy => ::std::option::Option::None,
         }
     }
     /// Its parameters: name and where it goes (`query`, `header`, `path`).

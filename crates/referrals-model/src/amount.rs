@@ -174,15 +174,9 @@ struct Normalized {
 /// Checks the JSON number grammar (RFC 8259, section 6) and normalizes the value.
 fn normalize(text: &str) -> Result<Normalized, &'static str> {
     let bytes = text.as_bytes();
-    let mut at = 0;
     let negative = bytes.first() == Some(&b'-');
-    if negative {
-        at += 1;
-    }
-    let int_start = at;
-    while at < bytes.len() && bytes[at].is_ascii_digit() {
-        at += 1;
-    }
+    let int_start = usize::from(negative);
+    let mut at = digits_end(bytes, int_start);
     let int = &text[int_start..at];
     if int.is_empty() {
         return Err("no digits before the decimal point");
@@ -192,54 +186,24 @@ fn normalize(text: &str) -> Result<Normalized, &'static str> {
     }
     let mut frac = "";
     if bytes.get(at) == Some(&b'.') {
-        at += 1;
-        let start = at;
-        while at < bytes.len() && bytes[at].is_ascii_digit() {
-            at += 1;
-        }
+        let start = at + 1;
+        at = digits_end(bytes, start);
         frac = &text[start..at];
         if frac.is_empty() {
             return Err("no digits after the decimal point");
         }
     }
-    let mut exponent: i64 = 0;
-    if matches!(bytes.get(at), Some(b'e' | b'E')) {
-        at += 1;
-        let sign_negative = match bytes.get(at) {
-            Some(b'-') => {
-                at += 1;
-                true
-            }
-            Some(b'+') => {
-                at += 1;
-                false
-            }
-            _ => false,
-        };
-        let start = at;
-        while at < bytes.len() && bytes[at].is_ascii_digit() {
-            at += 1;
-        }
-        let digits = &text[start..at];
-        if digits.is_empty() {
-            return Err("no digits in the exponent");
-        }
-        exponent = digits.parse().map_err(|_| "an exponent out of range")?;
-        if sign_negative {
-            exponent = -exponent;
-        }
-    }
-    if at != bytes.len() {
+    let (exponent, end) = exponent_at(text, at)?;
+    if end != bytes.len() {
         return Err("characters after the number");
     }
-
     let mut digits: String = format!("{int}{frac}").trim_start_matches('0').to_owned();
-    exponent = exponent
+    let exponent = exponent
         .checked_sub(frac.len() as i64)
         .ok_or("an exponent out of range")?;
     let trailing = digits.len() - digits.trim_end_matches('0').len();
     digits.truncate(digits.len() - trailing);
-    exponent = exponent
+    let exponent = exponent
         .checked_add(trailing as i64)
         .ok_or("an exponent out of range")?;
     if digits.is_empty() {
@@ -254,6 +218,34 @@ fn normalize(text: &str) -> Result<Normalized, &'static str> {
         digits,
         exponent,
     })
+}
+
+/// Where the run of ASCII digits that starts at `at` ends.
+fn digits_end(bytes: &[u8], mut at: usize) -> usize {
+    while at < bytes.len() && bytes[at].is_ascii_digit() {
+        at += 1;
+    }
+    at
+}
+
+/// The exponent (`e`, `E`, a sign, digits) at `at`, 0 when there is none, and where it ends.
+fn exponent_at(text: &str, at: usize) -> Result<(i64, usize), &'static str> {
+    let bytes = text.as_bytes();
+    if !matches!(bytes.get(at), Some(b'e' | b'E')) {
+        return Ok((0, at));
+    }
+    let (negative, start) = match bytes.get(at + 1) {
+        Some(b'-') => (true, at + 2),
+        Some(b'+') => (false, at + 2),
+        _ => (false, at + 1),
+    };
+    let end = digits_end(bytes, start);
+    let digits = &text[start..end];
+    if digits.is_empty() {
+        return Err("no digits in the exponent");
+    }
+    let exponent: i64 = digits.parse().map_err(|_| "an exponent out of range")?;
+    Ok((if negative { -exponent } else { exponent }, end))
 }
 
 /// Money as the document describes it: a JSON number of the `decimal` format.

@@ -31,7 +31,9 @@ pub use amount::{Amount, AmountError};
 pub use patch_value::PatchValue;
 
 /// The code that the generator makes of the document at build time (feature `codegen`), or its
-/// committed copy `generated/model.rs`, which is the same text.
+/// committed copy `generated/model.rs`, which is the same text. Its functions are as long as the
+/// document makes them.
+#[allow(clippy::too_many_lines)]
 mod generated {
     #[cfg(feature = "codegen")]
     include!(concat!(env!("OUT_DIR"), "/model.rs"));

@@ -25,6 +25,8 @@ pub const PATCHABLE: &str = "x-patchable";
 pub const STATUS_RULES: &str = "x-status-rules";
 /// The roles that may call the API, on a security scheme.
 pub const ROLES: &str = "x-roles";
+/// The members of the value of an object schema that names Microsoft.
+pub const MICROSOFT: &str = "x-microsoft";
 
 /// The comparison operators of OData that an `x-filterable` entry may list.
 pub const OPERATORS: [&str; 6] = ["eq", "ne", "gt", "ge", "lt", "le"];
@@ -147,6 +149,8 @@ pub struct ObjectFacts {
     pub required: Vec<String>,
     /// The properties marked `readOnly`, in the document's order.
     pub read_only: Vec<String>,
+    /// `x-microsoft`: the members, and their text, of the value that names Microsoft.
+    pub microsoft: Vec<(String, String)>,
 }
 
 /// One operation of `paths`.
@@ -162,6 +166,8 @@ pub struct Operation {
     pub deprecated: bool,
     /// Its parameters: name and location (`query`, `header`, `path`), in the document's order.
     pub parameters: Vec<(String, String)>,
+    /// The component schema of its request body, when it takes one.
+    pub body: Option<String>,
 }
 
 impl Operation {
@@ -183,7 +189,7 @@ pub fn read(document: &Document, open_enums: &[OpenEnum]) -> Result<Facts, Error
     };
     let (scopes, roles) = reader.security()?;
     let mut facts = Facts {
-        objects: reader.objects(),
+        objects: reader.objects()?,
         operations: reader.operations(),
         scopes,
         roles,
@@ -499,47 +505,8 @@ impl<'a> Reader<'a> {
                     "`{unknown}` is not a key of an entry (operators, lambda)"
                 )));
             }
-            let operators = strings(entry.get("operators")).ok_or_else(|| {
-                fail("`operators` must be a non-empty list, such as [eq, ne]".into())
-            })?;
-            for operator in &operators {
-                if !OPERATORS.contains(&operator.as_str()) {
-                    return Err(fail(format!(
-                        "`{operator}` is not a comparison operator of OData ({})",
-                        OPERATORS.join(", ")
-                    )));
-                }
-                if ORDERING.contains(&operator.as_str()) && !kind.has_order() {
-                    return Err(fail(format!(
-                        "`{operator}` compares for order, and a boolean has none (use eq, ne)"
-                    )));
-                }
-            }
-            let lambda = match (entry.get("lambda"), array_at) {
-                (None, None) => None,
-                (Some(Value::String(lambda)), Some(at)) if LAMBDAS.contains(&lambda.as_str()) => {
-                    if at == segments.len() {
-                        return Err(fail(
-                            "a lambda compares a member of the array's items; name one after the array"
-                                .into(),
-                        ));
-                    }
-                    Some((at, lambda.clone()))
-                }
-                (Some(_), Some(_)) => {
-                    return Err(fail("`lambda` must be `any` or `all`".into()));
-                }
-                (Some(_), None) => {
-                    return Err(fail("`lambda` needs a path through an array".into()));
-                }
-                (None, Some(at)) => {
-                    return Err(fail(format!(
-                        "the path passes through the array `{}`: say which lambda compares its items \
-                         (`lambda: any`)",
-                        segments[..at].join("/")
-                    )));
-                }
-            };
+            let operators = operators(entry, &kind).map_err(&fail)?;
+            let lambda = lambda(entry, array_at, &segments).map_err(&fail)?;
             found.push(Filterable {
                 path: path.clone(),
                 segments,
@@ -672,6 +639,15 @@ impl<'a> Reader<'a> {
             .unwrap_or_default()
     }
 
+    /// The known values of the open value set `set`.
+    fn values(&self, set: &str) -> Vec<String> {
+        self.open_enums
+            .iter()
+            .find(|open| open.name == set)
+            .map(|open| open.values.clone())
+            .unwrap_or_default()
+    }
+
     fn status_rules(
         &self,
         resource: &str,
@@ -691,14 +667,7 @@ impl<'a> Reader<'a> {
             )),
         };
         let (status_set, substatus_set) = (set_of("status")?, set_of("substatus")?);
-        let values = |set: &str| {
-            self.open_enums
-                .iter()
-                .find(|open| open.name == set)
-                .map(|open| open.values.clone())
-                .unwrap_or_default()
-        };
-        let (statuses, substatuses) = (values(&status_set), values(&substatus_set));
+        let (statuses, substatuses) = (self.values(&status_set), self.values(&substatus_set));
         let Some(rules) = rules.as_object() else {
             return Err(fail(
                 &[],
@@ -741,50 +710,77 @@ impl<'a> Reader<'a> {
                 substatus,
             });
         }
-        for rule in &found {
-            if let Some(missing) = rule
-                .to
-                .iter()
-                .find(|to| !found.iter().any(|other| &other.from == *to))
-            {
-                return Err(fail(
-                    &[&rule.from],
-                    format!("`{missing}` is a status to move to, but has no rule of its own"),
-                ));
-            }
+        if let Some((rule, missing)) = without_rule(&found) {
+            return Err(fail(
+                &[&rule.from],
+                format!("`{missing}` is a status to move to, but has no rule of its own"),
+            ));
         }
         Ok((found, (status_set, substatus_set)))
     }
 
-    fn objects(&self) -> Vec<ObjectFacts> {
+    fn objects(&self) -> Result<Vec<ObjectFacts>, Error> {
         // From openapiv3's model, whose maps keep the document's order.
         let Some(components) = &self.document.openapi.components else {
-            return Vec::new();
+            return Ok(Vec::new());
         };
-        components
-            .schemas
-            .iter()
-            .filter_map(|(name, schema)| {
-                let schema = schema.as_item()?;
-                let SchemaKind::Type(Type::Object(object)) = &schema.schema_kind else {
-                    return None;
-                };
-                Some(ObjectFacts {
-                    name: name.clone(),
-                    required: object.required.clone(),
-                    read_only: object
-                        .properties
-                        .iter()
-                        .filter(|(_, property)| {
-                            property
-                                .as_item()
-                                .is_some_and(|property| property.schema_data.read_only)
-                        })
-                        .map(|(member, _)| member.clone())
-                        .collect(),
-                })
-            })
-            .collect()
+        let mut objects = Vec::new();
+        for (name, schema) in &components.schemas {
+            let Some(schema) = schema.as_item() else {
+                continue;
+            };
+            let SchemaKind::Type(Type::Object(object)) = &schema.schema_kind else {
+                continue;
+            };
+            objects.push(ObjectFacts {
+                name: name.clone(),
+                required: object.required.clone(),
+                read_only: object
+                    .properties
+                    .iter()
+                    .filter(|(_, property)| {
+                        property
+                            .as_item()
+                            .is_some_and(|property| property.schema_data.read_only)
+                    })
+                    .map(|(member, _)| member.clone())
+                    .collect(),
+                microsoft: self.microsoft(
+                    name,
+                    object,
+                    schema.schema_data.extensions.get(MICROSOFT),
+                )?,
+            });
+        }
+        Ok(objects)
+    }
+
+    /// `x-microsoft` of the object schema `name`: a mapping of its members to text.
+    fn microsoft(
+        &self,
+        name: &str,
+        object: &openapiv3::ObjectType,
+        value: Option<&Value>,
+    ) -> Result<Vec<(String, String)>, Error> {
+        let Some(value) = value else {
+            return Ok(Vec::new());
+        };
+        let fail = |message: String| self.error(name, Some(MICROSOFT), &[], message);
+        let Some(members) = value.as_object().filter(|members| !members.is_empty()) else {
+            return Err(fail("must map members of the schema to their text".into()));
+        };
+        let order = ordered_keys(self.document, name, MICROSOFT);
+        let mut pairs = Vec::new();
+        for member in order.iter().filter(|key| members.contains_key(*key)) {
+            let Some(text) = members[member].as_str() else {
+                return Err(fail(format!("the value of `{member}` must be text")));
+            };
+            if !object.properties.contains_key(member) {
+                return Err(fail(format!("`{member}` is not a member of `{name}`")));
+            }
+            pairs.push((member.clone(), text.to_owned()));
+        }
+        Ok(pairs)
     }
 
     /// The scopes of every OAuth 2 flow and the `x-roles` of every security scheme.
@@ -912,6 +908,7 @@ impl<'a> Reader<'a> {
                     path: path.clone(),
                     deprecated: operation.deprecated,
                     parameters,
+                    body: body_schema(operation),
                 });
             }
         }
@@ -920,6 +917,78 @@ impl<'a> Reader<'a> {
 }
 
 /// A non-empty list of strings.
+/// A rule that moves to a status without a rule of its own, and that status.
+fn without_rule(rules: &[StatusRule]) -> Option<(&StatusRule, &String)> {
+    rules.iter().find_map(|rule| {
+        let missing = rule
+            .to
+            .iter()
+            .find(|to| !rules.iter().any(|other| &other.from == *to))?;
+        Some((rule, missing))
+    })
+}
+
+/// The `operators` of an `x-filterable` entry, each one of OData's comparisons that a member
+/// of `kind` has.
+fn operators(entry: &Map<String, Value>, kind: &Kind) -> Result<Vec<String>, String> {
+    let operators = strings(entry.get("operators"))
+        .ok_or("`operators` must be a non-empty list, such as [eq, ne]")?;
+    for operator in &operators {
+        if !OPERATORS.contains(&operator.as_str()) {
+            return Err(format!(
+                "`{operator}` is not a comparison operator of OData ({})",
+                OPERATORS.join(", ")
+            ));
+        }
+        if ORDERING.contains(&operator.as_str()) && !kind.has_order() {
+            return Err(format!(
+                "`{operator}` compares for order, and a boolean has none (use eq, ne)"
+            ));
+        }
+    }
+    Ok(operators)
+}
+
+/// The `lambda` of an `x-filterable` entry whose path passes through an array at the segment
+/// `array_at`, when it does: which segments name the array, and `any` or `all`.
+fn lambda(
+    entry: &Map<String, Value>,
+    array_at: Option<usize>,
+    segments: &[String],
+) -> Result<Option<(usize, String)>, String> {
+    match (entry.get("lambda"), array_at) {
+        (None, None) => Ok(None),
+        (Some(Value::String(lambda)), Some(at)) if LAMBDAS.contains(&lambda.as_str()) => {
+            if at == segments.len() {
+                return Err(
+                    "a lambda compares a member of the array's items; name one after the array"
+                        .into(),
+                );
+            }
+            Ok(Some((at, lambda.clone())))
+        }
+        (Some(_), Some(_)) => Err("`lambda` must be `any` or `all`".into()),
+        (Some(_), None) => Err("`lambda` needs a path through an array".into()),
+        (None, Some(at)) => Err(format!(
+            "the path passes through the array `{}`: say which lambda compares its items \
+             (`lambda: any`)",
+            segments[..at].join("/")
+        )),
+    }
+}
+
+/// The component schema that the request body of `operation` refers to.
+fn body_schema(operation: &openapiv3::Operation) -> Option<String> {
+    let body = operation.request_body.as_ref()?.as_item()?;
+    let (_, media) = body.content.first()?;
+    match media.schema.as_ref()? {
+        ReferenceOr::Reference { reference } => reference
+            .strip_prefix("#/components/schemas/")
+            .map(str::to_owned),
+        ReferenceOr::Item(_) => None,
+    }
+}
+
 fn strings(value: Option<&Value>) -> Option<Vec<String>> {
     let list: Vec<String> = value?
         .as_array()?
