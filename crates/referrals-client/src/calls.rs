@@ -11,22 +11,19 @@ use progenitor_client::{ClientInfo, ResponseValue};
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
+use crate::context::{self, Call};
 use crate::convert::{GeneratedError, convert};
 use crate::error::{Error, ErrorKind};
 use crate::generated::ClientReferralsExt;
 use crate::patch::Patch;
-use crate::runtime::context::{self, Call};
 use crate::transitions;
 use crate::types::{
     JsonPatch, NewReferral, PreferReturn, Referral, ReferralStatus, ReferralSubstatus,
-    ReferralType, Target, TargetType,
+    ReferralType, Target,
 };
-use crate::{Amount, Client, ClientBuilder, Operation, Runtime, TokenProvider};
+use crate::{Amount, Client, ClientBuilder, Operation, Runtime, StatusChange, TokenProvider};
 
 const UPDATE: Operation = Operation::UpdateReferral;
-
-/// The identifier of Microsoft as the target of a shared referral.
-const MICROSOFT: &str = "msft";
 
 impl Client {
     /// Starts building a client of the service at `root` (such as
@@ -128,8 +125,8 @@ impl Client {
 
     /// The second step of a shared (co-sell) referral: creates, from `referral` (the body of the
     /// first step), the referral of the engagement `engagement_id` (the first step's
-    /// `engagementId`) that invites Microsoft (`target: [{"type": "BusinessProfileLocation",
-    /// "id": "msft"}]`). The first step is [`Client::create`] of a referral of type `Shared`.
+    /// `engagementId`) that invites Microsoft: its `target` is [`Target::microsoft`] (the document's
+    /// `x-microsoft`). The first step is [`Client::create`] of a referral of type `Shared`.
     ///
     /// ```no_run
     /// # async fn run(client: referrals_client::Client, new: referrals_client::types::NewReferral) -> Result<(), referrals_client::Error> {
@@ -156,11 +153,7 @@ impl Client {
         }
         let mut invitation = referral.clone();
         invitation.engagement_id = Some(engagement_id.to_owned());
-        invitation.target = Some(vec![Target {
-            id: Some(MICROSOFT.to_owned()),
-            type_: Some(TargetType::BusinessProfileLocation),
-            ..Target::default()
-        }]);
+        invitation.target = Some(vec![Target::microsoft()]);
         self.create(&invitation).await
     }
 
@@ -212,56 +205,36 @@ impl Client {
             .map(ResponseValue::into_inner)
     }
 
-    /// Accepts a lead: status Active, substatus Accepted.
+    /// Accepts a lead: status Active, substatus Accepted ([`StatusChange::Accept`]).
     pub async fn accept(&self, referral: &Referral) -> Result<Referral, Error> {
-        self.change_status(
-            referral,
-            ReferralStatus::Active,
-            ReferralSubstatus::Accepted,
-            Patch::new(),
-        )
-        .await
+        self.change(referral, &StatusChange::Accept).await
     }
 
-    /// Declines a lead, saying why: status Closed, substatus Declined, `statusReason`.
+    /// Declines a lead, saying why: status Closed, substatus Declined, `statusReason`
+    /// ([`StatusChange::Decline`]).
     pub async fn decline(&self, referral: &Referral, reason: &str) -> Result<Referral, Error> {
-        self.change_status(
-            referral,
-            ReferralStatus::Closed,
-            ReferralSubstatus::Declined,
-            Patch::new().set_status_reason(reason),
-        )
-        .await
+        let reason = reason.to_owned();
+        self.change(referral, &StatusChange::Decline { reason })
+            .await
     }
 
-    /// Closes a referral as won, with the final deal value when given.
+    /// Closes a referral as won, with the final deal value when given
+    /// ([`StatusChange::CloseWon`]).
     pub async fn close_won(
         &self,
         referral: &Referral,
         deal_value: Option<&Amount>,
     ) -> Result<Referral, Error> {
-        let extra = match deal_value {
-            Some(value) => Patch::new().set_details_deal_value(value.clone()),
-            None => Patch::new(),
-        };
-        self.change_status(
-            referral,
-            ReferralStatus::Closed,
-            ReferralSubstatus::Won,
-            extra,
-        )
-        .await
+        let deal_value = deal_value.cloned();
+        self.change(referral, &StatusChange::CloseWon { deal_value })
+            .await
     }
 
-    /// Closes a referral as lost, saying why.
+    /// Closes a referral as lost, saying why ([`StatusChange::CloseLost`]).
     pub async fn close_lost(&self, referral: &Referral, reason: &str) -> Result<Referral, Error> {
-        self.change_status(
-            referral,
-            ReferralStatus::Closed,
-            ReferralSubstatus::Lost,
-            Patch::new().set_status_reason(reason),
-        )
-        .await
+        let reason = reason.to_owned();
+        self.change(referral, &StatusChange::CloseLost { reason })
+            .await
     }
 
     /// Sends a status change after checking it against the document's status rules

@@ -1,16 +1,21 @@
 //! From what the generated code returns to the crate's [`Error`], with the facts of the call
-//! that the runtime's hooks gathered (operation, method, URL, request ids, attempts, refusals).
+//! that the request pipeline recorded (operation, method, URL, request ids, attempts, refusals).
 
 use reqwest::header::{HeaderMap, LOCATION};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 
+use crate::context::{Call, Refusal};
 use crate::error::{Error, ErrorKind};
-use crate::runtime::{BodyTooLarge, Refusal, context::Call, request_id};
+use crate::limits::{BodyTooLarge, DEFAULT_MAX_ERROR_BODY, capped_text, read_capped, too_large};
+use crate::pipeline::{header, request_id, without_query};
 use crate::{Operation, Runtime, retry, security, types};
 
 /// The error of the generated builders.
 pub(crate) type GeneratedError = progenitor_client::Error<types::ErrorResponse>;
+
+const CONNECT: &str = "the connection to the service failed";
+const TIMEOUT: &str = "no answer in time";
 
 /// The error of an answer with `status`: its kind and a sentence that says what to do.
 pub(crate) fn service_error(operation: Option<Operation>, status: StatusCode) -> Error {
@@ -43,9 +48,108 @@ pub(crate) fn service_error(operation: Option<Operation>, status: StatusCode) ->
             "the service refused the request".to_owned(),
         ),
     };
-    let mut error = Error::new(kind, operation, message);
-    error.inner_mut().status = Some(status);
-    error
+    Error::new(kind, operation, message).with_status(status)
+}
+
+/// An answer with a status that the document does not list for the operation.
+fn unexpected_status(
+    operation: Option<Operation>,
+    status: StatusCode,
+    headers: &HeaderMap,
+) -> Error {
+    let message = if status.is_redirection() {
+        let location = headers
+            .get(LOCATION)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or("nowhere");
+        format!(
+            "the service redirected to {location}; the client follows no redirect, which could \
+             take the request and its token off the service root"
+        )
+    } else if status.is_success() || status.is_informational() {
+        format!(
+            "the service answered {status}, which the document does not list for this operation"
+        )
+    } else {
+        return service_error(operation, status);
+    };
+    Error::new(ErrorKind::UnexpectedAnswer, operation, message).with_status(status)
+}
+
+/// An answer whose body does not match the document, with the JSON path where it leaves it.
+fn undecodable<T: DeserializeOwned>(
+    operation: Option<Operation>,
+    bytes: &[u8],
+    json_error: serde_json::Error,
+    max_body: usize,
+) -> Error {
+    // Decoded again to name the JSON path where the answer leaves the document.
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let detail = match serde_path_to_error::deserialize::<_, T>(&mut deserializer) {
+        Err(error) => format!("at {}: {}", error.path(), error.inner()),
+        Ok(_) => json_error.to_string(),
+    };
+    Error::new(
+        ErrorKind::UnexpectedAnswer,
+        operation,
+        format!("the answer does not match the document: {detail}"),
+    )
+    .with_raw_body(capped_text(bytes, max_body))
+    .with_source(json_error)
+}
+
+/// The crate's error for a failure of a generated call, with what the pipeline recorded of it.
+/// An unexpected answer's body is read, at most `max_error_body` bytes of it.
+pub(crate) async fn convert<T: DeserializeOwned>(
+    error: GeneratedError,
+    call: Call,
+    runtime: &Runtime,
+) -> Error {
+    let max_body = runtime.max_error_body();
+    let operation = call.operation;
+    let error = match error {
+        GeneratedError::UnexpectedResponse(response) => {
+            let status = response.status();
+            let headers = response.headers().clone();
+            let body = read_capped(response, max_body).await;
+            let error = unexpected_status(operation, status, &headers)
+                .with_service_request_id(header(&headers, &request_id()));
+            match serde_json::from_str::<types::ErrorResponse>(&body) {
+                Ok(parsed) => error.with_service_error(parsed.error),
+                Err(_) if !body.is_empty() => error.with_raw_body(body),
+                Err(_) => error,
+            }
+        }
+        GeneratedError::InvalidResponsePayload(bytes, json_error) => match call.status {
+            Some(status) if status.is_client_error() || status.is_server_error() => {
+                service_error(operation, status).with_raw_body(capped_text(&bytes, max_body))
+            }
+            _ => undecodable::<T>(operation, &bytes, json_error, max_body),
+        },
+        GeneratedError::ResponseBodyError(source)
+            if call.too_large.is_some() || too_large(&source) =>
+        {
+            let limit = call.too_large.unwrap_or_default();
+            Error::new(
+                ErrorKind::UnexpectedAnswer,
+                operation,
+                BodyTooLarge { limit }.to_string(),
+            )
+            .with_source(source)
+        }
+        GeneratedError::Custom(message) => match call.refusal.clone() {
+            Some(Refusal::Token(source)) => {
+                Error::new(ErrorKind::Token, operation, source.to_string())
+                    .with_source(ArcError(source))
+            }
+            Some(refusal) => Error::new(ErrorKind::Refused, operation, refusal.to_string()),
+            None => Error::new(ErrorKind::InvalidRequest, operation, message),
+        },
+        other => Error::from(other),
+    };
+    let error = error.with_call(&call, runtime.correlation_id());
+    let retryable = retryable(&error, &method_of(&call), call.retry_after);
+    error.with_retryable(retryable)
 }
 
 fn method_of(call: &Call) -> Method {
@@ -56,157 +160,20 @@ fn method_of(call: &Call) -> Method {
         .unwrap_or(Method::GET)
 }
 
-/// An answer with a status that the document does not list for the operation.
-fn unexpected_status(
-    operation: Option<Operation>,
-    status: StatusCode,
-    headers: &HeaderMap,
-) -> Error {
-    if status.is_redirection() {
-        let location = headers
-            .get(LOCATION)
-            .and_then(|value| value.to_str().ok())
-            .unwrap_or("nowhere");
-        let mut error = Error::new(
-            ErrorKind::UnexpectedAnswer,
-            operation,
-            format!(
-                "the service redirected to {location}; the client follows no redirect, which could \
-                 take the request and its token off the service root"
-            ),
-        );
-        error.inner_mut().status = Some(status);
-        return error;
-    }
-    if status.is_success() || status.is_informational() {
-        let mut error = Error::new(
-            ErrorKind::UnexpectedAnswer,
-            operation,
-            format!(
-                "the service answered {status}, which the document does not list for this operation"
-            ),
-        );
-        error.inner_mut().status = Some(status);
-        return error;
-    }
-    service_error(operation, status)
-}
-
-/// The crate's error for a failure of a generated call, with what the hooks recorded of it.
-/// An unexpected answer's body is read, at most `max_error_body` bytes of it.
-pub(crate) async fn convert<T: DeserializeOwned>(
-    error: GeneratedError,
-    call: Call,
-    runtime: &Runtime,
-) -> Error {
-    let max_body = runtime.max_error_body();
-    let operation = call.operation;
-    let mut out = match error {
-        GeneratedError::UnexpectedResponse(response) => {
-            let status = response.status();
-            let headers = response.headers().clone();
-            let body = read_capped(response, max_body).await;
-            let mut error = unexpected_status(operation, status, &headers);
-            let inner = error.inner_mut();
-            inner.service_request_id = header(&headers, &request_id());
-            match serde_json::from_str::<types::ErrorResponse>(&body) {
-                Ok(parsed) => inner.service_error = Some(parsed.error),
-                Err(_) if !body.is_empty() => inner.raw_body = Some(body),
-                Err(_) => {}
-            }
-            error
-        }
-        GeneratedError::InvalidResponsePayload(bytes, json_error) => match call.status {
-            Some(status) if status.is_client_error() || status.is_server_error() => {
-                let mut error = service_error(operation, status);
-                error.inner_mut().raw_body = Some(capped_text(&bytes, max_body));
-                error
-            }
-            _ => {
-                // Decoded again to name the JSON path where the answer leaves the document.
-                let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
-                let detail = match serde_path_to_error::deserialize::<_, T>(&mut deserializer) {
-                    Err(error) => format!("at {}: {}", error.path(), error.inner()),
-                    Ok(_) => json_error.to_string(),
-                };
-                let mut error = Error::new(
-                    ErrorKind::UnexpectedAnswer,
-                    operation,
-                    format!("the answer does not match the document: {detail}"),
-                );
-                error.inner_mut().raw_body = Some(capped_text(&bytes, max_body));
-                error.inner_mut().source = Some(Box::new(json_error));
-                error
-            }
-        },
-        GeneratedError::ResponseBodyError(source)
-            if call.too_large.is_some() || too_large(&source) =>
-        {
-            let limit = call.too_large.unwrap_or_default();
-            let mut error = Error::new(
-                ErrorKind::UnexpectedAnswer,
-                operation,
-                BodyTooLarge { limit }.to_string(),
-            );
-            error.inner_mut().source = Some(Box::new(source));
-            error
-        }
-        GeneratedError::Custom(message) => match call.refusal.clone() {
-            Some(Refusal::Token(source)) => {
-                let mut error = Error::new(ErrorKind::Token, operation, source.to_string());
-                error.inner_mut().source = Some(Box::new(ArcError(source)));
-                error
-            }
-            Some(refusal) => Error::new(ErrorKind::Refused, operation, refusal.to_string()),
-            None => Error::new(ErrorKind::InvalidRequest, operation, message),
-        },
-        other => Error::from(other),
-    };
-    let method = method_of(&call);
-    let inner = out.inner_mut();
-    inner.operation = inner.operation.or(operation);
-    inner.method = call.method.clone().or(inner.method.take());
-    inner.url = call.url.clone().or(inner.url.take());
-    inner.request_id = call.request_id;
-    inner.correlation_id = Some(runtime.correlation_id());
-    inner.attempts = call.attempts;
-    if inner.status.is_none() {
-        inner.status = call.status;
-    }
-    if inner.service_request_id.is_none() {
-        inner.service_request_id = call.service_request_id;
-    }
-    inner.retryable = match (inner.kind, inner.status) {
-        (ErrorKind::Transport, _) => inner
-            .source
-            .as_deref()
+/// Whether the call may succeed later, by the same rules as the retries ([`retry`]).
+fn retryable(error: &Error, method: &Method, retry_after: bool) -> bool {
+    match (error.kind(), error.status()) {
+        (ErrorKind::Transport, _) => std::error::Error::source(error)
             .and_then(|source| source.downcast_ref::<reqwest::Error>())
             .is_some_and(|source| {
-                retry::retryable_failure(&method, source.is_connect(), source.is_timeout())
+                retry::retryable_failure(method, source.is_connect(), source.is_timeout())
             }),
-        (_, Some(status)) if inner.kind != ErrorKind::UnexpectedAnswer => {
-            retry::retryable_status(&method, status, call.retry_after)
-        }
-        _ => false,
-    };
-    out
-}
-
-const CONNECT: &str = "the connection to the service failed";
-const TIMEOUT: &str = "no answer in time";
-
-fn too_large(error: &reqwest::Error) -> bool {
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(current) = cause {
-        if current.is::<BodyTooLarge>() {
-            return true;
-        }
-        cause = current.source();
+        (ErrorKind::UnexpectedAnswer, _) | (_, None) => false,
+        (_, Some(status)) => retry::retryable_status(method, status, retry_after),
     }
-    false
 }
 
-/// What the generated builders' errors become without the hooks' records: the status, the
+/// What the generated builders' errors become without the pipeline's records: the status, the
 /// service's error body and `Request-ID`, and whether it is retryable by the status alone
 /// (429, or 503 with `Retry-After`; the retries of other statuses depend on the method, which
 /// this conversion does not know). Run a generated builder through [`crate::Client::run`] to
@@ -217,50 +184,29 @@ impl From<GeneratedError> for Error {
             GeneratedError::ErrorResponse(answer) => {
                 let status = answer.status();
                 let headers = answer.headers().clone();
-                let mut error = service_error(None, status);
-                let inner = error.inner_mut();
-                inner.service_request_id = header(&headers, &request_id());
-                inner.service_error = Some(answer.into_inner().error);
-                inner.retryable = status == StatusCode::TOO_MANY_REQUESTS
+                let retryable = status == StatusCode::TOO_MANY_REQUESTS
                     || (status == StatusCode::SERVICE_UNAVAILABLE
                         && headers.contains_key(reqwest::header::RETRY_AFTER));
-                error
+                service_error(None, status)
+                    .with_service_request_id(header(&headers, &request_id()))
+                    .with_service_error(answer.into_inner().error)
+                    .with_retryable(retryable)
             }
             GeneratedError::UnexpectedResponse(response) => {
-                let status = response.status();
-                let mut error = unexpected_status(None, status, response.headers());
-                let inner = error.inner_mut();
-                inner.service_request_id = header(response.headers(), &request_id());
-                inner.url = Some(crate::runtime::without_query(response.url()));
-                error
+                unexpected_status(None, response.status(), response.headers())
+                    .with_service_request_id(header(response.headers(), &request_id()))
+                    .with_url(Some(without_query(response.url())))
             }
-            GeneratedError::InvalidResponsePayload(bytes, json_error) => {
-                let mut error = Error::new(
-                    ErrorKind::UnexpectedAnswer,
-                    None,
-                    format!("the answer does not match the document: {json_error}"),
-                );
-                error.inner_mut().raw_body = Some(capped_text(&bytes, 64 * 1024));
-                error.inner_mut().source = Some(Box::new(json_error));
-                error
-            }
+            GeneratedError::InvalidResponsePayload(bytes, json_error) => Error::new(
+                ErrorKind::UnexpectedAnswer,
+                None,
+                format!("the answer does not match the document: {json_error}"),
+            )
+            .with_raw_body(capped_text(&bytes, DEFAULT_MAX_ERROR_BODY))
+            .with_source(json_error),
             GeneratedError::CommunicationError(source)
             | GeneratedError::ResponseBodyError(source)
-            | GeneratedError::InvalidUpgrade(source) => {
-                let message = if source.is_timeout() {
-                    TIMEOUT
-                } else if source.is_connect() {
-                    CONNECT
-                } else {
-                    "the exchange with the service failed"
-                };
-                let mut error = Error::new(ErrorKind::Transport, None, message);
-                let inner = error.inner_mut();
-                inner.url = source.url().map(crate::runtime::without_query);
-                inner.retryable = source.is_connect();
-                inner.source = Some(Box::new(source));
-                error
-            }
+            | GeneratedError::InvalidUpgrade(source) => transport(source),
             GeneratedError::Custom(message) | GeneratedError::InvalidRequest(message) => {
                 Error::new(ErrorKind::InvalidRequest, None, message)
             }
@@ -268,32 +214,20 @@ impl From<GeneratedError> for Error {
     }
 }
 
-pub(crate) fn header(headers: &HeaderMap, name: &reqwest::header::HeaderName) -> Option<String> {
-    headers
-        .get(name)
-        .and_then(|value| value.to_str().ok())
-        .map(str::to_owned)
-}
-
-/// Reads at most `limit` bytes of a body, as text.
-async fn read_capped(mut response: reqwest::Response, limit: usize) -> String {
-    let mut body = Vec::new();
-    while let Ok(Some(chunk)) = response.chunk().await {
-        body.extend_from_slice(&chunk);
-        if body.len() >= limit {
-            break;
-        }
-    }
-    capped_text(&body, limit)
-}
-
-fn capped_text(bytes: &[u8], limit: usize) -> String {
-    let kept = &bytes[..bytes.len().min(limit)];
-    let mut text = String::from_utf8_lossy(kept).into_owned();
-    if bytes.len() > limit {
-        text.push('…');
-    }
-    text
+/// No answer came, or it broke off.
+fn transport(source: reqwest::Error) -> Error {
+    let message = if source.is_timeout() {
+        TIMEOUT
+    } else if source.is_connect() {
+        CONNECT
+    } else {
+        "the exchange with the service failed"
+    };
+    let retryable = source.is_connect();
+    Error::new(ErrorKind::Transport, None, message)
+        .with_url(source.url().map(without_query))
+        .with_retryable(retryable)
+        .with_source(source)
 }
 
 /// A shared error as an owned one, to be a `source`.

@@ -6,6 +6,7 @@ use reqwest::StatusCode;
 use uuid::Uuid;
 
 use crate::Operation;
+use crate::context::Call;
 use crate::types::ErrorDetail;
 
 /// What went wrong, broadly. Match on it to decide what to do; the [`Error`] has the details.
@@ -59,21 +60,21 @@ pub struct Error {
     inner: Box<Inner>,
 }
 
-pub(crate) struct Inner {
-    pub(crate) kind: ErrorKind,
-    pub(crate) operation: Option<Operation>,
-    pub(crate) method: Option<String>,
-    pub(crate) url: Option<String>,
-    pub(crate) message: String,
-    pub(crate) status: Option<StatusCode>,
-    pub(crate) service_error: Option<ErrorDetail>,
-    pub(crate) raw_body: Option<String>,
-    pub(crate) request_id: Option<Uuid>,
-    pub(crate) correlation_id: Option<Uuid>,
-    pub(crate) service_request_id: Option<String>,
-    pub(crate) attempts: u32,
-    pub(crate) retryable: bool,
-    pub(crate) source: Option<Box<dyn std::error::Error + Send + Sync>>,
+struct Inner {
+    kind: ErrorKind,
+    operation: Option<Operation>,
+    method: Option<String>,
+    url: Option<String>,
+    message: String,
+    status: Option<StatusCode>,
+    service_error: Option<ErrorDetail>,
+    raw_body: Option<String>,
+    request_id: Option<Uuid>,
+    correlation_id: Option<Uuid>,
+    service_request_id: Option<String>,
+    attempts: u32,
+    retryable: bool,
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
 
 impl Error {
@@ -102,8 +103,77 @@ impl Error {
         }
     }
 
-    pub(crate) fn inner_mut(&mut self) -> &mut Inner {
-        &mut self.inner
+    /// With the HTTP status of the answer.
+    pub(crate) fn with_status(mut self, status: StatusCode) -> Self {
+        self.inner.status = Some(status);
+        self
+    }
+
+    /// With the error that caused it.
+    pub(crate) fn with_source(
+        mut self,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        self.inner.source = Some(Box::new(source));
+        self
+    }
+
+    /// With the answer's body, when it was not the documented error body.
+    pub(crate) fn with_raw_body(mut self, body: String) -> Self {
+        self.inner.raw_body = Some(body);
+        self
+    }
+
+    /// With the service's error body.
+    pub(crate) fn with_service_error(mut self, detail: ErrorDetail) -> Self {
+        self.inner.service_error = Some(detail);
+        self
+    }
+
+    /// With the service's `Request-ID`, when it sent one.
+    pub(crate) fn with_service_request_id(mut self, id: Option<String>) -> Self {
+        self.inner.service_request_id = id;
+        self
+    }
+
+    /// With the URL of the request (without its query).
+    pub(crate) fn with_url(mut self, url: Option<String>) -> Self {
+        self.inner.url = url;
+        self
+    }
+
+    /// With the ids of the request that failed: `MS-RequestId` and `MS-CorrelationId`.
+    pub(crate) fn with_request_ids(
+        mut self,
+        request_id: Option<Uuid>,
+        correlation_id: Option<Uuid>,
+    ) -> Self {
+        self.inner.request_id = request_id;
+        self.inner.correlation_id = correlation_id;
+        self
+    }
+
+    /// Whether the same call may succeed later (see [`Self::is_retryable`]).
+    pub(crate) fn with_retryable(mut self, retryable: bool) -> Self {
+        self.inner.retryable = retryable;
+        self
+    }
+
+    /// With what the request pipeline recorded of the call: what the error does not say yet
+    /// of the operation, method, URL, status and `Request-ID`, and the request ids and attempts.
+    pub(crate) fn with_call(mut self, call: &Call, correlation_id: Uuid) -> Self {
+        let inner = &mut *self.inner;
+        inner.operation = inner.operation.or(call.operation);
+        inner.method = call.method.clone().or(inner.method.take());
+        inner.url = call.url.clone().or(inner.url.take());
+        inner.request_id = call.request_id;
+        inner.correlation_id = Some(correlation_id);
+        inner.attempts = call.attempts;
+        inner.status = inner.status.or(call.status);
+        if inner.service_request_id.is_none() {
+            inner.service_request_id = call.service_request_id.clone();
+        }
+        self
     }
 
     /// What went wrong, broadly.

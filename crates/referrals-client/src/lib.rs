@@ -42,13 +42,19 @@
 //! ```
 
 mod auth;
+mod builder;
 mod calls;
+mod context;
 mod convert;
 mod error;
+mod limits;
 mod paging;
+mod pipeline;
 pub mod retry;
 mod runtime;
+mod status_change;
 pub mod sync;
+mod versioned;
 
 pub use referrals_model::{
     Amount, AmountError, Operation, OptionalText, PatchValue, facts, headers, parameters, patch,
@@ -58,10 +64,12 @@ pub use referrals_model::{
 #[cfg(feature = "azure")]
 pub use auth::AzureCredential;
 pub use auth::{AccessToken, StaticToken, TokenError, TokenFn, TokenFuture, TokenProvider};
+pub use builder::{BuildError, ClientBuilder};
 pub use error::{Error, ErrorKind};
-pub use paging::{Continuation, Page};
+pub use paging::{Continuation, Page, Trail};
 pub use retry::{Clock, RetryPolicy, SystemClock};
-pub use runtime::{BuildError, ClientBuilder, Runtime};
+pub use runtime::Runtime;
+pub use status_change::StatusChange;
 
 /// progenitor's error of the generated builders; `From` and [`Client::run`] turn it into
 /// [`Error`].
@@ -71,7 +79,7 @@ pub use progenitor_client::Error as GeneratedError;
 /// reviewable copy): the [`Client`] and, on its extension traits
 /// (`ClientReferralsExt`, `ClientLegacyExt`), one builder per operation.
 pub mod generated {
-    #![allow(missing_docs)]
+    #![allow(missing_docs, clippy::too_many_lines)]
     #[cfg(feature = "codegen")]
     include!(concat!(env!("OUT_DIR"), "/client.rs"));
     #[cfg(not(feature = "codegen"))]

@@ -7,13 +7,13 @@ use progenitor_client::ResponseValue;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use uuid::Uuid;
 
-use crate::convert::header;
 use crate::error::{Error, ErrorKind};
 use crate::generated::ClientReferralsExt;
 use crate::parameters::list_referrals as names;
+use crate::pipeline::{header, request_id, same_origin};
 use crate::query::Query;
-use crate::runtime::{request_id, same_origin};
 use crate::types::{Referral, ReferralList};
+use crate::versioned;
 use crate::{Client, Operation};
 
 const LIST: Operation = Operation::ListReferrals;
@@ -44,14 +44,9 @@ impl Page {
     pub fn next(&self) -> Result<Option<&Continuation>, Error> {
         match &self.next {
             Ok(next) => Ok(next.as_ref()),
-            Err((kind, message)) => {
-                let mut error = Error::new(*kind, Some(LIST), message.clone());
-                let inner = error.inner_mut();
-                inner.request_id = self.request_id;
-                inner.correlation_id = Some(self.correlation_id);
-                inner.service_request_id = self.service_request_id.clone();
-                Err(error)
-            }
+            Err((kind, message)) => Err(Error::new(*kind, Some(LIST), message.clone())
+                .with_request_ids(self.request_id, Some(self.correlation_id))
+                .with_service_request_id(self.service_request_id.clone())),
         }
     }
 }
@@ -167,22 +162,12 @@ impl<'de> Deserialize<'de> for Continuation {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         use serde::de::Error as _;
         let value = serde_json::Value::deserialize(deserializer)?;
-        let version = value.get("version").and_then(serde_json::Value::as_u64);
-        match version {
-            Some(version) if version == u64::from(CONTINUATION_VERSION) => {}
-            Some(version) => {
-                return Err(D::Error::custom(format!(
-                    "this continuation was written as version {version}, and this client reads \
-                     version {CONTINUATION_VERSION}: start the listing again"
-                )));
-            }
-            None => {
-                return Err(D::Error::custom(
-                    "this is not a continuation of referrals_client (it has no `version`)",
-                ));
-            }
-        }
-        let stored: StoredContinuation = serde_json::from_value(value).map_err(D::Error::custom)?;
+        let stored: StoredContinuation =
+            versioned::read(value, CONTINUATION_VERSION, "a continuation").map_err(|reason| {
+                D::Error::custom(format!(
+                    "the continuation cannot be used: {reason}; start the listing again"
+                ))
+            })?;
         check_parameters(&stored.parameters).map_err(D::Error::custom)?;
         Ok(Self {
             listing: stored.listing,
@@ -212,6 +197,73 @@ fn check_parameters(parameters: &[(String, String)]) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// The pages that a listing has read and the next links it has followed, to stop one that
+/// goes in a circle (a next link seen twice) or past a page limit, with
+/// [`ErrorKind::PagingLoop`]. [`Client::pages`] keeps one; a loop of its own over
+/// [`Client::list_page`] keeps one too.
+///
+/// ```
+/// use referrals_client::Trail;
+///
+/// let mut trail = Trail::new(100_000);
+/// assert_eq!(trail.pages(), 0);
+/// trail.follow(None).unwrap(); // the last page
+/// assert_eq!(trail.pages(), 1);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Trail {
+    /// Hashes of the next links followed: 8 bytes a page.
+    seen: HashSet<u64>,
+    pages: usize,
+    max_pages: usize,
+}
+
+impl Trail {
+    /// A trail that allows at most `max_pages` pages (see `ClientBuilder::max_pages`).
+    pub fn new(max_pages: usize) -> Self {
+        Self {
+            seen: HashSet::new(),
+            pages: 0,
+            max_pages,
+        }
+    }
+
+    /// How many pages have been read.
+    pub fn pages(&self) -> usize {
+        self.pages
+    }
+
+    /// Records a page that was read, and the continuation it gives (`None` on the last page).
+    /// An error when following it would read a page twice or pass the limit.
+    pub fn follow(&mut self, next: Option<&Continuation>) -> Result<(), Error> {
+        self.pages = self.pages.saturating_add(1);
+        let Some(next) = next else { return Ok(()) };
+        if self.pages >= self.max_pages {
+            return Err(Error::new(
+                ErrorKind::PagingLoop,
+                Some(LIST),
+                format!(
+                    "the listing passed {} pages; raise `max_pages` if that is expected",
+                    self.pages
+                ),
+            ));
+        }
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        std::hash::Hash::hash(next.skiptoken().unwrap_or(&next.link), &mut hasher);
+        if !self.seen.insert(std::hash::Hasher::finish(&hasher)) {
+            return Err(Error::new(
+                ErrorKind::PagingLoop,
+                Some(LIST),
+                format!(
+                    "the next link {} was already followed: the listing would go in a circle",
+                    next.link
+                ),
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Client {
@@ -313,10 +365,7 @@ impl Client {
             client: Client,
             query: Query,
             next: Option<Continuation>,
-            started: bool,
-            /// Hashes of the skiptokens followed: 8 bytes a page, to catch a circle.
-            seen: HashSet<u64>,
-            pages: usize,
+            trail: Trail,
             pending: Option<Error>,
             done: bool,
         }
@@ -324,9 +373,7 @@ impl Client {
             client: self.clone(),
             query,
             next: None,
-            started: false,
-            seen: HashSet::new(),
-            pages: 0,
+            trail: Trail::new(self.runtime().max_pages()),
             pending: None,
             done: false,
         };
@@ -338,52 +385,22 @@ impl Client {
                 state.done = true;
                 return Some((Err(error), state));
             }
-            if state.started && state.next.is_none() {
+            if state.trail.pages() > 0 && state.next.is_none() {
                 return None;
-            }
-            if state.pages >= state.client.runtime().max_pages() {
-                state.done = true;
-                let error = Error::new(
-                    ErrorKind::PagingLoop,
-                    Some(LIST),
-                    format!(
-                        "the listing passed {} pages; raise `max_pages` if that is expected",
-                        state.pages
-                    ),
-                );
-                return Some((Err(error), state));
             }
             let result = state
                 .client
                 .list_page(&state.query, state.next.as_ref())
                 .await;
-            state.started = true;
-            state.pages += 1;
             match &result {
                 Ok(page) => {
-                    state.next = match page.next() {
-                        Ok(next) => next.cloned(),
-                        Err(error) => {
-                            state.pending = Some(error);
-                            None
-                        }
-                    };
-                    let repeated = state.next.as_ref().and_then(|next| {
-                        let key = next.skiptoken().unwrap_or(&next.link);
-                        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-                        std::hash::Hash::hash(key, &mut hasher);
-                        let hash = std::hash::Hasher::finish(&hasher);
-                        (!state.seen.insert(hash)).then(|| next.link.clone())
-                    });
-                    if let Some(link) = repeated {
-                        state.next = None;
-                        state.pending = Some(Error::new(
-                            ErrorKind::PagingLoop,
-                            Some(LIST),
-                            format!(
-                                "the next link {link} was already followed: the listing would go in a circle"
-                            ),
-                        ));
+                    state.next = None;
+                    match page.next() {
+                        Ok(next) => match state.trail.follow(next) {
+                            Ok(()) => state.next = next.cloned(),
+                            Err(error) => state.pending = Some(error),
+                        },
+                        Err(error) => state.pending = Some(error),
                     }
                 }
                 Err(_) => state.done = true,

@@ -75,6 +75,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, ErrorKind};
 use crate::query::{self, Filter, OrderBy, Query, SortKey};
 use crate::types::Referral;
+use crate::versioned;
 use crate::{Client, Continuation, Operation, Page};
 
 const LIST: Operation = Operation::ListReferrals;
@@ -184,22 +185,8 @@ impl SyncState {
     pub fn from_json(text: &str) -> Result<Self, StateError> {
         let value: serde_json::Value = serde_json::from_str(text)
             .map_err(|error| StateError(format!("it is not JSON: {error}")))?;
-        match value.get("version").and_then(serde_json::Value::as_u64) {
-            Some(version) if version == u64::from(STATE_VERSION) => {}
-            Some(version) => {
-                return Err(StateError(format!(
-                    "it was written as version {version}, and this client reads version \
-                     {STATE_VERSION}"
-                )));
-            }
-            None => {
-                return Err(StateError(
-                    "it is not a sync state of referrals_client (it has no `version`)".into(),
-                ));
-            }
-        }
-        let stored: StoredState = serde_json::from_value(value)
-            .map_err(|error| StateError(format!("it is damaged: {error}")))?;
+        let stored: StoredState =
+            versioned::read(value, STATE_VERSION, "a sync state").map_err(StateError)?;
         let state = Self {
             filter: stored.filter,
             watermark: stored.watermark.as_deref().map(instant).transpose()?,
@@ -313,6 +300,31 @@ struct Pass {
     previous: Option<BTreeSet<String>>,
     /// How many passes ended without seeing the whole group.
     failed: usize,
+}
+
+impl Pass {
+    /// The referrals of a page of the pass to deliver: those still at `instant` that `state`
+    /// has not delivered, each once. Every id of the page counts as seen.
+    fn fresh(
+        &mut self,
+        items: Vec<Referral>,
+        state: &SyncState,
+        instant: DateTime<Utc>,
+    ) -> Vec<Referral> {
+        let mut fresh: Vec<Referral> = Vec::new();
+        for referral in items {
+            if let Some(id) = &referral.id {
+                self.seen.insert(id.clone());
+            }
+            if referral.updated_date_time == Some(instant)
+                && !state.already_delivered(&referral)
+                && !fresh.iter().any(|known| known.id == referral.id)
+            {
+                fresh.push(referral);
+            }
+        }
+        fresh
+    }
 }
 
 /// The referrals of one page of a sync, to deliver, then commit.
@@ -484,22 +496,7 @@ impl Run {
             self.filter(Self::lower_bound(&state), state.bound),
         );
         let page = self.page(&query).await?;
-        // The run's bound: the service's clock of its first answer, less the skew.
-        let bound = match state.bound {
-            Some(bound) => bound,
-            None => {
-                let now: DateTime<Utc> = page
-                    .date
-                    .unwrap_or_else(|| self.client.runtime().clock().now())
-                    .into();
-                let skew = chrono::Duration::from_std(self.skew).unwrap_or(chrono::Duration::MAX);
-                let bound = now
-                    .checked_sub_signed(skew)
-                    .unwrap_or(DateTime::<Utc>::MIN_UTC);
-                state.bound = Some(bound);
-                bound
-            }
-        };
+        let bound = *state.bound.get_or_insert_with(|| self.bound(&page));
         check_order(&page.items)?;
         let has_next = page.next()?.is_some();
 
@@ -528,6 +525,23 @@ impl Run {
             return self.group(state).await;
         }
 
+        Self::deliver_within(state, within, !has_next || beyond)
+    }
+
+    /// The run's bound: the service's clock of its first answer, less the skew.
+    fn bound(&self, page: &Page) -> DateTime<Utc> {
+        let now: DateTime<Utc> = page
+            .date
+            .unwrap_or_else(|| self.client.runtime().clock().now())
+            .into();
+        let skew = chrono::Duration::from_std(self.skew).unwrap_or(chrono::Duration::MAX);
+        now.checked_sub_signed(skew)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC)
+    }
+
+    /// What a request of the run delivers: the referrals `within` the bound not delivered yet.
+    /// `last` when the request saw everything from the watermark to the bound.
+    fn deliver_within(state: SyncState, within: Vec<Referral>, last: bool) -> Result<Step, Error> {
         let fresh: Vec<Referral> = within
             .into_iter()
             .filter(|referral| !state.already_delivered(referral))
@@ -542,7 +556,6 @@ impl Run {
             after.watermark = Some(FLOOR);
         }
         // This request saw everything from the watermark to the bound: the run is over.
-        let last = !has_next || beyond;
         if last {
             after.bound = None;
             if fresh.is_empty() {
@@ -637,15 +650,7 @@ impl Run {
         if fresh.is_empty() {
             return Ok(Step::Moved(state));
         }
-        let mut after = state;
-        for referral in &fresh {
-            after.deliver(referral);
-        }
-        Ok(Step::Deliver {
-            items: fresh,
-            after,
-            last: false,
-        })
+        Ok(delivery(state, fresh, false))
     }
 
     /// A page of a pass over the group through the service's pages; a pass counts as complete
@@ -676,73 +681,76 @@ impl Run {
                     ));
                 }
                 (_, Some(next)) => self.client.list_page(&counted, Some(&next)).await?,
-                (_, None) => {
-                    // A full pass. It saw the whole group if the group did not change during it
-                    // (a group only loses referrals, to later instants) and it saw as many as
-                    // there are.
-                    let after = self.page(&counted.clone().top(0)).await?.count;
-                    let complete = match (pass.before, after) {
-                        (Some(before), Some(after)) => {
-                            before == after
-                                && i64::try_from(pass.seen.len()).is_ok_and(|seen| seen == after)
-                        }
-                        // Without `$count`, two passes that saw the same referrals.
-                        _ => pass.previous.as_ref() == Some(&pass.seen),
-                    };
-                    if complete {
+                (_, None) => match self.finish_pass(instant, pass, &counted).await? {
+                    None => {
                         state.complete = true;
                         return Ok(Step::Moved(state));
                     }
-                    let failed = pass.failed + 1;
-                    if failed >= MAX_PASSES {
-                        return Err(Error::new(
-                            ErrorKind::UnexpectedAnswer,
-                            Some(LIST),
-                            format!(
-                                "the service's pages of the referrals whose updatedDateTime is {} \
-                                 did not agree with its count in {MAX_PASSES} passes; the sync \
-                                 stops rather than pass over any",
-                                text(instant)
-                            ),
-                        ));
+                    Some(again) => {
+                        pass = again;
+                        continue;
                     }
-                    pass = Pass {
-                        previous: Some(pass.seen),
-                        failed,
-                        ..Pass::default()
-                    };
-                    continue;
-                }
+                },
             };
             pass.pages += 1;
             check_order(&page.items)?;
             pass.next = page.next()?.cloned();
-            let mut fresh: Vec<Referral> = Vec::new();
-            for referral in page.items {
-                if let Some(id) = &referral.id {
-                    pass.seen.insert(id.clone());
-                }
-                if referral.updated_date_time == Some(instant)
-                    && !state.already_delivered(&referral)
-                    && !fresh.iter().any(|known| known.id == referral.id)
-                {
-                    fresh.push(referral);
-                }
-            }
+            let fresh = pass.fresh(page.items, &state, instant);
             if !fresh.is_empty() {
                 self.group = Some(Group::Pass(pass));
-                let mut after = state;
-                for referral in &fresh {
-                    after.deliver(referral);
-                }
-                return Ok(Step::Deliver {
-                    items: fresh,
-                    after,
-                    last: false,
-                });
+                return Ok(delivery(state, fresh, false));
             }
         }
     }
+
+    /// The end of a full pass over the group at `instant`: `None` when it saw the whole group
+    /// (the group did not change during it, as a group only loses referrals to later instants,
+    /// and it saw as many as there are), else the next pass.
+    async fn finish_pass(
+        &mut self,
+        instant: DateTime<Utc>,
+        pass: Pass,
+        counted: &Query,
+    ) -> Result<Option<Pass>, Error> {
+        let after = self.page(&counted.clone().top(0)).await?.count;
+        let complete = match (pass.before, after) {
+            (Some(before), Some(after)) => {
+                before == after && i64::try_from(pass.seen.len()).is_ok_and(|seen| seen == after)
+            }
+            // Without `$count`, two passes that saw the same referrals.
+            _ => pass.previous.as_ref() == Some(&pass.seen),
+        };
+        if complete {
+            return Ok(None);
+        }
+        let failed = pass.failed + 1;
+        if failed >= MAX_PASSES {
+            return Err(Error::new(
+                ErrorKind::UnexpectedAnswer,
+                Some(LIST),
+                format!(
+                    "the service's pages of the referrals whose updatedDateTime is {} did not \
+                     agree with its count in {MAX_PASSES} passes; the sync stops rather than \
+                     pass over any",
+                    text(instant)
+                ),
+            ));
+        }
+        Ok(Some(Pass {
+            previous: Some(pass.seen),
+            failed,
+            ..Pass::default()
+        }))
+    }
+}
+
+/// Delivers `items`, with the state after them.
+fn delivery(state: SyncState, items: Vec<Referral>, last: bool) -> Step {
+    let mut after = state;
+    for referral in &items {
+        after.deliver(referral);
+    }
+    Step::Deliver { items, after, last }
 }
 
 /// `query` with `filter`, when there is one.

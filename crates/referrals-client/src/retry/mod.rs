@@ -1,4 +1,5 @@
-//! When and how long to wait before trying a request again.
+//! When and how long to wait before trying a request again ([`RetryPolicy`] and the decisions
+//! below), and the loop that does it (`run`).
 
 use std::fmt;
 use std::future::Future;
@@ -7,6 +8,8 @@ use std::time::{Duration, SystemTime};
 
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
+
+pub(crate) mod run;
 
 /// How the client retries a request that failed for a passing reason.
 ///

@@ -1,0 +1,219 @@
+//! What every request goes through, whether it comes from a generated builder
+//! (`client.get_referral().id(..).send()`) or from the methods of [`crate::calls`]: progenitor's
+//! `ClientHooks`, implemented for the generated [`Client`] (`crate::Client`).
+//!
+//! Before a request ([`ClientHooks::pre`]):
+//! - the `api-version` header that progenitor adds is removed: the Partner API has none;
+//! - `MS-RequestId` (a fresh GUID, unless the caller set one) and the client's
+//!   `MS-CorrelationId` are set;
+//! - the query string is written again with `%20` for a space and `%2B` for `+`, as OData
+//!   expects (reqwest's form encoding writes `+` for a space);
+//! - the request must go to the configured service root, over https (or over http to a
+//!   loopback address when the builder allows it), or it is refused and nothing is sent;
+//! - the bearer token is asked of the [`TokenProvider`] and set, marked sensitive.
+//!
+//! Sending ([`ClientHooks::exec`]): the request is sent and retried by [`crate::retry`], in a
+//! `tracing` span that records the operation, the request id, the attempt and the status, and
+//! its answer's body is capped ([`crate::limits`]).
+
+use std::sync::Arc;
+
+use progenitor_client::{ClientHooks, ClientInfo, OperationInfo};
+use reqwest::Url;
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
+use tracing::Instrument;
+use uuid::Uuid;
+
+use crate::auth::TokenError;
+use crate::builder::is_loopback;
+use crate::context::{self, Refusal};
+use crate::limits::capped;
+use crate::{Client, Operation, Runtime, headers, parameters};
+
+/// A header name of the document, as `HeaderName` (which writes names in lower case).
+fn header_name(name: &'static str) -> HeaderName {
+    HeaderName::from_bytes(name.as_bytes()).expect("the document's header names are valid")
+}
+
+/// The header that names one logical call; kept across its retries (`MS-RequestId`).
+pub(crate) fn ms_request_id() -> HeaderName {
+    header_name(parameters::list_referrals::MS_REQUEST_ID)
+}
+
+/// The header that names a session or job of many calls (`MS-CorrelationId`).
+pub(crate) fn ms_correlation_id() -> HeaderName {
+    header_name(parameters::list_referrals::MS_CORRELATION_ID)
+}
+
+/// The header in which the service names its handling of a request (`Request-ID`).
+pub(crate) fn request_id() -> HeaderName {
+    header_name(headers::REQUEST_ID)
+}
+
+const API_VERSION: HeaderName = HeaderName::from_static("api-version");
+
+/// Whether two URLs have the same scheme, host and port.
+pub(crate) fn same_origin(a: &Url, b: &Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host() == b.host()
+        && a.port_or_known_default() == b.port_or_known_default()
+}
+
+impl ClientHooks<Runtime> for Client {
+    async fn pre<E>(
+        &self,
+        request: &mut reqwest::Request,
+        info: &OperationInfo,
+    ) -> Result<(), progenitor_client::Error<E>> {
+        let runtime = self.inner();
+        let operation = Operation::from_name(info.operation_id);
+        prepare(runtime, request, operation);
+        let method = request.method().to_string();
+        let url = without_query(request.url());
+        let request_id = request
+            .headers()
+            .get(ms_request_id())
+            .and_then(|value| value.to_str().ok())
+            .and_then(|text| Uuid::parse_str(text).ok());
+        context::record(|call| {
+            call.operation = operation;
+            call.method = Some(method);
+            call.url = Some(url);
+            call.request_id = request_id;
+        });
+        let checked = check_destination(runtime, request.url()).map_err(|refusal| {
+            context::record(|call| call.refusal = Some(refusal.clone()));
+            progenitor_client::Error::Custom(refusal.to_string())
+        });
+        checked?;
+        authorize(runtime, request.headers_mut())
+            .await
+            .map_err(|error| {
+                let error = Arc::new(error);
+                let message = error.to_string();
+                context::record(|call| call.refusal = Some(Refusal::Token(error)));
+                progenitor_client::Error::Custom(message)
+            })
+    }
+
+    async fn exec(
+        &self,
+        request: reqwest::Request,
+        info: &OperationInfo,
+    ) -> reqwest::Result<reqwest::Response> {
+        let request_id = request
+            .headers()
+            .get(ms_request_id())
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let span = tracing::info_span!(
+            "referrals.request",
+            operation = info.operation_id,
+            request_id = %request_id,
+            method = %request.method(),
+            attempt = tracing::field::Empty,
+            status = tracing::field::Empty,
+        );
+        let runtime = self.inner();
+        let response = crate::retry::run::execute(runtime, self.client(), request, span.clone())
+            .instrument(span)
+            .await?;
+        Ok(capped(response, runtime.max_response_body()))
+    }
+}
+
+/// The changes made to every request before it is sent.
+fn prepare(runtime: &Runtime, request: &mut reqwest::Request, operation: Option<Operation>) {
+    let headers = request.headers_mut();
+    headers.remove(API_VERSION);
+    if !headers.contains_key(ms_request_id()) {
+        headers.insert(ms_request_id(), header_value(&Uuid::new_v4().to_string()));
+    }
+    if !headers.contains_key(ms_correlation_id()) {
+        headers.insert(
+            ms_correlation_id(),
+            header_value(&runtime.correlation_id().to_string()),
+        );
+    }
+    // An operation whose bodiless success the generated code cannot decode (the update, which
+    // answers 204 without `Prefer`) asks for the representation. A header set by the caller
+    // stays.
+    if let Some((name, value)) = operation.and_then(Operation::representation)
+        && let Ok(name) = HeaderName::from_bytes(name.as_bytes())
+        && !headers.contains_key(&name)
+    {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    reencode_query(request.url_mut());
+}
+
+fn header_value(text: &str) -> HeaderValue {
+    HeaderValue::from_str(text).expect("a GUID is a valid header value")
+}
+
+/// Writes the query again: reqwest's form encoding (`+` for a space, `%24filter`) becomes
+/// `$filter=status%20eq%20'New'`, which OData services read as intended.
+fn reencode_query(url: &mut Url) {
+    let Some(query) = url.query() else { return };
+    let encoded = referrals_odata::wire::encode_query(form_urlencoded::parse(query.as_bytes()));
+    url.set_query(if encoded.is_empty() {
+        None
+    } else {
+        Some(&encoded)
+    });
+}
+
+fn check_destination(runtime: &Runtime, url: &Url) -> Result<(), Refusal> {
+    let root = runtime.root();
+    if !same_origin(url, root) {
+        return Err(Refusal::OtherOrigin {
+            url: without_query(url),
+            root: root.as_str().to_owned(),
+        });
+    }
+    // The root was checked when the client was built; a plain http root is a loopback one
+    // that the builder allowed.
+    if url.scheme() != "https" && !is_loopback(url) {
+        return Err(Refusal::PlainHttp {
+            url: without_query(url),
+        });
+    }
+    Ok(())
+}
+
+/// A URL without its query string and fragment, for messages: filter values may be personal
+/// data, and a message goes to logs.
+pub(crate) fn without_query(url: &Url) -> String {
+    let mut url = url.clone();
+    url.set_query(None);
+    url.set_fragment(None);
+    url.to_string()
+}
+
+/// Sets the bearer token of `runtime`'s provider, marked sensitive.
+pub(crate) async fn authorize(
+    runtime: &Runtime,
+    headers: &mut HeaderMap,
+) -> Result<(), TokenError> {
+    let token = runtime.tokens().token().await?;
+    if token.secret().trim().is_empty() {
+        return Err(TokenError::new(
+            "the token provider gave an empty token; nothing was sent (is the variable that \
+             holds the token set?)",
+        ));
+    }
+    let mut value = HeaderValue::from_str(&format!("Bearer {}", token.secret()))
+        .map_err(|_| TokenError::new("the token holds characters that a header cannot carry"))?;
+    value.set_sensitive(true);
+    headers.insert(AUTHORIZATION, value);
+    Ok(())
+}
+
+/// The value of the header `name`, when it is text.
+pub(crate) fn header(headers: &HeaderMap, name: &HeaderName) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned)
+}
