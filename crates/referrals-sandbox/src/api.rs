@@ -12,17 +12,19 @@ use referrals_model::parameters::{
     list_referrals as list_params, list_referrals_legacy, update_referral,
 };
 use referrals_model::types::{
-    JsonPatch, NewReferral, PreferReturn, Referral, ReferralDirection, ReferralStatus,
-    ReferralSubstatus, ReferralType, TargetType,
+    ErrorCode, JsonPatch, NewReferral, PreferReturn, Referral, ReferralDirection, ReferralList,
+    ReferralStatus, ReferralSubstatus, ReferralType, Target,
 };
 use referrals_model::{Operation, patch, transitions};
 use serde_json::value::RawValue;
 
 use crate::error::ApiError;
-use crate::filter::{Compiled, Order, Value, compile, to_json};
+use crate::filter::{Compiled, Order, compile};
+use crate::paging::{Listing, read_page};
 use crate::request::{Params, body_bytes, decode, header_text};
 use crate::seed::{ORGANIZATION_ID, ORGANIZATION_NAME, etag, links};
-use crate::store::{From, Store};
+use crate::skiptoken::{SkipToken, next_link, query_fingerprint};
+use crate::store::Store;
 use crate::{App, Paging};
 
 /// `GET /v1.0/engagements/referrals`
@@ -30,286 +32,145 @@ pub async fn list(State(app): State<Arc<App>>, uri: Uri) -> Result<Response, Api
     let params = Params::parse(uri.query())?;
     let options: Vec<&str> = Operation::ListReferrals.query_parameters().collect();
     params.only_options(&options)?;
-
-    let filter_text = params.get(list_params::FILTER);
-    let order_text = params.get(list_params::ORDERBY);
-    let filter = match filter_text {
-        Some(text) => Some(compile(&parse(
-            referrals_odata::parse_filter(text),
-            list_params::FILTER,
-        )?)?),
-        None => None,
-    };
-    let order = Order::new(&match order_text {
-        Some(text) => parse(referrals_odata::parse_orderby(text), list_params::ORDERBY)?,
-        None => Vec::new(),
-    })?;
-    let select = match params.get(list_params::SELECT) {
-        Some(text) => Some(select_members(text)?),
-        None => None,
-    };
-    let top = params.count(list_params::TOP)?;
-    let skip = params.count(list_params::SKIP)?.unwrap_or(0) as usize;
-    let count = params.boolean(list_params::COUNT)?.unwrap_or(false);
-    let query_id = query_fingerprint(filter_text, order_text);
-    let token = match params.get(list_params::SKIPTOKEN) {
-        Some(text) => Some(SkipToken::decode(text, &order, &query_id, app.paging)?),
-        None => None,
-    };
-
+    let request = ListRequest::parse(&params, app.paging)?;
     let page = {
         let store = app
             .store
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        read_page(
-            &app,
-            &store,
-            &Listing {
-                filter: filter.as_ref(),
-                order: &order,
-                skip,
-                top,
-                count,
-                token: token.as_ref(),
-                query: &query_id,
-            },
-        )
+        read_page(&app, &store, &request.listing())
     };
-
     let mut value = Vec::with_capacity(page.items.len());
     for referral in &page.items {
         let text = serde_json::to_string(referral.as_ref()).map_err(internal)?;
-        value.push(match &select {
+        value.push(match &request.select {
             Some(members) => project(&text, members)?,
             None => RawValue::from_string(text).map_err(internal)?,
         });
     }
-    let mut head = serde_json::Map::new();
-    head.insert(
-        "@odata.context".into(),
-        format!("{}/v1.0/$metadata#Referrals", app.base).into(),
-    );
-    if let (true, Some(total)) = (count, page.total) {
-        head.insert("@odata.count".into(), total.into());
-    }
-    let next_link = page.next.map(|mut next| {
-        next.query = query_id.clone();
-        next_link(&app.base, params.all(), &next.encode())
-    });
-    Ok(json_response(
-        StatusCode::OK,
-        &Envelope {
-            head,
-            value,
-            next_link,
-        },
-    ))
+    let head = ReferralList {
+        odata_context: Some(collection_context(&app, Operation::ListReferrals)),
+        odata_count: page
+            .total
+            .filter(|_| request.count)
+            .map(|total| i64::try_from(total).unwrap_or(i64::MAX)),
+        odata_next_link: page.next.map(|mut next| {
+            next.query.clone_from(&request.query_id);
+            next_link(&app.base, params.all(), &next.encode())
+        }),
+        ..ReferralList::default()
+    };
+    Ok(json_response(StatusCode::OK, &Envelope::new(head, value)))
 }
 
-/// What a page of a listing is asked for.
-struct Listing<'a> {
-    filter: Option<&'a Compiled>,
-    order: &'a Order,
-    skip: usize,
+/// The options of a list request, read and checked.
+struct ListRequest {
+    filter: Option<Compiled>,
+    order: Order,
+    select: Option<Vec<String>>,
     top: Option<u32>,
+    skip: usize,
     count: bool,
-    token: Option<&'a SkipToken>,
-    /// The query's fingerprint: what its count is known by.
-    query: &'a str,
+    query_id: String,
+    token: Option<SkipToken>,
 }
 
-/// A page, what remains of the listing after it, and the count when asked.
-struct Page {
-    items: Vec<Arc<Referral>>,
-    total: Option<u64>,
-    next: Option<SkipToken>,
-}
-
-fn read_page(app: &App, store: &Store, listing: &Listing<'_>) -> Page {
-    let passes =
-        |referral: &&Arc<Referral>| listing.filter.is_none_or(|filter| filter.matches(referral));
-    let remaining = listing
-        .token
-        .map_or(listing.top.map(u64::from), |token| token.remaining);
-    let room = remaining.map_or(usize::MAX, |left| {
-        usize::try_from(left).unwrap_or(usize::MAX)
-    });
-    let wanted = app.page_size.min(room);
-    // Offset paging reads the store as it is now, at each page: what a service whose skiptoken
-    // is an offset does. Keyset paging reads the snapshot that the listing started from.
-    let version = match (app.paging, listing.token) {
-        (Paging::Keyset, Some(token)) => token.version,
-        _ => store.version(),
-    };
-    // A filter that pins a sortable member to one instant (`updatedDateTime eq ...`) is read
-    // from that instant's entries of the member's index, whatever the order: they are few.
-    let pinned = listing.filter.and_then(|filter| {
-        facts::SORTABLE
-            .iter()
-            .enumerate()
-            .find_map(|(index, member)| match filter.time_range(member.path)? {
-                (std::ops::Bound::Included(low), std::ops::Bound::Included(high))
-                    if low == high =>
-                {
-                    Some((index, Value::Time(low)))
-                }
-                _ => None,
-            })
-    });
-    // Otherwise an order by one sortable member walks that member's index.
-    let indexed = match listing.order.keys.as_slice() {
-        [(member, descending)] if pinned.is_none() => facts::SORTABLE
-            .iter()
-            .position(|sortable| sortable.path == member.path)
-            .map(|position| (position, *descending, member.path)),
-        _ => None,
-    };
-
-    // The matching referrals in order, from where this page starts.
-    let (mut found, total): (Vec<Arc<Referral>>, Option<u64>) = match indexed {
-        Some((index, descending, path)) => {
-            // Only the range of the index that a date-time filter on the member allows.
-            let range = listing.filter.and_then(|filter| filter.time_range(path));
-            let (low, high) = range.map_or((None, None), |(low, high)| {
-                (bound_value(low), bound_value(high))
-            });
-            let (start, end) = if descending { (high, low) } else { (low, high) };
-            let start_at = start.clone().map_or(From::Start, |(value, included)| {
-                From::Value(value, included)
-            });
-            let total = listing.count.then(|| {
-                listing
-                    .token
-                    .and_then(|token| token.total)
-                    .unwrap_or_else(|| {
-                        app.count(version, listing.query, || {
-                            store
-                                .walk(index, version, descending, start_at.clone(), end.clone())
-                                .filter(passes)
-                                .count() as u64
-                        })
-                    })
-            });
-            let (from, offset) = match (app.paging, listing.token) {
-                (Paging::Keyset, Some(token)) => match token.key.as_slice() {
-                    [value, Value::Text(id)] => (From::After(value.clone(), id.clone()), 0),
-                    _ => (start_at, 0),
-                },
-                (Paging::Offset, Some(token)) => (start_at, token.offset),
-                (_, None) => (start_at, listing.skip),
-            };
-            let found = store
-                .walk(index, version, descending, from, end)
-                .filter(passes)
-                .skip(offset)
-                .take(wanted.saturating_add(1))
-                .cloned()
-                .collect();
-            (found, total)
-        }
-        None => {
-            let source: Box<dyn Iterator<Item = &Arc<Referral>>> = match pinned {
-                Some((index, at)) => store.walk(
-                    index,
-                    version,
-                    false,
-                    From::Value(at.clone(), true),
-                    Some((at, true)),
-                ),
-                None => Box::new(store.snapshot(version)),
-            };
-            // Each key once, not once a comparison.
-            let mut matching: Vec<(Vec<_>, &Arc<Referral>)> = source
-                .filter(passes)
-                .map(|referral| (listing.order.key(referral), referral))
-                .collect();
-            let total = matching.len();
-            matching.sort_by(|(a, _), (b, _)| listing.order.compare(a, b));
-            let matching: Vec<&Arc<Referral>> =
-                matching.into_iter().map(|(_, referral)| referral).collect();
-            let start = match (app.paging, listing.token) {
-                (Paging::Keyset, Some(token)) => {
-                    let after: Vec<_> = token.key.iter().map(Value::scalar).collect();
-                    matching.partition_point(|referral| {
-                        listing.order.compare(&listing.order.key(referral), &after)
-                            != std::cmp::Ordering::Greater
-                    })
-                }
-                (Paging::Offset, Some(token)) => token.offset.min(total),
-                (_, None) => listing.skip.min(total),
-            };
-            let found = matching[start..]
-                .iter()
-                .take(wanted.saturating_add(1))
-                .map(|referral| Arc::clone(referral))
-                .collect();
-            (
-                found,
-                listing.count.then(|| {
-                    listing
-                        .token
-                        .and_then(|token| token.total)
-                        .unwrap_or_else(|| app.count(version, listing.query, || total as u64))
-                }),
-            )
-        }
-    };
-
-    // More follows when the walk found one past the page and `$top` leaves room for it.
-    let more = found.len() > wanted && room > wanted;
-    found.truncate(wanted);
-    let next = found.last().filter(|_| more).map(|last| {
-        let offset = match (app.paging, listing.token) {
-            (Paging::Offset, Some(token)) => token.offset + found.len(),
-            _ => listing.skip + found.len(),
+impl ListRequest {
+    fn parse(params: &Params, paging: Paging) -> Result<Self, ApiError> {
+        let filter_text = params.get(list_params::FILTER);
+        let order_text = params.get(list_params::ORDERBY);
+        let filter = match filter_text {
+            Some(text) => Some(compile(&parse(
+                referrals_odata::parse_filter(text),
+                list_params::FILTER,
+            )?)?),
+            None => None,
         };
-        SkipToken {
-            version,
-            key: listing
-                .order
-                .key(last)
-                .iter()
-                .zip(listing.order.kinds())
-                .map(|(scalar, kind)| {
-                    Value::from_json(kind, &to_json(scalar)).unwrap_or(Value::Null)
-                })
-                .collect(),
-            offset,
-            remaining: remaining.map(|left| left.saturating_sub(found.len() as u64)),
-            total,
-            query: String::new(),
+        let order = Order::new(&match order_text {
+            Some(text) => parse(referrals_odata::parse_orderby(text), list_params::ORDERBY)?,
+            None => Vec::new(),
+        })?;
+        let select = match params.get(list_params::SELECT) {
+            Some(text) => Some(select_members(text)?),
+            None => None,
+        };
+        let query_id = query_fingerprint(filter_text, order_text);
+        let token = match params.get(list_params::SKIPTOKEN) {
+            Some(text) => Some(SkipToken::decode(text, &order, &query_id, paging)?),
+            None => None,
+        };
+        Ok(Self {
+            filter,
+            order,
+            select,
+            top: params.count(list_params::TOP)?,
+            skip: params.count(list_params::SKIP)?.unwrap_or(0) as usize,
+            count: params.boolean(list_params::COUNT)?.unwrap_or(false),
+            query_id,
+            token,
+        })
+    }
+
+    fn listing(&self) -> Listing<'_> {
+        Listing {
+            filter: self.filter.as_ref(),
+            order: &self.order,
+            skip: self.skip,
+            top: self.top,
+            count: self.count,
+            token: self.token.as_ref(),
+            query: &self.query_id,
         }
-    });
-    Page {
-        items: found,
-        total,
-        next,
     }
 }
 
-/// A bound of a range as a value and whether it is included.
-fn bound_value(bound: crate::filter::Bound) -> Option<(Value, bool)> {
-    match bound {
-        std::ops::Bound::Included(time) => Some((Value::Time(time), true)),
-        std::ops::Bound::Excluded(time) => Some((Value::Time(time), false)),
-        std::ops::Bound::Unbounded => None,
-    }
-}
-
+/// A page as the document's `ReferralList` writes it, with the referrals as the JSON text of
+/// the store (money keeps its digits; `$select` applied).
 #[derive(serde::Serialize)]
 struct Envelope {
     #[serde(flatten)]
-    head: serde_json::Map<String, serde_json::Value>,
-    value: Vec<Box<RawValue>>,
-    #[serde(rename = "@odata.nextLink", skip_serializing_if = "Option::is_none")]
-    next_link: Option<String>,
+    head: ReferralList,
+    #[serde(flatten)]
+    items: std::collections::BTreeMap<&'static str, Vec<Box<RawValue>>>,
+}
+
+impl Envelope {
+    fn new(head: ReferralList, items: Vec<Box<RawValue>>) -> Self {
+        Self {
+            head,
+            items: std::collections::BTreeMap::from([(items_member(), items)]),
+        }
+    }
+}
+
+/// The wire name of a `ReferralList`'s referrals, as the generated type writes it: the one
+/// member of a list that has nothing but an empty page.
+fn items_member() -> &'static str {
+    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NAME.get_or_init(|| {
+        let empty = ReferralList {
+            value: Some(Vec::new()),
+            ..ReferralList::default()
+        };
+        match serde_json::to_value(empty) {
+            Ok(serde_json::Value::Object(members)) => members.keys().next().cloned(),
+            _ => None,
+        }
+        .unwrap_or_default()
+    })
+}
+
+/// The `@odata.context` of the collection that `operation` lists: the service root, the first
+/// segment of the operation's path (the API's version), and the entity set.
+fn collection_context(app: &App, operation: Operation) -> String {
+    let version = operation.path().split('/').nth(1).unwrap_or_default();
+    format!("{}/{version}/$metadata#Referrals", app.base)
 }
 
 fn internal(error: impl std::fmt::Display) -> ApiError {
     ApiError::new(
         StatusCode::INTERNAL_SERVER_ERROR,
-        "generalException",
+        ErrorCode::GeneralException,
         format!("the sandbox could not write its answer: {error}"),
     )
 }
@@ -353,110 +214,6 @@ fn project(text: &str, members: &[String]) -> Result<Box<RawValue>, ApiError> {
     serde_json::value::to_raw_value(&kept).map_err(internal)
 }
 
-/// What makes two requests the same listing; a `$skiptoken` works only with its own.
-fn query_fingerprint(filter: Option<&str>, order: Option<&str>) -> String {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    (filter, order).hash(&mut hasher);
-    format!("{:016x}", hasher.finish())
-}
-
-/// The opaque continuation of a listing. In keyset paging: the snapshot version and the key of
-/// the last referral returned, so that a referral inserted or updated meanwhile moves no other
-/// one. In offset paging: how many matching referrals came before, counted anew on each page.
-/// Both carry what remains of `$top`, the count of the first page, and the query they belong
-/// to.
-struct SkipToken {
-    version: u64,
-    key: Vec<Value>,
-    offset: usize,
-    remaining: Option<u64>,
-    total: Option<u64>,
-    query: String,
-}
-
-impl SkipToken {
-    fn encode(&self) -> String {
-        let key: Vec<serde_json::Value> = self
-            .key
-            .iter()
-            .map(|value| to_json(&value.scalar()))
-            .collect();
-        let json = serde_json::json!({
-            "v": self.version, "k": key, "o": self.offset, "r": self.remaining,
-            "c": self.total, "q": self.query,
-        });
-        json.to_string()
-            .bytes()
-            .map(|byte| format!("{byte:02x}"))
-            .collect()
-    }
-
-    fn decode(text: &str, order: &Order, query: &str, paging: Paging) -> Result<Self, ApiError> {
-        let invalid = || {
-            ApiError::bad_request("the $skiptoken is not one that this service made")
-                .target(list_params::SKIPTOKEN)
-        };
-        if !text.len().is_multiple_of(2) || !text.is_ascii() {
-            return Err(invalid());
-        }
-        let bytes: Vec<u8> = (0..text.len())
-            .step_by(2)
-            .map(|at| u8::from_str_radix(&text[at..at + 2], 16))
-            .collect::<Result<_, _>>()
-            .map_err(|_| invalid())?;
-        let json: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
-        if json.get("q").and_then(|q| q.as_str()) != Some(query) {
-            return Err(ApiError::bad_request(format!(
-                "the $skiptoken belongs to another query: send it with the {} and {} of the listing it came from",
-                list_params::FILTER,
-                list_params::ORDERBY
-            ))
-            .target(list_params::SKIPTOKEN));
-        }
-        let number = |name: &str| match json.get(name) {
-            None | Some(serde_json::Value::Null) => Ok(None),
-            Some(value) => value.as_u64().map(Some).ok_or_else(invalid),
-        };
-        let version = number("v")?.ok_or_else(invalid)?;
-        let offset = usize::try_from(number("o")?.unwrap_or(0)).map_err(|_| invalid())?;
-        let key_json = json
-            .get("k")
-            .and_then(|k| k.as_array())
-            .ok_or_else(invalid)?;
-        let kinds = order.kinds();
-        if paging == Paging::Keyset && key_json.len() != kinds.len() {
-            return Err(invalid());
-        }
-        let key = key_json
-            .iter()
-            .zip(kinds)
-            .map(|(value, kind)| Value::from_json(kind, value).ok_or_else(invalid))
-            .collect::<Result<_, _>>()?;
-        Ok(Self {
-            version,
-            key,
-            offset,
-            remaining: number("r")?,
-            total: number("c")?,
-            query: query.to_owned(),
-        })
-    }
-}
-
-fn next_link(base: &str, params: &[(String, String)], token: &str) -> String {
-    let kept = params
-        .iter()
-        .filter(|(name, _)| name != list_params::SKIP && name != list_params::SKIPTOKEN)
-        .map(|(name, value)| (name.as_str(), value.as_str()))
-        .chain([(list_params::SKIPTOKEN, token)]);
-    format!(
-        "{base}{}?{}",
-        Operation::ListReferrals.path(),
-        referrals_odata::wire::encode_query(kept)
-    )
-}
-
 /// `GET /v1.0/engagements/referrals/{id}`
 pub async fn get(State(app): State<Arc<App>>, uri: Uri) -> Result<Response, ApiError> {
     let id = path_id(uri.path())?;
@@ -480,71 +237,14 @@ pub async fn create(
     body: Body,
 ) -> Result<Response, ApiError> {
     let bytes = body_bytes(&headers, body, app.max_body).await?;
-    let members: std::collections::BTreeMap<String, Box<RawValue>> = decode(&bytes)
-        .map_err(|_| ApiError::bad_request("the body must be a JSON object: the new referral"))?;
-    // All the missing members at once, before the other checks of the schema.
-    let missing: Vec<&str> = NewReferral::REQUIRED
-        .iter()
-        .copied()
-        .filter(|name| members.get(*name).is_none_or(|value| value.get() == "null"))
-        .collect();
-    if !missing.is_empty() {
-        return Err(ApiError::bad_request(format!(
-            "missing required members: {}",
-            missing.join(", ")
-        ))
-        .target(missing.join(",")));
-    }
-    conform(&app, "NewReferral", &bytes)?;
-    let new: NewReferral = decode(&bytes)?;
-
-    // A referral starts in the status of the first rule (New), and may be created in any status
-    // that one may move to, with a substatus that goes with it.
-    let first = STATUS_RULES
-        .first()
-        .map_or(ReferralStatus::New, |rule| rule.from.clone());
-    let status = new.status.clone().unwrap_or_else(|| first.clone());
-    let substatus = match &new.substatus {
-        Some(substatus) => substatus.clone(),
-        None => transitions::substatuses(&status)
-            .and_then(|list| list.first().cloned())
-            .unwrap_or(ReferralSubstatus::None),
-    };
-    transitions::check(&first, &status, Some(&substatus))
-        .map_err(|error| ApiError::bad_request(error.message).target("status"))?;
-    let invites_microsoft = new.target.iter().flatten().any(|target| {
-        target.type_ == Some(TargetType::BusinessProfileLocation)
-            && target.id.as_deref() == Some("msft")
-    });
-
+    let new = read_new(&app, &bytes)?;
+    let (status, substatus) = initial_status(&new)?;
     let referral = {
         let mut store = app
             .store
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let engagement_id = match &new.engagement_id {
-            Some(id) if !store.has_engagement(id) => {
-                return Err(ApiError::bad_request(format!(
-                    "no engagement has the id `{id}`: leave engagementId out to start a new one"
-                ))
-                .target("engagementId"));
-            }
-            Some(id) => id.clone(),
-            None if invites_microsoft => {
-                return Err(ApiError::bad_request(
-                    "a referral that invites Microsoft (target msft) is the second step of a shared referral: \
-                     create your own with type Shared first, then this one with its engagementId",
-                )
-                .target("engagementId"));
-            }
-            None => uuid::Uuid::new_v4().to_string(),
-        };
-        if invites_microsoft && new.type_ != ReferralType::Shared {
-            return Err(ApiError::bad_request(
-                "a referral that invites Microsoft must be of type Shared",
-            )
-            .target("type"));
-        }
+        let engagement_id = engagement_of(&store, &new)?;
         // The members of the new referral, by their wire names, and none that the service sets.
         let mut referral: Referral = serde_json::from_slice(&bytes).map_err(|error| {
             ApiError::bad_request(format!("the body is not a referral: {error}"))
@@ -579,6 +279,73 @@ pub async fn create(
     Ok(response)
 }
 
+/// The body of a create: every required member (all the missing ones named at once, before
+/// the other checks of the schema), then the schema.
+fn read_new(app: &App, bytes: &[u8]) -> Result<NewReferral, ApiError> {
+    let members: std::collections::BTreeMap<String, Box<RawValue>> = decode(bytes)
+        .map_err(|_| ApiError::bad_request("the body must be a JSON object: the new referral"))?;
+    let missing: Vec<&str> = NewReferral::REQUIRED
+        .iter()
+        .copied()
+        .filter(|name| members.get(*name).is_none_or(|value| value.get() == "null"))
+        .collect();
+    if !missing.is_empty() {
+        return Err(ApiError::bad_request(format!(
+            "missing required members: {}",
+            missing.join(", ")
+        ))
+        .target(missing.join(",")));
+    }
+    conform(app, Operation::CreateReferral, bytes)?;
+    decode(bytes)
+}
+
+/// The status of a new referral. It starts in the status of the first rule (New), and may be
+/// created in any status that one may move to, with a substatus that goes with it.
+fn initial_status(new: &NewReferral) -> Result<(ReferralStatus, ReferralSubstatus), ApiError> {
+    let first = STATUS_RULES
+        .first()
+        .map_or(ReferralStatus::New, |rule| rule.from.clone());
+    let status = new.status.clone().unwrap_or_else(|| first.clone());
+    let substatus = match &new.substatus {
+        Some(substatus) => substatus.clone(),
+        None => transitions::substatuses(&status)
+            .and_then(|list| list.first().cloned())
+            .unwrap_or(ReferralSubstatus::None),
+    };
+    transitions::check(&first, &status, Some(&substatus))
+        .map_err(|error| ApiError::bad_request(error.message).target("status"))?;
+    Ok((status, substatus))
+}
+
+/// The engagement of a new referral: the one it names, which must exist, or a new one. A
+/// referral that invites Microsoft is the second step of a shared referral: it names the
+/// engagement of the first, and is of type Shared.
+fn engagement_of(store: &Store, new: &NewReferral) -> Result<String, ApiError> {
+    let invites_microsoft = new.target.iter().flatten().any(Target::is_microsoft);
+    let engagement = match &new.engagement_id {
+        Some(id) if !store.has_engagement(id) => Err(ApiError::bad_request(format!(
+            "no engagement has the id `{id}`: leave engagementId out to start a new one"
+        ))
+        .target("engagementId")),
+        Some(id) => Ok(id.clone()),
+        None if invites_microsoft => Err(ApiError::bad_request(
+            "a referral that invites Microsoft (its target names Microsoft) is the second step \
+             of a shared referral: create your own with type Shared first, then this one with \
+             its engagementId",
+        )
+        .target("engagementId")),
+        None => Ok(uuid::Uuid::new_v4().to_string()),
+    }?;
+    if invites_microsoft && new.type_ != ReferralType::Shared {
+        return Err(ApiError::bad_request(
+            "a referral that invites Microsoft must be of type Shared",
+        )
+        .target("type"));
+    }
+    Ok(engagement)
+}
+
 /// `PATCH /v1.0/engagements/referrals/{id}`
 pub async fn update(
     State(app): State<Arc<App>>,
@@ -606,7 +373,7 @@ pub async fn update(
     let if_match = header_text(&headers, update_referral::IF_MATCH)?.map(str::to_owned);
     let bytes = body_bytes(&headers, body, app.max_body).await?;
     let patch = read_patch(&bytes)?;
-    conform(&app, "JsonPatch", &bytes)?;
+    conform(&app, Operation::UpdateReferral, &bytes)?;
 
     let updated = {
         let (mut store, current) = lock_for_update(&app, &id, if_match.as_deref())?;
@@ -652,7 +419,7 @@ pub async fn replace(
         .target(if_match_name));
     };
     let bytes = body_bytes(&headers, body, app.max_body).await?;
-    conform(&app, "Referral", &bytes)?;
+    conform(&app, Operation::ReplaceReferral, &bytes)?;
     let mut next: Referral = decode(&bytes)?;
     let updated = {
         let (mut store, current) = lock_for_update(&app, &id, Some(&if_match))?;
@@ -711,23 +478,21 @@ pub async fn legacy_list(State(app): State<Arc<App>>, uri: Uri) -> Result<Respon
             .cloned()
             .collect()
     };
-    #[derive(serde::Serialize)]
-    struct Legacy<'a> {
-        #[serde(rename = "@odata.context")]
-        context: String,
-        value: Vec<&'a Referral>,
-    }
-    Ok(json_response(
-        StatusCode::OK,
-        &Legacy {
-            context: format!("{}/v1/$metadata#Referrals", app.base),
-            value: value.iter().map(Arc::as_ref).collect(),
-        },
-    ))
+    let items = value
+        .iter()
+        .map(|referral| serde_json::value::to_raw_value(referral.as_ref()).map_err(internal))
+        .collect::<Result<Vec<_>, _>>()?;
+    let head = ReferralList {
+        odata_context: Some(collection_context(&app, Operation::ListReferralsLegacy)),
+        ..ReferralList::default()
+    };
+    Ok(json_response(StatusCode::OK, &Envelope::new(head, items)))
 }
 
-/// Refuses a body that its schema in the document does not allow, naming the place.
-fn conform(app: &App, schema: &str, bytes: &[u8]) -> Result<(), ApiError> {
+/// Refuses a body that the schema of `operation`'s request body does not allow, naming the
+/// place.
+fn conform(app: &App, operation: Operation, bytes: &[u8]) -> Result<(), ApiError> {
+    let schema = operation.body_schema().unwrap_or_default();
     let value: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|error| ApiError::bad_request(format!("the body is not valid JSON: {error}")))?;
     let violations = app.validators.check_component(schema, &value);
@@ -817,7 +582,7 @@ fn check_if_match(if_match: Option<&str>, current: &Referral) -> Result<(), ApiE
     } else {
         Err(ApiError::new(
             StatusCode::PRECONDITION_FAILED,
-            "resourceModified",
+            ErrorCode::ResourceModified,
             "The referral changed since it was read (its eTag no longer matches If-Match): read it again and retry.",
         )
         .target(update_referral::IF_MATCH))
@@ -830,11 +595,8 @@ fn check_transition(current: &Referral, next: &Referral) -> Result<(), ApiError>
     }
     let from = current.status.clone().unwrap_or(ReferralStatus::New);
     let to = next.status.clone().unwrap_or_else(|| from.clone());
-    transitions::check(&from, &to, next.substatus.as_ref()).map_err(|error| {
-        ApiError::bad_request(error.message)
-            .target("/status")
-            .inner("invalidStatusTransition")
-    })
+    transitions::check(&from, &to, next.substatus.as_ref())
+        .map_err(|error| ApiError::bad_request(error.message).target("/status"))
 }
 
 /// The members that change with every write.
@@ -895,5 +657,8 @@ fn path_id(path: &str) -> Result<String, ApiError> {
     percent_encoding::percent_decode_str(raw)
         .decode_utf8()
         .map(|id| id.into_owned())
-        .map_err(|_| ApiError::bad_request("the referral id is not valid UTF-8").target("id"))
+        .map_err(|_| {
+            ApiError::bad_request("the referral id is not valid UTF-8")
+                .target(referrals_model::parameters::get_referral::ID)
+        })
 }

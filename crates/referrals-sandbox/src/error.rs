@@ -1,38 +1,39 @@
-//! Error answers, always with the documented error body.
+//! Error answers, always with the document's error body (`ErrorResponse`) and one of its codes
+//! (`ErrorCode`).
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use referrals_model::types::{ErrorCode, ErrorDetail, ErrorResponse};
+
+/// The most characters of an error's message; the service caps messages at 1,024.
+const MESSAGE_LIMIT: usize = 1024;
 
 /// An error answer: a status and the `{"error": {...}}` body of the document.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiError {
     /// The HTTP status.
     pub status: StatusCode,
-    /// The error code (`invalidRequest`, `itemNotFound`, ...).
-    pub code: &'static str,
+    /// The error code.
+    pub code: ErrorCode,
     /// A sentence for people.
     pub message: String,
     /// The parameter or member at fault.
     pub target: Option<String>,
-    /// A more specific code, as `innerError.code`.
-    pub inner: Option<&'static str>,
 }
 
 impl ApiError {
     /// 400 `invalidRequest`.
     pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalidRequest", message)
+        Self::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest, message)
     }
 
     /// An error of any status.
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             status,
             code,
             message: message.into(),
             target: None,
-            inner: None,
         }
     }
 
@@ -42,34 +43,22 @@ impl ApiError {
         self
     }
 
-    /// Adds a more specific code.
-    pub fn inner(mut self, code: &'static str) -> Self {
-        self.inner = Some(code);
-        self
-    }
-
     /// 404 `itemNotFound`.
     pub fn not_found(id: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
-            "itemNotFound",
+            ErrorCode::ItemNotFound,
             format!("No referral has the id `{id}`."),
         )
-        .target("id")
+        .target(referrals_model::parameters::get_referral::ID)
     }
 
     /// The body, as the document's `ErrorResponse`.
-    pub fn body(&self) -> serde_json::Value {
-        // The service caps messages at 1,024 characters.
-        let message: String = self.message.chars().take(1024).collect();
-        let mut error = json!({ "code": self.code, "message": message });
-        if let Some(target) = &self.target {
-            error["target"] = json!(target);
-        }
-        if let Some(inner) = self.inner {
-            error["innerError"] = json!({ "code": inner });
-        }
-        json!({ "error": error })
+    pub fn body(&self) -> ErrorResponse {
+        let mut detail = ErrorDetail::new(self.code.clone());
+        detail.message = Some(self.message.chars().take(MESSAGE_LIMIT).collect());
+        detail.target.clone_from(&self.target);
+        ErrorResponse::new(detail)
     }
 }
 

@@ -9,6 +9,7 @@ use referrals_model::Amount;
 use referrals_model::facts::{
     self, Filterable, Kind, Lambda, Operators, Resource, Scalar, Sortable,
 };
+use referrals_model::parameters::list_referrals as list_params;
 use referrals_odata::{CompareOp, Expr, LambdaKind, Literal, Operand, OrderItem};
 
 use crate::error::ApiError;
@@ -109,7 +110,7 @@ pub enum ItemCompiled {
 }
 
 fn filter_error(message: String) -> ApiError {
-    ApiError::bad_request(message).target("$filter")
+    ApiError::bad_request(message).target(list_params::FILTER)
 }
 
 /// Checks a parsed filter against the tables.
@@ -437,10 +438,11 @@ impl Order {
     /// ascending, then the id).
     pub fn new(items: &[OrderItem]) -> Result<Self, ApiError> {
         if items.len() > MAX_KEYS {
-            return Err(
-                ApiError::bad_request(format!("$orderby takes at most {MAX_KEYS} keys"))
-                    .target("$orderby"),
-            );
+            return Err(ApiError::bad_request(format!(
+                "{} takes at most {MAX_KEYS} keys",
+                list_params::ORDERBY
+            ))
+            .target(list_params::ORDERBY));
         }
         let mut keys = Vec::new();
         for item in items {
@@ -453,7 +455,7 @@ impl Order {
                     item.member.path(),
                     known.join(", ")
                 ))
-                .target("$orderby")
+                .target(list_params::ORDERBY)
             })?;
             keys.push((found, item.descending));
         }

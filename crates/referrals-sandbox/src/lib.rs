@@ -28,15 +28,19 @@
 //! - eTags with `If-Match` (412 when stale, one winner among concurrent updates), the status
 //!   rules of the document (`referrals_model::transitions`), the two-step shared referral;
 //! - a bearer token on every request (401 without), and optional faults (429 and 503 with
-//!   `Retry-After`) to exercise a client's retries;
+//!   `Retry-After`) to exercise a client's retries; every error body carries one of the
+//!   document's `ErrorCode` values (a 429 says `serviceNotAvailable`: the document lists no
+//!   code of its own for throttling);
 //! - a 4xx with the error body for every bad input (bad JSON, deep nesting, wrong content type,
 //!   invalid UTF-8, oversized bodies, absurd `$top`), never a crash.
 
 mod api;
 pub mod error;
 pub mod filter;
+mod paging;
 mod request;
 pub mod seed;
+mod skiptoken;
 pub mod store;
 
 use std::net::SocketAddr;
@@ -45,15 +49,16 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, patch, post, put};
-use referrals_model::Operation;
+use referrals_model::{Operation, headers};
 use tokio::sync::oneshot;
 
 use crate::error::ApiError;
 use crate::store::Store;
+use referrals_model::types::ErrorCode;
 
 /// How the sandbox starts.
 #[derive(Debug, Clone)]
@@ -110,10 +115,6 @@ impl Default for Config {
         }
     }
 }
-
-/// The response header in which the service names its handling of a request (the document's
-/// `Request-ID`).
-const REQUEST_ID: &str = "request-id";
 
 /// The state shared by the handlers.
 pub struct App {
@@ -318,14 +319,14 @@ pub fn router(app: Arc<App>) -> Router {
         .fallback(|| async {
             ApiError::new(
                 StatusCode::NOT_FOUND,
-                "itemNotFound",
+                ErrorCode::ItemNotFound,
                 "No resource of the API has this path.",
             )
         })
         .method_not_allowed_fallback(|uri: axum::http::Uri| async move {
             let mut response = ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
-                "invalidRequest",
+                ErrorCode::InvalidRequest,
                 "This method is not served at this path.",
             )
             .into_response();
@@ -356,8 +357,11 @@ async fn request_id_and_log(State(app): State<Arc<App>>, request: Request, next:
         .map_or_else(|| request.uri().path().to_owned(), ToString::to_string);
     let mut response = next.run(request).await;
     let id = uuid::Uuid::new_v4().to_string();
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert(REQUEST_ID, value);
+    if let (Ok(name), Ok(value)) = (
+        HeaderName::from_bytes(headers::REQUEST_ID.as_bytes()),
+        HeaderValue::from_str(&id),
+    ) {
+        response.headers_mut().insert(name, value);
     }
     // The service's clock, which a client may take as the upper bound of a sync.
     if let Ok(value) = HeaderValue::from_str(&httpdate::fmt_http_date(std::time::SystemTime::now()))
@@ -385,13 +389,13 @@ async fn faults(State(app): State<Arc<App>>, request: Request, next: Next) -> Re
         let fault = if roll < app.fault_429 {
             Some(ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
-                "tooManyRequests",
+                ErrorCode::ServiceNotAvailable,
                 "Too many requests; retry after a second.",
             ))
         } else if roll < app.fault_429 + app.fault_503 {
             Some(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "serviceNotAvailable",
+                ErrorCode::ServiceNotAvailable,
                 "The service is unavailable for now; retry after a second.",
             ))
         } else {
@@ -427,7 +431,7 @@ async fn authenticate(State(app): State<Arc<App>>, request: Request, next: Next)
     if !accepted {
         return ApiError::new(
             StatusCode::UNAUTHORIZED,
-            "unauthenticated",
+            ErrorCode::Unauthenticated,
             "The request carries no valid bearer token (Authorization: Bearer <token>).",
         )
         .into_response();
@@ -470,7 +474,7 @@ async fn checks(request: Request, next: Next) -> Response {
         if !acceptable {
             return ApiError::new(
                 StatusCode::NOT_ACCEPTABLE,
-                "invalidRequest",
+                ErrorCode::InvalidRequest,
                 "The answers are application/json.",
             )
             .target("Accept")

@@ -6,6 +6,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
+use referrals_model::types::ErrorCode;
 
 /// The query parameters of a request, decoded.
 #[derive(Debug, Default)]
@@ -128,7 +129,7 @@ pub async fn body_bytes(
     if essence != "application/json" && !essence.ends_with("+json") {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "invalidRequest",
+            ErrorCode::InvalidRequest,
             format!(
                 "the body must be application/json, not {}",
                 if media.is_empty() {
@@ -143,7 +144,7 @@ pub async fn body_bytes(
     let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "invalidRequest",
+            ErrorCode::InvalidRequest,
             format!("the body is larger than the {limit} bytes that the sandbox accepts"),
         )
     })?;

@@ -9,7 +9,7 @@ use referrals_model::types::{
     DeploymentLocation, InviteContext, InvitedBy, Link, Member, PricingModel, Referral,
     ReferralDetails, ReferralDirection, ReferralLinks, ReferralQualification, ReferralStatus,
     ReferralSubstatus, ReferralType, Registration, RegistrationStatusHistory, RegistrationType,
-    Requirements, SalesStage, SolutionDetail, SolutionTag, SolutionType, Tag, Target, TargetType,
+    Requirements, SalesStage, SolutionDetail, SolutionTag, SolutionType, Tag, Target,
 };
 use referrals_model::{Amount, Operation, parameters};
 use uuid::Uuid;
@@ -147,190 +147,280 @@ const IMPORT_SHARE: usize = 25;
 /// qualification, country, size), so that even a small N covers them all; after that the values
 /// are drawn at random. Names hold quotes and non-ASCII letters; deal values have cents.
 pub fn synthetic(count: usize, seed: u64, base: &str) -> Vec<Referral> {
-    let mut rng = fastrand::Rng::with_seed(seed);
-    let mut engagements: Vec<String> = Vec::new();
-    let stages = stages();
-    // After every creation date of the data.
-    let batches = Utc.with_ymd_and_hms(2026, 2, 1, 0, 0, 0).unwrap();
+    let mut draw = Draw {
+        rng: fastrand::Rng::with_seed(seed),
+        index: 0,
+        engagements: Vec::new(),
+        stages: stages(),
+    };
     (0..count)
         .map(|index| {
-            let pick = |rng: &mut fastrand::Rng, length: usize| {
-                if index < 64 {
-                    index % length
-                } else {
-                    rng.usize(..length)
-                }
-            };
-            let id = uuid(&mut rng);
-            let engagement_id = if !engagements.is_empty() && rng.u8(..10) == 0 {
-                engagements[rng.usize(..engagements.len())].clone()
-            } else {
-                let engagement = uuid(&mut rng);
-                engagements.push(engagement.clone());
-                engagement
-            };
-            let (status, substatus) = stages[pick(&mut rng, stages.len())].clone();
-            let direction = [ReferralDirection::Incoming, ReferralDirection::Outgoing]
-                [pick(&mut rng, 2)]
-            .clone();
-            let kind = [ReferralType::Independent, ReferralType::Shared][pick(&mut rng, 2)].clone();
-            let qualification = ReferralQualification::KNOWN
-                [pick(&mut rng, ReferralQualification::KNOWN.len())]
-            .clone();
-            let size = CustomerSize::KNOWN[pick(&mut rng, CustomerSize::KNOWN.len())].clone();
-            let (country, city, state, postal_code) = PLACES[pick(&mut rng, PLACES.len())];
-
-            let mut created = Utc.with_ymd_and_hms(2019, 1, 1, 0, 0, 0).unwrap()
-                + Duration::seconds(rng.i64(0..7 * 365 * 24 * 3600))
-                + Duration::nanoseconds(rng.i64(0..10_000_000) * 100);
-            let updated = if index % BATCH_SHARE == BATCH_SHARE - 1 {
-                let batch = batches + Duration::hours(rng.i64(0..BATCHES));
-                if index % IMPORT_SHARE == IMPORT_SHARE - 1 {
-                    // Imported by the batch job: created and updated at its instant.
-                    created = batch;
-                }
-                batch
-            } else {
-                created
-                    + Duration::seconds(rng.i64(0..30 * 24 * 3600))
-                    + Duration::nanoseconds(rng.i64(0..10_000_000) * 100)
-            };
-            let company = format!("{} {}", COMPANIES[rng.usize(..COMPANIES.len())], index);
-            let currency = CURRENCIES[rng.usize(..CURRENCIES.len())];
-            let deal_value: Amount = if rng.u8(..50) == 0 {
-                // Now and then an amount that no f64 holds exactly.
-                format!(
-                    "{}{:02}.{:02}",
-                    rng.u64(1_000_000_000_000..10_000_000_000_000),
-                    rng.u8(..100),
-                    rng.u8(..100)
-                )
-            } else {
-                format!("{}.{:02}", rng.u64(100..5_000_000), rng.u8(..100))
-            }
-            .parse()
-            .expect("a decimal is an amount");
-
-            let incoming = direction == ReferralDirection::Incoming;
-            let shared = kind == ReferralType::Shared;
-            let accepted = matches!(status, ReferralStatus::Active)
-                || matches!(substatus, ReferralSubstatus::Won | ReferralSubstatus::Lost);
-            let closed = status == ReferralStatus::Closed;
-
-            Referral {
-                id: Some(id.clone()),
-                engagement_id: Some(engagement_id.clone()),
-                name: Some(format!(
-                    "{company}: {}",
-                    PRODUCTS[rng.usize(..PRODUCTS.len())]
-                )),
-                organization_id: Some(ORGANIZATION_ID.into()),
-                organization_name: Some(ORGANIZATION_NAME.into()),
-                external_reference_id: (rng.u8(..3) == 0).then(|| format!("CRM-{:06}", index)),
-                created_date_time: Some(created),
-                updated_date_time: Some(updated),
-                expiration_date_time: (incoming && status == ReferralStatus::New)
-                    .then(|| created + Duration::days(14)),
-                accepted_date_time: accepted.then(|| created + Duration::hours(rng.i64(1..72))),
-                closed_date_time: closed.then_some(updated),
-                status: Some(status.clone()),
-                substatus: Some(substatus.clone()),
-                status_reason: (substatus == ReferralSubstatus::Declined)
-                    .then(|| "Outside our service area.".into()),
-                type_: Some(kind),
-                qualification: Some(qualification),
-                direction: Some(direction),
-                customer_profile: Some(CustomerProfile {
-                    name: Some(company.clone()),
-                    address: Some(Address {
-                        address_line1: Some(format!("{} Main Street", rng.u16(1..999))),
-                        address_line2: Some(String::new()),
-                        city: Some(city.into()),
-                        state: (!state.is_empty()).then(|| state.into()),
-                        postal_code: Some(postal_code.into()),
-                        country: Some(country.into()),
-                        ..Address::default()
-                    }),
-                    size: Some(size),
-                    team: Some(
-                        (0..rng.usize(1..3))
-                            .map(|_| person(&mut rng, "customer.example"))
-                            .collect(),
-                    ),
-                    ids: Some(if rng.bool() {
-                        CustomerProfileIds::Array(vec![CustomerProfileId {
-                            profile_type: Some(CustomerProfileIdType::Duns),
-                            id: Some(format!("{:09}", rng.u32(..1_000_000_000))),
-                            ..CustomerProfileId::default()
-                        }])
-                    } else {
-                        CustomerProfileIds::Object(Default::default())
-                    }),
-                    ..CustomerProfile::default()
-                }),
-                consent: Some(Consent {
-                    consent_to_contact: Some(true),
-                    consent_to_to_share_info_with_others: Some(rng.bool()),
-                    consent_to_share_referral_with_microsoft_sellers: shared.then_some(true),
-                    ..Consent::default()
-                }),
-                details: Some(ReferralDetails {
-                    notes: Some(format!(
-                        "{company} would like help with {}.",
-                        SERVICES[rng.usize(..SERVICES.len())]
-                    )),
-                    deal_value: Some(deal_value),
-                    currency: Some(currency.into()),
-                    closing_date_time: Some(created + Duration::days(rng.i64(30..365))),
-                    requirements: Some(Requirements {
-                        industries: Some(vec![tag(INDUSTRIES[rng.usize(..INDUSTRIES.len())])]),
-                        products: Some(vec![tag(PRODUCTS[rng.usize(..PRODUCTS.len())])]),
-                        services: Some(vec![tag(SERVICES[rng.usize(..SERVICES.len())])]),
-                        solutions: shared.then(|| {
-                            vec![SolutionTag {
-                                id: Some(format!("SOL-{}", rng.u16(..1000))),
-                                name: Some("Managed Azure landing zone".into()),
-                                type_: Some(SolutionType::Category),
-                                ..SolutionTag::default()
-                            }]
-                        }),
-                        ..Requirements::default()
-                    }),
-                    customer_requested_contact: Some(rng.bool()),
-                    ..ReferralDetails::default()
-                }),
-                team: Some(vec![person(&mut rng, "contoso.com")]),
-                invite_context: incoming.then(|| InviteContext {
-                    notes: Some("Can you help this customer? Thanks, John @ Microsoft".into()),
-                    invited_by: Some(InvitedBy {
-                        organization_id: Some("msft".into()),
-                        organization_name: Some("Microsoft".into()),
-                        ..InvitedBy::default()
-                    }),
-                    assistance_request_code: shared.then(|| {
-                        AssistanceRequestCode::KNOWN
-                            [rng.usize(..AssistanceRequestCode::KNOWN.len())]
-                        .clone()
-                    }),
-                    ..InviteContext::default()
-                }),
-                target: (!incoming && shared).then(|| {
-                    vec![Target {
-                        type_: Some(TargetType::BusinessProfileLocation),
-                        id: Some("msft".into()),
-                        ..Target::default()
-                    }]
-                }),
-                sales_stage: shared
-                    .then(|| SalesStage::KNOWN[rng.usize(..SalesStage::KNOWN.len())].clone()),
-                registrations: (shared && substatus == ReferralSubstatus::Won)
-                    .then(|| vec![registration(&mut rng, created, currency)]),
-                e_tag: Some(format!("\"{:016x}\"", rng.u64(..))),
-                links: Some(links(base, &id, &engagement_id)),
-                ..Referral::default()
-            }
+            draw.index = index;
+            let basics = draw.basics();
+            draw.referral(basics, base)
         })
         .collect()
+}
+
+/// What draws the synthetic referrals, one after the other.
+struct Draw {
+    rng: fastrand::Rng,
+    /// The referral being drawn.
+    index: usize,
+    /// The engagements drawn so far; a referral joins one now and then.
+    engagements: Vec<String>,
+    /// The (status, substatus) pairs of the status rules.
+    stages: Vec<(ReferralStatus, ReferralSubstatus)>,
+}
+
+/// The members of a synthetic referral that others depend on.
+struct Basics {
+    id: String,
+    engagement_id: String,
+    status: ReferralStatus,
+    substatus: ReferralSubstatus,
+    direction: ReferralDirection,
+    kind: ReferralType,
+    qualification: ReferralQualification,
+    size: CustomerSize,
+    place: (&'static str, &'static str, &'static str, &'static str),
+    created: DateTime<Utc>,
+    updated: DateTime<Utc>,
+    company: String,
+    currency: &'static str,
+    deal_value: Amount,
+}
+
+impl Draw {
+    /// An index below `length`: in turn for the first referrals, so that even a few cover every
+    /// value, and at random after them.
+    fn pick(&mut self, length: usize) -> usize {
+        if self.index < 64 {
+            self.index % length
+        } else {
+            self.rng.usize(..length)
+        }
+    }
+
+    fn basics(&mut self) -> Basics {
+        let id = uuid(&mut self.rng);
+        let engagement_id = if !self.engagements.is_empty() && self.rng.u8(..10) == 0 {
+            self.engagements[self.rng.usize(..self.engagements.len())].clone()
+        } else {
+            let engagement = uuid(&mut self.rng);
+            self.engagements.push(engagement.clone());
+            engagement
+        };
+        let stage = self.pick(self.stages.len());
+        let (status, substatus) = self.stages[stage].clone();
+        let direction =
+            [ReferralDirection::Incoming, ReferralDirection::Outgoing][self.pick(2)].clone();
+        let kind = [ReferralType::Independent, ReferralType::Shared][self.pick(2)].clone();
+        let qualification =
+            ReferralQualification::KNOWN[self.pick(ReferralQualification::KNOWN.len())].clone();
+        let size = CustomerSize::KNOWN[self.pick(CustomerSize::KNOWN.len())].clone();
+        let place = PLACES[self.pick(PLACES.len())];
+        let (created, updated) = self.instants();
+        let company = format!(
+            "{} {}",
+            COMPANIES[self.rng.usize(..COMPANIES.len())],
+            self.index
+        );
+        let currency = CURRENCIES[self.rng.usize(..CURRENCIES.len())];
+        let deal_value = self.deal_value();
+        Basics {
+            id,
+            engagement_id,
+            status,
+            substatus,
+            direction,
+            kind,
+            qualification,
+            size,
+            place,
+            created,
+            updated,
+            company,
+            currency,
+            deal_value,
+        }
+    }
+
+    /// When the referral was created and last updated; some share an instant of a batch job.
+    fn instants(&mut self) -> (DateTime<Utc>, DateTime<Utc>) {
+        let rng = &mut self.rng;
+        // After every creation date of the data.
+        let batches = Utc.with_ymd_and_hms(2026, 2, 1, 0, 0, 0).unwrap();
+        let mut created = Utc.with_ymd_and_hms(2019, 1, 1, 0, 0, 0).unwrap()
+            + Duration::seconds(rng.i64(0..7 * 365 * 24 * 3600))
+            + Duration::nanoseconds(rng.i64(0..10_000_000) * 100);
+        let updated = if self.index % BATCH_SHARE == BATCH_SHARE - 1 {
+            let batch = batches + Duration::hours(rng.i64(0..BATCHES));
+            if self.index % IMPORT_SHARE == IMPORT_SHARE - 1 {
+                // Imported by the batch job: created and updated at its instant.
+                created = batch;
+            }
+            batch
+        } else {
+            created
+                + Duration::seconds(rng.i64(0..30 * 24 * 3600))
+                + Duration::nanoseconds(rng.i64(0..10_000_000) * 100)
+        };
+        (created, updated)
+    }
+
+    /// A deal value with cents; now and then one that no f64 holds exactly.
+    fn deal_value(&mut self) -> Amount {
+        let rng = &mut self.rng;
+        if rng.u8(..50) == 0 {
+            format!(
+                "{}{:02}.{:02}",
+                rng.u64(1_000_000_000_000..10_000_000_000_000),
+                rng.u8(..100),
+                rng.u8(..100)
+            )
+        } else {
+            format!("{}.{:02}", rng.u64(100..5_000_000), rng.u8(..100))
+        }
+        .parse()
+        .expect("a decimal is an amount")
+    }
+
+    /// The referral of `basics`, with the rest of its members drawn.
+    fn referral(&mut self, basics: Basics, base: &str) -> Referral {
+        let Basics {
+            id,
+            engagement_id,
+            status,
+            substatus,
+            created,
+            updated,
+            ..
+        } = &basics;
+        let incoming = basics.direction == ReferralDirection::Incoming;
+        let shared = basics.kind == ReferralType::Shared;
+        let accepted = matches!(status, ReferralStatus::Active)
+            || matches!(substatus, ReferralSubstatus::Won | ReferralSubstatus::Lost);
+        let rng = &mut self.rng;
+        Referral {
+            id: Some(id.clone()),
+            engagement_id: Some(engagement_id.clone()),
+            name: Some(format!(
+                "{}: {}",
+                basics.company,
+                PRODUCTS[rng.usize(..PRODUCTS.len())]
+            )),
+            organization_id: Some(ORGANIZATION_ID.into()),
+            organization_name: Some(ORGANIZATION_NAME.into()),
+            external_reference_id: (rng.u8(..3) == 0).then(|| format!("CRM-{:06}", self.index)),
+            created_date_time: Some(*created),
+            updated_date_time: Some(*updated),
+            expiration_date_time: (incoming && *status == ReferralStatus::New)
+                .then(|| *created + Duration::days(14)),
+            accepted_date_time: accepted.then(|| *created + Duration::hours(rng.i64(1..72))),
+            closed_date_time: (*status == ReferralStatus::Closed).then_some(*updated),
+            status: Some(status.clone()),
+            substatus: Some(substatus.clone()),
+            status_reason: (*substatus == ReferralSubstatus::Declined)
+                .then(|| "Outside our service area.".into()),
+            type_: Some(basics.kind.clone()),
+            qualification: Some(basics.qualification.clone()),
+            direction: Some(basics.direction.clone()),
+            customer_profile: Some(customer(rng, &basics)),
+            consent: Some(Consent {
+                consent_to_contact: Some(true),
+                consent_to_to_share_info_with_others: Some(rng.bool()),
+                consent_to_share_referral_with_microsoft_sellers: shared.then_some(true),
+                ..Consent::default()
+            }),
+            details: Some(details(rng, &basics, shared)),
+            team: Some(vec![person(rng, "contoso.com")]),
+            invite_context: incoming.then(|| invitation(rng, shared)),
+            target: (!incoming && shared).then(|| vec![Target::microsoft()]),
+            sales_stage: shared
+                .then(|| SalesStage::KNOWN[rng.usize(..SalesStage::KNOWN.len())].clone()),
+            registrations: (shared && *substatus == ReferralSubstatus::Won)
+                .then(|| vec![registration(rng, *created, basics.currency)]),
+            e_tag: Some(format!("\"{:016x}\"", rng.u64(..))),
+            links: Some(links(base, id, engagement_id)),
+            ..Referral::default()
+        }
+    }
+}
+
+/// The customer of a synthetic referral.
+fn customer(rng: &mut fastrand::Rng, basics: &Basics) -> CustomerProfile {
+    let (country, city, state, postal_code) = basics.place;
+    CustomerProfile {
+        name: Some(basics.company.clone()),
+        address: Some(Address {
+            address_line1: Some(format!("{} Main Street", rng.u16(1..999))),
+            address_line2: Some(String::new()),
+            city: Some(city.into()),
+            state: (!state.is_empty()).then(|| state.into()),
+            postal_code: Some(postal_code.into()),
+            country: Some(country.into()),
+            ..Address::default()
+        }),
+        size: Some(basics.size.clone()),
+        team: Some(
+            (0..rng.usize(1..3))
+                .map(|_| person(rng, "customer.example"))
+                .collect(),
+        ),
+        ids: Some(if rng.bool() {
+            CustomerProfileIds::Array(vec![CustomerProfileId {
+                profile_type: Some(CustomerProfileIdType::Duns),
+                id: Some(format!("{:09}", rng.u32(..1_000_000_000))),
+                ..CustomerProfileId::default()
+            }])
+        } else {
+            CustomerProfileIds::Object(Default::default())
+        }),
+        ..CustomerProfile::default()
+    }
+}
+
+/// The details of a synthetic referral.
+fn details(rng: &mut fastrand::Rng, basics: &Basics, shared: bool) -> ReferralDetails {
+    ReferralDetails {
+        notes: Some(format!(
+            "{} would like help with {}.",
+            basics.company,
+            SERVICES[rng.usize(..SERVICES.len())]
+        )),
+        deal_value: Some(basics.deal_value.clone()),
+        currency: Some(basics.currency.into()),
+        closing_date_time: Some(basics.created + Duration::days(rng.i64(30..365))),
+        requirements: Some(Requirements {
+            industries: Some(vec![tag(INDUSTRIES[rng.usize(..INDUSTRIES.len())])]),
+            products: Some(vec![tag(PRODUCTS[rng.usize(..PRODUCTS.len())])]),
+            services: Some(vec![tag(SERVICES[rng.usize(..SERVICES.len())])]),
+            solutions: shared.then(|| {
+                vec![SolutionTag {
+                    id: Some(format!("SOL-{}", rng.u16(..1000))),
+                    name: Some("Managed Azure landing zone".into()),
+                    type_: Some(SolutionType::Category),
+                    ..SolutionTag::default()
+                }]
+            }),
+            ..Requirements::default()
+        }),
+        customer_requested_contact: Some(rng.bool()),
+        ..ReferralDetails::default()
+    }
+}
+
+/// The invitation of an incoming synthetic referral, from Microsoft.
+fn invitation(rng: &mut fastrand::Rng, shared: bool) -> InviteContext {
+    InviteContext {
+        notes: Some("Can you help this customer? Thanks, John @ Microsoft".into()),
+        invited_by: Some(InvitedBy::microsoft()),
+        assistance_request_code: shared.then(|| {
+            AssistanceRequestCode::KNOWN[rng.usize(..AssistanceRequestCode::KNOWN.len())].clone()
+        }),
+        ..InviteContext::default()
+    }
 }
 
 fn uuid(rng: &mut fastrand::Rng) -> String {
