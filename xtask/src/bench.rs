@@ -93,13 +93,28 @@ fn measure(seconds: u64) -> Result<(), String> {
         return Err("the release build failed".into());
     }
 
+    paging(&binaries)?;
+    paging_memory(&binaries)?;
+    load(&binaries, seconds)?;
+    let cli = Cli::new(&binaries)?;
+    cli.export()?;
+    cli.memory()?;
+    let _ = std::fs::remove_dir_all(&cli.scratch);
+    println!(
+        "\n(2 cores: the load generator and the sandbox share them; compare within a run, not across machines.)"
+    );
+    Ok(())
+}
+
+/// The client's listing and the sync against the plain loop.
+fn paging(binaries: &Path) -> Result<(), String> {
     println!("\n## Paging 10,000 referrals (median of {ROUNDS} rounds, alternating)");
-    let server = Sandbox::start(&binaries, 10_000)?;
+    let server = Sandbox::start(binaries, 10_000)?;
     let modes = ["client", "sync", "raw"];
     let mut times: Vec<Vec<f64>> = vec![Vec::new(); modes.len()];
     for _ in 0..ROUNDS {
         for (mode, times) in modes.iter().zip(times.iter_mut()) {
-            let report = probe(&binaries, &[mode, &server.url, TOKEN])?;
+            let report = probe(binaries, &[mode, &server.url, TOKEN])?;
             check_count(&report, 10_000)?;
             times.push(number(&report, "seconds")?);
         }
@@ -122,13 +137,18 @@ fn measure(seconds: u64) -> Result<(), String> {
     println!("ratio client / plain:     {:>8.2}", client / raw);
     println!("ratio sync / plain:       {:>8.2}", sync / raw);
 
+    Ok(())
+}
+
+/// The peak memory of the client's listing and of the sync.
+fn paging_memory(binaries: &Path) -> Result<(), String> {
     println!("\n## Peak memory while paging and syncing (VmHWM)");
     println!("{:>9} referrals   {:>12}   {:>12}", "", "client", "sync");
     for total in [1_000, 10_000, 100_000] {
-        let server = Sandbox::start(&binaries, total)?;
-        let client = probe(&binaries, &["client", &server.url, TOKEN])?;
+        let server = Sandbox::start(binaries, total)?;
+        let client = probe(binaries, &["client", &server.url, TOKEN])?;
         check_count(&client, total)?;
-        let sync = probe(&binaries, &["sync", &server.url, TOKEN])?;
+        let sync = probe(binaries, &["sync", &server.url, TOKEN])?;
         check_count(&sync, total)?;
         println!(
             "{total:>9} referrals   {:>8.0} KiB   {:>8.0} KiB   (sync: {} batches, largest state {} bytes)",
@@ -139,13 +159,18 @@ fn measure(seconds: u64) -> Result<(), String> {
         );
     }
 
+    Ok(())
+}
+
+/// The sandbox's requests per second of each page of [`PAGES`].
+fn load(binaries: &Path, seconds: u64) -> Result<(), String> {
     println!("\n## Requests per second of one page, 2 connections, {seconds} s each");
     for page in PAGES {
         println!("GET {page}");
         for total in [10_000, 100_000] {
-            let server = Sandbox::start(&binaries, total)?;
+            let server = Sandbox::start(binaries, total)?;
             let load = probe(
-                &binaries,
+                binaries,
                 &["load", &server.url, TOKEN, page, "2", &seconds.to_string()],
             )?;
             drop(server);
@@ -158,38 +183,41 @@ fn measure(seconds: u64) -> Result<(), String> {
             );
         }
     }
-    cli(&binaries)?;
-    println!(
-        "\n(2 cores: the load generator and the sandbox share them; compare within a run, not across machines.)"
-    );
     Ok(())
 }
 
-/// The CLI's export against the plain loop, and its peak memory.
-fn cli(binaries: &Path) -> Result<(), String> {
-    let scratch = binaries.join("bench-scratch");
-    std::fs::create_dir_all(&scratch)
-        .map_err(|error| format!("cannot create {}: {error}", scratch.display()))?;
-    let referrals = binaries.join("referrals").to_string_lossy().into_owned();
-    let bench = binaries
-        .join("referrals-bench")
-        .to_string_lossy()
-        .into_owned();
-    let out = |name: &str| scratch.join(name).to_string_lossy().into_owned();
-    let exported = |path: &str| -> Result<usize, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|error| format!("cannot read the export {path}: {error}"))?;
-        Ok(text.lines().count())
-    };
+/// The CLI under measure: its binary, the bench's, and a scratch folder for its files.
+struct Cli<'a> {
+    binaries: &'a Path,
+    scratch: PathBuf,
+    referrals: String,
+    bench: String,
+}
 
-    println!(
-        "\n## referrals export of 10,000 referrals against the plain loop (whole processes, median of {ROUNDS} rounds, alternating)"
-    );
-    let server = Sandbox::start(binaries, 10_000)?;
-    let file = out("export.ndjson");
-    let export_args = |url: &str, file: &str, format: &str| -> Vec<String> {
+impl<'a> Cli<'a> {
+    fn new(binaries: &'a Path) -> Result<Self, String> {
+        let scratch = binaries.join("bench-scratch");
+        std::fs::create_dir_all(&scratch)
+            .map_err(|error| format!("cannot create {}: {error}", scratch.display()))?;
+        Ok(Self {
+            binaries,
+            scratch,
+            referrals: binaries.join("referrals").to_string_lossy().into_owned(),
+            bench: binaries
+                .join("referrals-bench")
+                .to_string_lossy()
+                .into_owned(),
+        })
+    }
+
+    fn out(&self, name: &str) -> String {
+        self.scratch.join(name).to_string_lossy().into_owned()
+    }
+
+    /// The command line of an export of `url` to `file`.
+    fn export_args(&self, url: &str, file: &str, format: &str) -> Vec<String> {
         [
-            referrals.as_str(),
+            self.referrals.as_str(),
             "--root",
             url,
             "--token",
@@ -204,66 +232,92 @@ fn cli(binaries: &Path) -> Result<(), String> {
         ]
         .map(str::to_owned)
         .to_vec()
-    };
-    let raw_args: Vec<String> = [bench.as_str(), "raw", &server.url, TOKEN]
-        .map(str::to_owned)
-        .to_vec();
-    let (mut export_times, mut raw_times) = (Vec::new(), Vec::new());
-    for _ in 0..ROUNDS {
-        let export = measured(binaries, &export_args(&server.url, &file, "ndjson"))?;
-        if exported(&file)? != 10_000 {
-            return Err(format!("the export {file} does not hold 10,000 referrals"));
-        }
-        export_times.push(number(&export, "seconds")?);
-        raw_times.push(number(&measured(binaries, &raw_args)?, "seconds")?);
     }
-    let (export, raw) = (median(&mut export_times), median(&mut raw_times));
-    println!("referrals export (ndjson): {:>8.1} ms", export * 1e3);
-    println!("reqwest + serde_json:      {:>8.1} ms", raw * 1e3);
-    println!("ratio export / plain:      {:>8.2}", export / raw);
-    drop(server);
 
-    println!("\n## Peak memory of the CLI (VmHWM of the process)");
-    println!(
-        "{:>9} referrals   {:>14}   {:>14}   {:>14}",
-        "", "export ndjson", "export csv", "sync --db"
-    );
-    for total in [10_000, 100_000] {
-        let server = Sandbox::start(binaries, total)?;
-        let mut peaks = Vec::new();
-        for (format, file) in [("ndjson", out("memory.ndjson")), ("csv", out("memory.csv"))] {
-            let export = measured(binaries, &export_args(&server.url, &file, format))?;
-            peaks.push(number(&export, "peak_kib")?);
-        }
-        let db = out("memory.sqlite");
-        for stale in [db.clone(), format!("{db}-wal"), format!("{db}-shm")] {
-            let _ = std::fs::remove_file(stale);
-        }
-        let sync = measured(
-            binaries,
-            &[
-                referrals.as_str(),
-                "--root",
-                &server.url,
-                "--token",
-                TOKEN,
-                "--quiet",
-                "sync",
-                "--db",
-                &db,
-                "--skew",
-                "0s",
-            ]
-            .map(str::to_owned),
-        )?;
-        peaks.push(number(&sync, "peak_kib")?);
-        println!(
-            "{total:>9} referrals   {:>10.0} KiB   {:>10.0} KiB   {:>10.0} KiB",
-            peaks[0], peaks[1], peaks[2]
-        );
+    /// The command line of `sync --db` of `url` into `db`.
+    fn sync_args(&self, url: &str, db: &str) -> Vec<String> {
+        [
+            self.referrals.as_str(),
+            "--root",
+            url,
+            "--token",
+            TOKEN,
+            "--quiet",
+            "sync",
+            "--db",
+            db,
+            "--skew",
+            "0s",
+        ]
+        .map(str::to_owned)
+        .to_vec()
     }
-    let _ = std::fs::remove_dir_all(&scratch);
-    Ok(())
+
+    /// The CLI's export against the plain loop.
+    fn export(&self) -> Result<(), String> {
+        let binaries = self.binaries;
+        let exported = |path: &str| -> Result<usize, String> {
+            let text = std::fs::read_to_string(path)
+                .map_err(|error| format!("cannot read the export {path}: {error}"))?;
+            Ok(text.lines().count())
+        };
+        println!(
+            "\n## referrals export of 10,000 referrals against the plain loop (whole processes, median of {ROUNDS} rounds, alternating)"
+        );
+        let server = Sandbox::start(binaries, 10_000)?;
+        let file = self.out("export.ndjson");
+        let raw_args: Vec<String> = [self.bench.as_str(), "raw", &server.url, TOKEN]
+            .map(str::to_owned)
+            .to_vec();
+        let (mut export_times, mut raw_times) = (Vec::new(), Vec::new());
+        for _ in 0..ROUNDS {
+            let export = measured(binaries, &self.export_args(&server.url, &file, "ndjson"))?;
+            if exported(&file)? != 10_000 {
+                return Err(format!("the export {file} does not hold 10,000 referrals"));
+            }
+            export_times.push(number(&export, "seconds")?);
+            raw_times.push(number(&measured(binaries, &raw_args)?, "seconds")?);
+        }
+        let (export, raw) = (median(&mut export_times), median(&mut raw_times));
+        println!("referrals export (ndjson): {:>8.1} ms", export * 1e3);
+        println!("reqwest + serde_json:      {:>8.1} ms", raw * 1e3);
+        println!("ratio export / plain:      {:>8.2}", export / raw);
+        drop(server);
+
+        Ok(())
+    }
+
+    /// The peak memory of the CLI's export and sync.
+    fn memory(&self) -> Result<(), String> {
+        let binaries = self.binaries;
+        println!("\n## Peak memory of the CLI (VmHWM of the process)");
+        println!(
+            "{:>9} referrals   {:>14}   {:>14}   {:>14}",
+            "", "export ndjson", "export csv", "sync --db"
+        );
+        for total in [10_000, 100_000] {
+            let server = Sandbox::start(binaries, total)?;
+            let mut peaks = Vec::new();
+            for (format, file) in [
+                ("ndjson", self.out("memory.ndjson")),
+                ("csv", self.out("memory.csv")),
+            ] {
+                let export = measured(binaries, &self.export_args(&server.url, &file, format))?;
+                peaks.push(number(&export, "peak_kib")?);
+            }
+            let db = self.out("memory.sqlite");
+            for stale in [db.clone(), format!("{db}-wal"), format!("{db}-shm")] {
+                let _ = std::fs::remove_file(stale);
+            }
+            let sync = measured(binaries, &self.sync_args(&server.url, &db))?;
+            peaks.push(number(&sync, "peak_kib")?);
+            println!(
+                "{total:>9} referrals   {:>10.0} KiB   {:>10.0} KiB   {:>10.0} KiB",
+                peaks[0], peaks[1], peaks[2]
+            );
+        }
+        Ok(())
+    }
 }
 
 /// Runs `command` (program and arguments) under `referrals-bench measure`.

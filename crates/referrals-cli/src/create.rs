@@ -45,6 +45,20 @@ pub struct Args {
 }
 
 pub async fn run(context: &Context, args: &Args) -> anyhow::Result<()> {
+    let new = read(args)?;
+    if !args.share_with_microsoft {
+        let created = context.client.create(&new).await?;
+        context.say(format_args!(
+            "created {}",
+            created.id.as_deref().unwrap_or("a referral")
+        ));
+        return crate::print_referrals(args.format, &[created]);
+    }
+    share(context, args, &new).await
+}
+
+/// The referral of `--from`: one JSON value, a `NewReferral`.
+fn read(args: &Args) -> anyhow::Result<NewReferral> {
     let text = crate::read_bounded(&args.from, LIMIT, "the referral file")?;
     let mut deserializer = serde_json::Deserializer::from_str(&text);
     let new: NewReferral =
@@ -64,16 +78,13 @@ pub async fn run(context: &Context, args: &Args) -> anyhow::Result<()> {
     deserializer
         .end()
         .with_context(|| format!("{} holds more than one JSON value", args.from.display()))?;
+    Ok(new)
+}
 
-    if !args.share_with_microsoft {
-        let created = context.client.create(&new).await?;
-        context.say(format_args!(
-            "created {}",
-            created.id.as_deref().unwrap_or("a referral")
-        ));
-        return crate::print_referrals(args.format, &[created]);
-    }
-
+/// The two steps of a shared referral: the referral of type Shared (unless an engagement is
+/// named: then the second step alone), and the one of the same engagement that invites
+/// Microsoft.
+async fn share(context: &Context, args: &Args, new: &NewReferral) -> anyhow::Result<()> {
     if new.type_ != ReferralType::Shared {
         return Err(Usage(format!(
             "{} says type {}; --share-with-microsoft shares a referral of type Shared: set its \
@@ -92,7 +103,7 @@ pub async fn run(context: &Context, args: &Args) -> anyhow::Result<()> {
     let engagement = match joined {
         Some(engagement) => engagement,
         None => {
-            let first = context.client.create(&new).await?;
+            let first = context.client.create(new).await?;
             let engagement = first.engagement_id.clone().with_context(|| {
                 format!(
                     "the service created {} without an engagementId, which the second step \
@@ -108,7 +119,7 @@ pub async fn run(context: &Context, args: &Args) -> anyhow::Result<()> {
             engagement
         }
     };
-    match context.client.invite_microsoft(&new, &engagement).await {
+    match context.client.invite_microsoft(new, &engagement).await {
         Ok(invitation) => {
             context.say(format_args!(
                 "invited Microsoft to the engagement {engagement} ({})",

@@ -8,7 +8,6 @@
 //! is lost or written twice. When the last page is written, the partial file is synced and
 //! renamed to `FILE`, so that `FILE` is never half written.
 
-use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Seek, Write};
 use std::path::{Path, PathBuf};
@@ -18,7 +17,7 @@ use anyhow::{Context as _, bail};
 use clap::ArgMatches;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use referrals_client::query::Query;
-use referrals_client::{Continuation, ErrorKind, Page};
+use referrals_client::{Continuation, ErrorKind, Page, Trail};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
@@ -78,97 +77,22 @@ struct Checkpoint {
 }
 
 pub async fn run(context: &Context, args: &Args, matches: &ArgMatches) -> anyhow::Result<()> {
-    if args.out.as_os_str() == "-" || args.out.is_dir() {
-        return Err(Usage(format!(
-            "--out {} must name a file; `referrals list` writes to standard output",
-            args.out.display()
-        ))
-        .into());
-    }
-    let format = args.format.unwrap_or_else(|| {
-        match args
-            .out
-            .extension()
-            .and_then(|extension| extension.to_str())
-        {
-            Some(extension) if extension.eq_ignore_ascii_case("csv") => ExportFormat::Csv,
-            _ => ExportFormat::Ndjson,
-        }
-    });
+    let format = format_of(args)?;
     let query = args.query.query(matches)?;
     // From here on, Ctrl-C stops after the page in hand.
     let stop = Stop::listen(context.quiet);
-    let partial = sibling(&args.out, ".partial");
-    let checkpoint_path = sibling(&args.out, ".partial-checkpoint");
-    if args.restart {
-        remove_if_present(&checkpoint_path)?;
-        remove_if_present(&partial)?;
-    }
-
-    let parameters = query.parameters();
-    let (mut checkpoint, file) = match read_checkpoint(&checkpoint_path)? {
-        Some(checkpoint) => {
-            if checkpoint.query != parameters || checkpoint.format != format {
-                bail!(
-                    "{} is the checkpoint of another export ({} as {:?}); run that command again \
-                     to finish it, or add --restart to discard it",
-                    checkpoint_path.display(),
-                    describe(&checkpoint.query),
-                    checkpoint.format
-                );
-            }
-            if checkpoint.pages > 0
-                && checkpoint.next.is_none()
-                && !partial.exists()
-                && args.out.exists()
-            {
-                // The last run renamed the file and stopped before it removed the checkpoint.
-                remove_if_present(&checkpoint_path)?;
-                context.say(format_args!(
-                    "the export to {} was complete: {} referrals",
-                    args.out.display(),
-                    checkpoint.referrals
-                ));
-                return Ok(());
-            }
-            let file = reopen(&partial, checkpoint.bytes)?;
-            context.say(format_args!(
-                "going on with the export to {} after {} referrals in {} pages",
-                args.out.display(),
-                checkpoint.referrals,
-                checkpoint.pages
-            ));
-            (checkpoint, file)
-        }
-        None => {
-            let checkpoint = Checkpoint {
-                version: VERSION,
-                query: parameters,
-                format,
-                bytes: 0,
-                pages: 0,
-                referrals: 0,
-                total: None,
-                next: None,
-            };
-            // The checkpoint comes first: a partial file without one is not ours to overwrite.
-            if partial.exists() {
-                bail!(
-                    "{} exists and no checkpoint says it is an export in progress; remove it, or \
-                     add --restart to replace it",
-                    partial.display()
-                );
-            }
-            write_checkpoint(&checkpoint_path, &checkpoint)?;
-            let file = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&partial)
-                .with_context(|| format!("cannot create {}", partial.display()))?;
-            (checkpoint, file)
-        }
+    let files = Files {
+        partial: sibling(&args.out, ".partial"),
+        checkpoint: sibling(&args.out, ".partial-checkpoint"),
+        out: args.out.clone(),
     };
-
+    if args.restart {
+        remove_if_present(&files.checkpoint)?;
+        remove_if_present(&files.partial)?;
+    }
+    let Some((mut checkpoint, file)) = start(context, &files, query.parameters(), format)? else {
+        return Ok(());
+    };
     let progress = progress(context.quiet, &checkpoint);
     let output = match format {
         ExportFormat::Ndjson => Format::Ndjson,
@@ -182,41 +106,193 @@ pub async fn run(context: &Context, args: &Args, matches: &ArgMatches) -> anyhow
     if checkpoint.pages == 0 {
         writer.start()?;
     }
-    let mut seen = HashSet::new();
-    let mut last_checkpoint = Instant::now();
-    let resumed = checkpoint.pages > 0;
-    // The next page is fetched while this one is written: one page ahead, no more.
-    let mut pages = fetch_ahead(context.client.clone(), query, &checkpoint);
-    loop {
-        let Some(page) = pages.recv().await else {
-            if checkpoint.pages == 0 || checkpoint.next.is_some() {
-                bail!("the listing stopped before its last page; run the same command again");
-            }
-            break;
+    let export = Export {
+        context,
+        files: &files,
+        progress: &progress,
+        stop: &stop,
+    };
+    if !export.pages(query, &mut writer, &mut checkpoint).await? {
+        return Ok(());
+    }
+    export.finish(writer, &checkpoint)
+}
+
+/// The format of the export: the flag's, or CSV for a `.csv` file and NDJSON otherwise.
+fn format_of(args: &Args) -> anyhow::Result<ExportFormat> {
+    if args.out.as_os_str() == "-" || args.out.is_dir() {
+        return Err(Usage(format!(
+            "--out {} must name a file; `referrals list` writes to standard output",
+            args.out.display()
+        ))
+        .into());
+    }
+    Ok(args.format.unwrap_or_else(|| {
+        match args
+            .out
+            .extension()
+            .and_then(|extension| extension.to_str())
+        {
+            Some(extension) if extension.eq_ignore_ascii_case("csv") => ExportFormat::Csv,
+            _ => ExportFormat::Ndjson,
+        }
+    }))
+}
+
+/// The files of an export: the file it makes, the partial file and its checkpoint.
+struct Files {
+    out: PathBuf,
+    partial: PathBuf,
+    checkpoint: PathBuf,
+}
+
+/// Where the export starts: the checkpoint of the last run of the same export and its partial
+/// file cut back to it, or a new checkpoint and an empty partial file. `None` when the last run
+/// was complete.
+fn start(
+    context: &Context,
+    files: &Files,
+    parameters: Vec<(String, String)>,
+    format: ExportFormat,
+) -> anyhow::Result<Option<(Checkpoint, File)>> {
+    let Some(checkpoint) = read_checkpoint(&files.checkpoint)? else {
+        let checkpoint = Checkpoint {
+            version: VERSION,
+            query: parameters,
+            format,
+            bytes: 0,
+            pages: 0,
+            referrals: 0,
+            total: None,
+            next: None,
         };
-        let page = match page {
-            Ok(page) => page,
-            Err(error) => {
-                progress.abandon();
-                let hint = if resumed
-                    && seen.is_empty()
-                    && matches!(
-                        error.kind(),
-                        ErrorKind::Service | ErrorKind::InvalidContinuation
-                    ) {
-                    "the checkpoint may be too old for the service: add --restart to export again from the first page"
-                } else {
-                    "run the same command again to go on from the last checkpoint"
-                };
-                save(&mut writer, &checkpoint_path, &mut checkpoint)?;
-                return Err(anyhow::Error::new(error).context(format!(
-                    "the export to {} stopped after {} referrals in {} pages ({hint})",
-                    args.out.display(),
-                    checkpoint.referrals,
-                    checkpoint.pages
-                )));
+        // The checkpoint comes first: a partial file without one is not ours to overwrite.
+        if files.partial.exists() {
+            bail!(
+                "{} exists and no checkpoint says it is an export in progress; remove it, or \
+                 add --restart to replace it",
+                files.partial.display()
+            );
+        }
+        write_checkpoint(&files.checkpoint, &checkpoint)?;
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&files.partial)
+            .with_context(|| format!("cannot create {}", files.partial.display()))?;
+        return Ok(Some((checkpoint, file)));
+    };
+    if checkpoint.query != parameters || checkpoint.format != format {
+        bail!(
+            "{} is the checkpoint of another export ({} as {:?}); run that command again \
+             to finish it, or add --restart to discard it",
+            files.checkpoint.display(),
+            describe(&checkpoint.query),
+            checkpoint.format
+        );
+    }
+    resume(context, files, checkpoint)
+}
+
+/// The export of `checkpoint`, to go on with.
+fn resume(
+    context: &Context,
+    files: &Files,
+    checkpoint: Checkpoint,
+) -> anyhow::Result<Option<(Checkpoint, File)>> {
+    if checkpoint.pages > 0
+        && checkpoint.next.is_none()
+        && !files.partial.exists()
+        && files.out.exists()
+    {
+        // The last run renamed the file and stopped before it removed the checkpoint.
+        remove_if_present(&files.checkpoint)?;
+        context.say(format_args!(
+            "the export to {} was complete: {} referrals",
+            files.out.display(),
+            checkpoint.referrals
+        ));
+        return Ok(None);
+    }
+    let file = reopen(&files.partial, checkpoint.bytes)?;
+    context.say(format_args!(
+        "going on with the export to {} after {} referrals in {} pages",
+        files.out.display(),
+        checkpoint.referrals,
+        checkpoint.pages
+    ));
+    Ok(Some((checkpoint, file)))
+}
+
+/// An export under way.
+struct Export<'a> {
+    context: &'a Context,
+    files: &'a Files,
+    progress: &'a ProgressBar,
+    stop: &'a Stop,
+}
+
+impl Export<'_> {
+    /// Writes every page from where `checkpoint` stands, with a checkpoint after each stretch
+    /// of pages. `false` when Ctrl-C stopped it (after a checkpoint).
+    async fn pages(
+        &self,
+        query: Query,
+        writer: &mut Writer<BufWriter<File>>,
+        checkpoint: &mut Checkpoint,
+    ) -> anyhow::Result<bool> {
+        let mut trail = Trail::new(self.context.client.runtime().max_pages());
+        let mut last_checkpoint = Instant::now();
+        let resumed = checkpoint.pages > 0;
+        // The next page is fetched while this one is written: one page ahead, no more.
+        let mut pages = fetch_ahead(self.context.client.clone(), query, checkpoint);
+        loop {
+            let Some(page) = pages.recv().await else {
+                if checkpoint.pages == 0 || checkpoint.next.is_some() {
+                    bail!("the listing stopped before its last page; run the same command again");
+                }
+                return Ok(true);
+            };
+            let page = match page {
+                Ok(page) => page,
+                Err(error) => {
+                    return Err(self.failed(
+                        error,
+                        resumed && trail.pages() == 0,
+                        writer,
+                        checkpoint,
+                    ));
+                }
+            };
+            self.write(&page, writer, checkpoint)?;
+            checkpoint.next = page.next()?.cloned();
+            trail.follow(checkpoint.next.as_ref())?;
+            let done = checkpoint.next.is_none();
+            if done || self.stop.asked() || last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
+                save(writer, &self.files.checkpoint, checkpoint)?;
+                last_checkpoint = Instant::now();
             }
-        };
+            if done {
+                return Ok(true);
+            }
+            if self.stop.asked() {
+                self.progress.abandon();
+                self.context.say(format_args!(
+                    "stopped after {} referrals in {} pages; run the same command again to go on",
+                    checkpoint.referrals, checkpoint.pages
+                ));
+                return Ok(false);
+            }
+        }
+    }
+
+    /// Writes the referrals of `page` and counts them.
+    fn write(
+        &self,
+        page: &Page,
+        writer: &mut Writer<BufWriter<File>>,
+        checkpoint: &mut Checkpoint,
+    ) -> anyhow::Result<()> {
         for referral in &page.items {
             writer.write(referral)?;
         }
@@ -225,63 +301,77 @@ pub async fn run(context: &Context, args: &Args, matches: &ArgMatches) -> anyhow
         if checkpoint.total.is_none() {
             checkpoint.total = page.count;
             if let Some(total) = page.count {
-                progress.set_length(u64::try_from(total).unwrap_or(0));
-                progress.set_style(bar_style());
+                self.progress.set_length(u64::try_from(total).unwrap_or(0));
+                self.progress.set_style(bar_style());
             }
         }
-        progress.set_position(checkpoint.referrals);
-        progress.set_message(format!("{} pages", checkpoint.pages));
-        checkpoint.next = page.next()?.cloned();
-        if let Some(next) = &checkpoint.next
-            && !seen.insert(next.link().to_owned())
-        {
-            bail!(
-                "the service sent the next link {} twice: the listing goes in a circle",
-                next.link()
-            );
-        }
-        let done = checkpoint.next.is_none();
-        if done || stop.asked() || last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
-            save(&mut writer, &checkpoint_path, &mut checkpoint)?;
-            last_checkpoint = Instant::now();
-        }
-        if done {
-            break;
-        }
-        if stop.asked() {
-            progress.abandon();
-            context.say(format_args!(
-                "stopped after {} referrals in {} pages; run the same command again to go on",
-                checkpoint.referrals, checkpoint.pages
-            ));
-            return Ok(());
-        }
+        self.progress.set_position(checkpoint.referrals);
+        self.progress
+            .set_message(format!("{} pages", checkpoint.pages));
+        Ok(())
     }
 
-    let file = writer
-        .finish()?
-        .into_inner()
-        .map_err(|error| error.into_error())?;
-    file.sync_all()
-        .with_context(|| format!("cannot write {}", partial.display()))?;
-    drop(file);
-    std::fs::rename(&partial, &args.out).with_context(|| {
-        format!(
-            "cannot rename {} to {}",
-            partial.display(),
-            args.out.display()
-        )
-    })?;
-    sync_directory(&args.out);
-    remove_if_present(&checkpoint_path)?;
-    progress.finish_and_clear();
-    context.say(format_args!(
-        "exported {} referrals in {} pages to {}",
-        checkpoint.referrals,
-        checkpoint.pages,
-        args.out.display()
-    ));
-    Ok(())
+    /// The error of a page that failed, after a checkpoint of what was written.
+    fn failed(
+        &self,
+        error: referrals_client::Error,
+        first_of_resumed: bool,
+        writer: &mut Writer<BufWriter<File>>,
+        checkpoint: &mut Checkpoint,
+    ) -> anyhow::Error {
+        self.progress.abandon();
+        let hint = if first_of_resumed
+            && matches!(
+                error.kind(),
+                ErrorKind::Service | ErrorKind::InvalidContinuation
+            ) {
+            "the checkpoint may be too old for the service: add --restart to export again from the first page"
+        } else {
+            "run the same command again to go on from the last checkpoint"
+        };
+        if let Err(saving) = save(writer, &self.files.checkpoint, checkpoint) {
+            return saving;
+        }
+        anyhow::Error::new(error).context(format!(
+            "the export to {} stopped after {} referrals in {} pages ({hint})",
+            self.files.out.display(),
+            checkpoint.referrals,
+            checkpoint.pages
+        ))
+    }
+
+    /// Makes the complete file appear: the partial file synced and renamed, the checkpoint
+    /// removed.
+    fn finish(
+        &self,
+        writer: Writer<BufWriter<File>>,
+        checkpoint: &Checkpoint,
+    ) -> anyhow::Result<()> {
+        let Files {
+            out,
+            partial,
+            checkpoint: checkpoint_path,
+        } = self.files;
+        let file = writer
+            .finish()?
+            .into_inner()
+            .map_err(|error| error.into_error())?;
+        file.sync_all()
+            .with_context(|| format!("cannot write {}", partial.display()))?;
+        drop(file);
+        std::fs::rename(partial, out)
+            .with_context(|| format!("cannot rename {} to {}", partial.display(), out.display()))?;
+        sync_directory(out);
+        remove_if_present(checkpoint_path)?;
+        self.progress.finish_and_clear();
+        self.context.say(format_args!(
+            "exported {} referrals in {} pages to {}",
+            checkpoint.referrals,
+            checkpoint.pages,
+            out.display()
+        ));
+        Ok(())
+    }
 }
 
 /// The pages from where `checkpoint` stands, fetched by a task of their own one page ahead of

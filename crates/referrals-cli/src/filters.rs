@@ -53,64 +53,7 @@ pub struct Flag {
 pub fn flags() -> Vec<Flag> {
     let mut flags = Vec::new();
     for member in facts::FILTERABLE {
-        let name = last_name(member.path);
-        let ops = member.operators;
-        if ops.contains(CompareOp::Eq) && member.kind != Kind::Time {
-            let known = if member.known.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    " Known values: {} (others may come).",
-                    member.known.join(", ")
-                )
-            };
-            flags.push(Flag {
-                long: name.clone(),
-                path: member.path,
-                op: CompareOp::Eq,
-                kind: member.kind,
-                lambda: None,
-                help: format!(
-                    "Only referrals whose `{}` is this; repeat the flag for any of several.{known}",
-                    member.path
-                ),
-            });
-        }
-        let (low, high, what) = match member.kind {
-            Kind::Time => (
-                "from",
-                "to",
-                "date-time (RFC 3339, or a date for its midnight UTC)",
-            ),
-            _ => ("min", "max", "value"),
-        };
-        let base = name.strip_suffix("-date-time").unwrap_or(&name).to_owned();
-        for (op, suffix, bound) in [
-            (CompareOp::Ge, low, "at or after"),
-            (CompareOp::Le, high, "at or before"),
-        ] {
-            if !ops.contains(op) {
-                continue;
-            }
-            let bound = if member.kind == Kind::Time {
-                bound.to_owned()
-            } else if op == CompareOp::Ge {
-                "at least".to_owned()
-            } else {
-                "at most".to_owned()
-            };
-            flags.push(Flag {
-                long: format!("{base}-{suffix}"),
-                path: member.path,
-                op,
-                kind: member.kind,
-                lambda: None,
-                help: format!(
-                    "Only referrals whose `{}` is {bound} this {what}.",
-                    member.path
-                ),
-            });
-        }
+        flags.extend(member_flags(member));
     }
     for lambda in facts::LAMBDAS {
         for member in lambda.members {
@@ -131,14 +74,81 @@ pub fn flags() -> Vec<Flag> {
             });
         }
     }
-    // A name taken twice, or taken by a command, is replaced by the whole path.
+    rename_clashes(&mut flags);
+    flags
+}
+
+/// The flags of one filterable member: equality (not for a date-time), and the bounds it takes.
+fn member_flags(member: &'static facts::Filterable) -> Vec<Flag> {
+    let mut flags = Vec::new();
+    let name = last_name(member.path);
+    let ops = member.operators;
+    if ops.contains(CompareOp::Eq) && member.kind != Kind::Time {
+        let known = if member.known.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " Known values: {} (others may come).",
+                member.known.join(", ")
+            )
+        };
+        flags.push(Flag {
+            long: name.clone(),
+            path: member.path,
+            op: CompareOp::Eq,
+            kind: member.kind,
+            lambda: None,
+            help: format!(
+                "Only referrals whose `{}` is this; repeat the flag for any of several.{known}",
+                member.path
+            ),
+        });
+    }
+    let (low, high, what) = match member.kind {
+        Kind::Time => (
+            "from",
+            "to",
+            "date-time (RFC 3339, or a date for its midnight UTC)",
+        ),
+        _ => ("min", "max", "value"),
+    };
+    let base = name.strip_suffix("-date-time").unwrap_or(&name).to_owned();
+    for (op, suffix, bound) in [
+        (CompareOp::Ge, low, "at or after"),
+        (CompareOp::Le, high, "at or before"),
+    ] {
+        if !ops.contains(op) {
+            continue;
+        }
+        let bound = match (member.kind, op) {
+            (Kind::Time, _) => bound,
+            (_, CompareOp::Ge) => "at least",
+            _ => "at most",
+        };
+        flags.push(Flag {
+            long: format!("{base}-{suffix}"),
+            path: member.path,
+            op,
+            kind: member.kind,
+            lambda: None,
+            help: format!(
+                "Only referrals whose `{}` is {bound} this {what}.",
+                member.path
+            ),
+        });
+    }
+    flags
+}
+
+/// A name taken twice, or taken by a command, is replaced by the whole path.
+fn rename_clashes(flags: &mut [Flag]) {
     let mut seen = BTreeSet::new();
     let clashes: BTreeSet<String> = flags
         .iter()
         .filter(|flag| !seen.insert(flag.long.clone()) || TAKEN.contains(&flag.long.as_str()))
         .map(|flag| flag.long.clone())
         .collect();
-    for flag in &mut flags {
+    for flag in flags {
         if clashes.contains(&flag.long) {
             let path = match flag.lambda {
                 Some((collection, _, member)) => format!("{collection}/{member}"),
@@ -156,7 +166,6 @@ pub fn flags() -> Vec<Flag> {
             flag.long = format!("{}{suffix}", kebab(&path));
         }
     }
-    flags
 }
 
 /// Adds the filter flags to `command`, under their own heading.

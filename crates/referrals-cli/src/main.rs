@@ -47,17 +47,17 @@ use referrals_client::types;
     )
 )]
 struct Cli {
-    /// The service root: the service by default, or a sandbox such as http://127.0.0.1:8080.
+    /// The service root (its help, in the attribute, names a sandbox's address).
     #[arg(
         long,
+        help = "The service root: the service by default, or a sandbox such as http://127.0.0.1:8080.",
         global = true,
         env = "PARTNER_ROOT",
         value_name = "URL",
         help_heading = "Global options"
     )]
     root: Option<String>,
-    /// The bearer token (App+User, for the scope https://api.partner.microsoft.com/.default).
-    /// Without it, a build with the feature `azure` asks the account of `az login`.
+    /// The bearer token; its help is made from the document's scopes ([`token_help`]).
     #[arg(
         long,
         global = true,
@@ -244,9 +244,19 @@ impl Context {
     }
 }
 
+/// The help of `--token`, with the scopes of the document's security schemes.
+fn token_help() -> String {
+    format!(
+        "The bearer token (App+User, for the scope {}). Without it, a build with the feature \
+         `azure` asks the account of `az login`.",
+        referrals_client::security::SCOPES.join(" or ")
+    )
+}
+
 /// The whole command line, with the flags made from the document.
 fn command() -> clap::Command {
     Cli::command()
+        .mut_arg("token", |arg| arg.help(token_help()))
         .mut_subcommand("list", filters::add)
         .mut_subcommand("export", filters::add)
         .mut_subcommand("sync", filters::add)

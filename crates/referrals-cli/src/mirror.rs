@@ -181,6 +181,102 @@ async fn once(
     })
 }
 
+/// Why the file at `path` is refused as a mirror.
+fn refusal(path: &Path, what: String) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{} {what}; nothing in it was changed. Give --db a new file to start a mirror",
+        path.display()
+    )
+}
+
+/// Creates the mirror's tables in an empty database, or checks that the database is a mirror
+/// of this version.
+fn set_up(connection: &Connection, path: &Path) -> anyhow::Result<()> {
+    let refuse = |what: String| refusal(path, what);
+    // Reading the header is the first access: a file that is not a database fails here.
+    let application_id: i32 = connection
+        .pragma_query_value(None, "application_id", |row| row.get(0))
+        .map_err(|error| refuse(format!("is not a SQLite database ({error})")))?;
+    let version: i32 = connection
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(|error| refuse(format!("cannot be read ({error})")))?;
+    let tables: i64 = connection
+        .query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0))
+        .map_err(|error| refuse(format!("cannot be read ({error})")))?;
+    match (application_id, tables) {
+        (0, 0) => {
+            connection
+                .busy_timeout(Duration::from_secs(10))
+                .context("cannot set the busy timeout")?;
+            connection
+                .pragma_update(None, "journal_mode", "WAL")
+                .with_context(|| format!("cannot set up {}", path.display()))?;
+            let create = format!(
+                "BEGIN; {SCHEMA} PRAGMA application_id = {APPLICATION_ID}; \
+                 PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+            );
+            connection.execute_batch(&create).with_context(|| {
+                format!("cannot create the mirror's tables in {}", path.display())
+            })?;
+        }
+        (APPLICATION_ID, _) if version > SCHEMA_VERSION => {
+            return Err(refuse(format!(
+                "is a mirror of version {version}, written by a later referrals (this one \
+                 writes version {SCHEMA_VERSION})"
+            )));
+        }
+        (APPLICATION_ID, _) if version == SCHEMA_VERSION => {
+            connection
+                .busy_timeout(Duration::from_secs(10))
+                .context("cannot set the busy timeout")?;
+        }
+        (APPLICATION_ID, _) => {
+            return Err(refuse(format!(
+                "is a mirror of an unknown version {version}"
+            )));
+        }
+        _ => {
+            return Err(refuse(format!(
+                "is a SQLite database of another program (application_id {application_id}, \
+                 {tables} tables and indexes)"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Checks that the mirror's tables have the columns that this version writes.
+fn check_tables(connection: &Connection, path: &Path) -> anyhow::Result<()> {
+    for (table, columns) in [
+        (
+            "referrals",
+            &[
+                "id",
+                "eTag",
+                "status",
+                "substatus",
+                "updatedDateTime",
+                "json",
+            ][..],
+        ),
+        ("sync_state", &["one", "state", "written"][..]),
+    ] {
+        let found = columns_of(connection, table)
+            .map_err(|error| refusal(path, format!("cannot be read ({error})")))?;
+        if found.iter().map(String::as_str).ne(columns.iter().copied()) {
+            return Err(refusal(
+                path,
+                format!(
+                    "has a table `{table}` with the columns ({}), not ({})",
+                    found.join(", "),
+                    columns.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// An open mirror.
 struct Mirror {
     path: PathBuf,
@@ -202,85 +298,8 @@ impl Mirror {
         };
         let connection = Connection::open_with_flags(path, flags)
             .with_context(|| format!("cannot open {} as a SQLite database", path.display()))?;
-        let refuse = |what: String| {
-            anyhow::anyhow!(
-                "{} {what}; nothing in it was changed. Give --db a new file to start a mirror",
-                path.display()
-            )
-        };
-        // Reading the header is the first access: a file that is not a database fails here.
-        let application_id: i32 = connection
-            .pragma_query_value(None, "application_id", |row| row.get(0))
-            .map_err(|error| refuse(format!("is not a SQLite database ({error})")))?;
-        let version: i32 = connection
-            .pragma_query_value(None, "user_version", |row| row.get(0))
-            .map_err(|error| refuse(format!("cannot be read ({error})")))?;
-        let tables: i64 = connection
-            .query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0))
-            .map_err(|error| refuse(format!("cannot be read ({error})")))?;
-        match (application_id, tables) {
-            (0, 0) => {
-                connection
-                    .busy_timeout(Duration::from_secs(10))
-                    .context("cannot set the busy timeout")?;
-                connection
-                    .pragma_update(None, "journal_mode", "WAL")
-                    .with_context(|| format!("cannot set up {}", path.display()))?;
-                let create = format!(
-                    "BEGIN; {SCHEMA} PRAGMA application_id = {APPLICATION_ID}; \
-                     PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
-                );
-                connection.execute_batch(&create).with_context(|| {
-                    format!("cannot create the mirror's tables in {}", path.display())
-                })?;
-            }
-            (APPLICATION_ID, _) if version > SCHEMA_VERSION => {
-                return Err(refuse(format!(
-                    "is a mirror of version {version}, written by a later referrals (this one \
-                     writes version {SCHEMA_VERSION})"
-                )));
-            }
-            (APPLICATION_ID, _) if version == SCHEMA_VERSION => {
-                connection
-                    .busy_timeout(Duration::from_secs(10))
-                    .context("cannot set the busy timeout")?;
-            }
-            (APPLICATION_ID, _) => {
-                return Err(refuse(format!(
-                    "is a mirror of an unknown version {version}"
-                )));
-            }
-            _ => {
-                return Err(refuse(format!(
-                    "is a SQLite database of another program (application_id {application_id}, \
-                     {tables} tables and indexes)"
-                )));
-            }
-        }
-        for (table, columns) in [
-            (
-                "referrals",
-                &[
-                    "id",
-                    "eTag",
-                    "status",
-                    "substatus",
-                    "updatedDateTime",
-                    "json",
-                ][..],
-            ),
-            ("sync_state", &["one", "state", "written"][..]),
-        ] {
-            let found = columns_of(&connection, table)
-                .map_err(|error| refuse(format!("cannot be read ({error})")))?;
-            if found.iter().map(String::as_str).ne(columns.iter().copied()) {
-                return Err(refuse(format!(
-                    "has a table `{table}` with the columns ({}), not ({})",
-                    found.join(", "),
-                    columns.join(", ")
-                )));
-            }
-        }
+        set_up(&connection, path)?;
+        check_tables(&connection, path)?;
         let mut mirror = Self {
             path: path.to_owned(),
             connection,

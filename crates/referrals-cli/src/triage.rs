@@ -5,8 +5,8 @@
 
 use std::io::{self, Write};
 
-use referrals_client::types::{Referral, ReferralStatus, ReferralSubstatus};
-use referrals_client::{Amount, Error, ErrorKind};
+use referrals_client::types::Referral;
+use referrals_client::{Amount, ErrorKind, StatusChange};
 
 use crate::flat::{Columns, changes};
 use crate::output::Format;
@@ -60,70 +60,37 @@ pub struct WonArgs {
     pub deal_value: Option<Amount>,
 }
 
-/// One of the four changes.
-enum Change<'a> {
-    Accept,
-    Decline(&'a str),
-    CloseWon(Option<&'a Amount>),
-    CloseLost(&'a str),
-}
-
-impl Change<'_> {
-    fn target(&self) -> (ReferralStatus, ReferralSubstatus) {
-        match self {
-            Change::Accept => (ReferralStatus::Active, ReferralSubstatus::Accepted),
-            Change::Decline(_) => (ReferralStatus::Closed, ReferralSubstatus::Declined),
-            Change::CloseWon(_) => (ReferralStatus::Closed, ReferralSubstatus::Won),
-            Change::CloseLost(_) => (ReferralStatus::Closed, ReferralSubstatus::Lost),
-        }
-    }
-
-    async fn send(&self, context: &Context, referral: &Referral) -> Result<Referral, Error> {
-        let client = &context.client;
-        match self {
-            Change::Accept => client.accept(referral).await,
-            Change::Decline(reason) => client.decline(referral, reason).await,
-            Change::CloseWon(value) => client.close_won(referral, *value).await,
-            Change::CloseLost(reason) => client.close_lost(referral, reason).await,
-        }
-    }
-}
-
 pub async fn accept(context: &Context, args: &Args) -> anyhow::Result<()> {
-    change(context, args, Change::Accept).await
+    change(context, args, StatusChange::Accept).await
 }
 
 pub async fn decline(context: &Context, args: &ReasonArgs) -> anyhow::Result<()> {
-    change(context, &args.common, Change::Decline(&args.reason)).await
+    let reason = args.reason.clone();
+    change(context, &args.common, StatusChange::Decline { reason }).await
 }
 
 pub async fn close_won(context: &Context, args: &WonArgs) -> anyhow::Result<()> {
-    change(
-        context,
-        &args.common,
-        Change::CloseWon(args.deal_value.as_ref()),
-    )
-    .await
+    let deal_value = args.deal_value.clone();
+    change(context, &args.common, StatusChange::CloseWon { deal_value }).await
 }
 
 pub async fn close_lost(context: &Context, args: &ReasonArgs) -> anyhow::Result<()> {
-    change(context, &args.common, Change::CloseLost(&args.reason)).await
+    let reason = args.reason.clone();
+    change(context, &args.common, StatusChange::CloseLost { reason }).await
 }
 
-async fn change(context: &Context, args: &Args, change: Change<'_>) -> anyhow::Result<()> {
+async fn change(context: &Context, args: &Args, change: StatusChange) -> anyhow::Result<()> {
     let (status, substatus) = change.target();
     let mut referral = context.client.referral(&args.id).await?;
     for attempt in 1..=ATTEMPTS {
-        if referral.status.as_ref() == Some(&status)
-            && referral.substatus.as_ref() == Some(&substatus)
-        {
+        if change.is_done(&referral) {
             context.say(format_args!(
                 "{} is already {status} / {substatus}; nothing was sent",
                 args.id
             ));
             return crate::print_referrals(args.format, &[referral]);
         }
-        match change.send(context, &referral).await {
+        match context.client.change(&referral, &change).await {
             Ok(updated) => {
                 context.say(format_args!("{}: now {status} / {substatus}", args.id));
                 return crate::print_referrals(args.format, &[updated]);

@@ -21,10 +21,10 @@ use axum::response::Response;
 use futures_util::TryStreamExt;
 use referrals_client::patch::Patch;
 use referrals_client::query::Query;
-use referrals_client::{Client, StaticToken, facts};
+use referrals_client::{Client, facts};
 use referrals_sandbox::Config;
 
-const TOKEN: &str = "cli-test-token";
+use referrals_testkit::TOKEN;
 
 /// What the server does besides being the sandbox.
 #[derive(Default)]
@@ -60,9 +60,7 @@ impl Server {
             let url = format!("http://{}", listener.local_addr().unwrap());
             let config = Config {
                 seed_count,
-                token: Some(TOKEN.into()),
-                log: false,
-                ..Config::default()
+                ..referrals_testkit::config()
             };
             let app = Arc::new(referrals_sandbox::app(&config, &url));
             let switch = Switch {
@@ -129,10 +127,7 @@ impl Server {
 }
 
 fn client(url: &str) -> Client {
-    Client::builder(url, StaticToken::new(TOKEN))
-        .allow_http_to_loopback(true)
-        .build()
-        .unwrap()
+    referrals_testkit::client(url)
 }
 
 #[derive(Clone)]
@@ -625,17 +620,11 @@ fn export_survives_kills_and_failures() {
         .ok();
 }
 
-#[test]
-fn sync_mirrors_the_store_across_kills_and_writes() {
-    let server = Server::start(3000);
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("mirror.sqlite");
-    let db_arg = db.to_str().unwrap().to_owned();
-
-    // Writers change referrals all along.
-    let writing = Arc::new(AtomicBool::new(true));
+/// Two tasks that change random referrals of the store while `writing` holds; each gives the
+/// number of its changes.
+fn writers(server: &Server, writing: &Arc<AtomicBool>) -> Vec<tokio::task::JoinHandle<u64>> {
     let ids: Vec<String> = server.store().into_keys().collect();
-    let writers: Vec<_> = (0..2u64)
+    (0..2u64)
         .map(|seed| {
             let (client, ids, writing) = (server.client.clone(), ids.clone(), writing.clone());
             server.runtime.spawn(async move {
@@ -653,7 +642,36 @@ fn sync_mirrors_the_store_across_kills_and_writes() {
                 count
             })
         })
-        .collect();
+        .collect()
+}
+
+/// The mirror's rows: id → eTag, each row's JSON checked to carry the same eTag.
+fn mirrored(connection: &rusqlite::Connection) -> BTreeMap<String, String> {
+    let mut statement = connection
+        .prepare("SELECT id, eTag, json FROM referrals")
+        .unwrap();
+    statement
+        .query_map([], |row| {
+            let (id, tag, json): (String, String, String) = (row.get(0)?, row.get(1)?, row.get(2)?);
+            let referral: serde_json::Value = serde_json::from_str(&json).unwrap();
+            assert_eq!(referral["eTag"], tag.as_str());
+            Ok((id, tag))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+#[test]
+fn sync_mirrors_the_store_across_kills_and_writes() {
+    let server = Server::start(3000);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("mirror.sqlite");
+    let db_arg = db.to_str().unwrap().to_owned();
+
+    // Writers change referrals all along.
+    let writing = Arc::new(AtomicBool::new(true));
+    let writers = writers(&server, &writing);
 
     let mut rng = fastrand::Rng::with_seed(11);
     for _ in 0..8 {
@@ -674,19 +692,7 @@ fn sync_mirrors_the_store_across_kills_and_writes() {
     server.run(&["sync", "--db", &db_arg, "--skew", "0s"]).ok();
 
     let connection = rusqlite::Connection::open(&db).unwrap();
-    let mut statement = connection
-        .prepare("SELECT id, eTag, json FROM referrals")
-        .unwrap();
-    let mirror: BTreeMap<String, String> = statement
-        .query_map([], |row| {
-            let (id, tag, json): (String, String, String) = (row.get(0)?, row.get(1)?, row.get(2)?);
-            let referral: serde_json::Value = serde_json::from_str(&json).unwrap();
-            assert_eq!(referral["eTag"], tag.as_str());
-            Ok((id, tag))
-        })
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let mirror = mirrored(&connection);
     let store = server.store();
     let missing: Vec<_> = store
         .iter()

@@ -45,99 +45,102 @@ pub(crate) fn tokens(text: &str) -> Result<Vec<Spanned>, ParseError> {
     while at < chars.len() {
         let c = chars[at];
         let start = at;
-        let token = match c {
-            ' ' | '\t' | '\r' | '\n' => {
-                at += 1;
-                continue;
-            }
-            '(' => {
-                at += 1;
-                Token::Open
-            }
-            ')' => {
-                at += 1;
-                Token::Close
-            }
-            '/' => {
-                at += 1;
-                Token::Slash
-            }
-            ':' => {
-                at += 1;
-                Token::Colon
-            }
-            ',' => {
-                at += 1;
-                Token::Comma
-            }
-            '\'' => {
-                at += 1;
-                let mut value = String::new();
-                loop {
-                    match chars.get(at) {
-                        None => {
-                            return Err(ParseError {
-                                position: start + 1,
-                                message: "a string literal that is never closed (a quote inside one is written '')".into(),
-                            });
-                        }
-                        Some('\'') if chars.get(at + 1) == Some(&'\'') => {
-                            value.push('\'');
-                            at += 2;
-                        }
-                        Some('\'') => {
-                            at += 1;
-                            break;
-                        }
-                        Some(other) => {
-                            value.push(*other);
-                            at += 1;
-                        }
-                    }
-                }
-                Token::String(value)
-            }
-            _ if guid_at(&chars, at) => {
-                at += 36;
-                Token::Guid(chars[start..at].iter().collect())
-            }
-            _ if c.is_ascii_digit()
-                || (c == '-' && chars.get(at + 1).is_some_and(char::is_ascii_digit)) =>
-            {
-                if let Some(length) = date_time_at(&chars, at) {
-                    at += length;
-                    let text: String = chars[start..at].iter().collect();
-                    if text.contains('T') {
-                        Token::DateTime(text)
-                    } else {
-                        Token::Date(text)
-                    }
-                } else {
-                    at = number_end(&chars, at).ok_or_else(|| ParseError {
-                        position: start + 1,
-                        message: "a malformed number".into(),
-                    })?;
-                    Token::Number(chars[start..at].iter().collect())
-                }
-            }
-            _ if c.is_alphabetic() || c == '_' || c == '@' || c == '$' => {
-                while at < chars.len()
-                    && (chars[at].is_alphanumeric() || matches!(chars[at], '_' | '.' | '@' | '$'))
-                {
-                    at += 1;
-                }
-                Token::Name(chars[start..at].iter().collect())
-            }
-            other => {
-                return Err(ParseError {
-                    position: start + 1,
-                    message: format!("unexpected character `{other}`"),
-                });
-            }
+        if matches!(c, ' ' | '\t' | '\r' | '\n') {
+            at += 1;
+            continue;
+        }
+        let (token, end) = if let Some(token) = punctuation(c) {
+            (token, at + 1)
+        } else if c == '\'' {
+            string_at(&chars, at)?
+        } else if guid_at(&chars, at) {
+            (Token::Guid(chars[at..at + 36].iter().collect()), at + 36)
+        } else if c.is_ascii_digit()
+            || (c == '-' && chars.get(at + 1).is_some_and(char::is_ascii_digit))
+        {
+            number_at(&chars, at)?
+        } else if c.is_alphabetic() || c == '_' || c == '@' || c == '$' {
+            name_at(&chars, at)
+        } else {
+            return Err(ParseError {
+                position: start + 1,
+                message: format!("unexpected character `{c}`"),
+            });
         };
+        at = end;
         out.push((token, start));
     }
     Ok(out)
+}
+
+/// The token of a character that is a token alone.
+fn punctuation(c: char) -> Option<Token> {
+    Some(match c {
+        '(' => Token::Open,
+        ')' => Token::Close,
+        '/' => Token::Slash,
+        ':' => Token::Colon,
+        ',' => Token::Comma,
+        _ => return None,
+    })
+}
+
+/// The string literal that starts with the quote at `start` (a quote inside is written `''`),
+/// and where it ends.
+fn string_at(chars: &[char], start: usize) -> Result<(Token, usize), ParseError> {
+    let mut at = start + 1;
+    let mut value = String::new();
+    loop {
+        match chars.get(at) {
+            None => {
+                return Err(ParseError {
+                    position: start + 1,
+                    message:
+                        "a string literal that is never closed (a quote inside one is written '')"
+                            .into(),
+                });
+            }
+            Some('\'') if chars.get(at + 1) == Some(&'\'') => {
+                value.push('\'');
+                at += 2;
+            }
+            Some('\'') => return Ok((Token::String(value), at + 1)),
+            Some(other) => {
+                value.push(*other);
+                at += 1;
+            }
+        }
+    }
+}
+
+/// The date, date-time or number at `start`, and where it ends.
+fn number_at(chars: &[char], start: usize) -> Result<(Token, usize), ParseError> {
+    if let Some(length) = date_time_at(chars, start) {
+        let end = start + length;
+        let text: String = chars[start..end].iter().collect();
+        let token = if text.contains('T') {
+            Token::DateTime(text)
+        } else {
+            Token::Date(text)
+        };
+        return Ok((token, end));
+    }
+    let end = number_end(chars, start).ok_or_else(|| ParseError {
+        position: start + 1,
+        message: "a malformed number".into(),
+    })?;
+    Ok((Token::Number(chars[start..end].iter().collect()), end))
+}
+
+/// The name at `start` (letters, digits, `_`, `.`, `@`, `$`), and where it ends.
+fn name_at(chars: &[char], start: usize) -> (Token, usize) {
+    let mut at = start;
+    while at < chars.len()
+        && (chars[at].is_alphanumeric() || matches!(chars[at], '_' | '.' | '@' | '$'))
+    {
+        at += 1;
+    }
+    (Token::Name(chars[start..at].iter().collect()), at)
 }
 
 fn guid_at(chars: &[char], at: usize) -> bool {
