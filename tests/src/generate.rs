@@ -34,39 +34,7 @@ pub fn shape(model: &Model, shape_: &Shape, depth: u32) -> BoxedStrategy<Json> {
             properties,
             required,
             additional,
-        } => {
-            let members: Vec<BoxedStrategy<Option<(String, Json)>>> = properties
-                .iter()
-                .filter(|(name, _)| depth > 0 || required.contains(name))
-                .map(|(name, member)| {
-                    let key = name.clone();
-                    let value =
-                        shape(model, member, depth).prop_map(move |value| (key.clone(), value));
-                    if required.contains(name.as_str()) {
-                        value.prop_map(Some).boxed()
-                    } else {
-                        prop::option::weighted(0.5, value).boxed()
-                    }
-                })
-                .collect();
-            let extra = match additional {
-                Some(_) if depth > 0 => {
-                    prop::collection::vec((unknown_name(), any_json(2)), 0..2).boxed()
-                }
-                _ => Just(Vec::new()).boxed(),
-            };
-            (members, extra)
-                .prop_map(|(members, extra)| {
-                    let mut object: Vec<(String, Json)> = members.into_iter().flatten().collect();
-                    for (name, value) in extra {
-                        if !object.iter().any(|(existing, _)| *existing == name) {
-                            object.push((name, value));
-                        }
-                    }
-                    Json::Object(object)
-                })
-                .boxed()
-        }
+        } => object(model, properties, required, additional.is_some(), depth),
         Shape::Array(items) => {
             let size = if depth == 0 { 0..1 } else { 0..3 };
             prop::collection::vec(shape(model, items, depth), size)
@@ -107,6 +75,46 @@ pub fn shape(model: &Model, shape_: &Shape, depth: u32) -> BoxedStrategy<Json> {
         }
         Shape::Any => any_json(2),
     }
+}
+
+/// A strategy of objects with `properties` (the `required` ones always, the others at times),
+/// and members of unknown names when `additional` members are allowed.
+fn object(
+    model: &Model,
+    properties: &[(String, Shape)],
+    required: &std::collections::BTreeSet<String>,
+    additional: bool,
+    depth: u32,
+) -> BoxedStrategy<Json> {
+    let members: Vec<BoxedStrategy<Option<(String, Json)>>> = properties
+        .iter()
+        .filter(|(name, _)| depth > 0 || required.contains(name))
+        .map(|(name, member)| {
+            let key = name.clone();
+            let value = shape(model, member, depth).prop_map(move |value| (key.clone(), value));
+            if required.contains(name.as_str()) {
+                value.prop_map(Some).boxed()
+            } else {
+                prop::option::weighted(0.5, value).boxed()
+            }
+        })
+        .collect();
+    let extra = if additional && depth > 0 {
+        prop::collection::vec((unknown_name(), any_json(2)), 0..2).boxed()
+    } else {
+        Just(Vec::new()).boxed()
+    };
+    (members, extra)
+        .prop_map(|(members, extra)| {
+            let mut object: Vec<(String, Json)> = members.into_iter().flatten().collect();
+            for (name, value) in extra {
+                if !object.iter().any(|(existing, _)| *existing == name) {
+                    object.push((name, value));
+                }
+            }
+            Json::Object(object)
+        })
+        .boxed()
 }
 
 /// Printable text, quotes, backslashes and non-ASCII included.

@@ -1,7 +1,7 @@
 //! The document's schemas reduced to the shapes that the tests walk and generate.
 //!
 //! The JSON Schema validator judges payloads against the document itself (see
-//! [`crate::schema`]); this model only guides the tests: which members an object declares,
+//! [`referrals_document::Validators`]); this model only guides the tests: which members an object declares,
 //! where an open value set sits, what a value of a given place looks like.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -99,6 +99,38 @@ pub fn shape_of(schema: &Value) -> Shape {
     }
 }
 
+/// The shape of an object schema: its properties, required members and undeclared members.
+fn object_shape(schema: &Value) -> Shape {
+    Shape::Object {
+        properties: schema
+            .get("properties")
+            .and_then(Value::as_object)
+            .map(|properties| {
+                properties
+                    .iter()
+                    .map(|(name, property)| (name.clone(), shape_of(property)))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        required: schema
+            .get("required")
+            .and_then(Value::as_array)
+            .map(|required| {
+                required
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default(),
+        additional: match schema.get("additionalProperties") {
+            None | Some(Value::Bool(false)) => None,
+            Some(Value::Bool(true)) => Some(Box::new(Shape::Any)),
+            Some(additional) => Some(Box::new(shape_of(additional))),
+        },
+    }
+}
+
 fn bare_shape_of(schema: &Value) -> Shape {
     if let Some(target) = schema.get("$ref").and_then(Value::as_str) {
         let name = target
@@ -136,34 +168,7 @@ fn bare_shape_of(schema: &Value) -> Shape {
         return Shape::OneOf(one.iter().map(shape_of).collect());
     }
     match schema.get("type").and_then(Value::as_str) {
-        Some("object") => Shape::Object {
-            properties: schema
-                .get("properties")
-                .and_then(Value::as_object)
-                .map(|properties| {
-                    properties
-                        .iter()
-                        .map(|(name, property)| (name.clone(), shape_of(property)))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            required: schema
-                .get("required")
-                .and_then(Value::as_array)
-                .map(|required| {
-                    required
-                        .iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_owned)
-                        .collect()
-                })
-                .unwrap_or_default(),
-            additional: match schema.get("additionalProperties") {
-                None | Some(Value::Bool(false)) => None,
-                Some(Value::Bool(true)) => Some(Box::new(Shape::Any)),
-                Some(additional) => Some(Box::new(shape_of(additional))),
-            },
-        },
+        Some("object") => object_shape(schema),
         Some("array") => Shape::Array(Box::new(
             schema.get("items").map(shape_of).unwrap_or(Shape::Any),
         )),

@@ -2,9 +2,6 @@
 //! generated client, and every rule of the document is checked on a running server.
 
 use std::collections::BTreeSet;
-use std::future::Future;
-use std::pin::Pin;
-use std::time::{Duration, SystemTime};
 
 use futures_util::TryStreamExt;
 use referrals_client::generated::{ClientLegacyExt, ClientReferralsExt};
@@ -13,28 +10,22 @@ use referrals_client::query::{self, Filter, OrderBy, Query, Select, SortKey};
 use referrals_client::types::{
     ErrorResponse, NewReferral, Referral, ReferralStatus, ReferralSubstatus,
 };
-use referrals_client::{Client, Clock, ErrorKind, RetryPolicy, StaticToken};
+use referrals_client::{Client, ErrorKind, RetryPolicy};
 use referrals_sandbox::{Config, Sandbox};
 use serde_json::json;
 
-const TOKEN: &str = "sandbox-secret";
+use referrals_testkit::TOKEN;
 
 async fn sandbox(seed_count: usize) -> Sandbox {
-    referrals_sandbox::start(Config {
+    referrals_testkit::start(Config {
         seed_count,
-        token: Some(TOKEN.into()),
-        log: false,
-        ..Config::default()
+        ..referrals_testkit::config()
     })
     .await
-    .unwrap()
 }
 
 fn client(sandbox: &Sandbox) -> Client {
-    Client::builder(&sandbox.url(), StaticToken::new(TOKEN))
-        .allow_http_to_loopback(true)
-        .build()
-        .unwrap()
+    referrals_testkit::client(&sandbox.url())
 }
 
 fn new_referral(name: &str) -> NewReferral {
@@ -592,7 +583,17 @@ async fn updates_follow_the_status_rules_and_if_match() {
             .unwrap()
             .contains("Closed may move to Closed only")
     );
+}
 
+#[tokio::test]
+async fn patches_outside_the_table_are_refused_and_prefer_decides_the_answer() {
+    let sandbox = sandbox(0).await;
+    let client = client(&sandbox);
+    let lead = client.create(&new_referral("Patched")).await.unwrap();
+    let won = client
+        .close_won(&client.accept(&lead).await.unwrap(), None)
+        .await
+        .unwrap();
     for (op, path, value, expected) in [
         (
             "remove",
@@ -694,15 +695,8 @@ async fn of_twenty_concurrent_updates_with_one_etag_exactly_one_wins() {
     assert_eq!(stored, winner);
 }
 
-#[tokio::test]
-async fn bad_input_gets_a_4xx_with_the_error_body_and_harms_nothing() {
-    let sandbox = sandbox(20).await;
-    let client = client(&sandbox);
-    let before = client
-        .list_page(&Query::new().count(true), None)
-        .await
-        .unwrap()
-        .count;
+/// Requests that the sandbox must refuse, with the status of each.
+fn bad_requests() -> Vec<BadRequest> {
     let list = "/v1.0/engagements/referrals";
     let nested = format!("{}1{}", "[".repeat(5000), "]".repeat(5000));
     let deep_member = format!(
@@ -729,7 +723,7 @@ async fn bad_input_gets_a_4xx_with_the_error_body_and_harms_nothing() {
         )
     };
     let json = "application/json";
-    let cases: Vec<BadRequest> = vec![
+    vec![
         post(vec![b' '; 2 * 1024 * 1024], json, 413),
         post(b"{\"type\": ".to_vec(), json, 400),
         post(nested.into_bytes(), json, 400),
@@ -770,7 +764,19 @@ async fn bad_input_gets_a_4xx_with_the_error_body_and_harms_nothing() {
             None,
             405,
         ),
-    ];
+    ]
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_4xx_with_the_error_body_and_harms_nothing() {
+    let sandbox = sandbox(20).await;
+    let client = client(&sandbox);
+    let before = client
+        .list_page(&Query::new().count(true), None)
+        .await
+        .unwrap()
+        .count;
+    let cases = bad_requests();
     for (method, path, body, content_type, expected) in cases {
         let mut request = http()
             .request(method.clone(), format!("{}{path}", sandbox.url()))
@@ -850,34 +856,16 @@ async fn the_legacy_list_takes_its_four_parameters() {
     );
 }
 
-/// A clock that does not wait, so that the sandbox's `Retry-After: 1` costs nothing.
-#[derive(Debug)]
-struct NoWait;
-
-impl Clock for NoWait {
-    fn now(&self) -> SystemTime {
-        SystemTime::now()
-    }
-    fn sleep(&self, _: Duration) -> Pin<Box<dyn Future<Output = ()> + Send>> {
-        Box::pin(async {})
-    }
-}
-
 #[tokio::test]
 async fn the_client_rides_out_injected_faults() {
-    let sandbox = referrals_sandbox::start(Config {
+    let sandbox = referrals_testkit::start(Config {
         seed_count: 500,
-        token: Some(TOKEN.into()),
         fault_429: 0.15,
         fault_503: 0.1,
-        log: false,
-        ..Config::default()
+        ..referrals_testkit::config()
     })
-    .await
-    .unwrap();
-    let client = Client::builder(&sandbox.url(), StaticToken::new(TOKEN))
-        .allow_http_to_loopback(true)
-        .clock(NoWait)
+    .await;
+    let client = referrals_testkit::builder(&sandbox.url())
         .retry(RetryPolicy {
             max_attempts: 12,
             ..RetryPolicy::default()

@@ -14,29 +14,21 @@ use referrals_client::patch::Patch;
 use referrals_client::query::{self, Query};
 use referrals_client::sync::{SyncOptions, SyncState};
 use referrals_client::types::{Referral, ReferralDirection, ReferralStatus};
-use referrals_client::{Client, ErrorKind, StaticToken};
+use referrals_client::{Client, ErrorKind};
 use referrals_sandbox::{Config, Paging, Sandbox};
 
-const TOKEN: &str = "sync-secret";
-
 async fn sandbox(seed_count: usize, page_size: usize, paging: Paging) -> Sandbox {
-    referrals_sandbox::start(Config {
+    referrals_testkit::start(Config {
         seed_count,
         page_size,
         paging,
-        token: Some(TOKEN.into()),
-        log: false,
-        ..Config::default()
+        ..referrals_testkit::config()
     })
     .await
-    .unwrap()
 }
 
 fn client(sandbox: &Sandbox) -> Client {
-    Client::builder(&sandbox.url(), StaticToken::new(TOKEN))
-        .allow_http_to_loopback(true)
-        .build()
-        .unwrap()
+    referrals_testkit::client(&sandbox.url())
 }
 
 /// The consumer's copy: the last version delivered of each referral, by id.

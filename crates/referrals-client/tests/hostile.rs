@@ -4,34 +4,22 @@
 //! bodies huge, truncated, deeply nested or of the wrong types, next links anywhere) and checks
 //! that each call ends, in time, in `Ok` or an `Error`.
 
-use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::OnceLock;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use futures_util::StreamExt;
 use proptest::prelude::*;
 use referrals_client::patch::Patch;
 use referrals_client::query::Query;
 use referrals_client::types::Referral;
-use referrals_client::{Client, Clock, ErrorKind, StaticToken};
+use referrals_client::{Client, ErrorKind, StaticToken};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The client reads at most this much of an answer.
 const LIMIT: usize = 64 * 1024;
 
-#[derive(Debug)]
-struct NoWait;
-
-impl Clock for NoWait {
-    fn now(&self) -> SystemTime {
-        SystemTime::now()
-    }
-    fn sleep(&self, _: Duration) -> Pin<Box<dyn Future<Output = ()> + Send>> {
-        Box::pin(async {})
-    }
-}
+use referrals_testkit::NoWait;
 
 /// A server on loopback that answers every request on every connection with `answer`, then
 /// closes the connection. It stops when its task is dropped.

@@ -1,10 +1,6 @@
 //! The client as a user meets it: models that build, roots as people write them, errors that say
 //! what to do, one retry classification, typed continuations, no redirects, bounded answers.
 
-use std::future::Future;
-use std::pin::Pin;
-use std::time::{Duration, SystemTime};
-
 use futures_util::TryStreamExt;
 use referrals_client::generated::ClientReferralsExt;
 use referrals_client::patch::Patch;
@@ -13,7 +9,7 @@ use referrals_client::types::{
     Consent, CustomerProfile, NewReferral, Referral, ReferralDetails, ReferralStatus, ReferralType,
 };
 use referrals_client::{
-    Client, Clock, Continuation, Error, ErrorKind, RetryPolicy, StaticToken, TokenError, TokenFn,
+    Client, Continuation, Error, ErrorKind, RetryPolicy, StaticToken, TokenError, TokenFn,
 };
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
@@ -21,18 +17,7 @@ use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 const LIST: &str = "/v1.0/engagements/referrals";
 
-/// A clock that never waits.
-#[derive(Debug)]
-struct NoWait;
-
-impl Clock for NoWait {
-    fn now(&self) -> SystemTime {
-        SystemTime::now()
-    }
-    fn sleep(&self, _: Duration) -> Pin<Box<dyn Future<Output = ()> + Send>> {
-        Box::pin(async {})
-    }
-}
+use referrals_testkit::NoWait;
 
 fn client(root: &str) -> Client {
     Client::builder(root, StaticToken::new("token"))
