@@ -214,8 +214,8 @@ impl<'a> Cli<'a> {
         self.scratch.join(name).to_string_lossy().into_owned()
     }
 
-    /// The command line of an export of `url` to `file`.
-    fn export_args(&self, url: &str, file: &str, format: &str) -> Vec<String> {
+    /// The command line of `referrals` against `url` with `args`.
+    fn command(&self, url: &str, args: &[&str]) -> Vec<String> {
         [
             self.referrals.as_str(),
             "--root",
@@ -223,34 +223,22 @@ impl<'a> Cli<'a> {
             "--token",
             TOKEN,
             "--quiet",
-            "export",
-            "--out",
-            file,
-            "--format",
-            format,
-            "--restart",
         ]
-        .map(str::to_owned)
-        .to_vec()
+        .iter()
+        .chain(args)
+        .map(|arg| (*arg).to_owned())
+        .collect()
+    }
+
+    /// The command line of an export of `url` to `file`.
+    fn export_args(&self, url: &str, file: &str, format: &str) -> Vec<String> {
+        let args = ["export", "--out", file, "--format", format, "--restart"];
+        self.command(url, &args)
     }
 
     /// The command line of `sync --db` of `url` into `db`.
     fn sync_args(&self, url: &str, db: &str) -> Vec<String> {
-        [
-            self.referrals.as_str(),
-            "--root",
-            url,
-            "--token",
-            TOKEN,
-            "--quiet",
-            "sync",
-            "--db",
-            db,
-            "--skew",
-            "0s",
-        ]
-        .map(str::to_owned)
-        .to_vec()
+        self.command(url, &["sync", "--db", db, "--skew", "0s"])
     }
 
     /// The CLI's export against the plain loop.
