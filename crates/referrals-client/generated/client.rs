@@ -45,6 +45,8 @@ here once:
   apply to JSON Patch: it says what a client leaves out of a create or replace body.
 - `x-roles` (on the `AzureAd` security scheme): the roles of the partner's organization
   that may call the API; a user without one is refused with 403.
+- `x-accessors`: names for the member paths that programs read most, each a method of the
+  generated resource type (`customerName: customerProfile/name` reads the customer's name).
 - `x-microsoft` (on an object schema): the members, and their text, of the value that
   names Microsoft. On `Target`: a referral of type `Shared` whose `target` holds it invites
   Microsoft to the engagement (the second step of a co-sell referral). On `InvitedBy`: an

@@ -27,6 +27,8 @@ pub const STATUS_RULES: &str = "x-status-rules";
 pub const ROLES: &str = "x-roles";
 /// The members of the value of an object schema that names Microsoft.
 pub const MICROSOFT: &str = "x-microsoft";
+/// The accessors of the resource: a name for each member path that programs read most.
+pub const ACCESSORS: &str = "x-accessors";
 
 /// The comparison operators of OData that an `x-filterable` entry may list.
 pub const OPERATORS: [&str; 6] = ["eq", "ne", "gt", "ge", "lt", "le"];
@@ -66,6 +68,8 @@ pub struct Facts {
     pub columns: Vec<String>,
     /// The URLs of `servers`, in the document's order.
     pub servers: Vec<String>,
+    /// `x-accessors`: a name (in the document's case) and the member path it reads.
+    pub accessors: Vec<(String, Vec<String>)>,
 }
 
 /// What a member holds, as far as a comparison or a sort is concerned.
@@ -206,7 +210,7 @@ pub fn read(document: &Document, open_enums: &[OpenEnum]) -> Result<Facts, Error
         .schemas()
         .iter()
         .filter(|(_, schema)| {
-            [FILTERABLE, SORTABLE, PATCHABLE, STATUS_RULES]
+            [FILTERABLE, SORTABLE, PATCHABLE, STATUS_RULES, ACCESSORS]
                 .iter()
                 .any(|key| schema.get(*key).is_some())
         })
@@ -231,6 +235,7 @@ pub fn read(document: &Document, open_enums: &[OpenEnum]) -> Result<Facts, Error
     facts.filterable = reader.filterable(&resource, schema)?;
     facts.sortable = reader.sortable(&resource, schema)?;
     facts.patchable = reader.patchable(&resource, schema)?;
+    facts.accessors = reader.accessors(&resource, schema)?;
     if let Some(rules) = schema.get(STATUS_RULES) {
         let (rules, sets) = reader.status_rules(&resource, rules)?;
         facts.status_rules = rules;
@@ -514,6 +519,40 @@ impl<'a> Reader<'a> {
                 operators,
                 lambda,
             });
+        }
+        Ok(found)
+    }
+
+    /// `x-accessors`: each name must map to a path of a member of the resource, outside arrays.
+    fn accessors(
+        &self,
+        resource: &str,
+        schema: &'a Value,
+    ) -> Result<Vec<(String, Vec<String>)>, Error> {
+        let Some(entries) = schema.get(ACCESSORS) else {
+            return Ok(Vec::new());
+        };
+        let entries = entries.as_object().ok_or_else(|| {
+            let message = "must map accessor names to member paths".to_owned();
+            self.error(resource, Some(ACCESSORS), &[], message)
+        })?;
+        let mut found = Vec::new();
+        for name in ordered_keys(self.document, resource, ACCESSORS) {
+            let Some(path) = entries.get(&name) else {
+                continue;
+            };
+            let fail = |message: String| self.error(resource, Some(ACCESSORS), &[&name], message);
+            let path = path.as_str().ok_or_else(|| {
+                fail("must be a member path, such as customerProfile/name".into())
+            })?;
+            let segments: Vec<String> = path.split('/').map(str::to_owned).collect();
+            let (_, array_at) = self.walk(resource, &segments).map_err(&fail)?;
+            if array_at.is_some() {
+                return Err(fail(format!(
+                    "`{path}` passes through an array: an accessor reads one value"
+                )));
+            }
+            found.push((name.clone(), segments));
         }
         Ok(found)
     }

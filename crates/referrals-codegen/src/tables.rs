@@ -103,7 +103,49 @@ pub fn tokens(
     });
     code.extend(filters(facts, open_enums)?);
     code.extend(patching(facts, &structs, resource)?);
+    code.extend(accessors(facts, &paths)?);
     Ok(code)
+}
+
+/// `x-accessors`: a method of the resource per entry, that reads its member.
+fn accessors(facts: &Facts, paths: &Paths<'_>) -> Result<TokenStream, String> {
+    let Some(resource) = &facts.resource else {
+        return Ok(TokenStream::new());
+    };
+    let resource = format_ident!("{resource}");
+    let mut methods = Vec::new();
+    for (name, segments) in &facts.accessors {
+        let fields = paths.fields(segments)?;
+        let Some(last) = fields.last() else { continue };
+        let method = format_ident!("{}", rust_name(name));
+        let doc = format!(
+            "`{}` (the document's `x-accessors`: `{name}`).",
+            segments.join("/")
+        );
+        let get = read_chain(quote!(self), &fields);
+        let ty = last.value_type();
+        let is_string = crate::ast::last_ident(ty).as_deref() == Some("String");
+        methods.push(if is_string {
+            quote! {
+                #[doc = #doc]
+                pub fn #method(&self) -> ::std::option::Option<&str> {
+                    #get.map(::std::string::String::as_str)
+                }
+            }
+        } else {
+            quote! {
+                #[doc = #doc]
+                pub fn #method(&self) -> ::std::option::Option<&#ty> {
+                    #get
+                }
+            }
+        });
+    }
+    Ok(quote! {
+        impl types::#resource {
+            #(#methods)*
+        }
+    })
 }
 
 /// The generated fields along the member paths of the resource.

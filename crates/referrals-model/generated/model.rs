@@ -10191,3 +10191,64 @@ pub mod patching {
         }
     }
 }
+impl types::Referral {
+    ///`customerProfile/name` (the document's `x-accessors`: `customerName`).
+    pub fn customer_name(&self) -> ::std::option::Option<&str> {
+        self.customer_profile
+            .as_ref()
+            .and_then(|value| value.name.as_ref())
+            .map(::std::string::String::as_str)
+    }
+    ///`customerProfile/size` (the document's `x-accessors`: `customerSize`).
+    pub fn customer_size(&self) -> ::std::option::Option<&crate::types::CustomerSize> {
+        self.customer_profile.as_ref().and_then(|value| value.size.as_ref())
+    }
+    ///`customerProfile/address/country` (the document's `x-accessors`: `country`).
+    pub fn country(&self) -> ::std::option::Option<&str> {
+        self.customer_profile
+            .as_ref()
+            .and_then(|value| value.address.as_ref())
+            .and_then(|value| value.country.as_ref())
+            .map(::std::string::String::as_str)
+    }
+    ///`customerProfile/address/city` (the document's `x-accessors`: `city`).
+    pub fn city(&self) -> ::std::option::Option<&str> {
+        self.customer_profile
+            .as_ref()
+            .and_then(|value| value.address.as_ref())
+            .and_then(|value| value.city.as_ref())
+            .map(::std::string::String::as_str)
+    }
+    ///`details/dealValue` (the document's `x-accessors`: `dealValue`).
+    pub fn deal_value(&self) -> ::std::option::Option<&crate::Amount> {
+        self.details.as_ref().and_then(|value| value.deal_value.as_ref())
+    }
+    ///`details/currency` (the document's `x-accessors`: `currency`).
+    pub fn currency(&self) -> ::std::option::Option<&str> {
+        self.details
+            .as_ref()
+            .and_then(|value| value.currency.as_ref())
+            .map(::std::string::String::as_str)
+    }
+    ///`details/notes` (the document's `x-accessors`: `notes`).
+    pub fn notes(&self) -> ::std::option::Option<&str> {
+        self.details
+            .as_ref()
+            .and_then(|value| value.notes.as_ref())
+            .map(::std::string::String::as_str)
+    }
+    ///`details/closingDateTime` (the document's `x-accessors`: `closingDateTime`).
+    pub fn closing_date_time(
+        &self,
+    ) -> ::std::option::Option<&::chrono::DateTime<::chrono::offset::Utc>> {
+        self.details.as_ref().and_then(|value| value.closing_date_time.as_ref())
+    }
+    ///`inviteContext/invitedBy/organizationName` (the document's `x-accessors`: `invitedBy`).
+    pub fn invited_by(&self) -> ::std::option::Option<&str> {
+        self.invite_context
+            .as_ref()
+            .and_then(|value| value.invited_by.as_ref())
+            .and_then(|value| value.organization_name.as_ref())
+            .map(::std::string::String::as_str)
+    }
+}

@@ -19,10 +19,11 @@ use serde_json::value::RawValue;
 /// `rust_decimal::Decimal::from_str_exact(amount.as_str())`.
 ///
 /// ```
-/// use referrals_model::Amount;
+/// # extern crate referrals_model as referrals_client;
+/// use referrals_client::Amount;
 ///
 /// let amount: Amount = "12345678901234.56".parse().unwrap();
-/// assert_eq!(serde_json::to_string(&amount).unwrap(), "12345678901234.56");
+/// assert_eq!(amount.as_str(), "12345678901234.56");
 /// assert_eq!(amount, "12345678901234.560".parse().unwrap());
 /// assert!("12,5".parse::<Amount>().is_err());
 /// ```

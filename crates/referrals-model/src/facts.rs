@@ -3,8 +3,9 @@
 //! description), and the types of their entries.
 //!
 //! ```
-//! use referrals_model::facts::{self, Operators};
-//! use referrals_odata::CompareOp;
+//! # extern crate referrals_model as referrals_client;
+//! use referrals_client::facts::{self, Operators};
+//! use referrals_client::odata::CompareOp;
 //!
 //! let updated = facts::filterable("updatedDateTime").unwrap();
 //! assert!(updated.operators.contains(CompareOp::Ge));

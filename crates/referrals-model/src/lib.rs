@@ -29,6 +29,8 @@ pub mod transitions;
 
 pub use amount::{Amount, AmountError};
 pub use patch_value::PatchValue;
+/// The OData subset of the API (`$filter`, `$orderby`, `$select`), which the typed queries write.
+pub use referrals_odata as odata;
 
 /// The code that the generator makes of the document at build time (feature `codegen`), or its
 /// committed copy `generated/model.rs`, which is the same text. Its functions are as long as the
@@ -48,7 +50,8 @@ impl Operation {
     /// percent-encoded as a path segment.
     ///
     /// ```
-    /// use referrals_model::Operation;
+    /// # extern crate referrals_model as referrals_client;
+    /// use referrals_client::Operation;
     ///
     /// assert_eq!(
     ///     Operation::GetReferral.path_with(&["a b/c"]),
@@ -88,7 +91,8 @@ impl Operation {
 /// or an `Option` of either (`None::<String>` leaves the member out).
 ///
 /// ```
-/// use referrals_model::types::CustomerProfile;
+/// # extern crate referrals_model as referrals_client;
+/// use referrals_client::types::CustomerProfile;
 ///
 /// let profile: CustomerProfile = CustomerProfile::builder().name("Contoso").try_into().unwrap();
 /// assert_eq!(profile.name.as_deref(), Some("Contoso"));

@@ -2,10 +2,11 @@
 //! typed values on the client ([`Patch`]), applied and checked on the server ([`apply`]).
 //!
 //! ```
-//! use referrals_model::patch::Patch;
-//! use referrals_model::types::{ReferralStatus, ReferralSubstatus};
+//! # extern crate referrals_model as referrals_client;
+//! use referrals_client::patch::Patch;
+//! use referrals_client::types::{ReferralStatus, ReferralSubstatus};
 //!
-//! let amount: referrals_model::Amount = "12345678901234.56".parse().unwrap();
+//! let amount: referrals_client::Amount = "12345678901234.56".parse().unwrap();
 //! let patch = Patch::new()
 //!     .set_status(ReferralStatus::Closed)
 //!     .set_substatus(ReferralSubstatus::Won)

@@ -13,7 +13,8 @@ use serde_json::value::RawValue;
 /// are equal when their JSON text is.
 ///
 /// ```
-/// use referrals_model::{Amount, PatchValue};
+/// # extern crate referrals_model as referrals_client;
+/// use referrals_client::{Amount, PatchValue};
 ///
 /// let amount: Amount = "12345678901234.56".parse().unwrap();
 /// let value = PatchValue::from_serialize(&amount).unwrap();

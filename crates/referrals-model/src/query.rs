@@ -2,8 +2,9 @@
 //! `$count`.
 //!
 //! ```
-//! use referrals_model::query::{self, Query, OrderBy};
-//! use referrals_model::types::{ReferralDirection, ReferralStatus};
+//! # extern crate referrals_model as referrals_client;
+//! use referrals_client::query::{self, Query, OrderBy};
+//! use referrals_client::types::{ReferralDirection, ReferralStatus};
 //!
 //! let filter = query::status()
 //!     .eq(ReferralStatus::New)
@@ -22,8 +23,9 @@
 //! does not allow on a member does not compile:
 //!
 //! ```compile_fail
-//! use referrals_model::query;
-//! use referrals_model::types::ReferralStatus;
+//! # extern crate referrals_model as referrals_client;
+//! use referrals_client::query;
+//! use referrals_client::types::ReferralStatus;
 //! // `status` compares with eq and ne only.
 //! let _ = query::status().gt(ReferralStatus::New);
 //! ```
