@@ -183,7 +183,7 @@ impl Client {
         self.send_update(id, None, patch).await
     }
 
-    async fn send_update(
+    pub(crate) async fn send_update(
         &self,
         id: &str,
         if_match: Option<&str>,
@@ -205,7 +205,8 @@ impl Client {
             .map(ResponseValue::into_inner)
     }
 
-    /// Accepts a lead: status Active, substatus Accepted ([`StatusChange::Accept`]).
+    /// Accepts a lead: status Active, substatus Accepted ([`StatusChange::Accept`]), in one
+    /// attempt ([`Client::decide`] decides again when the lead changed meanwhile).
     pub async fn accept(&self, referral: &Referral) -> Result<Referral, Error> {
         self.change(referral, &StatusChange::Accept).await
     }

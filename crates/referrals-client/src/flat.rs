@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use referrals_client::facts;
+use crate::facts;
 use serde_json::value::RawValue;
 
 /// The columns of a flat export: the document's leaves, less those of members that `$select`
@@ -32,6 +32,37 @@ impl Columns {
                 selected.is_none_or(|selected| selected.contains(&top))
             })
             .collect();
+        Self::of(names)
+    }
+
+    /// The columns `leaves`, in that order: each a leaf of the document's referral
+    /// (`customerProfile/name`, `details/dealValue`), or the error names the first that is not.
+    ///
+    /// ```
+    /// use referrals_client::flat::Columns;
+    ///
+    /// let columns = Columns::leaves(&["id", "customerProfile/name", "details/dealValue"]).unwrap();
+    /// let cells = columns.cells(r#"{"id":"a","details":{"dealValue":12345678901234.56}}"#).unwrap();
+    /// assert_eq!(cells, ["a", "", "12345678901234.56"]);
+    /// assert!(Columns::leaves(&["customerProfile"]).is_err(), "not a leaf");
+    /// ```
+    pub fn leaves(leaves: &[&str]) -> Result<Self, String> {
+        let names = leaves
+            .iter()
+            .map(|leaf| {
+                facts::COLUMNS
+                    .iter()
+                    .copied()
+                    .find(|column| column == leaf)
+                    .ok_or_else(|| {
+                        format!("`{leaf}` is not a leaf of the referral (see facts::COLUMNS)")
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self::of(names))
+    }
+
+    fn of(names: Vec<&'static str>) -> Self {
         let index = names
             .iter()
             .enumerate()

@@ -46,7 +46,9 @@ mod builder;
 mod calls;
 mod context;
 mod convert;
+pub mod env;
 mod error;
+pub mod flat;
 mod limits;
 mod paging;
 mod pipeline;
@@ -57,19 +59,20 @@ pub mod sync;
 mod versioned;
 
 pub use referrals_model::{
-    Amount, AmountError, Operation, OptionalText, PatchValue, facts, headers, parameters, patch,
-    query, security, servers, transitions, types,
+    Amount, AmountError, Operation, OptionalText, PatchValue, facts, headers, odata, parameters,
+    patch, query, security, servers, transitions, types,
 };
 
 #[cfg(feature = "azure")]
 pub use auth::AzureCredential;
 pub use auth::{AccessToken, StaticToken, TokenError, TokenFn, TokenFuture, TokenProvider};
 pub use builder::{BuildError, ClientBuilder};
+pub use env::EnvError;
 pub use error::{Error, ErrorKind};
 pub use paging::{Continuation, Page, Trail};
 pub use retry::{Clock, RetryPolicy, SystemClock};
 pub use runtime::Runtime;
-pub use status_change::StatusChange;
+pub use status_change::{DECIDE_ATTEMPTS, Decided, Decision, StatusChange};
 
 /// progenitor's error of the generated builders; `From` and [`Client::run`] turn it into
 /// [`Error`].
@@ -102,8 +105,3 @@ pub fn install_crypto_provider() {
         let _ = rustls::crypto::ring::default_provider().install_default();
     }
 }
-
-/// The examples of README.md, compiled as doctests.
-#[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
-struct ReadmeDoctests;

@@ -1,10 +1,14 @@
-//! The four status changes of a referral's life that the API names (accept, decline, close as
-//! won, close as lost), as one value: what [`Client::accept`] and its siblings send, and what a
-//! program or the `referrals` command decides and sends.
+//! Changes decided by a rule that holds: the four status changes of a referral's life that the
+//! API names (accept, decline, close as won, close as lost) as one value, [`StatusChange`], and
+//! [`Client::decide`], which applies what a rule decides for a referral and, when the referral
+//! changed meanwhile (412), decides again on the version the service has.
 
 use crate::patch::Patch;
 use crate::types::{Referral, ReferralStatus, ReferralSubstatus};
-use crate::{Amount, Client, Error};
+use crate::{Amount, Client, Error, ErrorKind};
+
+/// How many times [`Client::decide`] sends a change, at most, when the referral keeps changing.
+pub const DECIDE_ATTEMPTS: u32 = 5;
 
 /// A change of a referral's status, checked against the document's status rules before it is
 /// sent ([`Client::change`]).
@@ -69,9 +73,75 @@ impl StatusChange {
     }
 }
 
+/// What a rule decides for one version of a referral.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    /// A status change, checked against the document's status rules before it is sent.
+    Change(StatusChange),
+    /// Any change that `x-patchable` allows.
+    Patch(Patch),
+    /// Nothing: the referral stays as it is.
+    Leave,
+}
+
+impl From<StatusChange> for Decision {
+    fn from(change: StatusChange) -> Self {
+        Self::Change(change)
+    }
+}
+
+impl From<Patch> for Decision {
+    fn from(patch: Patch) -> Self {
+        Self::Patch(patch)
+    }
+}
+
+/// What [`Client::decide`] did.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Decided {
+    /// The change was applied, on the version that the rule last judged.
+    Applied {
+        /// The referral as the service stored it.
+        referral: Referral,
+        /// How many times the change was sent (more than once when the referral changed
+        /// meanwhile).
+        attempts: u32,
+    },
+    /// The rule decided to leave the referral as it is.
+    Left {
+        /// The version that the rule last judged.
+        referral: Referral,
+    },
+    /// The rule decided a status change whose status and substatus the referral has already:
+    /// nothing was sent.
+    AlreadyDone {
+        /// The version that the rule last judged.
+        referral: Referral,
+    },
+}
+
+impl Decided {
+    /// The referral: as stored after the change, or as last read.
+    pub fn referral(&self) -> &Referral {
+        match self {
+            Self::Applied { referral, .. }
+            | Self::Left { referral }
+            | Self::AlreadyDone { referral } => referral,
+        }
+    }
+
+    /// Whether a change was applied.
+    pub fn applied(&self) -> bool {
+        matches!(self, Self::Applied { .. })
+    }
+}
+
 impl Client {
     /// Sends `change` for `referral`, after checking it against the document's status rules,
-    /// with `If-Match` from the referral's eTag (see [`Client::change_status`]).
+    /// with `If-Match` from the referral's eTag (see [`Client::change_status`]). One attempt:
+    /// a referral changed meanwhile is [`ErrorKind::PreconditionFailed`]; [`Self::decide`]
+    /// decides again instead.
     pub async fn change(
         &self,
         referral: &Referral,
@@ -80,5 +150,91 @@ impl Client {
         let (status, substatus) = change.target();
         self.change_status(referral, status, substatus, change.extra())
             .await
+    }
+
+    /// Sends `change` for the referral `id` only if its eTag is still `etag` (`If-Match`),
+    /// without reading it first: for a program that decided on a version it read itself. The
+    /// status rules are the service's to check (400 when they refuse); a referral changed
+    /// meanwhile is [`ErrorKind::PreconditionFailed`].
+    pub async fn change_if_match(
+        &self,
+        id: &str,
+        etag: &str,
+        change: &StatusChange,
+    ) -> Result<Referral, Error> {
+        let (status, substatus) = change.target();
+        let patch = Patch::new()
+            .set_status(status)
+            .set_substatus(substatus)
+            .and(change.extra());
+        self.send_update(id, Some(etag), patch).await
+    }
+
+    /// Applies what `rule` decides for `referral`, with `If-Match` from its eTag. When the
+    /// referral changed meanwhile (412), it is read again and `rule` decides again on the
+    /// version the service has, at most [`DECIDE_ATTEMPTS`] times; then the error is
+    /// [`ErrorKind::PreconditionFailed`]. A status change that the rules refuse is
+    /// [`ErrorKind::InvalidTransition`], and nothing is sent.
+    ///
+    /// ```no_run
+    /// # async fn run(client: referrals_client::Client, lead: referrals_client::types::Referral) -> Result<(), referrals_client::Error> {
+    /// use referrals_client::{Decision, StatusChange};
+    ///
+    /// // Accept the US leads, decline the others; decided again on the version the service has
+    /// // if someone changes the lead meanwhile.
+    /// let decided = client
+    ///     .decide(&lead, |lead| match lead.country() {
+    ///         Some("US") => StatusChange::Accept.into(),
+    ///         Some(_) => StatusChange::Decline { reason: "Outside our region".into() }.into(),
+    ///         None => Decision::Leave,
+    ///     })
+    ///     .await?;
+    /// println!("{:?}: applied {}", decided.referral().id, decided.applied());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn decide(
+        &self,
+        referral: &Referral,
+        rule: impl FnMut(&Referral) -> Decision,
+    ) -> Result<Decided, Error> {
+        self.decide_within(referral, DECIDE_ATTEMPTS, rule).await
+    }
+
+    /// [`Self::decide`], with at most `attempts` sends (1: a 412 is the answer).
+    pub async fn decide_within(
+        &self,
+        referral: &Referral,
+        attempts: u32,
+        mut rule: impl FnMut(&Referral) -> Decision,
+    ) -> Result<Decided, Error> {
+        let mut current = referral.clone();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let sent = match rule(&current) {
+                Decision::Leave => return Ok(Decided::Left { referral: current }),
+                Decision::Change(change) if change.is_done(&current) => {
+                    return Ok(Decided::AlreadyDone { referral: current });
+                }
+                Decision::Change(change) => self.change(&current, &change).await,
+                Decision::Patch(patch) => self.update(&current, patch).await,
+            };
+            match sent {
+                Ok(referral) => {
+                    return Ok(Decided::Applied {
+                        referral,
+                        attempts: attempt,
+                    });
+                }
+                Err(error)
+                    if error.kind() == ErrorKind::PreconditionFailed && attempt < attempts =>
+                {
+                    let id = current.id.clone().unwrap_or_default();
+                    current = self.referral(&id).await?;
+                }
+                Err(error) => return Err(error),
+            }
+        }
     }
 }
