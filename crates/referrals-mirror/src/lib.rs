@@ -1,0 +1,97 @@
+#![deny(missing_docs)]
+//! The partner's copy of the referrals: a SQLite file kept by the client's incremental sync
+//! ([`referrals_client::sync`]), that a program reads and writes with a few calls.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use referrals_client::Client;
+//! use referrals_client::sync::SyncOptions;
+//! use referrals_mirror::Mirror;
+//!
+//! let client = Client::from_env()?; // PARTNER_ROOT and PARTNER_TOKEN
+//! let mut mirror = Mirror::open("referrals.sqlite")?;
+//! let report = mirror.sync(&client, SyncOptions::new()).await?;
+//! println!("{} referrals changed, {} in the mirror", report.changed, mirror.count()?);
+//! if let Some(lead) = mirror.get("61c65491-2f2c-461a-84b4-3654499bc1d9")? {
+//!     println!("{:?} in {:?}", lead.customer_name(), lead.country());
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! What it promises:
+//! - **Nothing lost, nothing twice.** Each batch of the sync and the sync's state after it are
+//!   written in one transaction: a kill at any moment leaves the state of the last committed
+//!   batch beside exactly the rows of that batch and those before, and the next
+//!   [`Mirror::sync`] goes on from there. A batch delivered again changes nothing.
+//! - **Never backwards.** A row is replaced only by a version that is not older
+//!   ([`Mirror::apply`] for one referral read by a program, such as after an event, and every
+//!   batch of the sync): a late write never undoes a newer one.
+//! - **Ours, or refused.** The file is marked as a mirror (SQLite's `application_id`) with the
+//!   version of its tables (`user_version`): a file that is not a database, a database of
+//!   another program, of a later version, or whose state is damaged is refused with an
+//!   [`Error`] that names it, and nothing in it is changed. A mirror keeps the filter it was
+//!   made with; another is refused.
+//!
+//! The tables, for reading with any SQLite tool:
+//! - `referrals`: one row per id: `id`, `eTag`, `status`, `substatus`, `updatedDateTime`
+//!   (RFC 3339, as the service sent it) and `json`, the referral as the client read it. Money
+//!   in `json` keeps the digits the service sent: read it as text with `json -> '$.details.dealValue'`
+//!   (SQLite's `->` gives JSON text), not with `->>` or `json_extract`, which make a float of it.
+//! - `sync_state`: one row, the sync's state.
+
+mod csv_file;
+mod error;
+mod rows;
+mod schema;
+mod sync;
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::Connection;
+
+pub use error::Error;
+pub use rows::Applied;
+pub use sync::SyncReport;
+
+/// A mirror: an open SQLite file of referrals and the sync's state.
+#[derive(Debug)]
+pub struct Mirror {
+    path: PathBuf,
+    connection: Connection,
+    /// The state as this process last read or wrote it: another writer is told apart by it.
+    state: Option<String>,
+}
+
+impl Mirror {
+    /// Opens the mirror at `path`, or creates it when no file is there. A file that is not a
+    /// mirror of this version is refused, unchanged.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, Error> {
+        let path = path.as_ref();
+        let connection = schema::open(path)?;
+        let mut mirror = Self {
+            path: path.to_owned(),
+            connection,
+            state: None,
+        };
+        mirror.state = mirror.stored_state()?;
+        Ok(mirror)
+    }
+
+    /// The file of the mirror.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The SQLite connection, to read the tables with SQL of one's own. Writing through it
+    /// outside the mirror's calls voids its promises.
+    pub fn connection(&self) -> &Connection {
+        &self.connection
+    }
+}
+
+/// The examples of README.md (the client's and the mirror's), compiled as doctests of this
+/// crate, which depends on both.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;

@@ -1,0 +1,254 @@
+//! The mirror's rows and state: written batch by batch with the state, or one referral at a
+//! time, never replacing a version with an older one.
+
+use chrono::{DateTime, Utc};
+use referrals_client::sync::SyncState;
+use referrals_client::types::Referral;
+use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
+
+use crate::{Error, Mirror};
+
+/// What [`Mirror::apply`] did with a referral.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// The mirror had no row of its id: the row was added.
+    Inserted,
+    /// The mirror had an older version: the row was replaced.
+    Updated,
+    /// The mirror has this version or a newer one (by `updatedDateTime`; the same eTag is the
+    /// same version): nothing was written.
+    Kept,
+    /// The referral has no `id`: a mirror keys rows by it, so nothing was written.
+    NoId,
+}
+
+/// Whether the version `(time, tag)` replaces the row's version `(row_time, row_tag)`: it is
+/// later, or of the same instant and another eTag. A version without `updatedDateTime` never
+/// replaces one with it.
+fn replaces(
+    (time, tag): (Option<DateTime<Utc>>, Option<&str>),
+    (row_time, row_tag): (Option<DateTime<Utc>>, Option<&str>),
+) -> bool {
+    match (time, row_time) {
+        (Some(time), Some(row_time)) => time > row_time || (time == row_time && tag != row_tag),
+        (Some(_), None) => true,
+        (None, Some(_)) => false,
+        (None, None) => tag != row_tag,
+    }
+}
+
+fn instant(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|time| time.with_timezone(&Utc))
+}
+
+impl Mirror {
+    pub(crate) fn stored_state(&self) -> Result<Option<String>, Error> {
+        self.connection
+            .query_row("SELECT state FROM sync_state WHERE one = 1", [], |row| {
+                row.get::<_, String>(0)
+            })
+            .optional()
+            .map_err(|error| Error::sqlite(&self.path, "read the sync state", error))
+    }
+
+    /// The sync's state as the file holds it, checked; `None` before the first batch.
+    pub fn state(&mut self) -> Result<Option<referrals_client::sync::SyncState>, Error> {
+        let text = self.stored_state()?;
+        self.state.clone_from(&text);
+        text.map(|text| {
+            SyncState::from_json(&text).map_err(|source| Error::State {
+                path: self.path.clone(),
+                source,
+            })
+        })
+        .transpose()
+    }
+
+    /// Writes a batch of the sync and the state after it, in one transaction; each referral
+    /// replaces its row only when it is not older ([`Applied`]). Refused, with nothing
+    /// written, when another program wrote the state since this mirror last read or wrote it.
+    pub fn write(&mut self, items: &[Referral], state: &SyncState) -> Result<(), Error> {
+        let path = self.path.clone();
+        let transaction = self
+            .connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|error| Error::sqlite(&path, "start a transaction", error))?;
+        let stored: Option<String> = transaction
+            .query_row("SELECT state FROM sync_state WHERE one = 1", [], |row| {
+                row.get(0)
+            })
+            .optional()
+            .map_err(|error| Error::sqlite(&path, "read the sync state", error))?;
+        if stored != self.state {
+            return Err(Error::OtherWriter { path });
+        }
+        for referral in items {
+            upsert(&transaction, referral, &path)?;
+        }
+        let text = state.to_json();
+        transaction
+            .execute(
+                "INSERT INTO sync_state (one, state, written) VALUES (1, ?1, ?2)
+                 ON CONFLICT (one) DO UPDATE SET state = ?1, written = ?2",
+                params![text, Utc::now().to_rfc3339()],
+            )
+            .map_err(|error| Error::sqlite(&path, "write the sync state", error))?;
+        transaction
+            .commit()
+            .map_err(|error| Error::sqlite(&path, "commit", error))?;
+        self.state = Some(text);
+        Ok(())
+    }
+
+    /// Writes one referral, such as one read after an event, only if it is newer than the
+    /// mirror's row of its id (see [`Applied`]). The sync's state is left as it is.
+    pub fn apply(&mut self, referral: &Referral) -> Result<Applied, Error> {
+        let path = self.path.clone();
+        let transaction = self
+            .connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|error| Error::sqlite(&path, "start a transaction", error))?;
+        let applied = upsert(&transaction, referral, &path)?;
+        transaction
+            .commit()
+            .map_err(|error| Error::sqlite(&path, "commit", error))?;
+        Ok(applied)
+    }
+
+    /// The mirror's version of the referral `id`.
+    pub fn get(&self, id: &str) -> Result<Option<Referral>, Error> {
+        let json: Option<String> = self
+            .connection
+            .query_row("SELECT json FROM referrals WHERE id = ?1", [id], |row| {
+                row.get(0)
+            })
+            .optional()
+            .map_err(|error| Error::sqlite(&self.path, "read a referral", error))?;
+        json.map(|json| self.decode(id, &json)).transpose()
+    }
+
+    /// Every referral of the mirror, by id.
+    pub fn referrals(&self) -> Result<Vec<Referral>, Error> {
+        let read = |error| Error::sqlite(&self.path, "read the referrals", error);
+        let mut statement = self
+            .connection
+            .prepare("SELECT id, json FROM referrals ORDER BY id")
+            .map_err(read)?;
+        let rows = statement
+            .query_map([], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+            })
+            .map_err(read)?;
+        let mut referrals = Vec::new();
+        for row in rows {
+            let (id, json) = row.map_err(read)?;
+            referrals.push(self.decode(&id, &json)?);
+        }
+        Ok(referrals)
+    }
+
+    /// How many referrals the mirror holds.
+    pub fn count(&self) -> Result<u64, Error> {
+        let count: i64 = self
+            .connection
+            .query_row("SELECT count(*) FROM referrals", [], |row| row.get(0))
+            .map_err(|error| Error::sqlite(&self.path, "count the referrals", error))?;
+        Ok(u64::try_from(count).unwrap_or_default())
+    }
+
+    fn decode(&self, id: &str, json: &str) -> Result<Referral, Error> {
+        serde_json::from_str(json).map_err(|source| Error::Row {
+            path: self.path.clone(),
+            id: id.to_owned(),
+            source,
+        })
+    }
+}
+
+/// Writes `referral` in `transaction` when it replaces the row of its id.
+fn upsert(
+    transaction: &Transaction<'_>,
+    referral: &Referral,
+    path: &std::path::Path,
+) -> Result<Applied, Error> {
+    let Some(id) = referral.id.as_deref() else {
+        return Ok(Applied::NoId);
+    };
+    let write = |error| Error::sqlite(path, &format!("write the referral {id}"), error);
+    let row: Option<(Option<String>, Option<String>)> = transaction
+        .query_row(
+            "SELECT updatedDateTime, eTag FROM referrals WHERE id = ?1",
+            [id],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()
+        .map_err(write)?;
+    let tag = referral.e_tag.as_deref();
+    let applied = match &row {
+        None => Applied::Inserted,
+        Some((time, row_tag)) => {
+            let row_time = time.as_deref().and_then(instant);
+            if !replaces(
+                (referral.updated_date_time, tag),
+                (row_time, row_tag.as_deref()),
+            ) {
+                return Ok(Applied::Kept);
+            }
+            Applied::Updated
+        }
+    };
+    let json = serde_json::to_string(referral).map_err(|source| Error::Row {
+        path: path.to_owned(),
+        id: id.to_owned(),
+        source,
+    })?;
+    transaction
+        .prepare_cached(
+            "INSERT INTO referrals (id, eTag, status, substatus, updatedDateTime, json)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (id) DO UPDATE SET eTag = ?2, status = ?3, substatus = ?4,
+                 updatedDateTime = ?5, json = ?6",
+        )
+        .and_then(|mut upsert| {
+            upsert.execute(params![
+                id,
+                tag,
+                referral.status.as_ref().map(|status| status.as_str()),
+                referral
+                    .substatus
+                    .as_ref()
+                    .map(|substatus| substatus.as_str()),
+                referral
+                    .updated_date_time
+                    .map(|time| time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
+                json,
+            ])
+        })
+        .map_err(write)?;
+    Ok(applied)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(second: u32) -> Option<DateTime<Utc>> {
+        DateTime::parse_from_rfc3339(&format!("2024-05-01T00:00:{second:02}Z"))
+            .ok()
+            .map(|time| time.with_timezone(&Utc))
+    }
+
+    #[test]
+    fn only_a_later_version_or_another_of_the_same_instant_replaces_a_row() {
+        assert!(replaces((at(2), Some("b")), (at(1), Some("a"))));
+        assert!(!replaces((at(1), Some("a")), (at(2), Some("b"))));
+        assert!(replaces((at(1), Some("b")), (at(1), Some("a"))));
+        assert!(!replaces((at(1), Some("a")), (at(1), Some("a"))));
+        assert!(replaces((at(1), None), (None, Some("a"))));
+        assert!(!replaces((None, Some("b")), (at(1), Some("a"))));
+        assert!(replaces((None, Some("b")), (None, Some("a"))));
+        assert!(!replaces((None, Some("a")), (None, Some("a"))));
+    }
+}

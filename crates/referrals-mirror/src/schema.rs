@@ -1,0 +1,151 @@
+//! The mirror's tables: made in an empty file, checked in an existing one.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+use crate::Error;
+
+/// `application_id` of a mirror: "RFRL".
+const APPLICATION_ID: i32 = i32::from_be_bytes(*b"RFRL");
+/// The version of the mirror's tables.
+const SCHEMA_VERSION: i32 = 1;
+/// The tables of a mirror.
+const SCHEMA: &str = "
+CREATE TABLE referrals (
+    id TEXT PRIMARY KEY NOT NULL,
+    eTag TEXT,
+    status TEXT,
+    substatus TEXT,
+    updatedDateTime TEXT,
+    json TEXT NOT NULL
+);
+CREATE INDEX referrals_by_updatedDateTime ON referrals (updatedDateTime);
+CREATE TABLE sync_state (
+    one INTEGER PRIMARY KEY CHECK (one = 1),
+    state TEXT NOT NULL,
+    written TEXT NOT NULL
+);
+";
+/// The columns of each table, as this version writes them.
+const COLUMNS: [(&str, &[&str]); 2] = [
+    (
+        "referrals",
+        &[
+            "id",
+            "eTag",
+            "status",
+            "substatus",
+            "updatedDateTime",
+            "json",
+        ],
+    ),
+    ("sync_state", &["one", "state", "written"]),
+];
+
+fn refused(path: &Path, reason: String) -> Error {
+    Error::Refused {
+        path: path.to_owned(),
+        reason,
+    }
+}
+
+/// The connection to the mirror at `path`, made when no file is there; a file that is not a
+/// mirror of this version is refused.
+pub(crate) fn open(path: &Path) -> Result<Connection, Error> {
+    let flags = if path.exists() {
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let connection = Connection::open_with_flags(path, flags)
+        .map_err(|error| Error::sqlite(path, "open it as a SQLite database", error))?;
+    set_up(&connection, path)?;
+    check_tables(&connection, path)?;
+    Ok(connection)
+}
+
+/// Creates the tables in an empty database, or checks that the database is a mirror of this
+/// version.
+fn set_up(connection: &Connection, path: &Path) -> Result<(), Error> {
+    let unreadable = |error: rusqlite::Error| refused(path, format!("cannot be read ({error})"));
+    // Reading the header is the first access: a file that is not a database fails here.
+    let application_id: i32 = connection
+        .pragma_query_value(None, "application_id", |row| row.get(0))
+        .map_err(|error| refused(path, format!("is not a SQLite database ({error})")))?;
+    let version: i32 = connection
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(unreadable)?;
+    let tables: i64 = connection
+        .query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0))
+        .map_err(unreadable)?;
+    match (application_id, tables) {
+        (0, 0) => create(connection, path),
+        (APPLICATION_ID, _) if version > SCHEMA_VERSION => Err(refused(
+            path,
+            format!(
+                "is a mirror of version {version}, written by a later referrals (this one \
+                 writes version {SCHEMA_VERSION})"
+            ),
+        )),
+        (APPLICATION_ID, _) if version == SCHEMA_VERSION => connection
+            .busy_timeout(Duration::from_secs(10))
+            .map_err(|error| Error::sqlite(path, "set the busy timeout", error)),
+        (APPLICATION_ID, _) => Err(refused(
+            path,
+            format!("is a mirror of an unknown version {version}"),
+        )),
+        _ => Err(refused(
+            path,
+            format!(
+                "is a SQLite database of another program (application_id {application_id}, \
+                 {tables} tables and indexes)"
+            ),
+        )),
+    }
+}
+
+/// The tables of a new mirror, marked as ours, in one transaction.
+fn create(connection: &Connection, path: &Path) -> Result<(), Error> {
+    connection
+        .busy_timeout(Duration::from_secs(10))
+        .map_err(|error| Error::sqlite(path, "set the busy timeout", error))?;
+    connection
+        .pragma_update(None, "journal_mode", "WAL")
+        .map_err(|error| Error::sqlite(path, "set up the journal", error))?;
+    let create = format!(
+        "BEGIN; {SCHEMA} PRAGMA application_id = {APPLICATION_ID}; \
+         PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+    );
+    connection
+        .execute_batch(&create)
+        .map_err(|error| Error::sqlite(path, "create the mirror's tables", error))
+}
+
+/// Checks that the tables have the columns that this version writes.
+fn check_tables(connection: &Connection, path: &Path) -> Result<(), Error> {
+    for (table, columns) in COLUMNS {
+        let found = columns_of(connection, table)
+            .map_err(|error| refused(path, format!("cannot be read ({error})")))?;
+        if found.iter().map(String::as_str).ne(columns.iter().copied()) {
+            return Err(refused(
+                path,
+                format!(
+                    "has a table `{table}` with the columns ({}), not ({})",
+                    found.join(", "),
+                    columns.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn columns_of(connection: &Connection, table: &str) -> rusqlite::Result<Vec<String>> {
+    let mut statement = connection.prepare("SELECT name FROM pragma_table_info(?1)")?;
+    let names = statement.query_map([table], |row| row.get::<_, String>(0))?;
+    names.collect()
+}

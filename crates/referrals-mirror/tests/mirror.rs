@@ -1,0 +1,174 @@
+//! The mirror as a program uses it: opened, synced from a sandbox, written one referral at a
+//! time, read back; and the files it refuses.
+
+use referrals_client::patch::Patch;
+use referrals_client::sync::{SyncOptions, SyncState};
+use referrals_client::types::Referral;
+use referrals_mirror::{Applied, Error, Mirror};
+use referrals_sandbox::Config;
+use rusqlite::Connection;
+
+fn referral(json: &str) -> Referral {
+    serde_json::from_str(json).unwrap()
+}
+
+const EMPTY_STATE: &str =
+    r#"{"version":1,"filter":null,"watermark":null,"delivered":{},"complete":false,"bound":null}"#;
+
+#[test]
+fn foreign_and_damaged_files_are_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+
+    let text = dir.path().join("notes.sqlite");
+    std::fs::write(&text, "these are my notes, not a database\n".repeat(200)).unwrap();
+    let error = Mirror::open(&text).unwrap_err();
+    assert!(matches!(error, Error::Refused { .. }), "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("notes.sqlite is not a SQLite database"),
+        "{error}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&text).unwrap(),
+        "these are my notes, not a database\n".repeat(200)
+    );
+
+    let other = dir.path().join("crm.sqlite");
+    Connection::open(&other)
+        .unwrap()
+        .execute_batch("CREATE TABLE contacts (name TEXT); INSERT INTO contacts VALUES ('x');")
+        .unwrap();
+    let before = std::fs::read(&other).unwrap();
+    let error = Mirror::open(&other).unwrap_err().to_string();
+    assert!(error.contains("of another program"), "{error}");
+    assert_eq!(std::fs::read(&other).unwrap(), before);
+
+    let ours = dir.path().join("mirror.sqlite");
+    drop(Mirror::open(&ours).unwrap());
+    Connection::open(&ours)
+        .unwrap()
+        .execute(
+            "INSERT INTO sync_state (one, state, written) VALUES (1, '{\"version\": 1, \"nope\": 2}', '')",
+            [],
+        )
+        .unwrap();
+    let mut mirror = Mirror::open(&ours).unwrap();
+    let error = mirror.state().unwrap_err().to_string();
+    assert!(
+        error.contains("mirror.sqlite: the saved sync state cannot be used"),
+        "{error}"
+    );
+    Connection::open(&ours)
+        .unwrap()
+        .pragma_update(None, "user_version", 7)
+        .unwrap();
+    let error = Mirror::open(&ours).unwrap_err().to_string();
+    assert!(
+        error.contains("version 7, written by a later referrals"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_batch_and_its_state_are_one_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mirror.sqlite");
+    let mut mirror = Mirror::open(&path).unwrap();
+    let a = referral(r#"{"id":"a","eTag":"1","status":"New"}"#);
+    let state = SyncState::from_json(EMPTY_STATE).unwrap();
+    mirror.write(std::slice::from_ref(&a), &state).unwrap();
+    mirror.write(std::slice::from_ref(&a), &state).unwrap();
+    assert_eq!(
+        mirror.count().unwrap(),
+        1,
+        "a batch that comes again changes nothing"
+    );
+
+    // Another writer changed the state meanwhile: the batch is refused whole.
+    Connection::open(&path)
+        .unwrap()
+        .execute("UPDATE sync_state SET state = 'x' WHERE one = 1", [])
+        .unwrap();
+    let b = referral(r#"{"id":"b","eTag":"1"}"#);
+    let error = mirror.write(&[b], &state).unwrap_err();
+    assert!(matches!(error, Error::OtherWriter { .. }), "{error}");
+    assert_eq!(mirror.count().unwrap(), 1);
+}
+
+#[test]
+fn a_referral_replaces_its_row_only_when_it_is_newer() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut mirror = Mirror::open(dir.path().join("mirror.sqlite")).unwrap();
+    let at = |second: u32, tag: &str| {
+        referral(&format!(
+            r#"{{"id":"a","eTag":"{tag}","updatedDateTime":"2024-05-01T00:00:{second:02}.5Z","details":{{"dealValue":12345678901234567890.01}}}}"#
+        ))
+    };
+    assert_eq!(mirror.apply(&at(10, "v2")).unwrap(), Applied::Inserted);
+    assert_eq!(
+        mirror.apply(&at(5, "v1")).unwrap(),
+        Applied::Kept,
+        "a late event"
+    );
+    assert_eq!(
+        mirror.apply(&at(10, "v2")).unwrap(),
+        Applied::Kept,
+        "the same event twice"
+    );
+    assert_eq!(
+        mirror.get("a").unwrap().unwrap().e_tag.as_deref(),
+        Some("v2")
+    );
+    assert_eq!(mirror.apply(&at(11, "v3")).unwrap(), Applied::Updated);
+    assert_eq!(
+        mirror.apply(&referral(r#"{"eTag":"x"}"#)).unwrap(),
+        Applied::NoId
+    );
+
+    // A batch of the sync obeys the same rule: an older version delivered late is kept out.
+    let state = SyncState::from_json(EMPTY_STATE).unwrap();
+    mirror.write(&[at(10, "v2")], &state).unwrap();
+    let kept = mirror.get("a").unwrap().unwrap();
+    assert_eq!(kept.e_tag.as_deref(), Some("v3"));
+    assert_eq!(
+        kept.deal_value().map(|value| value.as_str()),
+        Some("12345678901234567890.01"),
+        "money keeps its digits"
+    );
+    assert_eq!(mirror.referrals().unwrap().len(), 1);
+    assert!(mirror.get("nobody").unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_sync_copies_the_sandbox_and_another_brings_the_changes() {
+    let sandbox = referrals_testkit::start(Config {
+        seed_count: 250,
+        ..referrals_testkit::config()
+    })
+    .await;
+    let client = referrals_testkit::client(&sandbox.url());
+    let dir = tempfile::tempdir().unwrap();
+    let mut mirror = Mirror::open(dir.path().join("mirror.sqlite")).unwrap();
+    let options = SyncOptions::new().skew(std::time::Duration::ZERO);
+    let first = mirror.sync(&client, options.clone()).await.unwrap();
+    assert_eq!(mirror.count().unwrap(), 252, "{first:?}");
+    let lead = mirror.referrals().unwrap().into_iter().next().unwrap();
+    let changed = client
+        .update(&lead, Patch::new().set_details_notes("seen by the mirror"))
+        .await
+        .unwrap();
+    // The service's clock is read to the second: a sync a second later sees the change.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let second = mirror.sync(&client, options).await.unwrap();
+    assert!(second.changed >= 1, "{second:?}");
+    let row = mirror.get(lead.id.as_deref().unwrap()).unwrap().unwrap();
+    assert_eq!(row.e_tag, changed.e_tag);
+
+    // Another filter on the same mirror is refused, and changes nothing.
+    let filtered = SyncOptions::new()
+        .filter(referrals_client::query::status().eq(referrals_client::types::ReferralStatus::New));
+    let error = mirror.sync(&client, filtered).await.unwrap_err();
+    assert!(matches!(error, Error::OtherFilter { .. }), "{error}");
+    assert_eq!(mirror.count().unwrap(), 252);
+}
