@@ -39,10 +39,9 @@ impl TokenProvider for Tokens {
 /// build has them.
 pub fn provider(token: Option<String>) -> Result<Tokens, String> {
     match token {
-        Some(token) if token.trim().is_empty() => {
-            Err("the token given by --token or PARTNER_TOKEN is empty".to_owned())
-        }
-        Some(token) => Ok(Tokens::Given(StaticToken::new(token))),
+        Some(token) => referrals_client::env::token(&token)
+            .map(Tokens::Given)
+            .map_err(|error| format!("{error} (or --token)")),
         None => azure_provider(),
     }
 }

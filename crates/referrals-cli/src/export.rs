@@ -504,7 +504,8 @@ fn progress(quiet: bool, checkpoint: &Checkpoint) -> ProgressBar {
             bar.set_style(bar_style());
         }
         None => bar.set_style(
-            ProgressStyle::with_template("{spinner} {pos} referrals, {msg} ({per_sec})")
+            ProgressStyle::with_template("{spinner} {pos} referrals, {msg} ({rate})")
+                .map(|style| style.with_key("rate", crate::output::whole_rate))
                 .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         ),
     }
@@ -514,10 +515,9 @@ fn progress(quiet: bool, checkpoint: &Checkpoint) -> ProgressBar {
 }
 
 fn bar_style() -> ProgressStyle {
-    ProgressStyle::with_template(
-        "{bar:30} {pos}/{len} referrals, {msg}, {per_sec}, about {eta} left",
-    )
-    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    ProgressStyle::with_template("{bar:30} {pos}/{len} referrals, {msg}, {rate}, about {eta} left")
+        .map(|style| style.with_key("rate", crate::output::whole_rate))
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
 }
 
 /// `leads.csv` → `leads.csv<suffix>`, in the same directory (so that a rename is atomic).

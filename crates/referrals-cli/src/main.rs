@@ -6,10 +6,10 @@ mod auth;
 mod create;
 mod export;
 mod filters;
-mod flat;
 mod mirror;
 mod output;
 mod stop;
+mod table;
 mod triage;
 
 use std::io::{self, BufWriter, Write};
@@ -20,10 +20,10 @@ use anyhow::Context as _;
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 use futures_util::TryStreamExt;
 use referrals_client::query::{OrderBy, Query, Select};
-use referrals_client::{Client, servers};
+use referrals_client::{Client, env};
 
-use crate::flat::Columns;
 use crate::output::{Format, Writer};
+use referrals_client::flat::Columns;
 
 /// The generated code names the types as `crate::types`.
 use referrals_client::types;
@@ -42,8 +42,9 @@ use referrals_client::types;
         "  referrals accept 7e6ac78a-4f37-4f6e-b3e5-3ab4b4ad9fa1\n",
         "  referrals --root http://127.0.0.1:8080 --token secret list   (a local sandbox)\n\n",
         "Exit status: 0 when the command did its work, 1 when it failed (the service, the network, a\n",
-        "file), 2 when the command line is wrong (a flag or a value). Data goes to standard output,\n",
-        "messages and progress to standard error."
+        "file), 2 when the command line is wrong (a flag or a value), 3 when a referral changed since\n",
+        "it was read (412) and nothing was changed. Data goes to standard output, messages and\n",
+        "progress to standard error."
     )
 )]
 struct Cli {
@@ -52,7 +53,7 @@ struct Cli {
         long,
         help = "The service root: the service by default, or a sandbox such as http://127.0.0.1:8080.",
         global = true,
-        env = "PARTNER_ROOT",
+        env = env::ROOT_VARIABLE,
         value_name = "URL",
         help_heading = "Global options"
     )]
@@ -61,7 +62,7 @@ struct Cli {
     #[arg(
         long,
         global = true,
-        env = "PARTNER_TOKEN",
+        env = env::TOKEN_VARIABLE,
         hide_env_values = true,
         help_heading = "Global options"
     )]
@@ -200,6 +201,10 @@ impl QueryArgs {
 struct GetArgs {
     /// The referral's id.
     id: String,
+    /// Only these members, such as id,eTag,status,customerProfile (the operation has no
+    /// $select: the whole referral is read, and the others are left out here).
+    #[arg(long, value_name = "MEMBERS")]
+    select: Option<Select>,
     /// How to write it [default: table on a terminal, ndjson otherwise].
     #[arg(long, value_enum)]
     format: Option<Format>,
@@ -315,8 +320,15 @@ fn exit(error: &anyhow::Error) -> ExitCode {
         }
     }
     let _ = writeln!(io::stderr().lock(), "error: {message}");
+    let changed_meanwhile = error.chain().any(|cause| {
+        cause
+            .downcast_ref::<referrals_client::Error>()
+            .is_some_and(referrals_client::Error::is_precondition_failed)
+    });
     if error.downcast_ref::<Usage>().is_some() {
         ExitCode::from(2)
+    } else if changed_meanwhile {
+        ExitCode::from(3)
     } else {
         ExitCode::FAILURE
     }
@@ -353,15 +365,10 @@ async fn run(matches: ArgMatches) -> anyhow::Result<()> {
     }
 }
 
-/// The client of the global options.
+/// The client of the global options, as `Client::from_env` makes it from the same variables.
 fn client(cli: &Cli) -> Result<Client, Usage> {
-    let root = match &cli.root {
-        Some(root) => root.as_str(),
-        None => servers::ALL
-            .first()
-            .copied()
-            .ok_or_else(|| Usage("the document names no server: pass --root".into()))?,
-    };
+    let root =
+        env::root_or_default(cli.root.as_deref()).map_err(|error| Usage(error.to_string()))?;
     let tokens = auth::provider(cli.token.clone()).map_err(Usage)?;
     Client::builder(root, tokens)
         // A sandbox on this machine speaks plain http; any other root must be https.
@@ -410,7 +417,22 @@ async fn list(context: &Context, args: &ListArgs, matches: &ArgMatches) -> anyho
 
 async fn get(context: &Context, args: &GetArgs) -> anyhow::Result<()> {
     let referral = context.client.referral(&args.id).await?;
-    print_referrals(args.format, &[referral])
+    let Some(select) = &args.select else {
+        return print_referrals(args.format, &[referral]);
+    };
+    // The selected members, each as its JSON text (money keeps its digits), read back as a
+    // referral whose other members are absent.
+    let mut members: std::collections::BTreeMap<String, Box<serde_json::value::RawValue>> =
+        serde_json::from_str(&serde_json::to_string(&referral)?)?;
+    members.retain(|name, _| select.names().contains(&name.as_str()));
+    let selected: types::Referral = serde_json::from_str(&serde_json::to_string(&members)?)?;
+    let format = args.format.unwrap_or_else(Format::for_stdout);
+    let columns = Columns::new(Some(select.names()));
+    let mut writer = Writer::new(BufWriter::new(io::stdout().lock()), format, columns);
+    writer.start()?;
+    writer.write(&selected)?;
+    writer.finish().context("cannot write to standard output")?;
+    Ok(())
 }
 
 /// Writes `referrals` to standard output in `format` (or the default for it).

@@ -6,11 +6,11 @@
 use std::io::{self, Write};
 
 use referrals_client::types::Referral;
-use referrals_client::{Amount, ErrorKind, StatusChange};
+use referrals_client::{Amount, DECIDE_ATTEMPTS, Decided, ErrorKind, StatusChange};
 
-use crate::flat::{Columns, changes};
 use crate::output::Format;
 use crate::{Context, Reported};
+use referrals_client::flat::{Columns, changes};
 
 pub const HELP: &str = "\
 Examples:
@@ -22,10 +22,12 @@ Examples:
 The referral is read, the change is checked against the document's status rules, and sent
 with If-Match. If the referral changed meanwhile (412), what changed is shown, the rules are
 checked again on the new version, and the change is tried again (at most 5 times), unless
---no-retry. The updated referral goes to standard output.";
+--no-retry. With --if-match ETAG the referral is not read: the change is sent for the version
+of that eTag, the one a script judged, and the service checks the rules.
+The updated referral goes to standard output.
 
-/// How many times a change is sent, at most, when the referral keeps changing.
-const ATTEMPTS: usize = 5;
+Exit status: 0 done (or already so), 1 failed, 2 a wrong command line, 3 the referral changed
+since it was read (412) and nothing was changed: read it again and decide again.";
 
 /// The options of `accept`.
 #[derive(Debug, clap::Args)]
@@ -35,6 +37,10 @@ pub struct Args {
     /// Stop at a 412 (the referral changed since it was read) instead of trying again.
     #[arg(long)]
     pub no_retry: bool,
+    /// Send the change only if the referral's eTag is still ETAG, without reading it first: a
+    /// 412 (exit status 3) is the answer when it changed.
+    #[arg(long, value_name = "ETAG", conflicts_with = "no_retry")]
+    pub if_match: Option<String>,
     /// How to write the updated referral [default: table on a terminal, ndjson otherwise].
     #[arg(long, value_enum)]
     pub format: Option<Format>,
@@ -81,53 +87,73 @@ pub async fn close_lost(context: &Context, args: &ReasonArgs) -> anyhow::Result<
 
 async fn change(context: &Context, args: &Args, change: StatusChange) -> anyhow::Result<()> {
     let (status, substatus) = change.target();
-    let mut referral = context.client.referral(&args.id).await?;
-    for attempt in 1..=ATTEMPTS {
-        if change.is_done(&referral) {
+    if let Some(etag) = &args.if_match {
+        let sent = context
+            .client
+            .change_if_match(&args.id, etag, &change)
+            .await;
+        let updated = sent.map_err(|error| changed_meanwhile(error, &args.id))?;
+        context.say(format_args!("{}: now {status} / {substatus}", args.id));
+        return crate::print_referrals(args.format, &[updated]);
+    }
+    let referral = context.client.referral(&args.id).await?;
+    let attempts = if args.no_retry { 1 } else { DECIDE_ATTEMPTS };
+    let mut judged: Option<Referral> = None;
+    let decided = context
+        .client
+        .decide_within(&referral, attempts, |current| {
+            if let Some(before) = &judged {
+                // Shown on a best effort: standard error may be closed.
+                let _ = show_changes(before, current);
+                context.say(format_args!(
+                    "checking the change again on the new version..."
+                ));
+            }
+            judged = Some(current.clone());
+            change.clone().into()
+        })
+        .await;
+    match decided {
+        Ok(Decided::Applied { referral, .. }) => {
+            context.say(format_args!("{}: now {status} / {substatus}", args.id));
+            crate::print_referrals(args.format, &[referral])
+        }
+        Ok(decided) => {
             context.say(format_args!(
                 "{} is already {status} / {substatus}; nothing was sent",
                 args.id
             ));
-            return crate::print_referrals(args.format, &[referral]);
+            crate::print_referrals(args.format, &[decided.referral().clone()])
         }
-        match context.client.change(&referral, &change).await {
-            Ok(updated) => {
-                context.say(format_args!("{}: now {status} / {substatus}", args.id));
-                return crate::print_referrals(args.format, &[updated]);
-            }
-            Err(error) if error.kind() == ErrorKind::PreconditionFailed => {
-                let fresh = context.client.referral(&args.id).await?;
-                show_changes(&referral, &fresh)?;
-                referral = fresh;
-                if args.no_retry {
-                    anyhow::bail!(
-                        "{} changed since it was read (412), and --no-retry is set: nothing was \
-                         changed",
-                        args.id
-                    );
-                }
-                if attempt < ATTEMPTS {
-                    context.say(format_args!(
-                        "checking the change again on the new version..."
-                    ));
-                }
-            }
-            Err(error) if error.kind() == ErrorKind::InvalidTransition => {
-                let _ = writeln!(
-                    io::stderr().lock(),
-                    "error: {}: {}; nothing was sent",
-                    args.id,
-                    error.message()
-                );
-                return Err(Reported.into());
-            }
-            Err(error) => return Err(error.into()),
+        Err(error) if error.kind() == ErrorKind::InvalidTransition => {
+            let _ = writeln!(
+                io::stderr().lock(),
+                "error: {}: {}; nothing was sent",
+                args.id,
+                error.message()
+            );
+            Err(Reported.into())
         }
+        Err(error) if error.kind() == ErrorKind::PreconditionFailed => {
+            if let (Some(before), Ok(fresh)) = (&judged, context.client.referral(&args.id).await) {
+                let _ = show_changes(before, &fresh);
+            }
+            Err(changed_meanwhile(error, &args.id))
+        }
+        Err(error) => Err(error.into()),
     }
-    anyhow::bail!(
-        "{} changed each of the {ATTEMPTS} times the change was sent (412); nothing was changed",
-        args.id
-    )
+}
+
+/// A 412 says what to do; any other error is itself.
+fn changed_meanwhile(error: referrals_client::Error, id: &str) -> anyhow::Error {
+    if error.kind() == ErrorKind::PreconditionFailed {
+        anyhow::Error::new(error).context(format!(
+            "{id} changed since it was read (412); nothing was changed: read it again and decide \
+             again"
+        ))
+    } else {
+        error.into()
+    }
 }
 
 /// Writes to standard error what changed between two versions of a referral.

@@ -418,15 +418,24 @@ fn triage_follows_the_rules_and_handles_412() {
         out.stdout
     );
 
-    // The same with --no-retry: exit 1, nothing changed.
+    // The same with --no-retry: exit 3 (changed meanwhile), what changed shown, nothing changed.
     let id = one_id(&server, &["--status", "New", "--direction", "Incoming"]);
     server
         .mode
         .conflict_next_update
         .store(true, Ordering::SeqCst);
     let out = server.run(&["decline", &id, "--reason", "Out of region", "--no-retry"]);
-    assert_eq!(out.code, Some(1), "{}", out.stderr);
-    assert!(out.stderr.contains("--no-retry"), "{}", out.stderr);
+    assert_eq!(out.code, Some(3), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("changed since it was read (412)"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("changed by a colleague"),
+        "{}",
+        out.stderr
+    );
     let out = server.run(&["get", &id, "--format", "json"]).ok();
     assert!(out.stdout.contains("\"status\":\"New\""), "{}", out.stdout);
 
@@ -437,6 +446,80 @@ fn triage_follows_the_rules_and_handles_412() {
     assert_eq!(out.code, Some(1), "{}", out.stderr);
     assert!(out.stderr.contains("nothing was sent"), "{}", out.stderr);
     assert_eq!(server.mode.updates.load(Ordering::SeqCst), updates);
+}
+
+#[test]
+fn scripts_decide_on_their_own_read_with_if_match() {
+    let server = Server::start(100);
+    let id = one_id(&server, &["--status", "New", "--direction", "Incoming"]);
+    let out = server
+        .run(&["get", &id, "--select", "id,eTag,status", "--format", "json"])
+        .ok();
+    let read: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let read = &read[0];
+    assert_eq!(
+        read.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["eTag", "id", "status"],
+        "only the selected members: {read}"
+    );
+    let etag = read["eTag"].as_str().unwrap().to_owned();
+
+    // Someone changes it after the script read it: the script's change is refused, exit 3.
+    server.runtime.block_on(async {
+        server
+            .client
+            .update_unconditionally(&id, Patch::new().set_details_notes("moved on"))
+            .await
+            .unwrap();
+    });
+    let updates = server.mode.updates.load(Ordering::SeqCst);
+    let out = server.run(&["accept", &id, "--if-match", &etag]);
+    assert_eq!(out.code, Some(3), "{}", out.stderr);
+    assert!(out.stderr.contains("412"), "{}", out.stderr);
+    assert_eq!(
+        server.mode.updates.load(Ordering::SeqCst),
+        updates + 1,
+        "one PATCH"
+    );
+
+    // On the version it read again, the change goes through.
+    let out = server
+        .run(&["get", &id, "--select", "eTag", "--format", "json"])
+        .ok();
+    let etag = serde_json::from_str::<serde_json::Value>(&out.stdout).unwrap()[0]["eTag"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let out = server.run(&["accept", &id, "--if-match", &etag]).ok();
+    assert!(
+        out.stdout.contains("\"status\":\"Active\""),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn tables_fit_the_width_of_the_screen() {
+    let server = Server::start(60);
+    for width in ["90", "160"] {
+        let out = server
+            .referrals()
+            .env("COLUMNS", width)
+            .args(["list", "--format", "table"])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let text = String::from_utf8(out.stdout).unwrap();
+        let width: usize = width.parse().unwrap();
+        for line in text.lines() {
+            assert!(
+                line.chars().count() <= width,
+                "{} > {width}: {line}",
+                line.chars().count()
+            );
+        }
+        assert!(text.lines().count() > 50, "{text}");
+    }
 }
 
 #[test]
