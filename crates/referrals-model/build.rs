@@ -4,5 +4,8 @@
 
 fn main() {
     #[cfg(feature = "codegen")]
-    referrals_codegen::build_script(referrals_codegen::Part::Model);
+    {
+        referrals_codegen::build_script(referrals_codegen::Part::Model);
+        referrals_codegen::build_script(referrals_codegen::Part::WebhooksModel);
+    }
 }

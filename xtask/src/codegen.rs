@@ -33,18 +33,27 @@ pub struct Args {
     /// The CLI commands' copy [default: crates/referrals-cli/generated/cli.rs].
     #[arg(long, value_name = "FILE")]
     cli_out: Option<PathBuf>,
+    /// The webhooks document [default: openapi/webhooks/webhooks.yaml].
+    #[arg(long, value_name = "FILE")]
+    webhooks_spec: Option<PathBuf>,
+    /// The model's webhooks module's copy [default: crates/referrals-model/generated/webhooks.rs].
+    #[arg(long, value_name = "FILE")]
+    webhooks_model_out: Option<PathBuf>,
+    /// The client's webhooks module's copy [default: crates/referrals-client/generated/webhooks.rs].
+    #[arg(long, value_name = "FILE")]
+    webhooks_out: Option<PathBuf>,
 }
 
 struct Options {
     check: bool,
-    spec: PathBuf,
-    /// The copies to write, each with the part that makes it.
+    /// The copies to write, each with the part that makes it and its document.
     targets: Vec<Target>,
 }
 
 struct Target {
     out: PathBuf,
     part: Part,
+    spec: PathBuf,
 }
 
 pub fn run(args: Args) -> ExitCode {
@@ -53,7 +62,7 @@ pub fn run(args: Args) -> ExitCode {
     // Everything is generated before anything is written: one failure writes nothing.
     let mut generated = Vec::new();
     for target in &options.targets {
-        match referrals_codegen::generate(&options.spec, target.part) {
+        match referrals_codegen::generate(&target.spec, target.part) {
             Ok(text) => generated.push(text),
             Err(error) => {
                 eprintln!("error: {error}");
@@ -78,7 +87,7 @@ pub fn run(args: Args) -> ExitCode {
     for ((target, text), current) in options.targets.iter().zip(&generated).zip(currents) {
         let out = shown(&target.out);
         if current.as_deref() == Some(text.as_str()) {
-            println!("{out} is up to date with {}.", shown(&options.spec));
+            println!("{out} is up to date with {}.", shown(&target.spec));
             continue;
         }
         if options.check {
@@ -98,7 +107,7 @@ pub fn run(args: Args) -> ExitCode {
                 } else {
                     "missing, generated from"
                 },
-                shown(&options.spec)
+                shown(&target.spec)
             );
             continue;
         }
@@ -120,14 +129,29 @@ pub fn run(args: Args) -> ExitCode {
 
 fn options(args: Args) -> Options {
     let root = root();
+    let spec_of = |part: Part| {
+        match part {
+            Part::WebhooksModel | Part::WebhooksClient => args.webhooks_spec.clone(),
+            _ => args.spec.clone(),
+        }
+        .unwrap_or_else(|| root.join("openapi").join(part.document()))
+    };
     let named: Vec<Target> = [
-        (args.model_out, Part::Model),
-        (args.out, Part::Client),
-        (args.mock_out, Part::Httpmock),
-        (args.cli_out, Part::Cli),
+        (args.model_out.clone(), Part::Model),
+        (args.out.clone(), Part::Client),
+        (args.mock_out.clone(), Part::Httpmock),
+        (args.cli_out.clone(), Part::Cli),
+        (args.webhooks_model_out.clone(), Part::WebhooksModel),
+        (args.webhooks_out.clone(), Part::WebhooksClient),
     ]
     .into_iter()
-    .filter_map(|(out, part)| Some(Target { out: out?, part }))
+    .filter_map(|(out, part)| {
+        Some(Target {
+            out: out?,
+            part,
+            spec: spec_of(part),
+        })
+    })
     .collect();
     let targets = if named.is_empty() {
         Part::ALL
@@ -139,6 +163,7 @@ fn options(args: Args) -> Options {
                     .join("generated")
                     .join(part.file_name()),
                 part,
+                spec: spec_of(part),
             })
             .collect()
     } else {
@@ -146,9 +171,6 @@ fn options(args: Args) -> Options {
     };
     Options {
         check: args.check,
-        spec: args
-            .spec
-            .unwrap_or_else(|| root.join("openapi/referrals.yaml")),
         targets,
     }
 }

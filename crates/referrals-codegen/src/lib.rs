@@ -56,11 +56,25 @@ pub enum Part {
     Httpmock,
     /// `referrals-cli`: progenitor's clap commands, one per operation.
     Cli,
+    /// `referrals-model`'s `webhooks` module, from `openapi/webhooks/webhooks.yaml`: the types
+    /// of the webhook registration API and of its callback, and the tables of that document
+    /// (its operations, the callback's parameters and signature headers).
+    WebhooksModel,
+    /// `referrals-client`'s `webhooks` module: progenitor's client of the webhook registration
+    /// API, on the types of `referrals_model::webhooks`.
+    WebhooksClient,
 }
 
 impl Part {
     /// Every part.
-    pub const ALL: [Part; 4] = [Part::Model, Part::Client, Part::Httpmock, Part::Cli];
+    pub const ALL: [Part; 6] = [
+        Part::Model,
+        Part::Client,
+        Part::Httpmock,
+        Part::Cli,
+        Part::WebhooksModel,
+        Part::WebhooksClient,
+    ];
 
     /// The file that the part's build script writes in `OUT_DIR`, and its reviewable copy in
     /// the crate's `generated/` folder.
@@ -70,6 +84,7 @@ impl Part {
             Part::Client => "client.rs",
             Part::Httpmock => "httpmock.rs",
             Part::Cli => "cli.rs",
+            Part::WebhooksModel | Part::WebhooksClient => "webhooks.rs",
         }
     }
 
@@ -80,6 +95,16 @@ impl Part {
             Part::Client => "referrals-client",
             Part::Httpmock => "referrals-httpmock",
             Part::Cli => "referrals-cli",
+            Part::WebhooksModel => "referrals-model",
+            Part::WebhooksClient => "referrals-client",
+        }
+    }
+
+    /// The document that the part is made from, relative to the workspace's `openapi/`.
+    pub fn document(self) -> &'static str {
+        match self {
+            Part::Model | Part::Client | Part::Httpmock | Part::Cli => "referrals.yaml",
+            Part::WebhooksModel | Part::WebhooksClient => "webhooks/webhooks.yaml",
         }
     }
 }
@@ -94,7 +119,7 @@ fn finish_model(
     dropped: &[progenitor_view::Dropped],
 ) -> Result<(), Error> {
     file.items.retain(is_types_module);
-    add_open_enums(file, open_enums);
+    add_open_enums(file, open_enums, true);
     model::extend(file, facts, &document.openapi);
     let tables =
         tables::tokens(facts, file, open_enums, dropped).map_err(|message| Error::Generator {
@@ -111,14 +136,37 @@ fn finish_model(
     Ok(())
 }
 
+/// The model's webhooks module: the types alone, with the open value sets and the additions
+/// from the document's keywords, and the tables of the document's operations and security.
+fn finish_webhooks(
+    document: &Document,
+    file: &mut syn::File,
+    facts: &reader::Facts,
+    open_enums: &[open_enum::OpenEnum],
+    dropped: &[progenitor_view::Dropped],
+) -> Result<(), Error> {
+    file.items.retain(is_types_module);
+    add_open_enums(file, open_enums, false);
+    model::extend(file, facts, &document.openapi);
+    let tables = tables::document_tables(facts, dropped);
+    let tables: syn::File = syn::parse2(tables).map_err(|error| Error::Unparsable {
+        path: document.path.clone(),
+        message: format!("the tables: {error}"),
+    })?;
+    file.items.extend(tables.items);
+    docs::fill(file, &document.openapi);
+    Ok(())
+}
+
 /// The client: its types come from the model crate, where the client's code finds them as
 /// `types::...` and `crate::types::...`.
-fn reexport_types(file: &mut syn::File) {
+fn reexport_types(file: &mut syn::File, module: &str) {
     let model = syn::Ident::new(settings::MODEL_CRATE, proc_macro2::Span::call_site());
+    let module: syn::Path = syn::parse_str(module).expect("a module path");
     let position = file.items.iter().position(is_types_module);
     let reexport: syn::Item = syn::parse_quote! {
         /// The types of the document, from the model crate.
-        pub use ::#model::types;
+        pub use ::#model::#module;
     };
     match position {
         Some(index) => file.items[index] = reexport,
@@ -138,22 +186,29 @@ pub fn generate_document(document: &Document, part: Part) -> Result<String, Erro
     let facts = reader::read(document, &open_enums)?;
 
     let (view, dropped) = progenitor_view::progenitor_view(&document.openapi);
-    let settings = settings::settings(&view, &open_enums);
+    let settings = match part {
+        Part::WebhooksModel | Part::WebhooksClient => {
+            settings::webhooks_settings(&view, &open_enums)
+        }
+        _ => settings::settings(&view, &open_enums),
+    };
     let generator_error = |message: String| Error::Generator {
         path: document.path.clone(),
         culprit: Culprit::Document,
         message,
     };
     let tokens = match part {
-        Part::Model | Part::Client => diagnose::run(&settings, &view).map_err(|message| {
-            let (culprit, message) =
-                diagnose::culprit(&settings, &view).unwrap_or((Culprit::Document, message));
-            Error::Generator {
-                path: document.path.clone(),
-                culprit,
-                message,
-            }
-        })?,
+        Part::Model | Part::Client | Part::WebhooksModel | Part::WebhooksClient => {
+            diagnose::run(&settings, &view).map_err(|message| {
+                let (culprit, message) =
+                    diagnose::culprit(&settings, &view).unwrap_or((Culprit::Document, message));
+                Error::Generator {
+                    path: document.path.clone(),
+                    culprit,
+                    message,
+                }
+            })?
+        }
         Part::Httpmock => diagnose::quietly_httpmock(&settings, &view, settings::CLIENT_CRATE)
             .map_err(generator_error)?,
         Part::Cli => diagnose::quietly_cli(&settings, &view, settings::CLI_CLIENT_PATH)
@@ -167,7 +222,7 @@ pub fn generate_document(document: &Document, part: Part) -> Result<String, Erro
     match part {
         Part::Model => finish_model(document, &mut file, &facts, &open_enums, &dropped)?,
         Part::Client => {
-            reexport_types(&mut file);
+            reexport_types(&mut file, "types");
             docs::fill(&mut file, &document.openapi);
         }
         Part::Httpmock => {}
@@ -175,11 +230,20 @@ pub fn generate_document(document: &Document, part: Part) -> Result<String, Erro
             cli::finish(&mut file);
             docs::fill(&mut file, &document.openapi);
         }
+        Part::WebhooksModel => {
+            finish_webhooks(document, &mut file, &facts, &open_enums, &dropped)?;
+        }
+        Part::WebhooksClient => {
+            reexport_types(&mut file, "webhooks::types");
+            docs::fill(&mut file, &document.openapi);
+        }
     }
 
     let notes: Vec<String> = match part {
-        Part::Client => dropped.iter().map(progenitor_view::Dropped::note).collect(),
-        Part::Model | Part::Httpmock | Part::Cli => Vec::new(),
+        Part::Client | Part::WebhooksClient => {
+            dropped.iter().map(progenitor_view::Dropped::note).collect()
+        }
+        Part::Model | Part::Httpmock | Part::Cli | Part::WebhooksModel => Vec::new(),
     };
     Ok(format!(
         "{}{}",
@@ -193,14 +257,14 @@ fn is_types_module(item: &syn::Item) -> bool {
 }
 
 /// The whole of a build script that generates `part` from the workspace's document: reads
-/// `../../openapi/referrals.yaml` (from the crate being built), asks cargo to run again when it
+/// the part's document under `../../openapi/` (from the crate being built), asks cargo to run again when it
 /// changes, and writes the source to `OUT_DIR/<part's file name>`. A failure prints the error
 /// on one line and exits, instead of a panic's backtrace hint.
 pub fn build_script(part: Part) {
     let manifest_dir =
         std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let out_dir = std::path::PathBuf::from(std::env::var_os("OUT_DIR").expect("set by cargo"));
-    let spec = manifest_dir.join("../../openapi/referrals.yaml");
+    let spec = manifest_dir.join("../../openapi").join(part.document());
     println!("cargo::rerun-if-changed={}", spec.display());
     let target = out_dir.join(part.file_name());
     let written = generate(&spec, part)
@@ -217,7 +281,9 @@ pub fn build_script(part: Part) {
 
 /// Puts the open value sets into the generated `types` module, where typify's code refers to
 /// them as `crate::types::Name`.
-fn add_open_enums(file: &mut syn::File, open_enums: &[open_enum::OpenEnum]) {
+/// Adds the open value sets to the `types` module, with `schemars::JsonSchema` behind the
+/// feature `schemars` when `schemars`.
+fn add_open_enums(file: &mut syn::File, open_enums: &[open_enum::OpenEnum], schemars: bool) {
     if open_enums.is_empty() {
         return;
     }
@@ -230,7 +296,7 @@ fn add_open_enums(file: &mut syn::File, open_enums: &[open_enum::OpenEnum]) {
     };
     let mut code = open_enum::unrecognized_value_tokens();
     for open in open_enums {
-        code.extend(open_enum::tokens(open));
+        code.extend(open_enum::tokens(open, schemars));
     }
     let extra: syn::File = syn::parse2(code).expect("the open value sets are valid Rust");
     items.extend(extra.items);

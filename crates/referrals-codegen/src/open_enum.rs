@@ -127,7 +127,7 @@ pub fn unrecognized_value_tokens() -> TokenStream {
 }
 
 /// The Rust code of one open value set.
-pub fn tokens(open: &OpenEnum) -> TokenStream {
+pub fn tokens(open: &OpenEnum, schemars: bool) -> TokenStream {
     let name = format_ident!("{}", open.name);
     let catch_all = format_ident!("{CATCH_ALL}");
     let mut doc = open
@@ -177,7 +177,9 @@ pub fn tokens(open: &OpenEnum) -> TokenStream {
         }
 
     };
-    code.extend(schemars_impl(&name, &open.name, values));
+    if schemars {
+        code.extend(schemars_impl(&name, &open.name, values));
+    }
     code.extend(conversions(&name, &catch_all, values, &variants));
     code.extend(serde_impls(
         &name,

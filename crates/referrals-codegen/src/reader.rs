@@ -70,6 +70,8 @@ pub struct Facts {
     pub servers: Vec<String>,
     /// `x-accessors`: a name (in the document's case) and the member path it reads.
     pub accessors: Vec<(String, Vec<String>)>,
+    /// The security schemes of `apiKey` in a header: the scheme's name and the header's.
+    pub header_keys: Vec<(String, String)>,
 }
 
 /// What a member holds, as far as a comparison or a sort is concerned.
@@ -172,6 +174,11 @@ pub struct Operation {
     pub parameters: Vec<(String, String)>,
     /// The component schema of its request body, when it takes one.
     pub body: Option<String>,
+    /// The values that a parameter's `enum` allows, for the parameters that have one.
+    pub parameter_values: Vec<(String, Vec<String>)>,
+    /// The vendor extensions of its parameters that hold text or a list of text: the
+    /// parameter's name, the extension's name (without `x-`) and its text.
+    pub parameter_extensions: Vec<(String, String, Vec<String>, bool)>,
 }
 
 impl Operation {
@@ -193,6 +200,7 @@ pub fn read(document: &Document, open_enums: &[OpenEnum]) -> Result<Facts, Error
     };
     let (scopes, roles) = reader.security()?;
     let mut facts = Facts {
+        header_keys: reader.header_keys(),
         objects: reader.objects()?,
         operations: reader.operations(),
         scopes,
@@ -822,6 +830,25 @@ impl<'a> Reader<'a> {
         Ok(pairs)
     }
 
+    /// The security schemes of `apiKey` in a header, in the document's order.
+    fn header_keys(&self) -> Vec<(String, String)> {
+        let Some(components) = &self.document.openapi.components else {
+            return Vec::new();
+        };
+        components
+            .security_schemes
+            .iter()
+            .filter_map(|(name, scheme)| match scheme.as_item()? {
+                openapiv3::SecurityScheme::APIKey {
+                    location: openapiv3::APIKeyLocation::Header,
+                    name: header,
+                    ..
+                } => Some((name.clone(), header.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The scopes of every OAuth 2 flow and the `x-roles` of every security scheme.
     fn security(&self) -> Result<(Vec<String>, Vec<String>), Error> {
         let (mut scopes, mut roles) = (Vec::new(), Vec::new());
@@ -902,56 +929,80 @@ impl<'a> Reader<'a> {
         names
     }
 
+    /// Every operation of `paths`, each followed by the operations of its callbacks.
     fn operations(&self) -> Vec<Operation> {
-        let openapi = &self.document.openapi;
-        let resolve = |parameter: &ReferenceOr<Parameter>| -> Option<Parameter> {
-            match parameter {
-                ReferenceOr::Item(parameter) => Some(parameter.clone()),
-                ReferenceOr::Reference { reference } => {
-                    let name = reference.strip_prefix("#/components/parameters/")?;
-                    openapi
-                        .components
-                        .as_ref()?
-                        .parameters
-                        .get(name)?
-                        .as_item()
-                        .cloned()
-                }
-            }
-        };
         let mut found = Vec::new();
-        for (path, item) in openapi.paths.iter() {
+        for (path, item) in self.document.openapi.paths.iter() {
             let Some(item) = item.as_item() else { continue };
-            for (method, operation) in item.iter() {
-                let Some(id) = &operation.operation_id else {
-                    continue;
-                };
-                let parameters = item
-                    .parameters
-                    .iter()
-                    .chain(&operation.parameters)
-                    .filter_map(resolve)
-                    .map(|parameter| {
-                        let location = match &parameter {
-                            Parameter::Query { .. } => "query",
-                            Parameter::Header { .. } => "header",
-                            Parameter::Path { .. } => "path",
-                            Parameter::Cookie { .. } => "cookie",
-                        };
-                        (parameter.parameter_data().name, location.to_owned())
-                    })
-                    .collect();
-                found.push(Operation {
-                    id: id.clone(),
-                    method: method.to_uppercase(),
-                    path: path.clone(),
-                    deprecated: operation.deprecated,
-                    parameters,
-                    body: body_schema(operation),
-                });
+            found.extend(self.operations_of(path, item));
+            for (_, operation) in item.iter() {
+                for callback in operation.callbacks.values() {
+                    for (expression, item) in callback {
+                        found.extend(self.operations_of(expression, item));
+                    }
+                }
             }
         }
         found
+    }
+
+    /// The operations of the path item `item` at `path`.
+    fn operations_of(&self, path: &str, item: &openapiv3::PathItem) -> Vec<Operation> {
+        let mut found = Vec::new();
+        for (method, operation) in item.iter() {
+            let Some(id) = &operation.operation_id else {
+                continue;
+            };
+            let resolved: Vec<Parameter> = item
+                .parameters
+                .iter()
+                .chain(&operation.parameters)
+                .filter_map(|parameter| self.parameter(parameter))
+                .collect();
+            let parameter_values = resolved.iter().filter_map(enum_values).collect();
+            let parameter_extensions = resolved.iter().flat_map(text_extensions).collect();
+            let parameters = resolved
+                .into_iter()
+                .map(|parameter| {
+                    let location = match &parameter {
+                        Parameter::Query { .. } => "query",
+                        Parameter::Header { .. } => "header",
+                        Parameter::Path { .. } => "path",
+                        Parameter::Cookie { .. } => "cookie",
+                    };
+                    (parameter.parameter_data().name, location.to_owned())
+                })
+                .collect();
+            found.push(Operation {
+                id: id.clone(),
+                method: method.to_uppercase(),
+                path: path.to_owned(),
+                deprecated: operation.deprecated,
+                parameters,
+                body: body_schema(operation),
+                parameter_values,
+                parameter_extensions,
+            });
+        }
+        found
+    }
+
+    /// A parameter, its reference resolved.
+    fn parameter(&self, parameter: &ReferenceOr<Parameter>) -> Option<Parameter> {
+        match parameter {
+            ReferenceOr::Item(parameter) => Some(parameter.clone()),
+            ReferenceOr::Reference { reference } => {
+                let name = reference.strip_prefix("#/components/parameters/")?;
+                self.document
+                    .openapi
+                    .components
+                    .as_ref()?
+                    .parameters
+                    .get(name)?
+                    .as_item()
+                    .cloned()
+            }
+        }
     }
 }
 
@@ -1014,6 +1065,39 @@ fn lambda(
             segments[..at].join("/")
         )),
     }
+}
+
+/// The vendor extensions of `parameter` that hold text (`false`) or a list of text (`true`).
+fn text_extensions(parameter: &Parameter) -> Vec<(String, String, Vec<String>, bool)> {
+    let data = parameter.parameter_data_ref();
+    data.extensions
+        .iter()
+        .filter_map(|(key, value)| {
+            let name = key.strip_prefix("x-")?.to_owned();
+            match value {
+                Value::String(text) => Some((data.name.clone(), name, vec![text.clone()], false)),
+                Value::Array(_) => {
+                    let list = strings(Some(value))?;
+                    Some((data.name.clone(), name, list, true))
+                }
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// The name of `parameter` and the values of its schema's `enum`, when it has one.
+fn enum_values(parameter: &Parameter) -> Option<(String, Vec<String>)> {
+    let data = parameter.parameter_data_ref();
+    let openapiv3::ParameterSchemaOrContent::Schema(ReferenceOr::Item(schema)) = &data.format
+    else {
+        return None;
+    };
+    let SchemaKind::Type(Type::String(string)) = &schema.schema_kind else {
+        return None;
+    };
+    let values: Vec<String> = string.enumeration.iter().flatten().cloned().collect();
+    (!values.is_empty()).then(|| (data.name.clone(), values))
 }
 
 /// The component schema that the request body of `operation` refers to.

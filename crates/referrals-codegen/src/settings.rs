@@ -31,16 +31,34 @@ pub const PATCH_VALUE: &str = "JsonPatchValue";
 
 /// The settings for `openapi`, whose open value sets are `open_enums`.
 pub fn settings(openapi: &OpenAPI, open_enums: &[OpenEnum]) -> GenerationSettings {
+    common(openapi, open_enums, "crate::types", true)
+}
+
+/// The settings of the webhooks document, whose types live in the client's `webhooks` module
+/// (no `schemars` derive: the client has no such feature).
+pub fn webhooks_settings(openapi: &OpenAPI, open_enums: &[OpenEnum]) -> GenerationSettings {
+    common(openapi, open_enums, "crate::webhooks::types", false)
+}
+
+fn common(
+    openapi: &OpenAPI,
+    open_enums: &[OpenEnum],
+    types: &str,
+    schemars: bool,
+) -> GenerationSettings {
     let mut settings = GenerationSettings::new();
     settings
         // One builder per operation: the list operation alone has nine optional parameters.
         .with_interface(InterfaceStyle::Builder)
         .with_tag(TagStyle::Separate)
-        .with_derive("PartialEq")
+        .with_derive("PartialEq");
+    if schemars {
         // For users who describe the types with JSON Schema, and for the contract test that
         // compares what the types say with the document. The model crate puts it behind its
         // feature `schemars` (see `crate::model`), so that it costs nothing by default.
-        .with_derive(SCHEMARS_DERIVE)
+        settings.with_derive(SCHEMARS_DERIVE);
+    }
+    settings
         // The client's runtime (auth, request ids, retries, tracing) lives in the hand-written
         // `crate::Runtime`, and `crate::Client` must implement `ClientHooks` for it: with
         // `Expected`, forgetting that impl is a compile error rather than a silent default.
@@ -53,11 +71,7 @@ pub fn settings(openapi: &OpenAPI, open_enums: &[OpenEnum]) -> GenerationSetting
     settings.with_replacement(AMOUNT, "crate::Amount", text_impls());
     settings.with_replacement(PATCH_VALUE, "crate::PatchValue", std::iter::empty());
     for open in open_enums {
-        settings.with_replacement(
-            &open.name,
-            format!("crate::types::{}", open.name),
-            text_impls(),
-        );
+        settings.with_replacement(&open.name, format!("{types}::{}", open.name), text_impls());
     }
 
     // Typify derives `Default` only for structs without a catch-all map of unknown members;

@@ -661,7 +661,29 @@ fn parameter_module(operation: &Operation) -> TokenStream {
         let doc = format!("`{name}`, in the {location}.");
         quote!(#[doc = #doc] pub const #constant: &str = #name;)
     });
-    quote!(#[doc = #doc] pub mod #module { #(#constants)* })
+    let values = operation.parameter_values.iter().map(|(name, values)| {
+        let constant = format_ident!("{}_VALUES", Operation::constant_name(name));
+        let doc = format!("The values that `{name}` takes (its `enum`).");
+        quote!(#[doc = #doc] pub const #constant: &[&str] = &[#(#values),*];)
+    });
+    let extensions = operation
+        .parameter_extensions
+        .iter()
+        .map(|(name, key, texts, list)| {
+            let constant = format_ident!(
+                "{}_{}",
+                Operation::constant_name(name),
+                Operation::constant_name(key)
+            );
+            let doc = format!("`x-{key}` of `{name}`.");
+            if *list {
+                quote!(#[doc = #doc] pub const #constant: &[&str] = &[#(#texts),*];)
+            } else {
+                let text = &texts[0];
+                quote!(#[doc = #doc] pub const #constant: &str = #text;)
+            }
+        });
+    quote!(#[doc = #doc] pub mod #module { #(#constants)* #(#values)* #(#extensions)* })
 }
 
 /// The header that makes the service answer with a body where the generated client needs
@@ -761,10 +783,23 @@ fn operation_methods(all: &[Operation], variants: &[Ident], dropped: &[Dropped])
     }
 }
 
+/// `Operation`, `parameters`, `headers`, `security` and `servers` of a document without a
+/// resource (the webhooks document).
+pub fn document_tables(facts: &Facts, dropped: &[Dropped]) -> TokenStream {
+    let mut code = operations(facts, dropped);
+    code.extend(security(facts));
+    code
+}
+
 /// `security`: what the document says of the tokens that the API takes; `headers`: the names
 /// of the headers of its answers.
 fn security(facts: &Facts) -> TokenStream {
     let (scopes, roles, servers) = (&facts.scopes, &facts.roles, &facts.servers);
+    let header_keys = facts.header_keys.iter().map(|(scheme, header)| {
+        let constant = format_ident!("{}", Operation::constant_name(scheme));
+        let doc = format!("`{header}`: the header of the security scheme `{scheme}` (`apiKey`).");
+        quote!(#[doc = #doc] pub const #constant: &str = #header;)
+    });
     let headers = facts.response_headers.iter().map(|name| {
         let constant = format_ident!("{}", Operation::constant_name(name));
         let doc = format!("`{name}`");
@@ -782,6 +817,7 @@ fn security(facts: &Facts) -> TokenStream {
             pub const SCOPES: &[&str] = &[#(#scopes),*];
             /// The roles of the partner's organization that may call the API (`x-roles`).
             pub const ROLES: &[&str] = &[#(#roles),*];
+            #(#header_keys)*
         }
 
         /// The service roots of the document's `servers`, the first one being the service's.

@@ -45,6 +45,18 @@ mod generated {
 
 pub use generated::{Operation, headers, parameters, security, servers, types};
 
+/// Partner Center webhooks: the types of the registration API and of the callback that it
+/// sends, and the tables of `openapi/webhooks/webhooks.yaml` (its operations, the callback's
+/// header names in [`webhooks::parameters::receive_webhook_event`] and [`webhooks::security`],
+/// its server). A reviewable copy is committed in `generated/webhooks.rs`.
+#[allow(clippy::too_many_lines, missing_docs)]
+pub mod webhooks {
+    #[cfg(feature = "codegen")]
+    include!(concat!(env!("OUT_DIR"), "/webhooks.rs"));
+    #[cfg(not(feature = "codegen"))]
+    include!("../generated/webhooks.rs");
+}
+
 impl Operation {
     /// The operation's path with its parameters (`{id}`...) filled by `values`, in order, each
     /// percent-encoded as a path segment.
