@@ -4,5 +4,8 @@
 
 fn main() {
     #[cfg(feature = "codegen")]
-    referrals_codegen::build_script(referrals_codegen::Part::Client);
+    {
+        referrals_codegen::build_script(referrals_codegen::Part::Client);
+        referrals_codegen::build_script(referrals_codegen::Part::WebhooksClient);
+    }
 }

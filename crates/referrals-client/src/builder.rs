@@ -166,14 +166,25 @@ impl ClientBuilder {
     /// for the service root in front of it; any other path is kept, for a service behind a
     /// proxy that adds one.
     pub fn build(self) -> Result<Client, BuildError> {
+        let (baseurl, http, runtime) = self.parts()?;
+        Ok(Client::new_with_client(&baseurl, http, runtime))
+    }
+
+    /// Builds a client of the webhook registration API ([`crate::webhooks`]) of the root given
+    /// (such as `https://api.partnercenter.microsoft.com`, `webhooks::servers::ALL[0]`).
+    pub fn build_webhooks(self) -> Result<crate::webhooks::Client, BuildError> {
+        let (baseurl, http, runtime) = self.parts()?;
+        Ok(crate::webhooks::Client::new_with_client(
+            &baseurl, http, runtime,
+        ))
+    }
+
+    /// The base URL, the HTTP client and the runtime of a client.
+    fn parts(self) -> Result<(String, reqwest::Client, Runtime), BuildError> {
         let root = self.checked_root()?;
-        let http = reqwest::Client::builder()
-            .connect_timeout(self.connect_timeout)
-            .timeout(self.timeout)
-            // A redirect could take the request, and its token, off the service root; the
-            // client follows none, and reports the redirect as an unexpected answer.
-            .redirect(reqwest::redirect::Policy::none());
-        let http = tls(http, &root)?.build()?;
+        // A redirect could take the request, and its token, off the service root; the client
+        // follows none, and reports the redirect as an unexpected answer.
+        let http = http_client(&root, self.connect_timeout, self.timeout)?;
         let baseurl = root.as_str().trim_end_matches('/').to_owned();
         let runtime = Runtime::new(Settings {
             root,
@@ -185,7 +196,7 @@ impl ClientBuilder {
             max_error_body: self.max_error_body,
             max_response_body: self.max_response_body,
         });
-        Ok(Client::new_with_client(&baseurl, http, runtime))
+        Ok((baseurl, http, runtime))
     }
 
     /// The service root: an absolute http(s) URL without query, fragment or credentials,
@@ -223,6 +234,21 @@ impl ClientBuilder {
             other => Err(root_error(&format!("the scheme `{other}` is not http(s)"))),
         }
     }
+}
+
+/// An HTTP client for requests to `root` with this crate's TLS, that follows no redirect and
+/// gives up after `connect_timeout` to connect and `timeout` in all. Other parts of the
+/// workspace that fetch over https (the event verifier's certificate download) use it too.
+pub fn http_client(
+    root: &Url,
+    connect_timeout: Duration,
+    timeout: Duration,
+) -> Result<reqwest::Client, BuildError> {
+    let http = reqwest::Client::builder()
+        .connect_timeout(connect_timeout)
+        .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none());
+    Ok(tls(http, root)?.build()?)
 }
 
 /// The TLS of the HTTP client: rustls with the `ring` provider (feature `rustls`, the

@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
 use crate::context::{self, Call};
-use crate::convert::{GeneratedError, convert};
+use crate::convert::{ErrorBody, GeneratedError, convert};
 use crate::error::{Error, ErrorKind};
 use crate::generated::ClientReferralsExt;
 use crate::patch::Patch;
@@ -71,16 +71,7 @@ impl Client {
         T: DeserializeOwned,
         F: Future<Output = Result<ResponseValue<T>, GeneratedError>>,
     {
-        let span = tracing::info_span!(
-            "referrals.call",
-            operation = tracing::field::Empty,
-            request_id = tracing::field::Empty,
-        );
-        let (result, call) = context::gather(call).instrument(span).await;
-        match result {
-            Ok(answer) => Ok((answer, call)),
-            Err(error) => Err(convert::<T>(error, call, self.runtime()).await),
-        }
+        run_call(self.runtime(), call).await
     }
 
     /// One referral, by id.
@@ -258,6 +249,29 @@ impl Client {
             .set_substatus(substatus)
             .and(and);
         self.update(referral, patch).await
+    }
+}
+
+/// Runs a call of any generated builder of `runtime`, gathering what the hooks record of it,
+/// and turns its failure into an [`Error`].
+pub(crate) async fn run_call<T, E, F>(
+    runtime: &Runtime,
+    call: F,
+) -> Result<(ResponseValue<T>, Call), Error>
+where
+    T: DeserializeOwned,
+    E: ErrorBody,
+    F: Future<Output = Result<ResponseValue<T>, progenitor_client::Error<E>>>,
+{
+    let span = tracing::info_span!(
+        "referrals.call",
+        operation = tracing::field::Empty,
+        request_id = tracing::field::Empty,
+    );
+    let (result, call) = context::gather(call).instrument(span).await;
+    match result {
+        Ok(answer) => Ok((answer, call)),
+        Err(error) => Err(convert::<T, E>(error, call, runtime).await),
     }
 }
 

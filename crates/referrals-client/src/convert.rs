@@ -14,6 +14,25 @@ use crate::{Operation, Runtime, retry, security, types};
 /// The error of the generated builders.
 pub(crate) type GeneratedError = progenitor_client::Error<types::ErrorResponse>;
 
+/// The body of a documented error answer, as the generated code decodes it: the referrals
+/// API's `ErrorResponse`, or nothing for a document that names no error body.
+pub(crate) trait ErrorBody {
+    /// The service's error, when the body holds one.
+    fn detail(self) -> Option<types::ErrorDetail>;
+}
+
+impl ErrorBody for types::ErrorResponse {
+    fn detail(self) -> Option<types::ErrorDetail> {
+        Some(self.error)
+    }
+}
+
+impl ErrorBody for () {
+    fn detail(self) -> Option<types::ErrorDetail> {
+        None
+    }
+}
+
 const CONNECT: &str = "the connection to the service failed";
 const TIMEOUT: &str = "no answer in time";
 
@@ -100,13 +119,14 @@ fn undecodable<T: DeserializeOwned>(
 
 /// The crate's error for a failure of a generated call, with what the pipeline recorded of it.
 /// An unexpected answer's body is read, at most `max_error_body` bytes of it.
-pub(crate) async fn convert<T: DeserializeOwned>(
-    error: GeneratedError,
+pub(crate) async fn convert<T: DeserializeOwned, E: ErrorBody>(
+    error: progenitor_client::Error<E>,
     call: Call,
     runtime: &Runtime,
 ) -> Error {
     let max_body = runtime.max_error_body();
     let operation = call.operation;
+    use progenitor_client::Error as GeneratedError;
     let error = match error {
         GeneratedError::UnexpectedResponse(response) => {
             let status = response.status();
@@ -145,7 +165,7 @@ pub(crate) async fn convert<T: DeserializeOwned>(
             Some(refusal) => Error::new(ErrorKind::Refused, operation, refusal.to_string()),
             None => Error::new(ErrorKind::InvalidRequest, operation, message),
         },
-        other => Error::from(other),
+        other => from_generated(other),
     };
     let error = error.with_call(&call, runtime.correlation_id());
     let retryable = retryable(&error, &method_of(&call), call.retry_after);
@@ -180,36 +200,45 @@ fn retryable(error: &Error, method: &Method, retry_after: bool) -> bool {
 /// keep the operation, the URL, the request ids and the attempts as well.
 impl From<GeneratedError> for Error {
     fn from(error: GeneratedError) -> Self {
-        match error {
-            GeneratedError::ErrorResponse(answer) => {
-                let status = answer.status();
-                let headers = answer.headers().clone();
-                let retryable = status == StatusCode::TOO_MANY_REQUESTS
-                    || (status == StatusCode::SERVICE_UNAVAILABLE
-                        && headers.contains_key(reqwest::header::RETRY_AFTER));
-                service_error(None, status)
-                    .with_service_request_id(header(&headers, &request_id()))
-                    .with_service_error(answer.into_inner().error)
-                    .with_retryable(retryable)
+        from_generated(error)
+    }
+}
+
+/// [`From<GeneratedError>`], for the error of any generated client.
+fn from_generated<E: ErrorBody>(error: progenitor_client::Error<E>) -> Error {
+    use progenitor_client::Error as GeneratedError;
+    match error {
+        GeneratedError::ErrorResponse(answer) => {
+            let status = answer.status();
+            let headers = answer.headers().clone();
+            let retryable = status == StatusCode::TOO_MANY_REQUESTS
+                || (status == StatusCode::SERVICE_UNAVAILABLE
+                    && headers.contains_key(reqwest::header::RETRY_AFTER));
+            let error = service_error(None, status)
+                .with_service_request_id(header(&headers, &request_id()))
+                .with_retryable(retryable);
+            match answer.into_inner().detail() {
+                Some(detail) => error.with_service_error(detail),
+                None => error,
             }
-            GeneratedError::UnexpectedResponse(response) => {
-                unexpected_status(None, response.status(), response.headers())
-                    .with_service_request_id(header(response.headers(), &request_id()))
-                    .with_url(Some(without_query(response.url())))
-            }
-            GeneratedError::InvalidResponsePayload(bytes, json_error) => Error::new(
-                ErrorKind::UnexpectedAnswer,
-                None,
-                format!("the answer does not match the document: {json_error}"),
-            )
-            .with_raw_body(capped_text(&bytes, DEFAULT_MAX_ERROR_BODY))
-            .with_source(json_error),
-            GeneratedError::CommunicationError(source)
-            | GeneratedError::ResponseBodyError(source)
-            | GeneratedError::InvalidUpgrade(source) => transport(source),
-            GeneratedError::Custom(message) | GeneratedError::InvalidRequest(message) => {
-                Error::new(ErrorKind::InvalidRequest, None, message)
-            }
+        }
+        GeneratedError::UnexpectedResponse(response) => {
+            unexpected_status(None, response.status(), response.headers())
+                .with_service_request_id(header(response.headers(), &request_id()))
+                .with_url(Some(without_query(response.url())))
+        }
+        GeneratedError::InvalidResponsePayload(bytes, json_error) => Error::new(
+            ErrorKind::UnexpectedAnswer,
+            None,
+            format!("the answer does not match the document: {json_error}"),
+        )
+        .with_raw_body(capped_text(&bytes, DEFAULT_MAX_ERROR_BODY))
+        .with_source(json_error),
+        GeneratedError::CommunicationError(source)
+        | GeneratedError::ResponseBodyError(source)
+        | GeneratedError::InvalidUpgrade(source) => transport(source),
+        GeneratedError::Custom(message) | GeneratedError::InvalidRequest(message) => {
+            Error::new(ErrorKind::InvalidRequest, None, message)
         }
     }
 }

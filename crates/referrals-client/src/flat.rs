@@ -92,9 +92,30 @@ impl Columns {
     /// The cells of one referral given as JSON text, in the order of [`Self::names`]; a member
     /// that is absent or null gives an empty cell, a member outside the columns none.
     pub fn cells(&self, json: &str) -> Result<Vec<String>, serde_json::Error> {
+        self.cells_as(json, Cells::Raw)
+    }
+
+    /// The cells of [`Self::cells`] for a file that a spreadsheet opens: a text cell that it
+    /// would read as a formula is written as text (see [`spreadsheet_text`]). Numbers, money
+    /// included, and `true`/`false` keep their text; what is text is what the service sent as
+    /// a JSON string.
+    pub fn spreadsheet_cells(&self, json: &str) -> Result<Vec<String>, serde_json::Error> {
+        self.cells_as(json, Cells::Spreadsheet)
+    }
+
+    /// The header for a spreadsheet: the names, each as [`spreadsheet_text`] writes it
+    /// (`@odata.context` starts with `@`).
+    pub fn spreadsheet_header(&self) -> Vec<String> {
+        self.names
+            .iter()
+            .map(|name| spreadsheet_text(name).into_owned())
+            .collect()
+    }
+
+    fn cells_as(&self, json: &str, how: Cells) -> Result<Vec<String>, serde_json::Error> {
         let mut cells = vec![String::new(); self.names.len()];
         let top: &RawValue = serde_json::from_str(json)?;
-        self.fill(top, &mut String::new(), &mut cells)?;
+        self.fill(top, &mut String::new(), &mut cells, how)?;
         Ok(cells)
     }
 
@@ -103,9 +124,10 @@ impl Columns {
         value: &RawValue,
         path: &mut String,
         cells: &mut [String],
+        how: Cells,
     ) -> Result<(), serde_json::Error> {
         if let Some(&at) = self.index.get(path.as_str()) {
-            cells[at] = cell(value)?;
+            cells[at] = cell(value, how)?;
             return Ok(());
         }
         if !(path.is_empty() || self.prefixes.contains(path.as_str()))
@@ -120,7 +142,7 @@ impl Columns {
                 path.push('/');
             }
             path.push_str(&name);
-            self.fill(member, path, cells)?;
+            self.fill(member, path, cells, how)?;
             path.truncate(length);
         }
         Ok(())
@@ -129,13 +151,42 @@ impl Columns {
 
 /// The text of one cell: a string's content, a number's digits as written, `true`/`false`,
 /// nothing for null, and the JSON text of an array or an object.
-fn cell(value: &RawValue) -> Result<String, serde_json::Error> {
+fn cell(value: &RawValue, how: Cells) -> Result<String, serde_json::Error> {
     let text = value.get();
     Ok(match text.as_bytes().first() {
+        Some(b'"') if how == Cells::Spreadsheet => {
+            spreadsheet_text(&serde_json::from_str::<String>(text)?).into_owned()
+        }
         Some(b'"') => serde_json::from_str::<String>(text)?,
         Some(b'n') => String::new(),
         _ => text.to_owned(),
     })
+}
+
+/// How text cells are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cells {
+    /// As the service sent them.
+    Raw,
+    /// So that a spreadsheet shows them as text.
+    Spreadsheet,
+}
+
+/// `text` as a spreadsheet shows it, not runs it: a text that starts with `=`, `+`, `-`, `@`, a
+/// tab or a carriage return (what a spreadsheet reads as a formula, after OWASP's guidance on
+/// CSV injection) gets a leading `'`, which spreadsheets take as "this cell is text".
+///
+/// ```
+/// use referrals_client::flat::spreadsheet_text;
+///
+/// assert_eq!(spreadsheet_text("=HYPERLINK(\"http://evil.example\")"), "'=HYPERLINK(\"http://evil.example\")");
+/// assert_eq!(spreadsheet_text("Contoso"), "Contoso");
+/// ```
+pub fn spreadsheet_text(text: &str) -> std::borrow::Cow<'_, str> {
+    match text.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{text}").into(),
+        _ => text.into(),
+    }
 }
 
 /// The leaves whose cells differ between two versions of a referral, with both cells.

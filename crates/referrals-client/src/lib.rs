@@ -43,7 +43,7 @@
 
 mod auth;
 mod builder;
-mod calls;
+pub(crate) mod calls;
 mod context;
 mod convert;
 pub mod env;
@@ -57,6 +57,7 @@ mod runtime;
 mod status_change;
 pub mod sync;
 mod versioned;
+pub mod webhooks;
 
 pub use referrals_model::{
     Amount, AmountError, Operation, OptionalText, PatchValue, facts, headers, odata, parameters,
@@ -66,7 +67,7 @@ pub use referrals_model::{
 #[cfg(feature = "azure")]
 pub use auth::AzureCredential;
 pub use auth::{AccessToken, StaticToken, TokenError, TokenFn, TokenFuture, TokenProvider};
-pub use builder::{BuildError, ClientBuilder};
+pub use builder::{BuildError, ClientBuilder, http_client};
 pub use env::EnvError;
 pub use error::{Error, ErrorKind};
 pub use paging::{Continuation, Page, Trail};

@@ -65,35 +65,7 @@ impl ClientHooks<Runtime> for Client {
         request: &mut reqwest::Request,
         info: &OperationInfo,
     ) -> Result<(), progenitor_client::Error<E>> {
-        let runtime = self.inner();
-        let operation = Operation::from_name(info.operation_id);
-        prepare(runtime, request, operation);
-        let method = request.method().to_string();
-        let url = without_query(request.url());
-        let request_id = request
-            .headers()
-            .get(ms_request_id())
-            .and_then(|value| value.to_str().ok())
-            .and_then(|text| Uuid::parse_str(text).ok());
-        context::record(|call| {
-            call.operation = operation;
-            call.method = Some(method);
-            call.url = Some(url);
-            call.request_id = request_id;
-        });
-        let checked = check_destination(runtime, request.url()).map_err(|refusal| {
-            context::record(|call| call.refusal = Some(refusal.clone()));
-            progenitor_client::Error::Custom(refusal.to_string())
-        });
-        checked?;
-        authorize(runtime, request.headers_mut())
-            .await
-            .map_err(|error| {
-                let error = Arc::new(error);
-                let message = error.to_string();
-                context::record(|call| call.refusal = Some(Refusal::Token(error)));
-                progenitor_client::Error::Custom(message)
-            })
+        before(self.inner(), request, info).await
     }
 
     async fn exec(
@@ -101,26 +73,90 @@ impl ClientHooks<Runtime> for Client {
         request: reqwest::Request,
         info: &OperationInfo,
     ) -> reqwest::Result<reqwest::Response> {
-        let request_id = request
-            .headers()
-            .get(ms_request_id())
-            .and_then(|value| value.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
-        let span = tracing::info_span!(
-            "referrals.request",
-            operation = info.operation_id,
-            request_id = %request_id,
-            method = %request.method(),
-            attempt = tracing::field::Empty,
-            status = tracing::field::Empty,
-        );
-        let runtime = self.inner();
-        let response = crate::retry::run::execute(runtime, self.client(), request, span.clone())
-            .instrument(span)
-            .await?;
-        Ok(capped(response, runtime.max_response_body()))
+        send(self.inner(), self.client(), request, info).await
     }
+}
+
+/// The webhooks client goes through the same pipeline, to its own service root.
+impl ClientHooks<Runtime> for crate::webhooks::Client {
+    async fn pre<E>(
+        &self,
+        request: &mut reqwest::Request,
+        info: &OperationInfo,
+    ) -> Result<(), progenitor_client::Error<E>> {
+        before(self.inner(), request, info).await
+    }
+
+    async fn exec(
+        &self,
+        request: reqwest::Request,
+        info: &OperationInfo,
+    ) -> reqwest::Result<reqwest::Response> {
+        send(self.inner(), self.client(), request, info).await
+    }
+}
+
+/// What every request goes through before it is sent ([`ClientHooks::pre`]).
+async fn before<E>(
+    runtime: &Runtime,
+    request: &mut reqwest::Request,
+    info: &OperationInfo,
+) -> Result<(), progenitor_client::Error<E>> {
+    let operation = Operation::from_name(info.operation_id);
+    prepare(runtime, request, operation);
+    let method = request.method().to_string();
+    let url = without_query(request.url());
+    let request_id = request
+        .headers()
+        .get(ms_request_id())
+        .and_then(|value| value.to_str().ok())
+        .and_then(|text| Uuid::parse_str(text).ok());
+    context::record(|call| {
+        call.operation = operation;
+        call.method = Some(method);
+        call.url = Some(url);
+        call.request_id = request_id;
+    });
+    let checked = check_destination(runtime, request.url()).map_err(|refusal| {
+        context::record(|call| call.refusal = Some(refusal.clone()));
+        progenitor_client::Error::Custom(refusal.to_string())
+    });
+    checked?;
+    authorize(runtime, request.headers_mut())
+        .await
+        .map_err(|error| {
+            let error = Arc::new(error);
+            let message = error.to_string();
+            context::record(|call| call.refusal = Some(Refusal::Token(error)));
+            progenitor_client::Error::Custom(message)
+        })
+}
+
+/// Sends a request with its retries, in a span, and caps its answer ([`ClientHooks::exec`]).
+async fn send(
+    runtime: &Runtime,
+    http: &reqwest::Client,
+    request: reqwest::Request,
+    info: &OperationInfo,
+) -> reqwest::Result<reqwest::Response> {
+    let request_id = request
+        .headers()
+        .get(ms_request_id())
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let span = tracing::info_span!(
+        "referrals.request",
+        operation = info.operation_id,
+        request_id = %request_id,
+        method = %request.method(),
+        attempt = tracing::field::Empty,
+        status = tracing::field::Empty,
+    );
+    let response = crate::retry::run::execute(runtime, http, request, span.clone())
+        .instrument(span)
+        .await?;
+    Ok(capped(response, runtime.max_response_body()))
 }
 
 /// The changes made to every request before it is sent.
