@@ -265,6 +265,7 @@ pub async fn create(
         referral.e_tag = Some(etag());
         referral.links = Some(links(&app.base, &id, &engagement_id));
         store.put(referral.clone());
+        app.events.publish(&app.base, &store, &referral, true);
         referral
     };
     let mut response = entity(&app, &referral, StatusCode::CREATED)?;
@@ -391,6 +392,7 @@ pub async fn update(
         if next != *current {
             stamp(&mut next, &current);
             store.put(next.clone());
+            app.events.publish(&app.base, &store, &next, false);
         }
         next
     };
@@ -432,6 +434,7 @@ pub async fn replace(
         check_transition(&current, &next)?;
         stamp(&mut next, &current);
         store.put(next.clone());
+        app.events.publish(&app.base, &store, &next, false);
         next
     };
     entity(&app, &updated, StatusCode::OK)

@@ -36,12 +36,15 @@
 
 mod api;
 pub mod error;
+pub mod events;
 pub mod filter;
 mod paging;
 mod request;
 pub mod seed;
+pub mod signer;
 mod skiptoken;
 pub mod store;
+mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, RwLock};
@@ -83,6 +86,14 @@ pub struct Config {
     pub log: bool,
     /// What a `$skiptoken` holds. Default: [`Paging::Keyset`].
     pub paging: Paging,
+    /// The share of events dropped on purpose (kept in the offline queue, never delivered),
+    /// from 0 to 1, to test a receiver's catching up. Default: 0.
+    pub drop_events: f64,
+    /// The certificate that signs the events; `None` (the default) for a good one, shared by
+    /// the sandboxes of the process. Another shows a receiver's refusals.
+    pub signing: Option<signer::SigningCertificate>,
+    /// The wait before the second attempt of a delivery; each next one doubles. Default: 1 s.
+    pub event_backoff: std::time::Duration,
 }
 
 /// What a `$skiptoken` of the sandbox holds. The document says nothing of it; a client must
@@ -112,6 +123,9 @@ impl Default for Config {
             max_body: 1024 * 1024,
             log: true,
             paging: Paging::Keyset,
+            drop_events: 0.0,
+            signing: None,
+            event_backoff: std::time::Duration::from_secs(1),
         }
     }
 }
@@ -133,6 +147,8 @@ pub struct App {
     validators: referrals_document::Validators,
     /// The counts (`$count`) of the queries asked at the store's current version.
     counts: Mutex<Counts>,
+    /// The webhook registration and the events it receives.
+    events: events::Events,
 }
 
 /// The number of matches of each query (by its fingerprint) at one version of the store: a
@@ -171,11 +187,19 @@ impl App {
 }
 
 /// A running sandbox.
-#[derive(Debug)]
 pub struct Sandbox {
     addr: SocketAddr,
+    app: Arc<App>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Sandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sandbox")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Sandbox {
@@ -187,6 +211,17 @@ impl Sandbox {
     /// Its service root, such as `http://127.0.0.1:8080`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The root that a receiver of this sandbox's events trusts, PEM (the signer is made on
+    /// first use).
+    pub fn events_root_pem(&self) -> Result<String, String> {
+        Ok(self.app.events.signer()?.root_pem().to_owned())
+    }
+
+    /// The root that a receiver of this sandbox's events trusts, DER.
+    pub fn events_root_der(&self) -> Result<Vec<u8>, String> {
+        Ok(self.app.events.signer()?.root_der().to_vec())
     }
 
     /// Stops it and waits until it has stopped.
@@ -213,9 +248,10 @@ pub async fn start(config: Config) -> std::io::Result<Sandbox> {
     let listener = tokio::net::TcpListener::bind(config.addr).await?;
     let addr = listener.local_addr()?;
     let app = Arc::new(app(&config, &format!("http://{addr}")));
+    let served = Arc::clone(&app);
     let (shutdown, signal) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        let server = axum::serve(listener, router(app)).with_graceful_shutdown(async move {
+        let server = axum::serve(listener, router(served)).with_graceful_shutdown(async move {
             let _ = signal.await;
         });
         if let Err(error) = server.await {
@@ -224,6 +260,7 @@ pub async fn start(config: Config) -> std::io::Result<Sandbox> {
     });
     Ok(Sandbox {
         addr,
+        app,
         shutdown: Some(shutdown),
         task: Some(task),
     })
@@ -250,6 +287,12 @@ pub fn app(config: &Config, base: &str) -> App {
         log: config.log,
         paging: config.paging,
         counts: Mutex::new(Counts::default()),
+        events: events::Events::new(
+            config.signing.clone(),
+            config.drop_events,
+            config.seed,
+            config.event_backoff,
+        ),
         validators: referrals_document::Validators::new(
             &referrals_document::parse(referrals_document::REFERRALS_YAML)
                 .expect("the embedded document is valid YAML"),
@@ -310,12 +353,14 @@ pub fn router(app: Arc<App>) -> Router {
             None => routes.push((operation.path(), handler(*operation))),
         }
     }
+    routes.extend(webhooks::routes());
+    routes.push((events::OFFLINE_PATH, get(webhooks::offline)));
     let router = routes
         .into_iter()
         .fold(Router::new(), |router, (path, methods)| {
             router.route(path, methods)
         });
-    router
+    let api = router
         .fallback(|| async {
             ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -344,7 +389,12 @@ pub fn router(app: Arc<App>) -> Router {
             app.clone(),
             request_id_and_log,
         ))
+        .with_state(app.clone());
+    // The signing certificate is fetched by receivers, without a token.
+    Router::new()
+        .route(events::CERTIFICATE_PATH, get(webhooks::certificate))
         .with_state(app)
+        .merge(api)
 }
 
 /// Gives every answer a `Request-ID`, and logs one line per request.

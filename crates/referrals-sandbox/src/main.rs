@@ -50,6 +50,14 @@ struct Args {
     /// No line per request.
     #[arg(long)]
     quiet: bool,
+    /// The share of webhook events dropped on purpose (listed in the offline queue at
+    /// /sandbox/events/offline), from 0 to 1.
+    #[arg(long, default_value_t = 0.0, value_parser = share)]
+    drop_events: f64,
+    /// Where to write the test root that signs the events (PEM), for a receiver to trust
+    /// [default: a file in the temporary folder, named after the port].
+    #[arg(long, value_name = "FILE")]
+    events_root: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -62,6 +70,34 @@ fn share(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(value) if (0.0..=1.0).contains(&value) => Ok(value),
         _ => Err(format!("`{text}` is not a share from 0 to 1")),
+    }
+}
+
+/// Writes the root that signs the events where a receiver can read it, and says how to trust it.
+fn events_root(
+    sandbox: &referrals_sandbox::Sandbox,
+    path: Option<std::path::PathBuf>,
+    quiet: bool,
+) {
+    let path = path.unwrap_or_else(|| {
+        std::env::temp_dir().join(format!(
+            "referrals-sandbox-{}-events-root.pem",
+            sandbox.addr().port()
+        ))
+    });
+    let written = sandbox
+        .events_root_pem()
+        .and_then(|pem| std::fs::write(&path, pem).map_err(|error| error.to_string()));
+    match written {
+        Ok(()) if !quiet => eprintln!(
+            "events are signed by a test root, written to {}; a receiver trusts it with\n  \
+             referrals listen --trust-root {} --allow-http-certificates {}",
+            path.display(),
+            path.display(),
+            sandbox.addr()
+        ),
+        Ok(()) => {}
+        Err(error) => eprintln!("warning: no events: {error}"),
     }
 }
 
@@ -81,6 +117,7 @@ async fn main() -> ExitCode {
             PagingArg::Keyset => Paging::Keyset,
             PagingArg::Offset => Paging::Offset,
         },
+        drop_events: args.drop_events,
         ..Config::default()
     };
     let sandbox = match referrals_sandbox::start(config.clone()).await {
@@ -92,6 +129,7 @@ async fn main() -> ExitCode {
     };
     println!("listening on {}", sandbox.url());
     let _ = std::io::stdout().flush();
+    events_root(&sandbox, args.events_root, args.quiet);
     let _ = tokio::signal::ctrl_c().await;
     sandbox.shutdown().await;
     ExitCode::SUCCESS

@@ -126,6 +126,16 @@ impl Store {
             .any(|(_, referral)| referral.engagement_id.as_deref() == Some(id))
     }
 
+    /// The ids of the referrals of the engagement `id`.
+    pub fn engagement(&self, id: &str) -> Vec<String> {
+        self.items
+            .iter()
+            .filter_map(|(key, item)| Some((key, item.versions.last()?)))
+            .filter(|(_, (_, referral))| referral.engagement_id.as_deref() == Some(id))
+            .map(|(key, _)| key.clone())
+            .collect()
+    }
+
     fn index_keys(referral: &Resource, id: &str, version: u64) -> Vec<IndexKey> {
         SORTABLE
             .iter()
