@@ -1,0 +1,240 @@
+//! The signing certificate of a callback: where it may come from, fetched within bounds, cached
+//! by URL, and checked (chain to a trusted root, validity, subject's organization, key size).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rustls_pki_types::{CertificateDer, UnixTime};
+use url::Url;
+use webpki::{EndEntityCert, KeyUsage};
+
+use crate::Rejection;
+
+/// A host that certificates may be fetched from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Origin {
+    pub(crate) scheme: &'static str,
+    pub(crate) host: String,
+    pub(crate) port: u16,
+}
+
+/// Where certificates come from, and what they must be.
+pub(crate) struct Certificates {
+    pub(crate) origins: Vec<Origin>,
+    pub(crate) roots: Vec<CertificateDer<'static>>,
+    pub(crate) organization: String,
+    pub(crate) max_bytes: usize,
+    pub(crate) http: reqwest::Client,
+    /// The certificates fetched, by URL: the end entity first.
+    cache: Mutex<HashMap<String, Arc<Vec<CertificateDer<'static>>>>>,
+}
+
+/// The most URLs kept; more empties the cache.
+const CACHED: usize = 64;
+
+/// `id-kp-codeSigning` (1.3.6.1.5.5.7.3.3), DER: a signing certificate may name it.
+const EKU_CODE_SIGNING: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x03];
+
+impl Certificates {
+    pub(crate) fn new(
+        origins: Vec<Origin>,
+        roots: Vec<CertificateDer<'static>>,
+        organization: String,
+        max_bytes: usize,
+        http: reqwest::Client,
+    ) -> Self {
+        Self {
+            origins,
+            roots,
+            organization,
+            max_bytes,
+            http,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The URL `text`, if it is on an allowed origin: https on a host and port allowed, or
+    /// http on a loopback host allowed so. A URL with a user name, a password or a fragment
+    /// is refused.
+    pub(crate) fn allowed(&self, text: &str) -> Result<Url, Rejection> {
+        let refuse = |why: &str| Rejection::CertificateUrl(text.to_owned(), why.to_owned());
+        let url = Url::parse(text).map_err(|error| refuse(&error.to_string()))?;
+        if !url.username().is_empty() || url.password().is_some() || url.fragment().is_some() {
+            return Err(refuse("it carries a user name, a password or a fragment"));
+        }
+        let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
+            return Err(refuse("it names no host"));
+        };
+        let allowed = self.origins.iter().any(|origin| {
+            origin.scheme == url.scheme()
+                && origin.host.eq_ignore_ascii_case(host)
+                && origin.port == port
+                && (origin.scheme == "https" || is_loopback(&url))
+        });
+        if allowed {
+            Ok(url)
+        } else {
+            Err(refuse("not an allowed host, port and scheme"))
+        }
+    }
+
+    /// The certificates at `url` (the end entity first), from the cache or fetched.
+    pub(crate) async fn get(
+        &self,
+        url: &Url,
+    ) -> Result<Arc<Vec<CertificateDer<'static>>>, Rejection> {
+        if let Some(known) = self.lock().get(url.as_str()) {
+            return Ok(Arc::clone(known));
+        }
+        let fetched = Arc::new(self.fetch(url).await?);
+        let mut cache = self.lock();
+        if cache.len() >= CACHED {
+            cache.clear();
+        }
+        cache.insert(url.as_str().to_owned(), Arc::clone(&fetched));
+        Ok(fetched)
+    }
+
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Vec<CertificateDer<'static>>>>> {
+        self.cache
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Fetches the certificate file: no redirect, status 200, at most `max_bytes`, within the
+    /// client's timeout; DER, or PEM with the end entity first.
+    async fn fetch(&self, url: &Url) -> Result<Vec<CertificateDer<'static>>, Rejection> {
+        let failed = |why: String| Rejection::CertificateFetch(url.to_string(), why);
+        let mut response = self
+            .http
+            .get(url.clone())
+            .send()
+            .await
+            .map_err(|error| failed(error.to_string()))?;
+        if response.status() != reqwest::StatusCode::OK {
+            return Err(failed(format!("the answer was {}", response.status())));
+        }
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|error| failed(error.to_string()))?
+        {
+            if bytes.len() + chunk.len() > self.max_bytes {
+                return Err(failed(format!(
+                    "it is larger than {} bytes",
+                    self.max_bytes
+                )));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        parse(&bytes).map_err(|why| Rejection::Certificate(url.to_string(), why))
+    }
+
+    /// Checks `chain` (the end entity first): it leads to a trusted root and is valid now, and
+    /// the end entity was issued to the organization expected, with an RSA key of 2048 bits or
+    /// more.
+    pub(crate) fn check<'a>(
+        &self,
+        url: &Url,
+        chain: &'a [CertificateDer<'static>],
+    ) -> Result<EndEntityCert<'a>, Rejection> {
+        let invalid = |why: String| Rejection::Certificate(url.to_string(), why);
+        let (leaf, intermediates) = chain
+            .split_first()
+            .ok_or_else(|| invalid("no certificate".into()))?;
+        let anchors: Vec<_> = self
+            .roots
+            .iter()
+            .filter_map(|root| webpki::anchor_from_trusted_cert(root).ok())
+            .collect();
+        let end_entity =
+            EndEntityCert::try_from(leaf).map_err(|error| invalid(error.to_string()))?;
+        let now = UnixTime::since_unix_epoch(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or(Duration::ZERO),
+        );
+        let usages = [
+            KeyUsage::required_if_present(EKU_CODE_SIGNING),
+            KeyUsage::server_auth(),
+            KeyUsage::client_auth(),
+        ];
+        let mut last = None;
+        let verified = usages.into_iter().any(|usage| {
+            let result = end_entity.verify_for_usage(
+                webpki::ALL_VERIFICATION_ALGS,
+                &anchors,
+                intermediates,
+                now,
+                usage,
+                None,
+                None,
+            );
+            let ok = result.is_ok();
+            last = result.err();
+            ok
+        });
+        if !verified {
+            let why = last.map_or_else(|| "no trusted root".to_owned(), |error| error.to_string());
+            return Err(invalid(why));
+        }
+        self.check_subject(leaf)?;
+        Ok(end_entity)
+    }
+
+    /// The subject's organization and the key's size, from the parsed certificate.
+    fn check_subject(&self, leaf: &CertificateDer<'_>) -> Result<(), Rejection> {
+        use x509_parser::prelude::{FromDer, X509Certificate};
+        use x509_parser::public_key::PublicKey;
+        let (_, certificate) = X509Certificate::from_der(leaf)
+            .map_err(|error| Rejection::Key(format!("unreadable ({error})")))?;
+        let found: Vec<String> = certificate
+            .subject()
+            .iter_organization()
+            .filter_map(|attribute| attribute.as_str().ok().map(str::to_owned))
+            .collect();
+        if !found.contains(&self.organization) {
+            return Err(Rejection::Organization {
+                found,
+                expected: self.organization.clone(),
+            });
+        }
+        match certificate.public_key().parsed() {
+            Ok(PublicKey::RSA(key)) if key.key_size() >= 2048 => Ok(()),
+            Ok(PublicKey::RSA(key)) => {
+                Err(Rejection::Key(format!("RSA of {} bits", key.key_size())))
+            }
+            Ok(_) => Err(Rejection::Key("not RSA".into())),
+            Err(error) => Err(Rejection::Key(format!("unreadable ({error})"))),
+        }
+    }
+}
+
+/// The certificates of a file: one DER certificate, or PEM certificates.
+fn parse(bytes: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
+    use rustls_pki_types::pem::PemObject;
+    if bytes.starts_with(b"-----BEGIN") {
+        let certificates: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(bytes).collect();
+        let certificates =
+            certificates.map_err(|error| format!("not PEM certificates: {error}"))?;
+        if certificates.is_empty() {
+            return Err("no certificate in the PEM file".into());
+        }
+        return Ok(certificates);
+    }
+    Ok(vec![CertificateDer::from(bytes.to_vec())])
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}

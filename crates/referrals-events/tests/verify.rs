@@ -1,0 +1,329 @@
+//! The verifier against signed callbacks of a test authority: a good one passes, and each
+//! forged or damaged one is refused by the check that names it, with the documented status;
+//! a certificate URL that is not allowed is never fetched.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use referrals_client::webhooks::parameters::receive_webhook_event as documented;
+use referrals_client::webhooks::security;
+use referrals_events::{Rejection, Verifier};
+use referrals_sandbox::signer::{Signer, SigningCertificate};
+
+const EVENT: &str = r#"{"EventName":"referral-updated","ResourceUri":"https://api.partnercenter.microsoft.com/engagements/v1/referrals/61c65491-2f2c-461a-84b4-3654499bc1d9","ResourceName":"referral","AuditUri":null,"ResourceChangeUtcDate":"2018-02-17T00:05:39.5485487+00:00"}"#;
+
+/// A server of certificate files on loopback: `/good.cer`, `/redirect.cer`, `/slow.cer`,
+/// `/large.cer`, and any other path counted as a fetch.
+struct Files {
+    addr: SocketAddr,
+    fetches: Arc<AtomicUsize>,
+}
+
+async fn files(certificate: Vec<u8>) -> Files {
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&fetches);
+    let app = Router::new()
+        .route("/good.cer", get(move || async move { certificate.clone() }))
+        .route(
+            "/redirect.cer",
+            get(|| async { (StatusCode::FOUND, [("location", "/good.cer")]).into_response() }),
+        )
+        .route(
+            "/slow.cer",
+            get(|| async {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                Vec::<u8>::new()
+            }),
+        )
+        .route("/large.cer", get(|| async { vec![0u8; 200 * 1024] }))
+        .fallback(move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+            async { StatusCode::NOT_FOUND }
+        });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Files { addr, fetches }
+}
+
+fn verifier(signer: &Signer, files: &Files) -> Verifier {
+    Verifier::builder()
+        .only_hosts_added()
+        .platform_roots(false)
+        .trust_root(signer.root_der().to_vec())
+        .allow_http_loopback("127.0.0.1", files.addr.port())
+        .unwrap()
+        .fetch_timeout(Duration::from_secs(1))
+        .build()
+        .unwrap()
+}
+
+fn headers(signature: &str, url: &str) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    let mut set = |name: &'static str, value: &str| {
+        headers.insert(name, HeaderValue::from_str(value).unwrap());
+    };
+    set(security::EVENT_SIGNATURE, signature);
+    set(documented::X_MS_CERTIFICATE_URL, url);
+    set(documented::X_MS_SIGNATURE_ALGORITHM, "rsa-sha256");
+    headers
+}
+
+fn good_signer() -> Signer {
+    Signer::new(&SigningCertificate::default()).unwrap()
+}
+
+#[tokio::test]
+async fn a_signed_event_passes_and_names_its_referral() {
+    let signer = good_signer();
+    let files = files(signer.certificate_der().to_vec()).await;
+    let verifier = verifier(&signer, &files);
+    let url = format!("http://{}/good.cer", files.addr);
+    let event = verifier
+        .verify(
+            &headers(&signer.sign(EVENT.as_bytes()).unwrap(), &url),
+            EVENT.as_bytes(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(event.name().as_str(), "referral-updated");
+    assert_eq!(
+        event.referral_id.as_deref(),
+        Some("61c65491-2f2c-461a-84b4-3654499bc1d9")
+    );
+    assert_eq!(event.audit(), None);
+
+    // The signature in `x-ms-signature`, as a registration may ask.
+    let mut moved = headers("", &url);
+    moved.remove(security::EVENT_SIGNATURE);
+    moved.insert(
+        security::EVENT_SIGNATURE_HEADER,
+        HeaderValue::from_str(&signer.sign(EVENT.as_bytes()).unwrap()).unwrap(),
+    );
+    assert!(verifier.verify(&moved, EVENT.as_bytes()).await.is_ok());
+
+    // AuditUrl, as the event model's table names it, is read too.
+    let audited =
+        r#"{"EventName":"referral-created","ResourceUri":"x/y/abc","AuditUrl":"https://a/b"}"#;
+    let event = verifier
+        .verify(
+            &headers(&signer.sign(audited.as_bytes()).unwrap(), &url),
+            audited.as_bytes(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (event.audit(), event.referral_id.as_deref()),
+        (Some("https://a/b"), Some("abc"))
+    );
+}
+
+#[tokio::test]
+async fn forged_and_damaged_callbacks_are_refused_by_the_check_that_fails() {
+    let signer = good_signer();
+    let files = files(signer.certificate_der().to_vec()).await;
+    let verifier = verifier(&signer, &files);
+    let good = format!("http://{}/good.cer", files.addr);
+    let signature = signer.sign(EVENT.as_bytes()).unwrap();
+    let check = |result: Result<referrals_events::Event, Rejection>| {
+        let rejection = result.unwrap_err();
+        (rejection.check(), rejection.status())
+    };
+
+    let mut missing = headers(&signature, &good);
+    missing.remove(documented::X_MS_CERTIFICATE_URL);
+    assert_eq!(
+        check(verifier.verify(&missing, EVENT.as_bytes()).await),
+        ("headers", 400)
+    );
+    let mut unsigned = headers(&signature, &good);
+    unsigned.remove(security::EVENT_SIGNATURE);
+    assert_eq!(
+        check(verifier.verify(&unsigned, EVENT.as_bytes()).await),
+        ("headers", 400)
+    );
+    let mut algorithm = headers(&signature, &good);
+    algorithm.insert(
+        documented::X_MS_SIGNATURE_ALGORITHM,
+        HeaderValue::from_static("rsa-sha1"),
+    );
+    assert_eq!(
+        check(verifier.verify(&algorithm, EVENT.as_bytes()).await),
+        ("algorithm", 401)
+    );
+
+    let tampered = EVENT.replace("referral-updated", "referral-created");
+    assert_eq!(
+        check(
+            verifier
+                .verify(&headers(&signature, &good), tampered.as_bytes())
+                .await
+        ),
+        ("signature", 401)
+    );
+    assert_eq!(
+        check(
+            verifier
+                .verify(&headers("Signature !!", &good), EVENT.as_bytes())
+                .await
+        ),
+        ("signature format", 401)
+    );
+    let huge = vec![b' '; referrals_events::MAX_BODY + 1];
+    assert_eq!(
+        check(verifier.verify(&headers(&signature, &good), &huge).await),
+        ("body size", 400)
+    );
+
+    for (body, expected) in [("not json", "json"), (r#"{"ResourceUri":"x"}"#, "event")] {
+        let signed = signer.sign(body.as_bytes()).unwrap();
+        assert_eq!(
+            check(
+                verifier
+                    .verify(&headers(&signed, &good), body.as_bytes())
+                    .await
+            ),
+            (expected, 400),
+            "{body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_certificate_url_that_is_not_allowed_is_never_fetched() {
+    let signer = good_signer();
+    let files = files(signer.certificate_der().to_vec()).await;
+    let verifier = verifier(&signer, &files);
+    let signature = signer.sign(EVENT.as_bytes()).unwrap();
+    let port = files.addr.port();
+    for url in [
+        format!("https://127.0.0.1:{port}/other.cer"),
+        format!("http://127.0.0.1:{}/other.cer", port + 1),
+        format!("http://localhost:{port}/other.cer"),
+        format!("http://user@127.0.0.1:{port}/other.cer"),
+        format!("http://127.0.0.1:{port}/other.cer#x"),
+        "http://3psostorageacct.blob.core.windows.net/cert/x.cer".to_owned(),
+        "https://3psostorageacct.blob.core.windows.net.evil.example/x.cer".to_owned(),
+        "https://3psostorageacct.blob.core.windows.net%2eevil.example/x.cer".to_owned(),
+        "https://evil.example/https://3psostorageacct.blob.core.windows.net/x.cer".to_owned(),
+        "file:///etc/passwd".to_owned(),
+    ] {
+        let rejection = verifier
+            .verify(&headers(&signature, &url), EVENT.as_bytes())
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (rejection.check(), rejection.status()),
+            ("certificate url", 401),
+            "{url}: {rejection}"
+        );
+    }
+    assert_eq!(
+        files.fetches.load(Ordering::SeqCst),
+        0,
+        "nothing was fetched"
+    );
+}
+
+#[tokio::test]
+async fn a_fetch_that_redirects_is_slow_or_large_is_stopped() {
+    let signer = good_signer();
+    let files = files(signer.certificate_der().to_vec()).await;
+    let verifier = Verifier::builder()
+        .only_hosts_added()
+        .platform_roots(false)
+        .trust_root(signer.root_der().to_vec())
+        .allow_http_loopback("127.0.0.1", files.addr.port())
+        .unwrap()
+        .fetch_timeout(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    let signature = signer.sign(EVENT.as_bytes()).unwrap();
+    for path in ["redirect.cer", "slow.cer", "large.cer"] {
+        let url = format!("http://{}/{path}", files.addr);
+        let started = std::time::Instant::now();
+        let rejection = verifier
+            .verify(&headers(&signature, &url), EVENT.as_bytes())
+            .await
+            .unwrap_err();
+        assert_eq!(
+            rejection.check(),
+            "certificate fetch",
+            "{path}: {rejection}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{path} was not stopped"
+        );
+    }
+}
+
+#[tokio::test]
+async fn certificates_of_another_organization_expired_untrusted_or_weak_are_refused() {
+    let trusted = good_signer();
+    let cases = [
+        (
+            SigningCertificate {
+                organization: "Contoso".into(),
+                ..SigningCertificate::default()
+            },
+            "organization",
+        ),
+        (
+            SigningCertificate {
+                valid_from_days: -30,
+                valid_to_days: -1,
+                ..SigningCertificate::default()
+            },
+            "certificate chain",
+        ),
+        (
+            SigningCertificate {
+                valid_from_days: 2,
+                valid_to_days: 30,
+                ..SigningCertificate::default()
+            },
+            "certificate chain",
+        ),
+        (
+            SigningCertificate {
+                key_bits: 1024,
+                ..SigningCertificate::default()
+            },
+            "key size",
+        ),
+    ];
+    for (wanted, expected) in cases {
+        let signer = Signer::new(&wanted).unwrap();
+        let files = files(signer.certificate_der().to_vec()).await;
+        let verifier = verifier(&signer, &files);
+        let url = format!("http://{}/good.cer", files.addr);
+        let signature = signer.sign(EVENT.as_bytes()).unwrap();
+        let rejection = verifier
+            .verify(&headers(&signature, &url), EVENT.as_bytes())
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (rejection.check(), rejection.status()),
+            (expected, 401),
+            "{wanted:?}: {rejection}"
+        );
+    }
+    // A good certificate of another authority than the one trusted.
+    let stranger = good_signer();
+    let files = files(stranger.certificate_der().to_vec()).await;
+    let verifier = verifier(&trusted, &files);
+    let url = format!("http://{}/good.cer", files.addr);
+    let signature = stranger.sign(EVENT.as_bytes()).unwrap();
+    let rejection = verifier
+        .verify(&headers(&signature, &url), EVENT.as_bytes())
+        .await
+        .unwrap_err();
+    assert_eq!(rejection.check(), "certificate chain", "{rejection}");
+}
