@@ -39,9 +39,14 @@
 //!   in `json` keeps the digits the service sent: read it as text with `json -> '$.details.dealValue'`
 //!   (SQLite's `->` gives JSON text), not with `->>` or `json_extract`, which make a float of it.
 //! - `sync_state`: one row, the sync's state.
+//! - `events`: the webhook events that a receiver stored before it acknowledged them
+//!   ([`Mirror::store_event`]), each marked `done` once its referral was read and applied.
+//!
+//! A mirror of version 1 (before `events`) is taken to version 2 when it is opened.
 
 mod csv_file;
 mod error;
+mod events;
 mod rows;
 mod schema;
 mod sync;
@@ -51,6 +56,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::Connection;
 
 pub use error::Error;
+pub use events::PendingEvent;
 pub use rows::Applied;
 pub use sync::SyncReport;
 

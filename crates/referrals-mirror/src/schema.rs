@@ -10,7 +10,7 @@ use crate::Error;
 /// `application_id` of a mirror: "RFRL".
 const APPLICATION_ID: i32 = i32::from_be_bytes(*b"RFRL");
 /// The version of the mirror's tables.
-const SCHEMA_VERSION: i32 = 1;
+const SCHEMA_VERSION: i32 = 2;
 /// The tables of a mirror.
 const SCHEMA: &str = "
 CREATE TABLE referrals (
@@ -28,8 +28,21 @@ CREATE TABLE sync_state (
     written TEXT NOT NULL
 );
 ";
+/// The steps from each version to the next: `STEPS[n]` takes version `n + 1` to `n + 2`.
+const STEPS: [&str; 1] = [
+    // 2: the events received, stored before they are acknowledged.
+    "CREATE TABLE events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        received TEXT NOT NULL,
+        name TEXT NOT NULL,
+        referral_id TEXT,
+        body TEXT NOT NULL,
+        done INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX events_pending ON events (done, seq);",
+];
 /// The columns of each table, as this version writes them.
-const COLUMNS: [(&str, &[&str]); 2] = [
+const COLUMNS: [(&str, &[&str]); 3] = [
     (
         "referrals",
         &[
@@ -42,6 +55,10 @@ const COLUMNS: [(&str, &[&str]); 2] = [
         ],
     ),
     ("sync_state", &["one", "state", "written"]),
+    (
+        "events",
+        &["seq", "received", "name", "referral_id", "body", "done"],
+    ),
 ];
 
 fn refused(path: &Path, reason: String) -> Error {
@@ -91,9 +108,12 @@ fn set_up(connection: &Connection, path: &Path) -> Result<(), Error> {
                  writes version {SCHEMA_VERSION})"
             ),
         )),
-        (APPLICATION_ID, _) if version == SCHEMA_VERSION => connection
-            .busy_timeout(Duration::from_secs(10))
-            .map_err(|error| Error::sqlite(path, "set the busy timeout", error)),
+        (APPLICATION_ID, _) if (1..=SCHEMA_VERSION).contains(&version) => {
+            connection
+                .busy_timeout(Duration::from_secs(10))
+                .map_err(|error| Error::sqlite(path, "set the busy timeout", error))?;
+            upgrade(connection, path, version)
+        }
         (APPLICATION_ID, _) => Err(refused(
             path,
             format!("is a mirror of an unknown version {version}"),
@@ -117,12 +137,33 @@ fn create(connection: &Connection, path: &Path) -> Result<(), Error> {
         .pragma_update(None, "journal_mode", "WAL")
         .map_err(|error| Error::sqlite(path, "set up the journal", error))?;
     let create = format!(
-        "BEGIN; {SCHEMA} PRAGMA application_id = {APPLICATION_ID}; \
-         PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+        "BEGIN; {SCHEMA} {} PRAGMA application_id = {APPLICATION_ID}; \
+         PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;",
+        STEPS.join("\n")
     );
     connection
         .execute_batch(&create)
         .map_err(|error| Error::sqlite(path, "create the mirror's tables", error))
+}
+
+/// Takes a mirror of `version` to this one, one step a transaction; a step that fails leaves
+/// the file at the version before it.
+fn upgrade(connection: &Connection, path: &Path, version: i32) -> Result<(), Error> {
+    for next in (version + 1)..=SCHEMA_VERSION {
+        let Some(step) = usize::try_from(next - 2).ok().and_then(|at| STEPS.get(at)) else {
+            continue;
+        };
+        let batch = format!("BEGIN IMMEDIATE; {step} PRAGMA user_version = {next}; COMMIT;");
+        connection.execute_batch(&batch).map_err(|error| {
+            let _ = connection.execute_batch("ROLLBACK;");
+            Error::sqlite(
+                path,
+                &format!("upgrade the mirror to version {next}"),
+                error,
+            )
+        })?;
+    }
+    Ok(())
 }
 
 /// Checks that the tables have the columns that this version writes.

@@ -172,3 +172,46 @@ async fn a_sync_copies_the_sandbox_and_another_brings_the_changes() {
     assert!(matches!(error, Error::OtherFilter { .. }), "{error}");
     assert_eq!(mirror.count().unwrap(), 252);
 }
+
+#[test]
+fn a_mirror_of_version_1_is_taken_to_version_2_and_events_survive_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.sqlite");
+    let old = Connection::open(&path).unwrap();
+    old.execute_batch(
+        "CREATE TABLE referrals (id TEXT PRIMARY KEY NOT NULL, eTag TEXT, status TEXT,
+             substatus TEXT, updatedDateTime TEXT, json TEXT NOT NULL);
+         CREATE TABLE sync_state (one INTEGER PRIMARY KEY CHECK (one = 1), state TEXT NOT NULL,
+             written TEXT NOT NULL);
+         INSERT INTO referrals VALUES ('a', '1', 'New', 'Pending', NULL, '{\"id\":\"a\",\"eTag\":\"1\"}');
+         PRAGMA application_id = 1380340300; PRAGMA user_version = 1;",
+    )
+    .unwrap();
+    drop(old);
+    let mirror = Mirror::open(&path).unwrap();
+    assert_eq!(mirror.count().unwrap(), 1, "the rows stay");
+    let version: i32 = mirror
+        .connection()
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .unwrap();
+    assert_eq!(version, 2);
+
+    let first = mirror
+        .store_event("referral-updated", Some("a"), "{}")
+        .unwrap();
+    let second = mirror
+        .store_event("referral-created", Some("b"), "{}")
+        .unwrap();
+    drop(mirror);
+    let mirror = Mirror::open(&path).unwrap();
+    let pending = mirror.pending_events(10).unwrap();
+    assert_eq!(
+        pending.iter().map(|event| event.seq).collect::<Vec<_>>(),
+        [first, second]
+    );
+    mirror.finish_event(first).unwrap();
+    assert_eq!(
+        mirror.pending_events(10).unwrap()[0].referral_id.as_deref(),
+        Some("b")
+    );
+}
