@@ -6,11 +6,14 @@ mod auth;
 mod create;
 mod export;
 mod filters;
+mod listen;
 mod mirror;
 mod output;
 mod stop;
 mod table;
+mod tls;
 mod triage;
+mod webhooks;
 
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
@@ -129,6 +132,20 @@ enum Command {
     /// Create a referral from a JSON file; with --share-with-microsoft, a co-sell referral.
     #[command(after_help = create::HELP)]
     Create(create::Args),
+    /// Receive Partner Center's events and keep a mirror current within seconds.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  referrals listen --db referrals.sqlite --addr 0.0.0.0:8090\n",
+        "  referrals listen --db referrals.sqlite --tls-cert cert.pem --tls-key key.pem\n\n",
+        "Each callback is verified (400 or 401 when refused, logged with the check that failed),\n",
+        "stored in the mirror, acknowledged, then its referral is read and written only if newer.\n",
+        "The incremental sync runs at start and every --every for the events that never come.\n",
+        "Ctrl-C or SIGTERM stops it cleanly."
+    ))]
+    Listen(listen::Args),
+    /// Register, show, replace or test the URL that receives Partner Center's events.
+    #[command(after_help = webhooks::HELP)]
+    Webhooks(webhooks::Args),
     /// One command per operation of the document, generated from it.
     #[command(
         subcommand_required = true,
@@ -159,6 +176,10 @@ struct ListArgs {
     /// How to write them [default: table on a terminal, ndjson otherwise].
     #[arg(long, value_enum)]
     format: Option<Format>,
+    /// CSV: write text cells as the service sent them, even one that a spreadsheet would run
+    /// as a formula (by default such a cell gets a leading ').
+    #[arg(long)]
+    raw_csv: bool,
 }
 
 /// What a listing asks for, besides the filter flags.
@@ -235,6 +256,7 @@ impl std::fmt::Display for Reported {
 impl std::error::Error for Reported {}
 
 /// What every command gets.
+#[derive(Clone)]
 pub struct Context {
     pub client: Client,
     pub quiet: bool,
@@ -360,6 +382,8 @@ async fn run(matches: ArgMatches) -> anyhow::Result<()> {
         Command::CloseWon(args) => triage::close_won(&context, args).await,
         Command::CloseLost(args) => triage::close_lost(&context, args).await,
         Command::Create(args) => create::run(&context, args).await,
+        Command::Listen(args) => listen::run(&context, args).await,
+        Command::Webhooks(args) => webhooks::run(&context, args, cli.token.clone()).await,
         Command::Api => api::run(&context, sub).await,
         Command::Completions { .. } => Ok(()),
     }
@@ -387,7 +411,8 @@ async fn list(context: &Context, args: &ListArgs, matches: &ArgMatches) -> anyho
         BufWriter::new(io::stdout().lock()),
         format,
         args.query.columns(),
-    );
+    )
+    .raw_csv(args.raw_csv);
     let mut pages = std::pin::pin!(context.client.pages(query));
     let mut first = true;
     while let Some(page) = pages.try_next().await? {

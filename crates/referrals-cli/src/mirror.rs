@@ -33,7 +33,7 @@ pub struct Args {
     filter: Option<String>,
 }
 
-fn interval(text: &str) -> Result<Duration, String> {
+pub(crate) fn interval(text: &str) -> Result<Duration, String> {
     let duration = humantime::parse_duration(text).map_err(|error| error.to_string())?;
     if duration < Duration::from_secs(1) || duration > Duration::from_secs(7 * 24 * 3600) {
         return Err(format!("`{text}` is not between 1s and 7d"));
@@ -41,7 +41,7 @@ fn interval(text: &str) -> Result<Duration, String> {
     Ok(duration)
 }
 
-fn skew(text: &str) -> Result<Duration, String> {
+pub(crate) fn skew(text: &str) -> Result<Duration, String> {
     let duration = humantime::parse_duration(text).map_err(|error| error.to_string())?;
     if duration > Duration::from_secs(24 * 3600) {
         return Err(format!("`{text}` is more than a day"));

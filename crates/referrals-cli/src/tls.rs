@@ -1,0 +1,60 @@
+//! HTTPS for `listen`: rustls (ring) in front of the same router, with a certificate chain and
+//! a key from PEM files.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+use crate::stop::Stop;
+
+/// Serves `router` over TLS on `listener` until `stop`.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    cert: &Path,
+    key: &Path,
+    stop: Stop,
+) -> anyhow::Result<()> {
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config(cert, key)?));
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = stop.wait() => return Ok(()),
+        };
+        let Ok((stream, _)) = accepted else { continue };
+        let (acceptor, router) = (acceptor.clone(), router.clone());
+        tokio::spawn(async move {
+            // A client that fails the handshake gets no answer; the next one is served.
+            let Ok(tls) = acceptor.accept(stream).await else {
+                return;
+            };
+            let service = TowerToHyperService::new(router);
+            let _ = auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(tls), service)
+                .await;
+        });
+    }
+}
+
+fn config(cert: &Path, key: &Path) -> anyhow::Result<rustls::ServerConfig> {
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .with_context(|| format!("cannot read {}", cert.display()))?
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("{} holds no PEM certificate", cert.display()))?;
+    let key = PrivateKeyDer::from_pem_file(key)
+        .with_context(|| format!("{} holds no PEM private key", key.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .context("the certificate and the key do not make a TLS identity")?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}

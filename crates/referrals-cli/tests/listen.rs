@@ -1,0 +1,207 @@
+//! `referrals listen` against the sandbox's signed events: a burst of changes with events
+//! dropped on purpose and the receiver killed and started again during it, after which the
+//! mirror equals the store (id and eTag); and forged callbacks refused, changing nothing.
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures_util::TryStreamExt;
+use referrals_client::patch::Patch;
+use referrals_client::query::Query;
+use referrals_client::webhooks::types::{WebhookEventName, WebhookRegistration};
+use referrals_sandbox::Config;
+use referrals_testkit::TOKEN;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `referrals listen` on `port`, for the sandbox at `root`.
+fn listen(root: &str, db: &Path, trust: &Path, port: u16) -> Child {
+    let sandbox = root.trim_start_matches("http://");
+    Command::new(env!("CARGO_BIN_EXE_referrals"))
+        .env("PARTNER_ROOT", root)
+        .env("PARTNER_TOKEN", TOKEN)
+        .args(["--quiet", "listen", "--db"])
+        .arg(db)
+        .args([
+            "--addr",
+            &format!("127.0.0.1:{port}"),
+            "--every",
+            "2s",
+            "--skew",
+            "0s",
+        ])
+        .arg("--trust-root")
+        .arg(trust)
+        .args(["--allow-http-certificates", sandbox])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Every referral of the sandbox: id → eTag.
+async fn store(client: &referrals_client::Client) -> BTreeMap<String, String> {
+    let all: Vec<_> = client.list_all(Query::new()).try_collect().await.unwrap();
+    all.into_iter()
+        .map(|referral| (referral.id.unwrap(), referral.e_tag.unwrap()))
+        .collect()
+}
+
+/// The mirror's rows: id → eTag (empty while the file is not there yet).
+fn mirror(db: &Path) -> BTreeMap<String, String> {
+    let Ok(mirror) = referrals_mirror::Mirror::open(db) else {
+        return BTreeMap::new();
+    };
+    mirror
+        .referrals()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|referral| {
+            (
+                referral.id.unwrap_or_default(),
+                referral.e_tag.unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mirror_equals_the_store_after_a_burst_with_drops_and_kills() {
+    let sandbox = referrals_testkit::start(Config {
+        seed_count: 150,
+        drop_events: 0.1,
+        event_backoff: Duration::from_millis(50),
+        ..referrals_testkit::config()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let (db, trust) = (
+        dir.path().join("mirror.sqlite"),
+        dir.path().join("root.pem"),
+    );
+    std::fs::write(&trust, sandbox.events_root_pem().unwrap()).unwrap();
+    let port = free_port();
+    let client = referrals_testkit::client(&sandbox.url());
+    let webhooks = referrals_testkit::builder(&sandbox.url())
+        .build_webhooks()
+        .unwrap();
+    let events = WebhookEventName::KNOWN.to_vec();
+    let url = format!("http://127.0.0.1:{port}/events");
+    webhooks
+        .register(&WebhookRegistration::new(url, events))
+        .await
+        .unwrap();
+
+    let mut receiver = listen(&sandbox.url(), &db, &trust, port);
+    let ids: Vec<String> = store(&client).await.into_keys().collect();
+    let mut rng = fastrand::Rng::with_seed(5);
+    for change in 0..1000 {
+        let id = &ids[rng.usize(..ids.len())];
+        let note = format!("change {change}");
+        client
+            .update_unconditionally(id, Patch::new().set_details_notes(note))
+            .await
+            .unwrap();
+        if change == 300 || change == 700 {
+            // Killed during the burst, and started again.
+            receiver.kill().unwrap();
+            let _ = receiver.wait();
+            receiver = listen(&sandbox.url(), &db, &trust, port);
+        }
+    }
+    let expected = store(&client).await;
+    let started = Instant::now();
+    let mut copy = mirror(&db);
+    while copy != expected && started.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        copy = mirror(&db);
+    }
+    let differ = expected
+        .iter()
+        .filter(|(id, tag)| copy.get(*id) != Some(*tag))
+        .count();
+    assert_eq!(
+        differ,
+        0,
+        "{differ} of {} referrals differ in the mirror",
+        expected.len()
+    );
+    assert_eq!(copy.len(), expected.len());
+    // The events carried most changes (the sync caught up the dropped ones and those sent
+    // while the receiver was down).
+    let received: i64 = referrals_mirror::Mirror::open(&db)
+        .unwrap()
+        .connection()
+        .query_row("SELECT count(*) FROM events", [], |row| row.get(0))
+        .unwrap();
+    assert!(received > 500, "{received} events received");
+    let _ = receiver.kill();
+    let _ = receiver.wait();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_callbacks_are_refused_and_change_nothing() {
+    let sandbox = referrals_testkit::start(referrals_testkit::config()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (db, trust) = (
+        dir.path().join("mirror.sqlite"),
+        dir.path().join("root.pem"),
+    );
+    std::fs::write(&trust, sandbox.events_root_pem().unwrap()).unwrap();
+    let port = free_port();
+    let mut receiver = listen(&sandbox.url(), &db, &trust, port);
+    let http = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}/events");
+    let body = r#"{"EventName":"referral-updated","ResourceUri":"https://x/engagements/v1/referrals/61c65491-2f2c-461a-84b4-3654499bc1d9"}"#;
+    let started = Instant::now();
+    let mut answered = None;
+    while answered.is_none() && started.elapsed() < Duration::from_secs(20) {
+        answered = http
+            .post(&url)
+            .body(body)
+            .send()
+            .await
+            .ok()
+            .map(|r| r.status().as_u16());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(answered, Some(400), "no signature headers");
+    let cert = format!("{}/sandbox/certificates/signer.cer", sandbox.url());
+    let forged = http
+        .post(&url)
+        .header("Authorization", "Signature AAAA")
+        .header("X-MS-Certificate-Url", &cert)
+        .header("X-MS-Signature-Algorithm", "rsa-sha256")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status().as_u16(), 401);
+    let elsewhere = http
+        .post(&url)
+        .header("Authorization", "Signature AAAA")
+        .header("X-MS-Certificate-Url", "http://127.0.0.1:9/x.cer")
+        .header("X-MS-Signature-Algorithm", "rsa-sha256")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(elsewhere.status().as_u16(), 401);
+    let stored = referrals_mirror::Mirror::open(&db).unwrap();
+    assert!(
+        stored.pending_events(10).unwrap().is_empty(),
+        "nothing was stored"
+    );
+    let _ = receiver.kill();
+    let _ = receiver.wait();
+}
