@@ -20,7 +20,7 @@ use std::process::{Child, Command, ExitCode, Stdio};
 
 use crate::{FAILED, root};
 
-const TOKEN: &str = "bench";
+pub(crate) const TOKEN: &str = "bench";
 const ROUNDS: usize = 5;
 /// The pages of the load test, written as the client sends them: a filtered page newest first;
 /// the page that a sync asks for (a range of `updatedDateTime`, in its order); the same with
@@ -37,10 +37,29 @@ pub struct Args {
     /// How long each load run lasts, in seconds.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     seconds: u64,
+    /// Only these parts (repeat for several) [default: every part].
+    #[arg(long, value_enum)]
+    only: Vec<BenchPart>,
+}
+
+/// The parts of the benchmark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum BenchPart {
+    /// The client, the sync and the plain loop paging; their memory; the sandbox's load.
+    Paging,
+    /// The CLI's export and sync, and their memory.
+    Cli,
+    /// Verifications a second, and change → row by events and by sync.
+    Events,
 }
 
 pub fn run(args: Args) -> ExitCode {
-    match measure(args.seconds) {
+    let parts = if args.only.is_empty() {
+        vec![BenchPart::Paging, BenchPart::Cli, BenchPart::Events]
+    } else {
+        args.only.clone()
+    };
+    match measure(args.seconds, &parts) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("error: {message}");
@@ -71,7 +90,7 @@ fn release_dir() -> Result<PathBuf, String> {
     Ok(PathBuf::from(target).join("release"))
 }
 
-fn measure(seconds: u64) -> Result<(), String> {
+fn measure(seconds: u64, parts: &[BenchPart]) -> Result<(), String> {
     let binaries = release_dir()?;
     println!("building the release binaries (referrals-sandbox, referrals-bench, referrals)...");
     let status = Command::new(env!("CARGO"))
@@ -93,12 +112,19 @@ fn measure(seconds: u64) -> Result<(), String> {
         return Err("the release build failed".into());
     }
 
-    paging(&binaries)?;
-    paging_memory(&binaries)?;
-    load(&binaries, seconds)?;
+    if parts.contains(&BenchPart::Paging) {
+        paging(&binaries)?;
+        paging_memory(&binaries)?;
+        load(&binaries, seconds)?;
+    }
     let cli = Cli::new(&binaries)?;
-    cli.export()?;
-    cli.memory()?;
+    if parts.contains(&BenchPart::Cli) {
+        cli.export()?;
+        cli.memory()?;
+    }
+    if parts.contains(&BenchPart::Events) {
+        crate::bench_events::run(&binaries, &cli.scratch)?;
+    }
     let _ = std::fs::remove_dir_all(&cli.scratch);
     println!(
         "\n(2 cores: the load generator and the sandbox share them; compare within a run, not across machines.)"
@@ -319,14 +345,19 @@ fn measured(binaries: &Path, command: &[String]) -> Result<serde_json::Value, St
     }
 }
 
-struct Sandbox {
+pub(crate) struct Sandbox {
     child: Child,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Sandbox {
     /// A release sandbox holding `total` referrals (the 2 of the seed examples included).
     fn start(binaries: &Path, total: usize) -> Result<Self, String> {
+        Self::start_with(binaries, total, &[])
+    }
+
+    /// [`Self::start`], with more arguments.
+    pub(crate) fn start_with(binaries: &Path, total: usize, more: &[&str]) -> Result<Self, String> {
         let binary = binaries.join("referrals-sandbox");
         let mut child = Command::new(&binary)
             .args([
@@ -336,6 +367,7 @@ impl Sandbox {
                 TOKEN,
                 "--quiet",
             ])
+            .args(more)
             .stdout(Stdio::piped())
             .spawn()
             .map_err(|error| format!("cannot start the sandbox {}: {error}", binary.display()))?;
@@ -360,7 +392,7 @@ impl Drop for Sandbox {
     }
 }
 
-fn probe(binaries: &Path, args: &[&str]) -> Result<serde_json::Value, String> {
+pub(crate) fn probe(binaries: &Path, args: &[&str]) -> Result<serde_json::Value, String> {
     let output = Command::new(binaries.join("referrals-bench"))
         .args(args)
         // One malloc arena: glibc's per-thread arenas otherwise add a drift of a few hundred
@@ -378,7 +410,7 @@ fn probe(binaries: &Path, args: &[&str]) -> Result<serde_json::Value, String> {
         .map_err(|error| format!("referrals-bench printed no report: {error}"))
 }
 
-fn number(report: &serde_json::Value, key: &str) -> Result<f64, String> {
+pub(crate) fn number(report: &serde_json::Value, key: &str) -> Result<f64, String> {
     report[key]
         .as_f64()
         .ok_or_else(|| format!("no `{key}` in {report}"))

@@ -19,6 +19,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod bench_events;
 mod codegen;
 
 /// Exit status of a `--check` that found the committed copy stale.

@@ -6,12 +6,17 @@
 //! referrals-bench raw URL TOKEN        the same pages with plain reqwest + serde_json
 //! referrals-bench load URL TOKEN PATH CONCURRENCY SECONDS
 //!                                      GET PATH as fast as CONCURRENCY connections allow
+//! referrals-bench verify SECONDS       verify a signed event again and again (one core)
+//! referrals-bench latency URL TOKEN DB RATE COUNT
+//!                                      change COUNT referrals at RATE a second; time to the mirror
 //! referrals-bench measure PROGRAM ARGS...
 //!                                      run PROGRAM; its wall time and peak memory
 //! ```
 //!
 //! Each prints one JSON line: what it counted, how long it took, and its peak resident memory
 //! (VmHWM from /proc/self/status).
+
+mod events;
 
 use std::time::{Duration, Instant};
 
@@ -41,6 +46,28 @@ enum Mode {
         /// Its arguments.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
+    },
+    /// Verify a signed event again and again, with its certificate cached.
+    Verify {
+        /// How long to run, in seconds.
+        #[arg(default_value_t = 5)]
+        seconds: u64,
+    },
+    /// Change referrals at a rate, and time each change's way to a mirror.
+    Latency {
+        #[command(flatten)]
+        target: Target,
+        /// The mirror (SQLite) that a receiver or a sync keeps.
+        db: std::path::PathBuf,
+        /// Changes a second.
+        rate: u32,
+        /// How many changes.
+        count: usize,
+    },
+    /// How many referrals a mirror holds (0 when it cannot be read yet).
+    Count {
+        /// The mirror.
+        db: std::path::PathBuf,
     },
     /// GET one path as fast as some connections allow.
     Load {
@@ -73,6 +100,32 @@ async fn main() {
         Mode::Raw(target) => raw(&target.url, &target.token).await,
         Mode::Sync(target) => sync(&target.url, &target.token).await,
         Mode::Measure { program, args } => measure(&program, &args),
+        Mode::Verify { seconds } => {
+            // One core: a runtime of one thread.
+            tokio::task::spawn_blocking(move || {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("a runtime")
+                    .block_on(events::verify(seconds))
+            })
+            .await
+            .expect("the measure")
+        }
+        Mode::Latency {
+            target,
+            db,
+            rate,
+            count,
+        } => events::latency(&target.url, &target.token, &db, rate, count).await,
+        Mode::Count { db } => {
+            let count: i64 = rusqlite::Connection::open(&db)
+                .and_then(|mirror| {
+                    mirror.query_row("SELECT count(*) FROM referrals", [], |row| row.get(0))
+                })
+                .unwrap_or(0);
+            serde_json::json!({ "mode": "count", "referrals": count })
+        }
         Mode::Load {
             target,
             path,
