@@ -46,6 +46,10 @@ pub struct Args {
     /// Discard the partial export of an earlier run and start from the first page.
     #[arg(long)]
     restart: bool,
+    /// CSV: write text cells as the service sent them, even one that a spreadsheet would run
+    /// as a formula (by default such a cell gets a leading ').
+    #[arg(long)]
+    raw_csv: bool,
 }
 
 /// The formats of a file export.
@@ -66,6 +70,9 @@ struct Checkpoint {
     /// The query parameters of the first page (filter, order, selection).
     query: Vec<(String, String)>,
     format: ExportFormat,
+    /// Whether CSV cells are written as the service sent them (`--raw-csv`).
+    #[serde(default)]
+    raw_csv: bool,
     /// The bytes of the partial file that hold whole rows.
     bytes: u64,
     pages: u64,
@@ -90,7 +97,9 @@ pub async fn run(context: &Context, args: &Args, matches: &ArgMatches) -> anyhow
         remove_if_present(&files.checkpoint)?;
         remove_if_present(&files.partial)?;
     }
-    let Some((mut checkpoint, file)) = start(context, &files, query.parameters(), format)? else {
+    let Some((mut checkpoint, file)) =
+        start(context, &files, query.parameters(), (format, args.raw_csv))?
+    else {
         return Ok(());
     };
     let progress = progress(context.quiet, &checkpoint);
@@ -102,7 +111,8 @@ pub async fn run(context: &Context, args: &Args, matches: &ArgMatches) -> anyhow
         BufWriter::with_capacity(1 << 16, file),
         output,
         args.query.columns(),
-    );
+    )
+    .raw_csv(args.raw_csv);
     if checkpoint.pages == 0 {
         writer.start()?;
     }
@@ -153,13 +163,14 @@ fn start(
     context: &Context,
     files: &Files,
     parameters: Vec<(String, String)>,
-    format: ExportFormat,
+    (format, raw_csv): (ExportFormat, bool),
 ) -> anyhow::Result<Option<(Checkpoint, File)>> {
     let Some(checkpoint) = read_checkpoint(&files.checkpoint)? else {
         let checkpoint = Checkpoint {
             version: VERSION,
             query: parameters,
             format,
+            raw_csv,
             bytes: 0,
             pages: 0,
             referrals: 0,
@@ -182,7 +193,10 @@ fn start(
             .with_context(|| format!("cannot create {}", files.partial.display()))?;
         return Ok(Some((checkpoint, file)));
     };
-    if checkpoint.query != parameters || checkpoint.format != format {
+    if checkpoint.query != parameters
+        || checkpoint.format != format
+        || checkpoint.raw_csv != raw_csv
+    {
         bail!(
             "{} is the checkpoint of another export ({} as {:?}); run that command again \
              to finish it, or add --restart to discard it",

@@ -30,8 +30,8 @@ use referrals_odata::{CompareOp, Expr, LambdaKind, Literal, Member, Operand};
 /// member's flag takes fails `tests::the_command_line_is_consistent` (clap refuses a long
 /// name given twice).
 const TAKEN: &[&str] = &[
-    "filter", "orderby", "select", "top", "count", "format", "out", "restart", "db", "every",
-    "skew", "root", "token", "quiet", "help", "version",
+    "filter", "orderby", "select", "top", "count", "format", "out", "restart", "raw-csv", "db",
+    "every", "skew", "root", "token", "quiet", "help", "version",
 ];
 
 /// One filter flag.

@@ -44,6 +44,8 @@ pub struct Writer<W: Write> {
     written: u64,
     /// A reused buffer for one referral's JSON.
     json: Vec<u8>,
+    /// CSV cells as the service sent them, even those a spreadsheet would run as formulas.
+    raw_csv: bool,
 }
 
 impl<W: Write> Writer<W> {
@@ -65,7 +67,16 @@ impl<W: Write> Writer<W> {
             cells,
             written: 0,
             json: Vec::with_capacity(4096),
+            raw_csv: false,
         }
+    }
+
+    /// Writes CSV cells as the service sent them: a text that starts with `=`, `+`, `-`, `@`
+    /// stays so, and a spreadsheet that opens the file runs it as a formula. For a pipeline
+    /// that reads the file as data; the default writes such a text with a leading `'`.
+    pub fn raw_csv(mut self, raw: bool) -> Self {
+        self.raw_csv = raw;
+        self
     }
 
     /// Writes what comes before the first referral (a CSV header, a table header, `[`).
@@ -75,7 +86,11 @@ impl<W: Write> Writer<W> {
             Format::Ndjson => Ok(()),
             Format::Csv => {
                 let mut row = csv_row();
-                row.write_record(self.columns.names())?;
+                if self.raw_csv {
+                    row.write_record(self.columns.names())?;
+                } else {
+                    row.write_record(self.columns.spreadsheet_header())?;
+                }
                 self.out.write_all(&row_bytes(row)?)
             }
             Format::Table => self.out.write_all(self.table.header().as_bytes()),
@@ -105,7 +120,12 @@ impl<W: Write> Writer<W> {
                 self.out.write_all(b"\n")?;
             }
             Format::Csv => {
-                let cells = self.columns.cells(json).map_err(io::Error::other)?;
+                let cells = if self.raw_csv {
+                    self.columns.cells(json)
+                } else {
+                    self.columns.spreadsheet_cells(json)
+                }
+                .map_err(io::Error::other)?;
                 let mut row = csv_row();
                 row.write_record(&cells)?;
                 self.out.write_all(&row_bytes(row)?)?;

