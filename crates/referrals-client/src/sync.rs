@@ -33,7 +33,7 @@
 //!   next run delivers that batch again, and nothing else twice. A duplicate carries the same id
 //!   and eTag as the first delivery: an upsert by id absorbs it.
 //! - **Nothing missed, whatever the service's paging does.** A run asks the service for the
-//!   referrals with `updatedDateTime ge <watermark> and updatedDateTime le <bound>`, ordered by
+//!   referrals with `updatedDateTime ge <watermark> and updatedDateTime le <reach>`, ordered by
 //!   `updatedDateTime asc`, and takes only the first page of each answer: the next request starts
 //!   again from the last instant delivered, and drops what was already delivered at that
 //!   instant. A `$skiptoken` is never trusted to stay valid, nor to be a key rather than an
@@ -45,11 +45,14 @@
 //!   complete only when a full pass saw as many referrals as the service counts (`$count`)
 //!   before and after it, so that a referral that left the group meanwhile cannot have hidden
 //!   another.
-//! - **A bound from the service's clock.** A run's upper bound is the service's clock (the
-//!   `Date` header of its first answer) less [`SyncOptions::skew`]: a referral that changes
-//!   during the run has a later `updatedDateTime` and comes in the next run, and a change that a
-//!   service node stamps a little late is not passed over. Without a `Date` header, the client's
-//!   clock is used.
+//! - **A run holds back nothing it saw.** A run reads up to the service's clock when it began
+//!   (the `Date` header of its first answer, to the end of that second): after a run, the copy
+//!   holds every matching referral that the service held when the run began, in that version
+//!   or a later one. Only the saved watermark trails, by [`SyncOptions::skew`] (two minutes): a
+//!   change that a service node stamps a little late is not passed over, and what lies between
+//!   the watermark and the run's reach is delivered now and may come once more in the next run
+//!   (the same id and eTag). A referral that changes during the run, after its reach, comes in
+//!   the next one. Without a `Date` header, the client's clock is used.
 //! - **Resumable.** A [`SyncState`] is a small versioned value: the watermark (an instant), the
 //!   ids and eTags already delivered at that instant, and, during a run, its bound. A state
 //!   that is corrupt, from another version or for another filter is refused with an error that
@@ -59,7 +62,7 @@
 //!
 //! - A referral without `updatedDateTime` is delivered when it comes (it cannot come again with
 //!   a watermark, as no `ge` holds for it) and does not move the watermark.
-//! - A referral after the run's bound is left for the next run; one before the watermark is
+//! - A referral after the run's reach is left for the next run; one before the watermark is
 //!   delivered and does not move the watermark back.
 //! - A page that is not in ascending order of `updatedDateTime` ends the run with an error:
 //!   going on could pass over referrals.
@@ -271,6 +274,17 @@ pub struct Run {
     done: bool,
     /// How the group of referrals at the watermark's instant is being read, if it is.
     group: Option<Group>,
+    /// The run's reach: the service's clock when the run began. A run reads and delivers every
+    /// change up to it.
+    horizon: Option<DateTime<Utc>>,
+    /// The run's bound: the horizon less the skew. The saved watermark never passes it, so
+    /// what lies between the bound and the horizon comes once more in the next run.
+    run_bound: Option<DateTime<Utc>>,
+    /// The last committed state whose watermark is not past the bound: what is saved while the
+    /// run delivers past it.
+    frozen: SyncState,
+    /// The state given to the consumer to save last.
+    saved: SyncState,
 }
 
 /// The reading of a group of referrals that share the watermark's instant and do not fit a
@@ -332,6 +346,8 @@ pub struct Batch<'a> {
     sync: &'a mut Run,
     items: Vec<Referral>,
     after: SyncState,
+    /// The state to save once the batch is delivered (see `Run::to_save`).
+    save: SyncState,
 }
 
 impl Batch<'_> {
@@ -356,7 +372,9 @@ impl Batch<'_> {
         self.sync.working = self.after.clone();
         self.sync.committed = self.after;
         self.sync.uncommitted = false;
-        self.sync.committed.clone()
+        self.sync.frozen = self.save.clone();
+        self.sync.saved = self.save.clone();
+        self.save
     }
 }
 
@@ -381,10 +399,18 @@ impl Client {
             Some(state) => state,
             None => SyncState::fresh(filter_text),
         };
+        let skew = chrono::Duration::from_std(options.skew).unwrap_or(chrono::Duration::MAX);
         Ok(Run {
             client: self.clone(),
             user_filter: options.filter,
             skew: options.skew,
+            horizon: state
+                .bound
+                .and_then(|bound| bound.checked_add_signed(skew))
+                .and_then(|now| now.checked_add_signed(chrono::Duration::seconds(1))),
+            run_bound: state.bound,
+            frozen: state.clone(),
+            saved: state.clone(),
             working: state.clone(),
             committed: state,
             uncommitted: false,
@@ -434,14 +460,16 @@ impl Run {
                 Step::Deliver { items, after, last } => {
                     self.uncommitted = true;
                     self.last_given = last;
+                    let save = self.to_save(&items, &after);
                     return Ok(Some(Batch {
                         sync: self,
                         items,
                         after,
+                        save,
                     }));
                 }
                 Step::Moved(after) => self.working = after,
-                Step::Done(after) if after == self.committed => {
+                Step::Done(after) if self.to_save(&[], &after) == self.saved => {
                     self.done = true;
                     return Ok(None);
                 }
@@ -451,10 +479,12 @@ impl Run {
                     self.working = after.clone();
                     self.uncommitted = true;
                     self.last_given = true;
+                    let save = self.to_save(&[], &after);
                     return Ok(Some(Batch {
                         sync: self,
                         items: Vec::new(),
                         after,
+                        save,
                     }));
                 }
             }
@@ -488,24 +518,58 @@ impl Run {
         self.client.list_page(query, None).await
     }
 
-    /// One request of the run, from the watermark to the bound, and what it leads to.
+    /// The state to save once `items` are delivered, leading to `after`: `after` itself while
+    /// its watermark is not past the run's bound; past it, the last saved state with the
+    /// deliveries of `items` up to the bound (and `after`'s run marker), so that the saved
+    /// watermark trails the service's clock by the skew and what lies past the bound comes once
+    /// more in the next run.
+    fn to_save(&self, items: &[Referral], after: &SyncState) -> SyncState {
+        let Some(bound) = self.run_bound else {
+            return after.clone();
+        };
+        if after.watermark.is_none_or(|watermark| watermark <= bound) {
+            return after.clone();
+        }
+        let mut state = self.frozen.clone();
+        for referral in items {
+            if referral.updated_date_time.is_some_and(|time| time <= bound) {
+                state.deliver(referral);
+            }
+        }
+        state.bound = after.bound;
+        state
+    }
+
+    /// One request of the run, from the watermark to the horizon, and what it leads to.
     async fn step(&mut self) -> Result<Step, Error> {
         let mut state = self.working.clone();
         let query = with_filter(
             Query::new().order_by(OrderBy::asc(SortKey::UpdatedDateTime)),
-            self.filter(Self::lower_bound(&state), state.bound),
+            self.filter(Self::lower_bound(&state), self.horizon),
         );
         let page = self.page(&query).await?;
-        let bound = *state.bound.get_or_insert_with(|| self.bound(&page));
+        let horizon = match self.horizon {
+            Some(horizon) => horizon,
+            None => {
+                let (horizon, bound) = self.reach(&page);
+                (self.horizon, self.run_bound) = (Some(horizon), Some(bound));
+                horizon
+            }
+        };
+        state.bound = state.bound.or(self.run_bound);
         check_order(&page.items)?;
         let has_next = page.next()?.is_some();
 
-        // The referrals of the page up to the bound; those after it come in the next run.
+        // The referrals of the page up to the horizon; those after it come in the next run.
         let received = page.items.len();
         let within: Vec<Referral> = page
             .items
             .into_iter()
-            .filter(|referral| referral.updated_date_time.is_none_or(|time| time <= bound))
+            .filter(|referral| {
+                referral
+                    .updated_date_time
+                    .is_none_or(|time| time <= horizon)
+            })
             .collect();
         let beyond = received > within.len();
 
@@ -528,15 +592,21 @@ impl Run {
         Self::deliver_within(state, within, !has_next || beyond)
     }
 
-    /// The run's bound: the service's clock of its first answer, less the skew.
-    fn bound(&self, page: &Page) -> DateTime<Utc> {
+    /// The run's horizon, the end of the second of the service's clock in its first answer (a
+    /// `Date` header counts whole seconds), and its bound, that clock less the skew.
+    fn reach(&self, page: &Page) -> (DateTime<Utc>, DateTime<Utc>) {
         let now: DateTime<Utc> = page
             .date
             .unwrap_or_else(|| self.client.runtime().clock().now())
             .into();
         let skew = chrono::Duration::from_std(self.skew).unwrap_or(chrono::Duration::MAX);
-        now.checked_sub_signed(skew)
-            .unwrap_or(DateTime::<Utc>::MIN_UTC)
+        let bound = now
+            .checked_sub_signed(skew)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let horizon = now
+            .checked_add_signed(chrono::Duration::seconds(1))
+            .unwrap_or(now);
+        (horizon, bound)
     }
 
     /// What a request of the run delivers: the referrals `within` the bound not delivered yet.

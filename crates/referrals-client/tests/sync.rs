@@ -107,11 +107,13 @@ async fn dateless(body: Value) -> String {
 }
 
 #[tokio::test]
-async fn without_a_date_header_the_bound_is_the_client_s_clock_less_the_skew() {
+async fn without_a_date_header_the_reach_is_the_client_s_clock_and_the_watermark_trails_by_the_skew()
+ {
     let root = dateless(json!({
         "value": [
             referral("old", Some("2026-01-01T11:00:00Z")),
             referral("recent", Some("2026-01-01T11:59:30Z")),
+            referral("future", Some("2026-01-01T12:00:30Z")),
         ]
     }))
     .await;
@@ -124,13 +126,15 @@ async fn without_a_date_header_the_bound_is_the_client_s_clock_less_the_skew() {
         .sync(None, SyncOptions::new().skew(Duration::from_secs(60)))
         .unwrap();
     let batch = sync.next().await.unwrap().unwrap();
-    // 12:00 less a minute: `recent` is after the bound, for the next run.
+    // The run reaches the client's clock, 12:00: `recent` is delivered now, `future` is after
+    // the reach. The watermark saved stays at or before 12:00 less a minute, so that `recent`
+    // comes once more in the next run (a change stamped late by up to the skew is not lost).
     let ids: Vec<_> = batch
         .items()
         .iter()
         .map(|r| r.id.clone().unwrap())
         .collect();
-    assert_eq!(ids, ["old"]);
+    assert_eq!(ids, ["old", "recent"]);
     assert!(batch.is_last());
     let state = batch.commit();
     assert_eq!(
