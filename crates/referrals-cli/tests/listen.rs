@@ -25,6 +25,11 @@ fn free_port() -> u16 {
 
 /// `referrals listen` on `port`, for the sandbox at `root`.
 fn listen(root: &str, db: &Path, trust: &Path, port: u16) -> Child {
+    listen_with(root, db, trust, port, &[])
+}
+
+/// [`listen`], with more arguments.
+fn listen_with(root: &str, db: &Path, trust: &Path, port: u16, more: &[&str]) -> Child {
     let sandbox = root.trim_start_matches("http://");
     Command::new(env!("CARGO_BIN_EXE_referrals"))
         .env("PARTNER_ROOT", root)
@@ -42,6 +47,7 @@ fn listen(root: &str, db: &Path, trust: &Path, port: u16) -> Child {
         .arg("--trust-root")
         .arg(trust)
         .args(["--allow-http-certificates", sandbox])
+        .args(more)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -160,6 +166,7 @@ async fn forged_callbacks_are_refused_and_change_nothing() {
     std::fs::write(&trust, sandbox.events_root_pem().unwrap()).unwrap();
     let port = free_port();
     let mut receiver = listen(&sandbox.url(), &db, &trust, port);
+    referrals_client::install_crypto_provider();
     let http = reqwest::Client::new();
     let url = format!("http://127.0.0.1:{port}/events");
     let body = r#"{"EventName":"referral-updated","ResourceUri":"https://x/engagements/v1/referrals/61c65491-2f2c-461a-84b4-3654499bc1d9"}"#;
@@ -202,6 +209,52 @@ async fn forged_callbacks_are_refused_and_change_nothing() {
         stored.pending_events(10).unwrap().is_empty(),
         "nothing was stored"
     );
+    let _ = receiver.kill();
+    let _ = receiver.wait();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn it_serves_https_with_the_certificate_given() {
+    let sandbox = referrals_testkit::start(referrals_testkit::config()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (db, trust) = (
+        dir.path().join("mirror.sqlite"),
+        dir.path().join("root.pem"),
+    );
+    std::fs::write(&trust, sandbox.events_root_pem().unwrap()).unwrap();
+    let identity = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, identity.cert.pem()).unwrap();
+    std::fs::write(&key, identity.signing_key.serialize_pem()).unwrap();
+    let port = free_port();
+    let tls = [
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ];
+    let mut receiver = listen_with(&sandbox.url(), &db, &trust, port, &tls);
+    referrals_client::install_crypto_provider();
+    let http = reqwest::Client::builder()
+        .add_root_certificate(
+            reqwest::Certificate::from_pem(identity.cert.pem().as_bytes()).unwrap(),
+        )
+        .build()
+        .unwrap();
+    let url = format!("https://localhost:{port}/events");
+    let started = Instant::now();
+    let mut answered = None;
+    while answered.is_none() && started.elapsed() < Duration::from_secs(20) {
+        answered = http
+            .post(&url)
+            .body("{}")
+            .send()
+            .await
+            .ok()
+            .map(|r| r.status().as_u16());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(answered, Some(400), "an unsigned callback over https");
     let _ = receiver.kill();
     let _ = receiver.wait();
 }
