@@ -857,6 +857,26 @@ async fn the_legacy_list_takes_its_four_parameters() {
 }
 
 #[tokio::test]
+async fn above_its_rate_limit_the_sandbox_answers_429_with_retry_after() {
+    let sandbox = referrals_testkit::start(Config {
+        seed_count: 0,
+        rate_limit: Some(1),
+        ..referrals_testkit::config()
+    })
+    .await;
+    let url = format!("{}/v1.0/engagements/referrals", sandbox.url());
+    let mut throttled = None;
+    for _ in 0..50 {
+        let answer = http().get(&url).bearer_auth(TOKEN).send().await.unwrap();
+        if answer.status().as_u16() == 429 {
+            throttled = answer.headers().get("retry-after").cloned();
+            break;
+        }
+    }
+    assert_eq!(throttled.as_ref().map(|value| value.to_str().unwrap()), Some("1"));
+}
+
+#[tokio::test]
 async fn the_client_rides_out_injected_faults() {
     let sandbox = referrals_testkit::start(Config {
         seed_count: 500,

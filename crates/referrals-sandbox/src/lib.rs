@@ -38,6 +38,7 @@ mod api;
 pub mod error;
 pub mod events;
 pub mod filter;
+mod pace;
 mod paging;
 mod request;
 pub mod seed;
@@ -94,6 +95,10 @@ pub struct Config {
     pub signing: Option<signer::SigningCertificate>,
     /// The wait before the second attempt of a delivery; each next one doubles. Default: 1 s.
     pub event_backoff: std::time::Duration,
+    /// A time added to every answer, as a service's round trip. Default: none.
+    pub latency: std::time::Duration,
+    /// Requests a second above which the answer is 429 with `Retry-After`. Default: no limit.
+    pub rate_limit: Option<u32>,
 }
 
 /// What a `$skiptoken` of the sandbox holds. The document says nothing of it; a client must
@@ -126,6 +131,8 @@ impl Default for Config {
             drop_events: 0.0,
             signing: None,
             event_backoff: std::time::Duration::from_secs(1),
+            latency: std::time::Duration::ZERO,
+            rate_limit: None,
         }
     }
 }
@@ -149,6 +156,9 @@ pub struct App {
     counts: Mutex<Counts>,
     /// The webhook registration and the events it receives.
     events: events::Events,
+    latency: std::time::Duration,
+    rate_limit: Option<u32>,
+    window: Mutex<pace::Window>,
 }
 
 /// The number of matches of each query (by its fingerprint) at one version of the store: a
@@ -287,6 +297,9 @@ pub fn app(config: &Config, base: &str) -> App {
         log: config.log,
         paging: config.paging,
         counts: Mutex::new(Counts::default()),
+        latency: config.latency,
+        rate_limit: config.rate_limit.filter(|limit| *limit > 0),
+        window: Mutex::new(pace::Window::default()),
         events: events::Events::new(
             config.signing.clone(),
             config.drop_events,
@@ -385,6 +398,7 @@ pub fn router(app: Arc<App>) -> Router {
         .layer(middleware::from_fn_with_state(app.clone(), checks))
         .layer(middleware::from_fn_with_state(app.clone(), authenticate))
         .layer(middleware::from_fn_with_state(app.clone(), faults))
+        .layer(middleware::from_fn_with_state(app.clone(), pace::pace))
         .layer(middleware::from_fn_with_state(
             app.clone(),
             request_id_and_log,

@@ -54,6 +54,12 @@ struct Args {
     /// /sandbox/events/offline), from 0 to 1.
     #[arg(long, default_value_t = 0.0, value_parser = share)]
     drop_events: f64,
+    /// A time added to every answer, as a service's round trip (such as 50ms).
+    #[arg(long, value_name = "DURATION", value_parser = humantime_duration)]
+    latency: Option<std::time::Duration>,
+    /// Requests a second above which the answer is 429 with Retry-After: 1.
+    #[arg(long, value_name = "N/s", value_parser = per_second)]
+    rate_limit: Option<u32>,
     /// Where to write the test root that signs the events (PEM), for a receiver to trust
     /// [default: a file in the temporary folder, named after the port].
     #[arg(long, value_name = "FILE")]
@@ -64,6 +70,19 @@ struct Args {
 enum PagingArg {
     Keyset,
     Offset,
+}
+
+/// A duration such as `50ms` or `1s`.
+fn humantime_duration(text: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(text).map_err(|error| format!("`{text}`: {error}"))
+}
+
+/// A rate such as `100/s` or `100`.
+fn per_second(text: &str) -> Result<u32, String> {
+    text.trim()
+        .trim_end_matches("/s")
+        .parse()
+        .map_err(|_| format!("`{text}` is not a rate such as 100/s"))
 }
 
 fn share(text: &str) -> Result<f64, String> {
@@ -118,6 +137,8 @@ async fn main() -> ExitCode {
             PagingArg::Offset => Paging::Offset,
         },
         drop_events: args.drop_events,
+        latency: args.latency.unwrap_or_default(),
+        rate_limit: args.rate_limit,
         ..Config::default()
     };
     let sandbox = match referrals_sandbox::start(config.clone()).await {
