@@ -873,7 +873,10 @@ async fn above_its_rate_limit_the_sandbox_answers_429_with_retry_after() {
             break;
         }
     }
-    assert_eq!(throttled.as_ref().map(|value| value.to_str().unwrap()), Some("1"));
+    assert_eq!(
+        throttled.as_ref().map(|value| value.to_str().unwrap()),
+        Some("1")
+    );
 }
 
 #[tokio::test]
