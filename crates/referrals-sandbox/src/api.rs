@@ -52,7 +52,7 @@ pub async fn list(State(app): State<Arc<App>>, uri: Uri) -> Result<Response, Api
         odata_context: Some(collection_context(&app, Operation::ListReferrals)),
         odata_count: page
             .total
-            .filter(|_| request.count)
+            .filter(|_| request.count && app.answer_count)
             .map(|total| i64::try_from(total).unwrap_or(i64::MAX)),
         odata_next_link: page.next.map(|mut next| {
             next.query.clone_from(&request.query_id);

@@ -428,6 +428,8 @@ pub struct Order {
     pub keys: Vec<(&'static Sortable, bool)>,
     /// Whether the id, which ends the order, runs descending.
     pub id_descending: bool,
+    /// Whether the request gave the order (`$orderby`), rather than the sandbox.
+    pub asked: bool,
 }
 
 /// The most keys that one `$orderby` may have.
@@ -459,6 +461,7 @@ impl Order {
             })?;
             keys.push((found, item.descending));
         }
+        let asked = !keys.is_empty();
         if keys.is_empty()
             && let Some(first) = facts::SORTABLE.first()
         {
@@ -470,6 +473,7 @@ impl Order {
         Ok(Self {
             keys,
             id_descending,
+            asked,
         })
     }
 

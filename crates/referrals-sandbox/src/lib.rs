@@ -99,6 +99,9 @@ pub struct Config {
     pub latency: std::time::Duration,
     /// Requests a second above which the answer is 429 with `Retry-After`. Default: no limit.
     pub rate_limit: Option<u32>,
+    /// Whether `$count=true` gets `@odata.count` in the answer. Default: true; false shows a
+    /// client a service that leaves it out.
+    pub answer_count: bool,
 }
 
 /// What a `$skiptoken` of the sandbox holds. The document says nothing of it; a client must
@@ -113,6 +116,11 @@ pub enum Paging {
     /// it is then: a referral that leaves the result set mid-listing (because it was updated)
     /// shifts the later ones, and one of them is never returned.
     Offset,
+    /// As [`Paging::Offset`], and referrals that tie on the keys of a `$orderby` come in a new
+    /// order on every request, as from a service that sorts without a tiebreaker: a listing
+    /// may then return one of them twice and another never. (Without `$orderby` the order
+    /// stays total, for a test to read what the sandbox holds.)
+    Shuffled,
 }
 
 impl Default for Config {
@@ -133,6 +141,7 @@ impl Default for Config {
             event_backoff: std::time::Duration::from_secs(1),
             latency: std::time::Duration::ZERO,
             rate_limit: None,
+            answer_count: true,
         }
     }
 }
@@ -159,6 +168,9 @@ pub struct App {
     latency: std::time::Duration,
     rate_limit: Option<u32>,
     window: Mutex<pace::Window>,
+    answer_count: bool,
+    /// The order of ties under [`Paging::Shuffled`].
+    ties: Mutex<fastrand::Rng>,
 }
 
 /// The number of matches of each query (by its fingerprint) at one version of the store: a
@@ -300,6 +312,8 @@ pub fn app(config: &Config, base: &str) -> App {
         latency: config.latency,
         rate_limit: config.rate_limit.filter(|limit| *limit > 0),
         window: Mutex::new(pace::Window::default()),
+        answer_count: config.answer_count,
+        ties: Mutex::new(fastrand::Rng::with_seed(config.seed)),
         events: events::Events::new(
             config.signing.clone(),
             config.drop_events,

@@ -44,7 +44,8 @@ struct Args {
     page_size: u32,
     /// What a $skiptoken holds: the key of the last referral in a snapshot (keyset), or how
     /// many referrals came before, counted anew on each page (offset), as a service whose
-    /// pages shift when referrals change.
+    /// pages shift when referrals change; or as offset, with referrals that tie on the order
+    /// in a new order on every request (shuffled).
     #[arg(long, value_enum, default_value_t = PagingArg::Keyset)]
     paging: PagingArg,
     /// No line per request.
@@ -60,6 +61,9 @@ struct Args {
     /// Requests a second above which the answer is 429 with Retry-After: 1.
     #[arg(long, value_name = "N/s", value_parser = per_second)]
     rate_limit: Option<u32>,
+    /// Leave @odata.count out of every answer, as a service that does not count.
+    #[arg(long)]
+    no_count: bool,
     /// Where to write the test root that signs the events (PEM), for a receiver to trust
     /// [default: a file in the temporary folder, named after the port].
     #[arg(long, value_name = "FILE")]
@@ -70,6 +74,7 @@ struct Args {
 enum PagingArg {
     Keyset,
     Offset,
+    Shuffled,
 }
 
 /// A duration such as `50ms` or `1s`.
@@ -135,10 +140,12 @@ async fn main() -> ExitCode {
         paging: match args.paging {
             PagingArg::Keyset => Paging::Keyset,
             PagingArg::Offset => Paging::Offset,
+            PagingArg::Shuffled => Paging::Shuffled,
         },
         drop_events: args.drop_events,
         latency: args.latency.unwrap_or_default(),
         rate_limit: args.rate_limit,
+        answer_count: !args.no_count,
         ..Config::default()
     };
     let sandbox = match referrals_sandbox::start(config.clone()).await {

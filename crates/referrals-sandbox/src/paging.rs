@@ -110,6 +110,9 @@ impl Read<'_> {
 
     /// Otherwise an order by one sortable member walks that member's index.
     fn index(&self) -> Option<(usize, bool, &'static str)> {
+        if self.app.paging == Paging::Shuffled {
+            return None;
+        }
         match self.listing.order.keys.as_slice() {
             [(member, descending)] if self.pinned().is_none() => facts::SORTABLE
                 .iter()
@@ -151,7 +154,7 @@ impl Read<'_> {
                 [value, Value::Text(id)] => (From::After(value.clone(), id.clone()), 0),
                 _ => (start_at, 0),
             },
-            (Paging::Offset, Some(token)) => (start_at, token.offset),
+            (Paging::Offset | Paging::Shuffled, Some(token)) => (start_at, token.offset),
             (_, None) => (start_at, listing.skip),
         };
         let found = store
@@ -184,6 +187,9 @@ impl Read<'_> {
             .collect();
         let all = matching.len();
         matching.sort_by(|(a, _), (b, _)| listing.order.compare(a, b));
+        if app.paging == Paging::Shuffled {
+            self.shuffle_ties(&mut matching);
+        }
         let start = match (app.paging, listing.token) {
             (Paging::Keyset, Some(token)) => {
                 let after: Vec<_> = token.key.iter().map(Value::scalar).collect();
@@ -191,7 +197,7 @@ impl Read<'_> {
                     listing.order.compare(key, &after) != std::cmp::Ordering::Greater
                 })
             }
-            (Paging::Offset, Some(token)) => token.offset.min(all),
+            (Paging::Offset | Paging::Shuffled, Some(token)) => token.offset.min(all),
             (_, None) => listing.skip.min(all),
         };
         let found = matching[start..]
@@ -200,6 +206,33 @@ impl Read<'_> {
             .map(|(_, referral)| Arc::clone(referral))
             .collect();
         (found, self.total(|| all as u64))
+    }
+
+    /// Puts each run of referrals that tie on the order's keys (all but the id that ends a
+    /// key) in a new order, when the request gave the order: the sandbox's own order stays
+    /// total, so that a test can read what it holds.
+    fn shuffle_ties<T>(&self, sorted: &mut [(Vec<facts::Scalar<'_>>, T)]) {
+        let keys = self.listing.order.keys.len();
+        if !self.listing.order.asked {
+            return;
+        }
+        let mut rng = self
+            .app
+            .ties
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut start = 0;
+        while start < sorted.len() {
+            let key = &sorted[start].0[..keys];
+            let run = sorted[start..]
+                .iter()
+                .take_while(|(other, _)| {
+                    self.listing.order.compare(&other[..keys], key) == std::cmp::Ordering::Equal
+                })
+                .count();
+            rng.shuffle(&mut sorted[start..start + run]);
+            start += run;
+        }
     }
 
     /// The token of the page after this one, whose last referral is `last`.
@@ -212,7 +245,7 @@ impl Read<'_> {
     ) -> SkipToken {
         let (listing, order) = (self.listing, self.listing.order);
         let offset = match (self.app.paging, listing.token) {
-            (Paging::Offset, Some(token)) => token.offset + read,
+            (Paging::Offset | Paging::Shuffled, Some(token)) => token.offset + read,
             _ => listing.skip + read,
         };
         SkipToken {
