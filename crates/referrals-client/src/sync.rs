@@ -41,10 +41,13 @@
 //!   other out of it. A group of referrals that share one instant and do not fit a page is read
 //!   the same way by `createdDateTime`, which never changes (`updatedDateTime eq <instant> and
 //!   createdDateTime ge <last delivered>`). Only referrals that share their creation instant too,
-//!   more than a page of them, are read through the service's pages; that reading counts as
-//!   complete only when a full pass saw as many referrals as the service counts (`$count`)
-//!   before and after it, so that a referral that left the group meanwhile cannot have hidden
-//!   another.
+//!   more than a page of them, are read through the service's pages, in passes. The group's
+//!   size is the service's count (`$count`) when it is the same before and after a pass (a
+//!   group only loses referrals, to later instants, so a referral that left it meanwhile cannot
+//!   have hidden another); a service that leaves the count out gives the rows of a pass, and
+//!   two passes in a row must find the same. The reading is complete when the passes that
+//!   found the same size saw that many distinct referrals: a service that gives ties in a new
+//!   order on every request (a pass then sees some twice and others never) is read whole too.
 //! - **A run holds back nothing it saw.** A run reads up to the service's clock when it began
 //!   (the `Date` header of its first answer, to the end of that second): after a run, the copy
 //!   holds every matching referral that the service held when the run began, in that version
@@ -86,8 +89,9 @@ const LIST: Operation = Operation::ListReferrals;
 /// The version of the serialized form of [`SyncState`].
 const STATE_VERSION: u32 = 1;
 
-/// How many full passes over a group of referrals that share one instant may fail to agree
-/// with the service's count before the run gives up with an error.
+/// How many full passes over a group of referrals that share both instants may end without
+/// the whole group before the run gives up with an error (the next run goes on from what was
+/// delivered).
 const MAX_PASSES: usize = 20;
 
 /// How a sync runs.
@@ -291,12 +295,16 @@ pub struct Run {
 /// page.
 enum Group {
     /// By `createdDateTime`, which never changes: each request asks the group's referrals
-    /// created from the last instant delivered on (`None`: from the start), in that order, so
-    /// a referral that leaves the group moves no other one.
-    Created(Option<DateTime<Utc>>),
+    /// created from the last instant delivered on (`None`: from the start; `past`: after that
+    /// instant, whose referrals were read whole), in that order, so a referral that leaves the
+    /// group moves no other one.
+    Created {
+        from: Option<DateTime<Utc>>,
+        past: bool,
+    },
     /// Through the service's pages, with passes checked against `$count`: for referrals that
     /// share their creation instant too, more than a page of them.
-    Pass(Pass),
+    Pass(Box<Pass>),
 }
 
 /// A pass over the pages of the group of referrals at the watermark's instant.
@@ -306,12 +314,20 @@ struct Pass {
     pages: usize,
     /// Where the pass goes on; `None` once its last page was read.
     next: Option<Continuation>,
+    /// The creation instant that the group's referrals share, when they do.
+    created: Option<DateTime<Utc>>,
     /// The ids that the pass saw.
     seen: BTreeSet<String>,
+    /// How many referrals its pages held, repeats included.
+    rows: usize,
     /// The service's count of the group when the pass began.
     before: Option<i64>,
-    /// What the previous pass saw, for a service that does not count.
-    previous: Option<BTreeSet<String>>,
+    /// The ids seen by the passes that found the group of the same size as this one: the
+    /// service may give referrals of equal keys in another order on every request, and then a
+    /// pass sees some twice and others not at all, but the passes together see them all.
+    union: BTreeSet<String>,
+    /// The size of the group that the previous pass found.
+    size: Option<usize>,
     /// How many passes ended without seeing the whole group.
     failed: usize,
 }
@@ -326,6 +342,7 @@ impl Pass {
         instant: DateTime<Utc>,
     ) -> Vec<Referral> {
         let mut fresh: Vec<Referral> = Vec::new();
+        self.rows = self.rows.saturating_add(items.len());
         for referral in items {
             if let Some(id) = &referral.id {
                 self.seen.insert(id.clone());
@@ -585,7 +602,10 @@ impl Run {
             && !within.is_empty()
             && within.iter().all(at_watermark)
         {
-            self.group = Some(Group::Created(None));
+            self.group = Some(Group::Created {
+                from: None,
+                past: false,
+            });
             return self.group(state).await;
         }
 
@@ -655,8 +675,10 @@ impl Run {
             return Err(stuck(&state));
         };
         match self.group.take() {
-            Some(Group::Created(from)) => self.by_creation(state, instant, from).await,
-            Some(Group::Pass(pass)) => self.pass(state, instant, pass).await,
+            Some(Group::Created { from, past }) => {
+                self.by_creation(state, instant, from, past).await
+            }
+            Some(Group::Pass(pass)) => self.pass(state, instant, *pass).await,
             None => Err(stuck(&state)),
         }
     }
@@ -667,8 +689,15 @@ impl Run {
         mut state: SyncState,
         instant: DateTime<Utc>,
         from: Option<DateTime<Utc>>,
+        past: bool,
     ) -> Result<Step, Error> {
-        let created_from = from.map(|from| query::created_date_time().ge(from));
+        let created_from = from.map(|from| {
+            if past {
+                query::created_date_time().gt(from)
+            } else {
+                query::created_date_time().ge(from)
+            }
+        });
         let filter = [Some(query::updated_date_time().eq(instant)), created_from]
             .into_iter()
             .flatten()
@@ -695,8 +724,11 @@ impl Run {
             && page.items.iter().all(|item| created(item) == first)
         {
             // More than a page of referrals share the creation instant too: read them through
-            // the service's pages, checked against its count.
-            self.group = Some(Group::Pass(Pass::default()));
+            // the service's pages, in passes.
+            self.group = Some(Group::Pass(Box::new(Pass {
+                created: first,
+                ..Pass::default()
+            })));
             return Ok(Step::Moved(state));
         }
         let fresh: Vec<Referral> = page
@@ -715,7 +747,10 @@ impl Run {
         } else {
             // From the last creation instant of the page on, again: what was delivered there is
             // known and passed over.
-            self.group = Some(Group::Created(last.or(from)));
+            self.group = Some(Group::Created {
+                from: last.or(from),
+                past: last.is_none() && past,
+            });
         }
         if fresh.is_empty() {
             return Ok(Step::Moved(state));
@@ -723,17 +758,23 @@ impl Run {
         Ok(delivery(state, fresh, false))
     }
 
-    /// A page of a pass over the group through the service's pages; a pass counts as complete
-    /// when it saw as many referrals as the service counts, before and after it.
+    /// A page of a pass over the group through the service's pages; see [`Self::finish_pass`]
+    /// for when the passes saw the whole group.
     async fn pass(
         &mut self,
-        mut state: SyncState,
+        state: SyncState,
         instant: DateTime<Utc>,
         mut pass: Pass,
     ) -> Result<Step, Error> {
+        let created_instant = pass.created;
+        let created = created_instant.map(|created| query::created_date_time().eq(created));
+        let group = [Some(query::updated_date_time().eq(instant)), created]
+            .into_iter()
+            .flatten()
+            .reduce(Filter::and);
         let counted = with_filter(
             Query::new().order_by(OrderBy::asc(SortKey::UpdatedDateTime)),
-            self.filter(Some(query::updated_date_time().eq(instant)), None),
+            self.filter(group, None),
         )
         .count(true);
         loop {
@@ -752,10 +793,7 @@ impl Run {
                 }
                 (_, Some(next)) => self.client.list_page(&counted, Some(&next)).await?,
                 (_, None) => match self.finish_pass(instant, pass, &counted).await? {
-                    None => {
-                        state.complete = true;
-                        return Ok(Step::Moved(state));
-                    }
+                    None => return Ok(self.read_whole(state, created_instant)),
                     Some(again) => {
                         pass = again;
                         continue;
@@ -767,31 +805,62 @@ impl Run {
             pass.next = page.next()?.cloned();
             let fresh = pass.fresh(page.items, &state, instant);
             if !fresh.is_empty() {
-                self.group = Some(Group::Pass(pass));
+                self.group = Some(Group::Pass(Box::new(pass)));
                 return Ok(delivery(state, fresh, false));
             }
         }
     }
 
-    /// The end of a full pass over the group at `instant`: `None` when it saw the whole group
-    /// (the group did not change during it, as a group only loses referrals to later instants,
-    /// and it saw as many as there are), else the next pass.
+    /// After a pass that read the whole group: the referrals created at `created` are done,
+    /// and the reading by creation goes on after them; without one, the watermark's instant
+    /// is done.
+    fn read_whole(&mut self, mut state: SyncState, created: Option<DateTime<Utc>>) -> Step {
+        match created {
+            Some(created) => {
+                self.group = Some(Group::Created {
+                    from: Some(created),
+                    past: true,
+                });
+            }
+            None => state.complete = true,
+        }
+        Step::Moved(state)
+    }
+
+    /// The end of a full pass over the group at `instant`: `None` when the passes saw the
+    /// whole group, else the next pass. The group's size is the service's count when it is
+    /// the same before and after the pass (the group did not change meanwhile: a group only
+    /// loses referrals, to later instants), or, without a count, the rows of the pass; the ids
+    /// of the passes that found the same size count together. Without a count, two passes in
+    /// a row must find the same size.
     async fn finish_pass(
         &mut self,
         instant: DateTime<Utc>,
         pass: Pass,
         counted: &Query,
     ) -> Result<Option<Pass>, Error> {
-        let after = self.page(&counted.clone().top(0)).await?.count;
-        let complete = match (pass.before, after) {
-            (Some(before), Some(after)) => {
-                before == after && i64::try_from(pass.seen.len()).is_ok_and(|seen| seen == after)
-            }
-            // Without `$count`, two passes that saw the same referrals.
-            _ => pass.previous.as_ref() == Some(&pass.seen),
+        let after = match pass.before {
+            Some(_) => self.page(&counted.clone().top(0)).await?.count,
+            None => None,
         };
-        if complete {
-            return Ok(None);
+        let size = match (pass.before, after) {
+            (Some(before), Some(after)) if before == after => usize::try_from(after).ok(),
+            (Some(_), Some(_)) => None,
+            _ => Some(pass.rows),
+        };
+        let verified = pass.before.is_some() && size.is_some();
+        let mut union = pass.seen.clone();
+        if let Some(size) = size {
+            if pass.size == Some(size) {
+                union.extend(pass.union);
+            }
+            if union.len() > size {
+                // Referrals seen before left the group meanwhile: this pass alone counts.
+                union.clone_from(&pass.seen);
+            }
+            if union.len() == size && (verified || pass.size == Some(size)) {
+                return Ok(None);
+            }
         }
         let failed = pass.failed + 1;
         if failed >= MAX_PASSES {
@@ -800,14 +869,17 @@ impl Run {
                 Some(LIST),
                 format!(
                     "the service's pages of the referrals whose updatedDateTime is {} did not \
-                     agree with its count in {MAX_PASSES} passes; the sync stops rather than \
-                     pass over any",
+                     show the whole group in {MAX_PASSES} passes (its count, or its rows, kept \
+                     changing); the sync stops rather than pass over any, and the next run \
+                     goes on from what was delivered",
                     text(instant)
                 ),
             ));
         }
         Ok(Some(Pass {
-            previous: Some(pass.seen),
+            created: pass.created,
+            union,
+            size,
             failed,
             ..Pass::default()
         }))
