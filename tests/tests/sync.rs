@@ -315,9 +315,15 @@ fn runtime() -> &'static tokio::runtime::Runtime {
 }
 
 /// One case: a sandbox, writers during a first sync that crashes at `crash`, then a final run
-/// once the writers stopped; the mirror must equal the store, version for version.
-async fn case(paging: Paging, page_size: usize, crash: Vec<usize>, writes: usize, seed: u64) {
-    let sandbox = sandbox(150, page_size, paging).await;
+/// once the writers stopped; the mirror must equal the store, version for version. The
+/// sandbox holds 150 referrals, in pages of `page_size`.
+async fn case(server: Config, crash: Vec<usize>, writes: usize, seed: u64) {
+    let (paging, page_size, counts) = (server.paging, server.page_size, server.answer_count);
+    let sandbox = referrals_testkit::start(Config {
+        seed_count: 150,
+        ..server
+    })
+    .await;
     let client = client(&sandbox);
     let ids: Vec<String> = store(&client, None).await.into_keys().collect();
     past_this_second().await;
@@ -338,7 +344,7 @@ async fn case(paging: Paging, page_size: usize, crash: Vec<usize>, writes: usize
         .collect();
     assert!(
         differing.is_empty() && mirror.len() == expected.len(),
-        "{paging:?}, pages of {page_size}, crashes at {crash:?}: {} of {} differ (mirror has {}): {differing:?}",
+        "{paging:?} (counts: {counts}), pages of {page_size}, crashes at {crash:?}: {} of {} differ (mirror has {}): {differing:?}",
         differing.len(),
         expected.len(),
         mirror.len()
@@ -354,16 +360,19 @@ proptest! {
         ..ProptestConfig::default()
     })]
 
-    /// Crashes at any page boundaries, writers during the sync, any paging of the sandbox.
+    /// Crashes at any page boundaries, writers during the sync, any paging of the sandbox, with
+    /// and without `$count`.
     #[test]
     fn nothing_is_missed_with_writers_and_crashes(
         paging in prop::sample::select(vec![Paging::Keyset, Paging::Offset, Paging::Shuffled]),
         page_size in 2usize..25,
         crash in prop::collection::vec(1usize..40, 0..6),
+        answer_count in any::<bool>(),
         writes in 0usize..60,
         seed in any::<u64>(),
     ) {
-        runtime().block_on(case(paging, page_size, crash, writes, seed));
+        let server = Config { paging, page_size, answer_count, ..referrals_testkit::config() };
+        runtime().block_on(case(server, crash, writes, seed));
     }
 }
 
