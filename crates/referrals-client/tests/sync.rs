@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -314,4 +315,104 @@ async fn an_uncommitted_batch_comes_again() {
     again.commit();
     let next = sync.next().await.unwrap().unwrap();
     assert_eq!(next.items()[0].id.as_deref(), Some("r3"));
+}
+
+/// A server of four referrals that share both instants, pages of two, whose `$count` says
+/// `count` (it reads `createdDateTime gt` and `updatedDateTime gt`, after them, and nothing
+/// else of the filter); it
+/// answers 500 after `limit` requests, so that a sync that never gives up fails
+/// rather than hangs.
+fn tie(request: &Request, count: i64, served: &AtomicUsize, limit: usize) -> ResponseTemplate {
+    if served.fetch_add(1, Ordering::SeqCst) >= limit {
+        return ResponseTemplate::new(500);
+    }
+    let instant = "2025-01-01T00:00:00Z";
+    let item = |id: &str| {
+        let mut referral = referral(id, Some(instant));
+        referral["createdDateTime"] = json!(instant);
+        referral
+    };
+    let query = |name: &str| {
+        request
+            .url
+            .query_pairs()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.into_owned())
+    };
+    let asked = filter(request);
+    let past = asked.contains("createdDateTime gt") || asked.contains("updatedDateTime gt");
+    let mut body = match (query("$top").as_deref(), query("$skiptoken")) {
+        _ if past => json!({ "value": [] }),
+        (Some("0"), _) => json!({ "value": [] }),
+        (_, Some(_)) => json!({ "value": [item("g3"), item("g4")] }),
+        (_, None) => json!({
+            "value": [item("g1"), item("g2")],
+            "@odata.nextLink": "/v1.0/engagements/referrals?$skiptoken=2",
+        }),
+    };
+    if query("$count").as_deref() == Some("true") {
+        body["@odata.count"] = json!(count);
+    }
+    ResponseTemplate::new(200)
+        .insert_header("Date", "Thu, 01 Jan 2026 12:00:00 GMT")
+        .set_body_json(body)
+}
+
+/// Runs a sync to its end from `state`; returns the ids delivered (each batch committed), the
+/// state saved last and the error that ended the run, if one did.
+async fn to_the_end(
+    client: &Client,
+    state: Option<SyncState>,
+) -> (
+    Vec<String>,
+    Option<SyncState>,
+    Option<referrals_client::Error>,
+) {
+    let options = SyncOptions::new().skew(Duration::ZERO);
+    let mut sync = client.sync(state, options).unwrap();
+    let (mut delivered, mut saved) = (Vec::new(), None);
+    loop {
+        match sync.next().await {
+            Ok(Some(batch)) => {
+                delivered.extend(batch.items().iter().map(|r| r.id.clone().unwrap()));
+                saved = Some(batch.commit());
+            }
+            Ok(None) => return (delivered, saved, None),
+            Err(error) => return (delivered, saved, Some(error)),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_group_that_cannot_be_proven_whole_ends_the_run_with_an_error_and_the_next_run_finishes_it()
+ {
+    let server = MockServer::start().await;
+    let served = Arc::new(AtomicUsize::new(0));
+    let count = Arc::new(AtomicI64::new(5)); // one more than the pages hold
+    let (answered, counted) = (served.clone(), count.clone());
+    Mock::given(method("GET"))
+        .respond_with(move |request: &Request| {
+            tie(request, counted.load(Ordering::SeqCst), &answered, 500)
+        })
+        .mount(&server)
+        .await;
+    let client = client(&server);
+    let (delivered, saved, error) = to_the_end(&client, None).await;
+    let error = error.expect("a run that cannot prove the group whole fails");
+    assert_eq!(error.kind(), ErrorKind::UnexpectedAnswer, "{error}");
+    assert!(error.to_string().contains("20 passes"), "{error}");
+    assert_eq!(delivered, ["g1", "g2", "g3", "g4"], "each once, as seen");
+    // A pass is its two pages and the count after it; the first pass also asks for the tie
+    // twice before it begins.
+    let requests = served.load(Ordering::SeqCst);
+    assert!((60..=70).contains(&requests), "{requests} requests");
+
+    // Once the count is true, the next run finishes the group and delivers nothing again.
+    count.store(4, Ordering::SeqCst);
+    let state = saved.expect("the delivered referrals were committed");
+    assert!(state.in_run());
+    let (again, saved, error) = to_the_end(&client, Some(state)).await;
+    assert!(error.is_none(), "{error:?}");
+    assert!(again.is_empty(), "{again:?}");
+    assert!(!saved.is_some_and(|state| state.in_run()), "the run ended");
 }
