@@ -13,6 +13,7 @@
 //!    same pages, both timed as whole processes, alternating, the ratio of medians; and the
 //!    peak memory of `referrals export` (NDJSON, CSV) and `referrals sync --db` over 10,000 and
 //!    100,000 referrals.
+//! 5. Events (`bench_events`) and latency (`bench_latency`).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -51,11 +52,19 @@ enum BenchPart {
     Cli,
     /// Verifications a second, and change → row by events and by sync.
     Events,
+    /// A first sync and an export at a service's round trip, against the floor of one round
+    /// trip a page in a row.
+    Latency,
 }
 
 pub fn run(args: Args) -> ExitCode {
     let parts = if args.only.is_empty() {
-        vec![BenchPart::Paging, BenchPart::Cli, BenchPart::Events]
+        vec![
+            BenchPart::Paging,
+            BenchPart::Cli,
+            BenchPart::Events,
+            BenchPart::Latency,
+        ]
     } else {
         args.only.clone()
     };
@@ -124,6 +133,9 @@ fn measure(seconds: u64, parts: &[BenchPart]) -> Result<(), String> {
     }
     if parts.contains(&BenchPart::Events) {
         crate::bench_events::run(&binaries, &cli.scratch)?;
+    }
+    if parts.contains(&BenchPart::Latency) {
+        crate::bench_latency::run(&cli)?;
     }
     let _ = std::fs::remove_dir_all(&cli.scratch);
     println!(
@@ -213,9 +225,9 @@ fn load(binaries: &Path, seconds: u64) -> Result<(), String> {
 }
 
 /// The CLI under measure: its binary, the bench's, and a scratch folder for its files.
-struct Cli<'a> {
-    binaries: &'a Path,
-    scratch: PathBuf,
+pub(crate) struct Cli<'a> {
+    pub(crate) binaries: &'a Path,
+    pub(crate) scratch: PathBuf,
     referrals: String,
     bench: String,
 }
@@ -236,7 +248,7 @@ impl<'a> Cli<'a> {
         })
     }
 
-    fn out(&self, name: &str) -> String {
+    pub(crate) fn out(&self, name: &str) -> String {
         self.scratch.join(name).to_string_lossy().into_owned()
     }
 
@@ -257,13 +269,13 @@ impl<'a> Cli<'a> {
     }
 
     /// The command line of an export of `url` to `file`.
-    fn export_args(&self, url: &str, file: &str, format: &str) -> Vec<String> {
+    pub(crate) fn export_args(&self, url: &str, file: &str, format: &str) -> Vec<String> {
         let args = ["export", "--out", file, "--format", format, "--restart"];
         self.command(url, &args)
     }
 
     /// The command line of `sync --db` of `url` into `db`.
-    fn sync_args(&self, url: &str, db: &str) -> Vec<String> {
+    pub(crate) fn sync_args(&self, url: &str, db: &str) -> Vec<String> {
         self.command(url, &["sync", "--db", db, "--skew", "0s"])
     }
 
@@ -335,7 +347,7 @@ impl<'a> Cli<'a> {
 }
 
 /// Runs `command` (program and arguments) under `referrals-bench measure`.
-fn measured(binaries: &Path, command: &[String]) -> Result<serde_json::Value, String> {
+pub(crate) fn measured(binaries: &Path, command: &[String]) -> Result<serde_json::Value, String> {
     let mut args = vec!["measure"];
     args.extend(command.iter().map(String::as_str));
     let report = probe(binaries, &args)?;
