@@ -416,3 +416,35 @@ async fn a_group_that_cannot_be_proven_whole_ends_the_run_with_an_error_and_the_
     assert!(again.is_empty(), "{again:?}");
     assert!(!saved.is_some_and(|state| state.in_run()), "the run ended");
 }
+
+#[tokio::test]
+async fn a_page_that_goes_past_the_reach_ends_the_run_without_another_request() {
+    let server = MockServer::start().await;
+    let served = Arc::new(AtomicUsize::new(0));
+    let answered = served.clone();
+    Mock::given(method("GET"))
+        .respond_with(move |_: &Request| {
+            answered.fetch_add(1, Ordering::SeqCst);
+            let body = json!({
+                "value": [
+                    referral("before", Some("2026-01-01T11:00:00Z")),
+                    referral("after", Some("2026-01-01T13:00:00Z")),
+                ],
+                "@odata.nextLink": "/v1.0/engagements/referrals?$skiptoken=more",
+            });
+            ResponseTemplate::new(200)
+                .insert_header("Date", "Thu, 01 Jan 2026 12:00:00 GMT")
+                .set_body_json(body)
+        })
+        .mount(&server)
+        .await;
+    let (delivered, saved, error) = to_the_end(&client(&server), None).await;
+    assert!(error.is_none(), "{error:?}");
+    assert_eq!(
+        delivered,
+        ["before"],
+        "the one past the reach comes in the next run"
+    );
+    assert_eq!(served.load(Ordering::SeqCst), 1);
+    assert!(!saved.is_some_and(|state| state.in_run()));
+}
