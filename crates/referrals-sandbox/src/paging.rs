@@ -212,10 +212,10 @@ impl Read<'_> {
     /// key) in a new order, when the request gave the order: the sandbox's own order stays
     /// total, so that a test can read what it holds.
     fn shuffle_ties<T>(&self, sorted: &mut [(Vec<facts::Scalar<'_>>, T)]) {
-        let keys = self.listing.order.keys.len();
         if !self.listing.order.asked {
             return;
         }
+        let keys = self.listing.order.keys.len();
         let mut rng = self
             .app
             .ties
