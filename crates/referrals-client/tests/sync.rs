@@ -43,14 +43,18 @@ fn referral(id: &str, updated: Option<&str>) -> Value {
     json!({ "id": id, "eTag": format!("\"{id}\""), "updatedDateTime": updated })
 }
 
-/// The `$filter` of a request.
-fn filter(request: &Request) -> String {
+/// The query parameter `name` of a request.
+fn param(request: &Request, name: &str) -> Option<String> {
     request
         .url
         .query_pairs()
-        .find(|(name, _)| name == "$filter")
+        .find(|(key, _)| key == name)
         .map(|(_, value)| value.into_owned())
-        .unwrap_or_default()
+}
+
+/// The `$filter` of a request.
+fn filter(request: &Request) -> String {
+    param(request, "$filter").unwrap_or_default()
 }
 
 #[test]
@@ -332,13 +336,7 @@ fn tie(request: &Request, count: i64, served: &AtomicUsize, limit: usize) -> Res
         referral["createdDateTime"] = json!(instant);
         referral
     };
-    let query = |name: &str| {
-        request
-            .url
-            .query_pairs()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.into_owned())
-    };
+    let query = |name: &str| param(request, name);
     let asked = filter(request);
     let past = asked.contains("createdDateTime gt") || asked.contains("updatedDateTime gt");
     let mut body = match (query("$top").as_deref(), query("$skiptoken")) {
