@@ -1,7 +1,12 @@
 //! `cargo xtask bench`, latency: a first `referrals sync --db` and a `referrals export` of
 //! 100,000 referrals from a sandbox that adds 50 ms to every answer, against the floor of one
-//! round trip a page, in a row. A ratio near 1 says the tool waits for every page before it
-//! asks for the next; reading ranges concurrently is what would bring it under 1.
+//! round trip a page, in a row. The export reads ranges of `createdDateTime` at once; its
+//! ratio to the floor, one request at a time (`--concurrency 1`) and at its default, side by
+//! side; then the same export from a sandbox that answers 429 above a rate, with the share of
+//! requests that met a 429.
+
+use std::process::Command;
+use std::time::Instant;
 
 use crate::bench::{Cli, Sandbox, measured, number};
 
@@ -9,6 +14,8 @@ const TOTAL: usize = 100_000;
 const LATENCY_MS: u64 = 50;
 /// The page of the sandbox under measure (given to it, so that the floor below holds).
 const PAGE: usize = 100;
+/// The rate above which the throttled sandbox answers 429.
+const RATE: &str = "60/s";
 
 pub fn run(cli: &Cli<'_>) -> Result<(), String> {
     let latency = format!("{LATENCY_MS}ms");
@@ -16,26 +23,65 @@ pub fn run(cli: &Cli<'_>) -> Result<(), String> {
         "\n## A first sync and an export of {TOTAL} referrals at {latency} a round trip (one run each)"
     );
     let page = PAGE.to_string();
-    let sandbox = Sandbox::start_with(
-        cli.binaries,
-        TOTAL,
-        &["--latency", &latency, "--page-size", &page],
-    )?;
+    let paced = ["--latency", &latency, "--page-size", &page];
+    let sandbox = Sandbox::start_with(cli.binaries, TOTAL, &paced)?;
     let pages = TOTAL.div_ceil(PAGE);
     let floor = pages as f64 * LATENCY_MS as f64 / 1e3;
     println!("floor, {pages} pages in a row:    {floor:>8.1} s");
     let file = cli.out("latency.ndjson");
-    let export = measured(
-        cli.binaries,
-        &cli.export_args(&sandbox.url, &file, "ndjson"),
-    )?;
-    report("referrals export (ndjson):", &export, floor)?;
+    for concurrency in ["1", "8"] {
+        let mut args = cli.export_args(&sandbox.url, &file, "ndjson");
+        args.extend(["--concurrency".to_owned(), concurrency.to_owned()]);
+        let export = measured(cli.binaries, &args)?;
+        report(
+            &format!("export --concurrency {concurrency}:"),
+            &export,
+            floor,
+        )?;
+    }
     let db = cli.out("latency.sqlite");
     for stale in [db.clone(), format!("{db}-wal"), format!("{db}-shm")] {
         let _ = std::fs::remove_file(stale);
     }
     let sync = measured(cli.binaries, &cli.sync_args(&sandbox.url, &db))?;
-    report("referrals sync --db (first):", &sync, floor)?;
+    report("sync --db (first):", &sync, floor)?;
+    drop(sandbox);
+    throttled(cli, &paced, &file, floor)
+}
+
+/// The export from a sandbox that answers 429 above [`RATE`]: its time, and the share of its
+/// requests that met a 429, as the export's last line says.
+fn throttled(cli: &Cli<'_>, paced: &[&str], file: &str, floor: f64) -> Result<(), String> {
+    let mut more = paced.to_vec();
+    more.extend(["--rate-limit", RATE]);
+    let sandbox = Sandbox::start_with(cli.binaries, TOTAL, &more)?;
+    let args = cli.export_args(&sandbox.url, file, "ndjson");
+    // Without --quiet, so that the export says how many answers were 429.
+    let args: Vec<&String> = args.iter().filter(|arg| *arg != "--quiet").collect();
+    let started = Instant::now();
+    let output = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .map_err(|error| format!("cannot run referrals: {error}"))?;
+    let seconds = started.elapsed().as_secs_f64();
+    let said = String::from_utf8_lossy(&output.stderr);
+    if !output.status.success() {
+        return Err(format!("the throttled export failed: {said}"));
+    }
+    let share = said
+        .split_once("answered 429 to ")
+        .and_then(|(_, rest)| {
+            let (throttled, rest) = rest.split_once(" of ")?;
+            let answers = rest.split_whitespace().next()?;
+            Some((throttled.parse::<f64>().ok()?, answers.parse::<f64>().ok()?))
+        })
+        .map_or(0.0, |(throttled, answers)| throttled / answers);
+    println!(
+        "{:<32} {seconds:>8.1} s   {:>5.2} of the floor   429 to {:.1}% of the requests",
+        format!("export, 429 above {RATE}:"),
+        seconds / floor,
+        share * 100.0
+    );
     Ok(())
 }
 

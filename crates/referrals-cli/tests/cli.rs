@@ -46,6 +46,13 @@ struct Server {
 
 impl Server {
     fn start(seed_count: usize) -> Self {
+        Self::start_with(Config {
+            seed_count,
+            ..referrals_testkit::config()
+        })
+    }
+
+    fn start_with(config: Config) -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -58,10 +65,6 @@ impl Server {
         let url = runtime.block_on(async {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let url = format!("http://{}", listener.local_addr().unwrap());
-            let config = Config {
-                seed_count,
-                ..referrals_testkit::config()
-            };
             let app = Arc::new(referrals_sandbox::app(&config, &url));
             let switch = Switch {
                 mode: mode.clone(),
@@ -692,6 +695,52 @@ fn kill_after(server: &Server, args: &[&str], after: Duration) {
 }
 
 #[test]
+fn a_concurrent_export_is_the_sequential_one_and_slows_down_for_429() {
+    let server = Server::start_with(Config {
+        seed_count: 3000,
+        rate_limit: Some(12),
+        ..referrals_testkit::config()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    for filter in [
+        &[][..],
+        &["--status", "New"],
+        &["--orderby", "createdDateTime desc"],
+    ] {
+        let (one, many) = (path("one.csv"), path("many.csv"));
+        let export = |out: &str, concurrency: &str| {
+            let mut args = vec![
+                "export",
+                "--out",
+                out,
+                "--restart",
+                "--concurrency",
+                concurrency,
+            ];
+            args.extend_from_slice(filter);
+            let outcome = server.run(&args);
+            assert_eq!(outcome.code, Some(0), "{}", outcome.stderr);
+            outcome.stderr
+        };
+        export(&one, "1");
+        let said = export(&many, "16");
+        let (one, many) = (
+            std::fs::read_to_string(&one).unwrap(),
+            std::fs::read_to_string(&many).unwrap(),
+        );
+        assert_eq!(one.lines().count(), many.lines().count(), "{filter:?}");
+        assert!(one == many, "{filter:?}: the files differ");
+        if filter.is_empty() {
+            // The same seed without a rate limit, to count the store.
+            let store = Server::start(3000).store().len();
+            assert_eq!(many.lines().count(), store + 1);
+            assert!(said.contains("answered 429 to"), "{said}");
+        }
+    }
+}
+
+#[test]
 fn export_survives_kills_and_failures() {
     let server = Server::start(6000);
     let dir = tempfile::tempdir().unwrap();
@@ -720,7 +769,7 @@ fn export_survives_kills_and_failures() {
     // The token is refused in the middle: exit 1, no file, and the next run goes on.
     let failed = path("failed.csv");
     server.mode.lists_before_401.store(20, Ordering::SeqCst);
-    let out = server.run(&["export", "--out", &failed]);
+    let out = server.run(&["export", "--out", &failed, "--concurrency", "1"]);
     assert_eq!(out.code, Some(1), "{}", out.stderr);
     assert!(out.stderr.contains("401"), "{}", out.stderr);
     assert!(

@@ -35,6 +35,8 @@ pub(crate) struct Call {
     pub(crate) service_request_id: Option<String>,
     pub(crate) retry_after: bool,
     pub(crate) attempts: u32,
+    /// How many of the attempts the service answered 429 Too Many Requests.
+    pub(crate) throttled: u32,
     pub(crate) refusal: Option<Refusal>,
     pub(crate) too_large: Option<usize>,
 }

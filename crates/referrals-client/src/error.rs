@@ -206,6 +206,12 @@ impl Error {
         self.inner.status
     }
 
+    /// Whether the service answered 429 Too Many Requests (after the client's retries): a
+    /// sign to ask less at once.
+    pub fn is_throttled(&self) -> bool {
+        self.inner.status == Some(StatusCode::TOO_MANY_REQUESTS)
+    }
+
     /// The service's error body (`code`, `message`, `target`, `innerError`), when the answer
     /// had one.
     pub fn service_error(&self) -> Option<&ErrorDetail> {

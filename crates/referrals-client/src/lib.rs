@@ -44,6 +44,7 @@
 mod auth;
 mod builder;
 pub(crate) mod calls;
+pub mod concurrency;
 mod context;
 mod convert;
 pub mod env;

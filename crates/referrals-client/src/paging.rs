@@ -33,6 +33,10 @@ pub struct Page {
     pub service_request_id: Option<String>,
     /// The service's clock when it answered (its `Date` header), when it sent one.
     pub date: Option<std::time::SystemTime>,
+    /// How many attempts of the page's request the service answered 429 Too Many Requests
+    /// before the one that gave the page (the client waited and retried): a sign to ask less
+    /// at once.
+    pub throttled: u32,
     correlation_id: Uuid,
     next: Result<Option<Continuation>, (ErrorKind, String)>,
 }
@@ -322,7 +326,9 @@ impl Client {
             };
         }
         let (answer, call) = self.run_recorded(builder.send()).await?;
-        Ok(self.page(answer, call.request_id, &parameters))
+        let mut page = self.page(answer, call.request_id, &parameters);
+        page.throttled = call.throttled;
+        Ok(page)
     }
 
     fn page(
@@ -349,6 +355,7 @@ impl Client {
             request_id: request_id_sent,
             service_request_id,
             date,
+            throttled: 0,
             correlation_id: self.runtime().correlation_id(),
             next,
         }

@@ -292,6 +292,11 @@ impl OrderBy {
         Self::desc(SortKey::CreatedDateTime)
     }
 
+    /// The keys, each with whether it is descending.
+    pub fn keys(&self) -> &[(SortKey, bool)] {
+        &self.0
+    }
+
     /// Then ascending by `key`.
     pub fn then_asc(mut self, key: SortKey) -> Self {
         self.0.push((key, false));

@@ -97,5 +97,8 @@ fn record_answer(result: &reqwest::Result<reqwest::Response>, attempt: u32) {
         call.status = status;
         call.service_request_id = service_request_id;
         call.retry_after = retry_after;
+        if status == Some(reqwest::StatusCode::TOO_MANY_REQUESTS) {
+            call.throttled = call.throttled.saturating_add(1);
+        }
     });
 }

@@ -1,0 +1,606 @@
+//! `referrals export`: every page of a listing into a file, with progress, resumable, read by
+//! several requests at once.
+//!
+//! An export in the order of creation (the default) is cut into parts, disjoint ranges of
+//! `createdDateTime` ([`plan`]), read at once by `--concurrency` requests ([`fetch`]), fewer
+//! while the service answers 429; another order is read as one part, a page after another.
+//! Each part's rows go to a file of its own, `FILE.partial.N`; after each stretch of pages (a
+//! quarter of a second at most), the checkpoint `FILE.partial-checkpoint` records the query,
+//! the parts, and for each part the bytes of its file that are complete and the continuation
+//! of its next page. A run that finds a checkpoint of the same export cuts each part's file
+//! back to those bytes and asks for those pages: whatever stopped the last run (Ctrl-C, a
+//! failure after the client's retries, a kill, a crash), no row is lost or written twice. When
+//! every part is written, the header and the parts, in order, are copied into `FILE.partial`,
+//! which is synced and renamed to `FILE`, so that `FILE` is never half written.
+
+mod checkpoint;
+mod fetch;
+mod plan;
+
+use std::fs::File;
+use std::io::{self, BufWriter, Read, Seek, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use clap::ArgMatches;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use referrals_client::concurrency::Concurrency;
+use referrals_client::query::{OrderBy, Query, SortKey};
+use referrals_client::{ErrorKind, Page, Trail};
+use serde::{Deserialize, Serialize};
+
+use self::checkpoint::Checkpoint;
+use crate::output::{Format, Writer};
+use crate::stop::Stop;
+use crate::{Context, QueryArgs, Usage};
+
+/// How long pages are written between two checkpoints, at most.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+/// The buffer of each part's file.
+const PART_BUFFER: usize = 1 << 15;
+
+/// The options of `export`; the filter flags are added from the document's tables.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The file to write; it appears only when the export is complete.
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// The format [default: csv when FILE ends in .csv, ndjson otherwise].
+    #[arg(long, value_enum)]
+    format: Option<ExportFormat>,
+    #[command(flatten)]
+    query: QueryArgs,
+    /// Discard the partial export of an earlier run and start from the first page.
+    #[arg(long)]
+    restart: bool,
+    /// CSV: write text cells as the service sent them, even one that a spreadsheet would run
+    /// as a formula (by default such a cell gets a leading ').
+    #[arg(long)]
+    raw_csv: bool,
+    /// How many pages to ask for at once, at most (fewer while the service answers 429 Too
+    /// Many Requests). An export in the order of creation (the default: createdDateTime asc)
+    /// is read in ranges of createdDateTime at once; another --orderby is read a page after
+    /// another.
+    #[arg(long, value_name = "N", default_value_t = 8,
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    concurrency: u16,
+}
+
+/// The formats of a file export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ExportFormat {
+    /// One JSON object per line.
+    Ndjson,
+    /// A header of the document's leaves and a row per referral.
+    Csv,
+}
+
+impl ExportFormat {
+    fn output(self) -> Format {
+        match self {
+            Self::Ndjson => Format::Ndjson,
+            Self::Csv => Format::Csv,
+        }
+    }
+}
+
+/// The file of each part.
+type PartWriter = Writer<BufWriter<File>>;
+
+pub async fn run(context: &Context, args: &Args, matches: &ArgMatches) -> anyhow::Result<()> {
+    let format = format_of(args)?;
+    let mut query = args.query.query(matches)?;
+    if query.order_by.is_none() {
+        // The order of creation, which parts keep: the file is the same whatever
+        // --concurrency was.
+        query = query.order_by(OrderBy::asc(SortKey::CreatedDateTime));
+    }
+    // From here on, Ctrl-C stops after the page in hand.
+    let stop = Stop::listen(context.quiet);
+    let files = Files::of(&args.out);
+    if args.restart {
+        files.remove_all()?;
+    }
+    let Some(mut checkpoint) = start(context, &files, query.parameters(), (format, args.raw_csv))?
+    else {
+        return Ok(());
+    };
+    let concurrency = usize::from(args.concurrency);
+    if checkpoint.parts.is_empty() {
+        plan_parts(context, &files, &query, concurrency, &mut checkpoint).await?;
+    }
+    let progress = progress(context.quiet, &checkpoint);
+    let mut writers = open_parts(&files, &checkpoint, args)?;
+    let export = Export {
+        context,
+        files: &files,
+        progress: &progress,
+        stop: &stop,
+        concurrency: Concurrency::new(concurrency),
+    };
+    if !export
+        .pages(&query, &mut writers, &mut checkpoint, concurrency)
+        .await?
+    {
+        return Ok(());
+    }
+    drop(writers);
+    export.finish(&checkpoint, &args.query)
+}
+
+/// The parts of the export, planned and recorded, each with an empty file.
+async fn plan_parts(
+    context: &Context,
+    files: &Files,
+    query: &Query,
+    concurrency: usize,
+    checkpoint: &mut Checkpoint,
+) -> anyhow::Result<()> {
+    let (parts, total) = plan::plan(&context.client, query, concurrency)
+        .await
+        .map_err(|error| {
+            anyhow::Error::new(error).context(format!(
+                "the export to {} could not start (run the same command again)",
+                files.out.display()
+            ))
+        })?;
+    for index in 0..parts.len() {
+        let path = files.part(index);
+        File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+    }
+    (checkpoint.parts, checkpoint.total) = (parts, total);
+    checkpoint::write(&files.checkpoint, checkpoint)
+}
+
+/// A writer for each part, on its file cut back to what the checkpoint counts.
+fn open_parts(
+    files: &Files,
+    checkpoint: &Checkpoint,
+    args: &Args,
+) -> anyhow::Result<Vec<PartWriter>> {
+    checkpoint
+        .parts
+        .iter()
+        .enumerate()
+        .map(|(index, part)| {
+            let file = checkpoint::reopen(&files.part(index), part.bytes)?;
+            Ok(Writer::new(
+                BufWriter::with_capacity(PART_BUFFER, file),
+                checkpoint.format.output(),
+                args.query.columns(),
+            )
+            .raw_csv(args.raw_csv))
+        })
+        .collect()
+}
+
+/// The format of the export: the flag's, or CSV for a `.csv` file and NDJSON otherwise.
+fn format_of(args: &Args) -> anyhow::Result<ExportFormat> {
+    if args.out.as_os_str() == "-" || args.out.is_dir() {
+        return Err(Usage(format!(
+            "--out {} must name a file; `referrals list` writes to standard output",
+            args.out.display()
+        ))
+        .into());
+    }
+    Ok(args.format.unwrap_or_else(|| {
+        match args
+            .out
+            .extension()
+            .and_then(|extension| extension.to_str())
+        {
+            Some(extension) if extension.eq_ignore_ascii_case("csv") => ExportFormat::Csv,
+            _ => ExportFormat::Ndjson,
+        }
+    }))
+}
+
+/// The files of an export: the file it makes, the partial file, its checkpoint and the files
+/// of its parts.
+struct Files {
+    out: PathBuf,
+    partial: PathBuf,
+    checkpoint: PathBuf,
+}
+
+impl Files {
+    fn of(out: &Path) -> Self {
+        Self {
+            partial: sibling(out, ".partial"),
+            checkpoint: sibling(out, ".partial-checkpoint"),
+            out: out.to_owned(),
+        }
+    }
+
+    /// The file of part `index`.
+    fn part(&self, index: usize) -> PathBuf {
+        sibling(&self.out, &format!(".partial.{index}"))
+    }
+
+    /// The files of parts, from the first up to the first that is not there.
+    fn parts(&self) -> impl Iterator<Item = PathBuf> + '_ {
+        (0..)
+            .map(|index| self.part(index))
+            .take_while(|path| path.exists())
+    }
+
+    /// Removes the partial export: the checkpoint, the partial file and the files of parts.
+    fn remove_all(&self) -> anyhow::Result<()> {
+        remove_if_present(&self.checkpoint)?;
+        remove_if_present(&self.partial)?;
+        for part in self.parts().collect::<Vec<_>>() {
+            remove_if_present(&part)?;
+        }
+        Ok(())
+    }
+}
+
+/// Where the export starts: the checkpoint of the last run of the same export, or a new one.
+/// `None` when the last run was complete.
+fn start(
+    context: &Context,
+    files: &Files,
+    parameters: Vec<(String, String)>,
+    (format, raw_csv): (ExportFormat, bool),
+) -> anyhow::Result<Option<Checkpoint>> {
+    let Some(checkpoint) = checkpoint::read(&files.checkpoint)? else {
+        // The checkpoint comes first: a partial file without one is not ours to overwrite.
+        if let Some(partial) = [files.partial.clone(), files.part(0)]
+            .into_iter()
+            .find(|path| path.exists())
+        {
+            bail!(
+                "{} exists and no checkpoint says it is an export in progress; remove it, or \
+                 add --restart to replace it",
+                partial.display()
+            );
+        }
+        let checkpoint = Checkpoint::new(parameters, format, raw_csv);
+        checkpoint::write(&files.checkpoint, &checkpoint)?;
+        return Ok(Some(checkpoint));
+    };
+    if checkpoint.query != parameters
+        || checkpoint.format != format
+        || checkpoint.raw_csv != raw_csv
+    {
+        bail!(
+            "{} is the checkpoint of another export ({} as {:?}); run that command again \
+             to finish it, or add --restart to discard it",
+            files.checkpoint.display(),
+            describe(&checkpoint.query),
+            checkpoint.format
+        );
+    }
+    resume(context, files, checkpoint)
+}
+
+/// The export of `checkpoint`, to go on with.
+fn resume(
+    context: &Context,
+    files: &Files,
+    checkpoint: Checkpoint,
+) -> anyhow::Result<Option<Checkpoint>> {
+    if checkpoint.done() && !files.part(0).exists() && files.out.exists() {
+        // The last run renamed the file and stopped before it removed the checkpoint.
+        remove_if_present(&files.checkpoint)?;
+        context.say(format_args!(
+            "the export to {} was complete: {} referrals",
+            files.out.display(),
+            checkpoint.referrals()
+        ));
+        return Ok(None);
+    }
+    context.say(format_args!(
+        "going on with the export to {} after {} referrals in {} pages",
+        files.out.display(),
+        checkpoint.referrals(),
+        checkpoint.pages()
+    ));
+    Ok(Some(checkpoint))
+}
+
+/// An export under way.
+struct Export<'a> {
+    context: &'a Context,
+    files: &'a Files,
+    progress: &'a ProgressBar,
+    stop: &'a Stop,
+    concurrency: Concurrency,
+}
+
+impl Export<'_> {
+    /// Writes every page of every part from where `checkpoint` stands, with a checkpoint after
+    /// each stretch of pages. `false` when Ctrl-C stopped it (after a checkpoint).
+    async fn pages(
+        &self,
+        query: &Query,
+        writers: &mut [PartWriter],
+        checkpoint: &mut Checkpoint,
+        tasks: usize,
+    ) -> anyhow::Result<bool> {
+        let max_pages = self.context.client.runtime().max_pages();
+        let mut trails: Vec<Trail> = writers.iter().map(|_| Trail::new(max_pages)).collect();
+        let mut last_checkpoint = Instant::now();
+        let (resumed, mut written) = (checkpoint.pages() > 0, 0u64);
+        let mut pages = fetch::fetch(
+            &self.context.client,
+            query,
+            checkpoint,
+            &self.concurrency,
+            tasks,
+        );
+        loop {
+            let Some(fetched) = pages.recv().await else {
+                save(writers, &self.files.checkpoint, checkpoint)?;
+                if !checkpoint.done() {
+                    bail!("the listing stopped before its last page; run the same command again");
+                }
+                return Ok(true);
+            };
+            let part = fetched.part;
+            let page = match fetched.page {
+                Ok(page) => page,
+                Err(error) => {
+                    let first_of_resumed = resumed && written == 0;
+                    return Err(self.failed(error, first_of_resumed, writers, checkpoint));
+                }
+            };
+            self.write(part, &page, &mut writers[part], checkpoint)?;
+            written += 1;
+            let next = page.next()?.cloned();
+            trails[part].follow(next.as_ref())?;
+            checkpoint.parts[part].next = next;
+            let done = checkpoint.done();
+            if done || self.stop.asked() || last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
+                save(writers, &self.files.checkpoint, checkpoint)?;
+                last_checkpoint = Instant::now();
+            }
+            if done {
+                return Ok(true);
+            }
+            if self.stop.asked() {
+                self.progress.abandon();
+                self.context.say(format_args!(
+                    "stopped after {} referrals in {} pages; run the same command again to go on",
+                    checkpoint.referrals(),
+                    checkpoint.pages()
+                ));
+                return Ok(false);
+            }
+        }
+    }
+
+    /// Writes the referrals of `page` of part `part` and counts them.
+    fn write(
+        &self,
+        part: usize,
+        page: &Page,
+        writer: &mut PartWriter,
+        checkpoint: &mut Checkpoint,
+    ) -> anyhow::Result<()> {
+        for referral in &page.items {
+            writer.write(referral)?;
+        }
+        let counted = &mut checkpoint.parts[part];
+        counted.pages = counted.pages.saturating_add(1);
+        counted.referrals = counted.referrals.saturating_add(page.items.len() as u64);
+        if checkpoint.total.is_none() {
+            checkpoint.total = page.count;
+            if let Some(total) = page.count {
+                self.progress.set_length(u64::try_from(total).unwrap_or(0));
+                self.progress.set_style(bar_style());
+            }
+        }
+        self.progress.set_position(checkpoint.referrals());
+        self.progress
+            .set_message(format!("{} pages", checkpoint.pages()));
+        Ok(())
+    }
+
+    /// The error of a page that failed, after a checkpoint of what was written.
+    fn failed(
+        &self,
+        error: referrals_client::Error,
+        first_of_resumed: bool,
+        writers: &mut [PartWriter],
+        checkpoint: &mut Checkpoint,
+    ) -> anyhow::Error {
+        self.progress.abandon();
+        let hint = if first_of_resumed
+            && matches!(
+                error.kind(),
+                ErrorKind::Service | ErrorKind::InvalidContinuation
+            ) {
+            "the checkpoint may be too old for the service: add --restart to export again from the first page"
+        } else {
+            "run the same command again to go on from the last checkpoint"
+        };
+        if let Err(saving) = save(writers, &self.files.checkpoint, checkpoint) {
+            return saving;
+        }
+        anyhow::Error::new(error).context(format!(
+            "the export to {} stopped after {} referrals in {} pages ({hint})",
+            self.files.out.display(),
+            checkpoint.referrals(),
+            checkpoint.pages()
+        ))
+    }
+
+    /// Makes the complete file appear: the header and the parts copied into the partial file,
+    /// which is synced and renamed; then the parts and the checkpoint are removed.
+    fn finish(&self, checkpoint: &Checkpoint, query: &QueryArgs) -> anyhow::Result<()> {
+        let Files { out, partial, .. } = self.files;
+        let create = File::create(partial)
+            .with_context(|| format!("cannot create {}", partial.display()))?;
+        let mut writer = Writer::new(
+            BufWriter::with_capacity(1 << 16, create),
+            checkpoint.format.output(),
+            query.columns(),
+        )
+        .raw_csv(checkpoint.raw_csv);
+        writer.start()?;
+        for (index, part) in checkpoint.parts.iter().enumerate() {
+            copy_part(&self.files.part(index), part.bytes, writer.get_mut())?;
+        }
+        let file = writer
+            .finish()?
+            .into_inner()
+            .map_err(|error| error.into_error())?;
+        file.sync_all()
+            .with_context(|| format!("cannot write {}", partial.display()))?;
+        drop(file);
+        std::fs::rename(partial, out)
+            .with_context(|| format!("cannot rename {} to {}", partial.display(), out.display()))?;
+        sync_directory(out);
+        for index in 0..checkpoint.parts.len() {
+            remove_if_present(&self.files.part(index))?;
+        }
+        remove_if_present(&self.files.checkpoint)?;
+        self.progress.finish_and_clear();
+        self.say_done(checkpoint);
+        Ok(())
+    }
+
+    fn say_done(&self, checkpoint: &Checkpoint) {
+        let (answers, throttled) = self.concurrency.answers();
+        let throttling = if throttled > 0 {
+            format!(
+                "; the service answered 429 to {throttled} of {answers} requests, and the export asked less at once"
+            )
+        } else {
+            String::new()
+        };
+        self.context.say(format_args!(
+            "exported {} referrals in {} pages to {}{throttling}",
+            checkpoint.referrals(),
+            checkpoint.pages(),
+            self.files.out.display()
+        ));
+    }
+}
+
+/// Copies the first `bytes` of the part's file at `path` to `out`.
+fn copy_part(path: &Path, bytes: u64, out: &mut impl Write) -> anyhow::Result<()> {
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let copied = io::copy(&mut file.take(bytes), out)
+        .with_context(|| format!("cannot copy {}", path.display()))?;
+    if copied < bytes {
+        bail!(
+            "{} has {copied} bytes, fewer than the {bytes} of its checkpoint: it was changed or \
+             cut; add --restart to export again",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// Flushes the rows written so far, then records them in the checkpoint.
+fn save(
+    writers: &mut [PartWriter],
+    path: &Path,
+    checkpoint: &mut Checkpoint,
+) -> anyhow::Result<()> {
+    for (writer, part) in writers.iter_mut().zip(checkpoint.parts.iter_mut()) {
+        let out = writer.get_mut();
+        out.flush().context("cannot write the partial export")?;
+        part.bytes = out
+            .get_mut()
+            .stream_position()
+            .context("cannot read the position in the partial export")?;
+    }
+    checkpoint::write(path, checkpoint)
+}
+
+fn progress(quiet: bool, checkpoint: &Checkpoint) -> ProgressBar {
+    // indicatif draws nothing when standard error is not a terminal.
+    let target = if quiet {
+        ProgressDrawTarget::hidden()
+    } else {
+        ProgressDrawTarget::stderr()
+    };
+    let bar = ProgressBar::with_draw_target(None, target);
+    match checkpoint.total {
+        Some(total) => {
+            bar.set_length(u64::try_from(total).unwrap_or(0));
+            bar.set_style(bar_style());
+        }
+        None => bar.set_style(
+            ProgressStyle::with_template("{spinner} {pos} referrals, {msg} ({rate})")
+                .map(|style| style.with_key("rate", crate::output::whole_rate))
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        ),
+    }
+    bar.set_position(checkpoint.referrals());
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
+fn bar_style() -> ProgressStyle {
+    ProgressStyle::with_template("{bar:30} {pos}/{len} referrals, {msg}, {rate}, about {eta} left")
+        .map(|style| style.with_key("rate", crate::output::whole_rate))
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+}
+
+/// `leads.csv` → `leads.csv<suffix>`, in the same directory (so that a rename is atomic).
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(suffix);
+    path.with_file_name(name)
+}
+
+fn remove_if_present(path: &Path) -> anyhow::Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(error).with_context(|| format!("cannot remove {}", path.display())),
+    }
+}
+
+/// Makes the rename durable where the platform allows it; a failure only weakens durability
+/// against a power loss, so it is not an error.
+fn sync_directory(path: &Path) {
+    #[cfg(unix)]
+    if let Some(directory) = path.parent() {
+        let directory = if directory.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            directory
+        };
+        if let Ok(directory) = File::open(directory) {
+            let _ = directory.sync_all();
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+}
+
+fn describe(query: &[(String, String)]) -> String {
+    if query.is_empty() {
+        return "every referral".to_owned();
+    }
+    query
+        .iter()
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn siblings_stay_in_the_directory() {
+        assert_eq!(
+            sibling(Path::new("out/leads.csv"), ".partial"),
+            Path::new("out/leads.csv.partial")
+        );
+        assert_eq!(sibling(Path::new("x"), ".new"), Path::new("x.new"));
+        assert_eq!(
+            Files::of(Path::new("out/leads.csv")).part(3),
+            Path::new("out/leads.csv.partial.3")
+        );
+    }
+}

@@ -1,0 +1,197 @@
+//! The parts of an export: disjoint ranges of `createdDateTime`, an instant that never
+//! changes, so that a referral updated during the export stays in its part, and the parts
+//! written one after the other are the listing in the order of creation.
+
+use chrono::{DateTime, Utc};
+use referrals_client::query::{self, Filter, OrderBy, Query, Select, SortKey};
+use referrals_client::{Client, Error};
+
+use super::checkpoint::Part;
+
+/// Parts per request in flight: a part that ends early leaves the others to share.
+const PARTS_PER_REQUEST: usize = 4;
+/// The fewest referrals worth a part of their own: two pages of the service.
+const REFERRALS_PER_PART: i64 = 200;
+
+/// Whether an export in `query`'s order can be read in parts: `Some(descending)` when it is
+/// in the order of creation (or in none).
+pub(super) fn creation_order(query: &Query) -> Option<bool> {
+    match &query.order_by {
+        None => Some(false),
+        Some(order) => match order.keys() {
+            [(SortKey::CreatedDateTime, descending)] => Some(*descending),
+            _ => None,
+        },
+    }
+}
+
+/// The parts of an export of `query` read by `concurrency` requests at once, and the
+/// service's count of the referrals. Two requests of one referral each find the first and the
+/// last creation instants; the span between is cut in equal ranges, a few for each request
+/// at once. One part, read as the listing comes, when `concurrency` is 1, when the order is
+/// another, or when the referrals are few.
+pub(super) async fn plan(
+    client: &Client,
+    query: &Query,
+    concurrency: usize,
+) -> Result<(Vec<Part>, Option<i64>), Error> {
+    let Some(descending) = creation_order(query).filter(|_| concurrency > 1) else {
+        return Ok((vec![Part::default()], None));
+    };
+    let probe = |descending: bool| {
+        let order = if descending {
+            OrderBy::desc(SortKey::CreatedDateTime)
+        } else {
+            OrderBy::asc(SortKey::CreatedDateTime)
+        };
+        let mut probe = query.clone().order_by(order).top(1);
+        probe.select = Select::members(["id", "createdDateTime"]).ok();
+        probe
+    };
+    let first = client.list_page(&probe(false).count(true), None).await?;
+    let last = client.list_page(&probe(true), None).await?;
+    let total = first.count;
+    let created = |page: &referrals_client::Page| page.items.first()?.created_date_time;
+    let (Some(earliest), Some(latest)) = (created(&first), created(&last)) else {
+        return Ok((vec![Part::default()], total));
+    };
+    let most = total.map_or(usize::MAX, |total| {
+        usize::try_from(total / REFERRALS_PER_PART).unwrap_or(usize::MAX)
+    });
+    let count = concurrency
+        .saturating_mul(PARTS_PER_REQUEST)
+        .min(most)
+        .max(1);
+    let mut parts = parts(&cuts(earliest, latest, count));
+    if descending {
+        parts.reverse();
+    }
+    Ok((parts, total))
+}
+
+/// The instants that cut `[earliest, latest]` into `count` ranges of equal span (to the
+/// millisecond), each after the one before and after `earliest`.
+fn cuts(earliest: DateTime<Utc>, latest: DateTime<Utc>, count: usize) -> Vec<DateTime<Utc>> {
+    let span = i128::from(latest.timestamp_millis()) - i128::from(earliest.timestamp_millis());
+    let Ok(count_wide) = i128::try_from(count) else {
+        return Vec::new();
+    };
+    let mut cuts: Vec<DateTime<Utc>> = Vec::new();
+    for index in 1..count_wide {
+        let offset = span.saturating_mul(index) / count_wide;
+        let cut = i64::try_from(offset)
+            .ok()
+            .and_then(|offset| earliest.checked_add_signed(chrono::Duration::milliseconds(offset)));
+        if let Some(cut) = cut
+            && cut > earliest
+            && cuts.last().is_none_or(|last| *last < cut)
+        {
+            cuts.push(cut);
+        }
+    }
+    cuts
+}
+
+/// The parts between `cuts`: the first from the earliest, the last to the latest.
+fn parts(cuts: &[DateTime<Utc>]) -> Vec<Part> {
+    let mut parts = Vec::with_capacity(cuts.len() + 1);
+    let mut from = None;
+    for cut in cuts {
+        parts.push(Part {
+            from,
+            until: Some(*cut),
+            ..Part::default()
+        });
+        from = Some(*cut);
+    }
+    parts.push(Part {
+        from,
+        ..Part::default()
+    });
+    parts
+}
+
+/// The query of `part` of an export of `query`: the export's own for a part of everything,
+/// else in the order of creation with the part's range added to the filter.
+pub(super) fn part_query(query: &Query, part: &Part) -> Query {
+    if part.from.is_none() && part.until.is_none() {
+        return query.clone();
+    }
+    let order = if creation_order(query) == Some(true) {
+        OrderBy::desc(SortKey::CreatedDateTime)
+    } else {
+        OrderBy::asc(SortKey::CreatedDateTime)
+    };
+    let bounds = [
+        part.from.map(|from| query::created_date_time().ge(from)),
+        part.until.map(|until| query::created_date_time().lt(until)),
+    ];
+    let filter = query
+        .filter
+        .clone()
+        .into_iter()
+        .chain(bounds.into_iter().flatten())
+        .reduce(Filter::and);
+    let mut part_query = query.clone().order_by(order);
+    part_query.filter = filter;
+    part_query
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(seconds: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(seconds, 0).unwrap()
+    }
+
+    #[test]
+    fn cuts_are_equal_spans_after_the_earliest_and_never_repeat() {
+        assert_eq!(cuts(at(0), at(100), 4), vec![at(25), at(50), at(75)]);
+        assert!(cuts(at(0), at(100), 1).is_empty());
+        assert!(cuts(at(5), at(5), 8).is_empty());
+        let close = cuts(at(0), DateTime::from_timestamp_millis(3).unwrap(), 10);
+        assert_eq!(close.len(), 2, "{close:?}");
+        assert_eq!(
+            cuts(DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC, 3).len(),
+            2
+        );
+    }
+
+    #[test]
+    fn parts_cover_every_instant_once() {
+        let parts = parts(&[at(10), at(20)]);
+        let ranges: Vec<_> = parts.iter().map(|part| (part.from, part.until)).collect();
+        assert_eq!(
+            ranges,
+            vec![
+                (None, Some(at(10))),
+                (Some(at(10)), Some(at(20))),
+                (Some(at(20)), None)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_part_asks_for_its_range_in_the_order_of_creation() {
+        let query = Query::new()
+            .filter(query::status().eq(referrals_client::types::ReferralStatus::New))
+            .order_by(OrderBy::desc(SortKey::CreatedDateTime));
+        let part = Part {
+            from: Some(at(10)),
+            until: Some(at(20)),
+            ..Part::default()
+        };
+        let asked = part_query(&query, &part).parameters();
+        assert_eq!(
+            asked[0].1,
+            "status eq 'New' and createdDateTime ge 1970-01-01T00:00:10Z and createdDateTime lt \
+             1970-01-01T00:00:20Z"
+        );
+        assert_eq!(asked[1].1, "createdDateTime desc");
+        assert_eq!(part_query(&query, &Part::default()), query);
+        let other = Query::new().order_by(OrderBy::asc(SortKey::UpdatedDateTime));
+        assert_eq!(creation_order(&other), None);
+        assert_eq!(creation_order(&Query::new()), Some(false));
+    }
+}

@@ -1,0 +1,206 @@
+//! How many requests a reader of many pages keeps in flight at once: up to a ceiling, halved
+//! when the service throttles, grown back by one after a long stretch of calm answers (as TCP
+//! does with its window), so that a reader finds the pace the service allows by itself.
+//!
+//! ```
+//! # async fn run() {
+//! use referrals_client::concurrency::Concurrency;
+//!
+//! let concurrency = Concurrency::new(8);
+//! let permit = concurrency.permit().await;
+//! // ... send a request; `page.throttled` says how many 429s it met ...
+//! permit.answered(1);
+//! assert_eq!(concurrency.limit(), 4);
+//! # }
+//! ```
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::Notify;
+
+/// How many calm answers in a row, per request allowed at once, before one more is allowed.
+const CALM_PER_STEP: usize = 4;
+
+/// A shared limit of requests in flight; clones share it.
+#[derive(Debug, Clone)]
+pub struct Concurrency {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    state: Mutex<State>,
+    released: Notify,
+}
+
+#[derive(Debug)]
+struct State {
+    ceiling: usize,
+    limit: usize,
+    active: usize,
+    /// Calm answers since the limit last changed.
+    calm: usize,
+    /// Bumped each time the limit is halved: an answer to a request sent before then does not
+    /// halve it again.
+    generation: u64,
+    answers: u64,
+    throttled: u64,
+}
+
+/// The right to send one request; dropping it gives the right back.
+#[derive(Debug)]
+#[must_use = "a permit is given back when it is dropped"]
+pub struct Permit {
+    shared: Arc<Shared>,
+    generation: u64,
+}
+
+impl Concurrency {
+    /// At most `ceiling` requests at once (at least one).
+    pub fn new(ceiling: usize) -> Self {
+        let ceiling = ceiling.max(1);
+        Self {
+            shared: Arc::new(Shared {
+                state: Mutex::new(State {
+                    ceiling,
+                    limit: ceiling,
+                    active: 0,
+                    calm: 0,
+                    generation: 0,
+                    answers: 0,
+                    throttled: 0,
+                }),
+                released: Notify::new(),
+            }),
+        }
+    }
+
+    /// Waits until one more request is allowed.
+    pub async fn permit(&self) -> Permit {
+        loop {
+            let released = self.shared.released.notified();
+            tokio::pin!(released);
+            released.as_mut().enable();
+            {
+                let mut state = self.shared.lock();
+                if state.active < state.limit {
+                    state.active += 1;
+                    return Permit {
+                        shared: Arc::clone(&self.shared),
+                        generation: state.generation,
+                    };
+                }
+            }
+            released.await;
+        }
+    }
+
+    /// How many requests are allowed at once now.
+    pub fn limit(&self) -> usize {
+        self.shared.lock().limit
+    }
+
+    /// The answers recorded, and how many 429s they met.
+    pub fn answers(&self) -> (u64, u64) {
+        let state = self.shared.lock();
+        (state.answers, state.throttled)
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Permit {
+    /// Records the answer of the request, which met `throttled` answers of 429 Too Many
+    /// Requests on its way ([`crate::Page::throttled`], or 1 for a request that failed with
+    /// 429), and gives the permit back.
+    pub fn answered(self, throttled: u32) {
+        let mut state = self.shared.lock();
+        state.answers = state.answers.saturating_add(1);
+        state.throttled = state.throttled.saturating_add(u64::from(throttled));
+        if throttled > 0 {
+            if self.generation == state.generation {
+                state.limit = (state.limit / 2).max(1);
+                state.generation = state.generation.wrapping_add(1);
+            }
+            state.calm = 0;
+        } else {
+            state.calm = state.calm.saturating_add(1);
+            if state.limit < state.ceiling && state.calm >= state.limit * CALM_PER_STEP {
+                state.limit += 1;
+                state.calm = 0;
+            }
+        }
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        let mut state = self.shared.lock();
+        state.active = state.active.saturating_sub(1);
+        drop(state);
+        self.shared.released.notify_waiters();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn throttling_halves_once_per_stretch_and_calm_grows_back_by_one() {
+        let concurrency = Concurrency::new(8);
+        let permits: Vec<Permit> = futures_permits(&concurrency, 8).await;
+        // Eight requests sent at the same limit: the first 429 halves it, the others do not.
+        for permit in permits {
+            permit.answered(1);
+        }
+        assert_eq!(concurrency.limit(), 4);
+        // A request sent after the halving may halve again.
+        concurrency.permit().await.answered(2);
+        assert_eq!(concurrency.limit(), 2);
+        for _ in 0..2 * CALM_PER_STEP - 1 {
+            concurrency.permit().await.answered(0);
+        }
+        assert_eq!(concurrency.limit(), 2);
+        concurrency.permit().await.answered(0);
+        assert_eq!(concurrency.limit(), 3);
+        assert_eq!(concurrency.answers(), (17, 10));
+        for _ in 0..1000 {
+            concurrency.permit().await.answered(0);
+        }
+        assert_eq!(concurrency.limit(), 8, "never past the ceiling");
+        for _ in 0..10 {
+            concurrency.permit().await.answered(1);
+        }
+        assert_eq!(concurrency.limit(), 1, "never under one");
+    }
+
+    async fn futures_permits(concurrency: &Concurrency, count: usize) -> Vec<Permit> {
+        let mut permits = Vec::new();
+        for _ in 0..count {
+            permits.push(concurrency.permit().await);
+        }
+        permits
+    }
+
+    #[tokio::test]
+    async fn a_waiter_goes_on_when_a_permit_is_given_back() {
+        let concurrency = Concurrency::new(1);
+        let held = concurrency.permit().await;
+        let waiter = tokio::spawn({
+            let concurrency = concurrency.clone();
+            async move { concurrency.permit().await.answered(0) }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished());
+        drop(held);
+        waiter.await.unwrap();
+        assert_eq!(concurrency.answers(), (1, 0));
+    }
+}
