@@ -1,14 +1,15 @@
-//! `referrals sync --db FILE`: a SQLite mirror of the referrals ([`referrals_mirror`]), kept by
-//! the client's incremental sync: this command adds the flags, the progress, Ctrl-C and
-//! `--every` to the library's `Mirror::sync`.
+//! `referrals sync --db FILE|postgres://...`: a mirror of the referrals ([`referrals_mirror`]),
+//! in a SQLite file or a PostgreSQL database, kept by the client's incremental sync: this
+//! command adds the flags, the progress, Ctrl-C and `--every` to the library's `sync`.
 
 use std::ops::ControlFlow;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::ArgMatches;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use referrals_client::sync::SyncOptions;
+use referrals_mirror::postgres::PgMirror;
 use referrals_mirror::{Mirror, SyncReport};
 
 use crate::stop::Stop;
@@ -17,8 +18,9 @@ use crate::{Context, Usage};
 /// The options of `sync`; the filter flags are added from the document's tables.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The SQLite database of the mirror; created when it does not exist.
-    #[arg(long, value_name = "FILE")]
+    /// The mirror: a SQLite file, created when it does not exist, or a PostgreSQL database
+    /// (postgres://user:password@host:port/database), whose tables are made when it has none.
+    #[arg(long, value_name = "FILE|URL")]
     db: PathBuf,
     /// Run again at this interval (such as 30s, 5m, 1h) until Ctrl-C, instead of once.
     #[arg(long, value_name = "INTERVAL", value_parser = interval)]
@@ -54,16 +56,23 @@ pub async fn run(context: &Context, args: &Args, matches: &ArgMatches) -> anyhow
     if let Some(filter) = crate::filters::filter(matches).map_err(Usage)? {
         options = options.filter(filter);
     }
-    let mut mirror = Mirror::open(&args.db)?;
+    let mut mirror = Db::open(&args.db).await?;
     let stop = Stop::listen(context.quiet);
     loop {
         let report = once(context, &mut mirror, options.clone(), &stop).await?;
-        context.say(format_args!(
-            "{}: {} referrals changed, {} in the mirror",
-            args.db.display(),
-            report.changed,
-            mirror.count()?
-        ));
+        if report.skipped {
+            context.say(format_args!(
+                "{}: another process is syncing this database; this run did nothing",
+                mirror.name()
+            ));
+        } else {
+            context.say(format_args!(
+                "{}: {} referrals changed, {} in the mirror",
+                mirror.name(),
+                report.changed,
+                mirror.count().await?
+            ));
+        }
         let Some(every) = args.every else {
             return Ok(());
         };
@@ -80,7 +89,7 @@ pub async fn run(context: &Context, args: &Args, matches: &ArgMatches) -> anyhow
 /// One sync of the mirror, to its end or to a stop, with a spinner on a terminal.
 async fn once(
     context: &Context,
-    mirror: &mut Mirror,
+    mirror: &mut Db,
     options: SyncOptions,
     stop: &Stop,
 ) -> anyhow::Result<SyncReport> {
@@ -94,16 +103,26 @@ async fn once(
             .map(|style| style.with_key("rate", crate::output::whole_rate))
             .unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
-    let result = mirror
-        .sync_with(&context.client, options, |changed| {
-            progress.set_position(changed);
-            if stop.asked() {
-                ControlFlow::Break(())
-            } else {
-                ControlFlow::Continue(())
-            }
-        })
-        .await;
+    let after_batch = |changed| {
+        progress.set_position(changed);
+        if stop.asked() {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    };
+    let result = match mirror {
+        Db::File(mirror) => {
+            mirror
+                .sync_with(&context.client, options, after_batch)
+                .await
+        }
+        Db::Server(mirror) => {
+            mirror
+                .sync_with(&context.client, options, after_batch)
+                .await
+        }
+    };
     match &result {
         Ok(_) => progress.finish_and_clear(),
         Err(_) => progress.abandon(),
@@ -113,5 +132,44 @@ async fn once(
             anyhow::anyhow!("{error} (another --db)")
         }
         error => error.into(),
+    })
+}
+
+/// A mirror in a SQLite file or in a PostgreSQL database.
+pub(crate) enum Db {
+    File(Mirror),
+    Server(PgMirror),
+}
+
+impl Db {
+    /// The mirror that `--db` names: a `postgres://` or `postgresql://` URL, or a file.
+    pub(crate) async fn open(db: &Path) -> anyhow::Result<Self> {
+        match db.to_str().filter(|text| is_server(text)) {
+            Some(url) => Ok(Self::Server(PgMirror::connect(url).await?)),
+            None => Ok(Self::File(Mirror::open(db)?)),
+        }
+    }
+
+    /// How messages name it (a server without its password).
+    pub(crate) fn name(&self) -> String {
+        match self {
+            Self::File(mirror) => mirror.path().display().to_string(),
+            Self::Server(mirror) => mirror.place().to_owned(),
+        }
+    }
+
+    async fn count(&self) -> anyhow::Result<u64> {
+        Ok(match self {
+            Self::File(mirror) => mirror.count()?,
+            Self::Server(mirror) => mirror.count().await?,
+        })
+    }
+}
+
+/// Whether `--db` names a PostgreSQL database rather than a file.
+pub(crate) fn is_server(db: &str) -> bool {
+    ["postgres://", "postgresql://"].iter().any(|scheme| {
+        db.get(..scheme.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(scheme))
     })
 }

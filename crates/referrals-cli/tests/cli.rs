@@ -1010,3 +1010,35 @@ fn ctrl_c_stops_sync_and_export_cleanly() {
     let lines = std::fs::read_to_string(out).unwrap().lines().count();
     assert_eq!(lines, server.store().len());
 }
+
+#[test]
+fn sync_into_postgres_and_a_password_is_never_printed() {
+    let Some(postgres) = referrals_testkit::postgres::Server::start() else {
+        return;
+    };
+    let server = Server::start(300);
+    let url = postgres
+        .url()
+        .replace("postgres@", "postgres:hunter2secret@");
+    let out = server.run(&["sync", "--db", &url, "--skew", "0s"]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let count = server.store().len();
+    assert!(
+        out.stderr.contains(&format!("{count} in the mirror")),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("hunter2secret"), "{}", out.stderr);
+    // A server that does not answer: exit 1, the server named without its password.
+    let gone = format!(
+        "postgres://postgres:hunter2secret@127.0.0.1:{}/x",
+        postgres.port() ^ 1
+    );
+    let out = server.run(&["sync", "--db", &gone]);
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(
+        !out.stderr.contains("hunter2secret") && out.stderr.contains("cannot connect"),
+        "{}",
+        out.stderr
+    );
+}

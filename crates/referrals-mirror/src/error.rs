@@ -62,6 +62,18 @@ pub enum Error {
         /// SQLite's error.
         source: rusqlite::Error,
     },
+    /// The PostgreSQL server failed, or could not be reached; the transaction in hand was
+    /// rolled back.
+    #[cfg(feature = "postgres")]
+    #[error("{place}: cannot {what}: {source}")]
+    Postgres {
+        /// The server and database, without a password.
+        place: String,
+        /// What was being done.
+        what: String,
+        /// The server's or the connection's error.
+        source: tokio_postgres::Error,
+    },
     /// A row's `json` is not a referral (written by hand?).
     #[error("{}: the row of {id} does not hold a referral: {source}", path.display())]
     Row {
@@ -95,6 +107,15 @@ pub enum Error {
 }
 
 impl Error {
+    #[cfg(feature = "postgres")]
+    pub(crate) fn postgres(place: &str, what: &str, source: tokio_postgres::Error) -> Self {
+        Self::Postgres {
+            place: place.to_owned(),
+            what: what.to_owned(),
+            source,
+        }
+    }
+
     pub(crate) fn sqlite(path: &std::path::Path, what: &str, source: rusqlite::Error) -> Self {
         Self::Sqlite {
             path: path.to_owned(),

@@ -47,6 +47,8 @@
 mod csv_file;
 mod error;
 mod events;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 mod rows;
 mod schema;
 mod sync;

@@ -1,9 +1,11 @@
-//! Keeping the mirror current with the client's incremental sync.
+//! Keeping a mirror current with the client's incremental sync: the loop of batches, the same
+//! for every kind of database ([`Target`]).
 
 use std::ops::ControlFlow;
 
 use referrals_client::Client;
-use referrals_client::sync::SyncOptions;
+use referrals_client::sync::{SyncOptions, SyncState};
+use referrals_client::types::Referral;
 
 use crate::{Error, Mirror};
 
@@ -16,6 +18,34 @@ pub struct SyncReport {
     /// Whether the caller stopped it before its end ([`Mirror::sync_with`]); the next sync
     /// goes on from the last batch.
     pub stopped: bool,
+    /// Whether another process was syncing the same database, so this one did nothing (a
+    /// database server's mirror runs one sync at a time).
+    pub skipped: bool,
+}
+
+/// A database that a sync writes to: its state, and each batch with the state after it in one
+/// transaction.
+pub(crate) trait Target {
+    /// How errors name the database.
+    fn place(&self) -> std::path::PathBuf;
+    /// The sync's state as the database holds it, checked.
+    async fn read_state(&mut self) -> Result<Option<SyncState>, Error>;
+    /// Writes `items` and `state` in one transaction.
+    async fn write_batch(&mut self, items: &[Referral], state: &SyncState) -> Result<(), Error>;
+}
+
+impl Target for Mirror {
+    fn place(&self) -> std::path::PathBuf {
+        self.path().to_owned()
+    }
+
+    async fn read_state(&mut self) -> Result<Option<SyncState>, Error> {
+        self.state()
+    }
+
+    async fn write_batch(&mut self, items: &[Referral], state: &SyncState) -> Result<(), Error> {
+        self.write(items, state)
+    }
 }
 
 impl Mirror {
@@ -38,59 +68,73 @@ impl Mirror {
         &mut self,
         client: &Client,
         options: SyncOptions,
-        mut after_batch: impl FnMut(u64) -> ControlFlow<()>,
+        after_batch: impl FnMut(u64) -> ControlFlow<()>,
     ) -> Result<SyncReport, Error> {
-        // A run that an earlier process left unfinished ends at the bound it started with;
-        // a second run brings the mirror up to now.
-        let resumed = self.state()?.is_some_and(|state| state.in_run());
-        let first = self.run(client, options.clone(), &mut after_batch).await?;
-        if !resumed || first.stopped {
-            return Ok(first);
-        }
-        let more = self.run(client, options, &mut after_batch).await?;
-        Ok(SyncReport {
-            changed: first.changed.saturating_add(more.changed),
-            stopped: more.stopped,
-        })
+        sync_to(self, client, options, after_batch).await
     }
+}
 
-    /// One run of the client's sync, to its end or to a stop.
-    async fn run(
-        &mut self,
-        client: &Client,
-        options: SyncOptions,
-        after_batch: &mut impl FnMut(u64) -> ControlFlow<()>,
-    ) -> Result<SyncReport, Error> {
-        let state = self.state()?;
-        let mut run = client
-            .sync(state, options)
-            .map_err(|source| Error::OtherFilter {
-                path: self.path.clone(),
-                source,
-            })?;
-        let mut changed = 0u64;
-        loop {
-            let batch = run.next().await.map_err(|source| Error::Sync {
-                path: self.path.clone(),
+/// A sync into `target`: the run that an earlier process left unfinished ends at the bound it
+/// started with, and a second run brings the mirror up to now.
+pub(crate) async fn sync_to(
+    target: &mut impl Target,
+    client: &Client,
+    options: SyncOptions,
+    mut after_batch: impl FnMut(u64) -> ControlFlow<()>,
+) -> Result<SyncReport, Error> {
+    let resumed = target
+        .read_state()
+        .await?
+        .is_some_and(|state| state.in_run());
+    let first = run(target, client, options.clone(), &mut after_batch).await?;
+    if !resumed || first.stopped {
+        return Ok(first);
+    }
+    let more = run(target, client, options, &mut after_batch).await?;
+    Ok(SyncReport {
+        changed: first.changed.saturating_add(more.changed),
+        stopped: more.stopped,
+        skipped: false,
+    })
+}
+
+/// One run of the client's sync, to its end or to a stop.
+async fn run(
+    target: &mut impl Target,
+    client: &Client,
+    options: SyncOptions,
+    after_batch: &mut impl FnMut(u64) -> ControlFlow<()>,
+) -> Result<SyncReport, Error> {
+    let state = target.read_state().await?;
+    let mut run = client
+        .sync(state, options)
+        .map_err(|source| Error::OtherFilter {
+            path: target.place(),
+            source,
+        })?;
+    let mut changed = 0u64;
+    loop {
+        let batch = run.next().await.map_err(|source| Error::Sync {
+            path: target.place(),
+            changed,
+            source,
+        })?;
+        let Some(mut batch) = batch else {
+            return Ok(SyncReport {
                 changed,
-                source,
-            })?;
-            let Some(mut batch) = batch else {
-                return Ok(SyncReport {
-                    changed,
-                    stopped: false,
-                });
-            };
-            let items = batch.take_items();
-            let state = batch.commit();
-            self.write(&items, &state)?;
-            changed = changed.saturating_add(items.len() as u64);
-            if after_batch(changed).is_break() {
-                return Ok(SyncReport {
-                    changed,
-                    stopped: true,
-                });
-            }
+                ..SyncReport::default()
+            });
+        };
+        let items = batch.take_items();
+        let state = batch.commit();
+        target.write_batch(&items, &state).await?;
+        changed = changed.saturating_add(items.len() as u64);
+        if after_batch(changed).is_break() {
+            return Ok(SyncReport {
+                changed,
+                stopped: true,
+                skipped: false,
+            });
         }
     }
 }

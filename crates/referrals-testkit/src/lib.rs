@@ -75,3 +75,5 @@ pub fn builder(root: &str) -> ClientBuilder {
 pub fn client(root: &str) -> Client {
     builder(root).build().expect("a client of a loopback root")
 }
+
+pub mod postgres;

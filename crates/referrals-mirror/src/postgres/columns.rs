@@ -1,0 +1,132 @@
+//! The columns of a PostgreSQL mirror beside each referral's JSON: one for each member that
+//! the document lists as filterable or sortable (`x-filterable`, `x-sortable`, read from the
+//! generated tables), named in snake case after the member (`customerProfile/address/country`
+//! → `country`; the whole path when two members end alike), typed after its kind.
+
+use referrals_client::facts::{FILTERABLE, Kind, SORTABLE, Scalar};
+use referrals_client::types::Referral;
+
+/// The columns that every mirror has, whatever the document says.
+pub(crate) const FIXED: [&str; 3] = ["id", "e_tag", "json"];
+
+/// A column made from a member of the document's tables.
+#[derive(Debug, Clone)]
+pub(crate) struct Column {
+    pub(crate) name: String,
+    /// The member's path in the referral (`customerProfile/address/country`).
+    pub(crate) path: &'static str,
+    pub(crate) sql_type: &'static str,
+    /// Whether the member is a sort key: its column has an index.
+    pub(crate) sortable: bool,
+    get: fn(&Referral) -> Scalar<'_>,
+}
+
+impl Column {
+    /// The member's value in `referral`, as the text that PostgreSQL casts to the column's type.
+    pub(crate) fn text(&self, referral: &Referral) -> Option<String> {
+        match (self.get)(referral) {
+            Scalar::Null => None,
+            Scalar::Text(text) => Some(text.to_owned()),
+            Scalar::Time(time) => Some(time.to_rfc3339()),
+            Scalar::Money(amount) => Some(amount.to_string()),
+            Scalar::Bool(value) => Some(value.to_string()),
+        }
+    }
+
+    /// The SQL that reads the member from a row's `json`, to fill a column added later.
+    pub(crate) fn read_from_json(&self) -> String {
+        format!(
+            "(json #>> '{{{}}}')::{}",
+            self.path.replace('/', ","),
+            self.sql_type
+        )
+    }
+}
+
+/// The columns, in the order of the tables: the filterable members, then the sort keys that
+/// are not filterable.
+pub(crate) fn columns() -> Vec<Column> {
+    let members = FILTERABLE
+        .iter()
+        .map(|member| (member.path, member.kind, member.get))
+        .chain(
+            SORTABLE
+                .iter()
+                .filter(|key| FILTERABLE.iter().all(|member| member.path != key.path))
+                .map(|key| (key.path, key.kind, key.get)),
+        );
+    let mut columns: Vec<Column> = Vec::new();
+    for (path, kind, get) in members {
+        let last = path.rsplit('/').next().unwrap_or(path);
+        let ends_alike = FILTERABLE
+            .iter()
+            .map(|member| member.path)
+            .chain(SORTABLE.iter().map(|key| key.path))
+            .any(|other| other != path && other.rsplit('/').next() == Some(last));
+        let name = snake(if ends_alike { path } else { last });
+        columns.push(Column {
+            name,
+            path,
+            sql_type: sql_type(kind),
+            sortable: SORTABLE.iter().any(|key| key.path == path),
+            get,
+        });
+    }
+    columns
+}
+
+fn sql_type(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Text | Kind::Set => "text",
+        Kind::Time => "timestamptz",
+        Kind::Money => "numeric",
+        Kind::Bool => "boolean",
+    }
+}
+
+/// `customerProfile/address/country` → `customer_profile_address_country`.
+fn snake(path: &str) -> String {
+    let mut name = String::with_capacity(path.len() + 8);
+    for character in path.chars() {
+        if character == '/' {
+            name.push('_');
+        } else if character.is_ascii_uppercase() {
+            name.push('_');
+            name.push(character.to_ascii_lowercase());
+        } else {
+            name.push(character);
+        }
+    }
+    name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_filterable_and_sortable_member_has_one_column() {
+        let columns = columns();
+        for path in FILTERABLE
+            .iter()
+            .map(|m| m.path)
+            .chain(SORTABLE.iter().map(|k| k.path))
+        {
+            assert_eq!(
+                columns.iter().filter(|c| c.path == path).count(),
+                1,
+                "{path}"
+            );
+        }
+        let names: std::collections::BTreeSet<&str> =
+            columns.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names.len(), columns.len(), "names are distinct");
+        assert!(names.iter().all(|name| !FIXED.contains(name)));
+        // The conditional upsert compares this column.
+        assert!(names.contains("updated_date_time"));
+        assert_eq!(
+            snake("customerProfile/address/country"),
+            "customer_profile_address_country"
+        );
+    }
+}

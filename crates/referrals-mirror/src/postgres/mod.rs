@@ -1,0 +1,346 @@
+//! The mirror on a PostgreSQL server, for a partner whose receivers and jobs run on several
+//! machines: the same promises as the SQLite file, with any number of writers at once.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use referrals_client::Client;
+//! use referrals_client::sync::SyncOptions;
+//! use referrals_mirror::postgres::PgMirror;
+//!
+//! let client = Client::from_env()?;
+//! let mut mirror = PgMirror::connect("postgres://crm@db.internal/referrals").await?;
+//! let report = mirror.sync(&client, SyncOptions::new()).await?;
+//! if report.skipped {
+//!     println!("another process is syncing this database");
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! - **One truth, several writers.** A row is written only when the incoming version is newer
+//!   (a later `updatedDateTime`, or the same instant and another eTag): a conditional upsert
+//!   decided by the server, so that two writers racing on one referral leave the newer.
+//! - **One sync at a time.** A sync holds an advisory lock of the database's session for its
+//!   run; a sync that finds it held does nothing and says so ([`SyncReport::skipped`]). The
+//!   sync's state is written with each batch in one transaction, and only forward: a state
+//!   whose watermark is earlier than the stored one is refused with nothing written.
+//! - **Ours, or refused.** The table `referrals_mirror` marks the tables as a mirror's, with
+//!   their version: a database with tables of these names and no mark, or of a later version,
+//!   is refused, unchanged. Other tables of the database are left alone.
+//! - **A copy people can query.** Beside `json` (`jsonb`: money keeps its digits), the table
+//!   `referrals` has a column for each member that the document lists as filterable or
+//!   sortable, typed after it (`status`, `country`, `updated_date_time`...), the sort keys
+//!   indexed: `SELECT id FROM referrals WHERE country = 'US' AND status = 'New'`. A member added
+//!   to the document gets its column when a mirror is next opened, filled from the rows' JSON.
+//!
+//! The connection is plain TCP (no TLS): for a server on the same host or a private network.
+//! Errors name the server as `postgres://user@host:port/database`, never with a password.
+
+mod columns;
+mod schema;
+
+use std::ops::ControlFlow;
+
+use referrals_client::Client;
+use referrals_client::sync::{SyncOptions, SyncState};
+use referrals_client::types::Referral;
+use tokio_postgres::NoTls;
+use tokio_postgres::types::ToSql;
+
+use self::columns::{Column, FIXED};
+use crate::sync::{SyncReport, Target};
+use crate::{Applied, Error};
+
+/// The key of the advisory lock that a sync holds for its run (`pg_advisory_lock`): a job
+/// that must not run beside a sync may hold it too.
+pub const SYNC_LOCK: i64 = i64::from_be_bytes(*b"RFRLsync");
+
+/// A mirror in a PostgreSQL database.
+pub struct PgMirror {
+    client: tokio_postgres::Client,
+    place: String,
+    upsert: tokio_postgres::Statement,
+    columns: Vec<Column>,
+}
+
+impl std::fmt::Debug for PgMirror {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgMirror")
+            .field("place", &self.place)
+            .finish()
+    }
+}
+
+/// `postgres://user@host:port/database`, from a connection string in either form, without
+/// its password.
+pub fn describe(url: &str) -> String {
+    let Ok(config) = url.parse::<tokio_postgres::Config>() else {
+        return "the PostgreSQL server (its address does not parse)".to_owned();
+    };
+    let host = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
+        #[cfg(unix)]
+        Some(tokio_postgres::config::Host::Unix(path)) => path.display().to_string(),
+        None => "localhost".to_owned(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    format!(
+        "postgres://{}@{host}:{port}/{}",
+        config.get_user().unwrap_or_default(),
+        config.get_dbname().unwrap_or_default()
+    )
+}
+
+impl PgMirror {
+    /// Connects to the database at `url` (`postgres://user:password@host:port/database`, or
+    /// `host=... user=...`), and makes the mirror's tables when it has none.
+    pub async fn connect(url: &str) -> Result<Self, Error> {
+        let place = describe(url);
+        let (mut client, connection) = tokio_postgres::connect(url, NoTls)
+            .await
+            .map_err(|error| Error::postgres(&place, "connect", error))?;
+        tokio::spawn(async move {
+            // Ends when the client is dropped or the server goes away; the client's calls
+            // then fail with the error.
+            let _ = connection.await;
+        });
+        let columns = schema::prepare(&mut client, &place).await?;
+        let upsert = client
+            .prepare(&upsert_sql(&columns))
+            .await
+            .map_err(|error| Error::postgres(&place, "prepare the upsert", error))?;
+        Ok(Self {
+            upsert,
+            client,
+            place,
+            columns,
+        })
+    }
+
+    /// How errors name the database: `postgres://user@host:port/database`.
+    pub fn place(&self) -> &str {
+        &self.place
+    }
+
+    /// The client, to read the tables with SQL of one's own.
+    pub fn client(&self) -> &tokio_postgres::Client {
+        &self.client
+    }
+
+    /// Brings the mirror up to the service's present, as [`crate::Mirror::sync`] does; when
+    /// another process is syncing this database, returns at once with
+    /// [`SyncReport::skipped`].
+    pub async fn sync(
+        &mut self,
+        client: &Client,
+        options: SyncOptions,
+    ) -> Result<SyncReport, Error> {
+        self.sync_with(client, options, |_| ControlFlow::Continue(()))
+            .await
+    }
+
+    /// [`Self::sync`] with a call after each batch, as [`crate::Mirror::sync_with`].
+    pub async fn sync_with(
+        &mut self,
+        client: &Client,
+        options: SyncOptions,
+        after_batch: impl FnMut(u64) -> ControlFlow<()>,
+    ) -> Result<SyncReport, Error> {
+        let locked: bool = self
+            .client
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&SYNC_LOCK])
+            .await
+            .map_err(|error| Error::postgres(&self.place, "take the sync's lock", error))?
+            .get(0);
+        if !locked {
+            return Ok(SyncReport {
+                skipped: true,
+                ..SyncReport::default()
+            });
+        }
+        let result = crate::sync::sync_to(self, client, options, after_batch).await;
+        let unlocked = self
+            .client
+            .execute("SELECT pg_advisory_unlock($1)", &[&SYNC_LOCK])
+            .await;
+        let report = result?;
+        unlocked
+            .map_err(|error| Error::postgres(&self.place, "give the sync's lock back", error))?;
+        Ok(report)
+    }
+
+    /// Writes one referral if it is newer than the row of its id (see [`Applied`]); the sync's
+    /// state is left as it is.
+    pub async fn apply(&self, referral: &Referral) -> Result<Applied, Error> {
+        upsert(&self.client, &self.upsert, &self.columns, referral)
+            .await
+            .map_err(|error| Error::postgres(&self.place, "write a referral", error))
+    }
+
+    /// How many referrals the mirror holds.
+    pub async fn count(&self) -> Result<u64, Error> {
+        let count: i64 = self
+            .client
+            .query_one("SELECT count(*) FROM referrals", &[])
+            .await
+            .map_err(|error| Error::postgres(&self.place, "count the referrals", error))?
+            .get(0);
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    /// The mirror's version of the referral `id`.
+    pub async fn get(&self, id: &str) -> Result<Option<Referral>, Error> {
+        let row = self
+            .client
+            .query_opt("SELECT json::text FROM referrals WHERE id = $1", &[&id])
+            .await
+            .map_err(|error| Error::postgres(&self.place, "read a referral", error))?;
+        row.map(|row| {
+            serde_json::from_str(row.get::<_, &str>(0)).map_err(|source| Error::Row {
+                path: self.place.clone().into(),
+                id: id.to_owned(),
+                source,
+            })
+        })
+        .transpose()
+    }
+}
+
+impl PgMirror {
+    /// Writes the sync's state alone, only forward (as each batch does): refused, with nothing
+    /// written, when the stored state has a later watermark.
+    pub async fn write_state(&self, state: &SyncState) -> Result<(), Error> {
+        let moved = self
+            .client
+            .execute(STATE_SQL, &[&state.to_json(), &state.watermark()])
+            .await
+            .map_err(|error| Error::postgres(&self.place, "write the sync state", error))?;
+        if moved == 0 {
+            return Err(Error::OtherWriter {
+                path: self.place.clone().into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Writes the sync's state when the stored one is not ahead of it.
+const STATE_SQL: &str =
+    "INSERT INTO sync_state (one, state, watermark, written) VALUES (1, $1, $2, now())
+     ON CONFLICT (one) DO UPDATE SET state = $1, watermark = $2, written = now()
+     WHERE sync_state.watermark IS NULL OR sync_state.watermark <= $2";
+
+impl Target for PgMirror {
+    fn place(&self) -> std::path::PathBuf {
+        self.place.clone().into()
+    }
+
+    async fn read_state(&mut self) -> Result<Option<SyncState>, Error> {
+        let row = self
+            .client
+            .query_opt("SELECT state FROM sync_state WHERE one = 1", &[])
+            .await
+            .map_err(|error| Error::postgres(&self.place, "read the sync state", error))?;
+        row.map(|row| {
+            SyncState::from_json(row.get::<_, &str>(0)).map_err(|source| Error::State {
+                path: self.place.clone().into(),
+                source,
+            })
+        })
+        .transpose()
+    }
+
+    async fn write_batch(&mut self, items: &[Referral], state: &SyncState) -> Result<(), Error> {
+        let place = self.place.clone();
+        let failed = |what: &'static str| {
+            let place = place.clone();
+            move |error| Error::postgres(&place, what, error)
+        };
+        let transaction = self
+            .client
+            .transaction()
+            .await
+            .map_err(failed("start a transaction"))?;
+        for referral in items {
+            upsert(&transaction, &self.upsert, &self.columns, referral)
+                .await
+                .map_err(failed("write a referral"))?;
+        }
+        let moved = transaction
+            .execute(STATE_SQL, &[&state.to_json(), &state.watermark()])
+            .await
+            .map_err(failed("write the sync state"))?;
+        if moved == 0 {
+            // The stored state is ahead of this one: another writer; nothing is written.
+            return Err(Error::OtherWriter { path: place.into() });
+        }
+        transaction.commit().await.map_err(failed("commit"))
+    }
+}
+
+/// The conditional upsert of a referral: `$1` id, `$2` eTag, `$3` JSON, then the columns of
+/// members, in the order of `columns`. It returns a row when it wrote one, `true` for a row
+/// that was not there.
+fn upsert_sql(columns: &[Column]) -> String {
+    let names: Vec<&str> = FIXED
+        .iter()
+        .copied()
+        .chain(columns.iter().map(|column| column.name.as_str()))
+        .collect();
+    let values: Vec<String> = [
+        "($1::text)".to_owned(),
+        "($2::text)".to_owned(),
+        "($3::text)::jsonb".to_owned(),
+    ]
+    .into_iter()
+    .chain(
+        columns
+            .iter()
+            .enumerate()
+            .map(|(index, column)| format!("(${}::text)::{}", index + 4, column.sql_type)),
+    )
+    .collect();
+    let sets: Vec<String> = names[1..]
+        .iter()
+        .map(|name| format!("{name} = EXCLUDED.{name}"))
+        .collect();
+    format!(
+        "INSERT INTO referrals AS r ({}) VALUES ({})
+         ON CONFLICT (id) DO UPDATE SET {}
+         WHERE EXCLUDED.updated_date_time > r.updated_date_time
+            OR (EXCLUDED.updated_date_time = r.updated_date_time
+                AND EXCLUDED.e_tag IS DISTINCT FROM r.e_tag)
+            OR (r.updated_date_time IS NULL AND EXCLUDED.updated_date_time IS NOT NULL)
+            OR (r.updated_date_time IS NULL AND EXCLUDED.updated_date_time IS NULL
+                AND EXCLUDED.e_tag IS DISTINCT FROM r.e_tag)
+         RETURNING (xmax = 0)",
+        names.join(", "),
+        values.join(", "),
+        sets.join(", ")
+    )
+}
+
+async fn upsert(
+    client: &impl tokio_postgres::GenericClient,
+    statement: &tokio_postgres::Statement,
+    columns: &[Column],
+    referral: &Referral,
+) -> Result<Applied, tokio_postgres::Error> {
+    let Some(id) = &referral.id else {
+        return Ok(Applied::NoId);
+    };
+    let json = serde_json::to_string(referral).unwrap_or_default();
+    let mut values: Vec<Option<String>> =
+        vec![Some(id.clone()), referral.e_tag.clone(), Some(json)];
+    values.extend(columns.iter().map(|column| column.text(referral)));
+    let parameters: Vec<&(dyn ToSql + Sync)> = values
+        .iter()
+        .map(|value| value as &(dyn ToSql + Sync))
+        .collect();
+    let row = client.query_opt(statement, &parameters).await?;
+    Ok(match row {
+        None => Applied::Kept,
+        Some(row) if row.get::<_, bool>(0) => Applied::Inserted,
+        Some(_) => Applied::Updated,
+    })
+}

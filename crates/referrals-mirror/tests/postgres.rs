@@ -1,0 +1,210 @@
+//! The mirror on a real PostgreSQL server of the test's own (see `referrals_testkit::postgres`):
+//! a sync equal to the store and queryable by columns, several writers and syncs at once,
+//! a row that never goes back, the databases it refuses, a column added by a schema step, and
+//! errors that never print a password.
+
+use referrals_client::sync::{SyncOptions, SyncState};
+use referrals_client::types::Referral;
+use referrals_mirror::Applied;
+use referrals_mirror::postgres::{PgMirror, SYNC_LOCK};
+use referrals_sandbox::Config;
+use referrals_testkit::postgres::Server;
+
+async fn database(server: &Server, name: &str) -> String {
+    let (client, connection) = tokio_postgres::connect(&server.url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    server.database_url(name)
+}
+
+fn at(second: u32, tag: &str) -> Referral {
+    serde_json::from_str(&format!(
+        r#"{{"id":"a","eTag":"{tag}","status":"New","updatedDateTime":"2024-05-01T00:00:{second:02}Z","customerProfile":{{"address":{{"country":"US"}}}},"details":{{"dealValue":12345678901234567890.01}}}}"#
+    ))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_sync_is_the_store_queryable_by_columns_and_one_runs_at_a_time() {
+    let Some(server) = Server::start() else {
+        return;
+    };
+    let url = database(&server, "mirror").await;
+    let sandbox = referrals_testkit::start(Config {
+        seed_count: 400,
+        ..referrals_testkit::config()
+    })
+    .await;
+    let client = referrals_testkit::client(&sandbox.url());
+    let options = SyncOptions::new().skew(std::time::Duration::ZERO);
+
+    // Another session holds the sync's lock: a sync skips, and writes nothing.
+    let mut first = PgMirror::connect(&url).await.unwrap();
+    let holder = PgMirror::connect(&url).await.unwrap();
+    holder
+        .client()
+        .execute("SELECT pg_advisory_lock($1)", &[&SYNC_LOCK])
+        .await
+        .unwrap();
+    let skipped = first.sync(&client, options.clone()).await.unwrap();
+    assert!(skipped.skipped && skipped.changed == 0, "{skipped:?}");
+    drop(holder);
+
+    // Two syncs at once: one of them does the work, and the table is the store.
+    let mut second = PgMirror::connect(&url).await.unwrap();
+    let (a, b) = tokio::join!(
+        first.sync(&client, options.clone()),
+        second.sync(&client, options.clone())
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert!(a.changed + b.changed >= 402, "{a:?} {b:?}");
+    let store: Vec<Referral> = {
+        use futures_util::TryStreamExt;
+        client
+            .list_all(Default::default())
+            .try_collect()
+            .await
+            .unwrap()
+    };
+    let rows = first
+        .client()
+        .query("SELECT id, e_tag FROM referrals ORDER BY id", &[])
+        .await
+        .unwrap();
+    let mut expected: Vec<(String, String)> = store
+        .iter()
+        .map(|r| (r.id.clone().unwrap(), r.e_tag.clone().unwrap()))
+        .collect();
+    expected.sort();
+    let got: Vec<(String, String)> = rows.iter().map(|row| (row.get(0), row.get(1))).collect();
+    assert_eq!(got, expected);
+
+    // The columns of the document's members answer without JSON functions.
+    let by_columns: i64 = first
+        .client()
+        .query_one(
+            "SELECT count(*) FROM referrals WHERE country = 'US' AND status = 'New'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let by_json = store
+        .iter()
+        .filter(|r| {
+            r.country() == Some("US") && r.status.as_ref().map(|s| s.as_str()) == Some("New")
+        })
+        .count();
+    assert_eq!(by_columns as usize, by_json);
+    assert!(by_json > 0);
+}
+
+#[tokio::test]
+async fn rows_never_go_back_and_the_state_only_moves_forward() {
+    let Some(server) = Server::start() else {
+        return;
+    };
+    let url = database(&server, "rows").await;
+    let mirror = PgMirror::connect(&url).await.unwrap();
+    assert_eq!(
+        mirror.apply(&at(10, "v2")).await.unwrap(),
+        Applied::Inserted
+    );
+    assert_eq!(mirror.apply(&at(5, "v1")).await.unwrap(), Applied::Kept);
+    assert_eq!(mirror.apply(&at(10, "v2")).await.unwrap(), Applied::Kept);
+    // Eight writers race with versions in any order: the newest stays.
+    let versions: Vec<Referral> = [3, 7, 0, 5, 1, 6, 2, 4]
+        .into_iter()
+        .map(|second| at(20 + second, &format!("w{second}")))
+        .collect();
+    futures_util::future::join_all(versions.iter().map(|version| mirror.apply(version))).await;
+    let row = mirror.get("a").await.unwrap().unwrap();
+    assert_eq!(row.e_tag.as_deref(), Some("w7"));
+    assert_eq!(
+        row.deal_value().map(|v| v.as_str()),
+        Some("12345678901234567890.01")
+    );
+
+    // The state moves only forward.
+    let later = SyncState::from_json(
+        r#"{"version":1,"filter":null,"watermark":"2024-06-01T00:00:00Z","delivered":{},"complete":false,"bound":null}"#,
+    )
+    .unwrap();
+    let earlier = SyncState::from_json(
+        r#"{"version":1,"filter":null,"watermark":"2024-01-01T00:00:00Z","delivered":{},"complete":false,"bound":null}"#,
+    )
+    .unwrap();
+    mirror.write_state(&later).await.unwrap();
+    let error = mirror.write_state(&earlier).await.unwrap_err();
+    assert!(
+        error.to_string().contains("changed by another program"),
+        "{error}"
+    );
+
+    // A column that the document lists and the table lacks is added, filled from the JSON.
+    mirror
+        .client()
+        .batch_execute("ALTER TABLE referrals DROP COLUMN country")
+        .await
+        .unwrap();
+    let again = PgMirror::connect(&url).await.unwrap();
+    let country: Option<String> = again
+        .client()
+        .query_one("SELECT country FROM referrals WHERE id = 'a'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(country.as_deref(), Some("US"));
+}
+
+#[tokio::test]
+async fn foreign_databases_are_refused_unchanged_and_no_password_is_printed() {
+    let Some(server) = Server::start() else {
+        return;
+    };
+    let url = database(&server, "later").await;
+    let again = PgMirror::connect(&url).await.unwrap();
+    // Another program's tables, and a mirror of a later version, are refused unchanged.
+    let foreign = database(&server, "another").await;
+    let (raw, connection) = tokio_postgres::connect(&foreign, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    raw.batch_execute("CREATE TABLE referrals (x int)")
+        .await
+        .unwrap();
+    let error = PgMirror::connect(&foreign).await.unwrap_err().to_string();
+    assert!(error.contains("not a mirror's"), "{error}");
+    let tables: i64 = raw
+        .query_one(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(tables, 1, "nothing was made");
+    again
+        .client()
+        .batch_execute("UPDATE referrals_mirror SET value = '99' WHERE key = 'version'")
+        .await
+        .unwrap();
+    let error = PgMirror::connect(&url).await.unwrap_err().to_string();
+    assert!(error.contains("version 99"), "{error}");
+
+    // A password is never printed.
+    let secret = format!(
+        "postgres://postgres:hunter2secret@127.0.0.1:{}/nowhere",
+        server.port()
+    );
+    let error = PgMirror::connect(&secret).await.unwrap_err().to_string();
+    assert!(
+        !error.contains("hunter2secret") && error.contains("postgres@127.0.0.1"),
+        "{error}"
+    );
+}
