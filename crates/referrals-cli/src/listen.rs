@@ -7,7 +7,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -17,17 +17,18 @@ use axum::http::{HeaderMap, StatusCode};
 use referrals_client::sync::SyncOptions;
 use referrals_client::webhooks::types::WebhookEventName;
 use referrals_events::{MAX_BODY, Verifier};
-use referrals_mirror::Mirror;
 use tokio::sync::Notify;
 
 use crate::Context;
+use crate::received::Store;
 use crate::stop::Stop;
 
 /// The options of `listen`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The SQLite mirror to keep current, as `sync --db` keeps it (an unfiltered one).
-    #[arg(long, value_name = "FILE")]
+    /// The mirror to keep current, as `sync --db` keeps it (an unfiltered one): a SQLite file,
+    /// or a PostgreSQL database (postgres://...) that several receivers may share.
+    #[arg(long, value_name = "FILE|URL")]
     db: PathBuf,
     /// Where to listen for callbacks (plain HTTP, as behind a TLS proxy, unless --tls-cert).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8090")]
@@ -58,7 +59,7 @@ pub struct Args {
 struct Receiver {
     verifier: Verifier,
     /// The mirror's connection of the receiver (the sync has its own).
-    mirror: Mutex<Mirror>,
+    mirror: Store,
     /// Wakes the worker when an event was stored.
     stored: Notify,
     quiet: bool,
@@ -68,7 +69,7 @@ pub async fn run(context: &Context, args: &Args) -> anyhow::Result<()> {
     let verifier = verifier(args)?;
     let receiver = Arc::new(Receiver {
         verifier,
-        mirror: Mutex::new(Mirror::open(&args.db)?),
+        mirror: Store::open(&args.db).await?,
         stored: Notify::new(),
         quiet: context.quiet,
     });
@@ -185,9 +186,8 @@ async fn callback(
     let text = String::from_utf8_lossy(&body);
     let stored = receiver
         .mirror
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .store_event(name.as_str(), event.referral_id.as_deref(), &text);
+        .store_event(name.as_str(), event.referral_id.as_deref(), &text)
+        .await;
     match stored {
         Ok(_) => {
             receiver.stored.notify_one();
@@ -207,12 +207,7 @@ async fn callback(
 /// Works off the stored events, oldest first: reads each referral and applies it, newer only.
 async fn work_off(receiver: Arc<Receiver>, client: referrals_client::Client, stop: Stop) {
     loop {
-        let pending = receiver
-            .mirror
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .pending_events(64)
-            .unwrap_or_default();
+        let pending = receiver.mirror.pending(64).await.unwrap_or_default();
         for event in &pending {
             if let Err(error) = apply(&receiver, &client, event).await {
                 eprintln!("error: {error:#}; the event stays pending");
@@ -243,12 +238,7 @@ async fn apply(
     if let Some(id) = &event.referral_id {
         match client.referral(id).await {
             Ok(referral) => {
-                let mirror = receiver
-                    .mirror
-                    .lock()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner());
-                let mut mirror = mirror;
-                mirror.apply(&referral)?;
+                receiver.mirror.apply(&referral).await?;
             }
             Err(error) if error.is_not_found() => {
                 eprintln!("the referral {id} of an event does not answer (404); event dropped");
@@ -256,11 +246,7 @@ async fn apply(
             Err(error) => return Err(error.into()),
         }
     }
-    receiver
-        .mirror
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .finish_event(event.seq)?;
+    receiver.mirror.finish(event.seq).await?;
     Ok(())
 }
 
@@ -268,7 +254,7 @@ async fn apply(
 async fn catch_up(db: PathBuf, context: Context, every: Duration, skew: Duration, stop: Stop) {
     loop {
         let synced = async {
-            let mut mirror = Mirror::open(&db)?;
+            let mut mirror = crate::mirror::Db::open(&db).await?;
             let options = SyncOptions::new().skew(skew);
             let report = mirror
                 .sync_with(&context.client, options, |_| {
@@ -283,6 +269,9 @@ async fn catch_up(db: PathBuf, context: Context, every: Duration, skew: Duration
         }
         .await;
         match synced {
+            Ok(report) if report.skipped => {
+                context.say(format_args!("sync: another process is syncing; skipped"));
+            }
             Ok(report) => context.say(format_args!("sync: {} referrals changed", report.changed)),
             Err(error) => eprintln!("error: the catch-up sync: {error:#}"),
         }

@@ -9,6 +9,7 @@ mod filters;
 mod listen;
 mod mirror;
 mod output;
+mod received;
 mod stop;
 mod table;
 mod tls;

@@ -158,6 +158,19 @@ impl Db {
         }
     }
 
+    /// A sync of the mirror, as the libraries' `sync_with`.
+    pub(crate) async fn sync_with(
+        &mut self,
+        client: &referrals_client::Client,
+        options: SyncOptions,
+        after_batch: impl FnMut(u64) -> ControlFlow<()>,
+    ) -> Result<SyncReport, referrals_mirror::Error> {
+        match self {
+            Self::File(mirror) => mirror.sync_with(client, options, after_batch).await,
+            Self::Server(mirror) => mirror.sync_with(client, options, after_batch).await,
+        }
+    }
+
     async fn count(&self) -> anyhow::Result<u64> {
         Ok(match self {
             Self::File(mirror) => mirror.count()?,

@@ -168,6 +168,145 @@ async fn the_mirror_equals_the_store_after_a_burst_with_drops_and_kills() {
     let _ = receiver.wait();
 }
 
+/// The rows of the PostgreSQL mirror at `url`: id → eTag (empty while it cannot be read).
+async fn rows_of(url: &str) -> BTreeMap<String, String> {
+    let Ok(mirror) = referrals_mirror::postgres::PgMirror::connect(url).await else {
+        return BTreeMap::new();
+    };
+    let rows = mirror
+        .client()
+        .query("SELECT id, e_tag FROM referrals", &[])
+        .await
+        .unwrap_or_default();
+    rows.iter()
+        .map(|row| (row.get::<_, String>(0), row.get::<_, String>(1)))
+        .collect()
+}
+
+/// A sync that runs every second into `db` until killed.
+fn sync_every(root: &str, db: &str) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_referrals"))
+        .env("PARTNER_ROOT", root)
+        .env("PARTNER_TOKEN", TOKEN)
+        .args([
+            "--quiet", "sync", "--db", db, "--every", "1s", "--skew", "0s",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// A load balancer on loopback: each connection goes to the next of `ports` that accepts it.
+async fn balance(ports: [u16; 2]) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut turn = 0usize;
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            turn = turn.wrapping_add(1);
+            let order = [ports[turn % 2], ports[(turn + 1) % 2]];
+            tokio::spawn(async move {
+                for port in order {
+                    if let Ok(mut outbound) =
+                        tokio::net::TcpStream::connect(("127.0.0.1", port)).await
+                    {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receivers_and_syncs_share_a_postgres_mirror() {
+    let Some(postgres) = referrals_testkit::postgres::Server::start() else {
+        return;
+    };
+    let sandbox = referrals_testkit::start(Config {
+        seed_count: 150,
+        drop_events: 0.1,
+        event_backoff: Duration::from_millis(50),
+        ..referrals_testkit::config()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let trust = dir.path().join("root.pem");
+    std::fs::write(&trust, sandbox.events_root_pem().unwrap()).unwrap();
+    let db = postgres.url();
+    let webhooks = referrals_testkit::builder(&sandbox.url())
+        .build_webhooks()
+        .unwrap();
+    // Two receivers behind a balancer (Partner Center calls one URL), and two syncs.
+    let ports = [free_port(), free_port()];
+    let url = format!("http://{}/events", balance(ports).await);
+    webhooks
+        .register(&WebhookRegistration::new(
+            url,
+            WebhookEventName::KNOWN.to_vec(),
+        ))
+        .await
+        .unwrap();
+    let start = |port| listen(&sandbox.url(), Path::new(&db), &trust, port);
+    let mut receivers: Vec<Child> = ports.iter().map(|port| start(*port)).collect();
+    let mut syncs = [
+        sync_every(&sandbox.url(), &db),
+        sync_every(&sandbox.url(), &db),
+    ];
+    let client = referrals_testkit::client(&sandbox.url());
+    let ids: Vec<String> = store(&client).await.into_keys().collect();
+    let mut rng = fastrand::Rng::with_seed(9);
+    for change in 0..600 {
+        let id = &ids[rng.usize(..ids.len())];
+        client
+            .update_unconditionally(
+                id,
+                Patch::new().set_details_notes(format!("change {change}")),
+            )
+            .await
+            .unwrap();
+        if change % 200 == 100 {
+            // A receiver killed during the burst, and started again.
+            let which = rng.usize(..receivers.len());
+            receivers[which].kill().unwrap();
+            let _ = receivers[which].wait();
+            receivers[which] = start(ports[which]);
+        }
+    }
+    let expected = store(&client).await;
+    let started = Instant::now();
+    let mut copy = rows_of(&db).await;
+    while copy != expected && started.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        copy = rows_of(&db).await;
+    }
+    // The receivers carried most changes through the shared table of events.
+    let mirror = referrals_mirror::postgres::PgMirror::connect(&db)
+        .await
+        .unwrap();
+    let done: i64 = mirror
+        .client()
+        .query_one("SELECT count(*) FROM events WHERE done", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(done > 300, "{done} events worked off");
+    for child in receivers.iter_mut().chain(syncs.iter_mut()) {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let differ = expected
+        .iter()
+        .filter(|(id, tag)| copy.get(*id) != Some(*tag))
+        .count();
+    assert_eq!(differ, 0, "{differ} of {} referrals differ", expected.len());
+    assert_eq!(copy.len(), expected.len());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forged_callbacks_are_refused_and_change_nothing() {
     let sandbox = referrals_testkit::start(referrals_testkit::config()).await;

@@ -37,6 +37,7 @@
 //! Errors name the server as `postgres://user@host:port/database`, never with a password.
 
 mod columns;
+mod events;
 mod schema;
 
 use std::ops::ControlFlow;

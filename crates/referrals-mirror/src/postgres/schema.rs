@@ -30,7 +30,8 @@ CREATE TABLE events (
     name text NOT NULL,
     referral_id text,
     body text NOT NULL,
-    done boolean NOT NULL DEFAULT false
+    done boolean NOT NULL DEFAULT false,
+    claimed_until timestamptz
 );
 CREATE INDEX events_pending ON events (done, seq);
 ";
