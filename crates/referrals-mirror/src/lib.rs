@@ -38,12 +38,18 @@
 //!   (RFC 3339, as the service sent it) and `json`, the referral as the client read it. Money
 //!   in `json` keeps the digits the service sent: read it as text with `json -> '$.details.dealValue'`
 //!   (SQLite's `->` gives JSON text), not with `->>` or `json_extract`, which make a float of it.
+//!   Beside them, a virtual column (computed from `json`) for each member that the document
+//!   lists as filterable or sortable, named in snake case after it (`country`, `direction`,
+//!   `created_date_time`...), the sort keys indexed: `SELECT id FROM referrals WHERE country =
+//!   'US' AND status = 'New'`. A member added to the document gets its column the next time a
+//!   mirror is opened.
 //! - `sync_state`: one row, the sync's state.
 //! - `events`: the webhook events that a receiver stored before it acknowledged them
 //!   ([`Mirror::store_event`]), each marked `done` once its referral was read and applied.
 //!
 //! A mirror of version 1 (before `events`) is taken to version 2 when it is opened.
 
+mod columns;
 mod csv_file;
 mod error;
 mod events;

@@ -82,6 +82,7 @@ pub(crate) fn open(path: &Path) -> Result<Connection, Error> {
         .map_err(|error| Error::sqlite(path, "open it as a SQLite database", error))?;
     set_up(&connection, path)?;
     check_tables(&connection, path)?;
+    add_member_columns(&connection, path)?;
     Ok(connection)
 }
 
@@ -183,6 +184,66 @@ fn check_tables(connection: &Connection, path: &Path) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// Adds a virtual column (computed from `json`, see [`crate::columns`]) for each member that
+/// the document lists as filterable or sortable and the table lacks, the sort keys indexed: a
+/// member added to the document gets its column when a mirror is next opened, and the old rows
+/// have it at once.
+fn add_member_columns(connection: &Connection, path: &Path) -> Result<(), Error> {
+    let present = |connection: &Connection| {
+        let mut statement =
+            connection.prepare("SELECT name FROM pragma_table_xinfo('referrals')")?;
+        let names = statement.query_map([], |row| row.get::<_, String>(0))?;
+        names.collect::<rusqlite::Result<Vec<String>>>()
+    };
+    let failed = |error| Error::sqlite(path, "add the columns of the document's members", error);
+    let missing = |present: &[String]| -> Vec<crate::columns::Column> {
+        crate::columns::columns()
+            .into_iter()
+            .filter(|column| {
+                !present
+                    .iter()
+                    .any(|name| name.eq_ignore_ascii_case(&column.name))
+            })
+            .collect()
+    };
+    if missing(&present(connection).map_err(failed)?).is_empty() {
+        return Ok(());
+    }
+    connection
+        .execute_batch("BEGIN IMMEDIATE;")
+        .map_err(failed)?;
+    // Read again under the lock: another process may have added them meanwhile.
+    let steps: String = match present(connection) {
+        Ok(names) => missing(&names)
+            .iter()
+            .map(|column| {
+                let index = if column.sortable {
+                    format!(
+                        "CREATE INDEX referrals_by_{0} ON referrals ({0});",
+                        column.name
+                    )
+                } else {
+                    String::new()
+                };
+                format!(
+                    "ALTER TABLE referrals ADD COLUMN {}; {index}",
+                    column.sqlite_definition()
+                )
+            })
+            .collect(),
+        Err(error) => {
+            let _ = connection.execute_batch("ROLLBACK;");
+            return Err(failed(error));
+        }
+    };
+    connection
+        .execute_batch(&format!("{steps} COMMIT;"))
+        .map_err(|error| {
+            let _ = connection.execute_batch("ROLLBACK;");
+            failed(error)
+        })
 }
 
 fn columns_of(connection: &Connection, table: &str) -> rusqlite::Result<Vec<String>> {

@@ -165,6 +165,25 @@ async fn a_sync_copies_the_sandbox_and_another_brings_the_changes() {
     let row = mirror.get(lead.id.as_deref().unwrap()).unwrap().unwrap();
     assert_eq!(row.e_tag, changed.e_tag);
 
+    // The columns of the document's members answer without JSON functions.
+    let by_columns: i64 = mirror
+        .connection()
+        .query_row(
+            "SELECT count(*) FROM referrals WHERE country = 'US' AND status = 'New'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    let by_json = mirror
+        .referrals()
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            r.country() == Some("US") && r.status.as_ref().map(|s| s.as_str()) == Some("New")
+        })
+        .count();
+    assert_eq!((by_columns as usize, by_json > 0), (by_json, true));
+
     // Another filter on the same mirror is refused, and changes nothing.
     let filtered = SyncOptions::new()
         .filter(referrals_client::query::status().eq(referrals_client::types::ReferralStatus::New));
@@ -183,7 +202,7 @@ fn a_mirror_of_version_1_is_taken_to_version_2_and_events_survive_a_reopen() {
              substatus TEXT, updatedDateTime TEXT, json TEXT NOT NULL);
          CREATE TABLE sync_state (one INTEGER PRIMARY KEY CHECK (one = 1), state TEXT NOT NULL,
              written TEXT NOT NULL);
-         INSERT INTO referrals VALUES ('a', '1', 'New', 'Pending', NULL, '{\"id\":\"a\",\"eTag\":\"1\"}');
+         INSERT INTO referrals VALUES ('a', '1', 'New', 'Pending', NULL, '{\"id\":\"a\",\"eTag\":\"1\",\"direction\":\"Incoming\"}');
          PRAGMA application_id = 1380340300; PRAGMA user_version = 1;",
     )
     .unwrap();
@@ -195,6 +214,16 @@ fn a_mirror_of_version_1_is_taken_to_version_2_and_events_survive_a_reopen() {
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .unwrap();
     assert_eq!(version, 2);
+    // The old rows have the columns of the document's members at once.
+    let direction: String = mirror
+        .connection()
+        .query_row(
+            "SELECT direction FROM referrals WHERE id = 'a'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(direction, "Incoming");
 
     let first = mirror
         .store_event("referral-updated", Some("a"), "{}")

@@ -36,7 +36,6 @@
 //! The connection is plain TCP (no TLS): for a server on the same host or a private network.
 //! Errors name the server as `postgres://user@host:port/database`, never with a password.
 
-mod columns;
 mod events;
 mod schema;
 
@@ -48,7 +47,7 @@ use referrals_client::types::Referral;
 use tokio_postgres::NoTls;
 use tokio_postgres::types::ToSql;
 
-use self::columns::{Column, FIXED};
+use crate::columns::{Column, FIXED};
 use crate::sync::{SyncReport, Target};
 use crate::{Applied, Error};
 
@@ -298,7 +297,7 @@ fn upsert_sql(columns: &[Column]) -> String {
         columns
             .iter()
             .enumerate()
-            .map(|(index, column)| format!("(${}::text)::{}", index + 4, column.sql_type)),
+            .map(|(index, column)| format!("(${}::text)::{}", index + 4, column.sql_type())),
     )
     .collect();
     let sets: Vec<String> = names[1..]

@@ -4,8 +4,8 @@
 
 use tokio_postgres::Client;
 
-use super::columns::{Column, columns};
 use crate::Error;
+use crate::columns::{Column, columns};
 
 /// What marks the tables as a mirror's, in `referrals_mirror`.
 const PROGRAM: &str = "referrals-mirror";
@@ -154,7 +154,7 @@ async fn add_columns(
         let mut step = format!(
             "ALTER TABLE referrals ADD COLUMN {name} {};
              UPDATE referrals SET {name} = {};",
-            column.sql_type,
+            column.sql_type(),
             column.read_from_json()
         );
         if column.sortable {

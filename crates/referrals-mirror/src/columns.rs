@@ -1,12 +1,14 @@
-//! The columns of a PostgreSQL mirror beside each referral's JSON: one for each member that
-//! the document lists as filterable or sortable (`x-filterable`, `x-sortable`, read from the
-//! generated tables), named in snake case after the member (`customerProfile/address/country`
-//! → `country`; the whole path when two members end alike), typed after its kind.
+//! The columns of a mirror beside each referral's JSON, in both backends: one for each member
+//! that the document lists as filterable or sortable (`x-filterable`, `x-sortable`, read from
+//! the generated tables), named in snake case after the member
+//! (`customerProfile/address/country` → `country`; the whole path when two members end
+//! alike), typed after its kind, the sort keys indexed.
 
 use referrals_client::facts::{FILTERABLE, Kind, SORTABLE, Scalar};
 use referrals_client::types::Referral;
 
-/// The columns that every mirror has, whatever the document says.
+/// The columns that every PostgreSQL mirror has, whatever the document says.
+#[cfg(feature = "postgres")]
 pub(crate) const FIXED: [&str; 3] = ["id", "e_tag", "json"];
 
 /// A column made from a member of the document's tables.
@@ -15,14 +17,42 @@ pub(crate) struct Column {
     pub(crate) name: String,
     /// The member's path in the referral (`customerProfile/address/country`).
     pub(crate) path: &'static str,
-    pub(crate) sql_type: &'static str,
+    kind: Kind,
     /// Whether the member is a sort key: its column has an index.
     pub(crate) sortable: bool,
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     get: fn(&Referral) -> Scalar<'_>,
 }
 
 impl Column {
+    /// The column's type in PostgreSQL.
+    #[cfg(feature = "postgres")]
+    pub(crate) fn sql_type(&self) -> &'static str {
+        match self.kind {
+            Kind::Text | Kind::Set => "text",
+            Kind::Time => "timestamptz",
+            Kind::Money => "numeric",
+            Kind::Bool => "boolean",
+        }
+    }
+
+    /// The column in SQLite: a virtual column computed from `json` (money as JSON text, so
+    /// that it keeps its digits).
+    pub(crate) fn sqlite_definition(&self) -> String {
+        let path = format!("$.{}", self.path.replace('/', "."));
+        let (sql_type, read) = match self.kind {
+            Kind::Text | Kind::Set | Kind::Time => ("TEXT", "->>"),
+            Kind::Money => ("TEXT", "->"),
+            Kind::Bool => ("INTEGER", "->>"),
+        };
+        format!(
+            "{} {sql_type} GENERATED ALWAYS AS (json {read} '{path}') VIRTUAL",
+            self.name
+        )
+    }
+
     /// The member's value in `referral`, as the text that PostgreSQL casts to the column's type.
+    #[cfg(feature = "postgres")]
     pub(crate) fn text(&self, referral: &Referral) -> Option<String> {
         match (self.get)(referral) {
             Scalar::Null => None,
@@ -33,12 +63,14 @@ impl Column {
         }
     }
 
-    /// The SQL that reads the member from a row's `json`, to fill a column added later.
+    /// The SQL that reads the member from a row's `json` in PostgreSQL, to fill a column
+    /// added later.
+    #[cfg(feature = "postgres")]
     pub(crate) fn read_from_json(&self) -> String {
         format!(
             "(json #>> '{{{}}}')::{}",
             self.path.replace('/', ","),
-            self.sql_type
+            self.sql_type()
         )
     }
 }
@@ -67,21 +99,12 @@ pub(crate) fn columns() -> Vec<Column> {
         columns.push(Column {
             name,
             path,
-            sql_type: sql_type(kind),
+            kind,
             sortable: SORTABLE.iter().any(|key| key.path == path),
             get,
         });
     }
     columns
-}
-
-fn sql_type(kind: Kind) -> &'static str {
-    match kind {
-        Kind::Text | Kind::Set => "text",
-        Kind::Time => "timestamptz",
-        Kind::Money => "numeric",
-        Kind::Bool => "boolean",
-    }
 }
 
 /// `customerProfile/address/country` → `customer_profile_address_country`.
@@ -121,7 +144,11 @@ mod tests {
         let names: std::collections::BTreeSet<&str> =
             columns.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names.len(), columns.len(), "names are distinct");
-        assert!(names.iter().all(|name| !FIXED.contains(name)));
+        assert!(
+            names
+                .iter()
+                .all(|name| !["id", "e_tag", "json"].contains(name))
+        );
         // The conditional upsert compares this column.
         assert!(names.contains("updated_date_time"));
         assert_eq!(
