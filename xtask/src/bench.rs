@@ -55,6 +55,9 @@ enum BenchPart {
     /// A first sync and an export at a service's round trip, against the floor of one round
     /// trip a page in a row.
     Latency,
+    /// A first sync of 100,000 referrals into SQLite and into PostgreSQL, against the plain
+    /// loop.
+    Mirror,
 }
 
 pub fn run(args: Args) -> ExitCode {
@@ -64,6 +67,7 @@ pub fn run(args: Args) -> ExitCode {
             BenchPart::Cli,
             BenchPart::Events,
             BenchPart::Latency,
+            BenchPart::Mirror,
         ]
     } else {
         args.only.clone()
@@ -136,6 +140,9 @@ fn measure(seconds: u64, parts: &[BenchPart]) -> Result<(), String> {
     }
     if parts.contains(&BenchPart::Latency) {
         crate::bench_latency::run(&cli)?;
+    }
+    if parts.contains(&BenchPart::Mirror) {
+        crate::bench_mirror::run(&cli)?;
     }
     let _ = std::fs::remove_dir_all(&cli.scratch);
     println!(

@@ -21,6 +21,7 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod bench_events;
 mod bench_latency;
+mod bench_mirror;
 mod codegen;
 
 /// Exit status of a `--check` that found the committed copy stale.

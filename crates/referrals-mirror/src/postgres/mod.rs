@@ -261,11 +261,13 @@ impl Target for PgMirror {
             .transaction()
             .await
             .map_err(failed("start a transaction"))?;
-        for referral in items {
-            upsert(&transaction, &self.upsert, &self.columns, referral)
-                .await
-                .map_err(failed("write a referral"))?;
-        }
+        // Sent at once: the connection pipelines them, in order, one round trip for the batch.
+        let writes = items
+            .iter()
+            .map(|referral| upsert(&transaction, &self.upsert, &self.columns, referral));
+        futures_util::future::try_join_all(writes)
+            .await
+            .map_err(failed("write a referral"))?;
         let moved = transaction
             .execute(STATE_SQL, &[&state.to_json(), &state.watermark()])
             .await
