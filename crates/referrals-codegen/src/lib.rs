@@ -258,15 +258,33 @@ fn is_types_module(item: &syn::Item) -> bool {
 
 /// The whole of a build script that generates `part` from the workspace's document: reads
 /// the part's document under `../../openapi/` (from the crate being built), asks cargo to run again when it
-/// changes, and writes the source to `OUT_DIR/<part's file name>`. A failure prints the error
+/// changes, and writes the source to `OUT_DIR/<part's file name>`. Built from a package
+/// (no workspace around it), it copies the package's `generated/` file instead. A failure prints the error
 /// on one line and exits, instead of a panic's backtrace hint.
 pub fn build_script(part: Part) {
     let manifest_dir =
         std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let out_dir = std::path::PathBuf::from(std::env::var_os("OUT_DIR").expect("set by cargo"));
     let spec = manifest_dir.join("../../openapi").join(part.document());
-    println!("cargo::rerun-if-changed={}", spec.display());
     let target = out_dir.join(part.file_name());
+    if !spec.exists() {
+        // A crate built from its package, outside the workspace: the document is not there,
+        // and the build takes the reviewed copy in the package's `generated/`, which
+        // `cargo xtask codegen --check` keeps equal to what the generator makes of the
+        // document. The document stays the one source; a package carries its output.
+        let copy = manifest_dir.join("generated").join(part.file_name());
+        println!("cargo::rerun-if-changed={}", copy.display());
+        if let Err(error) = std::fs::copy(&copy, &target) {
+            eprintln!(
+                "error: neither {} nor {} can be read: {error}",
+                spec.display(),
+                copy.display()
+            );
+            std::process::exit(1);
+        }
+        return;
+    }
+    println!("cargo::rerun-if-changed={}", spec.display());
     let written = generate(&spec, part)
         .map_err(|error| error.to_string())
         .and_then(|source| {
