@@ -4,6 +4,7 @@
 mod api;
 mod auth;
 mod create;
+mod drift;
 mod export;
 mod filters;
 mod listen;
@@ -147,6 +148,18 @@ enum Command {
     /// Register, show, replace or test the URL that receives Partner Center's events.
     #[command(after_help = webhooks::HELP)]
     Webhooks(webhooks::Args),
+    /// Report what the service sends that the document does not say (read-only).
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  referrals drift\n",
+        "  referrals drift --pages 50 --format json > drift.json\n\n",
+        "Reads pages of the listing as they come and reports, grouped and counted, every member\n",
+        "that the document does not declare, every value outside a known set, every member of\n",
+        "another JSON type than the document's, and every status or header of an answer that\n",
+        "the document does not list. Exit status: 0 when nothing drifted, 4 when something did,\n",
+        "1 when the check could not run."
+    ))]
+    Drift(drift::Args),
     /// One command per operation of the document, generated from it.
     #[command(
         subcommand_required = true,
@@ -331,6 +344,9 @@ fn exit(error: &anyhow::Error) -> ExitCode {
     if error.downcast_ref::<Reported>().is_some() {
         return ExitCode::FAILURE;
     }
+    if error.downcast_ref::<drift::Drifted>().is_some() {
+        return ExitCode::from(drift::DRIFTED);
+    }
     // The chain of causes, up to an error of the client, whose text has its own causes.
     let mut message = String::new();
     for cause in error.chain() {
@@ -385,6 +401,7 @@ async fn run(matches: ArgMatches) -> anyhow::Result<()> {
         Command::Create(args) => create::run(&context, args).await,
         Command::Listen(args) => listen::run(&context, args).await,
         Command::Webhooks(args) => webhooks::run(&context, args, cli.token.clone()).await,
+        Command::Drift(args) => drift::run(&context, args).await,
         Command::Api => api::run(&context, sub).await,
         Command::Completions { .. } => Ok(()),
     }

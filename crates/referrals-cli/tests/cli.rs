@@ -1042,3 +1042,41 @@ fn sync_into_postgres_and_a_password_is_never_printed() {
         out.stderr
     );
 }
+
+#[test]
+fn drift_finds_each_kind_and_a_faithful_service_has_none() {
+    let faithful = Server::start(250);
+    let out = faithful.run(&["drift", "--format", "json"]);
+    assert_eq!(out.code, Some(0), "{}{}", out.stdout, out.stderr);
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(report["drifted"], false, "{report}");
+    assert_eq!(report["pages"], 3);
+
+    let drifted = Server::start_with(Config {
+        seed_count: 250,
+        drift: true,
+        ..referrals_testkit::config()
+    });
+    let out = drifted.run(&["drift", "--format", "json", "--pages", "2"]);
+    assert_eq!(out.code, Some(4), "{}{}", out.stdout, out.stderr);
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let first = |kind: &str| report[kind][0].clone();
+    assert_eq!(
+        first("undeclared_members")["path"],
+        "value[]/sandboxUndeclared"
+    );
+    assert_eq!(first("undeclared_members")["count"], 2, "one a page");
+    assert_eq!(first("unknown_values")["value"], "SandboxUnknown");
+    assert_eq!(first("wrong_types")["path"], "value[]/name");
+    assert_eq!(first("wrong_types")["found"], "number");
+    assert_eq!(first("undocumented_statuses")["status"], 203);
+    assert_eq!(first("undocumented_headers")["header"], "x-sandbox-drift");
+    // On a terminal's stead, a table names the same.
+    let out = drifted.run(&["drift", "--format", "table", "--pages", "1"]);
+    assert_eq!(out.code, Some(4));
+    assert!(
+        out.stdout.contains("unknown value") && out.stdout.contains("SandboxUnknown"),
+        "{}",
+        out.stdout
+    );
+}

@@ -443,7 +443,7 @@ impl Client {
 
     /// The continuation that a page's next link gives (see [`Continuation`]), or why it
     /// cannot be followed.
-    fn continuation(
+    pub(crate) fn continuation(
         &self,
         current: &[(String, String)],
         link: &str,

@@ -174,6 +174,9 @@ pub struct Operation {
     pub parameters: Vec<(String, String)>,
     /// The component schema of its request body, when it takes one.
     pub body: Option<String>,
+    /// Its answers: the status as the document writes it (`200`, `4XX`, `default`) and the
+    /// headers that the answer declares.
+    pub responses: Vec<(String, Vec<String>)>,
     /// The values that a parameter's `enum` allows, for the parameters that have one.
     pub parameter_values: Vec<(String, Vec<String>)>,
     /// The vendor extensions of its parameters that hold text or a list of text: the
@@ -980,9 +983,38 @@ impl<'a> Reader<'a> {
                 deprecated: operation.deprecated,
                 parameters,
                 body: body_schema(operation),
+                responses: self.responses(operation),
                 parameter_values,
                 parameter_extensions,
             });
+        }
+        found
+    }
+
+    /// The answers of `operation`: each status and the headers it declares, references to
+    /// `components/responses` resolved.
+    fn responses(&self, operation: &openapiv3::Operation) -> Vec<(String, Vec<String>)> {
+        let components = self.document.openapi.components.as_ref();
+        let resolve = |response: &ReferenceOr<openapiv3::Response>| match response {
+            ReferenceOr::Item(response) => Some(response.clone()),
+            ReferenceOr::Reference { reference } => {
+                let name = reference.strip_prefix("#/components/responses/")?;
+                components?.responses.get(name)?.as_item().cloned()
+            }
+        };
+        let headers = |response: Option<openapiv3::Response>| -> Vec<String> {
+            response
+                .map(|response| response.headers.keys().cloned().collect())
+                .unwrap_or_default()
+        };
+        let mut found: Vec<(String, Vec<String>)> = operation
+            .responses
+            .responses
+            .iter()
+            .map(|(status, response)| (status.to_string(), headers(resolve(response))))
+            .collect();
+        if let Some(default) = &operation.responses.default {
+            found.push(("default".to_owned(), headers(resolve(default))));
         }
         found
     }

@@ -626,6 +626,7 @@ fn operations(facts: &Facts, dropped: &[Dropped]) -> TokenStream {
         )
     });
     let methods = operation_methods(all, &variants, dropped);
+    let responses = operation_responses(all, &variants);
     let modules = all.iter().map(parameter_module);
     quote! {
         /// The operations of the document.
@@ -635,6 +636,8 @@ fn operations(facts: &Facts, dropped: &[Dropped]) -> TokenStream {
         }
 
         #methods
+
+        #responses
 
         impl ::std::fmt::Display for Operation {
             fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
@@ -698,6 +701,26 @@ fn representation(operation: &Operation, dropped: &[Dropped]) -> TokenStream {
     match (drops, prefer) {
         (true, Some((name, _))) => quote!(Some((#name, "return=representation"))),
         _ => quote!(None),
+    }
+}
+
+/// `Operation::responses`: the answers of each operation, their statuses and headers.
+fn operation_responses(all: &[Operation], variants: &[Ident]) -> TokenStream {
+    let responses = all.iter().map(|operation| {
+        let answers = operation
+            .responses
+            .iter()
+            .map(|(status, headers)| quote!((#status, &[#(#headers),*])));
+        quote!(&[#(#answers),*])
+    });
+    quote! {
+        impl Operation {
+            /// Its answers as the document lists them: the status as written (`200`, `4XX`,
+            /// `default`) and the headers that the answer declares.
+            pub const fn responses(self) -> &'static [(&'static str, &'static [&'static str])] {
+                match self { #( Operation::#variants => #responses, )* }
+            }
+        }
     }
 }
 

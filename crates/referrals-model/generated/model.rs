@@ -9059,6 +9059,166 @@ impl Operation {
         }
     }
 }
+impl Operation {
+    /// Its answers as the document lists them: the status as written (`200`, `4XX`,
+    /// `default`) and the headers that the answer declares.
+    pub const fn responses(self) -> &'static [(&'static str, &'static [&'static str])] {
+        match self {
+            Operation::ListReferrals => {
+                &[
+                    ("200", &["Request-ID"]),
+                    ("400", &["Request-ID"]),
+                    ("401", &["Request-ID"]),
+                    ("403", &["Request-ID"]),
+                    ("404", &["Request-ID"]),
+                    ("405", &["Request-ID"]),
+                    ("406", &["Request-ID"]),
+                    ("409", &["Request-ID"]),
+                    ("410", &["Request-ID"]),
+                    ("411", &["Request-ID"]),
+                    ("412", &["Request-ID"]),
+                    ("413", &["Request-ID"]),
+                    ("415", &["Request-ID"]),
+                    ("416", &["Request-ID"]),
+                    ("422", &["Request-ID"]),
+                    ("423", &["Request-ID"]),
+                    ("429", &["Request-ID", "Retry-After"]),
+                    ("500", &["Request-ID"]),
+                    ("501", &["Request-ID"]),
+                    ("503", &["Request-ID", "Retry-After"]),
+                    ("504", &["Request-ID"]),
+                ]
+            }
+            Operation::CreateReferral => {
+                &[
+                    ("200", &["Request-ID", "ETag"]),
+                    ("201", &["Request-ID", "ETag", "Location"]),
+                    ("400", &["Request-ID"]),
+                    ("401", &["Request-ID"]),
+                    ("403", &["Request-ID"]),
+                    ("404", &["Request-ID"]),
+                    ("405", &["Request-ID"]),
+                    ("406", &["Request-ID"]),
+                    ("409", &["Request-ID"]),
+                    ("410", &["Request-ID"]),
+                    ("411", &["Request-ID"]),
+                    ("412", &["Request-ID"]),
+                    ("413", &["Request-ID"]),
+                    ("415", &["Request-ID"]),
+                    ("416", &["Request-ID"]),
+                    ("422", &["Request-ID"]),
+                    ("423", &["Request-ID"]),
+                    ("429", &["Request-ID", "Retry-After"]),
+                    ("500", &["Request-ID"]),
+                    ("501", &["Request-ID"]),
+                    ("503", &["Request-ID", "Retry-After"]),
+                    ("504", &["Request-ID"]),
+                ]
+            }
+            Operation::GetReferral => {
+                &[
+                    ("200", &["Request-ID", "ETag"]),
+                    ("400", &["Request-ID"]),
+                    ("401", &["Request-ID"]),
+                    ("403", &["Request-ID"]),
+                    ("404", &["Request-ID"]),
+                    ("405", &["Request-ID"]),
+                    ("406", &["Request-ID"]),
+                    ("409", &["Request-ID"]),
+                    ("410", &["Request-ID"]),
+                    ("411", &["Request-ID"]),
+                    ("412", &["Request-ID"]),
+                    ("413", &["Request-ID"]),
+                    ("415", &["Request-ID"]),
+                    ("416", &["Request-ID"]),
+                    ("422", &["Request-ID"]),
+                    ("423", &["Request-ID"]),
+                    ("429", &["Request-ID", "Retry-After"]),
+                    ("500", &["Request-ID"]),
+                    ("501", &["Request-ID"]),
+                    ("503", &["Request-ID", "Retry-After"]),
+                    ("504", &["Request-ID"]),
+                ]
+            }
+            Operation::ReplaceReferral => {
+                &[
+                    ("200", &["Request-ID", "ETag"]),
+                    ("400", &["Request-ID"]),
+                    ("401", &["Request-ID"]),
+                    ("403", &["Request-ID"]),
+                    ("404", &["Request-ID"]),
+                    ("405", &["Request-ID"]),
+                    ("406", &["Request-ID"]),
+                    ("409", &["Request-ID"]),
+                    ("410", &["Request-ID"]),
+                    ("411", &["Request-ID"]),
+                    ("412", &["Request-ID"]),
+                    ("413", &["Request-ID"]),
+                    ("415", &["Request-ID"]),
+                    ("416", &["Request-ID"]),
+                    ("422", &["Request-ID"]),
+                    ("423", &["Request-ID"]),
+                    ("429", &["Request-ID", "Retry-After"]),
+                    ("500", &["Request-ID"]),
+                    ("501", &["Request-ID"]),
+                    ("503", &["Request-ID", "Retry-After"]),
+                    ("504", &["Request-ID"]),
+                ]
+            }
+            Operation::UpdateReferral => {
+                &[
+                    ("200", &["Request-ID", "ETag"]),
+                    ("204", &["Request-ID", "ETag"]),
+                    ("400", &["Request-ID"]),
+                    ("401", &["Request-ID"]),
+                    ("403", &["Request-ID"]),
+                    ("404", &["Request-ID"]),
+                    ("405", &["Request-ID"]),
+                    ("406", &["Request-ID"]),
+                    ("409", &["Request-ID"]),
+                    ("410", &["Request-ID"]),
+                    ("411", &["Request-ID"]),
+                    ("412", &["Request-ID"]),
+                    ("413", &["Request-ID"]),
+                    ("415", &["Request-ID"]),
+                    ("416", &["Request-ID"]),
+                    ("422", &["Request-ID"]),
+                    ("423", &["Request-ID"]),
+                    ("429", &["Request-ID", "Retry-After"]),
+                    ("500", &["Request-ID"]),
+                    ("501", &["Request-ID"]),
+                    ("503", &["Request-ID", "Retry-After"]),
+                    ("504", &["Request-ID"]),
+                ]
+            }
+            Operation::ListReferralsLegacy => {
+                &[
+                    ("200", &["Request-ID"]),
+                    ("400", &["Request-ID"]),
+                    ("401", &["Request-ID"]),
+                    ("403", &["Request-ID"]),
+                    ("404", &["Request-ID"]),
+                    ("405", &["Request-ID"]),
+                    ("406", &["Request-ID"]),
+                    ("409", &["Request-ID"]),
+                    ("410", &["Request-ID"]),
+                    ("411", &["Request-ID"]),
+                    ("412", &["Request-ID"]),
+                    ("413", &["Request-ID"]),
+                    ("415", &["Request-ID"]),
+                    ("416", &["Request-ID"]),
+                    ("422", &["Request-ID"]),
+                    ("423", &["Request-ID"]),
+                    ("429", &["Request-ID", "Retry-After"]),
+                    ("500", &["Request-ID"]),
+                    ("501", &["Request-ID"]),
+                    ("503", &["Request-ID", "Retry-After"]),
+                    ("504", &["Request-ID"]),
+                ]
+            }
+        }
+    }
+}
 impl ::std::fmt::Display for Operation {
     fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
         f.write_str(self.id())

@@ -1053,6 +1053,76 @@ impl Operation {
         }
     }
 }
+impl Operation {
+    /// Its answers as the document lists them: the status as written (`200`, `4XX`,
+    /// `default`) and the headers that the answer declares.
+    pub const fn responses(self) -> &'static [(&'static str, &'static [&'static str])] {
+        match self {
+            Operation::ListWebhookEvents => {
+                &[
+                    ("200", &[]),
+                    ("401", &[]),
+                    ("403", &[]),
+                    ("429", &["Retry-After"]),
+                    ("500", &[]),
+                ]
+            }
+            Operation::GetWebhookRegistration => {
+                &[
+                    ("200", &[]),
+                    ("401", &[]),
+                    ("403", &[]),
+                    ("404", &[]),
+                    ("429", &["Retry-After"]),
+                    ("500", &[]),
+                ]
+            }
+            Operation::ReplaceWebhookRegistration => {
+                &[
+                    ("200", &[]),
+                    ("400", &[]),
+                    ("401", &[]),
+                    ("403", &[]),
+                    ("404", &[]),
+                    ("429", &["Retry-After"]),
+                    ("500", &[]),
+                ]
+            }
+            Operation::RegisterWebhook => {
+                &[
+                    ("200", &[]),
+                    ("400", &[]),
+                    ("401", &[]),
+                    ("403", &[]),
+                    ("409", &[]),
+                    ("429", &["Retry-After"]),
+                    ("500", &[]),
+                ]
+            }
+            Operation::ReceiveWebhookEvent => &[("200", &[]), ("400", &[]), ("401", &[])],
+            Operation::SendValidationEvent => {
+                &[
+                    ("200", &[]),
+                    ("400", &[]),
+                    ("401", &[]),
+                    ("403", &[]),
+                    ("429", &["Retry-After"]),
+                    ("500", &[]),
+                ]
+            }
+            Operation::GetValidationEventDeliveries => {
+                &[
+                    ("200", &[]),
+                    ("401", &[]),
+                    ("403", &[]),
+                    ("404", &[]),
+                    ("429", &["Retry-After"]),
+                    ("500", &[]),
+                ]
+            }
+        }
+    }
+}
 impl ::std::fmt::Display for Operation {
     fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
         f.write_str(self.id())

@@ -35,6 +35,7 @@
 //!   invalid UTF-8, oversized bodies, absurd `$top`), never a crash.
 
 mod api;
+mod drift;
 pub mod error;
 pub mod events;
 pub mod filter;
@@ -102,6 +103,10 @@ pub struct Config {
     /// Whether `$count=true` gets `@odata.count` in the answer. Default: true; false shows a
     /// client a service that leaves it out.
     pub answer_count: bool,
+    /// Whether the listing answers as a service that drifted from the document: 203, an
+    /// undeclared header, and in the first referrals of each page an undeclared member, an
+    /// unknown status and a name that is a number. Default: false.
+    pub drift: bool,
 }
 
 /// What a `$skiptoken` of the sandbox holds. The document says nothing of it; a client must
@@ -142,6 +147,7 @@ impl Default for Config {
             latency: std::time::Duration::ZERO,
             rate_limit: None,
             answer_count: true,
+            drift: false,
         }
     }
 }
@@ -169,6 +175,7 @@ pub struct App {
     rate_limit: Option<u32>,
     window: Mutex<pace::Window>,
     answer_count: bool,
+    drift: bool,
     /// The order of ties under [`Paging::Shuffled`].
     ties: Mutex<fastrand::Rng>,
 }
@@ -313,6 +320,7 @@ pub fn app(config: &Config, base: &str) -> App {
         rate_limit: config.rate_limit.filter(|limit| *limit > 0),
         window: Mutex::new(pace::Window::default()),
         answer_count: config.answer_count,
+        drift: config.drift,
         ties: Mutex::new(fastrand::Rng::with_seed(config.seed)),
         events: events::Events::new(
             config.signing.clone(),
@@ -413,6 +421,7 @@ pub fn router(app: Arc<App>) -> Router {
         .layer(middleware::from_fn_with_state(app.clone(), authenticate))
         .layer(middleware::from_fn_with_state(app.clone(), faults))
         .layer(middleware::from_fn_with_state(app.clone(), pace::pace))
+        .layer(middleware::from_fn_with_state(app.clone(), drift::drift))
         .layer(middleware::from_fn_with_state(
             app.clone(),
             request_id_and_log,

@@ -64,6 +64,11 @@ struct Args {
     /// Leave @odata.count out of every answer, as a service that does not count.
     #[arg(long)]
     no_count: bool,
+    /// Answer the listing as a service that drifted from the document (203, an undeclared
+    /// header, an undeclared member, an unknown status, a name that is a number), for
+    /// `referrals drift`.
+    #[arg(long)]
+    drift: bool,
     /// Where to write the test root that signs the events (PEM), for a receiver to trust
     /// [default: a file in the temporary folder, named after the port].
     #[arg(long, value_name = "FILE")]
@@ -146,6 +151,7 @@ async fn main() -> ExitCode {
         latency: args.latency.unwrap_or_default(),
         rate_limit: args.rate_limit,
         answer_count: !args.no_count,
+        drift: args.drift,
         ..Config::default()
     };
     let sandbox = match referrals_sandbox::start(config.clone()).await {
