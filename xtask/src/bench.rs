@@ -84,6 +84,12 @@ pub fn run(args: Args) -> ExitCode {
 /// Where cargo puts the release binaries: `<target dir>/release`, the target dir as cargo
 /// resolves it (`CARGO_TARGET_DIR`, `build.target-dir`, or `target/`).
 fn release_dir() -> Result<PathBuf, String> {
+    Ok(target_dir()?.join("release"))
+}
+
+/// The target directory as cargo resolves it (`CARGO_TARGET_DIR`, `build.target-dir`, or
+/// `target/`).
+pub(crate) fn target_dir() -> Result<PathBuf, String> {
     let output = Command::new(env!("CARGO"))
         .current_dir(root())
         .args(["metadata", "--format-version", "1", "--no-deps"])
@@ -100,7 +106,7 @@ fn release_dir() -> Result<PathBuf, String> {
     let target = metadata["target_directory"]
         .as_str()
         .ok_or("cargo metadata names no target directory")?;
-    Ok(PathBuf::from(target).join("release"))
+    Ok(PathBuf::from(target))
 }
 
 fn measure(seconds: u64, parts: &[BenchPart]) -> Result<(), String> {

@@ -8,6 +8,7 @@
 //!                                crates/referrals-cli/generated/cli.rs
 //! cargo xtask codegen --check    change nothing; exit 1 with a unified diff when it is stale
 //! cargo xtask bench              measure paging, memory and the sandbox's throughput
+//! cargo xtask docs [--browser]   the HTML reference and the man pages, in <target dir>/docs
 //! ```
 //!
 //! `--spec <file>`, `--model-out <file>`, `--out <file>`, `--mock-out <file>` and
@@ -23,6 +24,7 @@ mod bench_events;
 mod bench_latency;
 mod bench_mirror;
 mod codegen;
+mod docs;
 
 /// Exit status of a `--check` that found the committed copy stale.
 const STALE: u8 = 1;
@@ -49,6 +51,10 @@ enum Task {
     /// Build the sandbox and the measuring programs in release mode and print a report
     /// (about ten minutes on two cores).
     Bench(bench::Args),
+    /// Build the HTML reference of the document (with its vendor extensions as tables) and the
+    /// man pages of `referrals` in `<target dir>/docs/`; `--browser` checks the page in
+    /// headless Chromium.
+    Docs(docs::Args),
 }
 
 fn main() -> ExitCode {
@@ -66,6 +72,7 @@ fn main() -> ExitCode {
     match cli.task {
         Task::Codegen(args) => codegen::run(args),
         Task::Bench(args) => bench::run(args),
+        Task::Docs(args) => docs::run(args),
     }
 }
 

@@ -174,6 +174,13 @@ enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
+    /// Write the man pages of referrals and of each command (roff) into a folder.
+    #[command(hide = true)]
+    Man {
+        /// The folder; made when it is not there.
+        #[arg(long, value_name = "DIR")]
+        out: std::path::PathBuf,
+    },
 }
 
 /// The options of `list`; the filter flags are added from the document's tables.
@@ -382,6 +389,11 @@ async fn run(matches: ArgMatches) -> anyhow::Result<()> {
         out.flush()?;
         return Ok(());
     }
+    if let Command::Man { out } = &cli.command {
+        std::fs::create_dir_all(out)?;
+        clap_mangen::generate_to(command(), out)?;
+        return Ok(());
+    }
     let context = Context {
         client: client(&cli)?,
         quiet: cli.quiet,
@@ -403,7 +415,7 @@ async fn run(matches: ArgMatches) -> anyhow::Result<()> {
         Command::Webhooks(args) => webhooks::run(&context, args, cli.token.clone()).await,
         Command::Drift(args) => drift::run(&context, args).await,
         Command::Api => api::run(&context, sub).await,
-        Command::Completions { .. } => Ok(()),
+        Command::Completions { .. } | Command::Man { .. } => Ok(()),
     }
 }
 

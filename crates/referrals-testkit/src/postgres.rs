@@ -2,7 +2,7 @@
 //! free loopback port, stopped when dropped. PostgreSQL refuses to run as root: under root the
 //! server runs as the user `postgres` (or `nobody`), through `runuser`.
 //!
-//! Where the binaries are missing, [`Server::start`] returns `None` after saying so, and the
+//! Where the binaries are missing, `Server::start` returns `None` after saying so, and the
 //! test skips; with `REFERRALS_REQUIRE_POSTGRES=1` (CI sets it) it panics instead.
 
 use std::net::TcpListener;
@@ -21,7 +21,7 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts a server, or says why not and returns `None` (a panic under [`REQUIRE`]).
+    /// Starts a server, or says why not and returns `None` (a panic under `REQUIRE`).
     pub fn start() -> Option<Self> {
         let Some(bin) = binaries() else {
             let message = "PostgreSQL's initdb and pg_ctl are not installed (apt-get install \
