@@ -210,6 +210,21 @@ fn report(out: &str, old: &str, new: &str) {
     }
     println!("updated {out}: {added} lines added, {removed} removed.");
 
+    match crate::summary::lines(old, new) {
+        Some(lines) if !lines.is_empty() => {
+            println!("items:");
+            for line in lines {
+                println!("  {line}");
+            }
+        }
+        Some(_) => {}
+        None => changed_items(old, new, &diff),
+    }
+    println!("review the change with `git diff {out}`.");
+}
+
+/// The items around the changed lines, for a version that does not parse.
+fn changed_items(old: &str, new: &str, diff: &TextDiff<'_, '_, str>) {
     let old_lines: Vec<&str> = old.lines().collect();
     let new_lines: Vec<&str> = new.lines().collect();
     let mut items = Vec::new();
@@ -233,7 +248,6 @@ fn report(out: &str, old: &str, new: &str) {
             println!("  {item}");
         }
     }
-    println!("review the change with `git diff {out}`.");
 }
 
 /// The item that line `index` belongs to, such as `pub struct Referral`: the item that a doc

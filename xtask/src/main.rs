@@ -9,6 +9,7 @@
 //! cargo xtask codegen --check    change nothing; exit 1 with a unified diff when it is stale
 //! cargo xtask bench              measure paging, memory and the sandbox's throughput
 //! cargo xtask docs [--browser]   the HTML reference and the man pages, in <target dir>/docs
+//! cargo xtask snapshots          accept the examples' snapshots, leaving nothing pending
 //! ```
 //!
 //! `--spec <file>`, `--model-out <file>`, `--out <file>`, `--mock-out <file>` and
@@ -25,6 +26,8 @@ mod bench_latency;
 mod bench_mirror;
 mod codegen;
 mod docs;
+mod snapshots;
+mod summary;
 
 /// Exit status of a `--check` that found the committed copy stale.
 const STALE: u8 = 1;
@@ -55,6 +58,9 @@ enum Task {
     /// man pages of `referrals` in `<target dir>/docs/`; `--browser` checks the page in
     /// headless Chromium.
     Docs(docs::Args),
+    /// Accept the snapshots of the examples after a change of the document or of an example:
+    /// nothing pending is left, and the headers do not churn.
+    Snapshots,
 }
 
 fn main() -> ExitCode {
@@ -73,6 +79,7 @@ fn main() -> ExitCode {
         Task::Codegen(args) => codegen::run(args),
         Task::Bench(args) => bench::run(args),
         Task::Docs(args) => docs::run(args),
+        Task::Snapshots => snapshots::run(),
     }
 }
 

@@ -15,6 +15,19 @@ fn spec_text() -> String {
     std::fs::read_to_string(root().join("openapi/referrals.yaml")).unwrap()
 }
 
+/// The document with its first `from` replaced by `to`. A document that no longer has `from`
+/// fails the test with a message that says so, instead of a test that checks nothing.
+fn edited(from: &str, to: &str) -> String {
+    let spec = spec_text();
+    assert!(
+        spec.contains(from),
+        "openapi/referrals.yaml no longer has the text that this test edits:\n{from}\n\
+         The test makes a document that the generator must refuse from it: point the edit \
+         at text that the document has (the document was not changed by the test)."
+    );
+    spec.replacen(from, to, 1)
+}
+
 /// The committed copy of the model, which holds the types.
 fn committed_copy() -> String {
     std::fs::read_to_string(root().join("crates/referrals-model/generated/model.rs")).unwrap()
@@ -114,7 +127,7 @@ fn check_passes_on_the_committed_tree() {
 
 #[test]
 fn check_fails_with_a_diff_after_a_change_to_the_document() {
-    let spec = spec_text().replace(
+    let spec = edited(
         "description: The customer's company name.",
         "description: The registered name of the customer's company.",
     );
@@ -150,8 +163,14 @@ fn check_fails_with_a_diff_after_a_change_to_the_document() {
     let report = stdout(&output);
     // The member's doc, and the doc of its builder setter, which quotes it.
     assert!(report.contains("2 lines added, 2 removed"), "{report}");
-    assert!(report.contains("pub struct CustomerProfile"), "{report}");
-    assert!(report.contains("pub fn name("), "{report}");
+    assert!(
+        report.contains("changed struct types::CustomerProfile.name"),
+        "{report}"
+    );
+    assert!(
+        report.contains("changed impl types::builder::CustomerProfile"),
+        "{report}"
+    );
     assert_eq!(sandbox.files(), ["referrals.rs", "referrals.yaml"]);
     assert!(sandbox.codegen(true).status.success());
 }
@@ -178,7 +197,7 @@ fn a_missing_copy_is_created_and_reported_stale() {
 
 #[test]
 fn a_yaml_syntax_error_names_file_line_and_column() {
-    let spec = spec_text().replacen("  version: v1.0", "  version: [v1.0", 1);
+    let spec = edited("  version: v1.0", "  version: [v1.0");
     let line = spec
         .lines()
         .position(|line| line == "  version: [v1.0")
@@ -198,10 +217,9 @@ fn a_yaml_syntax_error_names_file_line_and_column() {
 
 #[test]
 fn a_document_of_the_wrong_shape_names_the_place() {
-    let spec = spec_text().replacen(
+    let spec = edited(
         "      responses:\n        '200':\n          description: One page of referrals.",
         "      responses: 7\n      x-was:\n        '200':\n          description: One page of referrals.",
-        1,
     );
     assert_refused(
         &spec,
@@ -215,10 +233,9 @@ fn a_document_of_the_wrong_shape_names_the_place() {
 #[test]
 fn a_progenitor_panic_names_the_schema() {
     // An exclusive minimum without a minimum makes progenitor hit a `todo!`.
-    let spec = spec_text().replacen(
+    let spec = edited(
         "  schemas:\n",
         "  schemas:\n    Broken:\n      description: Broken on purpose.\n      exclusiveMinimum: true\n",
-        1,
     );
     assert_refused(
         &spec,
@@ -233,10 +250,9 @@ fn a_progenitor_panic_names_the_schema() {
 #[test]
 fn a_progenitor_panic_names_the_operation() {
     // Progenitor asserts that path parameters are required.
-    let spec = spec_text().replacen(
+    let spec = edited(
         "    ReferralId:\n      name: id\n      in: path\n      required: true",
         "    ReferralId:\n      name: id\n      in: path\n      required: false",
-        1,
     );
     assert_refused(
         &spec,
@@ -249,10 +265,9 @@ fn a_progenitor_panic_names_the_operation() {
 
 #[test]
 fn a_progenitor_error_names_the_operation() {
-    let spec = spec_text().replacen(
+    let spec = edited(
         "        description: The changes, in order. The service applies all of them or none.\n        content:\n          application/json:",
         "        description: The changes, in order. The service applies all of them or none.\n        content:\n          application/json-patch+json:",
-        1,
     );
     assert_refused(
         &spec,
@@ -265,10 +280,9 @@ fn a_progenitor_error_names_the_operation() {
 
 #[test]
 fn a_bare_number_is_refused_because_money_must_stay_exact() {
-    let spec = spec_text().replacen(
+    let spec = edited(
         "        currency:\n          type: string\n          nullable: true\n          description: The currency of `dealValue`",
         "        rate:\n          type: number\n          description: A float by mistake.\n        currency:\n          type: string\n          nullable: true\n          description: The currency of `dealValue`",
-        1,
     );
     assert_refused(
         &spec,
@@ -290,10 +304,9 @@ fn line_of(spec: &str, start: &str) -> usize {
 
 #[test]
 fn a_filterable_member_with_an_unknown_operator_is_refused_with_its_line() {
-    let spec = spec_text().replacen(
+    let spec = edited(
         "        substatus: {operators: [eq, ne]}",
         "        substatus: {operators: [eq, like]}",
-        1,
     );
     let line = line_of(&spec, "substatus: {operators: [eq, like]}");
     assert_refused(
@@ -309,10 +322,9 @@ fn a_filterable_member_with_an_unknown_operator_is_refused_with_its_line() {
 
 #[test]
 fn a_filterable_member_without_a_comparison_is_refused() {
-    let spec = spec_text().replacen(
+    let spec = edited(
         "        engagementId: {operators: [eq, ne]}",
         "        engagementId: {operators: [eq, ne]}\n        customerProfile: {operators: [eq]}",
-        1,
     );
     let line = line_of(&spec, "customerProfile: {operators: [eq]}");
     assert_refused(
@@ -323,20 +335,18 @@ fn a_filterable_member_without_a_comparison_is_refused() {
             "the member has no comparison",
         ],
     );
-    let spec = spec_text().replacen(
+    let spec = edited(
         "        engagementId: {operators: [eq, ne]}",
         "        engagementId: {operators: [eq, ne]}\n        favorite: {operators: [eq, gt]}",
-        1,
     );
     assert_refused(&spec, &["`gt` compares for order, and a boolean has none"]);
 }
 
 #[test]
 fn a_patchable_path_that_names_no_member_is_refused_with_its_line() {
-    let spec = spec_text().replacen(
+    let spec = edited(
         "        /details/notes: [replace, add]",
         "        /details/note: [replace, add]",
-        1,
     );
     let line = line_of(&spec, "/details/note: [replace, add]");
     assert_refused(
@@ -348,19 +358,14 @@ fn a_patchable_path_that_names_no_member_is_refused_with_its_line() {
             "`note` is not a member of `ReferralDetails` (its members: notes, dealValue",
         ],
     );
-    let spec = spec_text().replacen(
-        "        /team/-: [add]",
-        "        /team/-: [add, remove]",
-        1,
-    );
+    let spec = edited("        /team/-: [add]", "        /team/-: [add, remove]");
     assert_refused(
         &spec,
-        &["`remove` is not an operation of the `JsonPatchOp` schema (replace, add)"],
+        &["`remove` is not an operation of the `JsonPatchOp` schema ("],
     );
-    let spec = spec_text().replacen(
+    let spec = edited(
         "        /status: [replace, add]",
         "        /status/-: [add]",
-        1,
     );
     assert_refused(
         &spec,
@@ -370,18 +375,14 @@ fn a_patchable_path_that_names_no_member_is_refused_with_its_line() {
 
 #[test]
 fn a_status_rule_that_names_an_unknown_value_is_refused() {
-    let spec = spec_text().replacen(
-        "        Active: {to: [Active, Closed], substatus: [Accepted]}",
-        "        Active: {to: [Active, Closed, Archived], substatus: [Accepted]}",
-        1,
-    );
-    let line = line_of(&spec, "Active: {to: [Active, Closed, Archived]");
+    let spec = edited("        Active: {to: [", "        Active: {to: [Archived, ");
+    let line = line_of(&spec, "Active: {to: [Archived, ");
     assert_refused(
         &spec,
         &[
             &format!("referrals.yaml:{line}:"),
             "`x-status-rules` entry `Active`",
-            "`Archived` is not a value of `ReferralStatus` (None, New, Active, Closed)",
+            "`Archived` is not a value of `ReferralStatus` (",
         ],
     );
 }
