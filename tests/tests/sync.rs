@@ -317,7 +317,7 @@ fn runtime() -> &'static tokio::runtime::Runtime {
 /// One case: a sandbox, writers during a first sync that crashes at `crash`, then a final run
 /// once the writers stopped; the mirror must equal the store, version for version. The
 /// sandbox holds 150 referrals, in pages of `page_size`.
-async fn case(server: Config, crash: Vec<usize>, writes: usize, seed: u64) {
+async fn case(server: Config, crash: Vec<usize>, writes: usize, seed: u64, concurrency: usize) {
     let (paging, page_size, counts) = (server.paging, server.page_size, server.answer_count);
     let sandbox = referrals_testkit::start(Config {
         seed_count: 150,
@@ -330,7 +330,8 @@ async fn case(server: Config, crash: Vec<usize>, writes: usize, seed: u64) {
 
     let writing = tokio::spawn(writers(client.clone(), ids, writes, seed));
     let mut mirror = Mirror::new();
-    let (saved, _) = run(&client, None, &options(), &mut mirror, &crash).await;
+    let first = options().concurrency(concurrency);
+    let (saved, _) = run(&client, None, &first, &mut mirror, &crash).await;
     writing.await.unwrap();
 
     // The writers stopped: the next runs catch up, and then a quiet one delivers nothing.
@@ -344,7 +345,7 @@ async fn case(server: Config, crash: Vec<usize>, writes: usize, seed: u64) {
         .collect();
     assert!(
         differing.is_empty() && mirror.len() == expected.len(),
-        "{paging:?} (counts: {counts}), pages of {page_size}, crashes at {crash:?}: {} of {} differ (mirror has {}): {differing:?}",
+        "{paging:?} (counts: {counts}), pages of {page_size}, {concurrency} at once, crashes at {crash:?}: {} of {} differ (mirror has {}): {differing:?}",
         differing.len(),
         expected.len(),
         mirror.len()
@@ -370,10 +371,50 @@ proptest! {
         answer_count in any::<bool>(),
         writes in 0usize..60,
         seed in any::<u64>(),
+        concurrency in prop::sample::select(vec![1usize, 4]),
     ) {
         let server = Config { paging, page_size, answer_count, ..referrals_testkit::config() };
-        runtime().block_on(case(server, crash, writes, seed));
+        runtime().block_on(case(server, crash, writes, seed, concurrency));
     }
+}
+
+/// A first run in parts (several requests at once over ranges of creation instants) gives
+/// every referral, whatever the paging, and crashes at every batch lose nothing: the state
+/// records the parts done, and the next process reads the others.
+#[test]
+fn a_first_run_in_parts_delivers_everything_and_survives_crashes() {
+    runtime().block_on(async {
+        for paging in [Paging::Keyset, Paging::Offset, Paging::Shuffled] {
+            let sandbox = sandbox(600, 7, paging).await;
+            let client = client(&sandbox);
+            past_this_second().await;
+            let expected = store(&client, None).await;
+            let parts = options().concurrency(4);
+            // The first batch's state records the parts: the run is in parts.
+            let mut sync = client.sync(None, parts.clone()).unwrap();
+            let first = sync.next().await.unwrap().unwrap().commit().to_json();
+            assert!(first.contains("\"snapshot\""), "{paging:?}: {first}");
+            drop(sync);
+            let mut mirror = Mirror::new();
+            let (saved, batches) = run(&client, None, &parts, &mut mirror, &[]).await;
+            assert_eq!(mirror, expected, "{paging:?}");
+            // More batches than a page after another: the parts came at once.
+            assert!(batches >= expected.len() / 7, "{paging:?}: {batches}");
+            let state = SyncState::from_json(saved.as_deref().unwrap()).unwrap();
+            assert!(!state.in_run() && state.watermark().is_some(), "{paging:?}");
+            let (_, after) = run(&client, saved, &options(), &mut Mirror::new(), &[]).await;
+            assert_eq!(
+                after, 0,
+                "{paging:?}: a quiet run after the first delivers nothing"
+            );
+            for crash in [1, batches / 3, batches / 2, batches - 1] {
+                let mut crashed = Mirror::new();
+                run(&client, None, &parts, &mut crashed, &[crash, crash + 2]).await;
+                assert_eq!(crashed, expected, "{paging:?}: crashes at {crash}");
+            }
+            sandbox.shutdown().await;
+        }
+    });
 }
 
 /// Every page boundary of one sync, one crash at a time.

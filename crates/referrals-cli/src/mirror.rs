@@ -33,6 +33,11 @@ pub struct Args {
     /// it was made with.
     #[arg(long, value_name = "FILTER")]
     filter: Option<String>,
+    /// How many pages a first sync (an empty mirror, no filter) asks for at once, at most
+    /// (fewer while the service answers 429): it reads ranges of createdDateTime at once.
+    #[arg(long, value_name = "N", default_value_t = 8,
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    concurrency: u16,
 }
 
 pub(crate) fn interval(text: &str) -> Result<Duration, String> {
@@ -52,7 +57,9 @@ pub(crate) fn skew(text: &str) -> Result<Duration, String> {
 }
 
 pub async fn run(context: &Context, args: &Args, matches: &ArgMatches) -> anyhow::Result<()> {
-    let mut options = SyncOptions::new().skew(args.skew);
+    let mut options = SyncOptions::new()
+        .skew(args.skew)
+        .concurrency(usize::from(args.concurrency));
     if let Some(filter) = crate::filters::filter(matches).map_err(Usage)? {
         options = options.filter(filter);
     }

@@ -16,6 +16,7 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 
 /// How many calm answers in a row, per request allowed at once, before one more is allowed.
@@ -148,6 +149,39 @@ impl Drop for Permit {
     }
 }
 
+/// A range of instants: `from` included (`None`: from the earliest), `until` not (`None`: to
+/// the latest).
+pub type Range = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
+/// Disjoint ranges of instants that cover every instant, for reading a listing in parts at
+/// once: the span from `earliest` to `latest` cut in `count` ranges of equal length (to the
+/// millisecond), each `(from, until)` with `from` included and `until` not; the first has no
+/// `from` and the last no `until`, so that nothing before or after the span is left out.
+pub fn ranges(earliest: DateTime<Utc>, latest: DateTime<Utc>, count: usize) -> Vec<Range> {
+    let span = i128::from(latest.timestamp_millis()) - i128::from(earliest.timestamp_millis());
+    let parts = i128::try_from(count).unwrap_or(1).max(1);
+    let mut cuts: Vec<DateTime<Utc>> = Vec::new();
+    for index in 1..parts {
+        let cut = i64::try_from(span.saturating_mul(index) / parts)
+            .ok()
+            .and_then(|offset| earliest.checked_add_signed(chrono::Duration::milliseconds(offset)));
+        if let Some(cut) = cut
+            && cut > earliest
+            && cuts.last().is_none_or(|last| *last < cut)
+        {
+            cuts.push(cut);
+        }
+    }
+    let mut ranges = Vec::with_capacity(cuts.len() + 1);
+    let mut from = None;
+    for cut in cuts {
+        ranges.push((from, Some(cut)));
+        from = Some(cut);
+    }
+    ranges.push((from, None));
+    ranges
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,6 +221,28 @@ mod tests {
             permits.push(concurrency.permit().await);
         }
         permits
+    }
+
+    #[test]
+    fn ranges_cover_every_instant_once_in_equal_spans() {
+        let at = |seconds| DateTime::from_timestamp(seconds, 0).unwrap();
+        assert_eq!(
+            ranges(at(0), at(100), 4),
+            vec![
+                (None, Some(at(25))),
+                (Some(at(25)), Some(at(50))),
+                (Some(at(50)), Some(at(75))),
+                (Some(at(75)), None)
+            ]
+        );
+        assert_eq!(ranges(at(5), at(5), 8), vec![(None, None)]);
+        assert_eq!(ranges(at(0), at(100), 0), vec![(None, None)]);
+        let close = ranges(at(0), DateTime::from_timestamp_millis(3).unwrap(), 10);
+        assert_eq!(close.len(), 3, "{close:?}");
+        assert_eq!(
+            ranges(DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC, 3).len(),
+            3
+        );
     }
 
     #[tokio::test]

@@ -2,7 +2,6 @@
 //! changes, so that a referral updated during the export stays in its part, and the parts
 //! written one after the other are the listing in the order of creation.
 
-use chrono::{DateTime, Utc};
 use referrals_client::query::{self, Filter, OrderBy, Query, Select, SortKey};
 use referrals_client::{Client, Error};
 
@@ -62,53 +61,18 @@ pub(super) async fn plan(
         .saturating_mul(PARTS_PER_REQUEST)
         .min(most)
         .max(1);
-    let mut parts = parts(&cuts(earliest, latest, count));
+    let mut parts: Vec<Part> = referrals_client::concurrency::ranges(earliest, latest, count)
+        .into_iter()
+        .map(|(from, until)| Part {
+            from,
+            until,
+            ..Part::default()
+        })
+        .collect();
     if descending {
         parts.reverse();
     }
     Ok((parts, total))
-}
-
-/// The instants that cut `[earliest, latest]` into `count` ranges of equal span (to the
-/// millisecond), each after the one before and after `earliest`.
-fn cuts(earliest: DateTime<Utc>, latest: DateTime<Utc>, count: usize) -> Vec<DateTime<Utc>> {
-    let span = i128::from(latest.timestamp_millis()) - i128::from(earliest.timestamp_millis());
-    let Ok(count_wide) = i128::try_from(count) else {
-        return Vec::new();
-    };
-    let mut cuts: Vec<DateTime<Utc>> = Vec::new();
-    for index in 1..count_wide {
-        let offset = span.saturating_mul(index) / count_wide;
-        let cut = i64::try_from(offset)
-            .ok()
-            .and_then(|offset| earliest.checked_add_signed(chrono::Duration::milliseconds(offset)));
-        if let Some(cut) = cut
-            && cut > earliest
-            && cuts.last().is_none_or(|last| *last < cut)
-        {
-            cuts.push(cut);
-        }
-    }
-    cuts
-}
-
-/// The parts between `cuts`: the first from the earliest, the last to the latest.
-fn parts(cuts: &[DateTime<Utc>]) -> Vec<Part> {
-    let mut parts = Vec::with_capacity(cuts.len() + 1);
-    let mut from = None;
-    for cut in cuts {
-        parts.push(Part {
-            from,
-            until: Some(*cut),
-            ..Part::default()
-        });
-        from = Some(*cut);
-    }
-    parts.push(Part {
-        from,
-        ..Part::default()
-    });
-    parts
 }
 
 /// The query of `part` of an export of `query`: the export's own for a part of everything,
@@ -139,37 +103,12 @@ pub(super) fn part_query(query: &Query, part: &Part) -> Query {
 
 #[cfg(test)]
 mod tests {
+    use chrono::{DateTime, Utc};
+
     use super::*;
 
     fn at(seconds: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(seconds, 0).unwrap()
-    }
-
-    #[test]
-    fn cuts_are_equal_spans_after_the_earliest_and_never_repeat() {
-        assert_eq!(cuts(at(0), at(100), 4), vec![at(25), at(50), at(75)]);
-        assert!(cuts(at(0), at(100), 1).is_empty());
-        assert!(cuts(at(5), at(5), 8).is_empty());
-        let close = cuts(at(0), DateTime::from_timestamp_millis(3).unwrap(), 10);
-        assert_eq!(close.len(), 2, "{close:?}");
-        assert_eq!(
-            cuts(DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC, 3).len(),
-            2
-        );
-    }
-
-    #[test]
-    fn parts_cover_every_instant_once() {
-        let parts = parts(&[at(10), at(20)]);
-        let ranges: Vec<_> = parts.iter().map(|part| (part.from, part.until)).collect();
-        assert_eq!(
-            ranges,
-            vec![
-                (None, Some(at(10))),
-                (Some(at(10)), Some(at(20))),
-                (Some(at(20)), None)
-            ]
-        );
     }
 
     #[test]

@@ -56,6 +56,14 @@
 //!   the watermark and the run's reach is delivered now and may come once more in the next run
 //!   (the same id and eTag). A referral that changes during the run, after its reach, comes in
 //!   the next one. Without a `Date` header, the client's clock is used.
+//! - **A first run in parts, at once.** With [`SyncOptions::concurrency`] above 1, a run from
+//!   no state and without a filter reads disjoint ranges of `createdDateTime` (up to the
+//!   service's clock when it began) with that many requests at once, fewer while the service
+//!   answers 429, and delivers the pages as they come. A range is done when the distinct
+//!   referrals that its passes saw reach the service's count of it (a service that gives ties
+//!   in a new order on every request may take a second pass, whose referrals come again); the
+//!   state records the ranges done, so a stopped run goes on with the others. The last batch
+//!   leaves the watermark at the run's bound: what changed meanwhile comes in the next run.
 //! - **Resumable.** A [`SyncState`] is a small versioned value: the watermark (an instant), the
 //!   ids and eTags already delivered at that instant, and, during a run, its bound. A state
 //!   that is corrupt, from another version or for another filter is refused with an error that
@@ -71,6 +79,8 @@
 //!   going on could pass over referrals.
 //! - A wrong token, a failed connection or a throttled service end the run with the error,
 //!   after the client's retries; the next run starts from the last committed batch.
+
+mod snapshot;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -99,6 +109,7 @@ const MAX_PASSES: usize = 20;
 pub struct SyncOptions {
     filter: Option<Filter>,
     skew: Duration,
+    concurrency: usize,
 }
 
 impl Default for SyncOptions {
@@ -113,7 +124,19 @@ impl SyncOptions {
         Self {
             filter: None,
             skew: Duration::from_secs(120),
+            concurrency: 1,
         }
+    }
+
+    /// How many requests a first run (from no state, without a filter) keeps in flight at
+    /// most (default 1: a page after another). Above 1, the first run reads disjoint ranges of
+    /// `createdDateTime` at once, fewer while the service answers 429, and its batches come
+    /// in the order that pages arrive; the state records which ranges are done, so a run that
+    /// stops goes on with the others. A service that does not count (`$count`), a filter, or
+    /// a few hundred referrals are read a page after another.
+    pub fn concurrency(mut self, concurrency: usize) -> Self {
+        self.concurrency = concurrency.max(1);
+        self
     }
 
     /// Only the referrals that `filter` keeps (such as `direction eq 'Incoming'`). A state is
@@ -145,6 +168,8 @@ pub struct SyncState {
     delivered: BTreeMap<String, String>,
     complete: bool,
     bound: Option<DateTime<Utc>>,
+    /// A first run in parts under way ([`SyncOptions::concurrency`]).
+    snapshot: Option<snapshot::Progress>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -156,6 +181,8 @@ struct StoredState {
     delivered: BTreeMap<String, String>,
     complete: bool,
     bound: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    snapshot: Option<snapshot::Progress>,
 }
 
 /// Why a saved state cannot be used.
@@ -183,6 +210,7 @@ impl SyncState {
             delivered: self.delivered.clone(),
             complete: self.complete,
             bound: self.bound.map(text),
+            snapshot: self.snapshot.clone(),
         };
         serde_json::to_string(&stored).unwrap_or_default()
     }
@@ -200,6 +228,7 @@ impl SyncState {
             delivered: stored.delivered,
             complete: stored.complete,
             bound: stored.bound.as_deref().map(instant).transpose()?,
+            snapshot: stored.snapshot,
         };
         if state.watermark.is_none() && (!state.delivered.is_empty() || state.complete) {
             return Err(StateError(
@@ -229,6 +258,7 @@ impl SyncState {
             delivered: BTreeMap::new(),
             complete: false,
             bound: None,
+            snapshot: None,
         }
     }
 
@@ -289,6 +319,14 @@ pub struct Run {
     frozen: SyncState,
     /// The state given to the consumer to save last.
     saved: SyncState,
+    /// Requests at once for a first run in parts; 1: none.
+    concurrency: usize,
+    /// Whether this run may still start a first run in parts (decided at its first request).
+    may_split: bool,
+    /// The readers of a first run in parts.
+    reader: Option<snapshot::Reader>,
+    /// The batch of a first run in parts given out last, to give again if not committed.
+    pending: Option<(Vec<Referral>, SyncState)>,
 }
 
 /// The reading of a group of referrals that share the watermark's instant and do not fit a
@@ -417,6 +455,7 @@ impl Client {
             None => SyncState::fresh(filter_text),
         };
         let skew = chrono::Duration::from_std(options.skew).unwrap_or(chrono::Duration::MAX);
+        let may_split = options.concurrency > 1 && options.filter.is_none();
         Ok(Run {
             client: self.clone(),
             user_filter: options.filter,
@@ -434,6 +473,10 @@ impl Client {
             last_given: false,
             done: false,
             group: None,
+            concurrency: options.concurrency,
+            may_split,
+            reader: None,
+            pending: None,
         })
     }
 }
@@ -452,6 +495,9 @@ impl Run {
     /// run may be empty: its commit is the state that says the run is over. An error ends the
     /// run; the next run starts from the last committed batch.
     pub async fn next(&mut self) -> Result<Option<Batch<'_>>, Error> {
+        if self.in_parts().await? {
+            return self.next_part().await;
+        }
         if self.uncommitted {
             // The last batch was not committed: it comes again.
             self.working = self.committed.clone();

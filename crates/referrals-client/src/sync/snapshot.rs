@@ -1,0 +1,352 @@
+//! The first run of a sync read in parts at once: disjoint ranges of `createdDateTime` (an
+//! instant that never changes, so a referral updated meanwhile stays in its part), each read
+//! through the service's pages by one of a few tasks, fewer while the service answers 429.
+//! A part is whole when the distinct referrals that its passes saw reach the service's count
+//! of it (referrals are never removed, and without a filter none leaves a part, so the count
+//! only grows); a service that gives ties in a new order on every request may need a second
+//! pass, whose referrals come again (the same id and eTag). The state records which parts are
+//! done: a run that stops goes on with the others, reading a part it was in from its start.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use crate::concurrency::Concurrency;
+use crate::error::{Error, ErrorKind};
+use crate::query::{self, Filter, OrderBy, Query, Select, SortKey};
+use crate::types::Referral;
+use crate::{Client, Continuation, Operation, Page};
+
+/// Parts per request in flight: a part that ends early leaves the others to share.
+const PARTS_PER_TASK: usize = 4;
+/// The fewest referrals worth a part of their own: half a page of the service.
+const PER_PART: i64 = 50;
+/// The passes over a part before the run gives up on it (with an error; the next run reads
+/// it again).
+const PART_PASSES: usize = 5;
+
+/// Where a first run in parts stands, saved in the sync's state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Progress {
+    /// The run's bound: the watermark that the run leaves when every part is done.
+    pub(crate) bound: DateTime<Utc>,
+    pub(crate) parts: Vec<Part>,
+}
+
+/// One range of creation instants, and whether all of it was delivered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Part {
+    pub(crate) from: Option<DateTime<Utc>>,
+    pub(crate) until: Option<DateTime<Utc>>,
+    pub(crate) done: bool,
+}
+
+/// The parts of a first run with `tasks` requests at once, and the first answer (whose `Date`
+/// sets the run's reach); `None` when the run is better read a page after another: the
+/// service does not count, or the referrals are few. The parts end at `now`, the service's
+/// clock of the first answer as `now_of` reads it: a referral created later is left to the
+/// next run (its `updatedDateTime` is past the run's bound), so that no part gains members
+/// while it is read and its count holds.
+pub(crate) async fn plan(
+    client: &Client,
+    tasks: usize,
+    now_of: impl Fn(&Page) -> DateTime<Utc>,
+) -> Result<Option<(Vec<Part>, Page)>, Error> {
+    let probe = |order: OrderBy| {
+        let mut probe = Query::new().order_by(order).top(1);
+        probe.select = Select::members(["id", "createdDateTime"]).ok();
+        probe
+    };
+    let first = client
+        .list_page(
+            &probe(OrderBy::asc(SortKey::CreatedDateTime)).count(true),
+            None,
+        )
+        .await?;
+    let Some(total) = first.count.filter(|total| *total >= 2 * PER_PART) else {
+        return Ok(None);
+    };
+    let last = client
+        .list_page(&probe(OrderBy::desc(SortKey::CreatedDateTime)), None)
+        .await?;
+    let created = |page: &Page| page.items.first().and_then(|item| item.created_date_time);
+    let now = now_of(&first);
+    let (Some(earliest), Some(latest)) = (created(&first), created(&last)) else {
+        return Ok(None);
+    };
+    if earliest >= now {
+        return Ok(None);
+    }
+    let most = usize::try_from(total / PER_PART).unwrap_or(usize::MAX);
+    let count = tasks.saturating_mul(PARTS_PER_TASK).min(most).max(1);
+    let mut parts: Vec<Part> = crate::concurrency::ranges(earliest, latest.min(now), count)
+        .into_iter()
+        .map(|(from, until)| Part {
+            from,
+            until,
+            done: false,
+        })
+        .collect();
+    if let Some(last) = parts.last_mut() {
+        last.until = Some(now);
+    }
+    Ok(Some((parts, first)))
+}
+
+/// The referrals of a page of a part; `whole` on the page that ends the part's reading.
+pub(crate) struct Fetched {
+    pub(crate) part: usize,
+    pub(crate) result: Result<(Vec<Referral>, bool), Error>,
+}
+
+/// The tasks that read the parts not done; dropping it stops them after the request in hand.
+pub(crate) struct Reader {
+    pub(crate) pages: mpsc::Receiver<Fetched>,
+}
+
+/// Starts `tasks` tasks on the parts of `progress` that are not done.
+pub(crate) fn start(client: &Client, progress: &Progress, tasks: usize) -> Reader {
+    let jobs: VecDeque<(usize, Query)> = progress
+        .parts
+        .iter()
+        .enumerate()
+        .filter(|(_, part)| !part.done)
+        .map(|(index, part)| (index, part_query(part)))
+        .collect();
+    let tasks = tasks.clamp(1, jobs.len().max(1));
+    let (sender, pages) = mpsc::channel(tasks);
+    let jobs = Arc::new(Mutex::new(jobs));
+    let concurrency = Concurrency::new(tasks);
+    for _ in 0..tasks {
+        let (client, jobs, sender) = (client.clone(), jobs.clone(), sender.clone());
+        let concurrency = concurrency.clone();
+        tokio::spawn(async move {
+            loop {
+                let job = jobs
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .pop_front();
+                let Some((part, query)) = job else { return };
+                if !read_part(&client, part, &query, &sender, &concurrency).await {
+                    return;
+                }
+            }
+        });
+    }
+    Reader { pages }
+}
+
+/// The query of a part: every referral created in its range, in the order of creation.
+fn part_query(part: &Part) -> Query {
+    let bounds = [
+        part.from.map(|from| query::created_date_time().ge(from)),
+        part.until.map(|until| query::created_date_time().lt(until)),
+    ];
+    let mut query = Query::new().order_by(OrderBy::asc(SortKey::CreatedDateTime));
+    query.filter = bounds.into_iter().flatten().reduce(Filter::and);
+    query
+}
+
+/// Reads a part in passes until the distinct referrals seen reach its count; `false` when it
+/// stopped (an error was sent, or the receiver is gone).
+async fn read_part(
+    client: &Client,
+    part: usize,
+    query: &Query,
+    sender: &mpsc::Sender<Fetched>,
+    concurrency: &Concurrency,
+) -> bool {
+    let mut seen: HashSet<String> = HashSet::new();
+    for _ in 0..PART_PASSES {
+        match pass(client, part, query, sender, concurrency, &mut seen).await {
+            Some(true) => return true,
+            Some(false) => {}
+            None => return false,
+        }
+    }
+    let error = Error::new(
+        ErrorKind::UnexpectedAnswer,
+        Some(Operation::ListReferrals),
+        format!(
+            "the referrals created {} could not be read whole in {PART_PASSES} passes (the \
+             service's count stays above the referrals that its pages give); the next run \
+             reads them again",
+            describe(query)
+        ),
+    );
+    let _ = sender
+        .send(Fetched {
+            part,
+            result: Err(error),
+        })
+        .await;
+    false
+}
+
+/// One pass over a part's pages: `Some(true)` when it ended the part, `Some(false)` when
+/// another pass is needed, `None` when it stopped.
+async fn pass(
+    client: &Client,
+    part: usize,
+    query: &Query,
+    sender: &mpsc::Sender<Fetched>,
+    concurrency: &Concurrency,
+    seen: &mut HashSet<String>,
+) -> Option<bool> {
+    let (mut next, mut count): (Option<Continuation>, Option<i64>) = (None, None);
+    loop {
+        let permit = concurrency.permit().await;
+        let page = match &next {
+            None => client.list_page(&query.clone().count(true), None).await,
+            Some(from) => client.list_page(query, Some(from)).await,
+        };
+        permit.answered(match &page {
+            Ok(page) => page.throttled,
+            Err(error) => u32::from(error.is_throttled()),
+        });
+        let page = match page.and_then(|page| {
+            let after = page.next()?.cloned();
+            Ok((after, page))
+        }) {
+            Ok((after, page)) => {
+                count = count.or(page.count);
+                next = after;
+                page
+            }
+            Err(error) => {
+                let _ = sender
+                    .send(Fetched {
+                        part,
+                        result: Err(error),
+                    })
+                    .await;
+                return None;
+            }
+        };
+        seen.extend(page.items.iter().filter_map(|item| item.id.clone()));
+        let seen_all =
+            count.is_none_or(|count| i64::try_from(seen.len()).unwrap_or(i64::MAX) >= count);
+        let whole = next.is_none() && seen_all;
+        if sender
+            .send(Fetched {
+                part,
+                result: Ok((page.items, whole)),
+            })
+            .await
+            .is_err()
+        {
+            return None;
+        }
+        if next.is_none() {
+            return Some(whole);
+        }
+    }
+}
+
+fn describe(query: &Query) -> String {
+    query.filter.as_ref().map_or_else(
+        || "at any time".to_owned(),
+        |filter| format!("where {filter}"),
+    )
+}
+
+impl super::Run {
+    /// Whether the run reads in parts: a first run in parts is under way (or its last batch
+    /// is out), or this is the first request of a run that may split and the plan splits it.
+    pub(super) async fn in_parts(&mut self) -> Result<bool, Error> {
+        if self.working.snapshot.is_some() {
+            return Ok(true);
+        }
+        if !std::mem::take(&mut self.may_split)
+            || self.working.watermark.is_some()
+            || self.working.bound.is_some()
+        {
+            return Ok(false);
+        }
+        let now_of = |page: &Page| -> DateTime<Utc> {
+            page.date
+                .unwrap_or_else(|| self.client.runtime().clock().now())
+                .into()
+        };
+        let Some((parts, first)) = plan(&self.client, self.concurrency, now_of).await? else {
+            return Ok(false);
+        };
+        let (_, bound) = self.reach(&first);
+        self.working.bound = Some(bound);
+        self.working.snapshot = Some(Progress { bound, parts });
+        Ok(true)
+    }
+
+    /// The next batch of a first run in parts: the referrals of the next page that any part's
+    /// reader gives; the last batch, once every part is done, leaves the watermark at the run's
+    /// bound (what lies after it comes once more in the next run).
+    pub(super) async fn next_part(&mut self) -> Result<Option<super::Batch<'_>>, Error> {
+        if self.uncommitted
+            && let Some((items, after)) = self.pending.clone()
+        {
+            return Ok(Some(self.part_batch(items, after)));
+        }
+        let Some(progress) = self.working.snapshot.clone() else {
+            return Ok(None);
+        };
+        if progress.parts.iter().all(|part| part.done) {
+            let after = self.after_parts(progress.bound);
+            return Ok(Some(self.part_batch(Vec::new(), after)));
+        }
+        if self.reader.is_none() {
+            self.reader = Some(start(&self.client, &progress, self.concurrency));
+        }
+        let fetched = match self.reader.as_mut() {
+            Some(reader) => reader.pages.recv().await,
+            None => None,
+        };
+        let Some(Fetched { part, result }) = fetched else {
+            self.reader = None;
+            return Err(Error::new(
+                ErrorKind::UnexpectedAnswer,
+                Some(Operation::ListReferrals),
+                "the readers of the first run stopped before every part was read; the next run goes on",
+            ));
+        };
+        let (items, whole) = result.inspect_err(|_| self.reader = None)?;
+        let mut after = self.working.clone();
+        if let Some(progress) = after.snapshot.as_mut() {
+            progress.parts[part].done |= whole;
+            if progress.parts.iter().all(|part| part.done) {
+                after = self.after_parts(progress.bound);
+            }
+        }
+        Ok(Some(self.part_batch(items, after)))
+    }
+
+    /// The state after every part: the watermark at the run's bound, nothing delivered at it
+    /// yet (so the next run reads from it), and the run over.
+    fn after_parts(&self, bound: DateTime<Utc>) -> super::SyncState {
+        super::SyncState {
+            watermark: Some(bound),
+            delivered: std::collections::BTreeMap::new(),
+            complete: false,
+            bound: None,
+            snapshot: None,
+            filter: self.working.filter.clone(),
+        }
+    }
+
+    /// A batch of the run in parts, kept until it is committed.
+    fn part_batch(&mut self, items: Vec<Referral>, after: super::SyncState) -> super::Batch<'_> {
+        self.uncommitted = true;
+        self.last_given = after.snapshot.is_none();
+        self.pending = Some((items.clone(), after.clone()));
+        super::Batch {
+            save: after.clone(),
+            sync: self,
+            items,
+            after,
+        }
+    }
+}
