@@ -1,9 +1,9 @@
 //! `cargo xtask bench`, latency: a first `referrals sync --db` and a `referrals export` of
 //! 100,000 referrals from a sandbox that adds 50 ms to every answer, against the floor of one
-//! round trip a page, in a row. The export reads ranges of `createdDateTime` at once; its
-//! ratio to the floor, one request at a time (`--concurrency 1`) and at its default, side by
-//! side; then the same export from a sandbox that answers 429 above a rate, with the share of
-//! requests that met a 429.
+//! round trip a page, in a row. Both read ranges of `createdDateTime` at once; the export's
+//! ratio to the floor one request at a time (`--concurrency 1`) and at its default, side by
+//! side, and the first sync's at its default; then the same export from a sandbox that
+//! answers 429 above a rate, with the share of requests that met a 429.
 
 use std::process::Command;
 use std::time::Instant;
