@@ -36,6 +36,7 @@
 
 mod api;
 mod drift;
+mod fill;
 pub mod error;
 pub mod events;
 pub mod filter;

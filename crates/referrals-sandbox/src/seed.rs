@@ -153,11 +153,19 @@ pub fn synthetic(count: usize, seed: u64, base: &str) -> Vec<Referral> {
         engagements: Vec::new(),
         stages: stages(),
     };
+    // The members that the drawing above leaves out come from the document's schemas, with
+    // a generator of their own, so that the drawing's values stay as they were.
+    let mut fill = fastrand::Rng::with_seed(seed ^ 0x6d65_6d62_6572_7321);
     (0..count)
         .map(|index| {
             draw.index = index;
             let basics = draw.basics();
-            draw.referral(basics, base)
+            let referral = draw.referral(basics, base);
+            let Ok(mut json) = serde_json::to_value(&referral) else {
+                return referral;
+            };
+            crate::fill::fill(&mut json, &mut fill, 3);
+            serde_json::from_value(json).unwrap_or(referral)
         })
         .collect()
 }
