@@ -108,9 +108,10 @@ impl Server {
         self.folder.path().join("data").display().to_string()
     }
 
-    fn run(&self, program: &str, args: &[&str]) {
+    /// `program` of the server's binaries, as the user that runs the server.
+    fn command(&self, program: &str) -> (Command, PathBuf) {
         let program = self.bin.join(program);
-        let mut command = match &self.user {
+        let command = match &self.user {
             Some(user) => {
                 let mut command = Command::new("runuser");
                 command.args(["-u", user, "--"]).arg(&program);
@@ -118,6 +119,11 @@ impl Server {
             }
             None => Command::new(&program),
         };
+        (command, program)
+    }
+
+    fn run(&self, program: &str, args: &[&str]) {
+        let (mut command, program) = self.command(program);
         let output = command
             .args(args)
             .stdin(Stdio::null())
@@ -136,15 +142,7 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         let data = self.data();
-        let program = self.bin.join("pg_ctl");
-        let mut command = match &self.user {
-            Some(user) => {
-                let mut command = Command::new("runuser");
-                command.args(["-u", user, "--"]).arg(&program);
-                command
-            }
-            None => Command::new(&program),
-        };
+        let (mut command, _) = self.command("pg_ctl");
         let _ = command
             .args(["-D", &data, "-m", "immediate", "-w", "stop"])
             .stdout(Stdio::null())
