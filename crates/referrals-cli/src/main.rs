@@ -103,15 +103,18 @@ enum Command {
         "over. Money is written with the digits that the service sent."
     ))]
     Export(export::Args),
-    /// Keep a SQLite mirror of the referrals, updated incrementally.
+    /// Keep a mirror of the referrals (a SQLite file or a PostgreSQL database), updated
+    /// incrementally.
     #[command(after_help = concat!(
         "Examples:\n",
         "  referrals sync --db referrals.sqlite\n",
-        "  referrals sync --db incoming.sqlite --direction Incoming --every 5m\n\n",
-        "The database holds the table `referrals` (id, eTag, status, substatus, updatedDateTime,\n",
-        "json) and the sync's state; each page and the state are written in one transaction, so\n",
-        "a kill at any moment loses nothing and duplicates nothing. Ctrl-C stops after the page\n",
-        "in hand. A database keeps the filter it was made with."
+        "  referrals sync --db incoming.sqlite --direction Incoming --every 5m\n",
+        "  referrals sync --db postgres://crm@db.internal/referrals --every 5m\n\n",
+        "The database holds the table `referrals` (the JSON of each referral and a column for each\n",
+        "member that the document lists as filterable or sortable) and the sync's state; each\n",
+        "page and the state are written in one transaction, so a kill at any moment loses\n",
+        "nothing and duplicates nothing. Ctrl-C stops after the page in hand. A database keeps\n",
+        "the filter it was made with; on PostgreSQL, one sync runs at a time."
     ))]
     Sync(mirror::Args),
     /// Show one referral.

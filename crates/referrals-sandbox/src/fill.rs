@@ -35,7 +35,11 @@ fn resolve(schema: &Value) -> &Value {
         if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
             let name = reference.rsplit('/').next().unwrap_or_default();
             schema = &document()["components"]["schemas"][name];
-        } else if let Some([only]) = schema.get("allOf").and_then(Value::as_array).map(Vec::as_slice) {
+        } else if let Some([only]) = schema
+            .get("allOf")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+        {
             schema = only;
         } else {
             break;
@@ -135,7 +139,10 @@ fn text(schema: &Value, name: &str, rng: &mut Rng) -> String {
 
 fn number(schema: &Value, rng: &mut Rng) -> i64 {
     let least = schema.get("minimum").and_then(Value::as_i64).unwrap_or(0);
-    let most = schema.get("maximum").and_then(Value::as_i64).unwrap_or(least.saturating_add(100));
+    let most = schema
+        .get("maximum")
+        .and_then(Value::as_i64)
+        .unwrap_or(least.saturating_add(100));
     if most <= least {
         least
     } else {
@@ -165,7 +172,13 @@ mod tests {
         let declared = document()["components"]["schemas"]["Referral"]["properties"]
             .as_object()
             .unwrap();
-        let never: Vec<&String> = declared.keys().filter(|name| !seen.contains(*name)).collect();
-        assert!(never.is_empty(), "members that no synthetic referral carries: {never:?}");
+        let never: Vec<&String> = declared
+            .keys()
+            .filter(|name| !seen.contains(*name))
+            .collect();
+        assert!(
+            never.is_empty(),
+            "members that no synthetic referral carries: {never:?}"
+        );
     }
 }

@@ -36,9 +36,9 @@
 
 mod api;
 mod drift;
-mod fill;
 pub mod error;
 pub mod events;
+mod fill;
 pub mod filter;
 mod pace;
 mod paging;
