@@ -77,6 +77,17 @@ fn collect(items: &[syn::Item], path: &str, found: &mut BTreeMap<String, String>
     }
 }
 
+/// A path as tokens print it (`:: std :: fmt :: Display`), as Rust is written
+/// (`::std::fmt::Display`).
+fn tidy(tokens: &str) -> String {
+    tokens
+        .replace(" :: ", "::")
+        .replace(":: ", "::")
+        .replace(" < ", "<")
+        .replace(" >", ">")
+        .replace("& ", "&")
+}
+
 /// A table (`static` or `const` of an array): the table, and each entry by its first string.
 fn table(name: &str, expr: &syn::Expr, text: String, found: &mut BTreeMap<String, String>) {
     let array = match expr {

@@ -282,11 +282,11 @@ mod tests {
         );
         assert!(clean.is_empty(), "{clean:?}");
         let drifted = walk(
-            r#"{"value":[{"id":"a","priority":"High","status":"Paused","qualification":"Nope","customerProfile":{"name":7}}]}"#,
+            r#"{"value":[{"id":"a","sandboxUndeclared":"High","status":"SandboxPaused","qualification":"SandboxNope","customerProfile":{"name":7}}]}"#,
         );
         assert_eq!(
             drifted.undeclared.keys().collect::<Vec<_>>(),
-            ["value[]/priority"]
+            ["value[]/sandboxUndeclared"]
         );
         let values: Vec<_> = drifted
             .values
@@ -295,7 +295,10 @@ mod tests {
             .collect();
         assert_eq!(
             values,
-            ["value[]/qualification=Nope", "value[]/status=Paused"]
+            [
+                "value[]/qualification=SandboxNope",
+                "value[]/status=SandboxPaused"
+            ]
         );
         let types: Vec<_> = drifted.types.keys().collect();
         assert_eq!(types.len(), 1, "{types:?}");

@@ -999,3 +999,37 @@ fn stuck(state: &SyncState) -> Error {
         ),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_keep_what_they_are_given() {
+        let defaults = SyncOptions::new();
+        assert_eq!(
+            (
+                defaults.skew,
+                defaults.concurrency,
+                defaults.filter.is_none()
+            ),
+            (Duration::from_secs(120), 1, true)
+        );
+        let filter = query::status().eq(crate::types::ReferralStatus::New);
+        let options = SyncOptions::new()
+            .skew(Duration::from_secs(5))
+            .concurrency(6)
+            .filter(filter.clone());
+        assert_eq!(options.skew, Duration::from_secs(5));
+        assert_eq!(options.concurrency, 6);
+        assert_eq!(
+            options.filter.map(|f| f.to_string()),
+            Some(filter.to_string())
+        );
+        assert_eq!(
+            SyncOptions::new().concurrency(0).concurrency,
+            1,
+            "at least one"
+        );
+    }
+}
