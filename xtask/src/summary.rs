@@ -59,10 +59,11 @@ fn collect(items: &[syn::Item], path: &str, found: &mut BTreeMap<String, String>
                 found.insert(format!("fn {path}{}", item.sig.ident), text);
             }
             syn::Item::Impl(item) => {
-                let target = item.self_ty.to_token_stream().to_string();
+                let target = tidy(&item.self_ty.to_token_stream().to_string());
                 let name = match &item.trait_ {
                     Some((trait_path, _)) => {
-                        format!("impl {} for {path}{target}", trait_path.to_token_stream())
+                        let trait_path = tidy(&trait_path.to_token_stream().to_string());
+                        format!("impl {trait_path} for {path}{target}")
                     }
                     None => format!("impl {path}{target}"),
                 };
