@@ -446,3 +446,72 @@ async fn a_page_that_goes_past_the_reach_ends_the_run_without_another_request() 
     assert_eq!(served.load(Ordering::SeqCst), 1);
     assert!(!saved.is_some_and(|state| state.in_run()));
 }
+
+/// Each batch says whether it is the run's last, and gives its items once; a saved state is
+/// refused under another filter, naming it.
+#[tokio::test]
+async fn batches_say_which_is_last_give_their_items_once_and_keep_their_filter() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(five_days)
+        .mount(&server)
+        .await;
+    let client = client(&server);
+    let mut sync = client
+        .sync(None, SyncOptions::new().skew(Duration::ZERO))
+        .unwrap();
+    let (mut ids, mut lasts, mut saved) = (Vec::new(), Vec::new(), None);
+    while let Some(mut batch) = sync.next().await.unwrap() {
+        lasts.push(batch.is_last());
+        let items = batch.take_items();
+        assert!(batch.items().is_empty(), "taken once");
+        ids.extend(items.into_iter().map(|r| r.id.unwrap()));
+        saved = Some(batch.commit());
+    }
+    assert_eq!(ids, ["r1", "r2", "r3", "r4", "r5"]);
+    assert_eq!(lasts.iter().filter(|last| **last).count(), 1, "{lasts:?}");
+    assert_eq!(lasts.last(), Some(&true));
+    let other = SyncOptions::new()
+        .filter(referrals_client::query::status().eq(referrals_client::types::ReferralStatus::New));
+    let Err(error) = client.sync(saved, other) else {
+        panic!("a state of no filter was taken for another filter");
+    };
+    assert_eq!(error.kind(), ErrorKind::InvalidContinuation);
+    assert!(error.message().contains("status eq 'New'"), "{error}");
+}
+
+/// A referral older than the watermark, alone on the run's last page, is delivered and leaves
+/// the watermark where it was.
+#[tokio::test]
+async fn an_old_referral_at_the_end_does_not_move_the_watermark_back() {
+    let server = MockServer::start().await;
+    let served = Arc::new(AtomicUsize::new(0));
+    let count = served.clone();
+    Mock::given(method("GET"))
+        .respond_with(move |_: &Request| {
+            let body = match count.fetch_add(1, Ordering::SeqCst) {
+                0 => json!({ "value": [referral("a", Some("2025-01-01T00:00:00Z"))],
+                             "@odata.nextLink": "/v1.0/engagements/referrals?$skiptoken=x" }),
+                _ => json!({ "value": [referral("old", Some("2024-01-01T00:00:00Z"))] }),
+            };
+            ResponseTemplate::new(200)
+                .insert_header("Date", "Thu, 01 Jan 2026 12:00:00 GMT")
+                .set_body_json(body)
+        })
+        .mount(&server)
+        .await;
+    let client = client(&server);
+    let mut sync = client
+        .sync(None, SyncOptions::new().skew(Duration::ZERO))
+        .unwrap();
+    let (mut ids, mut state) = (Vec::new(), None);
+    while let Some(batch) = sync.next().await.unwrap() {
+        ids.extend(batch.items().iter().map(|r| r.id.clone().unwrap()));
+        state = Some(batch.commit());
+    }
+    assert_eq!(ids, ["a", "old"]);
+    assert_eq!(
+        state.unwrap().watermark().map(|time| time.to_rfc3339()),
+        Some("2025-01-01T00:00:00+00:00".into())
+    );
+}
