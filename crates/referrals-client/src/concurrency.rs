@@ -19,6 +19,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 
+use crate::query::{OrderBy, Query, Select, SortKey};
+use crate::{Client, Error, Page};
+
 /// How many calm answers in a row, per request allowed at once, before one more is allowed.
 const CALM_PER_STEP: usize = 4;
 
@@ -180,6 +183,58 @@ pub fn ranges(earliest: DateTime<Utc>, latest: DateTime<Utc>, count: usize) -> V
     }
     ranges.push((from, None));
     ranges
+}
+
+/// The creation instants of a listing's referrals, found by two requests of one referral each.
+#[derive(Debug)]
+pub struct CreationSpan {
+    /// The earliest `createdDateTime`.
+    pub earliest: DateTime<Utc>,
+    /// The latest `createdDateTime`.
+    pub latest: DateTime<Utc>,
+    /// The service's count of the listing, when it gives one.
+    pub count: Option<i64>,
+    /// The first answer (its `Date` is the service's clock).
+    pub first: Page,
+}
+
+/// The span of creation instants of `query`'s referrals (its filter; its order and selection
+/// are replaced), for cutting the listing into [`ranges`]; `None` when a referral without
+/// `createdDateTime` or no referral at all answers.
+pub async fn creation_span(client: &Client, query: &Query) -> Result<Option<CreationSpan>, Error> {
+    let probe = |order: OrderBy| {
+        let mut probe = query.clone().order_by(order).top(1);
+        probe.select = Select::members(["id", "createdDateTime"]).ok();
+        probe
+    };
+    let first = client
+        .list_page(
+            &probe(OrderBy::asc(SortKey::CreatedDateTime)).count(true),
+            None,
+        )
+        .await?;
+    let last = client
+        .list_page(&probe(OrderBy::desc(SortKey::CreatedDateTime)), None)
+        .await?;
+    let created = |page: &Page| page.items.first().and_then(|item| item.created_date_time);
+    let (Some(earliest), Some(latest)) = (created(&first), created(&last)) else {
+        return Ok(None);
+    };
+    Ok(Some(CreationSpan {
+        earliest,
+        latest,
+        count: first.count,
+        first,
+    }))
+}
+
+/// How many ranges `tasks` requests at once read: a few for each (one that ends early leaves
+/// the others to share), none with fewer than `least` of the `count` referrals.
+pub fn range_count(tasks: usize, count: Option<i64>, least: i64) -> usize {
+    let most = count.map_or(usize::MAX, |count| {
+        usize::try_from(count / least.max(1)).unwrap_or(usize::MAX)
+    });
+    tasks.saturating_mul(4).min(most).max(1)
 }
 
 #[cfg(test)]

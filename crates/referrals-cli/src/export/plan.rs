@@ -2,13 +2,12 @@
 //! changes, so that a referral updated during the export stays in its part, and the parts
 //! written one after the other are the listing in the order of creation.
 
-use referrals_client::query::{self, Filter, OrderBy, Query, Select, SortKey};
+use referrals_client::concurrency;
+use referrals_client::query::{self, Filter, OrderBy, Query, SortKey};
 use referrals_client::{Client, Error};
 
 use super::checkpoint::Part;
 
-/// Parts per request in flight: a part that ends early leaves the others to share.
-const PARTS_PER_REQUEST: usize = 4;
 /// The fewest referrals worth a part of their own: two pages of the service.
 const REFERRALS_PER_PART: i64 = 200;
 
@@ -24,44 +23,25 @@ pub(super) fn creation_order(query: &Query) -> Option<bool> {
     }
 }
 
-/// The parts of an export of `query` read by `concurrency` requests at once, and the
+/// The parts of an export of `query` read by `tasks` requests at once, and the
 /// service's count of the referrals. Two requests of one referral each find the first and the
 /// last creation instants; the span between is cut in equal ranges, a few for each request
-/// at once. One part, read as the listing comes, when `concurrency` is 1, when the order is
+/// at once. One part, read as the listing comes, when `tasks` is 1, when the order is
 /// another, or when the referrals are few.
 pub(super) async fn plan(
     client: &Client,
     query: &Query,
-    concurrency: usize,
+    tasks: usize,
 ) -> Result<(Vec<Part>, Option<i64>), Error> {
-    let Some(descending) = creation_order(query).filter(|_| concurrency > 1) else {
+    let Some(descending) = creation_order(query).filter(|_| tasks > 1) else {
         return Ok((vec![Part::default()], None));
     };
-    let probe = |descending: bool| {
-        let order = if descending {
-            OrderBy::desc(SortKey::CreatedDateTime)
-        } else {
-            OrderBy::asc(SortKey::CreatedDateTime)
-        };
-        let mut probe = query.clone().order_by(order).top(1);
-        probe.select = Select::members(["id", "createdDateTime"]).ok();
-        probe
+    let Some(span) = concurrency::creation_span(client, query).await? else {
+        return Ok((vec![Part::default()], None));
     };
-    let first = client.list_page(&probe(false).count(true), None).await?;
-    let last = client.list_page(&probe(true), None).await?;
-    let total = first.count;
-    let created = |page: &referrals_client::Page| page.items.first()?.created_date_time;
-    let (Some(earliest), Some(latest)) = (created(&first), created(&last)) else {
-        return Ok((vec![Part::default()], total));
-    };
-    let most = total.map_or(usize::MAX, |total| {
-        usize::try_from(total / REFERRALS_PER_PART).unwrap_or(usize::MAX)
-    });
-    let count = concurrency
-        .saturating_mul(PARTS_PER_REQUEST)
-        .min(most)
-        .max(1);
-    let mut parts: Vec<Part> = referrals_client::concurrency::ranges(earliest, latest, count)
+    let (earliest, latest, total) = (span.earliest, span.latest, span.count);
+    let count = concurrency::range_count(tasks, total, REFERRALS_PER_PART);
+    let mut parts: Vec<Part> = concurrency::ranges(earliest, latest, count)
         .into_iter()
         .map(|(from, until)| Part {
             from,

@@ -133,7 +133,7 @@ impl SyncOptions {
     /// `createdDateTime` at once, fewer while the service answers 429, and its batches come
     /// in the order that pages arrive; the state records which ranges are done, so a run that
     /// stops goes on with the others. A service that does not count (`$count`), a filter, or
-    /// a few hundred referrals are read a page after another.
+    /// fewer than a hundred referrals are read a page after another.
     pub fn concurrency(mut self, concurrency: usize) -> Self {
         self.concurrency = concurrency.max(1);
         self

@@ -16,12 +16,10 @@ use tokio::sync::mpsc;
 
 use crate::concurrency::Concurrency;
 use crate::error::{Error, ErrorKind};
-use crate::query::{self, Filter, OrderBy, Query, Select, SortKey};
+use crate::query::{self, Filter, OrderBy, Query, SortKey};
 use crate::types::Referral;
 use crate::{Client, Continuation, Operation, Page};
 
-/// Parts per request in flight: a part that ends early leaves the others to share.
-const PARTS_PER_TASK: usize = 4;
 /// The fewest referrals worth a part of their own: half a page of the service.
 const PER_PART: i64 = 50;
 /// The passes over a part before the run gives up on it (with an error; the next run reads
@@ -57,33 +55,18 @@ pub(crate) async fn plan(
     tasks: usize,
     now_of: impl Fn(&Page) -> DateTime<Utc>,
 ) -> Result<Option<(Vec<Part>, Page)>, Error> {
-    let probe = |order: OrderBy| {
-        let mut probe = Query::new().order_by(order).top(1);
-        probe.select = Select::members(["id", "createdDateTime"]).ok();
-        probe
-    };
-    let first = client
-        .list_page(
-            &probe(OrderBy::asc(SortKey::CreatedDateTime)).count(true),
-            None,
-        )
-        .await?;
-    let Some(total) = first.count.filter(|total| *total >= 2 * PER_PART) else {
+    let Some(span) = crate::concurrency::creation_span(client, &Query::new()).await? else {
         return Ok(None);
     };
-    let last = client
-        .list_page(&probe(OrderBy::desc(SortKey::CreatedDateTime)), None)
-        .await?;
-    let created = |page: &Page| page.items.first().and_then(|item| item.created_date_time);
-    let now = now_of(&first);
-    let (Some(earliest), Some(latest)) = (created(&first), created(&last)) else {
+    let Some(total) = span.count.filter(|total| *total >= 2 * PER_PART) else {
         return Ok(None);
     };
-    if earliest >= now {
+    let now = now_of(&span.first);
+    if span.earliest >= now {
         return Ok(None);
     }
-    let most = usize::try_from(total / PER_PART).unwrap_or(usize::MAX);
-    let count = tasks.saturating_mul(PARTS_PER_TASK).min(most).max(1);
+    let count = crate::concurrency::range_count(tasks, Some(total), PER_PART);
+    let (earliest, latest, first) = (span.earliest, span.latest, span.first);
     let mut parts: Vec<Part> = crate::concurrency::ranges(earliest, latest.min(now), count)
         .into_iter()
         .map(|(from, until)| Part {
