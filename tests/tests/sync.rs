@@ -217,6 +217,54 @@ async fn groups_are_read_whole_when_ties_come_in_any_order_and_without_a_count()
     }
 }
 
+/// Requests grow with the size of a tie, not with passes times the tie. The sync reads only
+/// the referrals that the sandbox's batch job imported (created and updated at one of its
+/// instants: eight groups that share both instants, each ten pages long); whatever the order
+/// of ties and whether the service counts, it costs a few requests a page of them, the same
+/// few whatever the size of the tie.
+#[tokio::test]
+async fn ties_in_any_order_cost_requests_in_proportion_to_their_size() {
+    use chrono::TimeZone;
+    let imports =
+        query::created_date_time().ge(chrono::Utc.with_ymd_and_hms(2026, 2, 1, 0, 0, 0).unwrap());
+    let cases = [
+        (Paging::Keyset, true),
+        (Paging::Shuffled, true),
+        (Paging::Shuffled, false),
+    ];
+    for (paging, answer_count) in cases {
+        let sandbox = referrals_testkit::start(Config {
+            seed_count: 10_000,
+            page_size: 5,
+            paging,
+            answer_count,
+            ..referrals_testkit::config()
+        })
+        .await;
+        let client = client(&sandbox);
+        past_this_second().await;
+        let mut mirror = Mirror::new();
+        let options = options().filter(imports.clone());
+        run(&client, None, &options, &mut mirror, &[]).await;
+        let requests = sandbox.listings();
+        assert_eq!(mirror, store(&client, Some(imports.clone())).await);
+        let pages = u64::try_from(mirror.len().div_ceil(5)).unwrap();
+        eprintln!(
+            "{paging:?}, count {answer_count}: {} referrals, {pages} pages, {requests} requests",
+            mirror.len()
+        );
+        assert!(mirror.len() > 300, "{}", mirror.len());
+        // A service whose pages keep their order reads a tie in one pass; one that shuffles
+        // ties costs its cells, a few requests a page; passes over the whole tie cost six.
+        let bound = if paging == Paging::Keyset { 2 } else { 4 };
+        assert!(
+            requests <= bound * pages,
+            "{paging:?}, count {answer_count}: {requests} requests for {pages} pages"
+        );
+        sandbox.shutdown().await;
+    }
+}
+
 /// The sandbox's shuffled paging does what the test above needs: a plain walk over a group of
 /// ties through its pages misses some of them.
 #[tokio::test]

@@ -40,6 +40,8 @@ pub async fn list(State(app): State<Arc<App>>, uri: Uri) -> Result<Response, Api
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         read_page(&app, &store, &request.listing())
     };
+    app.listings
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut value = Vec::with_capacity(page.items.len());
     for referral in &page.items {
         let text = serde_json::to_string(referral.as_ref()).map_err(internal)?;

@@ -179,6 +179,8 @@ pub struct App {
     drift: bool,
     /// The order of ties under [`Paging::Shuffled`].
     ties: Mutex<fastrand::Rng>,
+    /// How many listing requests were answered with a page.
+    listings: std::sync::atomic::AtomicU64,
 }
 
 /// The number of matches of each query (by its fingerprint) at one version of the store: a
@@ -254,6 +256,12 @@ impl Sandbox {
         Ok(self.app.events.signer()?.root_der().to_vec())
     }
 
+    /// How many listing requests it has answered with a page so far: what a client's
+    /// reading costs.
+    pub fn listings(&self) -> u64 {
+        self.app.listings.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Stops it and waits until it has stopped.
     pub async fn shutdown(mut self) {
         if let Some(shutdown) = self.shutdown.take() {
@@ -323,6 +331,7 @@ pub fn app(config: &Config, base: &str) -> App {
         answer_count: config.answer_count,
         drift: config.drift,
         ties: Mutex::new(fastrand::Rng::with_seed(config.seed)),
+        listings: std::sync::atomic::AtomicU64::new(0),
         events: events::Events::new(
             config.signing.clone(),
             config.drop_events,

@@ -40,14 +40,19 @@
 //!   offset: a referral that changes during a run leaves the result set without shifting any
 //!   other out of it. A group of referrals that share one instant and do not fit a page is read
 //!   the same way by `createdDateTime`, which never changes (`updatedDateTime eq <instant> and
-//!   createdDateTime ge <last delivered>`). Only referrals that share their creation instant too,
-//!   more than a page of them, are read through the service's pages, in passes. The group's
-//!   size is the service's count (`$count`) when it is the same before and after a pass (a
-//!   group only loses referrals, to later instants, so a referral that left it meanwhile cannot
-//!   have hidden another); a service that leaves the count out gives the rows of a pass, and
-//!   two passes in a row must find the same. The reading is complete when the passes that
-//!   found the same size saw that many distinct referrals: a service that gives ties in a new
-//!   order on every request (a pass then sees some twice and others never) is read whole too.
+//!   createdDateTime ge <last delivered>`). Referrals that share their creation instant too,
+//!   more than a page of them (a tie), are read through the service's pages in one pass when
+//!   these show each once and the service's count (`$count`) confirms them. Otherwise (a
+//!   service that gives ties in a new order on every request, or does not count) the tie is cut
+//!   into cells by the values of other members until each cell fits a page, which one answer
+//!   shows whole: requests grow with the size of the tie, not with passes over it. Only a cell
+//!   whose referrals share every value that could cut it, or a tie whose cells showed fewer
+//!   referrals than the service counts, is read in passes. Its size is the service's count
+//!   when it is the same before and after a pass (a group only loses referrals, to later
+//!   instants, so a referral that left it meanwhile cannot have hidden another); a service that
+//!   leaves the count out gives the rows of a pass, and two passes in a row must find the same.
+//!   The reading is complete when the passes that found the same size saw that many distinct
+//!   referrals.
 //! - **A run holds back nothing it saw.** A run reads up to the service's clock when it began
 //!   (the `Date` header of its first answer, to the end of that second): after a run, the copy
 //!   holds every matching referral that the service held when the run began, in that version
@@ -81,6 +86,7 @@
 //!   after the client's retries; the next run starts from the last committed batch.
 
 mod snapshot;
+mod split;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -340,8 +346,12 @@ enum Group {
         from: Option<DateTime<Utc>>,
         past: bool,
     },
-    /// Through the service's pages, with passes checked against `$count`: for referrals that
-    /// share their creation instant too, more than a page of them.
+    /// By cells ([`split`]): for referrals that share their creation instant too, more than a
+    /// page of them.
+    Split(Box<split::Split>),
+    /// Through the service's pages, with passes checked against `$count`: for a cell whose
+    /// referrals share every value that could cut it, or a tie that its cells did not show
+    /// whole.
     Pass(Box<Pass>),
 }
 
@@ -354,6 +364,14 @@ struct Pass {
     next: Option<Continuation>,
     /// The creation instant that the group's referrals share, when they do.
     created: Option<DateTime<Utc>>,
+    /// The cell of the group that the passes read (the whole group by default).
+    cell: split::Cell,
+    /// The reading by cells to go on with once the passes are over.
+    rest: Option<Box<split::Split>>,
+    /// A first pass over a whole tie, which gives way to its cells ([`split`]) at the first
+    /// sign that the service's pages will not prove it whole in one pass: no count, or a
+    /// referral shown twice. A service whose pages keep their order reads a tie in one pass.
+    trial: bool,
     /// The ids that the pass saw.
     seen: BTreeSet<String>,
     /// How many referrals its pages held, repeats included.
@@ -379,21 +397,37 @@ impl Pass {
         state: &SyncState,
         instant: DateTime<Utc>,
     ) -> Vec<Referral> {
-        let mut fresh: Vec<Referral> = Vec::new();
         self.rows = self.rows.saturating_add(items.len());
-        for referral in items {
+        for referral in &items {
             if let Some(id) = &referral.id {
                 self.seen.insert(id.clone());
             }
-            if referral.updated_date_time == Some(instant)
-                && !state.already_delivered(&referral)
-                && !fresh.iter().any(|known| known.id == referral.id)
-            {
-                fresh.push(referral);
-            }
         }
-        fresh
+        undelivered(items, state, instant)
     }
+}
+
+/// Whether `items` show a referral twice, or one of `seen`.
+fn repeats(seen: &BTreeSet<String>, items: &[Referral]) -> bool {
+    let mut ids = BTreeSet::new();
+    items
+        .iter()
+        .filter_map(|referral| referral.id.as_deref())
+        .any(|id| seen.contains(id) || !ids.insert(id))
+}
+
+/// The referrals of `items` still at `instant` that `state` has not delivered, each once.
+fn undelivered(items: Vec<Referral>, state: &SyncState, instant: DateTime<Utc>) -> Vec<Referral> {
+    let mut fresh: Vec<Referral> = Vec::new();
+    for referral in items {
+        if referral.updated_date_time == Some(instant)
+            && !state.already_delivered(&referral)
+            && !fresh.iter().any(|known| known.id == referral.id)
+        {
+            fresh.push(referral);
+        }
+    }
+    fresh
 }
 
 /// The referrals of one page of a sync, to deliver, then commit.
@@ -724,6 +758,7 @@ impl Run {
             Some(Group::Created { from, past }) => {
                 self.by_creation(state, instant, from, past).await
             }
+            Some(Group::Split(split)) => self.split(state, instant, *split).await,
             Some(Group::Pass(pass)) => self.pass(state, instant, *pass).await,
             None => Err(stuck(&state)),
         }
@@ -770,9 +805,10 @@ impl Run {
             && page.items.iter().all(|item| created(item) == first)
         {
             // More than a page of referrals share the creation instant too: read them through
-            // the service's pages, in passes.
+            // the service's pages, or by cells if these do not show them whole.
             self.group = Some(Group::Pass(Box::new(Pass {
                 created: first,
+                trial: true,
                 ..Pass::default()
             })));
             return Ok(Step::Moved(state));
@@ -804,6 +840,30 @@ impl Run {
         Ok(delivery(state, fresh, false))
     }
 
+    /// The query of the referrals of the group at `instant`, created at `created`, in `cell`,
+    /// with their count.
+    fn tie_query(
+        &self,
+        instant: DateTime<Utc>,
+        created: Option<DateTime<Utc>>,
+        cell: &split::Cell,
+    ) -> Query {
+        let created = created.map(|created| query::created_date_time().eq(created));
+        let group = [
+            Some(query::updated_date_time().eq(instant)),
+            created,
+            cell.filter(),
+        ]
+        .into_iter()
+        .flatten()
+        .reduce(Filter::and);
+        with_filter(
+            Query::new().order_by(OrderBy::asc(SortKey::UpdatedDateTime)),
+            self.filter(group, None),
+        )
+        .count(true)
+    }
+
     /// A page of a pass over the group through the service's pages; see [`Self::finish_pass`]
     /// for when the passes saw the whole group.
     async fn pass(
@@ -812,17 +872,11 @@ impl Run {
         instant: DateTime<Utc>,
         mut pass: Pass,
     ) -> Result<Step, Error> {
-        let created_instant = pass.created;
-        let created = created_instant.map(|created| query::created_date_time().eq(created));
-        let group = [Some(query::updated_date_time().eq(instant)), created]
-            .into_iter()
-            .flatten()
-            .reduce(Filter::and);
-        let counted = with_filter(
-            Query::new().order_by(OrderBy::asc(SortKey::UpdatedDateTime)),
-            self.filter(group, None),
-        )
-        .count(true);
+        let (created_instant, trial) = (pass.created, pass.trial);
+        let counted = self.tie_query(instant, created_instant, &pass.cell);
+        let by_cells = |sync: &mut Self| {
+            sync.group = Some(Group::Split(Box::new(split::Split::new(created_instant))));
+        };
         loop {
             let page = match (pass.pages, pass.next.take()) {
                 (0, _) => {
@@ -838,17 +892,28 @@ impl Run {
                     ));
                 }
                 (_, Some(next)) => self.client.list_page(&counted, Some(&next)).await?,
-                (_, None) => match self.finish_pass(instant, pass, &counted).await? {
-                    None => return Ok(self.read_whole(state, created_instant)),
-                    Some(again) => {
-                        pass = again;
-                        continue;
+                (_, None) => {
+                    let rest = pass.rest.take();
+                    match self.finish_pass(instant, pass, &counted).await? {
+                        None => return Ok(self.read_whole(state, created_instant, rest)),
+                        Some(_) if trial => {
+                            by_cells(self);
+                            return Ok(Step::Moved(state));
+                        }
+                        Some(again) => {
+                            pass = Pass { rest, ..again };
+                            continue;
+                        }
                     }
-                },
+                }
             };
             pass.pages += 1;
             check_order(&page.items)?;
             pass.next = page.next()?.cloned();
+            if trial && (pass.before.is_none() || repeats(&pass.seen, &page.items)) {
+                by_cells(self);
+                return Ok(split::fresh_step(state, page.items, instant));
+            }
             let fresh = pass.fresh(page.items, &state, instant);
             if !fresh.is_empty() {
                 self.group = Some(Group::Pass(Box::new(pass)));
@@ -857,10 +922,19 @@ impl Run {
         }
     }
 
-    /// After a pass that read the whole group: the referrals created at `created` are done,
-    /// and the reading by creation goes on after them; without one, the watermark's instant
-    /// is done.
-    fn read_whole(&mut self, mut state: SyncState, created: Option<DateTime<Utc>>) -> Step {
+    /// After the passes that read a whole cell: the reading by cells goes on with the `rest`.
+    /// After a whole tie: the referrals created at `created` are done, and the reading by
+    /// creation goes on after them; without one, the watermark's instant is done.
+    fn read_whole(
+        &mut self,
+        mut state: SyncState,
+        created: Option<DateTime<Utc>>,
+        rest: Option<Box<split::Split>>,
+    ) -> Step {
+        if let Some(split) = rest {
+            self.group = Some(Group::Split(split));
+            return Step::Moved(state);
+        }
         match created {
             Some(created) => {
                 self.group = Some(Group::Created {
@@ -924,6 +998,7 @@ impl Run {
         }
         Ok(Some(Pass {
             created: pass.created,
+            cell: pass.cell,
             union,
             size,
             failed,
