@@ -65,8 +65,9 @@
 //!   no state and without a filter reads disjoint ranges of `createdDateTime` (up to the
 //!   service's clock when it began) with that many requests at once, fewer while the service
 //!   answers 429, and delivers the pages as they come. A range is done when the distinct
-//!   referrals that its passes saw reach the service's count of it (a service that gives ties
-//!   in a new order on every request may take a second pass, whose referrals come again); the
+//!   referrals that its pass saw reach the service's count of it; otherwise (a service that
+//!   gives ties in a new order on every request) the range is read again as a sync of its own,
+//!   filtered to it, which reads its ties by cells, and its referrals come again. The
 //!   state records the ranges done, so a stopped run goes on with the others. The last batch
 //!   leaves the watermark at the run's bound: what changed meanwhile comes in the next run.
 //! - **Resumable.** A [`SyncState`] is a small versioned value: the watermark (an instant), the

@@ -1,11 +1,13 @@
 //! The first run of a sync read in parts at once: disjoint ranges of `createdDateTime` (an
 //! instant that never changes, so a referral updated meanwhile stays in its part), each read
 //! through the service's pages by one of a few tasks, fewer while the service answers 429.
-//! A part is whole when the distinct referrals that its passes saw reach the service's count
-//! of it (referrals are never removed, and without a filter none leaves a part, so the count
-//! only grows); a service that gives ties in a new order on every request may need a second
-//! pass, whose referrals come again (the same id and eTag). The state records which parts are
-//! done: a run that stops goes on with the others, reading a part it was in from its start.
+//! A part is whole when the distinct referrals that its pass saw reach the service's count of
+//! it (referrals are never removed, and without a filter none leaves a part, so the count only
+//! grows). A service that gives ties in a new order on every request may show a pass less than
+//! that: the part is then read again as a sync of its own (its range as the filter), which
+//! proves its ties whole by cells, and its referrals come again (the same id and eTag). The
+//! state records which parts are done: a run that stops goes on with the others, reading a part
+//! it was in from its start.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -22,9 +24,6 @@ use crate::{Client, Continuation, Operation, Page};
 
 /// The fewest referrals worth a part of their own: half a page of the service.
 const PER_PART: i64 = 50;
-/// The passes over a part before the run gives up on it (with an error; the next run reads
-/// it again).
-const PART_PASSES: usize = 5;
 
 /// Where a first run in parts stands, saved in the sync's state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -135,8 +134,8 @@ fn part_query(part: &Part) -> Query {
     query
 }
 
-/// Reads a part in passes until the distinct referrals seen reach its count; `false` when it
-/// stopped (an error was sent, or the receiver is gone).
+/// Reads a part: in one pass when the distinct referrals seen reach its count, else as a
+/// sync of its own. `false` when it stopped (an error was sent, or the receiver is gone).
 async fn read_part(
     client: &Client,
     part: usize,
@@ -145,30 +144,67 @@ async fn read_part(
     concurrency: &Concurrency,
 ) -> bool {
     let mut seen: HashSet<String> = HashSet::new();
-    for _ in 0..PART_PASSES {
-        match pass(client, part, query, sender, concurrency, &mut seen).await {
-            Some(true) => return true,
-            Some(false) => {}
-            None => return false,
+    match pass(client, part, query, sender, concurrency, &mut seen).await {
+        Some(true) => true,
+        Some(false) => by_sync(client, part, query, sender, concurrency).await,
+        None => false,
+    }
+}
+
+/// Reads a part as a sync whose filter is its range, from no state: the sequential sync reads
+/// ties whole, by cells, whatever the order of the service's pages. Each batch is committed
+/// to that sync as it is sent; the last one ends the part.
+async fn by_sync(
+    client: &Client,
+    part: usize,
+    query: &Query,
+    sender: &mpsc::Sender<Fetched>,
+    concurrency: &Concurrency,
+) -> bool {
+    let mut options = super::SyncOptions::new().skew(std::time::Duration::ZERO);
+    if let Some(filter) = &query.filter {
+        options = options.filter(filter.clone());
+    }
+    let mut run = match client.sync(None, options) {
+        Ok(run) => run,
+        Err(error) => {
+            send(sender, part, Err(error)).await;
+            return false;
+        }
+    };
+    loop {
+        let permit = concurrency.permit().await;
+        let next = match run.next().await {
+            Ok(Some(mut batch)) => {
+                let (items, last) = (batch.take_items(), batch.is_last());
+                batch.commit();
+                Ok((items, last))
+            }
+            Ok(None) => Ok((Vec::new(), true)),
+            Err(error) => Err(error),
+        };
+        permit.answered(match &next {
+            Ok(_) => 0,
+            Err(error) => u32::from(error.is_throttled()),
+        });
+        let end = next.as_ref().map_or(true, |(_, last)| *last);
+        let failed = next.is_err();
+        if !send(sender, part, next).await || failed {
+            return false;
+        }
+        if end {
+            return true;
         }
     }
-    let error = Error::new(
-        ErrorKind::UnexpectedAnswer,
-        Some(Operation::ListReferrals),
-        format!(
-            "the referrals created {} could not be read whole in {PART_PASSES} passes (the \
-             service's count stays above the referrals that its pages give); the next run \
-             reads them again",
-            describe(query)
-        ),
-    );
-    let _ = sender
-        .send(Fetched {
-            part,
-            result: Err(error),
-        })
-        .await;
-    false
+}
+
+/// Sends a page of `part`; `false` when the receiver is gone.
+async fn send(
+    sender: &mpsc::Sender<Fetched>,
+    part: usize,
+    result: Result<(Vec<Referral>, bool), Error>,
+) -> bool {
+    sender.send(Fetched { part, result }).await.is_ok()
 }
 
 /// One pass over a part's pages: `Some(true)` when it ended the part, `Some(false)` when
@@ -202,12 +238,7 @@ async fn pass(
                 page
             }
             Err(error) => {
-                let _ = sender
-                    .send(Fetched {
-                        part,
-                        result: Err(error),
-                    })
-                    .await;
+                send(sender, part, Err(error)).await;
                 return None;
             }
         };
@@ -215,27 +246,13 @@ async fn pass(
         let seen_all =
             count.is_none_or(|count| i64::try_from(seen.len()).unwrap_or(i64::MAX) >= count);
         let whole = next.is_none() && seen_all;
-        if sender
-            .send(Fetched {
-                part,
-                result: Ok((page.items, whole)),
-            })
-            .await
-            .is_err()
-        {
+        if !send(sender, part, Ok((page.items, whole))).await {
             return None;
         }
         if next.is_none() {
             return Some(whole);
         }
     }
-}
-
-fn describe(query: &Query) -> String {
-    query.filter.as_ref().map_or_else(
-        || "at any time".to_owned(),
-        |filter| format!("where {filter}"),
-    )
 }
 
 impl super::Run {
