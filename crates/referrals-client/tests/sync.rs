@@ -603,3 +603,36 @@ async fn a_tie_is_cut_into_cells_and_cells_that_miss_referrals_are_caught_by_the
     let requests = served.load(Ordering::SeqCst);
     assert!(requests < 200, "{requests} requests");
 }
+
+/// A run that finds nothing to deliver and nothing to save gives no batch at all; one that
+/// delivered gives, at its end, an empty batch only when the state to save changed.
+#[tokio::test]
+async fn a_quiet_run_gives_no_batch() {
+    let server = MockServer::start().await;
+    let served = Arc::new(AtomicUsize::new(0));
+    let answered = served.clone();
+    Mock::given(method("GET"))
+        .respond_with(move |_: &Request| {
+            // A referral in the first answer; nothing after.
+            let value = if answered.fetch_add(1, Ordering::SeqCst) == 0 {
+                vec![referral("r1", Some("2025-06-01T00:00:00Z"))]
+            } else {
+                Vec::new()
+            };
+            ResponseTemplate::new(200)
+                .insert_header("Date", "Thu, 01 Jan 2026 12:00:00 GMT")
+                .set_body_json(json!({ "value": value }))
+        })
+        .mount(&server)
+        .await;
+    let client = client(&server);
+    let (delivered, saved, error) = to_the_end(&client, None).await;
+    assert!(error.is_none(), "{error:?}");
+    assert_eq!(delivered, ["r1"]);
+    let options = SyncOptions::new().skew(Duration::ZERO);
+    let mut quiet = client.sync(saved, options.clone()).unwrap();
+    assert!(quiet.next().await.unwrap().is_none(), "nothing changed");
+    let mut empty = client.sync(None, options).unwrap();
+    assert!(empty.next().await.unwrap().is_none(), "an empty service");
+    assert_eq!(served.load(Ordering::SeqCst), 3, "one request a run");
+}

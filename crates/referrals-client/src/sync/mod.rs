@@ -1081,6 +1081,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_page_repeats_a_referral_it_shows_twice_or_one_seen_before() {
+        let item = |id: &str| Referral {
+            id: Some(id.to_owned()),
+            ..Referral::default()
+        };
+        let seen: BTreeSet<String> = ["a".to_owned()].into();
+        assert!(!repeats(&seen, &[item("b"), item("c")]));
+        assert!(repeats(&seen, &[item("b"), item("a")]), "seen before");
+        assert!(repeats(&BTreeSet::new(), &[item("b"), item("b")]), "twice");
+        assert!(!repeats(
+            &BTreeSet::new(),
+            &[Referral::default(), Referral::default()]
+        ));
+    }
+
+    #[test]
     fn options_keep_what_they_are_given() {
         let defaults = SyncOptions::new();
         assert_eq!(
