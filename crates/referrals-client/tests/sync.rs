@@ -516,6 +516,23 @@ async fn an_old_referral_at_the_end_does_not_move_the_watermark_back() {
     );
 }
 
+/// The link to the page at `token` of the listing that `request` asked for: its query with
+/// that `$skiptoken`.
+fn next_link(request: &Request, token: usize) -> String {
+    let mut next = request.url.clone();
+    let kept: Vec<(String, String)> = request
+        .url
+        .query_pairs()
+        .filter(|(key, _)| key != "$skiptoken")
+        .map(|(key, value)| (key.into_owned(), value.into_owned()))
+        .collect();
+    next.query_pairs_mut()
+        .clear()
+        .extend_pairs(kept)
+        .append_pair("$skiptoken", &token.to_string());
+    format!("{}?{}", next.path(), next.query().unwrap_or_default())
+}
+
 /// A server of a tie of six referrals (both instants shared), pages of two, that counts: three
 /// have status `New`, three have no status. Its first page of the whole tie shows one referral
 /// twice; its other pages show the matches in a new rotation on every request (drawn from the
@@ -550,19 +567,7 @@ fn sql_tie(request: &Request, served: &AtomicUsize) -> ResponseTemplate {
     };
     let mut body = json!({ "value": shown });
     if offset + 2 < ids.len() && param(request, "$top").as_deref() != Some("0") {
-        let mut next = request.url.clone();
-        let kept: Vec<(String, String)> = request
-            .url
-            .query_pairs()
-            .filter(|(key, _)| key != "$skiptoken")
-            .map(|(key, value)| (key.into_owned(), value.into_owned()))
-            .collect();
-        next.query_pairs_mut()
-            .clear()
-            .extend_pairs(kept)
-            .append_pair("$skiptoken", &(offset + 2).to_string());
-        let query = next.query().unwrap_or_default();
-        body["@odata.nextLink"] = json!(format!("{}?{query}", next.path()));
+        body["@odata.nextLink"] = json!(next_link(request, offset + 2));
     }
     if param(request, "$count").as_deref() == Some("true") {
         body["@odata.count"] = json!(ids.len());
@@ -635,4 +640,66 @@ async fn a_quiet_run_gives_no_batch() {
     let mut empty = client.sync(None, options).unwrap();
     assert!(empty.next().await.unwrap().is_none(), "an empty service");
     assert_eq!(served.load(Ordering::SeqCst), 3, "one request a run");
+}
+
+/// A server that ignores the filter and gives two new referrals at one instant on every
+/// request: a tie without end. With `count`, it counts and every page has a next link (its
+/// pages never end); without, only first pages have one (each cell's pages end, but every cell
+/// shows new referrals to cut it by). It answers 500 after 300 requests, so that a sync that
+/// never stops fails otherwise.
+fn endless(request: &Request, served: &AtomicUsize, count: bool) -> ResponseTemplate {
+    let turn = served.fetch_add(1, Ordering::SeqCst);
+    if turn >= 300 {
+        return ResponseTemplate::new(500);
+    }
+    let instant = "2025-01-01T00:00:00Z";
+    let item = |index: usize| {
+        let mut referral = referral(&format!("g{index}"), Some(instant));
+        referral["createdDateTime"] = json!(instant);
+        referral["engagementId"] = json!(format!("e{index}"));
+        referral
+    };
+    let mut body = json!({ "value": [item(2 * turn), item(2 * turn + 1)] });
+    if count || param(request, "$skiptoken").is_none() {
+        body["@odata.nextLink"] = json!(next_link(request, turn));
+    }
+    if count && param(request, "$count").as_deref() == Some("true") {
+        body["@odata.count"] = json!(1000);
+    }
+    ResponseTemplate::new(200)
+        .insert_header("Date", "Thu, 01 Jan 2026 12:00:00 GMT")
+        .set_body_json(body)
+}
+
+/// A tie without end stops at the client's page limit, whether it is read through the
+/// service's pages (a service that counts) or by cells (one that does not).
+#[tokio::test]
+async fn a_tie_without_end_stops_at_the_page_limit() {
+    for count in [true, false] {
+        let server = MockServer::start().await;
+        let served = Arc::new(AtomicUsize::new(0));
+        Mock::given(method("GET"))
+            .respond_with(move |request: &Request| endless(request, &served, count))
+            .mount(&server)
+            .await;
+        let client = Client::builder(&server.uri(), StaticToken::new("token"))
+            .allow_http_to_loopback(true)
+            .clock(Fixed(at("2026-01-01T12:00:00Z")))
+            .retry(RetryPolicy::disabled())
+            .max_pages(20)
+            .build()
+            .unwrap();
+        let (_, _, error) = to_the_end(&client, None).await;
+        let error = error.expect("a tie without end fails");
+        assert_eq!(
+            error.kind(),
+            ErrorKind::PagingLoop,
+            "count {count}: {error}"
+        );
+        let message = if count { "one instant passed" } else { "cells" };
+        assert!(
+            error.to_string().contains(message),
+            "count {count}: {error}"
+        );
+    }
 }
