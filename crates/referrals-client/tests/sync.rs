@@ -534,8 +534,8 @@ fn next_link(request: &Request, token: usize) -> String {
     format!("{}?{}", next.path(), next.query().unwrap_or_default())
 }
 
-/// A server of a tie of six referrals (both instants shared), pages of two, that counts: three
-/// have status `New`, three have no status. Its first page of the whole tie shows one referral
+/// A server of a tie of eight referrals (both instants shared), pages of two, that counts:
+/// five have status `New`, three have no status. Its first page of the whole tie shows one referral
 /// twice; its other pages show the matches in a new rotation on every request (drawn from the
 /// request's number). Its `ne`
 /// follows SQL rather than OData: `status ne 'New'` leaves out the referrals without a status.
@@ -554,14 +554,14 @@ fn sql_tie(request: &Request, served: &AtomicUsize) -> ResponseTemplate {
     let ids: &[&str] = if asked.contains("gt ") || asked.contains("status ne 'New'") {
         &[]
     } else if asked.contains("status eq 'New'") {
-        &["n1", "n2", "n3"]
+        &["n1", "n2", "n3", "n4", "n5"]
     } else {
-        &["n1", "n2", "n3", "a1", "a2", "a3"]
+        &["n1", "n2", "n3", "n4", "n5", "a1", "a2", "a3"]
     };
     let offset: usize = param(request, "$skiptoken").map_or(0, |token| token.parse().unwrap());
     let shown: Vec<Value> = match param(request, "$top").as_deref() {
         Some("0") => Vec::new(),
-        _ if offset == 0 && ids.len() == 6 => vec![item("n1"), item("n1")],
+        _ if offset == 0 && ids.len() == 8 => vec![item("n1"), item("n1")],
         _ => (offset..ids.len().min(offset + 2))
             .map(|at| item(ids[(at + (turn.wrapping_mul(2_654_435_761) >> 8)) % ids.len()]))
             .collect(),
@@ -599,7 +599,7 @@ async fn a_tie_is_cut_into_cells_and_cells_that_miss_referrals_are_caught_by_the
     let delivered: std::collections::BTreeSet<String> = delivered.into_iter().collect();
     assert_eq!(
         delivered.into_iter().collect::<Vec<_>>(),
-        ["a1", "a2", "a3", "n1", "n2", "n3"]
+        ["a1", "a2", "a3", "n1", "n2", "n3", "n4", "n5"]
     );
     assert!(!saved.unwrap().in_run(), "the run ended");
     let asked = asked.lock().unwrap();
