@@ -10,6 +10,7 @@
 //! cargo xtask bench              measure paging, memory and the sandbox's throughput
 //! cargo xtask docs [--browser]   the HTML reference and the man pages, in <target dir>/docs
 //! cargo xtask snapshots          accept the examples' snapshots, leaving nothing pending
+//! cargo xtask mutants            how many mutants of the sync the tests catch (cargo-mutants)
 //! ```
 //!
 //! `--spec <file>`, `--model-out <file>`, `--out <file>`, `--mock-out <file>` and
@@ -26,6 +27,7 @@ mod bench_latency;
 mod bench_mirror;
 mod codegen;
 mod docs;
+mod mutants;
 mod snapshots;
 mod summary;
 
@@ -61,6 +63,10 @@ enum Task {
     /// Accept the snapshots of the examples after a change of the document or of an example:
     /// nothing pending is left, and the headers do not churn.
     Snapshots,
+    /// Measure how many mutants of the sync the tests that CI runs catch: every mutant against
+    /// the client's tests, then the survivors against the contract tests of the sync (about an
+    /// hour and a half on two cores; needs `cargo install cargo-mutants`).
+    Mutants(mutants::Args),
 }
 
 fn main() -> ExitCode {
@@ -80,6 +86,7 @@ fn main() -> ExitCode {
         Task::Bench(args) => bench::run(args),
         Task::Docs(args) => docs::run(args),
         Task::Snapshots => snapshots::run(),
+        Task::Mutants(args) => mutants::run(args),
     }
 }
 
