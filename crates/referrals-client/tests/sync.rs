@@ -541,6 +541,10 @@ fn next_link(request: &Request, token: usize) -> String {
 /// follows SQL rather than OData: `status ne 'New'` leaves out the referrals without a status.
 fn sql_tie(request: &Request, served: &AtomicUsize) -> ResponseTemplate {
     let turn = served.fetch_add(1, Ordering::SeqCst);
+    if turn >= 300 {
+        // A sync that never ends fails rather than hangs.
+        return ResponseTemplate::new(500);
+    }
     let instant = "2025-01-01T00:00:00Z";
     let item = |id: &str| {
         let mut referral = referral(id, Some(instant));
@@ -708,8 +712,13 @@ async fn a_tie_without_end_stops_at_the_page_limit() {
 /// A server of a tie of five referrals (g1 to g5, both instants shared), pages of two at an
 /// offset counted anew on each request. At its first request for a page after the first, g1
 /// is updated: it leaves the tie for a later instant, and the others shift down by one, so
-/// that this page passes over g3. It counts when `count` says so.
-fn leaving(request: &Request, moved: &AtomicBool, count: bool) -> ResponseTemplate {
+/// that this page passes over g3. It counts when `count` says so. It answers 500 after 300
+/// requests, so that a sync that never ends fails rather than hangs.
+fn leaving(request: &Request, state: &(AtomicBool, AtomicUsize), count: bool) -> ResponseTemplate {
+    let (moved, served) = state;
+    if served.fetch_add(1, Ordering::SeqCst) >= 300 {
+        return ResponseTemplate::new(500);
+    }
     let offset: usize = param(request, "$skiptoken").map_or(0, |token| token.parse().unwrap());
     if offset > 0 {
         moved.store(true, Ordering::SeqCst);
@@ -756,9 +765,9 @@ fn leaving(request: &Request, moved: &AtomicBool, count: bool) -> ResponseTempla
 async fn a_referral_that_leaves_a_tie_mid_pass_does_not_hide_another() {
     for count in [true, false] {
         let server = MockServer::start().await;
-        let moved = Arc::new(AtomicBool::new(false));
+        let state = (AtomicBool::new(false), AtomicUsize::new(0));
         Mock::given(method("GET"))
-            .respond_with(move |request: &Request| leaving(request, &moved, count))
+            .respond_with(move |request: &Request| leaving(request, &state, count))
             .mount(&server)
             .await;
         let (delivered, _, error) = to_the_end(&client(&server), None).await;
