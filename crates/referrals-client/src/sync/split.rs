@@ -8,7 +8,10 @@
 //! `member eq 'value'` and `member ne 'value'`, with a value that its first page showed: in
 //! OData a member that is absent is `ne` every value, so the two cells hold the cell's
 //! referrals between them. The cost is a few requests for each page of the tie; only a cell
-//! whose referrals share every such value too is read in passes.
+//! whose referrals share every such value too is read in passes. When the service counts, the
+//! cells must show as many referrals as it counts in the tie ([`Split::short`]). The sync
+//! comes here only after a first pass through the service's pages failed to prove the tie
+//! whole: a service whose pages keep their order reads a tie in that one pass.
 
 use std::collections::{BTreeMap, BTreeSet};
 
