@@ -19,10 +19,16 @@ use referrals_client::{Client, ErrorKind};
 use referrals_sandbox::{Config, Paging, Sandbox};
 
 async fn sandbox(seed_count: usize, page_size: usize, paging: Paging) -> Sandbox {
+    counting(seed_count, page_size, paging, true).await
+}
+
+/// A sandbox that answers `$count` or not.
+async fn counting(seed_count: usize, page_size: usize, paging: Paging, count: bool) -> Sandbox {
     referrals_testkit::start(Config {
         seed_count,
         page_size,
         paging,
+        answer_count: count,
         ..referrals_testkit::config()
     })
     .await
@@ -192,14 +198,7 @@ async fn groups_are_read_whole_when_ties_come_in_any_order_and_without_a_count()
         (Paging::Offset, false),
     ];
     for (paging, answer_count) in cases {
-        let sandbox = referrals_testkit::start(Config {
-            seed_count: 2000,
-            page_size: 5,
-            paging,
-            answer_count,
-            ..referrals_testkit::config()
-        })
-        .await;
+        let sandbox = counting(2000, 5, paging, answer_count).await;
         let client = client(&sandbox);
         past_this_second().await;
         let mut mirror = Mirror::new();
@@ -231,14 +230,7 @@ async fn ties_in_any_order_cost_requests_in_proportion_to_their_size() {
         (Paging::Shuffled, false),
     ];
     for (paging, answer_count) in cases {
-        let sandbox = referrals_testkit::start(Config {
-            seed_count: 10_000,
-            page_size: 5,
-            paging,
-            answer_count,
-            ..referrals_testkit::config()
-        })
-        .await;
+        let sandbox = counting(10_000, 5, paging, answer_count).await;
         let client = client(&sandbox);
         past_this_second().await;
         let mut mirror = Mirror::new();
@@ -274,14 +266,7 @@ fn imports() -> query::Filter {
 #[tokio::test]
 async fn ties_read_by_cells_lose_nothing_with_writers_and_crashes() {
     for answer_count in [true, false] {
-        let sandbox = referrals_testkit::start(Config {
-            seed_count: 4_000,
-            page_size: 3,
-            paging: Paging::Shuffled,
-            answer_count,
-            ..referrals_testkit::config()
-        })
-        .await;
+        let sandbox = counting(4_000, 3, Paging::Shuffled, answer_count).await;
         let client = client(&sandbox);
         let ids: Vec<String> = store(&client, Some(imports())).await.into_keys().collect();
         past_this_second().await;
