@@ -292,6 +292,18 @@ mod tests {
         assert_eq!(text(&Cell::default()), None);
         assert_eq!(text(&equal).as_deref(), Some("status eq 'Active'"));
         assert_eq!(text(&other).as_deref(), Some("status ne 'Active'"));
+        // Three to three beats four to two.
+        let six = [
+            referral(New, Incoming),
+            referral(New, Incoming),
+            referral(New, Outgoing),
+            referral(Active, Incoming),
+            referral(Active, Incoming),
+            referral(Active, Outgoing),
+        ];
+        let six: Vec<&Referral> = six.iter().collect();
+        let (half, _) = Cell::default().cut(&six).expect("two members");
+        assert_eq!(text(&half).as_deref(), Some("status eq 'Active'"));
         let (deeper, _) = other.cut(&shown).expect("direction is left");
         assert_eq!(
             text(&deeper).as_deref(),
