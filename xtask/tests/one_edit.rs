@@ -6,9 +6,10 @@
 //! (`Patch::set_name`) against the copy's sandbox, which accepts both.
 //!
 //! It builds the copy's crates with cargo, in the target directory that holds this test (their
-//! paths differ from the workspace's, so nothing of the workspace's build is replaced); the
-//! registry dependencies are those already built, so it costs the workspace's own crates, about
-//! a minute on two cores.
+//! paths differ from the workspace's, so nothing of the workspace's build is replaced). The
+//! probe's manifest carries the workspace's profiles, so the registry dependencies are those
+//! already built but for a few that the probe needs with other features: it costs the
+//! workspace's own crates, under a minute on two cores.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -223,15 +224,25 @@ fn write_probe(root: &Path, copy: &Path, probe: &Path) {
             "[package]\nname = \"referrals-one-edit-probe\"\nversion = \"0.0.0\"\nedition = \"2024\"\n\
              publish = false\n\n[workspace]\n\n[dependencies]\n\
              referrals-client = {{ path = {:?} }}\nreferrals-sandbox = {{ path = {:?} }}\n\
-             tokio = {{ version = \"1\", features = [\"macros\", \"rt-multi-thread\"] }}\n",
+             tokio = {{ version = \"1\", features = [\"macros\", \"rt-multi-thread\"] }}\n\n{}",
             crate_path("referrals-client"),
             crate_path("referrals-sandbox"),
+            profiles(root),
         ),
     )
     .unwrap();
     std::fs::write(probe.join("src/main.rs"), PROBE).unwrap();
     // The workspace's lock file, so that the probe builds the versions already built.
     std::fs::copy(root.join("Cargo.lock"), probe.join("Cargo.lock")).unwrap();
+}
+
+/// The `[profile.*]` sections of the workspace's manifest (its end), so that the probe builds
+/// the registry dependencies as the workspace does and finds them already built: with cargo's
+/// default profile it would build them all again, with full debug info, in the same target.
+fn profiles(root: &Path) -> String {
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    let start = manifest.find("\n[profile.").expect("profile sections");
+    manifest[start..].to_owned()
 }
 
 /// The `members = [...]` block of the workspace's manifest.
