@@ -1,6 +1,26 @@
 //! How many requests a reader of many pages keeps in flight at once: up to a ceiling, halved
 //! when the service throttles, grown back by one after a long stretch of calm answers (as TCP
-//! does with its window), so that a reader finds the pace the service allows by itself.
+//! does with its window), and far more slowly to the limit that met the last 429, so that a
+//! reader finds the pace the service allows by itself and stays near it.
+//!
+//! [`Concurrency::send`] runs a call of this crate's client under a permit. While the call's
+//! retry loop waits out a 429 (`Retry-After`), its permit is lent back, and while any call
+//! waits one out, no new request starts: the service asked the client to wait, and a request
+//! sent meanwhile would most likely meet another 429.
+//!
+//! ```
+//! # async fn run(client: referrals_client::Client) -> Result<(), referrals_client::Error> {
+//! use referrals_client::concurrency::Concurrency;
+//! use referrals_client::query::Query;
+//!
+//! let concurrency = Concurrency::new(8);
+//! let page = concurrency.send(client.list_page(&Query::new(), None)).await?;
+//! println!("{} referrals; limit now {}", page.items.len(), concurrency.limit());
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! A request sent some other way takes a [`Permit`] and says how many 429s it met:
 //!
 //! ```
 //! # async fn run() {
@@ -8,12 +28,14 @@
 //!
 //! let concurrency = Concurrency::new(8);
 //! let permit = concurrency.permit().await;
-//! // ... send a request; `page.throttled` says how many 429s it met ...
+//! // ... send the request ...
 //! permit.answered(1);
 //! assert_eq!(concurrency.limit(), 4);
 //! # }
 //! ```
 
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
@@ -24,6 +46,11 @@ use crate::{Client, Error, Page};
 
 /// How many calm answers in a row, per request allowed at once, before one more is allowed.
 const CALM_PER_STEP: usize = 4;
+
+/// How many times longer the calm must be for a step to the limit that last met a 429, or
+/// past it: a 429 costs the whole reader its `Retry-After` (a second or more, twenty round
+/// trips of 50 ms), so the limit that the service refused is tried again seldom.
+const CAUTION: usize = 16;
 
 /// A shared limit of requests in flight; clones share it.
 #[derive(Debug, Clone)]
@@ -42,8 +69,13 @@ struct State {
     ceiling: usize,
     limit: usize,
     active: usize,
+    /// Requests of [`Concurrency::send`] waiting out a 429, their permits lent back: none starts
+    /// meanwhile.
+    waiting: usize,
     /// Calm answers since the limit last changed.
     calm: usize,
+    /// The limit that last met a 429, until the limit passes it.
+    refused: Option<usize>,
     /// Bumped each time the limit is halved: an answer to a request sent before then does not
     /// halve it again.
     generation: u64,
@@ -69,7 +101,9 @@ impl Concurrency {
                     ceiling,
                     limit: ceiling,
                     active: 0,
+                    waiting: 0,
                     calm: 0,
+                    refused: None,
                     generation: 0,
                     answers: 0,
                     throttled: 0,
@@ -81,22 +115,36 @@ impl Concurrency {
 
     /// Waits until one more request is allowed.
     pub async fn permit(&self) -> Permit {
-        loop {
-            let released = self.shared.released.notified();
-            tokio::pin!(released);
-            released.as_mut().enable();
-            {
-                let mut state = self.shared.lock();
-                if state.active < state.limit {
-                    state.active += 1;
-                    return Permit {
-                        shared: Arc::clone(&self.shared),
-                        generation: state.generation,
-                    };
-                }
-            }
-            released.await;
+        let generation = self.shared.acquire().await;
+        Permit {
+            shared: Arc::clone(&self.shared),
+            generation,
         }
+    }
+
+    /// Runs `call`, a call of this crate's [`Client`], under a permit: waits for one, lends it
+    /// back while the call's retry loop waits out a 429, records the answer (and how many 429s
+    /// it met), and gives it back. No new request starts while a call waits out a 429.
+    pub async fn send<F: Future>(&self, call: F) -> F::Output {
+        let generation = self.shared.acquire().await;
+        let loan = Arc::new(Loan {
+            shared: Arc::clone(&self.shared),
+            generation: AtomicU64::new(generation),
+            place: AtomicU8::new(HELD),
+            throttled: AtomicU32::new(0),
+            ended_throttled: AtomicBool::new(false),
+        });
+        let output = LOAN.scope(Arc::clone(&loan), call).await;
+        let throttled = loan.throttled.load(Ordering::Relaxed);
+        let mut state = self.shared.lock();
+        state.record(throttled);
+        if loan.ended_throttled.load(Ordering::Relaxed) {
+            state.throttle(loan.generation.load(Ordering::Relaxed));
+        } else if throttled == 0 {
+            state.calm();
+        }
+        drop(state);
+        output
     }
 
     /// How many requests are allowed at once now.
@@ -117,6 +165,73 @@ impl Shared {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+
+    /// Waits until one more request is allowed, takes its place, and gives the generation of
+    /// the limit it was allowed under.
+    async fn acquire(&self) -> u64 {
+        loop {
+            let released = self.released.notified();
+            tokio::pin!(released);
+            released.as_mut().enable();
+            {
+                let mut state = self.lock();
+                if state.active < state.limit && state.waiting == 0 {
+                    state.active += 1;
+                    return state.generation;
+                }
+            }
+            released.await;
+        }
+    }
+
+    /// Gives a place back (`waiting`: the place of a request that waits out a 429).
+    fn release(&self, waiting: bool) {
+        let mut state = self.lock();
+        if waiting {
+            state.waiting = state.waiting.saturating_sub(1);
+        } else {
+            state.active = state.active.saturating_sub(1);
+        }
+        drop(state);
+        self.released.notify_waiters();
+    }
+}
+
+impl State {
+    fn record(&mut self, throttled: u32) {
+        self.answers = self.answers.saturating_add(1);
+        self.throttled = self.throttled.saturating_add(u64::from(throttled));
+    }
+
+    /// A 429 to a request allowed under `generation`: the first of a generation halves the
+    /// limit.
+    fn throttle(&mut self, generation: u64) {
+        if generation == self.generation {
+            self.refused = Some(self.limit);
+            self.limit = (self.limit / 2).max(1);
+            self.generation = self.generation.wrapping_add(1);
+        }
+        self.calm = 0;
+    }
+
+    fn calm(&mut self) {
+        self.calm = self.calm.saturating_add(1);
+        let cautious = self
+            .refused
+            .is_some_and(|refused| self.limit + 1 >= refused);
+        let step = if cautious {
+            CALM_PER_STEP * CAUTION
+        } else {
+            CALM_PER_STEP
+        };
+        if self.limit < self.ceiling && self.calm >= self.limit * step {
+            self.limit += 1;
+            self.calm = 0;
+            if self.refused.is_some_and(|refused| self.limit > refused) {
+                self.refused = None;
+            }
+        }
+    }
 }
 
 impl Permit {
@@ -125,31 +240,88 @@ impl Permit {
     /// 429), and gives the permit back.
     pub fn answered(self, throttled: u32) {
         let mut state = self.shared.lock();
-        state.answers = state.answers.saturating_add(1);
-        state.throttled = state.throttled.saturating_add(u64::from(throttled));
+        state.record(throttled);
         if throttled > 0 {
-            if self.generation == state.generation {
-                state.limit = (state.limit / 2).max(1);
-                state.generation = state.generation.wrapping_add(1);
-            }
-            state.calm = 0;
+            state.throttle(self.generation);
         } else {
-            state.calm = state.calm.saturating_add(1);
-            if state.limit < state.ceiling && state.calm >= state.limit * CALM_PER_STEP {
-                state.limit += 1;
-                state.calm = 0;
-            }
+            state.calm();
         }
     }
 }
 
 impl Drop for Permit {
     fn drop(&mut self) {
-        let mut state = self.shared.lock();
-        state.active = state.active.saturating_sub(1);
-        drop(state);
-        self.shared.released.notify_waiters();
+        self.shared.release(false);
     }
+}
+
+tokio::task_local! {
+    /// The permit of the call that [`Concurrency::send`] runs.
+    static LOAN: Arc<Loan>;
+}
+
+/// The permit of a call of [`Concurrency::send`], which its retry loop lends back while it
+/// waits out a 429. Atomics, not cells: the call may move between threads.
+#[derive(Debug)]
+struct Loan {
+    shared: Arc<Shared>,
+    /// The generation of the limit the call was last allowed under.
+    generation: AtomicU64,
+    /// Where the call's place is: [`HELD`], [`LENT`] or [`NONE`].
+    place: AtomicU8,
+    throttled: AtomicU32,
+    /// Whether the last answer was a 429 (one that ended the call, not waited out).
+    ended_throttled: AtomicBool,
+}
+
+/// The call holds a place among the requests in flight.
+const HELD: u8 = 0;
+/// The call waits out a 429, its place lent back.
+const LENT: u8 = 1;
+/// The call waits for a place again.
+const NONE: u8 = 2;
+
+impl Drop for Loan {
+    fn drop(&mut self) {
+        match self.place.load(Ordering::Relaxed) {
+            HELD => self.shared.release(false),
+            LENT => self.shared.release(true),
+            _ => {}
+        }
+    }
+}
+
+/// Records an answer of the call under way (in [`Concurrency::send`]; elsewhere nothing).
+pub(crate) fn answer(throttled: bool) {
+    let _ = LOAN.try_with(|loan| {
+        if throttled {
+            loan.throttled.fetch_add(1, Ordering::Relaxed);
+        }
+        loan.ended_throttled.store(throttled, Ordering::Relaxed);
+    });
+}
+
+/// Waits out a 429 (`wait`). In [`Concurrency::send`], the call's permit is lent back
+/// meanwhile (the first 429 of a generation halves the limit), no new request starts until
+/// the wait is over, and the call then waits for a permit again.
+pub(crate) async fn wait_out(wait: impl Future<Output = ()>) {
+    let Ok(loan) = LOAN.try_with(Arc::clone) else {
+        return wait.await;
+    };
+    {
+        let mut state = loan.shared.lock();
+        state.throttle(loan.generation.load(Ordering::Relaxed));
+        state.active = state.active.saturating_sub(1);
+        state.waiting += 1;
+        loan.place.store(LENT, Ordering::Relaxed);
+        loan.ended_throttled.store(false, Ordering::Relaxed);
+    }
+    wait.await;
+    loan.place.store(NONE, Ordering::Relaxed);
+    loan.shared.release(true);
+    let generation = loan.shared.acquire().await;
+    loan.place.store(HELD, Ordering::Relaxed);
+    loan.generation.store(generation, Ordering::Relaxed);
 }
 
 /// A range of instants: `from` included (`None`: from the earliest), `until` not (`None`: to
@@ -270,6 +442,33 @@ mod tests {
         assert_eq!(concurrency.limit(), 1, "never under one");
     }
 
+    #[tokio::test]
+    async fn the_limit_that_met_a_429_is_tried_again_only_after_a_long_calm() {
+        let concurrency = Concurrency::new(8);
+        let calm = |count: usize| {
+            let concurrency = concurrency.clone();
+            async move {
+                for _ in 0..count {
+                    concurrency.send(async { answer(false) }).await;
+                }
+                concurrency.limit()
+            }
+        };
+        concurrency.send(async { answer(true) }).await;
+        concurrency.send(async { answer(true) }).await;
+        assert_eq!(concurrency.limit(), 2, "refused at 4");
+        assert_eq!(
+            calm(2 * CALM_PER_STEP).await,
+            3,
+            "under the refused limit: quickly"
+        );
+        assert_eq!(calm(3 * CALM_PER_STEP * CAUTION - 1).await, 3);
+        assert_eq!(calm(1).await, 4, "to the refused limit: after a long calm");
+        assert_eq!(calm(4 * CALM_PER_STEP * CAUTION - 1).await, 4);
+        assert_eq!(calm(1).await, 5, "past it: after a long calm too");
+        assert_eq!(calm(5 * CALM_PER_STEP).await, 6, "then quickly again");
+    }
+
     async fn futures_permits(concurrency: &Concurrency, count: usize) -> Vec<Permit> {
         let mut permits = Vec::new();
         for _ in 0..count {
@@ -298,6 +497,89 @@ mod tests {
             ranges(DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC, 3).len(),
             3
         );
+    }
+
+    /// A call of [`Concurrency::send`] as the retry loop makes it: a 429, waited out until
+    /// `resume` sends, then an answer that is not.
+    async fn throttled_once(resume: tokio::sync::oneshot::Receiver<()>) -> &'static str {
+        answer(true);
+        wait_out(async {
+            let _ = resume.await;
+        })
+        .await;
+        answer(false);
+        "answered"
+    }
+
+    /// The requests in flight, and those waiting out a 429.
+    fn places(concurrency: &Concurrency) -> (usize, usize) {
+        let state = concurrency.shared.lock();
+        (state.active, state.waiting)
+    }
+
+    /// Whether a request taken now would start (`false`: it waits).
+    async fn starts(concurrency: &Concurrency) -> bool {
+        use futures_util::FutureExt;
+        concurrency.permit().now_or_never().is_some()
+    }
+
+    #[tokio::test]
+    async fn a_call_waiting_out_a_429_lends_its_permit_and_holds_new_requests_back() {
+        let concurrency = Concurrency::new(4);
+        let (resume, resumed) = tokio::sync::oneshot::channel();
+        let call = tokio::spawn({
+            let concurrency = concurrency.clone();
+            async move { concurrency.send(throttled_once(resumed)).await }
+        });
+        let held = concurrency.permit().await;
+        while places(&concurrency).1 == 0 {
+            tokio::task::yield_now().await;
+        }
+        // Halved once; the call's place lent back (one held of two), yet nothing starts.
+        assert_eq!(concurrency.limit(), 2);
+        assert_eq!(places(&concurrency), (1, 1));
+        assert!(!starts(&concurrency).await);
+        resume.send(()).unwrap();
+        assert_eq!(call.await.unwrap(), "answered");
+        // The 429 it waited out does not halve the limit again; its place is given back.
+        assert_eq!(concurrency.limit(), 2);
+        assert_eq!(concurrency.answers(), (1, 1));
+        assert!(starts(&concurrency).await);
+        drop(held);
+        assert_eq!(places(&concurrency), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn a_call_that_ends_on_a_429_halves_the_limit_and_a_calm_one_counts_toward_growth() {
+        let concurrency = Concurrency::new(8);
+        concurrency.send(async { answer(true) }).await;
+        assert_eq!(concurrency.limit(), 4);
+        for _ in 0..4 * CALM_PER_STEP {
+            concurrency.send(async { answer(false) }).await;
+        }
+        assert_eq!(concurrency.limit(), 5);
+        // Outside `send`, answers and waits are nobody's business.
+        answer(true);
+        wait_out(async {}).await;
+        assert_eq!(concurrency.answers(), (17, 1));
+    }
+
+    #[tokio::test]
+    async fn a_call_dropped_while_it_waits_out_a_429_gives_its_place_back() {
+        let concurrency = Concurrency::new(1);
+        let (_resume, resumed) = tokio::sync::oneshot::channel();
+        let call = tokio::spawn({
+            let concurrency = concurrency.clone();
+            async move { concurrency.send(throttled_once(resumed)).await }
+        });
+        while places(&concurrency).1 == 0 {
+            tokio::task::yield_now().await;
+        }
+        assert!(!starts(&concurrency).await);
+        call.abort();
+        assert!(call.await.unwrap_err().is_cancelled());
+        assert_eq!(places(&concurrency), (0, 0));
+        assert!(starts(&concurrency).await);
     }
 
     #[tokio::test]

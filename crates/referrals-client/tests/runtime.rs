@@ -4,7 +4,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use futures_util::TryStreamExt;
+use futures_util::{FutureExt, TryStreamExt};
+use referrals_client::concurrency::Concurrency;
 use referrals_client::generated::ClientReferralsExt;
 use referrals_client::query::{self, Filter, OrderBy, Query};
 use referrals_client::types::{Referral, ReferralStatus, ReferralSubstatus};
@@ -394,6 +395,67 @@ async fn retry_after_is_honoured_with_the_same_request_id() {
     assert!(
         ids.iter().all(|id| *id == ids[0]),
         "retries keep the request id: {ids:?}"
+    );
+}
+
+/// A clock whose waits do not wait; each records whether a request of `concurrency` could
+/// start meanwhile.
+#[derive(Debug, Clone)]
+struct Watching {
+    concurrency: Concurrency,
+    could_start: Arc<Mutex<Vec<bool>>>,
+}
+
+impl Clock for Watching {
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+
+    fn sleep(
+        &self,
+        _: Duration,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+        let (concurrency, could_start) = (self.concurrency.clone(), self.could_start.clone());
+        Box::pin(async move {
+            let could = concurrency.permit().now_or_never().is_some();
+            could_start.lock().unwrap().push(could);
+        })
+    }
+}
+
+#[tokio::test]
+async fn while_a_call_waits_out_a_429_no_other_request_of_its_concurrency_starts() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "7"))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(referral("r1")))
+        .with_priority(2)
+        .mount(&server)
+        .await;
+    let concurrency = Concurrency::new(4);
+    let clock = Watching {
+        concurrency: concurrency.clone(),
+        could_start: Arc::default(),
+    };
+    let client = Client::builder(&server.uri(), StaticToken::new(SECRET))
+        .allow_http_to_loopback(true)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+
+    let found = concurrency.send(client.referral("r1")).await.unwrap();
+    assert_eq!(found.id.as_deref(), Some("r1"));
+    assert_eq!(*clock.could_start.lock().unwrap(), [false]);
+    assert_eq!(concurrency.limit(), 2, "halved once");
+    assert_eq!(concurrency.answers(), (1, 1));
+    assert!(
+        concurrency.permit().now_or_never().is_some(),
+        "and after it, they do"
     );
 }
 

@@ -92,17 +92,15 @@ async fn read(
         mut count,
     } = job;
     loop {
-        let permit = concurrency.permit().await;
         let page = if count {
-            client.list_page(&query.clone().count(true), None).await
+            let counted = query.clone().count(true);
+            concurrency.send(client.list_page(&counted, None)).await
         } else {
-            client.list_page(&query, next.as_ref()).await
+            concurrency
+                .send(client.list_page(&query, next.as_ref()))
+                .await
         };
         count = false;
-        permit.answered(match &page {
-            Ok(page) => page.throttled,
-            Err(error) => u32::from(error.is_throttled()),
-        });
         let (failed, after) = match &page {
             Ok(page) => (false, page.next().ok().flatten().cloned()),
             Err(_) => (true, None),

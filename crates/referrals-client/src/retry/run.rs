@@ -1,5 +1,7 @@
 //! The retry loop: each attempt of a request, and the wait before the next, as the decisions
-//! of [`super`] say, with the same `MS-RequestId` and a fresh token for each attempt.
+//! of [`super`] say, with the same `MS-RequestId` and a fresh token for each attempt. A 429
+//! is waited out through [`crate::concurrency`], which holds back the other requests of a
+//! reader that sends through [`crate::concurrency::Concurrency::send`].
 
 use std::sync::Arc;
 
@@ -64,7 +66,11 @@ pub(crate) async fn execute(
             },
             "retrying"
         );
-        clock.sleep(wait).await;
+        if throttled(&result) {
+            crate::concurrency::wait_out(clock.sleep(wait)).await;
+        } else {
+            clock.sleep(wait).await;
+        }
         // A fresh token for the next attempt, asked for after the wait so that it is fresh; if
         // none comes, the caller gets the last answer.
         if let Err(error) = authorize(runtime, next.headers_mut()).await {
@@ -92,13 +98,21 @@ fn record_answer(result: &reqwest::Result<reqwest::Response>, attempt: u32) {
         ),
         Err(error) => (error.status(), None, false),
     };
+    let throttled = status == Some(reqwest::StatusCode::TOO_MANY_REQUESTS);
+    crate::concurrency::answer(throttled);
     context::record(|call| {
         call.attempts = attempt;
         call.status = status;
         call.service_request_id = service_request_id;
         call.retry_after = retry_after;
-        if status == Some(reqwest::StatusCode::TOO_MANY_REQUESTS) {
+        if throttled {
             call.throttled = call.throttled.saturating_add(1);
         }
     });
+}
+
+fn throttled(result: &reqwest::Result<reqwest::Response>) -> bool {
+    result
+        .as_ref()
+        .is_ok_and(|response| response.status() == reqwest::StatusCode::TOO_MANY_REQUESTS)
 }

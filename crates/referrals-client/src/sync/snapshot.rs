@@ -173,8 +173,7 @@ async fn by_sync(
         }
     };
     loop {
-        let permit = concurrency.permit().await;
-        let next = match run.next().await {
+        let next = match concurrency.send(run.next()).await {
             Ok(Some(mut batch)) => {
                 let (items, last) = (batch.take_items(), batch.is_last());
                 batch.commit();
@@ -183,10 +182,6 @@ async fn by_sync(
             Ok(None) => Ok((Vec::new(), true)),
             Err(error) => Err(error),
         };
-        permit.answered(match &next {
-            Ok(_) => 0,
-            Err(error) => u32::from(error.is_throttled()),
-        });
         let end = next.as_ref().map_or(true, |(_, last)| *last);
         let failed = next.is_err();
         if !send(sender, part, next).await || failed {
@@ -219,15 +214,13 @@ async fn pass(
 ) -> Option<bool> {
     let (mut next, mut count): (Option<Continuation>, Option<i64>) = (None, None);
     loop {
-        let permit = concurrency.permit().await;
         let page = match &next {
-            None => client.list_page(&query.clone().count(true), None).await,
-            Some(from) => client.list_page(query, Some(from)).await,
+            None => {
+                let counted = query.clone().count(true);
+                concurrency.send(client.list_page(&counted, None)).await
+            }
+            Some(from) => concurrency.send(client.list_page(query, Some(from))).await,
         };
-        permit.answered(match &page {
-            Ok(page) => page.throttled,
-            Err(error) => u32::from(error.is_throttled()),
-        });
         let page = match page.and_then(|page| {
             let after = page.next()?.cloned();
             Ok((after, page))
