@@ -511,6 +511,28 @@ mod tests {
         "answered"
     }
 
+    /// A call of `concurrency` under way, once it waits out its 429; it goes on when the
+    /// sender sends.
+    async fn waiting_out(
+        concurrency: &Concurrency,
+    ) -> (
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<&'static str>,
+    ) {
+        let (resume, resumed) = tokio::sync::oneshot::channel();
+        let call = tokio::spawn({
+            let concurrency = concurrency.clone();
+            async move { concurrency.send(throttled_once(resumed)).await }
+        });
+        for _ in 0..10_000 {
+            if places(concurrency).1 > 0 {
+                return (resume, call);
+            }
+            tokio::task::yield_now().await;
+        }
+        panic!("the call never waited out its 429");
+    }
+
     /// The requests in flight, and those waiting out a 429.
     fn places(concurrency: &Concurrency) -> (usize, usize) {
         let state = concurrency.shared.lock();
@@ -526,15 +548,8 @@ mod tests {
     #[tokio::test]
     async fn a_call_waiting_out_a_429_lends_its_permit_and_holds_new_requests_back() {
         let concurrency = Concurrency::new(4);
-        let (resume, resumed) = tokio::sync::oneshot::channel();
-        let call = tokio::spawn({
-            let concurrency = concurrency.clone();
-            async move { concurrency.send(throttled_once(resumed)).await }
-        });
         let held = concurrency.permit().await;
-        while places(&concurrency).1 == 0 {
-            tokio::task::yield_now().await;
-        }
+        let (resume, call) = waiting_out(&concurrency).await;
         // Halved once; the call's place lent back (one held of two), yet nothing starts.
         assert_eq!(concurrency.limit(), 2);
         assert_eq!(places(&concurrency), (1, 1));
@@ -567,14 +582,7 @@ mod tests {
     #[tokio::test]
     async fn a_call_dropped_while_it_waits_out_a_429_gives_its_place_back() {
         let concurrency = Concurrency::new(1);
-        let (_resume, resumed) = tokio::sync::oneshot::channel();
-        let call = tokio::spawn({
-            let concurrency = concurrency.clone();
-            async move { concurrency.send(throttled_once(resumed)).await }
-        });
-        while places(&concurrency).1 == 0 {
-            tokio::task::yield_now().await;
-        }
+        let (_resume, call) = waiting_out(&concurrency).await;
         assert!(!starts(&concurrency).await);
         call.abort();
         assert!(call.await.unwrap_err().is_cancelled());

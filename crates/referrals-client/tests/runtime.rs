@@ -364,12 +364,13 @@ async fn a_page_limit_stops_an_endless_listing() {
     );
 }
 
-#[tokio::test]
-async fn retry_after_is_honoured_with_the_same_request_id() {
+/// A server that answers 429 with `Retry-After: 7` to the first `times` requests, then the
+/// referral `r1` to every request.
+async fn throttled_then_r1(times: u64) -> MockServer {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
         .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "7"))
-        .up_to_n_times(2)
+        .up_to_n_times(times)
         .with_priority(1)
         .mount(&server)
         .await;
@@ -378,6 +379,12 @@ async fn retry_after_is_honoured_with_the_same_request_id() {
         .with_priority(2)
         .mount(&server)
         .await;
+    server
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured_with_the_same_request_id() {
+    let server = throttled_then_r1(2).await;
     let (client, clock) = client_for(&server);
 
     let found = client.referral("r1").await.unwrap();
@@ -425,18 +432,7 @@ impl Clock for Watching {
 
 #[tokio::test]
 async fn while_a_call_waits_out_a_429_no_other_request_of_its_concurrency_starts() {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "7"))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(referral("r1")))
-        .with_priority(2)
-        .mount(&server)
-        .await;
+    let server = throttled_then_r1(1).await;
     let concurrency = Concurrency::new(4);
     let clock = Watching {
         concurrency: concurrency.clone(),
