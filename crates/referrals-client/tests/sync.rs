@@ -534,12 +534,13 @@ fn next_link(request: &Request, token: usize) -> String {
     format!("{}?{}", next.path(), next.query().unwrap_or_default())
 }
 
-/// A server of a tie of eight referrals (both instants shared), pages of two, that counts:
-/// five have status `New`, three have no status. Its first page of the whole tie shows one referral
-/// twice; its other pages show the matches in a new rotation on every request (drawn from the
-/// request's number). Its `ne`
-/// follows SQL rather than OData: `status ne 'New'` leaves out the referrals without a status.
-fn sql_tie(request: &Request, served: &AtomicUsize) -> ResponseTemplate {
+/// A server of a tie of eight referrals (both instants shared), pages of two, that counts
+/// when `count`: five have status `New`, three have no status. Its first page of the whole tie
+/// shows one referral twice; its other pages show the matches in a new rotation on every
+/// request (drawn from the request's number). Its `ne` follows SQL rather than OData: `status
+/// ne 'New'` leaves out the referrals without a status; with `nulls`, `or status eq null`
+/// gives them, as in SQL (`IS NULL`), and without, nothing does.
+fn sql_tie(request: &Request, served: &AtomicUsize, count: bool, nulls: bool) -> ResponseTemplate {
     let turn = served.fetch_add(1, Ordering::SeqCst);
     if turn >= 300 {
         // A sync that never ends fails rather than hangs.
@@ -555,7 +556,11 @@ fn sql_tie(request: &Request, served: &AtomicUsize) -> ResponseTemplate {
         referral
     };
     let asked = filter(request);
-    let ids: &[&str] = if asked.contains("gt ") || asked.contains("status ne 'New'") {
+    let ids: &[&str] = if asked.contains("gt ") {
+        &[]
+    } else if asked.contains("status ne 'New' or status eq null") && nulls {
+        &["a1", "a2", "a3"]
+    } else if asked.contains("status ne 'New'") {
         &[]
     } else if asked.contains("status eq 'New'") {
         &["n1", "n2", "n3", "n4", "n5"]
@@ -574,7 +579,7 @@ fn sql_tie(request: &Request, served: &AtomicUsize) -> ResponseTemplate {
     if offset + 2 < ids.len() && param(request, "$top").as_deref() != Some("0") {
         body["@odata.nextLink"] = json!(next_link(request, offset + 2));
     }
-    if param(request, "$count").as_deref() == Some("true") {
+    if count && param(request, "$count").as_deref() == Some("true") {
         body["@odata.count"] = json!(ids.len());
     }
     ResponseTemplate::new(200)
@@ -582,11 +587,9 @@ fn sql_tie(request: &Request, served: &AtomicUsize) -> ResponseTemplate {
         .set_body_json(body)
 }
 
-/// A tie that the service's pages do not show whole is cut into cells by status; a service
-/// whose cells miss referrals (its `ne` leaves out those without a status) is caught by its
-/// count, and the tie is then read in passes that count what the cells showed.
-#[tokio::test]
-async fn a_tie_is_cut_into_cells_and_cells_that_miss_referrals_are_caught_by_the_count() {
+/// A sync to its end from [`sql_tie`]: the referrals delivered (in order of id), the filters
+/// asked for, the requests answered.
+async fn from_sql_tie(count: bool, nulls: bool) -> (Vec<String>, Vec<String>, usize) {
     let server = MockServer::start().await;
     let served = Arc::new(AtomicUsize::new(0));
     let asked = Arc::new(Mutex::new(Vec::new()));
@@ -594,24 +597,48 @@ async fn a_tie_is_cut_into_cells_and_cells_that_miss_referrals_are_caught_by_the
     Mock::given(method("GET"))
         .respond_with(move |request: &Request| {
             filters.lock().unwrap().push(filter(request));
-            sql_tie(request, &answered)
+            sql_tie(request, &answered, count, nulls)
         })
         .mount(&server)
         .await;
     let (delivered, saved, error) = to_the_end(&client(&server), None).await;
     assert!(error.is_none(), "{error:?}");
-    let delivered: std::collections::BTreeSet<String> = delivered.into_iter().collect();
-    assert_eq!(
-        delivered.into_iter().collect::<Vec<_>>(),
-        ["a1", "a2", "a3", "n1", "n2", "n3", "n4", "n5"]
-    );
     assert!(!saved.unwrap().in_run(), "the run ended");
-    let asked = asked.lock().unwrap();
-    for cell in ["status eq 'New'", "status ne 'New'"] {
+    let delivered: std::collections::BTreeSet<String> = delivered.into_iter().collect();
+    let asked = asked.lock().unwrap().clone();
+    (
+        delivered.into_iter().collect(),
+        asked,
+        served.load(Ordering::SeqCst),
+    )
+}
+
+/// A tie that the service's pages do not show whole is cut into cells by status; a service
+/// whose cells miss referrals (none gives those without a status) is caught by its count, and
+/// the tie is then read in passes that count what the cells showed.
+#[tokio::test]
+async fn a_tie_is_cut_into_cells_and_cells_that_miss_referrals_are_caught_by_the_count() {
+    let (delivered, asked, requests) = from_sql_tie(true, false).await;
+    assert_eq!(delivered, ["a1", "a2", "a3", "n1", "n2", "n3", "n4", "n5"]);
+    for cell in ["status eq 'New'", "(status ne 'New' or status eq null)"] {
         assert!(asked.iter().any(|text| text.ends_with(cell)), "{asked:#?}");
     }
-    let requests = served.load(Ordering::SeqCst);
     assert!(requests < 200, "{requests} requests");
+}
+
+/// The other cell asks for the referrals that lack the member too (`or status eq null`), so
+/// that a service whose `ne` follows SQL gives them there, with no count to catch a miss.
+#[tokio::test]
+async fn a_service_whose_ne_follows_sql_loses_nothing_by_cells_without_a_count() {
+    let (delivered, asked, requests) = from_sql_tie(false, true).await;
+    assert_eq!(delivered, ["a1", "a2", "a3", "n1", "n2", "n3", "n4", "n5"]);
+    assert!(
+        asked
+            .iter()
+            .any(|text| text.ends_with("(status ne 'New' or status eq null)")),
+        "{asked:#?}"
+    );
+    assert!(requests < 40, "{requests} requests");
 }
 
 /// A run that finds nothing to deliver and nothing to save gives no batch at all; one that

@@ -5,9 +5,11 @@
 //! No sort key tells such referrals apart, and a service may give them in a new order on every
 //! request, so that the service's pages show some twice and others never. A cell that fits one
 //! page is read whole in one answer, whatever that order. A cell that does not is cut in two,
-//! `member eq 'value'` and `member ne 'value'`, with a value that its first page showed: in
-//! OData a member that is absent is `ne` every value, so the two cells hold the cell's
-//! referrals between them. The cost is a few requests for each page of the tie; only a cell
+//! `member eq 'value'` and `(member ne 'value' or member eq null)`, with a value that its
+//! first page showed, so that the two cells hold the cell's referrals between them. In OData
+//! a member that is absent is `ne` every value and the `or` adds nothing; a service that
+//! follows SQL there (an absent member compares with nothing) still gives the referrals that
+//! lack the member, through `eq null`. The cost is a few requests for each page of the tie; only a cell
 //! whose referrals share every such value too is read in passes. When the service counts, the
 //! cells must show as many referrals as it counts in the tie ([`Split::short`]). The sync
 //! comes here only after a first pass through the service's pages failed to prove the tie
@@ -51,17 +53,17 @@ impl Cell {
         self.0
             .iter()
             .map(|condition| {
-                let op = if condition.equal {
-                    CompareOp::Eq
-                } else {
-                    CompareOp::Ne
-                };
                 let path = FILTERABLE[condition.member].path;
-                Filter::expr(Expr::compare(
-                    path,
-                    op,
-                    Literal::String(condition.value.clone()),
-                ))
+                let value = Literal::String(condition.value.clone());
+                Filter::expr(if condition.equal {
+                    Expr::compare(path, CompareOp::Eq, value)
+                } else {
+                    Expr::compare(path, CompareOp::Ne, value).or(Expr::compare(
+                        path,
+                        CompareOp::Eq,
+                        Literal::Null,
+                    ))
+                })
             })
             .reduce(Filter::and)
     }
@@ -291,7 +293,10 @@ mod tests {
         let (equal, other) = Cell::default().cut(&shown).expect("two values of a member");
         assert_eq!(text(&Cell::default()), None);
         assert_eq!(text(&equal).as_deref(), Some("status eq 'Active'"));
-        assert_eq!(text(&other).as_deref(), Some("status ne 'Active'"));
+        assert_eq!(
+            text(&other).as_deref(),
+            Some("status ne 'Active' or status eq null")
+        );
         // Three to three beats four to two.
         let six = [
             referral(New, Incoming),
@@ -307,7 +312,7 @@ mod tests {
         let (deeper, _) = other.cut(&shown).expect("direction is left");
         assert_eq!(
             text(&deeper).as_deref(),
-            Some("status ne 'Active' and direction eq 'Incoming'")
+            Some("(status ne 'Active' or status eq null) and direction eq 'Incoming'")
         );
     }
 
@@ -338,7 +343,7 @@ mod tests {
         let (again, _) = other.cut(&mixed).expect("the Active one is in the cell");
         assert_eq!(
             text(&again).as_deref(),
-            Some("status ne 'New' and status eq 'Active'")
+            Some("(status ne 'New' or status eq null) and status eq 'Active'")
         );
         assert!(Cell::default().cut(&[]).is_none(), "nothing shown");
     }
