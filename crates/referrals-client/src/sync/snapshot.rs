@@ -103,10 +103,13 @@ pub(crate) fn start(client: &Client, progress: &Progress, tasks: usize) -> Reade
     let tasks = tasks.clamp(1, jobs.len().max(1));
     let (sender, pages) = mpsc::channel(tasks);
     let jobs = Arc::new(Mutex::new(jobs));
-    let concurrency = Concurrency::new(tasks);
+    let task = Task {
+        client: client.clone(),
+        sender,
+        concurrency: Concurrency::new(tasks),
+    };
     for _ in 0..tasks {
-        let (client, jobs, sender) = (client.clone(), jobs.clone(), sender.clone());
-        let concurrency = concurrency.clone();
+        let (task, jobs) = (task.clone(), jobs.clone());
         tokio::spawn(async move {
             loop {
                 let job = jobs
@@ -114,13 +117,22 @@ pub(crate) fn start(client: &Client, progress: &Progress, tasks: usize) -> Reade
                     .unwrap_or_else(|poisoned| poisoned.into_inner())
                     .pop_front();
                 let Some((part, query)) = job else { return };
-                if !read_part(&client, part, &query, &sender, &concurrency).await {
+                if !task.read_part(part, &query).await {
                     return;
                 }
             }
         });
     }
     Reader { pages }
+}
+
+/// What a reading task works with: the client, the channel its pages go to, and the
+/// concurrency that the tasks share.
+#[derive(Clone)]
+struct Task {
+    client: Client,
+    sender: mpsc::Sender<Fetched>,
+    concurrency: Concurrency,
 }
 
 /// The query of a part: every referral created in its range, in the order of creation.
@@ -134,116 +146,96 @@ fn part_query(part: &Part) -> Query {
     query
 }
 
-/// Reads a part: in one pass when the distinct referrals seen reach its count, else as a
-/// sync of its own. `false` when it stopped (an error was sent, or the receiver is gone).
-async fn read_part(
-    client: &Client,
-    part: usize,
-    query: &Query,
-    sender: &mpsc::Sender<Fetched>,
-    concurrency: &Concurrency,
-) -> bool {
-    let mut seen: HashSet<String> = HashSet::new();
-    match pass(client, part, query, sender, concurrency, &mut seen).await {
-        Some(true) => true,
-        Some(false) => by_sync(client, part, query, sender, concurrency).await,
-        None => false,
-    }
-}
-
-/// Reads a part as a sync whose filter is its range, from no state: the sequential sync reads
-/// ties whole, by cells, whatever the order of the service's pages. Each batch is committed
-/// to that sync as it is sent; the last one ends the part.
-async fn by_sync(
-    client: &Client,
-    part: usize,
-    query: &Query,
-    sender: &mpsc::Sender<Fetched>,
-    concurrency: &Concurrency,
-) -> bool {
-    let mut options = super::SyncOptions::new().skew(std::time::Duration::ZERO);
-    if let Some(filter) = &query.filter {
-        options = options.filter(filter.clone());
-    }
-    let mut run = match client.sync(None, options) {
-        Ok(run) => run,
-        Err(error) => {
-            send(sender, part, Err(error)).await;
-            return false;
-        }
-    };
-    loop {
-        let next = match concurrency.send(run.next()).await {
-            Ok(Some(mut batch)) => {
-                let (items, last) = (batch.take_items(), batch.is_last());
-                batch.commit();
-                Ok((items, last))
-            }
-            Ok(None) => Ok((Vec::new(), true)),
-            Err(error) => Err(error),
-        };
-        let end = next.as_ref().map_or(true, |(_, last)| *last);
-        let failed = next.is_err();
-        if !send(sender, part, next).await || failed {
-            return false;
-        }
-        if end {
-            return true;
+impl Task {
+    /// Reads a part: in one pass when the distinct referrals seen reach its count, else as a
+    /// sync of its own. `false` when it stopped (an error was sent, or the receiver is gone).
+    async fn read_part(&self, part: usize, query: &Query) -> bool {
+        let mut seen: HashSet<String> = HashSet::new();
+        match self.pass(part, query, &mut seen).await {
+            Some(true) => true,
+            Some(false) => self.by_sync(part, query).await,
+            None => false,
         }
     }
-}
 
-/// Sends a page of `part`; `false` when the receiver is gone.
-async fn send(
-    sender: &mpsc::Sender<Fetched>,
-    part: usize,
-    result: Result<(Vec<Referral>, bool), Error>,
-) -> bool {
-    sender.send(Fetched { part, result }).await.is_ok()
-}
-
-/// One pass over a part's pages: `Some(true)` when it ended the part, `Some(false)` when
-/// another pass is needed, `None` when it stopped.
-async fn pass(
-    client: &Client,
-    part: usize,
-    query: &Query,
-    sender: &mpsc::Sender<Fetched>,
-    concurrency: &Concurrency,
-    seen: &mut HashSet<String>,
-) -> Option<bool> {
-    let (mut next, mut count): (Option<Continuation>, Option<i64>) = (None, None);
-    loop {
-        let page = match &next {
-            None => {
-                let counted = query.clone().count(true);
-                concurrency.send(client.list_page(&counted, None)).await
-            }
-            Some(from) => concurrency.send(client.list_page(query, Some(from))).await,
-        };
-        let page = match page.and_then(|page| {
-            let after = page.next()?.cloned();
-            Ok((after, page))
-        }) {
-            Ok((after, page)) => {
-                count = count.or(page.count);
-                next = after;
-                page
-            }
+    /// Reads a part as a sync whose filter is its range, from no state: the sequential sync reads
+    /// ties whole, by cells, whatever the order of the service's pages. Each batch is committed
+    /// to that sync as it is sent; the last one ends the part.
+    async fn by_sync(&self, part: usize, query: &Query) -> bool {
+        let mut options = super::SyncOptions::new().skew(std::time::Duration::ZERO);
+        if let Some(filter) = &query.filter {
+            options = options.filter(filter.clone());
+        }
+        let mut run = match self.client.sync(None, options) {
+            Ok(run) => run,
             Err(error) => {
-                send(sender, part, Err(error)).await;
+                self.send(part, Err(error)).await;
+                return false;
+            }
+        };
+        loop {
+            let next = match self.concurrency.send(run.next()).await {
+                Ok(Some(mut batch)) => {
+                    let (items, last) = (batch.take_items(), batch.is_last());
+                    batch.commit();
+                    Ok((items, last))
+                }
+                Ok(None) => Ok((Vec::new(), true)),
+                Err(error) => Err(error),
+            };
+            let end = next.as_ref().map_or(true, |(_, last)| *last);
+            let failed = next.is_err();
+            if !self.send(part, next).await || failed {
+                return false;
+            }
+            if end {
+                return true;
+            }
+        }
+    }
+
+    /// Sends a page of `part`; `false` when the receiver is gone.
+    async fn send(&self, part: usize, result: Result<(Vec<Referral>, bool), Error>) -> bool {
+        self.sender.send(Fetched { part, result }).await.is_ok()
+    }
+
+    /// One pass over a part's pages: `Some(true)` when it ended the part, `Some(false)` when
+    /// another pass is needed, `None` when it stopped.
+    async fn pass(&self, part: usize, query: &Query, seen: &mut HashSet<String>) -> Option<bool> {
+        let (client, concurrency) = (&self.client, &self.concurrency);
+        let (mut next, mut count): (Option<Continuation>, Option<i64>) = (None, None);
+        loop {
+            let page = match &next {
+                None => {
+                    let counted = query.clone().count(true);
+                    concurrency.send(client.list_page(&counted, None)).await
+                }
+                Some(from) => concurrency.send(client.list_page(query, Some(from))).await,
+            };
+            let page = match page.and_then(|page| {
+                let after = page.next()?.cloned();
+                Ok((after, page))
+            }) {
+                Ok((after, page)) => {
+                    count = count.or(page.count);
+                    next = after;
+                    page
+                }
+                Err(error) => {
+                    self.send(part, Err(error)).await;
+                    return None;
+                }
+            };
+            seen.extend(page.items.iter().filter_map(|item| item.id.clone()));
+            let seen_all =
+                count.is_none_or(|count| i64::try_from(seen.len()).unwrap_or(i64::MAX) >= count);
+            let whole = next.is_none() && seen_all;
+            if !self.send(part, Ok((page.items, whole))).await {
                 return None;
             }
-        };
-        seen.extend(page.items.iter().filter_map(|item| item.id.clone()));
-        let seen_all =
-            count.is_none_or(|count| i64::try_from(seen.len()).unwrap_or(i64::MAX) >= count);
-        let whole = next.is_none() && seen_all;
-        if !send(sender, part, Ok((page.items, whole))).await {
-            return None;
-        }
-        if next.is_none() {
-            return Some(whole);
+            if next.is_none() {
+                return Some(whole);
+            }
         }
     }
 }
