@@ -534,13 +534,27 @@ fn next_link(request: &Request, token: usize) -> String {
     format!("{}?{}", next.path(), next.query().unwrap_or_default())
 }
 
+/// How [`status_tie`] reads `status ne 'New'` and `status eq null`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Nulls {
+    /// As SQL: `ne` leaves out the referrals without a status; `or status eq null` gives them.
+    Sql,
+    /// `ne` leaves them out, and nothing gives them.
+    Lost,
+    /// As OData, `ne` gives them; but a filter with `eq null` is refused (400).
+    Refused,
+}
+
 /// A server of a tie of eight referrals (both instants shared), pages of two, that counts
 /// when `count`: five have status `New`, three have no status. Its first page of the whole tie
 /// shows one referral twice; its other pages show the matches in a new rotation on every
-/// request (drawn from the request's number). Its `ne` follows SQL rather than OData: `status
-/// ne 'New'` leaves out the referrals without a status; with `nulls`, `or status eq null`
-/// gives them, as in SQL (`IS NULL`), and without, nothing does.
-fn sql_tie(request: &Request, served: &AtomicUsize, count: bool, nulls: bool) -> ResponseTemplate {
+/// request (drawn from the request's number). It reads `ne` and `eq null` as `nulls` says.
+fn status_tie(
+    request: &Request,
+    served: &AtomicUsize,
+    count: bool,
+    nulls: Nulls,
+) -> ResponseTemplate {
     let turn = served.fetch_add(1, Ordering::SeqCst);
     if turn >= 300 {
         // A sync that never ends fails rather than hangs.
@@ -556,9 +570,14 @@ fn sql_tie(request: &Request, served: &AtomicUsize, count: bool, nulls: bool) ->
         referral
     };
     let asked = filter(request);
+    if nulls == Nulls::Refused && asked.contains("eq null") {
+        return ResponseTemplate::new(400);
+    }
     let ids: &[&str] = if asked.contains("gt ") {
         &[]
-    } else if asked.contains("status ne 'New' or status eq null") && nulls {
+    } else if asked.contains("status ne 'New' or status eq null") && nulls == Nulls::Sql
+        || asked.contains("status ne 'New'") && nulls == Nulls::Refused
+    {
         &["a1", "a2", "a3"]
     } else if asked.contains("status ne 'New'") {
         &[]
@@ -587,9 +606,9 @@ fn sql_tie(request: &Request, served: &AtomicUsize, count: bool, nulls: bool) ->
         .set_body_json(body)
 }
 
-/// A sync to its end from [`sql_tie`]: the referrals delivered (in order of id), the filters
-/// asked for, the requests answered.
-async fn from_sql_tie(count: bool, nulls: bool) -> (Vec<String>, Vec<String>, usize) {
+/// A sync to its end from [`status_tie`]: the referrals delivered (in order of id), the
+/// filters asked for, the requests answered.
+async fn from_status_tie(count: bool, nulls: Nulls) -> (Vec<String>, Vec<String>, usize) {
     let server = MockServer::start().await;
     let served = Arc::new(AtomicUsize::new(0));
     let asked = Arc::new(Mutex::new(Vec::new()));
@@ -597,7 +616,7 @@ async fn from_sql_tie(count: bool, nulls: bool) -> (Vec<String>, Vec<String>, us
     Mock::given(method("GET"))
         .respond_with(move |request: &Request| {
             filters.lock().unwrap().push(filter(request));
-            sql_tie(request, &answered, count, nulls)
+            status_tie(request, &answered, count, nulls)
         })
         .mount(&server)
         .await;
@@ -618,7 +637,7 @@ async fn from_sql_tie(count: bool, nulls: bool) -> (Vec<String>, Vec<String>, us
 /// the tie is then read in passes that count what the cells showed.
 #[tokio::test]
 async fn a_tie_is_cut_into_cells_and_cells_that_miss_referrals_are_caught_by_the_count() {
-    let (delivered, asked, requests) = from_sql_tie(true, false).await;
+    let (delivered, asked, requests) = from_status_tie(true, Nulls::Lost).await;
     assert_eq!(delivered, ["a1", "a2", "a3", "n1", "n2", "n3", "n4", "n5"]);
     for cell in ["status eq 'New'", "(status ne 'New' or status eq null)"] {
         assert!(asked.iter().any(|text| text.ends_with(cell)), "{asked:#?}");
@@ -630,7 +649,7 @@ async fn a_tie_is_cut_into_cells_and_cells_that_miss_referrals_are_caught_by_the
 /// that a service whose `ne` follows SQL gives them there, with no count to catch a miss.
 #[tokio::test]
 async fn a_service_whose_ne_follows_sql_loses_nothing_by_cells_without_a_count() {
-    let (delivered, asked, requests) = from_sql_tie(false, true).await;
+    let (delivered, asked, requests) = from_status_tie(false, Nulls::Sql).await;
     assert_eq!(delivered, ["a1", "a2", "a3", "n1", "n2", "n3", "n4", "n5"]);
     assert!(
         asked
@@ -639,6 +658,23 @@ async fn a_service_whose_ne_follows_sql_loses_nothing_by_cells_without_a_count()
         "{asked:#?}"
     );
     assert!(requests < 40, "{requests} requests");
+}
+
+/// A service that refuses `eq null` (400) gets cells of `ne` alone from then on, and they
+/// read the tie whole where its `ne` follows OData.
+#[tokio::test]
+async fn a_service_that_refuses_eq_null_gets_cells_of_ne_alone() {
+    for count in [true, false] {
+        let (delivered, asked, requests) = from_status_tie(count, Nulls::Refused).await;
+        assert_eq!(delivered, ["a1", "a2", "a3", "n1", "n2", "n3", "n4", "n5"]);
+        let null = asked.iter().position(|text| text.contains("eq null"));
+        let plain = asked
+            .iter()
+            .position(|text| text.ends_with("status ne 'New'"));
+        assert!(null.is_some() && null < plain, "{asked:#?}");
+        assert_eq!(asked.iter().filter(|t| t.contains("eq null")).count(), 1);
+        assert!(requests < 40, "{requests} requests");
+    }
 }
 
 /// A run that finds nothing to deliver and nothing to save gives no batch at all; one that

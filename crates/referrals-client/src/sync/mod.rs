@@ -894,7 +894,12 @@ impl Run {
                 }
                 (_, Some(next)) => self.client.list_page(&counted, Some(&next)).await?,
                 (_, None) => {
-                    let rest = pass.rest.take();
+                    let mut rest = pass.rest.take();
+                    if let Some(split) = rest.as_mut() {
+                        // What the passes over a cell saw counts toward the cells' total, as
+                        // it counts toward the passes' own (`finish_pass`).
+                        split.seen.extend(pass.seen.union(&pass.union).cloned());
+                    }
                     match self.finish_pass(instant, pass, &counted).await? {
                         None => return Ok(self.read_whole(state, created_instant, rest)),
                         Some(_) if trial => {

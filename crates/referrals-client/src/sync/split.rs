@@ -9,7 +9,8 @@
 //! first page showed, so that the two cells hold the cell's referrals between them. In OData
 //! a member that is absent is `ne` every value and the `or` adds nothing; a service that
 //! follows SQL there (an absent member compares with nothing) still gives the referrals that
-//! lack the member, through `eq null`. The cost is a few requests for each page of the tie; only a cell
+//! lack the member, through `eq null`. A service that refuses `eq null` (400) gets cells of
+//! `ne` alone from then on. The cost is a few requests for each page of the tie; only a cell
 //! whose referrals share every such value too is read in passes. When the service counts, the
 //! cells must show as many referrals as it counts in the tie ([`Split::short`]). The sync
 //! comes here only after a first pass through the service's pages failed to prove the tie
@@ -19,6 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use referrals_odata::{CompareOp, Expr, Literal};
+use reqwest::StatusCode;
 
 use super::{Group, LIST, Pass, Run, Step, SyncState, check_order, delivery, undelivered};
 use crate::error::{Error, ErrorKind};
@@ -32,6 +34,8 @@ struct Condition {
     member: usize,
     equal: bool,
     value: String,
+    /// For `ne`: `or member eq null` too (see the module's docs).
+    null: bool,
 }
 
 /// The referrals of a tie that meet every condition; no condition: the whole tie.
@@ -55,14 +59,14 @@ impl Cell {
             .map(|condition| {
                 let path = FILTERABLE[condition.member].path;
                 let value = Literal::String(condition.value.clone());
-                Filter::expr(if condition.equal {
-                    Expr::compare(path, CompareOp::Eq, value)
-                } else {
-                    Expr::compare(path, CompareOp::Ne, value).or(Expr::compare(
+                Filter::expr(match (condition.equal, condition.null) {
+                    (true, _) => Expr::compare(path, CompareOp::Eq, value),
+                    (false, false) => Expr::compare(path, CompareOp::Ne, value),
+                    (false, true) => Expr::compare(path, CompareOp::Ne, value).or(Expr::compare(
                         path,
                         CompareOp::Eq,
                         Literal::Null,
-                    ))
+                    )),
                 })
             })
             .reduce(Filter::and)
@@ -74,8 +78,22 @@ impl Cell {
             member,
             equal,
             value: value.to_owned(),
+            null: !equal,
         });
         Cell(conditions)
+    }
+
+    /// Whether the cell's filter has an `eq null`.
+    fn asks_null(&self) -> bool {
+        self.0.iter().any(|condition| condition.null)
+    }
+
+    /// The same cell without `or member eq null`, for a service that refuses it.
+    fn plain(mut self) -> Cell {
+        for condition in &mut self.0 {
+            condition.null = false;
+        }
+        self
     }
 
     /// Whether `referral` meets the cell's conditions (an absent member is `ne` every value).
@@ -141,6 +159,8 @@ pub(super) struct Split {
     pub(super) seen: BTreeSet<String>,
     /// How many cells were read.
     pub(super) read: usize,
+    /// Whether the service refused a cell's `eq null` (400): the cells are then plain `ne`.
+    pub(super) plain: bool,
 }
 
 impl Split {
@@ -152,6 +172,7 @@ impl Split {
             before: None,
             seen: BTreeSet::new(),
             read: 0,
+            plain: false,
         }
     }
 
@@ -185,9 +206,21 @@ impl Run {
                     .to_owned(),
             ));
         }
-        let page = self
+        let cell = if split.plain { cell.plain() } else { cell };
+        let page = match self
             .page(&self.tie_query(instant, split.created, &cell))
-            .await?;
+            .await
+        {
+            Err(error) if error.status() == Some(StatusCode::BAD_REQUEST) && cell.asks_null() => {
+                // Cells without `eq null` from here on; the count still checks what they show.
+                tracing::info!(%error, "the service refused `eq null`; cutting with `ne` alone");
+                split.plain = true;
+                split.cells.push(cell);
+                self.group = Some(Group::Split(Box::new(split)));
+                return Ok(Step::Moved(state));
+            }
+            page => page?,
+        };
         if split.read == 0 {
             split.before = page.count;
         }
