@@ -543,6 +543,8 @@ enum Nulls {
     Lost,
     /// As OData, `ne` gives them; but a filter with `eq null` is refused (400).
     Refused,
+    /// Every filter on `status` is refused (400).
+    NoStatus,
 }
 
 /// A server of a tie of eight referrals (both instants shared), pages of two, that counts
@@ -570,7 +572,9 @@ fn status_tie(
         referral
     };
     let asked = filter(request);
-    if nulls == Nulls::Refused && asked.contains("eq null") {
+    if nulls == Nulls::Refused && asked.contains("eq null")
+        || nulls == Nulls::NoStatus && asked.contains("status")
+    {
         return ResponseTemplate::new(400);
     }
     let ids: &[&str] = if asked.contains("gt ") {
@@ -606,9 +610,19 @@ fn status_tie(
         .set_body_json(body)
 }
 
-/// A sync to its end from [`status_tie`]: the referrals delivered (in order of id), the
-/// filters asked for, the requests answered.
-async fn from_status_tie(count: bool, nulls: Nulls) -> (Vec<String>, Vec<String>, usize) {
+/// What a sync to its end from [`status_tie`] did.
+struct TieRun {
+    /// The referrals delivered, in order of id.
+    delivered: Vec<String>,
+    /// The filters asked for.
+    asked: Vec<String>,
+    /// The requests answered.
+    requests: usize,
+    saved: Option<SyncState>,
+    error: Option<referrals_client::Error>,
+}
+
+async fn run_status_tie(count: bool, nulls: Nulls) -> TieRun {
     let server = MockServer::start().await;
     let served = Arc::new(AtomicUsize::new(0));
     let asked = Arc::new(Mutex::new(Vec::new()));
@@ -621,15 +635,24 @@ async fn from_status_tie(count: bool, nulls: Nulls) -> (Vec<String>, Vec<String>
         .mount(&server)
         .await;
     let (delivered, saved, error) = to_the_end(&client(&server), None).await;
-    assert!(error.is_none(), "{error:?}");
-    assert!(!saved.unwrap().in_run(), "the run ended");
     let delivered: std::collections::BTreeSet<String> = delivered.into_iter().collect();
     let asked = asked.lock().unwrap().clone();
-    (
-        delivered.into_iter().collect(),
+    TieRun {
+        delivered: delivered.into_iter().collect(),
         asked,
-        served.load(Ordering::SeqCst),
-    )
+        requests: served.load(Ordering::SeqCst),
+        saved,
+        error,
+    }
+}
+
+/// A sync to its end from [`status_tie`], which must end well: the referrals delivered (in
+/// order of id), the filters asked for, the requests answered.
+async fn from_status_tie(count: bool, nulls: Nulls) -> (Vec<String>, Vec<String>, usize) {
+    let run = run_status_tie(count, nulls).await;
+    assert!(run.error.is_none(), "{:?}", run.error);
+    assert!(!run.saved.unwrap().in_run(), "the run ended");
+    (run.delivered, run.asked, run.requests)
 }
 
 /// A tie that the service's pages do not show whole is cut into cells by status; a service
@@ -674,6 +697,20 @@ async fn a_service_that_refuses_eq_null_gets_cells_of_ne_alone() {
         assert!(null.is_some() && null < plain, "{asked:#?}");
         assert_eq!(asked.iter().filter(|t| t.contains("eq null")).count(), 1);
         assert!(requests < 40, "{requests} requests");
+    }
+}
+
+/// A service that refuses the member of a cut makes the run end with its error, at once: the
+/// cells ask without `eq null` only after a 400 to a cell that had it, and only once.
+#[tokio::test]
+async fn a_service_that_refuses_the_member_of_a_cut_ends_the_run_with_its_error() {
+    for count in [true, false] {
+        let run = run_status_tie(count, Nulls::NoStatus).await;
+        let error = run.error.expect("the run ends with an error");
+        assert_eq!(error.status().map(|status| status.as_u16()), Some(400));
+        let refused = run.asked.iter().filter(|text| text.contains("status"));
+        assert_eq!(refused.count(), 1, "{:#?}", run.asked);
+        assert!(run.requests < 10, "{} requests", run.requests);
     }
 }
 
