@@ -236,13 +236,27 @@ fn write_probe(root: &Path, copy: &Path, probe: &Path) {
     std::fs::copy(root.join("Cargo.lock"), probe.join("Cargo.lock")).unwrap();
 }
 
-/// The `[profile.*]` sections of the workspace's manifest (its end), so that the probe builds
-/// the registry dependencies as the workspace does and finds them already built: with cargo's
+/// The `[profile.*]` sections of the workspace's manifest, so that the probe builds the
+/// registry dependencies as the workspace does and finds them already built: with cargo's
 /// default profile it would build them all again, with full debug info, in the same target.
 fn profiles(root: &Path) -> String {
     let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
-    let start = manifest.find("\n[profile.").expect("profile sections");
-    manifest[start..].to_owned()
+    let mut kept = String::new();
+    let mut keep = false;
+    for line in manifest.lines() {
+        if line.starts_with('[') {
+            keep = line.starts_with("[profile.");
+        }
+        if keep {
+            kept.push_str(line);
+            kept.push('\n');
+        }
+    }
+    assert!(
+        !kept.is_empty(),
+        "the workspace's manifest has profile sections"
+    );
+    kept
 }
 
 /// The `members = [...]` block of the workspace's manifest.
