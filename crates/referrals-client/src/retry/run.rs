@@ -28,7 +28,7 @@ pub(crate) async fn execute(
         // A request whose body cannot be copied is sent once.
         let copy = request.try_clone();
         let result = http.execute(request).await;
-        record_answer(&result, attempt);
+        let throttled = record_answer(&result, attempt);
         if let Ok(response) = &result {
             span.record("status", response.status().as_u16());
         }
@@ -66,7 +66,7 @@ pub(crate) async fn execute(
             },
             "retrying"
         );
-        if throttled(&result) {
+        if throttled {
             crate::concurrency::wait_out(clock.sleep(wait)).await;
         } else {
             clock.sleep(wait).await;
@@ -83,7 +83,8 @@ pub(crate) async fn execute(
     }
 }
 
-fn record_answer(result: &reqwest::Result<reqwest::Response>, attempt: u32) {
+/// Records an answer in the call under way; whether it was 429 Too Many Requests.
+fn record_answer(result: &reqwest::Result<reqwest::Response>, attempt: u32) -> bool {
     let (status, service_request_id, retry_after) = match result {
         Ok(response) => (
             Some(response.status()),
@@ -109,10 +110,5 @@ fn record_answer(result: &reqwest::Result<reqwest::Response>, attempt: u32) {
             call.throttled = call.throttled.saturating_add(1);
         }
     });
-}
-
-fn throttled(result: &reqwest::Result<reqwest::Response>) -> bool {
-    result
-        .as_ref()
-        .is_ok_and(|response| response.status() == reqwest::StatusCode::TOO_MANY_REQUESTS)
+    throttled
 }
