@@ -112,8 +112,16 @@ impl Columns {
             .collect()
     }
 
+    /// The JSON text of each leaf of one referral given as JSON text, in the order of
+    /// [`Self::names`]: a string with its quotes, a number with the digits as written, an array
+    /// whole, and `null` for a member that is absent or null.
+    pub fn json_cells(&self, json: &str) -> Result<Vec<String>, serde_json::Error> {
+        self.cells_as(json, Cells::Json)
+    }
+
     fn cells_as(&self, json: &str, how: Cells) -> Result<Vec<String>, serde_json::Error> {
-        let mut cells = vec![String::new(); self.names.len()];
+        let empty = if how == Cells::Json { "null" } else { "" };
+        let mut cells = vec![empty.to_owned(); self.names.len()];
         let top: &RawValue = serde_json::from_str(json)?;
         self.fill(top, &mut String::new(), &mut cells, how)?;
         Ok(cells)
@@ -153,6 +161,9 @@ impl Columns {
 /// nothing for null, and the JSON text of an array or an object.
 fn cell(value: &RawValue, how: Cells) -> Result<String, serde_json::Error> {
     let text = value.get();
+    if how == Cells::Json {
+        return Ok(text.to_owned());
+    }
     Ok(match text.as_bytes().first() {
         Some(b'"') if how == Cells::Spreadsheet => {
             spreadsheet_text(&serde_json::from_str::<String>(text)?).into_owned()
@@ -170,6 +181,8 @@ enum Cells {
     Raw,
     /// So that a spreadsheet shows them as text.
     Spreadsheet,
+    /// As JSON text.
+    Json,
 }
 
 /// `text` as a spreadsheet shows it, not runs it: a text that starts with `=`, `+`, `-`, `@`, a
@@ -196,6 +209,35 @@ pub fn changes(
     after: &str,
 ) -> Result<Vec<(&'static str, String, String)>, serde_json::Error> {
     let (old, new) = (columns.cells(before)?, columns.cells(after)?);
+    Ok(columns
+        .names()
+        .iter()
+        .zip(old.into_iter().zip(new))
+        .filter(|(_, (old, new))| old != new)
+        .map(|(name, (old, new))| (*name, old, new))
+        .collect())
+}
+
+/// The leaves that differ between two versions of a referral, each with its JSON text before
+/// and after (`null` for an absent member). The texts are compared as written: give both
+/// versions as the same serializer writes them (the generated types' `serde`), and money keeps
+/// its digits.
+///
+/// ```
+/// use referrals_client::flat::{Columns, json_changes};
+///
+/// let before = r#"{"id":"a","status":"New","details":{"dealValue":12345678901234.56}}"#;
+/// let after = r#"{"id":"a","status":"Active","details":{"dealValue":12345678901234.57}}"#;
+/// let changed = json_changes(&Columns::new(None), before, after).unwrap();
+/// assert_eq!(changed[0], ("status", r#""New""#.to_owned(), r#""Active""#.to_owned()));
+/// assert_eq!(changed[1].2, "12345678901234.57");
+/// ```
+pub fn json_changes(
+    columns: &Columns,
+    before: &str,
+    after: &str,
+) -> Result<Vec<(&'static str, String, String)>, serde_json::Error> {
+    let (old, new) = (columns.json_cells(before)?, columns.json_cells(after)?);
     Ok(columns
         .names()
         .iter()
@@ -258,6 +300,24 @@ mod tests {
                 ("eTag", "1".to_owned(), "2".to_owned())
             ]
         );
+    }
+
+    #[test]
+    fn json_changes_keep_types_and_digits() {
+        let columns = Columns::new(None);
+        let before = r#"{"id":"a","status":"New","team":[{"email":"x@y"}],"favorite":true}"#;
+        let after = r#"{"id":"a","status":null,"team":[{"email":"x@y"}],"favorite":false,
+            "details":{"dealValue":0.10}}"#;
+        let changed = json_changes(&columns, before, after).unwrap();
+        assert_eq!(
+            changed,
+            vec![
+                ("status", r#""New""#.to_owned(), "null".to_owned()),
+                ("details/dealValue", "null".to_owned(), "0.10".to_owned()),
+                ("favorite", "true".to_owned(), "false".to_owned()),
+            ]
+        );
+        assert!(json_changes(&columns, before, before).unwrap().is_empty());
     }
 
     #[test]
