@@ -28,7 +28,7 @@ pub async fn verify(seconds: u64) -> serde_json::Value {
     let verifier = referrals_events::Verifier::builder()
         .only_hosts_added()
         .platform_roots(false)
-        .trust_root(signer.root_der().to_vec())
+        .trust_root(signer.root_der())
         .allow_http_loopback("127.0.0.1", addr.port())
         .expect("a loopback host")
         .build()

@@ -73,7 +73,8 @@ impl std::fmt::Debug for Verifier {
 #[derive(Debug, Clone)]
 pub struct VerifierBuilder {
     origins: Vec<Origin>,
-    roots: Vec<CertificateDer<'static>>,
+    /// The roots added, each DER or PEM.
+    roots: Vec<Vec<u8>>,
     platform_roots: bool,
     organization: String,
     max_certificate: usize,
@@ -91,6 +92,9 @@ pub enum BuildError {
     /// No trusted root: the platform's could not be read and none was added.
     #[error("no trusted root: the platform's could not be read ({0}) and none was added")]
     NoRoots(String),
+    /// A root added is PEM that holds no certificate.
+    #[error("a trusted root given as PEM holds no certificate: {0}")]
+    TrustRoot(String),
     /// The HTTP client could not be made.
     #[error("cannot make the HTTP client: {0}")]
     Http(#[from] referrals_client::BuildError),
@@ -115,6 +119,22 @@ impl Default for VerifierBuilder {
             max_body: MAX_BODY,
         }
     }
+}
+
+/// The certificates of `bytes`: those of a PEM text, or the one DER certificate.
+fn certificates_of(bytes: &[u8]) -> Result<Vec<CertificateDer<'static>>, BuildError> {
+    use rustls_pki_types::pem::PemObject;
+    let text = bytes.trim_ascii_start();
+    if !text.starts_with(b"-----BEGIN") {
+        return Ok(vec![CertificateDer::from(bytes.to_vec())]);
+    }
+    let found = CertificateDer::pem_slice_iter(text)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| BuildError::TrustRoot(error.to_string()))?;
+    if found.is_empty() {
+        return Err(BuildError::TrustRoot("no CERTIFICATE section".to_owned()));
+    }
+    Ok(found)
 }
 
 impl Verifier {
@@ -163,9 +183,10 @@ impl VerifierBuilder {
         self
     }
 
-    /// Trusts `root` (DER) besides the platform's roots.
-    pub fn trust_root(mut self, root: Vec<u8>) -> Self {
-        self.roots.push(CertificateDer::from(root));
+    /// Trusts `root` besides the platform's roots: a certificate in DER, or a PEM file's text
+    /// (each of its certificates; [`VerifierBuilder::build`] fails when it has none).
+    pub fn trust_root(mut self, root: impl AsRef<[u8]>) -> Self {
+        self.roots.push(root.as_ref().to_vec());
         self
     }
 
@@ -195,7 +216,10 @@ impl VerifierBuilder {
 
     /// Makes the verifier.
     pub fn build(self) -> Result<Verifier, BuildError> {
-        let mut roots = self.roots;
+        let mut roots = Vec::new();
+        for root in &self.roots {
+            roots.extend(certificates_of(root)?);
+        }
         if self.platform_roots {
             let found = rustls_native_certs::load_native_certs();
             if roots.is_empty() && found.certs.is_empty() {
