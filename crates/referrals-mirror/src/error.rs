@@ -94,6 +94,81 @@ pub enum Error {
         /// Why.
         source: std::io::Error,
     },
+    /// A consumer's name that is not letters, digits, `-` and `_` (at most 64, starting with a
+    /// letter or a digit).
+    #[error(
+        "`{name}` cannot name a consumer: use letters, digits, - and _ (at most 64, starting with a letter or a digit)"
+    )]
+    ConsumerName {
+        /// The name given.
+        name: String,
+    },
+    /// Changes after the consumer's position were pruned (older than the log's retention): it
+    /// would miss them. Nothing was delivered; start it again from a snapshot.
+    #[error(
+        "the consumer {consumer} is at change {position}, but the changes up to {pruned_through} were pruned (older than the log's retention); start it again from a snapshot (Feed::restart(Start::Snapshot), or `referrals changes --restart --from snapshot`)"
+    )]
+    Pruned {
+        /// The consumer.
+        consumer: String,
+        /// Its position.
+        position: i64,
+        /// The last change pruned.
+        pruned_through: i64,
+    },
+    /// A start after a change that the log does not have (pruned, or not written yet).
+    #[error(
+        "the consumer {consumer} cannot start after change {seq}: the last change written is {last}"
+    )]
+    Start {
+        /// The consumer.
+        consumer: String,
+        /// The change asked for.
+        seq: i64,
+        /// The last change written.
+        last: i64,
+    },
+    /// A row of the change log cannot be read (written by hand?).
+    #[error("{}: the change {seq} of the log cannot be read: {what}", path.display())]
+    Log {
+        /// The database.
+        path: PathBuf,
+        /// The change's sequence number.
+        seq: i64,
+        /// What is wrong.
+        what: String,
+    },
+    /// A change kept failing and the delivery stopped there ([`crate::OnFailure::Stop`]): the
+    /// consumer's position is before it, so the next delivery starts with it.
+    #[error(
+        "the consumer {consumer} stopped at change {seq} (referral {id}) after {attempts} attempts: {message}"
+    )]
+    Delivery {
+        /// The consumer.
+        consumer: String,
+        /// The change.
+        seq: i64,
+        /// Its referral.
+        id: String,
+        /// How many times it was tried.
+        attempts: u32,
+        /// The last failure.
+        message: String,
+    },
+    /// An endpoint of [`crate::feed::Endpoint`] cannot be used as given.
+    #[error("the endpoint: {0}")]
+    Endpoint(String),
+    /// A receiver could not be made or could not serve.
+    #[error("the receiver: {0}")]
+    Receiver(String),
+    /// A referral could not be read from the service.
+    #[error("cannot read the referral {id}")]
+    Read {
+        /// The referral.
+        id: String,
+        /// The client's error.
+        source: referrals_client::Error,
+    },
     /// The sync failed; what it committed before stays, and the next sync goes on from there.
     #[error("the sync of {} stopped after {changed} referrals; the next sync goes on from there", path.display())]
     Sync {

@@ -49,23 +49,34 @@
 //!
 //! A mirror of version 1 (before `events`) is taken to version 2 when it is opened.
 
+mod change;
 mod columns;
 mod csv_file;
+mod db;
 mod error;
 mod events;
+pub mod feed;
+mod log;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(feature = "receiver")]
+pub mod receiver;
 mod rows;
 mod schema;
 mod sync;
+mod wake;
 
 use std::path::{Path, PathBuf};
 
 use rusqlite::Connection;
 
+pub use change::{Change, ChangeKind, MemberChange};
+pub use db::{Db, is_server};
 pub use error::Error;
 pub use events::PendingEvent;
+pub use feed::{Feed, Start};
 pub use rows::Applied;
+pub use schema::Opened;
 pub use sync::SyncReport;
 
 /// A mirror: an open SQLite file of referrals and the sync's state.
@@ -75,6 +86,8 @@ pub struct Mirror {
     connection: Connection,
     /// The state as this process last read or wrote it: another writer is told apart by it.
     state: Option<String>,
+    /// What opening found.
+    opened: Opened,
 }
 
 impl Mirror {
@@ -82,11 +95,12 @@ impl Mirror {
     /// mirror of this version is refused, unchanged.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, Error> {
         let path = path.as_ref();
-        let connection = schema::open(path)?;
+        let (connection, opened) = schema::open(path)?;
         let mut mirror = Self {
             path: path.to_owned(),
             connection,
             state: None,
+            opened,
         };
         mirror.state = mirror.stored_state()?;
         Ok(mirror)
@@ -101,6 +115,20 @@ impl Mirror {
     /// outside the mirror's calls voids its promises.
     pub fn connection(&self) -> &Connection {
         &self.connection
+    }
+
+    /// What opening the file found: a new mirror, one of this version, or one upgraded (whose
+    /// change log starts empty).
+    pub fn opened(&self) -> Opened {
+        self.opened
+    }
+
+    /// The change feed of the consumer `name` (letters, digits, `-`, `_`), with a connection of
+    /// its own: the changes after its saved position, or, for a consumer that the mirror does
+    /// not know yet, from `start`. See [`feed`].
+    pub fn feed(&self, name: &str, start: Start) -> Result<Feed, Error> {
+        feed::check_name(name)?;
+        Feed::file(feed::FileLog::open(&self.path)?, name, start)
     }
 }
 

@@ -6,6 +6,7 @@ use referrals_client::sync::SyncState;
 use referrals_client::types::Referral;
 use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 
+use crate::change::{self, ChangeKind};
 use crate::{Error, Mirror};
 
 /// What [`Mirror::apply`] did with a referral.
@@ -67,7 +68,8 @@ impl Mirror {
     }
 
     /// Writes a batch of the sync and the state after it, in one transaction; each referral
-    /// replaces its row only when it is not older ([`Applied`]). Refused, with nothing
+    /// replaces its row only when it is not older ([`Applied`]), and each row written appends
+    /// its change to the change log in the same transaction. Refused, with nothing
     /// written, when another program wrote the state since this mirror last read or wrote it.
     pub fn write(&mut self, items: &[Referral], state: &SyncState) -> Result<(), Error> {
         let path = self.path.clone();
@@ -99,11 +101,14 @@ impl Mirror {
             .commit()
             .map_err(|error| Error::sqlite(&path, "commit", error))?;
         self.state = Some(text);
+        crate::wake::written();
+        self.prune_now_and_then()?;
         Ok(())
     }
 
     /// Writes one referral, such as one read after an event, only if it is newer than the
-    /// mirror's row of its id (see [`Applied`]). The sync's state is left as it is.
+    /// mirror's row of its id (see [`Applied`]), with its change in the change log. The sync's
+    /// state is left as it is.
     pub fn apply(&mut self, referral: &Referral) -> Result<Applied, Error> {
         let path = self.path.clone();
         let transaction = self
@@ -114,6 +119,10 @@ impl Mirror {
         transaction
             .commit()
             .map_err(|error| Error::sqlite(&path, "commit", error))?;
+        if matches!(applied, Applied::Inserted | Applied::Updated) {
+            crate::wake::written();
+        }
+        self.prune_now_and_then()?;
         Ok(applied)
     }
 
@@ -167,7 +176,8 @@ impl Mirror {
     }
 }
 
-/// Writes `referral` in `transaction` when it replaces the row of its id.
+/// Writes `referral` in `transaction` when it replaces the row of its id, and appends the change
+/// to the change log in the same transaction.
 fn upsert(
     transaction: &Transaction<'_>,
     referral: &Referral,
@@ -177,33 +187,32 @@ fn upsert(
         return Ok(Applied::NoId);
     };
     let write = |error| Error::sqlite(path, &format!("write the referral {id}"), error);
-    let row: Option<(Option<String>, Option<String>)> = transaction
-        .query_row(
-            "SELECT updatedDateTime, eTag FROM referrals WHERE id = ?1",
-            [id],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        )
-        .optional()
+    let row: Option<(Option<String>, Option<String>, String)> = transaction
+        .prepare_cached("SELECT updatedDateTime, eTag, json FROM referrals WHERE id = ?1")
+        .and_then(|mut read| {
+            read.query_row([id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+                .optional()
+        })
         .map_err(write)?;
     let tag = referral.e_tag.as_deref();
-    let applied = match &row {
-        None => Applied::Inserted,
-        Some((time, row_tag)) => {
-            let row_time = time.as_deref().and_then(instant);
-            if !replaces(
-                (referral.updated_date_time, tag),
-                (row_time, row_tag.as_deref()),
-            ) {
-                return Ok(Applied::Kept);
-            }
-            Applied::Updated
+    if let Some((time, row_tag, _)) = &row {
+        let row_time = time.as_deref().and_then(instant);
+        if !replaces(
+            (referral.updated_date_time, tag),
+            (row_time, row_tag.as_deref()),
+        ) {
+            return Ok(Applied::Kept);
         }
-    };
-    let json = serde_json::to_string(referral).map_err(|source| Error::Row {
+    }
+    let undecodable = |source| Error::Row {
         path: path.to_owned(),
         id: id.to_owned(),
         source,
-    })?;
+    };
+    let json = serde_json::to_string(referral).map_err(undecodable)?;
+    let updated = referral
+        .updated_date_time
+        .map(|time| time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true));
     transaction
         .prepare_cached(
             "INSERT INTO referrals (id, eTag, status, substatus, updatedDateTime, json)
@@ -220,13 +229,35 @@ fn upsert(
                     .substatus
                     .as_ref()
                     .map(|substatus| substatus.as_str()),
-                referral
-                    .updated_date_time
-                    .map(|time| time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
+                updated,
                 json,
             ])
         })
         .map_err(write)?;
+    let (applied, kind, members) = match &row {
+        None => (Applied::Inserted, ChangeKind::New, "[]".to_owned()),
+        Some((_, _, before)) => (
+            Applied::Updated,
+            ChangeKind::Changed,
+            change::members(before, &json).map_err(undecodable)?,
+        ),
+    };
+    transaction
+        .prepare_cached(
+            "INSERT INTO changes (referral_id, kind, e_tag, updated_date_time, members, recorded)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .and_then(|mut record| {
+            record.execute(params![
+                id,
+                kind.as_str(),
+                tag,
+                updated,
+                members,
+                change::now_text()
+            ])
+        })
+        .map_err(|error| Error::sqlite(path, "record a change", error))?;
     Ok(applied)
 }
 

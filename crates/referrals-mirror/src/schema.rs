@@ -10,7 +10,7 @@ use crate::Error;
 /// `application_id` of a mirror: "RFRL".
 const APPLICATION_ID: i32 = i32::from_be_bytes(*b"RFRL");
 /// The version of the mirror's tables.
-const SCHEMA_VERSION: i32 = 2;
+const SCHEMA_VERSION: i32 = 3;
 /// The tables of a mirror.
 const SCHEMA: &str = "
 CREATE TABLE referrals (
@@ -29,7 +29,7 @@ CREATE TABLE sync_state (
 );
 ";
 /// The steps from each version to the next: `STEPS[n]` takes version `n + 1` to `n + 2`.
-const STEPS: [&str; 1] = [
+const STEPS: [&str; 2] = [
     // 2: the events received, stored before they are acknowledged.
     "CREATE TABLE events (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -40,9 +40,38 @@ const STEPS: [&str; 1] = [
         done INTEGER NOT NULL DEFAULT 0
     );
     CREATE INDEX events_pending ON events (done, seq);",
+    // 3: the change log, its consumers and their positions, the changes they set aside, and
+    // the mirror's settings (the log's retention, how far it was pruned).
+    "CREATE TABLE changes (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        referral_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        e_tag TEXT,
+        updated_date_time TEXT,
+        members TEXT NOT NULL,
+        recorded TEXT NOT NULL,
+        consumer TEXT
+    );
+    CREATE INDEX changes_by_recorded ON changes (recorded);
+    CREATE TABLE consumers (
+        name TEXT PRIMARY KEY NOT NULL,
+        position INTEGER NOT NULL,
+        created TEXT NOT NULL,
+        acknowledged TEXT
+    );
+    CREATE TABLE failed_changes (
+        consumer TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        change TEXT NOT NULL,
+        error TEXT NOT NULL,
+        attempts INTEGER NOT NULL,
+        failed TEXT NOT NULL,
+        PRIMARY KEY (consumer, seq)
+    );
+    CREATE TABLE mirror_settings (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);",
 ];
 /// The columns of each table, as this version writes them.
-const COLUMNS: [(&str, &[&str]); 3] = [
+const COLUMNS: [(&str, &[&str]); 7] = [
     (
         "referrals",
         &[
@@ -59,6 +88,28 @@ const COLUMNS: [(&str, &[&str]); 3] = [
         "events",
         &["seq", "received", "name", "referral_id", "body", "done"],
     ),
+    (
+        "changes",
+        &[
+            "seq",
+            "referral_id",
+            "kind",
+            "e_tag",
+            "updated_date_time",
+            "members",
+            "recorded",
+            "consumer",
+        ],
+    ),
+    (
+        "consumers",
+        &["name", "position", "created", "acknowledged"],
+    ),
+    (
+        "failed_changes",
+        &["consumer", "seq", "change", "error", "attempts", "failed"],
+    ),
+    ("mirror_settings", &["key", "value"]),
 ];
 
 fn refused(path: &Path, reason: String) -> Error {
@@ -70,7 +121,7 @@ fn refused(path: &Path, reason: String) -> Error {
 
 /// The connection to the mirror at `path`, made when no file is there; a file that is not a
 /// mirror of this version is refused.
-pub(crate) fn open(path: &Path) -> Result<Connection, Error> {
+pub(crate) fn open(path: &Path) -> Result<(Connection, Opened), Error> {
     let flags = if path.exists() {
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX
     } else {
@@ -80,15 +131,32 @@ pub(crate) fn open(path: &Path) -> Result<Connection, Error> {
     };
     let connection = Connection::open_with_flags(path, flags)
         .map_err(|error| Error::sqlite(path, "open it as a SQLite database", error))?;
-    set_up(&connection, path)?;
+    let opened = set_up(&connection, path)?;
     check_tables(&connection, path)?;
     add_member_columns(&connection, path)?;
-    Ok(connection)
+    Ok((connection, opened))
+}
+
+/// What opening a mirror found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Opened {
+    /// There was no mirror: its tables were made, with an empty change log.
+    Created,
+    /// A mirror of this version.
+    Current,
+    /// A mirror of an earlier version, taken to this one. A mirror before version 3 (SQLite)
+    /// or 2 (PostgreSQL) had no change log: it starts empty, and a consumer that needs every
+    /// referral starts from a snapshot ([`crate::Start::Snapshot`]).
+    Upgraded {
+        /// The version it had.
+        from: i32,
+    },
 }
 
 /// Creates the tables in an empty database, or checks that the database is a mirror of this
 /// version.
-fn set_up(connection: &Connection, path: &Path) -> Result<(), Error> {
+fn set_up(connection: &Connection, path: &Path) -> Result<Opened, Error> {
     let unreadable = |error: rusqlite::Error| refused(path, format!("cannot be read ({error})"));
     // Reading the header is the first access: a file that is not a database fails here.
     let application_id: i32 = connection
@@ -101,7 +169,7 @@ fn set_up(connection: &Connection, path: &Path) -> Result<(), Error> {
         .query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0))
         .map_err(unreadable)?;
     match (application_id, tables) {
-        (0, 0) => create(connection, path),
+        (0, 0) => create(connection, path).map(|()| Opened::Created),
         (APPLICATION_ID, _) if version > SCHEMA_VERSION => Err(refused(
             path,
             format!(
@@ -113,7 +181,12 @@ fn set_up(connection: &Connection, path: &Path) -> Result<(), Error> {
             connection
                 .busy_timeout(Duration::from_secs(10))
                 .map_err(|error| Error::sqlite(path, "set the busy timeout", error))?;
-            upgrade(connection, path, version)
+            upgrade(connection, path, version)?;
+            Ok(if version == SCHEMA_VERSION {
+                Opened::Current
+            } else {
+                Opened::Upgraded { from: version }
+            })
         }
         (APPLICATION_ID, _) => Err(refused(
             path,
@@ -148,21 +221,33 @@ fn create(connection: &Connection, path: &Path) -> Result<(), Error> {
 }
 
 /// Takes a mirror of `version` to this one, one step a transaction; a step that fails leaves
-/// the file at the version before it.
+/// the file at the version before it. Each step reads the version again under the write lock:
+/// another process may have taken the same step meanwhile.
 fn upgrade(connection: &Connection, path: &Path, version: i32) -> Result<(), Error> {
     for next in (version + 1)..=SCHEMA_VERSION {
         let Some(step) = usize::try_from(next - 2).ok().and_then(|at| STEPS.get(at)) else {
             continue;
         };
-        let batch = format!("BEGIN IMMEDIATE; {step} PRAGMA user_version = {next}; COMMIT;");
-        connection.execute_batch(&batch).map_err(|error| {
+        let failed = |error| {
             let _ = connection.execute_batch("ROLLBACK;");
             Error::sqlite(
                 path,
                 &format!("upgrade the mirror to version {next}"),
                 error,
             )
-        })?;
+        };
+        connection
+            .execute_batch("BEGIN IMMEDIATE;")
+            .map_err(|error| Error::sqlite(path, "start the upgrade", error))?;
+        let now: i32 = connection
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .map_err(failed)?;
+        let batch = if now >= next {
+            "COMMIT;".to_owned()
+        } else {
+            format!("{step} PRAGMA user_version = {next}; COMMIT;")
+        };
+        connection.execute_batch(&batch).map_err(failed)?;
     }
     Ok(())
 }

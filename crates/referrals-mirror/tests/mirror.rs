@@ -193,7 +193,7 @@ async fn a_sync_copies_the_sandbox_and_another_brings_the_changes() {
 }
 
 #[test]
-fn a_mirror_of_version_1_is_taken_to_version_2_and_events_survive_a_reopen() {
+fn a_mirror_of_version_1_is_taken_to_this_version_and_events_survive_a_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("old.sqlite");
     let old = Connection::open(&path).unwrap();
@@ -213,7 +213,11 @@ fn a_mirror_of_version_1_is_taken_to_version_2_and_events_survive_a_reopen() {
         .connection()
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
+    assert_eq!(
+        mirror.opened(),
+        referrals_mirror::Opened::Upgraded { from: 1 }
+    );
     // The old rows have the columns of the document's members at once.
     let direction: String = mirror
         .connection()

@@ -110,7 +110,7 @@ async fn rows_never_go_back_and_the_state_only_moves_forward() {
         return;
     };
     let url = database(&server, "rows").await;
-    let mirror = PgMirror::connect(&url).await.unwrap();
+    let mut mirror = PgMirror::connect(&url).await.unwrap();
     assert_eq!(
         mirror.apply(&at(10, "v2")).await.unwrap(),
         Applied::Inserted
@@ -122,7 +122,17 @@ async fn rows_never_go_back_and_the_state_only_moves_forward() {
         .into_iter()
         .map(|second| at(20 + second, &format!("w{second}")))
         .collect();
-    futures_util::future::join_all(versions.iter().map(|version| mirror.apply(version))).await;
+    let mut writers = Vec::new();
+    for _ in &versions {
+        writers.push(PgMirror::connect(&url).await.unwrap());
+    }
+    futures_util::future::join_all(
+        writers
+            .iter_mut()
+            .zip(&versions)
+            .map(|(writer, version)| writer.apply(version)),
+    )
+    .await;
     let row = mirror.get("a").await.unwrap().unwrap();
     assert_eq!(row.e_tag.as_deref(), Some("w7"));
     assert_eq!(

@@ -37,6 +37,8 @@
 //! Errors name the server as `postgres://user@host:port/database`, never with a password.
 
 mod events;
+pub(crate) mod feed;
+mod log;
 mod schema;
 
 use std::ops::ControlFlow;
@@ -49,7 +51,8 @@ use tokio_postgres::types::ToSql;
 
 use crate::columns::{Column, FIXED};
 use crate::sync::{SyncReport, Target};
-use crate::{Applied, Error};
+use crate::{Applied, Error, Feed, Opened, Start};
+use log::NewChange;
 
 /// The key of the advisory lock that a sync holds for its run (`pg_advisory_lock`): a job
 /// that must not run beside a sync may hold it too.
@@ -58,9 +61,12 @@ pub const SYNC_LOCK: i64 = i64::from_be_bytes(*b"RFRLsync");
 /// A mirror in a PostgreSQL database.
 pub struct PgMirror {
     client: tokio_postgres::Client,
+    /// The address it was connected with (a password included: never shown).
+    url: String,
     place: String,
     upsert: tokio_postgres::Statement,
     columns: Vec<Column>,
+    opened: Opened,
 }
 
 impl std::fmt::Debug for PgMirror {
@@ -104,7 +110,7 @@ impl PgMirror {
             // then fail with the error.
             let _ = connection.await;
         });
-        let columns = schema::prepare(&mut client, &place).await?;
+        let (columns, opened) = schema::prepare(&mut client, &place).await?;
         let upsert = client
             .prepare(&upsert_sql(&columns))
             .await
@@ -112,9 +118,50 @@ impl PgMirror {
         Ok(Self {
             upsert,
             client,
+            url: url.to_owned(),
             place,
             columns,
+            opened,
         })
+    }
+
+    /// What connecting found: tables made now, of this version, or upgraded (whose change log
+    /// starts empty).
+    pub fn opened(&self) -> Opened {
+        self.opened
+    }
+
+    /// The change feed of the consumer `name`, on a connection of its own; see
+    /// [`crate::feed`]. One process serves a consumer at a time, on any machine: it holds a
+    /// session advisory lock of the database, which the server releases when the process's
+    /// connection ends.
+    pub async fn feed(&self, name: &str, start: Start) -> Result<Feed, Error> {
+        crate::feed::check_name(name)?;
+        let log = feed::PgLog::connect(&self.url, &self.place).await?;
+        Feed::new(crate::feed::Backend::Server(log), name, start)
+    }
+
+    /// How long the change log keeps a change that some consumer has not read (a week unless
+    /// set).
+    pub async fn change_retention(&self) -> Result<std::time::Duration, Error> {
+        log::retention(&self.client)
+            .await
+            .map_err(|error| Error::postgres(&self.place, "read the settings", error))
+    }
+
+    /// Sets [`PgMirror::change_retention`], for every process that uses this database.
+    pub async fn set_change_retention(&self, retention: std::time::Duration) -> Result<(), Error> {
+        log::set_retention(&self.client, retention)
+            .await
+            .map_err(|error| Error::postgres(&self.place, "write the settings", error))
+    }
+
+    /// Removes the changes that every consumer acknowledged, and those older than the
+    /// retention (the writes and the consumers do it at most once a minute).
+    pub async fn prune_changes(&mut self) -> Result<(), Error> {
+        log::prune(&mut self.client)
+            .await
+            .map_err(|error| Error::postgres(&self.place, "prune the change log", error))
     }
 
     /// How errors name the database: `postgres://user@host:port/database`.
@@ -169,12 +216,34 @@ impl PgMirror {
         Ok(report)
     }
 
-    /// Writes one referral if it is newer than the row of its id (see [`Applied`]); the sync's
-    /// state is left as it is.
-    pub async fn apply(&self, referral: &Referral) -> Result<Applied, Error> {
-        upsert(&self.client, &self.upsert, &self.columns, referral)
+    /// Writes one referral if it is newer than the row of its id (see [`Applied`]), with its
+    /// change in the change log; the sync's state is left as it is.
+    pub async fn apply(&mut self, referral: &Referral) -> Result<Applied, Error> {
+        let place = self.place.clone();
+        let failed = |what: &'static str| {
+            let place = place.clone();
+            move |error| Error::postgres(&place, what, error)
+        };
+        let transaction = self
+            .client
+            .transaction()
             .await
-            .map_err(|error| Error::postgres(&self.place, "write a referral", error))
+            .map_err(failed("start a transaction"))?;
+        let written = write_rows(
+            &transaction,
+            &self.upsert,
+            &self.columns,
+            std::slice::from_ref(referral),
+            &place,
+        )
+        .await?;
+        let applied = written.applied.first().copied().unwrap_or(Applied::NoId);
+        log::append(&transaction, &written.changes)
+            .await
+            .map_err(failed("record a change"))?;
+        transaction.commit().await.map_err(failed("commit"))?;
+        log::prune_now_and_then(&mut self.client, &self.place).await?;
+        Ok(applied)
     }
 
     /// How many referrals the mirror holds.
@@ -261,28 +330,64 @@ impl Target for PgMirror {
             .transaction()
             .await
             .map_err(failed("start a transaction"))?;
-        // Sent at once: the connection pipelines them, in order, one round trip for the batch.
-        let writes = items
-            .iter()
-            .map(|referral| upsert(&transaction, &self.upsert, &self.columns, referral));
-        futures_util::future::try_join_all(writes)
-            .await
-            .map_err(failed("write a referral"))?;
-        let moved = transaction
-            .execute(STATE_SQL, &[&state.to_json(), &state.watermark()])
-            .await
-            .map_err(failed("write the sync state"))?;
-        if moved == 0 {
+        let written = write_rows(&transaction, &self.upsert, &self.columns, items, &place);
+        let (text, watermark) = (state.to_json(), state.watermark());
+        let parameters: [&(dyn ToSql + Sync); 2] = [&text, &watermark];
+        let moved = transaction.execute(STATE_SQL, &parameters);
+        let (written, moved) = futures_util::future::join(written, moved).await;
+        let written = written?;
+        if moved.map_err(failed("write the sync state"))? == 0 {
             // The stored state is ahead of this one: another writer; nothing is written.
             return Err(Error::OtherWriter { path: place.into() });
         }
-        transaction.commit().await.map_err(failed("commit"))
+        log::append(&transaction, &written.changes)
+            .await
+            .map_err(failed("record the changes"))?;
+        transaction.commit().await.map_err(failed("commit"))?;
+        log::prune_now_and_then(&mut self.client, &self.place).await
     }
 }
 
+/// What [`write_rows`] did: each referral's outcome, and the changes to record.
+struct Written {
+    applied: Vec<Applied>,
+    changes: Vec<NewChange>,
+}
+
+/// Upserts `items` in `transaction`, their ids locked first, pipelined: one round trip for the
+/// locks and one for the rows.
+async fn write_rows(
+    transaction: &tokio_postgres::Transaction<'_>,
+    statement: &tokio_postgres::Statement,
+    columns: &[Column],
+    items: &[Referral],
+    place: &str,
+) -> Result<Written, Error> {
+    let failed = |error| Error::postgres(place, "write a referral", error);
+    let ids: Vec<&str> = items.iter().filter_map(|item| item.id.as_deref()).collect();
+    log::lock_ids(transaction, &ids).await.map_err(failed)?;
+    let writes = items
+        .iter()
+        .map(|referral| upsert(transaction, statement, columns, referral));
+    let outcomes = futures_util::future::try_join_all(writes)
+        .await
+        .map_err(failed)?;
+    let mut written = Written {
+        applied: Vec::with_capacity(items.len()),
+        changes: Vec::new(),
+    };
+    for (referral, (applied, previous, json)) in items.iter().zip(outcomes) {
+        written.applied.push(applied);
+        if let Some(change) = NewChange::of(applied, referral, previous.as_deref(), &json, place)? {
+            written.changes.push(change);
+        }
+    }
+    Ok(written)
+}
+
 /// The conditional upsert of a referral: `$1` id, `$2` eTag, `$3` JSON, then the columns of
-/// members, in the order of `columns`. It returns a row when it wrote one, `true` for a row
-/// that was not there.
+/// members, in the order of `columns`. It returns a row when it wrote one: `true` for a row
+/// that was not there, and the JSON of the row it replaced.
 fn upsert_sql(columns: &[Column]) -> String {
     let names: Vec<&str> = FIXED
         .iter()
@@ -307,7 +412,8 @@ fn upsert_sql(columns: &[Column]) -> String {
         .map(|name| format!("{name} = EXCLUDED.{name}"))
         .collect();
     format!(
-        "INSERT INTO referrals AS r ({}) VALUES ({})
+        "WITH old AS (SELECT json::text AS json FROM referrals WHERE id = $1::text)
+         INSERT INTO referrals AS r ({}) VALUES ({})
          ON CONFLICT (id) DO UPDATE SET {}
          WHERE EXCLUDED.updated_date_time > r.updated_date_time
             OR (EXCLUDED.updated_date_time = r.updated_date_time
@@ -315,25 +421,26 @@ fn upsert_sql(columns: &[Column]) -> String {
             OR (r.updated_date_time IS NULL AND EXCLUDED.updated_date_time IS NOT NULL)
             OR (r.updated_date_time IS NULL AND EXCLUDED.updated_date_time IS NULL
                 AND EXCLUDED.e_tag IS DISTINCT FROM r.e_tag)
-         RETURNING (xmax = 0)",
+         RETURNING (xmax = 0), (SELECT json FROM old)",
         names.join(", "),
         values.join(", "),
         sets.join(", ")
     )
 }
 
+/// Upserts one referral: what it did, the JSON of the row it replaced, and its own JSON.
 async fn upsert(
     client: &impl tokio_postgres::GenericClient,
     statement: &tokio_postgres::Statement,
     columns: &[Column],
     referral: &Referral,
-) -> Result<Applied, tokio_postgres::Error> {
+) -> Result<(Applied, Option<String>, String), tokio_postgres::Error> {
     let Some(id) = &referral.id else {
-        return Ok(Applied::NoId);
+        return Ok((Applied::NoId, None, String::new()));
     };
     let json = serde_json::to_string(referral).unwrap_or_default();
     let mut values: Vec<Option<String>> =
-        vec![Some(id.clone()), referral.e_tag.clone(), Some(json)];
+        vec![Some(id.clone()), referral.e_tag.clone(), Some(json.clone())];
     values.extend(columns.iter().map(|column| column.text(referral)));
     let parameters: Vec<&(dyn ToSql + Sync)> = values
         .iter()
@@ -341,8 +448,8 @@ async fn upsert(
         .collect();
     let row = client.query_opt(statement, &parameters).await?;
     Ok(match row {
-        None => Applied::Kept,
-        Some(row) if row.get::<_, bool>(0) => Applied::Inserted,
-        Some(_) => Applied::Updated,
+        None => (Applied::Kept, None, json),
+        Some(row) if row.get::<_, bool>(0) => (Applied::Inserted, None, json),
+        Some(row) => (Applied::Updated, row.get(1), json),
     })
 }

@@ -4,17 +4,17 @@
 
 use tokio_postgres::Client;
 
-use crate::Error;
 use crate::columns::{Column, columns};
+use crate::{Error, Opened};
 
 /// What marks the tables as a mirror's, in `referrals_mirror`.
 const PROGRAM: &str = "referrals-mirror";
 /// The version of the tables' shape; the columns of members are recorded beside it.
-pub(crate) const VERSION: i64 = 1;
+pub(crate) const VERSION: i64 = 2;
 /// The advisory lock held while the tables are made or changed.
 const SCHEMA_LOCK: i64 = i64::from_be_bytes(*b"RFRLschm");
 
-/// The tables of version 1, less the columns of members.
+/// The tables of version 1, less the columns of members; [`STEPS`] take them to this version.
 const TABLES: &str = "
 CREATE TABLE referrals_mirror (key text PRIMARY KEY, value text NOT NULL);
 CREATE TABLE referrals (id text PRIMARY KEY, e_tag text, json jsonb NOT NULL);
@@ -36,10 +36,49 @@ CREATE TABLE events (
 CREATE INDEX events_pending ON events (done, seq);
 ";
 
+/// The steps from each version to the next: `STEPS[n]` takes version `n + 1` to `n + 2`.
+const STEPS: [&str; 1] = [
+    // 2: the change log (its sequence numbers handed out under the lock of `change_counter`'s
+    // row, so that they follow the order of the commits), its consumers, and the changes
+    // they set aside.
+    "CREATE TABLE change_counter (one integer PRIMARY KEY CHECK (one = 1), last bigint NOT NULL);
+    INSERT INTO change_counter VALUES (1, 0);
+    CREATE TABLE changes (
+        seq bigint PRIMARY KEY,
+        referral_id text NOT NULL,
+        kind text NOT NULL,
+        e_tag text,
+        updated_date_time text,
+        members text NOT NULL,
+        recorded timestamptz NOT NULL,
+        consumer text
+    );
+    CREATE INDEX changes_by_recorded ON changes (recorded);
+    CREATE TABLE consumers (
+        id integer GENERATED ALWAYS AS IDENTITY UNIQUE,
+        name text PRIMARY KEY,
+        position bigint NOT NULL,
+        created timestamptz NOT NULL DEFAULT now(),
+        acknowledged timestamptz
+    );
+    CREATE TABLE failed_changes (
+        consumer text NOT NULL,
+        seq bigint NOT NULL,
+        change text NOT NULL,
+        error text NOT NULL,
+        attempts integer NOT NULL,
+        failed timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (consumer, seq)
+    );",
+];
+
 /// Makes or checks the tables, and adds the columns that the document gained; returns the
 /// columns. A database with tables of these names that are not a mirror's, or of a later
 /// version, is refused, unchanged.
-pub(crate) async fn prepare(client: &mut Client, place: &str) -> Result<Vec<Column>, Error> {
+pub(crate) async fn prepare(
+    client: &mut Client,
+    place: &str,
+) -> Result<(Vec<Column>, Opened), Error> {
     let columns = columns();
     let failed = |what: &'static str| move |error| Error::postgres(place, what, error);
     let transaction = client
@@ -55,21 +94,61 @@ pub(crate) async fn prepare(client: &mut Client, place: &str) -> Result<Vec<Colu
         .await
         .map_err(failed("read the tables"))?
         .get(0);
-    if ours.is_none() {
+    let opened = if ours.is_none() {
         create(&transaction, place).await?;
+        Opened::Created
     } else {
-        check(&transaction, place).await?;
-    }
+        let version = check(&transaction, place).await?;
+        upgrade(&transaction, place, version).await?;
+        if version == VERSION {
+            Opened::Current
+        } else {
+            Opened::Upgraded {
+                from: i32::try_from(version).unwrap_or(0),
+            }
+        }
+    };
     add_columns(&transaction, &columns, place).await?;
     transaction.commit().await.map_err(failed("commit"))?;
-    Ok(columns)
+    Ok((columns, opened))
+}
+
+/// Takes the tables of `version` to this one, in the transaction that holds the schema's lock.
+async fn upgrade(
+    transaction: &tokio_postgres::Transaction<'_>,
+    place: &str,
+    version: i64,
+) -> Result<(), Error> {
+    for next in (version + 1)..=VERSION {
+        let Some(step) = usize::try_from(next - 2).ok().and_then(|at| STEPS.get(at)) else {
+            continue;
+        };
+        let failed = |error| {
+            Error::postgres(
+                place,
+                &format!("upgrade the tables to version {next}"),
+                error,
+            )
+        };
+        transaction.batch_execute(step).await.map_err(failed)?;
+        transaction
+            .execute(
+                "UPDATE referrals_mirror SET value = $1 WHERE key = 'version'",
+                &[&next.to_string()],
+            )
+            .await
+            .map_err(failed)?;
+    }
+    Ok(())
 }
 
 async fn create(transaction: &tokio_postgres::Transaction<'_>, place: &str) -> Result<(), Error> {
     let taken: Option<String> = transaction
         .query_one(
             "SELECT coalesce(to_regclass('referrals')::text, to_regclass('sync_state')::text, \
-             to_regclass('events')::text)",
+             to_regclass('events')::text, to_regclass('changes')::text, \
+             to_regclass('change_counter')::text, to_regclass('consumers')::text, \
+             to_regclass('failed_changes')::text)",
             &[],
         )
         .await
@@ -82,7 +161,7 @@ async fn create(transaction: &tokio_postgres::Transaction<'_>, place: &str) -> R
         ));
     }
     transaction
-        .batch_execute(TABLES)
+        .batch_execute(&format!("{TABLES}{}", STEPS.join("\n")))
         .await
         .map_err(|error| Error::postgres(place, "make the tables", error))?;
     transaction
@@ -95,7 +174,8 @@ async fn create(transaction: &tokio_postgres::Transaction<'_>, place: &str) -> R
     Ok(())
 }
 
-async fn check(transaction: &tokio_postgres::Transaction<'_>, place: &str) -> Result<(), Error> {
+/// Checks that the tables are a mirror's of this version or an earlier one, and gives it.
+async fn check(transaction: &tokio_postgres::Transaction<'_>, place: &str) -> Result<i64, Error> {
     let rows = transaction
         .query("SELECT key, value FROM referrals_mirror", &[])
         .await
@@ -113,7 +193,7 @@ async fn check(transaction: &tokio_postgres::Transaction<'_>, place: &str) -> Re
     }
     let version = value("version").and_then(|version| version.parse::<i64>().ok());
     match version {
-        Some(VERSION) => Ok(()),
+        Some(version) if (1..=VERSION).contains(&version) => Ok(version),
         Some(later) if later > VERSION => Err(refused(
             place,
             format!(

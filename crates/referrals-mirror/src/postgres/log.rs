@@ -1,0 +1,254 @@
+//! The change log of a PostgreSQL mirror, as the writes append to it: any number of writers at
+//! once, and still sequence numbers in the order of the commits.
+//!
+//! - A writer locks the ids it writes (transaction advisory locks, in the order of their
+//!   hashes, so that two writers never wait for each other in a circle) before it reads a row's
+//!   JSON and upserts it: the JSON it compares with is the one it replaces, even when another
+//!   writer inserted the row a moment before.
+//! - It appends its changes last, under the lock of `change_counter`'s one row, held until its
+//!   commit: the numbers it takes follow every committed change, and no later commit can show
+//!   a smaller number. `NOTIFY` in the same transaction wakes the consumers at the commit.
+
+use std::time::{Duration, Instant};
+
+use tokio_postgres::Transaction;
+
+use crate::change::{self, ChangeKind};
+use crate::feed::DEFAULT_RETENTION;
+use crate::{Applied, Error};
+
+/// The channel of `NOTIFY` that a commit with changes sends on.
+pub(crate) const CHANNEL: &str = "referrals_mirror_changes";
+
+/// The first key of the advisory locks of referrals' ids (the second is the id's hash).
+const ID_LOCKS: i32 = i32::from_be_bytes(*b"RFid");
+
+/// The setting that holds the retention, in seconds.
+const RETENTION: &str = "change_retention_seconds";
+/// The setting that holds the last sequence number pruned.
+const PRUNED_THROUGH: &str = "pruned_through";
+
+/// A change to append.
+pub(crate) struct NewChange {
+    id: String,
+    kind: ChangeKind,
+    e_tag: Option<String>,
+    updated: Option<String>,
+    members: String,
+}
+
+impl NewChange {
+    /// The change of writing `json` (the referral `id`, at `e_tag` and `updated`) over the
+    /// row's `previous` JSON, or `None` when nothing was written.
+    pub(crate) fn of(
+        applied: Applied,
+        referral: &referrals_client::types::Referral,
+        previous: Option<&str>,
+        json: &str,
+        place: &str,
+    ) -> Result<Option<Self>, Error> {
+        let (Some(id), true) = (
+            referral.id.as_ref(),
+            matches!(applied, Applied::Inserted | Applied::Updated),
+        ) else {
+            return Ok(None);
+        };
+        let (kind, members) = match previous {
+            Some(previous) if applied == Applied::Updated => {
+                let previous = canonical(previous);
+                let members = change::members(&previous, json).map_err(|source| Error::Row {
+                    path: place.into(),
+                    id: id.clone(),
+                    source,
+                })?;
+                (ChangeKind::Changed, members)
+            }
+            _ => (ChangeKind::New, "[]".to_owned()),
+        };
+        Ok(Some(Self {
+            id: id.clone(),
+            kind,
+            e_tag: referral.e_tag.clone(),
+            updated: referral
+                .updated_date_time
+                .map(|time| time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
+            members,
+        }))
+    }
+}
+
+/// The JSON of a row as the generated types write it (`jsonb` writes it in its own form:
+/// another order of members, spaces), so that its leaves compare with a new version's text; a
+/// row that does not decode is compared as it is.
+fn canonical(json: &str) -> String {
+    serde_json::from_str::<referrals_client::types::Referral>(json)
+        .and_then(|referral| serde_json::to_string(&referral))
+        .unwrap_or_else(|_| json.to_owned())
+}
+
+/// Locks the ids of `ids` until the end of `transaction`.
+pub(crate) async fn lock_ids(
+    transaction: &Transaction<'_>,
+    ids: &[&str],
+) -> Result<(), tokio_postgres::Error> {
+    transaction
+        .execute(
+            "SELECT count(pg_advisory_xact_lock($1, h))
+             FROM (SELECT DISTINCT hashtext(id) AS h FROM unnest($2::text[]) AS id ORDER BY h) AS ids",
+            &[&ID_LOCKS, &ids],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Appends `changes` to the log, numbered after every committed change, and wakes the
+/// consumers at the commit.
+pub(crate) async fn append(
+    transaction: &Transaction<'_>,
+    changes: &[NewChange],
+) -> Result<(), tokio_postgres::Error> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let column = |get: fn(&NewChange) -> Option<&str>| -> Vec<Option<&str>> {
+        changes.iter().map(get).collect()
+    };
+    let ids = column(|change| Some(&change.id));
+    let kinds = column(|change| Some(change.kind.as_str()));
+    let tags = column(|change| change.e_tag.as_deref());
+    let updated = column(|change| change.updated.as_deref());
+    let members = column(|change| Some(&change.members));
+    let count = i64::try_from(changes.len()).unwrap_or(i64::MAX);
+    let parameters: [&(dyn tokio_postgres::types::ToSql + Sync); 6] =
+        [&count, &ids, &kinds, &tags, &updated, &members];
+    let append = transaction.execute(
+        "WITH counter AS (
+             UPDATE change_counter SET last = last + $1 WHERE one = 1 RETURNING last)
+         INSERT INTO changes (seq, referral_id, kind, e_tag, updated_date_time, members, recorded)
+         SELECT counter.last - $1 + c.ord, c.id, c.kind, c.tag, c.updated, c.members, now()
+         FROM counter, unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+             WITH ORDINALITY AS c(id, kind, tag, updated, members, ord)",
+        &parameters,
+    );
+    let notify = transaction.execute("SELECT pg_notify($1, '')", &[&CHANNEL]);
+    futures_util::future::try_join(append, notify).await?;
+    Ok(())
+}
+
+/// A setting of the mirror (in `referrals_mirror`).
+pub(crate) async fn setting(
+    client: &impl tokio_postgres::GenericClient,
+    key: &str,
+) -> Result<Option<String>, tokio_postgres::Error> {
+    let row = client
+        .query_opt("SELECT value FROM referrals_mirror WHERE key = $1", &[&key])
+        .await?;
+    Ok(row.map(|row| row.get(0)))
+}
+
+async fn set(
+    client: &impl tokio_postgres::GenericClient,
+    key: &str,
+    value: &str,
+) -> Result<(), tokio_postgres::Error> {
+    client
+        .execute(
+            "INSERT INTO referrals_mirror (key, value) VALUES ($1, $2)
+             ON CONFLICT (key) DO UPDATE SET value = $2",
+            &[&key, &value],
+        )
+        .await?;
+    Ok(())
+}
+
+/// The last sequence number that pruning removed (0: none).
+pub(crate) async fn pruned_through(
+    client: &impl tokio_postgres::GenericClient,
+) -> Result<i64, tokio_postgres::Error> {
+    Ok(setting(client, PRUNED_THROUGH)
+        .await?
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(0))
+}
+
+/// The retention of the log.
+pub(crate) async fn retention(
+    client: &impl tokio_postgres::GenericClient,
+) -> Result<Duration, tokio_postgres::Error> {
+    Ok(setting(client, RETENTION)
+        .await?
+        .and_then(|text| text.parse().ok())
+        .map_or(DEFAULT_RETENTION, Duration::from_secs))
+}
+
+/// Sets the retention of the log.
+pub(crate) async fn set_retention(
+    client: &impl tokio_postgres::GenericClient,
+    retention: Duration,
+) -> Result<(), tokio_postgres::Error> {
+    set(client, RETENTION, &retention.as_secs().to_string()).await
+}
+
+/// Removes the changes that every consumer acknowledged, and those older than the retention,
+/// and records how far.
+pub(crate) async fn prune(
+    client: &mut tokio_postgres::Client,
+) -> Result<(), tokio_postgres::Error> {
+    let retention = retention(&*client).await?;
+    let seconds = retention.as_secs_f64();
+    let transaction = client.transaction().await?;
+    // The consumers' positions cannot move back, so reading them first is safe.
+    let slowest: Option<i64> = transaction
+        .query_one(
+            "SELECT min(position) FILTER (WHERE position >= 0) FROM consumers",
+            &[],
+        )
+        .await?
+        .get(0);
+    let old: Option<i64> = transaction
+        .query_one(
+            "WITH gone AS (DELETE FROM changes
+                 WHERE recorded < now() - make_interval(secs => $1) RETURNING seq)
+             SELECT max(seq) FROM gone",
+            &[&seconds],
+        )
+        .await?
+        .get(0);
+    if let Some(slowest) = slowest {
+        transaction
+            .execute("DELETE FROM changes WHERE seq <= $1", &[&slowest])
+            .await?;
+    }
+    let through = pruned_through(&transaction)
+        .await?
+        .max(old.unwrap_or(0))
+        .max(slowest.unwrap_or(0));
+    set(&transaction, PRUNED_THROUGH, &through.to_string()).await?;
+    transaction.commit().await
+}
+
+/// When this process last pruned, for [`prune_now_and_then`].
+static LAST_PRUNE: std::sync::Mutex<Option<Instant>> = std::sync::Mutex::new(None);
+
+/// Prunes the log unless this process did in the last minute.
+pub(crate) async fn prune_now_and_then(
+    client: &mut tokio_postgres::Client,
+    place: &str,
+) -> Result<(), Error> {
+    let due = {
+        let mut last = LAST_PRUNE
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let due = last.is_none_or(|at| at.elapsed() >= Duration::from_secs(60));
+        if due {
+            *last = Some(Instant::now());
+        }
+        due
+    };
+    if !due {
+        return Ok(());
+    }
+    prune(client)
+        .await
+        .map_err(|error| Error::postgres(place, "prune the change log", error))
+}

@@ -1,0 +1,65 @@
+//! One callback: verified, then stored, then acknowledged.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use referrals_client::webhooks::types::WebhookEventName;
+
+use super::{Notice, Shared};
+
+/// Whether the event `name` is about a referral, whose id it carries.
+fn about_a_referral(name: &WebhookEventName) -> bool {
+    matches!(
+        name,
+        WebhookEventName::ReferralCreated
+            | WebhookEventName::ReferralUpdated
+            | WebhookEventName::RelatedReferralCreated
+            | WebhookEventName::RelatedReferralUpdated
+    )
+}
+
+pub(super) async fn callback(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    let event = match shared.verifier.verify(&headers, &body).await {
+        Ok(event) => event,
+        Err(rejection) => {
+            shared.notice(&Notice::Refused {
+                status: rejection.status(),
+                check: rejection.check(),
+                reason: rejection.to_string(),
+            });
+            return StatusCode::from_u16(rejection.status()).unwrap_or(StatusCode::UNAUTHORIZED);
+        }
+    };
+    let name = event.name().as_str().to_owned();
+    if !about_a_referral(event.name()) {
+        shared.notice(&Notice::Ignored { event: &name });
+        return StatusCode::OK;
+    }
+    // The body verified as sent; an event is JSON, so this keeps it whole.
+    let text = String::from_utf8_lossy(&body);
+    let referral = event.referral_id.as_deref();
+    match shared.store.store_event(&name, referral, &text).await {
+        Ok(_) => {
+            shared.stored.notify_one();
+            shared.notice(&Notice::Accepted {
+                event: &name,
+                referral,
+            });
+            StatusCode::OK
+        }
+        Err(error) => {
+            // Not stored: Partner Center delivers it again.
+            shared.notice(&Notice::Failed {
+                doing: "store an event",
+                error: error.to_string(),
+            });
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+    }
+}
