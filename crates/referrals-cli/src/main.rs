@@ -3,6 +3,7 @@
 
 mod api;
 mod auth;
+mod changes;
 mod create;
 mod drift;
 mod export;
@@ -10,7 +11,6 @@ mod filters;
 mod listen;
 mod mirror;
 mod output;
-mod received;
 mod stop;
 mod table;
 mod tls;
@@ -148,6 +148,10 @@ enum Command {
         "Ctrl-C or SIGTERM stops it cleanly."
     ))]
     Listen(listen::Args),
+    /// Follow the mirror's changes as a named consumer: print them, run a command for each, or
+    /// post each to an endpoint of your own.
+    #[command(after_help = changes::HELP)]
+    Changes(changes::Args),
     /// Register, show, replace or test the URL that receives Partner Center's events.
     #[command(after_help = webhooks::HELP)]
     Webhooks(webhooks::Args),
@@ -415,6 +419,7 @@ async fn run(matches: ArgMatches) -> anyhow::Result<()> {
         Command::CloseLost(args) => triage::close_lost(&context, args).await,
         Command::Create(args) => create::run(&context, args).await,
         Command::Listen(args) => listen::run(&context, args).await,
+        Command::Changes(args) => changes::run(&context, args).await,
         Command::Webhooks(args) => webhooks::run(&context, args, cli.token.clone()).await,
         Command::Drift(args) => drift::run(&context, args).await,
         Command::Api => api::run(&context, sub).await,

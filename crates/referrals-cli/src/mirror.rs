@@ -3,14 +3,13 @@
 //! command adds the flags, the progress, Ctrl-C and `--every` to the library's `sync`.
 
 use std::ops::ControlFlow;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::ArgMatches;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use referrals_client::sync::SyncOptions;
-use referrals_mirror::postgres::PgMirror;
-use referrals_mirror::{Mirror, SyncReport};
+use referrals_mirror::{Db, SyncReport};
 
 use crate::stop::Stop;
 use crate::{Context, Usage};
@@ -64,6 +63,7 @@ pub async fn run(context: &Context, args: &Args, matches: &ArgMatches) -> anyhow
         options = options.filter(filter);
     }
     let mut mirror = Db::open(&args.db).await?;
+    crate::changes::say_upgraded(context, &mirror);
     let stop = Stop::listen(context.quiet);
     loop {
         let report = once(context, &mut mirror, options.clone(), &stop).await?;
@@ -118,18 +118,9 @@ async fn once(
             ControlFlow::Continue(())
         }
     };
-    let result = match mirror {
-        Db::File(mirror) => {
-            mirror
-                .sync_with(&context.client, options, after_batch)
-                .await
-        }
-        Db::Server(mirror) => {
-            mirror
-                .sync_with(&context.client, options, after_batch)
-                .await
-        }
-    };
+    let result = mirror
+        .sync_with(&context.client, options, after_batch)
+        .await;
     match &result {
         Ok(_) => progress.finish_and_clear(),
         Err(_) => progress.abandon(),
@@ -139,57 +130,5 @@ async fn once(
             anyhow::anyhow!("{error} (another --db)")
         }
         error => error.into(),
-    })
-}
-
-/// A mirror in a SQLite file or in a PostgreSQL database.
-pub(crate) enum Db {
-    File(Mirror),
-    Server(PgMirror),
-}
-
-impl Db {
-    /// The mirror that `--db` names: a `postgres://` or `postgresql://` URL, or a file.
-    pub(crate) async fn open(db: &Path) -> anyhow::Result<Self> {
-        match db.to_str().filter(|text| is_server(text)) {
-            Some(url) => Ok(Self::Server(PgMirror::connect(url).await?)),
-            None => Ok(Self::File(Mirror::open(db)?)),
-        }
-    }
-
-    /// How messages name it (a server without its password).
-    pub(crate) fn name(&self) -> String {
-        match self {
-            Self::File(mirror) => mirror.path().display().to_string(),
-            Self::Server(mirror) => mirror.place().to_owned(),
-        }
-    }
-
-    /// A sync of the mirror, as the libraries' `sync_with`.
-    pub(crate) async fn sync_with(
-        &mut self,
-        client: &referrals_client::Client,
-        options: SyncOptions,
-        after_batch: impl FnMut(u64) -> ControlFlow<()>,
-    ) -> Result<SyncReport, referrals_mirror::Error> {
-        match self {
-            Self::File(mirror) => mirror.sync_with(client, options, after_batch).await,
-            Self::Server(mirror) => mirror.sync_with(client, options, after_batch).await,
-        }
-    }
-
-    async fn count(&self) -> anyhow::Result<u64> {
-        Ok(match self {
-            Self::File(mirror) => mirror.count()?,
-            Self::Server(mirror) => mirror.count().await?,
-        })
-    }
-}
-
-/// Whether `--db` names a PostgreSQL database rather than a file.
-pub(crate) fn is_server(db: &str) -> bool {
-    ["postgres://", "postgresql://"].iter().any(|scheme| {
-        db.get(..scheme.len())
-            .is_some_and(|head| head.eq_ignore_ascii_case(scheme))
     })
 }
