@@ -430,6 +430,8 @@ fn every_command_has_help_with_examples() {
         "close-won",
         "close-lost",
         "create",
+        "listen",
+        "changes",
         "api",
         "completions",
     ] {

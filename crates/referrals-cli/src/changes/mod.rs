@@ -48,7 +48,7 @@ pub struct Args {
     #[arg(long, value_name = "FILE|URL")]
     db: PathBuf,
     /// The consumer: letters, digits, - and _. Its position is saved in the mirror.
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_parser = consumer)]
     consumer: String,
     /// Where a consumer that the mirror does not know starts: now (the changes from now on),
     /// snapshot (every referral first, then the changes), or after a sequence number.
@@ -95,6 +95,12 @@ pub struct Args {
     /// of this mirror; a week unless set).
     #[arg(long, value_name = "DURATION", value_parser = retention)]
     keep_changes: Option<Duration>,
+}
+
+fn consumer(text: &str) -> Result<String, String> {
+    referrals_mirror::feed::check_name(text)
+        .map(|()| text.to_owned())
+        .map_err(|error| error.to_string())
 }
 
 fn start(text: &str) -> Result<Start, String> {

@@ -79,7 +79,7 @@ const MAX_NAME: usize = 64;
 
 /// Checks a consumer's name: letters, digits, `-` and `_`, at most 64, starting with a letter
 /// or a digit, so that it needs no quoting in a file name, SQL or a shell.
-pub(crate) fn check_name(name: &str) -> Result<(), Error> {
+pub fn check_name(name: &str) -> Result<(), Error> {
     let mut characters = name.chars();
     let fine = characters
         .next()
