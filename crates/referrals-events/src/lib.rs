@@ -86,8 +86,9 @@ pub struct VerifierBuilder {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum BuildError {
-    /// Plain http was asked for a host that is not a loopback address.
-    #[error("plain http is allowed only to a loopback host, not `{0}`")]
+    /// Plain http was asked for a host that is not a loopback address (or an origin that is
+    /// not `HOST:PORT`).
+    #[error("plain http is allowed only to a loopback HOST:PORT, not `{0}`")]
     NotLoopback(String),
     /// No trusted root: the platform's could not be read and none was added.
     #[error("no trusted root: the platform's could not be read ({0}) and none was added")]
@@ -142,6 +143,22 @@ impl Verifier {
     /// roots, the documented organization.
     pub fn builder() -> VerifierBuilder {
         VerifierBuilder::default()
+    }
+
+    /// A verifier of a local sandbox's events only: its root `root` (PEM or DER, the file that
+    /// the sandbox writes), and its certificates over plain http from `origin` (its loopback
+    /// `HOST:PORT`).
+    pub fn for_sandbox(origin: &str, root: impl AsRef<[u8]>) -> Result<Self, BuildError> {
+        let (host, port) = origin
+            .rsplit_once(':')
+            .and_then(|(host, port)| Some((host, port.parse::<u16>().ok()?)))
+            .ok_or_else(|| BuildError::NotLoopback(origin.to_owned()))?;
+        Self::builder()
+            .only_hosts_added()
+            .platform_roots(false)
+            .trust_root(root)
+            .allow_http_loopback(host, port)?
+            .build()
     }
 }
 

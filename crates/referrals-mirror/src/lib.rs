@@ -64,6 +64,7 @@ pub mod receiver;
 mod rows;
 mod schema;
 mod sync;
+mod table;
 mod wake;
 
 use std::path::{Path, PathBuf};
@@ -78,6 +79,7 @@ pub use feed::{Feed, Start};
 pub use rows::Applied;
 pub use schema::Opened;
 pub use sync::SyncReport;
+pub use table::Table;
 
 /// A mirror: an open SQLite file of referrals and the sync's state.
 #[derive(Debug)]

@@ -438,7 +438,7 @@ async fn an_attempt_past_its_timeout_is_a_failure() {
             &delivery,
             |_| async {
                 tokio::time::sleep(Duration::from_secs(3600)).await;
-                Ok(())
+                Ok::<(), Failure>(())
             },
             std::future::pending(),
         )
@@ -472,7 +472,7 @@ async fn a_stop_ends_a_following_delivery_with_its_position_saved() {
                 let counted = Arc::clone(&counted);
                 async move {
                     *counted.lock().unwrap() += 1;
-                    Ok(())
+                    Ok::<(), Failure>(())
                 }
             },
             async move {

@@ -247,7 +247,7 @@ impl Ledger {
 }
 
 /// Tries `change` until it is handled, every attempt failed, or the delivery stops.
-async fn attempt<H, F>(
+async fn attempt<H, F, E>(
     change: Change,
     handler: &H,
     delivery: &Delivery,
@@ -255,13 +255,14 @@ async fn attempt<H, F>(
 ) -> (Change, Outcome)
 where
     H: Fn(Change) -> F,
-    F: Future<Output = Result<(), Failure>>,
+    F: Future<Output = Result<(), E>>,
+    E: Into<Failure>,
 {
     let mut attempt = 1;
     loop {
         let failure = match tokio::time::timeout(delivery.timeout, handler(change.clone())).await {
             Ok(Ok(())) => return (change, Outcome::Handled { attempts: attempt }),
-            Ok(Err(failure)) => failure,
+            Ok(Err(failure)) => failure.into(),
             Err(_) => Failure::new(format!(
                 "no end within {} s (the timeout)",
                 delivery.timeout.as_secs_f64()
@@ -284,7 +285,8 @@ where
 }
 
 impl Feed {
-    /// Delivers the changes after the consumer's position to `handler` as `delivery` says,
+    /// Delivers the changes after the consumer's position to `handler` (whose error is a
+    /// [`Failure`] or any error) as `delivery` says,
     /// until `stop` completes (or, without [`Delivery::follow`], until the log is read to its
     /// end); then waits for the changes in hand and saves the position. A change is
     /// acknowledged once it and every change before it were handled or set aside.
@@ -301,7 +303,7 @@ impl Feed {
     /// # Ok(())
     /// # }
     /// ```
-    pub async fn deliver<H, F>(
+    pub async fn deliver<H, F, E>(
         &mut self,
         delivery: &Delivery,
         handler: H,
@@ -309,7 +311,8 @@ impl Feed {
     ) -> Result<DeliveryReport, Error>
     where
         H: Fn(Change) -> F,
-        F: Future<Output = Result<(), Failure>>,
+        F: Future<Output = Result<(), E>>,
+        E: Into<Failure>,
     {
         self.hold().await?;
         let (stopping, stopped) = watch::channel(false);
@@ -333,7 +336,19 @@ impl Feed {
         Ok(run.report)
     }
 
-    async fn run_delivery<H, F>(
+    /// [`Feed::deliver`] with the default [`Delivery`], until the process ends: one change at
+    /// a time, in order, each acknowledged once `handler` handled it.
+    pub async fn follow<H, F, E>(&mut self, handler: H) -> Result<DeliveryReport, Error>
+    where
+        H: Fn(Change) -> F,
+        F: Future<Output = Result<(), E>>,
+        E: Into<Failure>,
+    {
+        self.deliver(&Delivery::new(), handler, std::future::pending())
+            .await
+    }
+
+    async fn run_delivery<H, F, E>(
         &mut self,
         delivery: &Delivery,
         handler: &H,
@@ -344,7 +359,8 @@ impl Feed {
     ) -> Result<(), Error>
     where
         H: Fn(Change) -> F,
-        F: Future<Output = Result<(), Failure>>,
+        F: Future<Output = Result<(), E>>,
+        E: Into<Failure>,
     {
         let mut stop = std::pin::pin!(stop);
         let mut in_hand = FuturesUnordered::new();

@@ -216,6 +216,16 @@ impl Receiver {
         }
     }
 
+    /// The receiver of `builder`'s defaults, with `verifier`: the sync every 5 minutes,
+    /// notices as `tracing` events.
+    pub async fn new(
+        client: Client,
+        db: impl Into<PathBuf>,
+        verifier: Verifier,
+    ) -> Result<Self, Error> {
+        Self::builder(client, db).verifier(verifier).build().await
+    }
+
     /// What opening the mirror found.
     pub fn opened(&self) -> Opened {
         self.shared.opened
