@@ -138,7 +138,7 @@ pub enum Error {
         /// What is wrong.
         what: String,
     },
-    /// A change kept failing and the delivery stopped there ([`crate::OnFailure::Stop`]): the
+    /// A change kept failing and the delivery stopped there ([`crate::feed::OnFailure::Stop`]): the
     /// consumer's position is before it, so the next delivery starts with it.
     #[error(
         "the consumer {consumer} stopped at change {seq} (referral {id}) after {attempts} attempts: {message}"

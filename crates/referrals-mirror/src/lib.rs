@@ -1,6 +1,8 @@
 #![deny(missing_docs)]
-//! The partner's copy of the referrals: a SQLite file kept by the client's incremental sync
-//! ([`referrals_client::sync`]), that a program reads and writes with a few calls.
+//! The partner's copy of the referrals: a SQLite file (or a PostgreSQL database, [`postgres`])
+//! kept by the client's incremental sync ([`referrals_client::sync`]) and by webhook events
+//! ([`receiver`]), that a program reads and writes with a few calls, and whose changes the
+//! partner's own systems follow ([`feed`], [`Table`]).
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -46,8 +48,15 @@
 //! - `sync_state`: one row, the sync's state.
 //! - `events`: the webhook events that a receiver stored before it acknowledged them
 //!   ([`Mirror::store_event`]), each marked `done` once its referral was read and applied.
+//! - `changes`: the change log ([`feed`]): a row per write that changed a referral's row,
+//!   appended in the write's transaction (`seq`, `referral_id`, `kind`, `e_tag`,
+//!   `updated_date_time`, `members` as JSON, `recorded`), and the rows of a consumer's
+//!   snapshot (`consumer` names it); `consumers`, each consumer's position;
+//!   `failed_changes`, the changes that a consumer set aside; `mirror_settings`, the log's
+//!   retention and how far it was pruned.
 //!
-//! A mirror of version 1 (before `events`) is taken to version 2 when it is opened.
+//! A mirror of an earlier version is taken to this one (3) when it is opened: version 1 gets
+//! `events`, version 2 the change log, which starts empty ([`Mirror::opened`] says so).
 
 mod change;
 mod columns;
