@@ -13,7 +13,8 @@
 //!    same pages, both timed as whole processes, alternating, the ratio of medians; and the
 //!    peak memory of `referrals export` (NDJSON, CSV) and `referrals sync --db` over 10,000 and
 //!    100,000 referrals.
-//! 5. Events (`bench_events`) and latency (`bench_latency`).
+//! 5. Events (`bench_events`), latency (`bench_latency`), the mirror (`bench_mirror`) and the
+//!    change feed (`bench_feed`).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -58,6 +59,9 @@ enum BenchPart {
     /// A first sync of 100,000 referrals into SQLite and into PostgreSQL, against the plain
     /// loop.
     Mirror,
+    /// The change feed: a first sync with the change log against without it, and change →
+    /// a consumer's handler (library, --exec, --post) on SQLite and PostgreSQL.
+    Feed,
 }
 
 pub fn run(args: Args) -> ExitCode {
@@ -68,6 +72,7 @@ pub fn run(args: Args) -> ExitCode {
             BenchPart::Events,
             BenchPart::Latency,
             BenchPart::Mirror,
+            BenchPart::Feed,
         ]
     } else {
         args.only.clone()
@@ -149,6 +154,9 @@ fn measure(seconds: u64, parts: &[BenchPart]) -> Result<(), String> {
     }
     if parts.contains(&BenchPart::Mirror) {
         crate::bench_mirror::run(&cli)?;
+    }
+    if parts.contains(&BenchPart::Feed) {
+        crate::bench_feed::run(&cli)?;
     }
     let _ = std::fs::remove_dir_all(&cli.scratch);
     println!(
@@ -448,7 +456,7 @@ fn check_count(report: &serde_json::Value, expected: usize) -> Result<(), String
     }
 }
 
-fn median(values: &mut [f64]) -> f64 {
+pub(crate) fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
 }

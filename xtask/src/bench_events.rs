@@ -100,7 +100,7 @@ fn latency(binaries: &Path, url: &str, db: &Path) -> Result<serde_json::Value, S
 }
 
 /// Kills its child when dropped.
-struct Guard(Child);
+pub(crate) struct Guard(pub(crate) Child);
 
 impl Drop for Guard {
     fn drop(&mut self) {
@@ -109,7 +109,7 @@ impl Drop for Guard {
     }
 }
 
-fn spawn(binaries: &Path, url: &str, args: &[&str]) -> Result<Child, String> {
+pub(crate) fn spawn(binaries: &Path, url: &str, args: &[&str]) -> Result<Child, String> {
     let log = binaries.join(format!("bench-{}.log", args[0]));
     let log = std::fs::File::create(&log).map_err(|error| format!("{}: {error}", log.display()))?;
     Command::new(binaries.join("referrals"))
@@ -124,7 +124,7 @@ fn spawn(binaries: &Path, url: &str, args: &[&str]) -> Result<Child, String> {
 }
 
 /// Registers the receiver on `port` for every event, once it listens.
-fn register(binaries: &Path, url: &str, port: u16) -> Result<(), String> {
+pub(crate) fn register(binaries: &Path, url: &str, port: u16) -> Result<(), String> {
     let started = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         if started.elapsed() > Duration::from_secs(30) {
@@ -154,7 +154,7 @@ fn register(binaries: &Path, url: &str, port: u16) -> Result<(), String> {
 }
 
 /// Waits until the mirror `db` holds every referral of the sandbox (its first sync is done).
-fn filled(binaries: &Path, db: &Path) -> Result<(), String> {
+pub(crate) fn filled(binaries: &Path, db: &Path) -> Result<(), String> {
     let started = Instant::now();
     loop {
         let count = probe(binaries, &["count", &db.to_string_lossy()])
@@ -173,7 +173,7 @@ fn filled(binaries: &Path, db: &Path) -> Result<(), String> {
     }
 }
 
-fn free_port() -> Result<u16, String> {
+pub(crate) fn free_port() -> Result<u16, String> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|error| error.to_string())?;
     Ok(listener
         .local_addr()

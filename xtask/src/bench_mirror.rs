@@ -9,7 +9,7 @@ use crate::bench::{Cli, Sandbox, TOKEN, measured, number, probe};
 /// test kit, and the xtask stays free of its dependencies.
 #[allow(dead_code)]
 #[path = "../../crates/referrals-testkit/src/postgres.rs"]
-mod postgres;
+pub(crate) mod postgres;
 
 const TOTAL: usize = 100_000;
 

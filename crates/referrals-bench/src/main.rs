@@ -9,6 +9,10 @@
 //! referrals-bench verify SECONDS       verify a signed event again and again (one core)
 //! referrals-bench latency URL TOKEN DB RATE COUNT
 //!                                      change COUNT referrals at RATE a second; time to the mirror
+//! referrals-bench sync-into URL TOKEN DB [--unlogged]
+//!                                      a first sync into a mirror, with or without its change log
+//! referrals-bench feed-latency URL TOKEN DB RATE COUNT library|exec|post
+//!                                      change COUNT referrals at RATE a second; time to a consumer
 //! referrals-bench measure PROGRAM ARGS...
 //!                                      run PROGRAM; its wall time and peak memory
 //! ```
@@ -17,6 +21,7 @@
 //! (VmHWM from /proc/self/status).
 
 mod events;
+mod feed;
 
 use std::time::{Duration, Instant};
 
@@ -64,9 +69,35 @@ enum Mode {
         /// How many changes.
         count: usize,
     },
+    /// A first sync of every referral into an empty mirror, with its change log or without.
+    SyncInto {
+        #[command(flatten)]
+        target: Target,
+        /// The mirror: a SQLite file (removed first), or a PostgreSQL database (its mirror's
+        /// tables dropped first).
+        db: String,
+        /// Without the change log.
+        #[arg(long)]
+        unlogged: bool,
+    },
+    /// Change referrals at a rate, and time each change's way to a consumer of the mirror that
+    /// a `referrals listen` keeps.
+    FeedLatency {
+        #[command(flatten)]
+        target: Target,
+        /// The mirror (a file or postgres://).
+        db: String,
+        /// Changes a second.
+        rate: u32,
+        /// How many changes.
+        count: usize,
+        /// Who handles the changes.
+        #[arg(value_enum)]
+        consumer: feed::Consumer,
+    },
     /// How many referrals a mirror holds (0 when it cannot be read yet).
     Count {
-        /// The mirror.
+        /// The mirror: a SQLite file, or a PostgreSQL database (postgres://).
         db: std::path::PathBuf,
     },
     /// GET one path as fast as some connections allow.
@@ -118,12 +149,32 @@ async fn main() {
             rate,
             count,
         } => events::latency(&target.url, &target.token, &db, rate, count).await,
+        Mode::SyncInto {
+            target,
+            db,
+            unlogged,
+        } => feed::sync_into(&target.url, &target.token, &db, unlogged).await,
+        Mode::FeedLatency {
+            target,
+            db,
+            rate,
+            count,
+            consumer,
+        } => feed::latency(&target.url, &target.token, &db, rate, count, consumer).await,
         Mode::Count { db } => {
-            let count: i64 = rusqlite::Connection::open(&db)
-                .and_then(|mirror| {
-                    mirror.query_row("SELECT count(*) FROM referrals", [], |row| row.get(0))
-                })
-                .unwrap_or(0);
+            let count = match db.to_str().filter(|db| referrals_mirror::is_server(db)) {
+                Some(url) => match referrals_mirror::Db::open(url).await {
+                    Ok(mirror) => mirror.count().await.unwrap_or(0),
+                    Err(_) => 0,
+                },
+                None => rusqlite::Connection::open(&db)
+                    .and_then(|mirror| {
+                        mirror.query_row("SELECT count(*) FROM referrals", [], |row| {
+                            row.get::<_, i64>(0)
+                        })
+                    })
+                    .map_or(0, |count| u64::try_from(count).unwrap_or(0)),
+            };
             serde_json::json!({ "mode": "count", "referrals": count })
         }
         Mode::Load {

@@ -125,6 +125,35 @@ async fn a_signed_event_passes_and_names_its_referral() {
 }
 
 #[tokio::test]
+async fn a_root_is_taken_as_pem_or_der_and_pem_without_a_certificate_is_refused() {
+    let signer = good_signer();
+    let files = files(signer.certificate_der().to_vec()).await;
+    let url = format!("http://{}/good.cer", files.addr);
+    let signed = headers(&signer.sign(EVENT.as_bytes()).unwrap(), &url);
+    let origin = files.addr.to_string();
+    let from_pem = Verifier::for_sandbox(&origin, signer.root_pem()).unwrap();
+    assert!(from_pem.verify(&signed, EVENT.as_bytes()).await.is_ok());
+    let from_der = Verifier::for_sandbox(&origin, signer.root_der()).unwrap();
+    assert!(from_der.verify(&signed, EVENT.as_bytes()).await.is_ok());
+    // Another root, as PEM: the chain does not verify.
+    let other = good_signer();
+    let untrusted = Verifier::for_sandbox(&origin, other.root_pem()).unwrap();
+    let refused = untrusted
+        .verify(&signed, EVENT.as_bytes())
+        .await
+        .unwrap_err();
+    assert_eq!(refused.status(), 401);
+    let empty = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
+    let error = Verifier::for_sandbox(&origin, empty).unwrap_err();
+    assert!(
+        error.to_string().contains("holds no certificate"),
+        "{error}"
+    );
+    let error = Verifier::for_sandbox("example.com:80", signer.root_pem()).unwrap_err();
+    assert!(error.to_string().contains("loopback"), "{error}");
+}
+
+#[tokio::test]
 async fn forged_and_damaged_callbacks_are_refused_by_the_check_that_fails() {
     let signer = good_signer();
     let files = files(signer.certificate_der().to_vec()).await;

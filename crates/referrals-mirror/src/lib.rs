@@ -99,6 +99,8 @@ pub struct Mirror {
     state: Option<String>,
     /// What opening found.
     opened: Opened,
+    /// Whether writes append to the change log (always, but for a measure of its cost).
+    logged: bool,
 }
 
 impl Mirror {
@@ -112,6 +114,7 @@ impl Mirror {
             connection,
             state: None,
             opened,
+            logged: true,
         };
         mirror.state = mirror.stored_state()?;
         Ok(mirror)
@@ -126,6 +129,15 @@ impl Mirror {
     /// outside the mirror's calls voids its promises.
     pub fn connection(&self) -> &Connection {
         &self.connection
+    }
+
+    /// This mirror, whose writes append nothing to the change log: only to measure what the
+    /// log costs (`referrals-bench`). Its changes reach no consumer.
+    #[cfg(feature = "unlogged")]
+    #[doc(hidden)]
+    pub fn without_change_log(mut self) -> Self {
+        self.logged = false;
+        self
     }
 
     /// What opening the file found: a new mirror, one of this version, or one upgraded (whose

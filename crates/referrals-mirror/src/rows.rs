@@ -87,7 +87,7 @@ impl Mirror {
             return Err(Error::OtherWriter { path });
         }
         for referral in items {
-            upsert(&transaction, referral, &path)?;
+            upsert(&transaction, referral, &path, self.logged)?;
         }
         let text = state.to_json();
         transaction
@@ -115,7 +115,7 @@ impl Mirror {
             .connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|error| Error::sqlite(&path, "start a transaction", error))?;
-        let applied = upsert(&transaction, referral, &path)?;
+        let applied = upsert(&transaction, referral, &path, self.logged)?;
         transaction
             .commit()
             .map_err(|error| Error::sqlite(&path, "commit", error))?;
@@ -182,6 +182,7 @@ fn upsert(
     transaction: &Transaction<'_>,
     referral: &Referral,
     path: &std::path::Path,
+    logged: bool,
 ) -> Result<Applied, Error> {
     let Some(id) = referral.id.as_deref() else {
         return Ok(Applied::NoId);
@@ -234,12 +235,48 @@ fn upsert(
             ])
         })
         .map_err(write)?;
-    let (applied, kind, members) = match &row {
-        None => (Applied::Inserted, ChangeKind::New, "[]".to_owned()),
-        Some((_, _, before)) => (
-            Applied::Updated,
+    let before = row.as_ref().map(|(_, _, before)| before.as_str());
+    if logged {
+        let written = Written {
+            id,
+            tag,
+            updated: updated.as_deref(),
+            json: &json,
+        };
+        record(transaction, path, &written, before)?;
+    }
+    Ok(if before.is_none() {
+        Applied::Inserted
+    } else {
+        Applied::Updated
+    })
+}
+
+/// A version of a referral as [`upsert`] wrote it.
+struct Written<'a> {
+    id: &'a str,
+    tag: Option<&'a str>,
+    updated: Option<&'a str>,
+    json: &'a str,
+}
+
+/// Appends the change of `written` over the row's JSON `before` (none: a new referral) to the
+/// change log, in `transaction`.
+fn record(
+    transaction: &Transaction<'_>,
+    path: &std::path::Path,
+    written: &Written<'_>,
+    before: Option<&str>,
+) -> Result<(), Error> {
+    let (kind, members) = match before {
+        None => (ChangeKind::New, "[]".to_owned()),
+        Some(before) => (
             ChangeKind::Changed,
-            change::members(before, &json).map_err(undecodable)?,
+            change::members(before, written.json).map_err(|source| Error::Row {
+                path: path.to_owned(),
+                id: written.id.to_owned(),
+                source,
+            })?,
         ),
     };
     transaction
@@ -249,16 +286,16 @@ fn upsert(
         )
         .and_then(|mut record| {
             record.execute(params![
-                id,
+                written.id,
                 kind.as_str(),
-                tag,
-                updated,
+                written.tag,
+                written.updated,
                 members,
                 change::now_text()
             ])
         })
         .map_err(|error| Error::sqlite(path, "record a change", error))?;
-    Ok(applied)
+    Ok(())
 }
 
 #[cfg(test)]

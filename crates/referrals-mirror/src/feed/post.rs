@@ -104,7 +104,10 @@ impl Endpoint {
             .body(body)
             .send()
             .await
-            .map_err(|error| Failure::new(format!("cannot post: {}", causes(&error))))?;
+            // Without the URL: an endpoint's URL often holds a secret in its query (`sig=`).
+            .map_err(|error| {
+                Failure::new(format!("cannot post: {}", causes(&error.without_url())))
+            })?;
         let status = answer.status();
         if status.is_success() {
             return Ok(());

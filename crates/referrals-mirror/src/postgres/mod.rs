@@ -67,6 +67,8 @@ pub struct PgMirror {
     upsert: tokio_postgres::Statement,
     columns: Vec<Column>,
     opened: Opened,
+    /// Whether writes append to the change log (always, but for a measure of its cost).
+    logged: bool,
 }
 
 impl std::fmt::Debug for PgMirror {
@@ -112,7 +114,7 @@ impl PgMirror {
         });
         let (columns, opened) = schema::prepare(&mut client, &place).await?;
         let upsert = client
-            .prepare(&upsert_sql(&columns))
+            .prepare(&upsert_sql(&columns, true))
             .await
             .map_err(|error| Error::postgres(&place, "prepare the upsert", error))?;
         Ok(Self {
@@ -122,7 +124,22 @@ impl PgMirror {
             place,
             columns,
             opened,
+            logged: true,
         })
+    }
+
+    /// This mirror, whose writes append nothing to the change log: only to measure what the
+    /// log costs (`referrals-bench`). Its changes reach no consumer.
+    #[cfg(feature = "unlogged")]
+    #[doc(hidden)]
+    pub async fn without_change_log(mut self) -> Result<Self, Error> {
+        self.logged = false;
+        self.upsert = self
+            .client
+            .prepare(&upsert_sql(&self.columns, false))
+            .await
+            .map_err(|error| Error::postgres(&self.place, "prepare the upsert", error))?;
+        Ok(self)
     }
 
     /// What connecting found: tables made now, of this version, or upgraded (whose change log
@@ -231,8 +248,11 @@ impl PgMirror {
             .map_err(failed("start a transaction"))?;
         let written = write_rows(
             &transaction,
-            &self.upsert,
-            &self.columns,
+            Rows {
+                upsert: &self.upsert,
+                columns: &self.columns,
+                logged: self.logged,
+            },
             std::slice::from_ref(referral),
             &place,
         )
@@ -330,7 +350,12 @@ impl Target for PgMirror {
             .transaction()
             .await
             .map_err(failed("start a transaction"))?;
-        let written = write_rows(&transaction, &self.upsert, &self.columns, items, &place);
+        let rows = Rows {
+            upsert: &self.upsert,
+            columns: &self.columns,
+            logged: self.logged,
+        };
+        let written = write_rows(&transaction, rows, items, &place);
         let (text, watermark) = (state.to_json(), state.watermark());
         let parameters: [&(dyn ToSql + Sync); 2] = [&text, &watermark];
         let moved = transaction.execute(STATE_SQL, &parameters);
@@ -348,6 +373,13 @@ impl Target for PgMirror {
     }
 }
 
+/// How [`write_rows`] writes: the upsert, the columns of members, whether changes are logged.
+struct Rows<'a> {
+    upsert: &'a tokio_postgres::Statement,
+    columns: &'a [Column],
+    logged: bool,
+}
+
 /// What [`write_rows`] did: each referral's outcome, and the changes to record.
 struct Written {
     applied: Vec<Applied>,
@@ -358,17 +390,18 @@ struct Written {
 /// locks and one for the rows.
 async fn write_rows(
     transaction: &tokio_postgres::Transaction<'_>,
-    statement: &tokio_postgres::Statement,
-    columns: &[Column],
+    rows: Rows<'_>,
     items: &[Referral],
     place: &str,
 ) -> Result<Written, Error> {
     let failed = |error| Error::postgres(place, "write a referral", error);
     let ids: Vec<&str> = items.iter().filter_map(|item| item.id.as_deref()).collect();
-    log::lock_ids(transaction, &ids).await.map_err(failed)?;
+    if rows.logged {
+        log::lock_ids(transaction, &ids).await.map_err(failed)?;
+    }
     let writes = items
         .iter()
-        .map(|referral| upsert(transaction, statement, columns, referral));
+        .map(|referral| upsert(transaction, rows.upsert, rows.columns, referral));
     let outcomes = futures_util::future::try_join_all(writes)
         .await
         .map_err(failed)?;
@@ -378,6 +411,9 @@ async fn write_rows(
     };
     for (referral, (applied, previous, json)) in items.iter().zip(outcomes) {
         written.applied.push(applied);
+        if !rows.logged {
+            continue;
+        }
         if let Some(change) = NewChange::of(applied, referral, previous.as_deref(), &json, place)? {
             written.changes.push(change);
         }
@@ -388,7 +424,7 @@ async fn write_rows(
 /// The conditional upsert of a referral: `$1` id, `$2` eTag, `$3` JSON, then the columns of
 /// members, in the order of `columns`. It returns a row when it wrote one: `true` for a row
 /// that was not there, and the JSON of the row it replaced.
-fn upsert_sql(columns: &[Column]) -> String {
+fn upsert_sql(columns: &[Column], logged: bool) -> String {
     let names: Vec<&str> = FIXED
         .iter()
         .copied()
@@ -411,8 +447,18 @@ fn upsert_sql(columns: &[Column]) -> String {
         .iter()
         .map(|name| format!("{name} = EXCLUDED.{name}"))
         .collect();
+    // The row's JSON before the upsert, for the change log; a measure of the log's cost
+    // leaves it out.
+    let (old, previous) = if logged {
+        (
+            "WITH old AS (SELECT json::text AS json FROM referrals WHERE id = $1::text)",
+            "(SELECT json FROM old)",
+        )
+    } else {
+        ("", "NULL::text")
+    };
     format!(
-        "WITH old AS (SELECT json::text AS json FROM referrals WHERE id = $1::text)
+        "{old}
          INSERT INTO referrals AS r ({}) VALUES ({})
          ON CONFLICT (id) DO UPDATE SET {}
          WHERE EXCLUDED.updated_date_time > r.updated_date_time
@@ -421,7 +467,7 @@ fn upsert_sql(columns: &[Column]) -> String {
             OR (r.updated_date_time IS NULL AND EXCLUDED.updated_date_time IS NOT NULL)
             OR (r.updated_date_time IS NULL AND EXCLUDED.updated_date_time IS NULL
                 AND EXCLUDED.e_tag IS DISTINCT FROM r.e_tag)
-         RETURNING (xmax = 0), (SELECT json FROM old)",
+         RETURNING (xmax = 0), {previous}",
         names.join(", "),
         values.join(", "),
         sets.join(", ")
