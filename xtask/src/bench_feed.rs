@@ -60,7 +60,7 @@ fn first_sync(cli: &Cli<'_>, server: Option<&postgres::Server>) -> Result<(), St
 /// Change → handler, for each consumer, on each database.
 fn latency(cli: &Cli<'_>, server: Option<&postgres::Server>) -> Result<(), String> {
     println!(
-        "\n## Change in the sandbox → the consumer's handler, through referrals listen ({RATE} changes a second, {CHANGES} changes)"
+        "\n## A change in the sandbox (from its request) → the consumer's handler, through referrals listen ({RATE} changes a second, {CHANGES} changes)"
     );
     let root = cli.scratch.join("feed-root.pem");
     let root_text = root.to_string_lossy().into_owned();
@@ -81,12 +81,15 @@ fn latency(cli: &Cli<'_>, server: Option<&postgres::Server>) -> Result<(), Strin
     if let Some(server) = server {
         mirrors.push(("PostgreSQL", server.url()));
     }
-    for (name, db) in mirrors {
-        let port = free_port()?;
+    // One registration: each receiver in turn listens on its port.
+    let port = free_port()?;
+    for (at, (name, db)) in mirrors.into_iter().enumerate() {
         let args = listen_args(&db, port, &root_text, &sandbox.url);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let listen = Guard(spawn(cli.binaries, &sandbox.url, &args)?);
-        register(cli.binaries, &sandbox.url, port)?;
+        if at == 0 {
+            register(cli.binaries, &sandbox.url, port)?;
+        }
         filled(cli.binaries, Path::new(&db))?;
         for consumer in ["library", "exec", "post"] {
             let args = [

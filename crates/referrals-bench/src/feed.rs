@@ -150,15 +150,16 @@ async fn change(client: &Client, id: &str) {
         .expect("a change");
 }
 
-/// Changes each of `ids` once, `rate` a second: when each change was answered.
+/// Changes each of `ids` once, `rate` a second: when each change was asked for (its event may
+/// reach a consumer before the answer reaches this process).
 async fn send(client: &Client, ids: &[String], rate: u32) -> HashMap<String, Instant> {
     let interval = Duration::from_secs_f64(1.0 / f64::from(rate.max(1)));
     let mut next = Instant::now();
     let mut sent = HashMap::new();
     for id in ids {
         tokio::time::sleep_until(next.into()).await;
-        change(client, id).await;
         sent.insert(id.clone(), Instant::now());
+        change(client, id).await;
         next += interval;
     }
     sent

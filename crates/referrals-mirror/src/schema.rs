@@ -129,8 +129,9 @@ pub(crate) fn open(path: &Path) -> Result<(Connection, Opened), Error> {
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX
     };
-    let connection = Connection::open_with_flags(path, flags)
+    let mut connection = Connection::open_with_flags(path, flags)
         .map_err(|error| Error::sqlite(path, "open it as a SQLite database", error))?;
+    wait_when_busy(&mut connection, path)?;
     let opened = set_up(&connection, path)?;
     check_tables(&connection, path)?;
     add_member_columns(&connection, path)?;
@@ -178,9 +179,6 @@ fn set_up(connection: &Connection, path: &Path) -> Result<Opened, Error> {
             ),
         )),
         (APPLICATION_ID, _) if (1..=SCHEMA_VERSION).contains(&version) => {
-            connection
-                .busy_timeout(Duration::from_secs(10))
-                .map_err(|error| Error::sqlite(path, "set the busy timeout", error))?;
             upgrade(connection, path, version)?;
             Ok(if version == SCHEMA_VERSION {
                 Opened::Current
@@ -202,11 +200,24 @@ fn set_up(connection: &Connection, path: &Path) -> Result<Opened, Error> {
     }
 }
 
+/// How long a connection waits for another's write lock, at most.
+const BUSY: Duration = Duration::from_secs(10);
+
+/// Makes `connection` wait for another connection's write lock, trying again every
+/// millisecond for [`BUSY`]: SQLite's own timeout sleeps in steps of up to 100 ms, which a
+/// consumer or a receiver that shares the file with a writer would spend in waits.
+pub(crate) fn wait_when_busy(connection: &mut Connection, path: &Path) -> Result<(), Error> {
+    fn again(tries: i32) -> bool {
+        std::thread::sleep(Duration::from_millis(1));
+        u128::try_from(tries).is_ok_and(|tries| tries < BUSY.as_millis())
+    }
+    connection
+        .busy_handler(Some(again))
+        .map_err(|error| Error::sqlite(path, "set the busy handler", error))
+}
+
 /// The tables of a new mirror, marked as ours, in one transaction.
 fn create(connection: &Connection, path: &Path) -> Result<(), Error> {
-    connection
-        .busy_timeout(Duration::from_secs(10))
-        .map_err(|error| Error::sqlite(path, "set the busy timeout", error))?;
     connection
         .pragma_update(None, "journal_mode", "WAL")
         .map_err(|error| Error::sqlite(path, "set up the journal", error))?;

@@ -377,7 +377,9 @@ impl Feed {
                 };
                 in_hand.push(attempt(change, handler, delivery, stopped.clone()));
             }
-            self.ack_handled(run, in_hand.is_empty()).await?;
+            // At most once in ACK_EVERY: each ack is a write, which the mirror's writers wait
+            // for; a wait for writes lasts a second at most, so an idle consumer acks soon.
+            self.ack_handled(run, false).await?;
             if in_hand.is_empty() && (asked || (!delivery.follow && run.ledger.waiting.is_empty()))
             {
                 return Ok(());

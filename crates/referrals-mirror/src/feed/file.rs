@@ -28,11 +28,9 @@ pub(crate) struct FileLog {
 impl FileLog {
     /// A connection of its own to the mirror at `path` (a mirror already checked).
     pub(crate) fn open(path: &Path) -> Result<Self, Error> {
-        let connection = Connection::open(path)
+        let mut connection = Connection::open(path)
             .map_err(|error| Error::sqlite(path, "open it for a consumer", error))?;
-        connection
-            .busy_timeout(Duration::from_secs(10))
-            .map_err(|error| Error::sqlite(path, "set the busy timeout", error))?;
+        crate::schema::wait_when_busy(&mut connection, path)?;
         Ok(Self {
             path: path.to_owned(),
             connection,

@@ -11,17 +11,12 @@
 
 use std::time::{Duration, Instant};
 
-use tokio_postgres::Transaction;
-
 use crate::change::{self, ChangeKind};
 use crate::feed::DEFAULT_RETENTION;
 use crate::{Applied, Error};
 
 /// The channel of `NOTIFY` that a commit with changes sends on.
 pub(crate) const CHANNEL: &str = "referrals_mirror_changes";
-
-/// The first key of the advisory locks of referrals' ids (the second is the id's hash).
-const ID_LOCKS: i32 = i32::from_be_bytes(*b"RFid");
 
 /// The setting that holds the retention, in seconds.
 const RETENTION: &str = "change_retention_seconds";
@@ -38,6 +33,18 @@ pub(crate) struct NewChange {
 }
 
 impl NewChange {
+    /// The columns of `changes` as arrays of the append: ids, kinds, eTags, times, members.
+    pub(crate) fn columns(changes: &[Self]) -> [Vec<Option<&str>>; 5] {
+        let column = |get: fn(&Self) -> Option<&str>| changes.iter().map(get).collect();
+        [
+            column(|change| Some(&change.id)),
+            column(|change| Some(change.kind.as_str())),
+            column(|change| change.e_tag.as_deref()),
+            column(|change| change.updated.as_deref()),
+            column(|change| Some(&change.members)),
+        ]
+    }
+
     /// The change of writing `json` (the referral `id`, at `e_tag` and `updated`) over the
     /// row's `previous` JSON, or `None` when nothing was written.
     pub(crate) fn of(
@@ -84,55 +91,6 @@ fn canonical(json: &str) -> String {
     serde_json::from_str::<referrals_client::types::Referral>(json)
         .and_then(|referral| serde_json::to_string(&referral))
         .unwrap_or_else(|_| json.to_owned())
-}
-
-/// Locks the ids of `ids` until the end of `transaction`.
-pub(crate) async fn lock_ids(
-    transaction: &Transaction<'_>,
-    ids: &[&str],
-) -> Result<(), tokio_postgres::Error> {
-    transaction
-        .execute(
-            "SELECT count(pg_advisory_xact_lock($1, h))
-             FROM (SELECT DISTINCT hashtext(id) AS h FROM unnest($2::text[]) AS id ORDER BY h) AS ids",
-            &[&ID_LOCKS, &ids],
-        )
-        .await?;
-    Ok(())
-}
-
-/// Appends `changes` to the log, numbered after every committed change, and wakes the
-/// consumers at the commit.
-pub(crate) async fn append(
-    transaction: &Transaction<'_>,
-    changes: &[NewChange],
-) -> Result<(), tokio_postgres::Error> {
-    if changes.is_empty() {
-        return Ok(());
-    }
-    let column = |get: fn(&NewChange) -> Option<&str>| -> Vec<Option<&str>> {
-        changes.iter().map(get).collect()
-    };
-    let ids = column(|change| Some(&change.id));
-    let kinds = column(|change| Some(change.kind.as_str()));
-    let tags = column(|change| change.e_tag.as_deref());
-    let updated = column(|change| change.updated.as_deref());
-    let members = column(|change| Some(&change.members));
-    let count = i64::try_from(changes.len()).unwrap_or(i64::MAX);
-    let parameters: [&(dyn tokio_postgres::types::ToSql + Sync); 6] =
-        [&count, &ids, &kinds, &tags, &updated, &members];
-    let append = transaction.execute(
-        "WITH counter AS (
-             UPDATE change_counter SET last = last + $1 WHERE one = 1 RETURNING last)
-         INSERT INTO changes (seq, referral_id, kind, e_tag, updated_date_time, members, recorded)
-         SELECT counter.last - $1 + c.ord, c.id, c.kind, c.tag, c.updated, c.members, now()
-         FROM counter, unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
-             WITH ORDINALITY AS c(id, kind, tag, updated, members, ord)",
-        &parameters,
-    );
-    let notify = transaction.execute("SELECT pg_notify($1, '')", &[&CHANNEL]);
-    futures_util::future::try_join(append, notify).await?;
-    Ok(())
 }
 
 /// A setting of the mirror (in `referrals_mirror`).

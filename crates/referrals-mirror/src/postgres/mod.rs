@@ -39,6 +39,7 @@
 mod events;
 pub(crate) mod feed;
 mod log;
+mod rows;
 mod schema;
 
 use std::ops::ControlFlow;
@@ -49,10 +50,8 @@ use referrals_client::types::Referral;
 use tokio_postgres::NoTls;
 use tokio_postgres::types::ToSql;
 
-use crate::columns::{Column, FIXED};
 use crate::sync::{SyncReport, Target};
 use crate::{Applied, Error, Feed, Opened, Start};
-use log::NewChange;
 
 /// The key of the advisory lock that a sync holds for its run (`pg_advisory_lock`): a job
 /// that must not run beside a sync may hold it too.
@@ -64,11 +63,9 @@ pub struct PgMirror {
     /// The address it was connected with (a password included: never shown).
     url: String,
     place: String,
-    upsert: tokio_postgres::Statement,
-    columns: Vec<Column>,
+    /// The statements of the writes, prepared once.
+    rows: rows::Rows,
     opened: Opened,
-    /// Whether writes append to the change log (always, but for a measure of its cost).
-    logged: bool,
 }
 
 impl std::fmt::Debug for PgMirror {
@@ -113,18 +110,15 @@ impl PgMirror {
             let _ = connection.await;
         });
         let (columns, opened) = schema::prepare(&mut client, &place).await?;
-        let upsert = client
-            .prepare(&upsert_sql(&columns, true))
+        let rows = rows::Rows::prepare(&client, columns)
             .await
-            .map_err(|error| Error::postgres(&place, "prepare the upsert", error))?;
+            .map_err(|error| Error::postgres(&place, "prepare the writes", error))?;
         Ok(Self {
-            upsert,
+            rows,
             client,
             url: url.to_owned(),
             place,
-            columns,
             opened,
-            logged: true,
         })
     }
 
@@ -133,12 +127,7 @@ impl PgMirror {
     #[cfg(feature = "unlogged")]
     #[doc(hidden)]
     pub async fn without_change_log(mut self) -> Result<Self, Error> {
-        self.logged = false;
-        self.upsert = self
-            .client
-            .prepare(&upsert_sql(&self.columns, false))
-            .await
-            .map_err(|error| Error::postgres(&self.place, "prepare the upsert", error))?;
+        self.rows.logged = false;
         Ok(self)
     }
 
@@ -246,19 +235,13 @@ impl PgMirror {
             .transaction()
             .await
             .map_err(failed("start a transaction"))?;
-        let written = write_rows(
-            &transaction,
-            Rows {
-                upsert: &self.upsert,
-                columns: &self.columns,
-                logged: self.logged,
-            },
-            std::slice::from_ref(referral),
-            &place,
-        )
-        .await?;
+        let written = self
+            .rows
+            .write(&transaction, std::slice::from_ref(referral), &place)
+            .await?;
         let applied = written.applied.first().copied().unwrap_or(Applied::NoId);
-        log::append(&transaction, &written.changes)
+        self.rows
+            .append(&transaction, &written.changes)
             .await
             .map_err(failed("record a change"))?;
         transaction.commit().await.map_err(failed("commit"))?;
@@ -350,12 +333,7 @@ impl Target for PgMirror {
             .transaction()
             .await
             .map_err(failed("start a transaction"))?;
-        let rows = Rows {
-            upsert: &self.upsert,
-            columns: &self.columns,
-            logged: self.logged,
-        };
-        let written = write_rows(&transaction, rows, items, &place);
+        let written = self.rows.write(&transaction, items, &place);
         let (text, watermark) = (state.to_json(), state.watermark());
         let parameters: [&(dyn ToSql + Sync); 2] = [&text, &watermark];
         let moved = transaction.execute(STATE_SQL, &parameters);
@@ -365,137 +343,11 @@ impl Target for PgMirror {
             // The stored state is ahead of this one: another writer; nothing is written.
             return Err(Error::OtherWriter { path: place.into() });
         }
-        log::append(&transaction, &written.changes)
+        self.rows
+            .append(&transaction, &written.changes)
             .await
             .map_err(failed("record the changes"))?;
         transaction.commit().await.map_err(failed("commit"))?;
         log::prune_now_and_then(&mut self.client, &self.place).await
     }
-}
-
-/// How [`write_rows`] writes: the upsert, the columns of members, whether changes are logged.
-struct Rows<'a> {
-    upsert: &'a tokio_postgres::Statement,
-    columns: &'a [Column],
-    logged: bool,
-}
-
-/// What [`write_rows`] did: each referral's outcome, and the changes to record.
-struct Written {
-    applied: Vec<Applied>,
-    changes: Vec<NewChange>,
-}
-
-/// Upserts `items` in `transaction`, their ids locked first, pipelined: one round trip for the
-/// locks and one for the rows.
-async fn write_rows(
-    transaction: &tokio_postgres::Transaction<'_>,
-    rows: Rows<'_>,
-    items: &[Referral],
-    place: &str,
-) -> Result<Written, Error> {
-    let failed = |error| Error::postgres(place, "write a referral", error);
-    let ids: Vec<&str> = items.iter().filter_map(|item| item.id.as_deref()).collect();
-    if rows.logged {
-        log::lock_ids(transaction, &ids).await.map_err(failed)?;
-    }
-    let writes = items
-        .iter()
-        .map(|referral| upsert(transaction, rows.upsert, rows.columns, referral));
-    let outcomes = futures_util::future::try_join_all(writes)
-        .await
-        .map_err(failed)?;
-    let mut written = Written {
-        applied: Vec::with_capacity(items.len()),
-        changes: Vec::new(),
-    };
-    for (referral, (applied, previous, json)) in items.iter().zip(outcomes) {
-        written.applied.push(applied);
-        if !rows.logged {
-            continue;
-        }
-        if let Some(change) = NewChange::of(applied, referral, previous.as_deref(), &json, place)? {
-            written.changes.push(change);
-        }
-    }
-    Ok(written)
-}
-
-/// The conditional upsert of a referral: `$1` id, `$2` eTag, `$3` JSON, then the columns of
-/// members, in the order of `columns`. It returns a row when it wrote one: `true` for a row
-/// that was not there, and the JSON of the row it replaced.
-fn upsert_sql(columns: &[Column], logged: bool) -> String {
-    let names: Vec<&str> = FIXED
-        .iter()
-        .copied()
-        .chain(columns.iter().map(|column| column.name.as_str()))
-        .collect();
-    let values: Vec<String> = [
-        "($1::text)".to_owned(),
-        "($2::text)".to_owned(),
-        "($3::text)::jsonb".to_owned(),
-    ]
-    .into_iter()
-    .chain(
-        columns
-            .iter()
-            .enumerate()
-            .map(|(index, column)| format!("(${}::text)::{}", index + 4, column.sql_type())),
-    )
-    .collect();
-    let sets: Vec<String> = names[1..]
-        .iter()
-        .map(|name| format!("{name} = EXCLUDED.{name}"))
-        .collect();
-    // The row's JSON before the upsert, for the change log; a measure of the log's cost
-    // leaves it out.
-    let (old, previous) = if logged {
-        (
-            "WITH old AS (SELECT json::text AS json FROM referrals WHERE id = $1::text)",
-            "(SELECT json FROM old)",
-        )
-    } else {
-        ("", "NULL::text")
-    };
-    format!(
-        "{old}
-         INSERT INTO referrals AS r ({}) VALUES ({})
-         ON CONFLICT (id) DO UPDATE SET {}
-         WHERE EXCLUDED.updated_date_time > r.updated_date_time
-            OR (EXCLUDED.updated_date_time = r.updated_date_time
-                AND EXCLUDED.e_tag IS DISTINCT FROM r.e_tag)
-            OR (r.updated_date_time IS NULL AND EXCLUDED.updated_date_time IS NOT NULL)
-            OR (r.updated_date_time IS NULL AND EXCLUDED.updated_date_time IS NULL
-                AND EXCLUDED.e_tag IS DISTINCT FROM r.e_tag)
-         RETURNING (xmax = 0), {previous}",
-        names.join(", "),
-        values.join(", "),
-        sets.join(", ")
-    )
-}
-
-/// Upserts one referral: what it did, the JSON of the row it replaced, and its own JSON.
-async fn upsert(
-    client: &impl tokio_postgres::GenericClient,
-    statement: &tokio_postgres::Statement,
-    columns: &[Column],
-    referral: &Referral,
-) -> Result<(Applied, Option<String>, String), tokio_postgres::Error> {
-    let Some(id) = &referral.id else {
-        return Ok((Applied::NoId, None, String::new()));
-    };
-    let json = serde_json::to_string(referral).unwrap_or_default();
-    let mut values: Vec<Option<String>> =
-        vec![Some(id.clone()), referral.e_tag.clone(), Some(json.clone())];
-    values.extend(columns.iter().map(|column| column.text(referral)));
-    let parameters: Vec<&(dyn ToSql + Sync)> = values
-        .iter()
-        .map(|value| value as &(dyn ToSql + Sync))
-        .collect();
-    let row = client.query_opt(statement, &parameters).await?;
-    Ok(match row {
-        None => (Applied::Kept, None, json),
-        Some(row) if row.get::<_, bool>(0) => (Applied::Inserted, None, json),
-        Some(row) => (Applied::Updated, row.get(1), json),
-    })
 }

@@ -1,0 +1,211 @@
+//! The writes of a PostgreSQL mirror, each statement prepared once: a batch's ids locked, the
+//! rows they replace read, and the rows upserted, all in one round trip (the connection
+//! pipelines them, and the server runs them in order, each on a snapshot taken after the one
+//! before); then the changes appended (see `log`).
+
+use std::collections::HashMap;
+
+use referrals_client::types::Referral;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, Statement, Transaction};
+
+use super::log::{self, NewChange};
+use crate::columns::{Column, FIXED};
+use crate::{Applied, Error};
+
+/// The first key of the advisory locks of referrals' ids (the second is the id's hash).
+const ID_LOCKS: i32 = i32::from_be_bytes(*b"RFid");
+
+/// Locks the ids of `$2` until the end of the transaction, in the order of their hashes, so
+/// that two writers never wait for each other in a circle.
+const LOCK_SQL: &str = "SELECT count(pg_advisory_xact_lock($1, h))
+    FROM (SELECT DISTINCT hashtext(id) AS h FROM unnest($2::text[]) AS id ORDER BY h) AS ids";
+
+/// The rows of the ids of `$1` that are there, as JSON text.
+const PREVIOUS_SQL: &str = "SELECT id, json::text FROM referrals WHERE id = ANY($1::text[])";
+
+/// Appends the changes of the arrays, numbered after the counter, which it moves (and whose row
+/// it locks until the commit).
+const APPEND_SQL: &str = "WITH counter AS (
+        UPDATE change_counter SET last = last + $1 WHERE one = 1 RETURNING last)
+    INSERT INTO changes (seq, referral_id, kind, e_tag, updated_date_time, members, recorded)
+    SELECT counter.last - $1 + c.ord, c.id, c.kind, c.tag, c.updated, c.members, now()
+    FROM counter, unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+        WITH ORDINALITY AS c(id, kind, tag, updated, members, ord)";
+
+/// The writes' statements, and the columns of members.
+pub(crate) struct Rows {
+    upsert: Statement,
+    lock: Statement,
+    previous: Statement,
+    append: Statement,
+    notify: Statement,
+    columns: Vec<Column>,
+    /// Whether writes append to the change log (always, but for a measure of its cost).
+    pub(crate) logged: bool,
+}
+
+/// What [`Rows::write`] did: each referral's outcome, and the changes to record.
+pub(crate) struct Written {
+    pub(crate) applied: Vec<Applied>,
+    pub(crate) changes: Vec<NewChange>,
+}
+
+impl Rows {
+    pub(crate) async fn prepare(
+        client: &Client,
+        columns: Vec<Column>,
+    ) -> Result<Self, tokio_postgres::Error> {
+        Ok(Self {
+            upsert: client.prepare(&upsert_sql(&columns)).await?,
+            lock: client.prepare(LOCK_SQL).await?,
+            previous: client.prepare(PREVIOUS_SQL).await?,
+            append: client.prepare(APPEND_SQL).await?,
+            notify: client.prepare("SELECT pg_notify($1, '')").await?,
+            columns,
+            logged: true,
+        })
+    }
+
+    /// Upserts `items` in `transaction`: each replaces its row only when it is newer.
+    pub(crate) async fn write(
+        &self,
+        transaction: &Transaction<'_>,
+        items: &[Referral],
+        place: &str,
+    ) -> Result<Written, Error> {
+        let failed = |error| Error::postgres(place, "write a referral", error);
+        let ids: Vec<&str> = items.iter().filter_map(|item| item.id.as_deref()).collect();
+        let upserts = futures_util::future::try_join_all(
+            items
+                .iter()
+                .map(|referral| upsert(transaction, &self.upsert, &self.columns, referral)),
+        );
+        let (previous, outcomes) = if self.logged {
+            // Sent in this order, run in this order: the locks, the rows, the upserts.
+            let locked: [&(dyn ToSql + Sync); 2] = [&ID_LOCKS, &ids];
+            let read: [&(dyn ToSql + Sync); 1] = [&ids];
+            let lock = transaction.execute(&self.lock, &locked);
+            let previous = transaction.query(&self.previous, &read);
+            let (_, previous, outcomes) = futures_util::future::try_join3(lock, previous, upserts)
+                .await
+                .map_err(failed)?;
+            let previous: HashMap<String, String> = previous
+                .iter()
+                .map(|row| (row.get(0), row.get(1)))
+                .collect();
+            (previous, outcomes)
+        } else {
+            (HashMap::new(), upserts.await.map_err(failed)?)
+        };
+        let mut written = Written {
+            applied: Vec::with_capacity(items.len()),
+            changes: Vec::new(),
+        };
+        for (referral, (applied, json)) in items.iter().zip(outcomes) {
+            written.applied.push(applied);
+            let before = referral.id.as_ref().and_then(|id| previous.get(id));
+            if self.logged
+                && let Some(change) =
+                    NewChange::of(applied, referral, before.map(String::as_str), &json, place)?
+            {
+                written.changes.push(change);
+            }
+        }
+        Ok(written)
+    }
+
+    /// Appends `changes` to the log, numbered after every committed change, and wakes the
+    /// consumers at the commit.
+    pub(crate) async fn append(
+        &self,
+        transaction: &Transaction<'_>,
+        changes: &[NewChange],
+    ) -> Result<(), tokio_postgres::Error> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let columns = NewChange::columns(changes);
+        let count = i64::try_from(changes.len()).unwrap_or(i64::MAX);
+        let parameters: [&(dyn ToSql + Sync); 6] = [
+            &count,
+            &columns[0],
+            &columns[1],
+            &columns[2],
+            &columns[3],
+            &columns[4],
+        ];
+        let append = transaction.execute(&self.append, &parameters);
+        let notify = transaction.execute(&self.notify, &[&log::CHANNEL]);
+        futures_util::future::try_join(append, notify).await?;
+        Ok(())
+    }
+}
+
+/// The conditional upsert of a referral: `$1` id, `$2` eTag, `$3` JSON, then the columns of
+/// members, in the order of `columns`. It returns a row when it wrote one, `true` for a row
+/// that was not there.
+fn upsert_sql(columns: &[Column]) -> String {
+    let names: Vec<&str> = FIXED
+        .iter()
+        .copied()
+        .chain(columns.iter().map(|column| column.name.as_str()))
+        .collect();
+    let values: Vec<String> = [
+        "($1::text)".to_owned(),
+        "($2::text)".to_owned(),
+        "($3::text)::jsonb".to_owned(),
+    ]
+    .into_iter()
+    .chain(
+        columns
+            .iter()
+            .enumerate()
+            .map(|(index, column)| format!("(${}::text)::{}", index + 4, column.sql_type())),
+    )
+    .collect();
+    let sets: Vec<String> = names[1..]
+        .iter()
+        .map(|name| format!("{name} = EXCLUDED.{name}"))
+        .collect();
+    format!(
+        "INSERT INTO referrals AS r ({}) VALUES ({})
+         ON CONFLICT (id) DO UPDATE SET {}
+         WHERE EXCLUDED.updated_date_time > r.updated_date_time
+            OR (EXCLUDED.updated_date_time = r.updated_date_time
+                AND EXCLUDED.e_tag IS DISTINCT FROM r.e_tag)
+            OR (r.updated_date_time IS NULL AND EXCLUDED.updated_date_time IS NOT NULL)
+            OR (r.updated_date_time IS NULL AND EXCLUDED.updated_date_time IS NULL
+                AND EXCLUDED.e_tag IS DISTINCT FROM r.e_tag)
+         RETURNING (xmax = 0)",
+        names.join(", "),
+        values.join(", "),
+        sets.join(", ")
+    )
+}
+
+/// Upserts one referral: what it did, and its JSON.
+async fn upsert(
+    client: &impl tokio_postgres::GenericClient,
+    statement: &Statement,
+    columns: &[Column],
+    referral: &Referral,
+) -> Result<(Applied, String), tokio_postgres::Error> {
+    let Some(id) = &referral.id else {
+        return Ok((Applied::NoId, String::new()));
+    };
+    let json = serde_json::to_string(referral).unwrap_or_default();
+    let mut values: Vec<Option<String>> =
+        vec![Some(id.clone()), referral.e_tag.clone(), Some(json.clone())];
+    values.extend(columns.iter().map(|column| column.text(referral)));
+    let parameters: Vec<&(dyn ToSql + Sync)> = values
+        .iter()
+        .map(|value| value as &(dyn ToSql + Sync))
+        .collect();
+    let row = client.query_opt(statement, &parameters).await?;
+    Ok(match row {
+        None => (Applied::Kept, json),
+        Some(row) if row.get::<_, bool>(0) => (Applied::Inserted, json),
+        Some(_) => (Applied::Updated, json),
+    })
+}
