@@ -293,6 +293,24 @@ pub struct Context {
 impl Context {
     /// A message on standard error, unless `--quiet`.
     pub fn say(&self, message: std::fmt::Arguments<'_>) {
+        self.messages().say(message);
+    }
+
+    /// The messages of a command that needs no client.
+    pub fn messages(&self) -> Messages {
+        Messages { quiet: self.quiet }
+    }
+}
+
+/// Messages on standard error, for a command that needs no client (`changes`).
+#[derive(Debug, Clone, Copy)]
+pub struct Messages {
+    pub quiet: bool,
+}
+
+impl Messages {
+    /// A message on standard error, unless `--quiet`.
+    pub fn say(&self, message: std::fmt::Arguments<'_>) {
         if !self.quiet {
             let _ = writeln!(io::stderr().lock(), "{message}");
         }
@@ -401,6 +419,10 @@ async fn run(matches: ArgMatches) -> anyhow::Result<()> {
         clap_mangen::generate_to(command(), out)?;
         return Ok(());
     }
+    if let Command::Changes(args) = &cli.command {
+        // The mirror alone: no service, no token.
+        return changes::run(Messages { quiet: cli.quiet }, args).await;
+    }
     let context = Context {
         client: client(&cli)?,
         quiet: cli.quiet,
@@ -419,11 +441,10 @@ async fn run(matches: ArgMatches) -> anyhow::Result<()> {
         Command::CloseLost(args) => triage::close_lost(&context, args).await,
         Command::Create(args) => create::run(&context, args).await,
         Command::Listen(args) => listen::run(&context, args).await,
-        Command::Changes(args) => changes::run(&context, args).await,
         Command::Webhooks(args) => webhooks::run(&context, args, cli.token.clone()).await,
         Command::Drift(args) => drift::run(&context, args).await,
         Command::Api => api::run(&context, sub).await,
-        Command::Completions { .. } | Command::Man { .. } => Ok(()),
+        Command::Completions { .. } | Command::Man { .. } | Command::Changes(_) => Ok(()),
     }
 }
 

@@ -63,7 +63,7 @@ pub async fn run(context: &Context, args: &Args, matches: &ArgMatches) -> anyhow
         options = options.filter(filter);
     }
     let mut mirror = Db::open(&args.db).await?;
-    crate::changes::say_upgraded(context, &mirror);
+    crate::changes::say_upgraded(context.messages(), &mirror);
     let stop = Stop::listen(context.quiet);
     loop {
         let report = once(context, &mut mirror, options.clone(), &stop).await?;

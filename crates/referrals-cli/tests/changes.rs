@@ -109,7 +109,15 @@ async fn changes_are_printed_and_a_consumer_goes_on_after_its_position() {
             .all(|line| line["referral"]["id"] == line["change"]["id"])
     );
 
-    let again = referrals(dir.path(), &root, &db, &[]).await;
+    // The mirror alone: no token, no service.
+    let again = std::process::Command::new(env!("CARGO_BIN_EXE_referrals"))
+        .current_dir(dir.path())
+        .env_remove("PARTNER_TOKEN")
+        .env_remove("PARTNER_ROOT")
+        .args(db)
+        .output()
+        .unwrap();
+    assert!(again.status.success(), "{}", text(&again.stderr));
     assert!(
         lines(&again).is_empty(),
         "nothing new: {}",
@@ -197,6 +205,23 @@ async fn bad_names_and_databases_are_refused() {
         text(&named.stderr).contains("cannot name a consumer"),
         "{}",
         text(&named.stderr)
+    );
+    let missing = referrals(
+        dir.path(),
+        &root,
+        &["changes", "--db", "typo.sqlite", "--consumer", "crm"],
+        &[],
+    )
+    .await;
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        text(&missing.stderr).contains("no such file"),
+        "{}",
+        text(&missing.stderr)
+    );
+    assert!(
+        !dir.path().join("typo.sqlite").exists(),
+        "no mirror is made"
     );
     std::fs::write(dir.path().join("notes.sqlite"), "my notes\n".repeat(100)).unwrap();
     let foreign = referrals(

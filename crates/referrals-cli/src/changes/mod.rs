@@ -14,7 +14,7 @@ use referrals_mirror::feed::{Delivery, Endpoint, Failure, OnFailure, SetAside};
 use referrals_mirror::{Change, Db, Feed, Opened, Start};
 
 use crate::stop::Stop;
-use crate::{Context, Usage};
+use crate::{Messages, Usage};
 
 /// The variable that holds the secret of `--post`.
 pub const SECRET: &str = "REFERRALS_POST_SECRET";
@@ -133,9 +133,9 @@ fn retention(text: &str) -> Result<Duration, String> {
 }
 
 /// Says that the mirror was upgraded and that its change log starts empty.
-pub fn say_upgraded(context: &Context, db: &Db) {
+pub fn say_upgraded(messages: Messages, db: &Db) {
     if let Opened::Upgraded { from } = db.opened() {
-        context.say(format_args!(
+        messages.say(format_args!(
             "{}: upgraded from version {from}; its change log starts empty (a consumer that \
              needs every referral starts with --from snapshot)",
             db.name()
@@ -181,10 +181,20 @@ impl Handler {
     }
 }
 
-pub async fn run(context: &Context, args: &Args) -> anyhow::Result<()> {
+pub async fn run(messages: Messages, args: &Args) -> anyhow::Result<()> {
     let handler = Handler::of(args)?;
+    let is_file = args
+        .db
+        .to_str()
+        .is_none_or(|db| !referrals_mirror::is_server(db));
+    if is_file && !args.db.exists() {
+        anyhow::bail!(
+            "{}: no such file; a mirror is made by `referrals sync --db` or `referrals listen --db`",
+            args.db.display()
+        );
+    }
     let db = Db::open(&args.db).await?;
-    say_upgraded(context, &db);
+    say_upgraded(messages, &db);
     if let Some(keep) = args.keep_changes {
         db.set_change_retention(keep).await?;
     }
@@ -192,12 +202,12 @@ pub async fn run(context: &Context, args: &Args) -> anyhow::Result<()> {
     if args.failed {
         return print_set_aside(&mut feed).await;
     }
-    let stop = Stop::listen(context.quiet);
-    if !hold(context, &mut feed, args, &stop).await? {
+    let stop = Stop::listen(messages.quiet);
+    if !hold(messages, &mut feed, args, &stop).await? {
         return Ok(());
     }
     if args.retry_failed {
-        return retry_set_aside(context, &mut feed, &handler, args).await;
+        return retry_set_aside(messages, &mut feed, &handler, args).await;
     }
     if let Handler::Print = handler {
         return print(&mut feed, args.follow, &stop).await;
@@ -219,7 +229,7 @@ pub async fn run(context: &Context, args: &Args) -> anyhow::Result<()> {
             wait.wait().await
         })
         .await?;
-    context.say(format_args!(
+    messages.say(format_args!(
         "{}: {} changes handled, {} set aside, {} retries; at change {}",
         args.consumer, report.delivered, report.set_aside, report.retries, report.position
     ));
@@ -229,7 +239,7 @@ pub async fn run(context: &Context, args: &Args) -> anyhow::Result<()> {
 /// Holds the consumer (saying so while another process serves it), moves it with --restart,
 /// and says where a new one starts; `false` when a stop came first.
 async fn hold(
-    context: &Context,
+    messages: Messages,
     feed: &mut Feed,
     args: &Args,
     stop: &Stop,
@@ -237,7 +247,7 @@ async fn hold(
     let held = tokio::select! {
         held = feed.hold() => held?,
         () = tokio::time::sleep(Duration::from_secs(1)) => {
-            context.say(format_args!(
+            messages.say(format_args!(
                 "another process serves the consumer {}: waiting to take over",
                 args.consumer
             ));
@@ -249,7 +259,7 @@ async fn hold(
     };
     if args.restart {
         let position = feed.restart(args.from).await?;
-        context.say(format_args!(
+        messages.say(format_args!(
             "{}: restarted after change {position}",
             args.consumer
         ));
@@ -259,7 +269,7 @@ async fn hold(
             Start::Now => "the changes from now on",
             Start::After(_) => "the changes after it",
         };
-        context.say(format_args!(
+        messages.say(format_args!(
             "{}: a new consumer, after change {} ({from})",
             args.consumer, held.position
         ));
@@ -315,7 +325,7 @@ async fn print_set_aside(feed: &mut Feed) -> anyhow::Result<()> {
 
 /// Sends the changes set aside again, one at a time, in order; those handled leave the list.
 async fn retry_set_aside(
-    context: &Context,
+    messages: Messages,
     feed: &mut Feed,
     handler: &Handler,
     args: &Args,
@@ -339,7 +349,7 @@ async fn retry_set_aside(
             }
         }
     }
-    context.say(format_args!(
+    messages.say(format_args!(
         "{}: {handled} changes set aside were handled, {failing} still fail",
         args.consumer
     ));
