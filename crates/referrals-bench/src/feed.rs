@@ -230,7 +230,7 @@ async fn start(
             let mut feed = Db::open(db)
                 .await
                 .expect("the mirror")
-                .feed("bench-library", Start::Now)
+                .feed(&format!("bench-library-{}", std::process::id()), Start::Now)
                 .await
                 .expect("a feed");
             feed.hold().await.expect("the consumer");
@@ -251,14 +251,8 @@ async fn start(
                 "printf '%s\\n' \"$REFERRALS_REFERRAL_ID\" > '{}'",
                 pipe.display()
             );
-            Running::Process(changes(
-                url,
-                token,
-                db,
-                "bench-exec",
-                &["--exec", &command],
-                &[],
-            ))
+            let name = format!("bench-exec-{}", std::process::id());
+            Running::Process(changes(url, token, db, &name, &["--exec", &command], &[]))
         }
         Consumer::Post => {
             let endpoint = endpoint(arrivals).await;
@@ -266,11 +260,12 @@ async fn start(
                 "REFERRALS_POST_SECRET",
                 "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
             );
+            let name = format!("bench-post-{}", std::process::id());
             Running::Process(changes(
                 url,
                 token,
                 db,
-                "bench-post",
+                &name,
                 &["--post", &endpoint],
                 &[secret],
             ))
@@ -278,7 +273,8 @@ async fn start(
     }
 }
 
-/// `referrals changes --follow` for `consumer`, from now, with `more` arguments.
+/// `referrals changes --follow` for `consumer` (a name of this run's own: a known consumer
+/// would go on from its position, not from now), with `more` arguments.
 fn changes(
     url: &str,
     token: &str,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use referrals_client::sync::SyncState;
 use referrals_client::types::Referral;
-use referrals_mirror::feed::{Delivery, Failure, OnFailure};
+use referrals_mirror::feed::{DEFAULT_RETENTION, Delivery, Failure, OnFailure};
 use referrals_mirror::{Applied, ChangeKind, Error, Mirror, Opened, Start};
 use rusqlite::Connection;
 
@@ -247,6 +247,25 @@ async fn pruning_passes_the_slowest_consumer_and_an_old_position_is_an_error() {
         slow.changes(10).await.unwrap()[0].kind,
         ChangeKind::Snapshot
     );
+
+    // Forgotten, a consumer holds nothing back, and its name starts anew.
+    mirror.set_change_retention(DEFAULT_RETENTION).unwrap();
+    mirror.apply(&version("a", 5, "New")).unwrap();
+    let last = fast.changes(10).await.unwrap().last().unwrap().seq;
+    fast.ack(last).await.unwrap();
+    let count = |mirror: &Mirror| -> i64 {
+        mirror
+            .connection()
+            .query_row("SELECT count(*) FROM changes", [], |row| row.get(0))
+            .unwrap()
+    };
+    mirror.prune_changes().unwrap();
+    assert_eq!(count(&mirror), 2, "slow's snapshot row and the change it has not read");
+    slow.forget().await.unwrap();
+    mirror.prune_changes().unwrap();
+    assert_eq!(count(&mirror), 0, "fast read them all");
+    let mut again = mirror.feed("slow", Start::Now).unwrap();
+    assert!(again.hold().await.unwrap().new);
 }
 
 #[test]

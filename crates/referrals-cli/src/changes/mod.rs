@@ -91,6 +91,10 @@ pub struct Args {
     /// handled leave the list.
     #[arg(long, conflicts_with_all = ["follow", "restart"])]
     retry_failed: bool,
+    /// Remove the consumer from the mirror (its position, its snapshot, what it set aside),
+    /// so that the log is pruned without waiting for it, and exit.
+    #[arg(long, conflicts_with_all = ["exec", "post", "follow", "failed", "retry_failed", "restart"])]
+    forget: bool,
     /// How long the mirror keeps a change that some consumer has not read (for every consumer
     /// of this mirror; a week unless set).
     #[arg(long, value_name = "DURATION", value_parser = retention)]
@@ -201,6 +205,11 @@ pub async fn run(messages: Messages, args: &Args) -> anyhow::Result<()> {
     let mut feed = db.feed(&args.consumer, args.from).await?;
     if args.failed {
         return print_set_aside(&mut feed).await;
+    }
+    if args.forget {
+        feed.forget().await?;
+        messages.say(format_args!("{}: forgotten", args.consumer));
+        return Ok(());
     }
     let stop = Stop::listen(messages.quiet);
     if !hold(messages, &mut feed, args, &stop).await? {

@@ -262,6 +262,24 @@ impl FileLog {
             .collect()
     }
 
+    pub(crate) async fn forget(&mut self, name: &str) -> Result<(), Error> {
+        self.connection
+            .execute_batch("BEGIN IMMEDIATE;")
+            .map_err(self.failed("start a transaction"))?;
+        let forgotten = [
+            "DELETE FROM changes WHERE consumer = ?1",
+            "DELETE FROM failed_changes WHERE consumer = ?1",
+            "DELETE FROM consumers WHERE name = ?1",
+        ]
+        .iter()
+        .try_for_each(|sql| self.connection.execute(sql, [name]).map(drop));
+        let end = if forgotten.is_ok() { "COMMIT;" } else { "ROLLBACK;" };
+        self.connection
+            .execute_batch(end)
+            .map_err(self.failed("forget the consumer"))?;
+        forgotten.map_err(self.failed("forget the consumer"))
+    }
+
     pub(crate) async fn forget_set_aside(&mut self, name: &str, seq: i64) -> Result<(), Error> {
         self.connection
             .execute(

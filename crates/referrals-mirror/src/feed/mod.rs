@@ -264,4 +264,13 @@ impl Feed {
         let name = self.name.clone();
         on_backend!(self, log => log.forget_set_aside(&name, seq).await)
     }
+
+    /// Removes the consumer from the mirror, once this process serves it: its position, its
+    /// snapshot and the changes it set aside. The log is then pruned without waiting for it;
+    /// the name starts anew from its [`Start`] if it is used again.
+    pub async fn forget(mut self) -> Result<(), Error> {
+        self.hold().await?;
+        let name = self.name.clone();
+        on_backend!(self, log => log.forget(&name).await)
+    }
 }

@@ -283,6 +283,28 @@ impl PgLog {
             .collect()
     }
 
+    pub(crate) async fn forget(&mut self, name: &str) -> Result<(), Error> {
+        let transaction = self
+            .client
+            .transaction()
+            .await
+            .map_err(|error| Error::postgres(&self.place, "start a transaction", error))?;
+        for sql in [
+            "DELETE FROM changes WHERE consumer = $1",
+            "DELETE FROM failed_changes WHERE consumer = $1",
+            "DELETE FROM consumers WHERE name = $1",
+        ] {
+            transaction
+                .execute(sql, &[&name])
+                .await
+                .map_err(|error| Error::postgres(&self.place, "forget the consumer", error))?;
+        }
+        transaction
+            .commit()
+            .await
+            .map_err(|error| Error::postgres(&self.place, "commit", error))
+    }
+
     pub(crate) async fn forget_set_aside(&mut self, name: &str, seq: i64) -> Result<(), Error> {
         self.client
             .execute(
