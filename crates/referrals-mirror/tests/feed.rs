@@ -260,7 +260,11 @@ async fn pruning_passes_the_slowest_consumer_and_an_old_position_is_an_error() {
             .unwrap()
     };
     mirror.prune_changes().unwrap();
-    assert_eq!(count(&mirror), 2, "slow's snapshot row and the change it has not read");
+    assert_eq!(
+        count(&mirror),
+        2,
+        "slow's snapshot row and the change it has not read"
+    );
     slow.forget().await.unwrap();
     mirror.prune_changes().unwrap();
     assert_eq!(count(&mirror), 0, "fast read them all");

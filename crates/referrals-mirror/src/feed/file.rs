@@ -273,7 +273,11 @@ impl FileLog {
         ]
         .iter()
         .try_for_each(|sql| self.connection.execute(sql, [name]).map(drop));
-        let end = if forgotten.is_ok() { "COMMIT;" } else { "ROLLBACK;" };
+        let end = if forgotten.is_ok() {
+            "COMMIT;"
+        } else {
+            "ROLLBACK;"
+        };
         self.connection
             .execute_batch(end)
             .map_err(self.failed("forget the consumer"))?;
