@@ -59,7 +59,7 @@ async fn store(client: &referrals_client::Client) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// A consumer's processes: the oldest serves it, the others wait.
+/// A consumer's processes: one serves it, the others wait to take over.
 struct Consumer {
     name: &'static str,
     args: Vec<String>,
@@ -99,10 +99,19 @@ impl Consumer {
         self.processes.push_back(spawn(dir, root, &args));
     }
 
-    /// Kills the process that serves it, and starts another.
+    /// Kills the process that serves it (the one that delivered last: the standbys race for
+    /// it), and starts another.
     fn kill_one(&mut self, dir: &Path, root: &str) {
-        if let Some(mut oldest) = self.processes.pop_front() {
-            kill(&mut oldest);
+        let serving = delivered(dir, self.name)
+            .last()
+            .map(|(process, ..)| *process);
+        let at = self
+            .processes
+            .iter()
+            .position(|child| Some(child.id()) == serving)
+            .unwrap_or(0);
+        if let Some(mut holder) = self.processes.remove(at) {
+            kill(&mut holder);
         }
         self.start(dir, root);
     }
@@ -186,8 +195,9 @@ fn caught_up(dir: &Path, names: &[&str], last: i64, expected: &BTreeMap<String, 
     })
 }
 
-/// The whole chain on the mirror `db`; `last` reads the log's last sequence number.
-async fn chain(db: &str, dir: &Path, last: impl AsyncFn() -> i64) {
+/// A sandbox that publishes its events (dropping some) to a receiver on `port`, and the file
+/// of its events' root in `dir`.
+async fn publishing(dir: &Path, port: u16) -> (referrals_sandbox::Sandbox, String) {
     let sandbox = referrals_testkit::start(Config {
         seed_count: 120,
         drop_events: 0.05,
@@ -195,12 +205,9 @@ async fn chain(db: &str, dir: &Path, last: impl AsyncFn() -> i64) {
         ..referrals_testkit::config()
     })
     .await;
-    let root = sandbox.url();
     let trust = dir.join("root.pem");
     std::fs::write(&trust, sandbox.events_root_pem().unwrap()).unwrap();
-    let port = free_port();
-    let client = referrals_testkit::client(&root);
-    referrals_testkit::builder(&root)
+    referrals_testkit::builder(&sandbox.url())
         .build_webhooks()
         .unwrap()
         .register(&WebhookRegistration::new(
@@ -209,10 +216,18 @@ async fn chain(db: &str, dir: &Path, last: impl AsyncFn() -> i64) {
         ))
         .await
         .unwrap();
+    (sandbox, trust.to_string_lossy().into_owned())
+}
+
+/// The whole chain on the mirror `db`; `last` reads the log's last sequence number.
+async fn chain(db: &str, dir: &Path, last: impl AsyncFn() -> i64) {
+    let port = free_port();
+    let (sandbox, trust_text) = publishing(dir, port).await;
+    let root = sandbox.url();
+    let client = referrals_testkit::client(&root);
     let mut crm = Consumer::new(dir, &root, db, "crm", &[]);
     crm.start(dir, &root); // a standby
     let mut queue = Consumer::new(dir, &root, db, "queue", &["--concurrency", "4"]);
-    let trust_text = trust.to_string_lossy().into_owned();
     let listen_args = [
         "listen",
         "--db",
@@ -230,6 +245,16 @@ async fn chain(db: &str, dir: &Path, last: impl AsyncFn() -> i64) {
     ];
     let mut receiver = spawn(dir, &root, &listen_args);
     let ids: Vec<String> = store(&client).await.into_keys().collect();
+    // The kills come once both consumers delivered the receiver's first sync: each process
+    // killed has delivered.
+    let started = Instant::now();
+    while [crm.name, queue.name]
+        .iter()
+        .any(|name| delivered(dir, name).len() < ids.len())
+        && started.elapsed() < Duration::from_secs(60)
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let mut rng = fastrand::Rng::with_seed(24);
     for change in 0..600 {
         let id = &ids[rng.usize(..ids.len())];

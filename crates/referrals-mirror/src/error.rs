@@ -103,10 +103,11 @@ pub enum Error {
         /// The name given.
         name: String,
     },
-    /// Changes after the consumer's position were pruned (older than the log's retention): it
-    /// would miss them. Nothing was delivered; start it again from a snapshot.
+    /// Changes after the consumer's position were pruned (older than the log's retention, or
+    /// a start before changes that every other consumer had read): it would miss them. Nothing
+    /// was delivered; start it again from a snapshot.
     #[error(
-        "the consumer {consumer} is at change {position}, but the changes up to {pruned_through} were pruned (older than the log's retention); start it again from a snapshot (Feed::restart(Start::Snapshot), or `referrals changes --restart --from snapshot`)"
+        "the consumer {consumer} is at change {position}, but the changes up to {pruned_through} were pruned; start it again from a snapshot (Feed::restart(Start::Snapshot), or `referrals changes --restart --from snapshot`)"
     )]
     Pruned {
         /// The consumer.
@@ -116,7 +117,7 @@ pub enum Error {
         /// The last change pruned.
         pruned_through: i64,
     },
-    /// A start after a change that the log does not have (pruned, or not written yet).
+    /// A start after a change that is not written yet (or before the first: a negative one).
     #[error(
         "the consumer {consumer} cannot start after change {seq}: the last change written is {last}"
     )]

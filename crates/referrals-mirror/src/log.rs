@@ -2,21 +2,18 @@
 //! (`feed::file`): its settings, its pruning, and the rows as changes.
 //!
 //! The log is pruned past the slowest consumer's position and past its retention (a week by
-//! default), at most once a minute by each connection that writes or acknowledges. How far it
+//! default), at most once a minute by each process that writes or acknowledges. How far it
 //! was pruned is kept (`pruned_through`), so that a consumer whose next change was pruned
 //! away gets [`Error::Pruned`] rather than a silent jump.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::feed::{DEFAULT_RETENTION, SetAside};
+use crate::feed::{DEFAULT_RETENTION, MAX_RETENTION, SetAside};
 use crate::{Change, ChangeKind, Error, Mirror};
-
-/// How often a connection prunes the log, at most.
-const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
 /// The setting that holds the retention, in seconds.
 const RETENTION: &str = "change_retention_seconds";
@@ -157,30 +154,20 @@ pub(crate) fn check_start(
 pub(crate) fn retention(connection: &Connection, path: &Path) -> Result<Duration, Error> {
     Ok(setting(connection, path, RETENTION)?
         .and_then(|text| text.parse().ok())
-        .map_or(DEFAULT_RETENTION, Duration::from_secs))
+        .map_or(DEFAULT_RETENTION, Duration::from_secs)
+        .min(MAX_RETENTION))
 }
 
-/// Prunes the log unless this process did in the last minute.
-pub(crate) fn prune_now_and_then(connection: &Connection, path: &Path) -> Result<(), Error> {
-    /// When each file was last pruned by this process.
-    static LAST: std::sync::Mutex<Vec<(std::path::PathBuf, Instant)>> =
-        std::sync::Mutex::new(Vec::new());
-    let due = {
-        let mut last = LAST.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let now = Instant::now();
-        match last.iter_mut().find(|(known, _)| known == path) {
-            Some((_, at)) if now.duration_since(*at) < PRUNE_EVERY => false,
-            Some((_, at)) => {
-                *at = now;
-                true
-            }
-            None => {
-                last.push((path.to_owned(), now));
-                true
-            }
-        }
-    };
-    if due { prune(connection, path) } else { Ok(()) }
+/// Prunes the log unless this process did in the last minute. A write or an acknowledgement
+/// was committed before: a failure here is told (`tracing`), not returned, and the next
+/// pruning tries again.
+pub(crate) fn prune_now_and_then(connection: &Connection, path: &Path) {
+    if !crate::feed::prune_due(&path.to_string_lossy()) {
+        return;
+    }
+    if let Err(error) = prune(connection, path) {
+        tracing::warn!("{error}");
+    }
 }
 
 /// Removes the changes that every consumer acknowledged, and those older than the retention.
@@ -287,13 +274,15 @@ impl Mirror {
         retention(&self.connection, &self.path)
     }
 
-    /// Sets [`Mirror::change_retention`], for every process that uses this mirror.
+    /// Sets [`Mirror::change_retention`] (at most [`MAX_RETENTION`]), for every process that
+    /// uses this mirror.
     pub fn set_change_retention(&self, retention: Duration) -> Result<(), Error> {
+        let seconds = retention.min(MAX_RETENTION).as_secs();
         set(
             &self.connection,
             &self.path,
             RETENTION,
-            &retention.as_secs().to_string(),
+            &seconds.to_string(),
         )
     }
 
@@ -304,7 +293,7 @@ impl Mirror {
         prune(&self.connection, &self.path)
     }
 
-    pub(crate) fn prune_now_and_then(&self) -> Result<(), Error> {
-        prune_now_and_then(&self.connection, &self.path)
+    pub(crate) fn prune_now_and_then(&self) {
+        prune_now_and_then(&self.connection, &self.path);
     }
 }

@@ -102,7 +102,7 @@ impl Mirror {
             .map_err(|error| Error::sqlite(&path, "commit", error))?;
         self.state = Some(text);
         crate::wake::written();
-        self.prune_now_and_then()?;
+        self.prune_now_and_then();
         Ok(())
     }
 
@@ -122,7 +122,7 @@ impl Mirror {
         if matches!(applied, Applied::Inserted | Applied::Updated) {
             crate::wake::written();
         }
-        self.prune_now_and_then()?;
+        self.prune_now_and_then();
         Ok(applied)
     }
 

@@ -211,7 +211,8 @@ async fn pruning_passes_the_slowest_consumer_and_an_old_position_is_an_error() {
     }
     let mut slow = mirror.feed("slow", Start::After(0)).unwrap();
     let mut fast = mirror.feed("fast", Start::After(0)).unwrap();
-    fast.hold().await.unwrap();
+    assert_eq!(slow.changes(2).await.unwrap().len(), 2);
+    assert_eq!(fast.changes(10).await.unwrap().len(), 4);
     slow.ack(2).await.unwrap();
     fast.ack(4).await.unwrap();
     mirror.prune_changes().unwrap();
@@ -220,6 +221,7 @@ async fn pruning_passes_the_slowest_consumer_and_an_old_position_is_an_error() {
         .query_row("SELECT count(*) FROM changes", [], |row| row.get(0))
         .unwrap();
     assert_eq!(kept, 2, "the changes after the slowest consumer stay");
+    slow.rewind().await.unwrap();
     assert_eq!(slow.changes(10).await.unwrap().len(), 2);
     let error = mirror
         .feed("new", Start::After(1))
@@ -507,4 +509,30 @@ async fn a_stop_ends_a_following_delivery_with_its_position_saved() {
     writer.await.unwrap();
     assert_eq!(report.delivered, 3);
     assert_eq!(report.position, 3);
+}
+
+#[test]
+fn a_retention_of_any_length_prunes_nothing_by_age_and_never_panics() {
+    let (_dir, mut mirror) = mirror();
+    mirror.apply(&version("a", 1, "New")).unwrap();
+    mirror.set_change_retention(Duration::MAX).unwrap();
+    assert_eq!(
+        mirror.change_retention().unwrap(),
+        referrals_mirror::feed::MAX_RETENTION
+    );
+    // A value written by hand, past what a time can hold.
+    mirror
+        .connection()
+        .execute(
+            "UPDATE mirror_settings SET value = '18446744073709551615'
+             WHERE key = 'change_retention_seconds'",
+            [],
+        )
+        .unwrap();
+    mirror.prune_changes().unwrap();
+    let kept: i64 = mirror
+        .connection()
+        .query_row("SELECT count(*) FROM changes", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(kept, 1);
 }

@@ -86,6 +86,52 @@ async fn racing_writers_record_each_version_over_the_one_it_replaced() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_reading_during_the_writes_sees_every_change_once_in_order() {
+    let Some(server) = Server::start() else {
+        return;
+    };
+    let url = database(&server, "live").await;
+    let mirror = PgMirror::connect(&url).await.unwrap();
+    let mut feed = mirror.feed("live", Start::Now).await.unwrap();
+    feed.hold().await.unwrap();
+    // Eight writers on twenty referrals: their transactions commit in any order.
+    let writers: Vec<_> = (0..8u32)
+        .map(|writer| {
+            let url = url.clone();
+            tokio::spawn(async move {
+                let mut mirror = PgMirror::connect(&url).await.unwrap();
+                for round in 0..50u32 {
+                    let id = format!("r{}", (round * 7 + writer) % 20);
+                    mirror
+                        .apply(&version(&id, round * 8 + writer))
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    let mut seen = Vec::new();
+    while !writers.iter().all(tokio::task::JoinHandle::is_finished) {
+        seen.extend(feed.changes(50).await.unwrap().iter().map(|c| c.seq));
+    }
+    let last: i64 = mirror
+        .client()
+        .query_one("SELECT last FROM change_counter", &[])
+        .await
+        .unwrap()
+        .get(0);
+    while seen.last().is_none_or(|seq| *seq < last) {
+        seen.extend(feed.changes(50).await.unwrap().iter().map(|c| c.seq));
+    }
+    assert_eq!(
+        seen,
+        (1..=last).collect::<Vec<_>>(),
+        "every change once, in order"
+    );
+    assert!(last > 40, "{last} changes");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consumers_snapshots_wake_ups_and_one_session_per_consumer() {
     let Some(server) = Server::start() else {
         return;
@@ -168,7 +214,9 @@ async fn pruning_and_the_upgrade_of_a_database_of_version_1() {
         mirror.apply(&version("a", second)).await.unwrap();
     }
     let mut slow = mirror.feed("slow", Start::After(0)).await.unwrap();
+    assert_eq!(slow.changes(2).await.unwrap().len(), 2);
     slow.ack(2).await.unwrap();
+    slow.rewind().await.unwrap();
     mirror.prune_changes().await.unwrap();
     assert_eq!(slow.changes(10).await.unwrap().len(), 2);
     mirror.set_change_retention(Duration::ZERO).await.unwrap();

@@ -130,8 +130,10 @@ fn timeout(text: &str) -> Result<Duration, String> {
 
 fn retention(text: &str) -> Result<Duration, String> {
     let duration = humantime::parse_duration(text).map_err(|error| error.to_string())?;
-    if duration < Duration::from_secs(60) {
-        return Err(format!("`{text}` is less than a minute"));
+    if duration < Duration::from_secs(60) || duration > referrals_mirror::feed::MAX_RETENTION {
+        return Err(format!(
+            "`{text}` is not between a minute and a hundred years"
+        ));
     }
     Ok(duration)
 }
@@ -172,7 +174,7 @@ impl Handler {
             ))
         })?;
         let endpoint = Endpoint::new(url, &secret, args.timeout)
-            .map_err(|error| Usage(format!("--post {url}: {error}")))?;
+            .map_err(|error| Usage(format!("--post: {error}")))?;
         Ok(Self::Post(endpoint))
     }
 
@@ -216,7 +218,7 @@ pub async fn run(messages: Messages, args: &Args) -> anyhow::Result<()> {
         return Ok(());
     }
     if args.retry_failed {
-        return retry_set_aside(messages, &mut feed, &handler, args).await;
+        return retry_set_aside(messages, &db, &mut feed, &handler, args).await;
     }
     if let Handler::Print = handler {
         return print(&mut feed, args.follow, &stop).await;
@@ -332,31 +334,39 @@ async fn print_set_aside(feed: &mut Feed) -> anyhow::Result<()> {
     out.flush().context("cannot write to standard output")
 }
 
-/// Sends the changes set aside again, one at a time, in order; those handled leave the list.
+/// Sends the changes set aside again, one at a time, in order, each with the referral as the
+/// mirror holds it now (the one it was set aside with may be older than one delivered since);
+/// those handled leave the list.
 async fn retry_set_aside(
     messages: Messages,
+    db: &Db,
     feed: &mut Feed,
     handler: &Handler,
     args: &Args,
 ) -> anyhow::Result<()> {
     let (mut handled, mut failing) = (0u64, 0u64);
-    for SetAside { change, .. } in feed.set_aside_list().await? {
+    for SetAside {
+        mut change,
+        attempts,
+        ..
+    } in feed.set_aside_list().await?
+    {
+        if let Some(now) = db.get(&change.id).await? {
+            change.referral = Some(now);
+        }
         let outcome = tokio::time::timeout(args.timeout, handler.handle(change.clone())).await;
-        match outcome {
+        let failure = match outcome {
             Ok(Ok(())) => {
                 feed.forget_set_aside(change.seq).await?;
                 handled += 1;
+                continue;
             }
-            Ok(Err(failure)) => {
-                feed.set_aside(&change, failure.message(), 1).await?;
-                failing += 1;
-            }
-            Err(_) => {
-                feed.set_aside(&change, "no end within the timeout", 1)
-                    .await?;
-                failing += 1;
-            }
-        }
+            Ok(Err(failure)) => failure.message().to_owned(),
+            Err(_) => "no end within the timeout".to_owned(),
+        };
+        feed.set_aside(&change, &failure, attempts.saturating_add(1))
+            .await?;
+        failing += 1;
     }
     messages.say(format_args!(
         "{}: {handled} changes set aside were handled, {failing} still fail",

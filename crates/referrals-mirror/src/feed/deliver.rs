@@ -384,7 +384,9 @@ impl Feed {
             {
                 return Ok(());
             }
-            let room = in_hand.len() < delivery.concurrency;
+            // Waiting for writes makes sense only when more can be read and started: with a
+            // full ledger it would return at once each time (nothing read, nothing seen).
+            let room = in_hand.len() < delivery.concurrency && run.ledger.waiting.len() < batch;
             tokio::select! {
                 Some((change, outcome)) = in_hand.next(), if !in_hand.is_empty() => {
                     self.settle(delivery, run, &change, outcome, stopping).await?;

@@ -181,7 +181,8 @@ impl FileLog {
             )
             .and_then(|mut ack| ack.execute(params![name, seq, crate::change::now_text()]))
             .map_err(self.failed("save the consumer's position"))?;
-        log::prune_now_and_then(&self.connection, &self.path)
+        log::prune_now_and_then(&self.connection, &self.path);
+        Ok(())
     }
 
     pub(crate) async fn restart(&mut self, name: &str, start: Start) -> Result<i64, Error> {

@@ -74,6 +74,33 @@ pub struct SetAside {
 /// otherwise ([`crate::Mirror::set_change_retention`]).
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 
+/// The longest retention kept: a longer one is taken as this.
+pub const MAX_RETENTION: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// How often a process prunes the log of one mirror, at most.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+
+/// Whether this process should prune the log of the mirror `place` now: not in the last
+/// minute.
+pub(crate) fn prune_due(place: &str) -> bool {
+    /// When each mirror was last pruned by this process.
+    static LAST: std::sync::Mutex<Vec<(String, std::time::Instant)>> =
+        std::sync::Mutex::new(Vec::new());
+    let mut last = LAST.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let now = std::time::Instant::now();
+    match last.iter_mut().find(|(known, _)| known == place) {
+        Some((_, at)) if now.duration_since(*at) < PRUNE_EVERY => false,
+        Some((_, at)) => {
+            *at = now;
+            true
+        }
+        None => {
+            last.push((place.to_owned(), now));
+            true
+        }
+    }
+}
+
 /// The longest name of a consumer.
 const MAX_NAME: usize = 64;
 
@@ -201,9 +228,11 @@ impl Feed {
     }
 
     /// Saves the consumer's position: the changes up to `seq` are handled, and a process that
-    /// serves it next starts after `seq`. A position never moves back.
+    /// serves it next starts after `seq`. A position never moves back, nor past the last change
+    /// handed out ([`Feed::restart`] moves it anywhere).
     pub async fn ack(&mut self, seq: i64) -> Result<(), Error> {
         self.hold().await?;
+        let seq = seq.min(self.read);
         let name = self.name.clone();
         on_backend!(self, log => log.ack(&name, seq).await)?;
         self.read = self.read.max(seq);

@@ -71,8 +71,9 @@ impl Endpoint {
     /// The endpoint at `url` (http or https), signing with `secret` (`whsec_...`); an attempt
     /// waits `timeout` at most for the answer.
     pub fn new(url: &str, secret: &str, timeout: Duration) -> Result<Self, Error> {
+        // The URL is not repeated: it may hold a secret in its query.
         let url = reqwest::Url::parse(url)
-            .map_err(|error| Error::Endpoint(format!("`{url}` is not a URL: {error}")))?;
+            .map_err(|error| Error::Endpoint(format!("the URL does not parse: {error}")))?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(Error::Endpoint(format!(
                 "`{}` is not an http or https URL",

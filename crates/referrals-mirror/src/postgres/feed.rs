@@ -74,28 +74,50 @@ impl PgLog {
         move |error| Error::postgres(&self.place, what, error)
     }
 
+    /// Takes the lock of the consumer `name` (made, unplaced, when the database has no row of
+    /// it), waiting while another session holds it; `false` when the row was forgotten and
+    /// made again meanwhile (its lock is another one: try again).
+    async fn lock(&mut self, name: &str) -> Result<bool, Error> {
+        self.client
+            .execute(
+                "INSERT INTO consumers (name, position) VALUES ($1, $2)
+                 ON CONFLICT (name) DO NOTHING",
+                &[&name, &UNPLACED],
+            )
+            .await
+            .map_err(self.failed("make the consumer"))?;
+        let id: i32 = self
+            .client
+            .query_one("SELECT id FROM consumers WHERE name = $1", &[&name])
+            .await
+            .map_err(self.failed("read the consumer"))?
+            .get(0);
+        // Waits while another session holds it.
+        self.client
+            .execute("SELECT pg_advisory_lock($1, $2)", &[&CONSUMER_LOCKS, &id])
+            .await
+            .map_err(self.failed("hold the consumer"))?;
+        let same = self
+            .client
+            .query_opt(
+                "SELECT 1 FROM consumers WHERE name = $1 AND id = $2",
+                &[&name, &id],
+            )
+            .await
+            .map_err(self.failed("read the consumer"))?
+            .is_some();
+        if !same {
+            self.client
+                .execute("SELECT pg_advisory_unlock($1, $2)", &[&CONSUMER_LOCKS, &id])
+                .await
+                .map_err(self.failed("give the consumer back"))?;
+        }
+        Ok(same)
+    }
+
     pub(crate) async fn hold(&mut self, name: &str, start: Start) -> Result<Held, Error> {
-        if !self.held {
-            self.client
-                .execute(
-                    "INSERT INTO consumers (name, position) VALUES ($1, $2)
-                     ON CONFLICT (name) DO NOTHING",
-                    &[&name, &UNPLACED],
-                )
-                .await
-                .map_err(self.failed("make the consumer"))?;
-            let id: i32 = self
-                .client
-                .query_one("SELECT id FROM consumers WHERE name = $1", &[&name])
-                .await
-                .map_err(self.failed("read the consumer"))?
-                .get(0);
-            // Waits while another session holds it.
-            self.client
-                .execute("SELECT pg_advisory_lock($1, $2)", &[&CONSUMER_LOCKS, &id])
-                .await
-                .map_err(self.failed("hold the consumer"))?;
-            self.held = true;
+        while !self.held {
+            self.held = self.lock(name).await?;
         }
         let place = self.place.clone();
         let failed = |what: &'static str| {
@@ -209,7 +231,8 @@ impl PgLog {
             )
             .await
             .map_err(self.failed("save the consumer's position"))?;
-        log::prune_now_and_then(&mut self.client, &self.place).await
+        log::prune_now_and_then(&mut self.client, &self.place).await;
+        Ok(())
     }
 
     pub(crate) async fn restart(&mut self, name: &str, start: Start) -> Result<i64, Error> {

@@ -9,14 +9,17 @@
 //!   commit: the numbers it takes follow every committed change, and no later commit can show
 //!   a smaller number. `NOTIFY` in the same transaction wakes the consumers at the commit.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::change::{self, ChangeKind};
-use crate::feed::DEFAULT_RETENTION;
+use crate::feed::{DEFAULT_RETENTION, MAX_RETENTION};
 use crate::{Applied, Error};
 
 /// The channel of `NOTIFY` that a commit with changes sends on.
 pub(crate) const CHANNEL: &str = "referrals_mirror_changes";
+
+/// The advisory lock that one pruning holds at a time.
+const PRUNE_LOCK: i64 = i64::from_be_bytes(*b"RFRLprun");
 
 /// The setting that holds the retention, in seconds.
 const RETENTION: &str = "change_retention_seconds";
@@ -61,7 +64,7 @@ impl NewChange {
             return Ok(None);
         };
         let (kind, members) = match previous {
-            Some(previous) if applied == Applied::Updated => {
+            Some(previous) if applied != Applied::Inserted => {
                 let previous = canonical(previous);
                 let members = change::members(&previous, json).map_err(|source| Error::Row {
                     path: place.into(),
@@ -136,7 +139,8 @@ pub(crate) async fn retention(
     Ok(setting(client, RETENTION)
         .await?
         .and_then(|text| text.parse().ok())
-        .map_or(DEFAULT_RETENTION, Duration::from_secs))
+        .map_or(DEFAULT_RETENTION, Duration::from_secs)
+        .min(MAX_RETENTION))
 }
 
 /// Sets the retention of the log.
@@ -144,7 +148,8 @@ pub(crate) async fn set_retention(
     client: &impl tokio_postgres::GenericClient,
     retention: Duration,
 ) -> Result<(), tokio_postgres::Error> {
-    set(client, RETENTION, &retention.as_secs().to_string()).await
+    let seconds = retention.min(MAX_RETENTION).as_secs();
+    set(client, RETENTION, &seconds.to_string()).await
 }
 
 /// Removes the changes that every consumer acknowledged, and those older than the retention,
@@ -152,10 +157,13 @@ pub(crate) async fn set_retention(
 pub(crate) async fn prune(
     client: &mut tokio_postgres::Client,
 ) -> Result<(), tokio_postgres::Error> {
-    let retention = retention(&*client).await?;
-    let seconds = retention.as_secs_f64();
+    let seconds = retention(&*client).await?.as_secs_f64();
     let transaction = client.transaction().await?;
-    // The consumers' positions cannot move back, so reading them first is safe.
+    // One pruning at a time, so that `pruned_through` only grows. A consumer placed meanwhile
+    // before the slowest one meets `pruned_through` when it reads.
+    transaction
+        .execute("SELECT pg_advisory_xact_lock($1)", &[&PRUNE_LOCK])
+        .await?;
     let slowest: Option<i64> = transaction
         .query_one(
             "SELECT min(position) FILTER (WHERE position >= 0) FROM consumers",
@@ -177,36 +185,25 @@ pub(crate) async fn prune(
             .execute("DELETE FROM changes WHERE seq <= $1", &[&slowest])
             .await?;
     }
+    let last: i64 = transaction
+        .query_one("SELECT last FROM change_counter WHERE one = 1", &[])
+        .await?
+        .get(0);
     let through = pruned_through(&transaction)
         .await?
         .max(old.unwrap_or(0))
-        .max(slowest.unwrap_or(0));
+        .max(slowest.unwrap_or(0).min(last));
     set(&transaction, PRUNED_THROUGH, &through.to_string()).await?;
     transaction.commit().await
 }
 
-/// When this process last pruned, for [`prune_now_and_then`].
-static LAST_PRUNE: std::sync::Mutex<Option<Instant>> = std::sync::Mutex::new(None);
-
-/// Prunes the log unless this process did in the last minute.
-pub(crate) async fn prune_now_and_then(
-    client: &mut tokio_postgres::Client,
-    place: &str,
-) -> Result<(), Error> {
-    let due = {
-        let mut last = LAST_PRUNE
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let due = last.is_none_or(|at| at.elapsed() >= Duration::from_secs(60));
-        if due {
-            *last = Some(Instant::now());
-        }
-        due
-    };
-    if !due {
-        return Ok(());
+/// Prunes the log unless this process did in the last minute. The write or acknowledgement
+/// before it was committed: a failure here is told (`tracing`), not returned.
+pub(crate) async fn prune_now_and_then(client: &mut tokio_postgres::Client, place: &str) {
+    if !crate::feed::prune_due(place) {
+        return;
     }
-    prune(client)
-        .await
-        .map_err(|error| Error::postgres(place, "prune the change log", error))
+    if let Err(error) = prune(client).await {
+        tracing::warn!("{}", Error::postgres(place, "prune the change log", error));
+    }
 }

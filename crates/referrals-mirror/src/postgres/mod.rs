@@ -245,7 +245,7 @@ impl PgMirror {
             .await
             .map_err(failed("record a change"))?;
         transaction.commit().await.map_err(failed("commit"))?;
-        log::prune_now_and_then(&mut self.client, &self.place).await?;
+        log::prune_now_and_then(&mut self.client, &self.place).await;
         Ok(applied)
     }
 
@@ -348,6 +348,7 @@ impl Target for PgMirror {
             .await
             .map_err(failed("record the changes"))?;
         transaction.commit().await.map_err(failed("commit"))?;
-        log::prune_now_and_then(&mut self.client, &self.place).await
+        log::prune_now_and_then(&mut self.client, &self.place).await;
+        Ok(())
     }
 }

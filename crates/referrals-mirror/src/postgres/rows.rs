@@ -81,7 +81,7 @@ impl Rows {
                 .iter()
                 .map(|referral| upsert(transaction, &self.upsert, &self.columns, referral)),
         );
-        let (previous, outcomes) = if self.logged {
+        let (mut previous, outcomes) = if self.logged {
             // Sent in this order, run in this order: the locks, the rows, the upserts.
             let locked: [&(dyn ToSql + Sync); 2] = [&ID_LOCKS, &ids];
             let read: [&(dyn ToSql + Sync); 1] = [&ids];
@@ -92,7 +92,7 @@ impl Rows {
                 .map_err(failed)?;
             let previous: HashMap<String, String> = previous
                 .iter()
-                .map(|row| (row.get(0), row.get(1)))
+                .filter_map(|row| Some((row.try_get(0).ok()?, row.try_get(1).ok()?)))
                 .collect();
             (previous, outcomes)
         } else {
@@ -104,12 +104,14 @@ impl Rows {
         };
         for (referral, (applied, json)) in items.iter().zip(outcomes) {
             written.applied.push(applied);
-            let before = referral.id.as_ref().and_then(|id| previous.get(id));
-            if self.logged
-                && let Some(change) =
-                    NewChange::of(applied, referral, before.map(String::as_str), &json, place)?
-            {
+            let Some(id) = referral.id.as_ref().filter(|_| self.logged) else {
+                continue;
+            };
+            let before = previous.get(id).map(String::as_str);
+            if let Some(change) = NewChange::of(applied, referral, before, &json, place)? {
                 written.changes.push(change);
+                // A later version of the same referral in this batch replaces this one.
+                previous.insert(id.clone(), json);
             }
         }
         Ok(written)
