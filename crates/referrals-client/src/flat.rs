@@ -208,14 +208,7 @@ pub fn changes(
     before: &str,
     after: &str,
 ) -> Result<Vec<(&'static str, String, String)>, serde_json::Error> {
-    let (old, new) = (columns.cells(before)?, columns.cells(after)?);
-    Ok(columns
-        .names()
-        .iter()
-        .zip(old.into_iter().zip(new))
-        .filter(|(_, (old, new))| old != new)
-        .map(|(name, (old, new))| (*name, old, new))
-        .collect())
+    differing(columns, columns.cells(before)?, columns.cells(after)?)
 }
 
 /// The leaves that differ between two versions of a referral, each with its JSON text before
@@ -237,7 +230,19 @@ pub fn json_changes(
     before: &str,
     after: &str,
 ) -> Result<Vec<(&'static str, String, String)>, serde_json::Error> {
-    let (old, new) = (columns.json_cells(before)?, columns.json_cells(after)?);
+    differing(
+        columns,
+        columns.json_cells(before)?,
+        columns.json_cells(after)?,
+    )
+}
+
+/// The columns whose cells differ, with both cells.
+fn differing(
+    columns: &Columns,
+    old: Vec<String>,
+    new: Vec<String>,
+) -> Result<Vec<(&'static str, String, String)>, serde_json::Error> {
     Ok(columns
         .names()
         .iter()
