@@ -82,6 +82,8 @@ fn main() -> ExitCode {
             };
         }
     };
+    // Which checkout is worked on, so that checkouts sharing a build folder can tell.
+    eprintln!("checkout {}", root().display());
     match cli.task {
         Task::Codegen(args) => codegen::run(args),
         Task::Bench(args) => bench::run(args),
@@ -91,12 +93,38 @@ fn main() -> ExitCode {
     }
 }
 
-/// The workspace root, which holds this crate.
+/// The checkout that this run works on, found at run time: the workspace of the manifest
+/// that cargo ran the xtask from (`cargo run` sets `CARGO_MANIFEST_DIR` for the process), else
+/// the workspace above the current folder. Never the folder the binary was built in:
+/// checkouts that share a build folder (`CARGO_TARGET_DIR`) share the xtask's binary, and each
+/// must work on its own document, generator and outputs.
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives in the workspace root")
-        .to_owned()
+    static ROOT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    ROOT.get_or_init(|| {
+        let from_cargo = std::env::var_os("CARGO_MANIFEST_DIR")
+            .map(PathBuf::from)
+            .and_then(|xtask| xtask.parent().map(Path::to_owned))
+            .filter(|root| is_checkout(root));
+        let from_here = || {
+            let here = std::env::current_dir().ok()?;
+            here.ancestors()
+                .find(|dir| is_checkout(dir))
+                .map(Path::to_owned)
+        };
+        from_cargo.or_else(from_here).unwrap_or_else(|| {
+            eprintln!(
+                "error: run from a checkout of the workspace (no xtask/Cargo.toml and openapi/ \
+                 above the current folder)"
+            );
+            std::process::exit(i32::from(FAILED));
+        })
+    })
+    .clone()
+}
+
+/// Whether `dir` is a checkout of this workspace.
+fn is_checkout(dir: &Path) -> bool {
+    dir.join("xtask/Cargo.toml").is_file() && dir.join("openapi").is_dir()
 }
 
 /// `path` relative to the workspace root when it is inside it, for shorter messages.

@@ -5,9 +5,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    // At run time (cargo sets it for the test): a test binary shared by checkouts that share a
+    // build folder works on the checkout it is run from.
+    let xtask = std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR");
+    Path::new(&xtask)
         .parent()
-        .unwrap()
+        .expect("xtask lives in the workspace root")
         .to_owned()
 }
 
@@ -420,4 +423,65 @@ fn unknown_options_are_refused() {
         "{}",
         stderr(&output)
     );
+}
+
+/// A checkout of its own: the document (changed by `edit`) and the generated copies, the
+/// xtask's manifest, and nothing else.
+fn other_checkout(edit: (&str, &str)) -> tempfile::TempDir {
+    let checkout = tempfile::tempdir().unwrap();
+    let copy = |path: &str| {
+        let to = checkout.path().join(path);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(root().join(path), to).unwrap();
+    };
+    for path in [
+        "xtask/Cargo.toml",
+        "openapi/webhooks/webhooks.yaml",
+        "crates/referrals-model/generated/model.rs",
+        "crates/referrals-client/generated/client.rs",
+        "crates/referrals-httpmock/generated/httpmock.rs",
+        "crates/referrals-cli/generated/cli.rs",
+        "crates/referrals-model/generated/webhooks.rs",
+        "crates/referrals-client/generated/webhooks.rs",
+    ] {
+        copy(path);
+    }
+    std::fs::write(
+        checkout.path().join("openapi/referrals.yaml"),
+        edited(edit.0, edit.1),
+    )
+    .unwrap();
+    checkout
+}
+
+#[test]
+fn one_binary_works_on_the_checkout_it_is_run_from() {
+    // Checkouts that share a build folder share the xtask's binary: each run must take the
+    // checkout it is run from, as `cargo xtask` names it, or as the folder it is run in.
+    let other = other_checkout((
+        "The customer's company name.",
+        "The customer's company title.",
+    ));
+    let run = |manifest: Option<&Path>, folder: &Path| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        command.args(["codegen", "--check"]).current_dir(folder);
+        match manifest {
+            Some(manifest) => command.env("CARGO_MANIFEST_DIR", manifest),
+            None => command.env_remove("CARGO_MANIFEST_DIR"),
+        };
+        command.output().unwrap()
+    };
+    let here = run(Some(&root().join("xtask")), &root());
+    assert!(here.status.success(), "{}", stderr(&here));
+    assert!(stderr(&here).contains(&format!("checkout {}", root().display())));
+    for manifest in [Some(other.path().join("xtask")), None] {
+        let there = run(manifest.as_deref(), other.path());
+        assert_eq!(there.status.code(), Some(1), "{}", stderr(&there));
+        let named = format!("checkout {}", other.path().display());
+        assert!(stderr(&there).contains(&named), "{}", stderr(&there));
+        assert!(
+            stdout(&there).contains("title"),
+            "the other document's change"
+        );
+    }
 }
