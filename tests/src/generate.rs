@@ -47,6 +47,11 @@ pub fn shape(model: &Model, shape_: &Shape, depth: u32) -> BoxedStrategy<Json> {
             (Some("uuid"), None) => "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
                 .prop_map(Json::String)
                 .boxed(),
+            (Some("date"), None) => (1900i32..2100, 1u32..=12, 1u32..=28)
+                .prop_map(|(year, month, day)| {
+                    Json::String(format!("{year:04}-{month:02}-{day:02}"))
+                })
+                .boxed(),
             _ => text().prop_map(Json::String).boxed(),
         },
         Shape::OpenEnum(values) => {
@@ -57,7 +62,18 @@ pub fn shape(model: &Model, shape_: &Shape, depth: u32) -> BoxedStrategy<Json> {
             ]
             .boxed()
         }
-        Shape::Number => amount().prop_map(Json::Number).boxed(),
+        Shape::Number { format } => match format.as_deref() {
+            // A binary float: values that it holds exactly, written as Rust writes them.
+            Some("float") => any::<f32>()
+                .prop_filter("finite", |value| value.is_finite())
+                .prop_map(|value| Json::Number(value.to_string()))
+                .boxed(),
+            Some(_) => any::<f64>()
+                .prop_filter("finite", |value| value.is_finite())
+                .prop_map(|value| Json::Number(value.to_string()))
+                .boxed(),
+            None => amount().prop_map(Json::Number).boxed(),
+        },
         Shape::Integer { minimum, maximum } => {
             let low = minimum.unwrap_or(i64::from(i32::MIN));
             let high = maximum.unwrap_or(i64::from(i32::MAX));

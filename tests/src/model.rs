@@ -37,8 +37,12 @@ pub enum Shape {
     },
     /// An open value set: known values, and any other string.
     OpenEnum(Vec<String>),
-    /// A JSON number (in this document, always money).
-    Number,
+    /// A JSON number: money (the `Amount` schema, no format), or a binary float (`float`,
+    /// `double`).
+    Number {
+        /// `float` or `double`; none for money.
+        format: Option<String>,
+    },
     /// An integer within bounds.
     Integer {
         /// The smallest value.
@@ -185,7 +189,12 @@ fn bare_shape_of(schema: &Value) -> Shape {
                     .collect()
             }),
         },
-        Some("number") => Shape::Number,
+        Some("number") => Shape::Number {
+            format: schema
+                .get("format")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+        },
         Some("integer") => Shape::Integer {
             minimum: schema.get("minimum").and_then(Value::as_i64),
             maximum: schema.get("maximum").and_then(Value::as_i64),

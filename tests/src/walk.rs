@@ -127,7 +127,7 @@ pub fn fits(model: &Model, shape: &Shape, json: &Json) -> bool {
             Json::String(value),
         ) => values.contains(value),
         (Shape::String { values: None, .. } | Shape::OpenEnum(_), Json::String(_)) => true,
-        (Shape::Number, Json::Number(_)) => true,
+        (Shape::Number { .. }, Json::Number(_)) => true,
         (Shape::Integer { .. }, Json::Number(text)) => text.parse::<i64>().is_ok(),
         (Shape::Boolean, Json::Bool(_)) => true,
         (Shape::OneOf(branches) | Shape::AnyOf(branches), json) => {

@@ -17,9 +17,7 @@
 
 use std::collections::BTreeSet;
 
-use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use clap::{Arg, ArgAction, ArgMatches, Command};
-use referrals_client::Amount;
 use referrals_client::facts::{self, Kind};
 use referrals_client::query::Filter;
 use referrals_odata::{CompareOp, Expr, LambdaKind, Literal, Member, Operand};
@@ -110,6 +108,7 @@ fn member_flags(member: &'static facts::Filterable) -> Vec<Flag> {
             "to",
             "date-time (RFC 3339, or a date for its midnight UTC)",
         ),
+        kind if kind.is_temporal() => ("from", "to", "date"),
         _ => ("min", "max", "value"),
     };
     let base = name.strip_suffix("-date-time").unwrap_or(&name).to_owned();
@@ -120,9 +119,9 @@ fn member_flags(member: &'static facts::Filterable) -> Vec<Flag> {
         if !ops.contains(op) {
             continue;
         }
-        let bound = match (member.kind, op) {
-            (Kind::Time, _) => bound,
-            (_, CompareOp::Ge) => "at least",
+        let bound = match op {
+            _ if member.kind.is_temporal() => bound,
+            CompareOp::Ge => "at least",
             _ => "at most",
         };
         flags.push(Flag {
@@ -175,12 +174,7 @@ pub fn add(command: Command) -> Command {
         command.arg(
             Arg::new(flag.long.clone())
                 .long(flag.long.clone())
-                .value_name(match kind {
-                    Kind::Time => "DATE-TIME",
-                    Kind::Money => "AMOUNT",
-                    Kind::Bool => "BOOL",
-                    Kind::Text | Kind::Set => "VALUE",
-                })
+                .value_name(kind.value_name())
                 .help(flag.help)
                 .help_heading("Filters (from the document's x-filterable)")
                 .action(if flag.op == CompareOp::Eq {
@@ -253,35 +247,7 @@ impl Flag {
 
 /// The literal of `text` for a member of kind `kind`, or why it is not one.
 fn literal(kind: Kind, text: &str) -> Result<Literal, String> {
-    match kind {
-        Kind::Text | Kind::Set => Ok(Literal::String(text.to_owned())),
-        Kind::Time => time(text)
-            .map(|time| Literal::DateTime(time.to_rfc3339_opts(SecondsFormat::AutoSi, true))),
-        Kind::Money => text
-            .parse::<Amount>()
-            .map(|amount| Literal::Number(amount.as_str().to_owned()))
-            .map_err(|error| error.to_string()),
-        Kind::Bool => match text {
-            "true" => Ok(Literal::Boolean(true)),
-            "false" => Ok(Literal::Boolean(false)),
-            _ => Err(format!("`{text}` is neither true nor false")),
-        },
-    }
-}
-
-/// A date-time in RFC 3339 (`2024-05-01T08:00:00Z`, any offset), or a date (`2024-05-01`) for
-/// its midnight UTC.
-pub fn time(text: &str) -> Result<DateTime<Utc>, String> {
-    if let Ok(time) = DateTime::parse_from_rfc3339(text) {
-        return Ok(time.with_timezone(&Utc));
-    }
-    NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .ok()
-        .and_then(|date| date.and_hms_opt(0, 0, 0))
-        .map(|time| time.and_utc())
-        .ok_or_else(|| {
-            format!("`{text}` is not a date-time such as 2024-05-01T08:00:00Z, nor a date such as 2024-05-01")
-        })
+    kind.literal_of_text(text)
 }
 
 /// The last name of a path, in kebab case: `customerProfile/address/country` → `country`.

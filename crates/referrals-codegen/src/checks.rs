@@ -25,13 +25,18 @@ pub fn check(
 }
 
 /// A bare `type: number` would become `f64` in Rust, and money must never pass through binary
-/// floating point: every number of the document is the `Amount` schema or refers to it.
+/// floating point: every number of the document is the `Amount` schema or refers to it, or says
+/// that it is a binary float (`format: float` or `double`: a measure, never money).
 fn money_goes_through_amount(path: &std::path::Path, openapi: &OpenAPI) -> Result<(), Error> {
     let document = serde_json::to_value(openapi).expect("an OpenAPI value serializes to JSON");
     let amount_ref = Value::String(format!("#/components/schemas/{AMOUNT}"));
     let mut offenders = Vec::new();
     walk(&document, &mut String::new(), &mut |pointer, object| {
-        let is_number = object.get("type") == Some(&Value::String("number".into()));
+        let is_number = object.get("type") == Some(&Value::String("number".into()))
+            && !matches!(
+                object.get("format").and_then(Value::as_str),
+                Some("float" | "double")
+            );
         let is_amount = pointer == format!("/components/schemas/{AMOUNT}");
         let wraps_amount = object
             .get("allOf")
@@ -47,9 +52,9 @@ fn money_goes_through_amount(path: &std::path::Path, openapi: &OpenAPI) -> Resul
             path: path.to_owned(),
             culprit: culprit_of(openapi, first),
             message: format!(
-                "`type: number` at #{first} would be a binary float in Rust; money and every \
-                 other number must refer to the `{AMOUNT}` schema (allOf: [$ref: \
-                 '#/components/schemas/{AMOUNT}'])"
+                "`type: number` at #{first} would be a binary float in Rust: money must refer \
+                 to the `{AMOUNT}` schema (allOf: [$ref: '#/components/schemas/{AMOUNT}']), and a \
+                 measure that a binary float holds says so (`format: double` or `float`)"
             ),
         }),
     }

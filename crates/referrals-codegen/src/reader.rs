@@ -74,15 +74,25 @@ pub struct Facts {
     pub header_keys: Vec<(String, String)>,
 }
 
-/// What a member holds, as far as a comparison or a sort is concerned.
+/// What a member holds, as far as a comparison or a sort is concerned: the kinds of
+/// `referrals_model::facts::Kind`, told from the member's schema here ([`Reader::member_type`]),
+/// and named as the model names them ([`Kind::name`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Kind {
     /// A string.
     Text,
     /// A value of the open value set of this name, compared as its text.
     Set(String),
+    /// A UUID (`format: uuid`).
+    Uuid,
     /// A date-time, compared by instant.
     Time,
+    /// A date (`format: date`).
+    Date,
+    /// An integer (`type: integer`), of the Rust type progenitor gives its format.
+    Integer(&'static str),
+    /// A binary float (`type: number` with `format: float` or `double`).
+    Number(&'static str),
     /// Money (the `Amount` schema), compared by value.
     Money,
     /// `true` or `false`.
@@ -90,8 +100,53 @@ pub enum Kind {
 }
 
 impl Kind {
-    fn has_order(&self) -> bool {
-        !matches!(self, Kind::Bool)
+    /// Whether `gt`, `ge`, `lt` and `le` mean something for it (as the model's
+    /// `Kind::is_ordered` says).
+    fn is_ordered(&self) -> bool {
+        !matches!(self, Kind::Set(_) | Kind::Uuid | Kind::Bool)
+    }
+
+    /// The variant of the model's `Kind`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Kind::Text => "Text",
+            Kind::Set(_) => "Set",
+            Kind::Uuid => "Uuid",
+            Kind::Time => "Time",
+            Kind::Date => "Date",
+            Kind::Integer(_) => "Integer",
+            Kind::Number(_) => "Number",
+            Kind::Money => "Money",
+            Kind::Bool => "Bool",
+        }
+    }
+
+    /// What a value of it is, for messages.
+    fn describe(&self) -> String {
+        match self {
+            Kind::Set(name) => format!("a value of `{name}`"),
+            Kind::Integer(_) => "an integer".to_owned(),
+            Kind::Number(_) => "a number".to_owned(),
+            other => format!("a {}", other.name().to_lowercase()),
+        }
+    }
+}
+
+/// The kind of a scalar schema of `type` and `format` (`None` when no filter compares it).
+fn scalar_kind(schema: &Value) -> Option<Kind> {
+    let format = schema.get("format").and_then(Value::as_str);
+    match (schema.get("type").and_then(Value::as_str)?, format) {
+        ("string", _) if schema.get("enum").is_some() => None,
+        ("string", Some("date-time")) => Some(Kind::Time),
+        ("string", Some("date")) => Some(Kind::Date),
+        ("string", Some("uuid")) => Some(Kind::Uuid),
+        ("string", _) => Some(Kind::Text),
+        ("integer", Some("int32")) => Some(Kind::Integer("i32")),
+        ("integer", Some("int64") | None) => Some(Kind::Integer("i64")),
+        ("number", Some("float")) => Some(Kind::Number("f32")),
+        ("number", Some("double")) => Some(Kind::Number("f64")),
+        ("boolean", _) => Some(Kind::Bool),
+        _ => None,
     }
 }
 
@@ -359,12 +414,7 @@ impl<'a> Reader<'a> {
                 Some(items) => MemberType::Array(Box::new(self.member_type(items))),
                 None => MemberType::Other,
             },
-            Some("string") if schema.get("format").and_then(Value::as_str) == Some("date-time") => {
-                MemberType::Scalar(Kind::Time)
-            }
-            Some("string") if schema.get("enum").is_none() => MemberType::Scalar(Kind::Text),
-            Some("boolean") => MemberType::Scalar(Kind::Bool),
-            _ => MemberType::Other,
+            _ => scalar_kind(schema).map_or(MemberType::Other, MemberType::Scalar),
         }
     }
 
@@ -505,8 +555,9 @@ impl<'a> Reader<'a> {
             let (member, array_at) = self.walk(resource, &segments).map_err(&fail)?;
             let MemberType::Scalar(kind) = member else {
                 return Err(fail(
-                    "the member has no comparison: only strings, value sets, date-times, money and \
-                     booleans can be filtered on"
+                    "the member has no comparison: only a scalar (a string, a value set, a UUID, \
+                     a date-time, a date, an integer, a number of `format: double` or `float`, \
+                     money or a boolean) can be filtered on"
                         .into(),
                 ));
             };
@@ -593,7 +644,7 @@ impl<'a> Reader<'a> {
             let segments: Vec<String> = path.split('/').map(str::to_owned).collect();
             let (member, array_at) = self.walk(resource, &segments).map_err(&fail)?;
             match (member, array_at) {
-                (MemberType::Scalar(kind), None) if kind.has_order() => found.push(Sortable {
+                (MemberType::Scalar(kind), None) => found.push(Sortable {
                     path,
                     segments,
                     kind,
@@ -603,7 +654,7 @@ impl<'a> Reader<'a> {
                 }
                 _ => {
                     return Err(fail(
-                        "the member has no order: only strings, value sets, date-times and money can \
+                        "the member has no order: only a scalar (not an object or an array) can \
                          order a list"
                             .into(),
                     ));
@@ -1062,9 +1113,10 @@ fn operators(entry: &Map<String, Value>, kind: &Kind) -> Result<Vec<String>, Str
                 OPERATORS.join(", ")
             ));
         }
-        if ORDERING.contains(&operator.as_str()) && !kind.has_order() {
+        if ORDERING.contains(&operator.as_str()) && !kind.is_ordered() {
             return Err(format!(
-                "`{operator}` compares for order, and a boolean has none (use eq, ne)"
+                "`{operator}` compares for order, and {} has none: use eq, ne",
+                kind.describe()
             ));
         }
     }

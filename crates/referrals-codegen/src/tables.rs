@@ -295,16 +295,12 @@ fn rust_name(text: &str) -> String {
 }
 
 fn kind_tokens(kind: &Kind) -> TokenStream {
-    match kind {
-        Kind::Text => quote!(Kind::Text),
-        Kind::Set(_) => quote!(Kind::Set),
-        Kind::Time => quote!(Kind::Time),
-        Kind::Money => quote!(Kind::Money),
-        Kind::Bool => quote!(Kind::Bool),
-    }
+    let variant = format_ident!("{}", kind.name());
+    quote!(Kind::#variant)
 }
 
-/// The Rust type of a member's values, as a filter compares them.
+/// The Rust type of a member's values, as a filter compares them (the types of the model's
+/// `FilterValue`).
 fn value_type(kind: &Kind) -> TokenStream {
     match kind {
         Kind::Text => quote!(::std::string::String),
@@ -312,7 +308,11 @@ fn value_type(kind: &Kind) -> TokenStream {
             let name = format_ident!("{name}");
             quote!(super::types::#name)
         }
+        Kind::Uuid => quote!(::uuid::Uuid),
         Kind::Time => quote!(::chrono::DateTime<::chrono::Utc>),
+        Kind::Date => quote!(::chrono::NaiveDate),
+        Kind::Integer(_) => quote!(i64),
+        Kind::Number(_) => quote!(f64),
         Kind::Money => quote!(crate::Amount),
         Kind::Bool => quote!(bool),
     }

@@ -28,23 +28,14 @@ impl Column {
     /// The column's type in PostgreSQL.
     #[cfg(feature = "postgres")]
     pub(crate) fn sql_type(&self) -> &'static str {
-        match self.kind {
-            Kind::Text | Kind::Set => "text",
-            Kind::Time => "timestamptz",
-            Kind::Money => "numeric",
-            Kind::Bool => "boolean",
-        }
+        self.kind.sql_type()
     }
 
     /// The column in SQLite: a virtual column computed from `json` (money as JSON text, so
     /// that it keeps its digits).
     pub(crate) fn sqlite_definition(&self) -> String {
         let path = format!("$.{}", self.path.replace('/', "."));
-        let (sql_type, read) = match self.kind {
-            Kind::Text | Kind::Set | Kind::Time => ("TEXT", "->>"),
-            Kind::Money => ("TEXT", "->"),
-            Kind::Bool => ("INTEGER", "->>"),
-        };
+        let (sql_type, read) = self.kind.sqlite_column();
         format!(
             "{} {sql_type} GENERATED ALWAYS AS (json {read} '{path}') VIRTUAL",
             self.name
@@ -54,13 +45,7 @@ impl Column {
     /// The member's value in `referral`, as the text that PostgreSQL casts to the column's type.
     #[cfg(feature = "postgres")]
     pub(crate) fn text(&self, referral: &Referral) -> Option<String> {
-        match (self.get)(referral) {
-            Scalar::Null => None,
-            Scalar::Text(text) => Some(text.to_owned()),
-            Scalar::Time(time) => Some(time.to_rfc3339()),
-            Scalar::Money(amount) => Some(amount.to_string()),
-            Scalar::Bool(value) => Some(value.to_string()),
-        }
+        (self.get)(referral).sql_text()
     }
 
     /// The SQL that reads the member from a row's `json` in PostgreSQL, to fill a column

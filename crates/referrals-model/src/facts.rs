@@ -17,110 +17,15 @@
 //! sandbox) evaluates filters and orders from the tables alone: a member added to the document
 //! is filterable everywhere after `cargo xtask codegen`, with no other edit.
 
-use std::cmp::Ordering;
 use std::fmt;
 
-use chrono::{DateTime, Utc};
 use referrals_odata::{CompareOp, LambdaKind};
 
-use crate::Amount;
 use crate::types::JsonPatchOp;
 
 pub use crate::generated::tables::*;
 
-/// What a member holds, which decides the literals that it compares with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Kind {
-    /// A string, in single quotes.
-    Text,
-    /// A value of an open value set, compared as its text.
-    Set,
-    /// A date-time, compared by instant; written bare (`2020-10-30T00:00:00Z`).
-    Time,
-    /// Money, compared by value.
-    Money,
-    /// `true` or `false`.
-    Bool,
-}
-
-impl Kind {
-    /// What a literal of this kind looks like, for messages.
-    pub fn describe(self) -> &'static str {
-        match self {
-            Kind::Text | Kind::Set => "a string (in single quotes)",
-            Kind::Time => "a date-time (written bare, such as 2020-10-30T00:00:00Z)",
-            Kind::Money => "a number",
-            Kind::Bool => "true or false",
-        }
-    }
-}
-
-/// A member's value in one resource.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Scalar<'a> {
-    /// The member is absent or `null`.
-    Null,
-    /// A string or a value of a set.
-    Text(&'a str),
-    /// A date-time.
-    Time(DateTime<Utc>),
-    /// An amount.
-    Money(&'a Amount),
-    /// A boolean.
-    Bool(bool),
-}
-
-impl Scalar<'_> {
-    /// Orders two values of one member; `null` first. Values of two kinds (which one member
-    /// never gives) compare equal.
-    pub fn compare(&self, other: &Scalar<'_>) -> Ordering {
-        match (self, other) {
-            (Scalar::Null, Scalar::Null) => Ordering::Equal,
-            (Scalar::Null, _) => Ordering::Less,
-            (_, Scalar::Null) => Ordering::Greater,
-            (Scalar::Text(a), Scalar::Text(b)) => a.cmp(b),
-            (Scalar::Time(a), Scalar::Time(b)) => a.cmp(b),
-            (Scalar::Money(a), Scalar::Money(b)) => a.cmp(b),
-            (Scalar::Bool(a), Scalar::Bool(b)) => a.cmp(b),
-            _ => Ordering::Equal,
-        }
-    }
-}
-
-/// A value that a table reads as a [`Scalar`].
-pub trait AsScalar {
-    /// The value as a scalar.
-    fn as_scalar(&self) -> Scalar<'_>;
-}
-
-impl AsScalar for String {
-    fn as_scalar(&self) -> Scalar<'_> {
-        Scalar::Text(self)
-    }
-}
-
-impl AsScalar for DateTime<Utc> {
-    fn as_scalar(&self) -> Scalar<'_> {
-        Scalar::Time(*self)
-    }
-}
-
-impl AsScalar for Amount {
-    fn as_scalar(&self) -> Scalar<'_> {
-        Scalar::Money(self)
-    }
-}
-
-impl AsScalar for bool {
-    fn as_scalar(&self) -> Scalar<'_> {
-        Scalar::Bool(*self)
-    }
-}
-
-/// The scalar of an optional member.
-pub fn scalar<T: AsScalar + ?Sized>(value: Option<&T>) -> Scalar<'_> {
-    value.map_or(Scalar::Null, AsScalar::as_scalar)
-}
+pub use crate::kind::{AsScalar, Kind, Scalar, Value, scalar};
 
 /// A set of comparison operators.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -323,6 +228,8 @@ pub fn filterable_paths() -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Amount;
+    use std::cmp::Ordering;
 
     #[test]
     fn operator_sets() {

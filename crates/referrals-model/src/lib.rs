@@ -22,6 +22,7 @@
 
 mod amount;
 pub mod facts;
+mod kind;
 pub mod patch;
 mod patch_value;
 pub mod query;

@@ -156,6 +156,42 @@ impl FilterValue<bool> for bool {
     }
 }
 
+impl FilterValue<chrono::NaiveDate> for chrono::NaiveDate {
+    fn literal(self) -> Literal {
+        Literal::Date(self.to_string())
+    }
+}
+
+impl FilterValue<uuid::Uuid> for uuid::Uuid {
+    fn literal(self) -> Literal {
+        Literal::Guid(self.to_string())
+    }
+}
+
+impl FilterValue<i64> for i64 {
+    fn literal(self) -> Literal {
+        Literal::Number(self.to_string())
+    }
+}
+
+impl FilterValue<i64> for i32 {
+    fn literal(self) -> Literal {
+        Literal::Number(self.to_string())
+    }
+}
+
+/// A number compares with a finite value; a NaN or an infinity (which OData cannot write) is
+/// written `null`, which compares with no number.
+impl FilterValue<f64> for f64 {
+    fn literal(self) -> Literal {
+        if self.is_finite() {
+            Literal::Number(self.to_string())
+        } else {
+            Literal::Null
+        }
+    }
+}
+
 /// Fails the build when a comparison is not among a member's operators (`OPS`, the bits of
 /// [`Operators`]); evaluated where the comparison is written.
 struct Allowed<const OPS: u8, const OP: u8>;

@@ -4,70 +4,14 @@
 
 use std::cmp::Ordering;
 
-use chrono::{DateTime, NaiveDate, Utc};
-use referrals_model::Amount;
+use chrono::{DateTime, Utc};
 use referrals_model::facts::{
-    self, Filterable, Kind, Lambda, Operators, Resource, Scalar, Sortable,
+    self, Filterable, Kind, Lambda, Operators, Resource, Scalar, Sortable, Value,
 };
 use referrals_model::parameters::list_referrals as list_params;
 use referrals_odata::{CompareOp, Expr, LambdaKind, Literal, Operand, OrderItem};
 
 use crate::error::ApiError;
-
-/// An owned value, read back from a `$skiptoken` or a literal.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Value {
-    /// `null`
-    Null,
-    /// A string.
-    Text(String),
-    /// A date-time.
-    Time(DateTime<Utc>),
-    /// An amount.
-    Money(Amount),
-    /// A boolean.
-    Bool(bool),
-}
-
-impl Value {
-    /// The value, borrowed as a [`Scalar`].
-    pub fn scalar(&self) -> Scalar<'_> {
-        match self {
-            Value::Null => Scalar::Null,
-            Value::Text(text) => Scalar::Text(text),
-            Value::Time(time) => Scalar::Time(*time),
-            Value::Money(amount) => Scalar::Money(amount),
-            Value::Bool(value) => Scalar::Bool(*value),
-        }
-    }
-
-    /// Reads a value of `kind` back from [`to_json`].
-    pub fn from_json(kind: Kind, json: &serde_json::Value) -> Option<Value> {
-        Some(match (kind, json) {
-            (_, serde_json::Value::Null) => Value::Null,
-            (Kind::Text | Kind::Set, serde_json::Value::String(text)) => Value::Text(text.clone()),
-            (Kind::Time, serde_json::Value::String(text)) => {
-                Value::Time(DateTime::parse_from_rfc3339(text).ok()?.with_timezone(&Utc))
-            }
-            (Kind::Money, serde_json::Value::String(text)) => Value::Money(text.parse().ok()?),
-            (Kind::Bool, serde_json::Value::Bool(value)) => Value::Bool(*value),
-            _ => return None,
-        })
-    }
-}
-
-/// A scalar as JSON, for a `$skiptoken`: date-times keep every digit of their fraction.
-pub fn to_json(scalar: &Scalar<'_>) -> serde_json::Value {
-    match scalar {
-        Scalar::Null => serde_json::Value::Null,
-        Scalar::Text(text) => serde_json::Value::String((*text).to_owned()),
-        Scalar::Time(time) => {
-            serde_json::Value::String(time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
-        }
-        Scalar::Money(amount) => serde_json::Value::String(amount.as_str().to_owned()),
-        Scalar::Bool(value) => serde_json::Value::Bool(*value),
-    }
-}
 
 /// A filter checked against the tables, ready to run on referrals.
 pub enum Compiled {
@@ -275,31 +219,15 @@ fn literal_value(
             kind.describe()
         ))
     };
-    Ok(match (kind, literal) {
-        (_, Literal::Null) if matches!(op, CompareOp::Eq | CompareOp::Ne) => Value::Null,
-        (_, Literal::Null) => {
-            return Err(filter_error(format!(
-                "at position {}: `{}` compares with null using eq or ne only",
-                path.position + 1,
-                path.path()
-            )));
-        }
-        (Kind::Text | Kind::Set, Literal::String(text) | Literal::Guid(text)) => {
-            Value::Text(text.clone())
-        }
-        (Kind::Time, Literal::DateTime(text)) => Value::Time(
-            DateTime::parse_from_rfc3339(text)
-                .map_err(|_| wrong())?
-                .with_timezone(&Utc),
-        ),
-        (Kind::Time, Literal::Date(text)) => {
-            let date = NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| wrong())?;
-            Value::Time(date.and_hms_opt(0, 0, 0).ok_or_else(wrong)?.and_utc())
-        }
-        (Kind::Money, Literal::Number(text)) => Value::Money(text.parse().map_err(|_| wrong())?),
-        (Kind::Bool, Literal::Boolean(value)) => Value::Bool(*value),
-        _ => return Err(wrong()),
-    })
+    match literal {
+        Literal::Null if matches!(op, CompareOp::Eq | CompareOp::Ne) => Ok(Value::Null),
+        Literal::Null => Err(filter_error(format!(
+            "at position {}: `{}` compares with null using eq or ne only",
+            path.position + 1,
+            path.path()
+        ))),
+        literal => kind.value_of_literal(literal).ok_or_else(wrong),
+    }
 }
 
 fn holds(op: CompareOp, found: &Scalar<'_>, value: &Value) -> bool {

@@ -6,10 +6,11 @@ use std::sync::Arc;
 use referrals_model::facts;
 use referrals_model::types::Referral;
 
-use crate::filter::{Compiled, Order, Value, to_json};
+use crate::filter::{Compiled, Order};
 use crate::skiptoken::SkipToken;
 use crate::store::{From, Store};
 use crate::{App, Paging};
+use referrals_model::facts::Value;
 
 /// What a page of a listing is asked for.
 pub(crate) struct Listing<'a> {
@@ -255,7 +256,7 @@ impl Read<'_> {
                 .iter()
                 .zip(order.kinds())
                 .map(|(scalar, kind)| {
-                    Value::from_json(kind, &to_json(scalar)).unwrap_or(Value::Null)
+                    Value::from_json(kind, &scalar.to_json()).unwrap_or(Value::Null)
                 })
                 .collect(),
             offset,

@@ -6,7 +6,8 @@ use referrals_model::parameters::list_referrals as list_params;
 
 use crate::Paging;
 use crate::error::ApiError;
-use crate::filter::{Order, Value, to_json};
+use crate::filter::Order;
+use referrals_model::facts::Value;
 
 /// What makes two requests the same listing; a `$skiptoken` works only with its own.
 pub(crate) fn query_fingerprint(filter: Option<&str>, order: Option<&str>) -> String {
@@ -36,7 +37,7 @@ impl SkipToken {
         let key: Vec<serde_json::Value> = self
             .key
             .iter()
-            .map(|value| to_json(&value.scalar()))
+            .map(|value| value.scalar().to_json())
             .collect();
         let json = serde_json::json!({
             "v": self.version, "k": key, "o": self.offset, "r": self.remaining,

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use referrals_model::facts::{Resource, SORTABLE};
 use referrals_model::types::Referral;
 
-use crate::filter::Value;
+use referrals_model::facts::Value;
 
 /// How many versions of one referral are kept. A listing that pins an older version than
 /// this sees the oldest kept one.
@@ -37,7 +37,7 @@ struct Item {
 
 /// A key of an index: the member's value, ordered as the member's kind orders, then the id,
 /// then the version that the entry was made from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct IndexKey {
     value: Value,
     id: String,
@@ -53,6 +53,14 @@ impl Ord for IndexKey {
             .then_with(|| self.version.cmp(&other.version))
     }
 }
+
+impl PartialEq for IndexKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for IndexKey {}
 
 impl PartialOrd for IndexKey {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
@@ -84,14 +92,7 @@ pub struct Store {
 }
 
 fn owned(scalar: referrals_model::facts::Scalar<'_>) -> Value {
-    use referrals_model::facts::Scalar;
-    match scalar {
-        Scalar::Null => Value::Null,
-        Scalar::Text(text) => Value::Text(text.to_owned()),
-        Scalar::Time(time) => Value::Time(time),
-        Scalar::Money(amount) => Value::Money(amount.clone()),
-        Scalar::Bool(value) => Value::Bool(value),
-    }
+    scalar.to_value()
 }
 
 impl Store {
