@@ -11,8 +11,12 @@
 //! already built but for a few that the probe needs with other features: it costs the
 //! workspace's own crates, under a minute on two cores.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::{copy_dir, members_block, profiles, root, show, target_dir};
 
 /// The crates that the program needs, copied with the document.
 const CRATES: [&str; 7] = [
@@ -67,47 +71,6 @@ async fn main() {
     println!("both new facts work");
 }
 "#;
-
-fn root() -> PathBuf {
-    // At run time (cargo sets it for the test): a test binary shared by checkouts that share a
-    // build folder works on the checkout it is run from.
-    let xtask = std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR");
-    Path::new(&xtask)
-        .parent()
-        .expect("xtask lives in the workspace root")
-        .to_owned()
-}
-
-/// The target directory that holds this test's executable: `<target>/<profile>/deps/<test>`.
-fn target_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test's path");
-    exe.ancestors()
-        .nth(3)
-        .expect("the test runs from <target>/<profile>/deps")
-        .to_owned()
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
-
-fn show(output: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
 
 /// The edit: one entry in each extension, nothing else.
 fn edit(document: &str) -> String {
@@ -237,35 +200,4 @@ fn write_probe(root: &Path, copy: &Path, probe: &Path) {
     std::fs::write(probe.join("src/main.rs"), PROBE).unwrap();
     // The workspace's lock file, so that the probe builds the versions already built.
     std::fs::copy(root.join("Cargo.lock"), probe.join("Cargo.lock")).unwrap();
-}
-
-/// The `[profile.*]` sections of the workspace's manifest, so that the probe builds the
-/// registry dependencies as the workspace does and finds them already built: with cargo's
-/// default profile it would build them all again, with full debug info, in the same target.
-fn profiles(root: &Path) -> String {
-    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
-    let mut kept = String::new();
-    let mut keep = false;
-    for line in manifest.lines() {
-        if line.starts_with('[') {
-            keep = line.starts_with("[profile.");
-        }
-        if keep {
-            kept.push_str(line);
-            kept.push('\n');
-        }
-    }
-    assert!(
-        !kept.is_empty(),
-        "the workspace's manifest has profile sections"
-    );
-    kept
-}
-
-/// The `members = [...]` block of the workspace's manifest.
-fn members_block(root: &Path) -> String {
-    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
-    let start = manifest.find("members = [").expect("a members list");
-    let end = start + manifest[start..].find(']').expect("its end") + 1;
-    manifest[start..end].to_owned()
 }

@@ -127,7 +127,12 @@ impl Kind {
             Kind::Set(name) => format!("a value of `{name}`"),
             Kind::Integer(_) => "an integer".to_owned(),
             Kind::Number(_) => "a number".to_owned(),
-            other => format!("a {}", other.name().to_lowercase()),
+            Kind::Text => "a text".to_owned(),
+            Kind::Uuid => "a UUID".to_owned(),
+            Kind::Time => "a date-time".to_owned(),
+            Kind::Date => "a date".to_owned(),
+            Kind::Money => "an amount of money".to_owned(),
+            Kind::Bool => "a boolean".to_owned(),
         }
     }
 }
