@@ -14,6 +14,7 @@ pub mod codec;
 pub mod equivalence;
 pub mod generate;
 pub mod json;
+pub mod members;
 pub mod model;
 pub mod mutate;
 pub mod spec;

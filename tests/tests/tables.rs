@@ -3,13 +3,10 @@
 //! the entry says, each extension's entries are all in the tables, and the sandbox accepts
 //! exactly what the tables list.
 
-use proptest::strategy::{Strategy, ValueTree};
-use proptest::test_runner::TestRunner;
 use referrals_client::facts::{self, Kind};
-use referrals_client::types::{JsonPatchOp, JsonPatchOperation, NewReferral, Referral};
-use referrals_client::{PatchValue, patch};
+use referrals_client::types::{NewReferral, Referral};
 use referrals_contract_tests::Contract;
-use referrals_contract_tests::generate;
+use referrals_contract_tests::members::{shape_at, strip};
 use referrals_contract_tests::model::{Model, Shape};
 use referrals_sandbox::Config;
 use serde_json::Value;
@@ -22,38 +19,6 @@ fn extension(contract: &Contract, name: &str) -> Value {
         .and_then(|schema| schema.get(name))
         .cloned()
         .unwrap_or_else(|| panic!("the Referral schema has no {name}"))
-}
-
-/// The shape at the end of `segments` from `Referral`, passing through arrays.
-fn shape_at(model: &Model, segments: &[&str]) -> Shape {
-    let mut shape = Shape::Ref("Referral".into());
-    for segment in segments {
-        shape = strip(model, &shape);
-        if let Shape::Array(items) = shape {
-            shape = strip(model, &items);
-        }
-        let Shape::Object { properties, .. } = shape else {
-            panic!("{segments:?}: `{segment}` is inside a value that has no members");
-        };
-        shape = properties
-            .iter()
-            .find(|(name, _)| name == segment)
-            .unwrap_or_else(|| panic!("{segments:?}: no member `{segment}`"))
-            .1
-            .clone();
-    }
-    shape
-}
-
-/// `shape` without `nullable` and references, but an open value set or money, which are kinds of
-/// their own.
-fn strip(model: &Model, shape: &Shape) -> Shape {
-    match shape {
-        Shape::Nullable(inner) => strip(model, inner),
-        Shape::Ref(name) if name == "Amount" => Shape::Number { format: None },
-        Shape::Ref(_) => strip(model, model.resolve(shape)),
-        other => other.clone(),
-    }
 }
 
 /// The kind of a member, told from its shape in the document, apart from the codegen.
@@ -83,7 +48,10 @@ fn every_entry_of_the_tables_names_a_member_of_its_kind() {
     for member in facts::FILTERABLE {
         let segments: Vec<&str> = member.path.split('/').collect();
         assert_eq!(
-            kind_of(&contract.model, &shape_at(&contract.model, &segments)),
+            kind_of(
+                &contract.model,
+                &shape_at(&contract.model, "Referral", &segments)
+            ),
             member.kind,
             "{}",
             member.path
@@ -97,7 +65,10 @@ fn every_entry_of_the_tables_names_a_member_of_its_kind() {
                 .chain(member.path.split('/'))
                 .collect();
             assert_eq!(
-                kind_of(&contract.model, &shape_at(&contract.model, &segments)),
+                kind_of(
+                    &contract.model,
+                    &shape_at(&contract.model, "Referral", &segments)
+                ),
                 member.kind,
                 "{}/{}",
                 lambda.collection,
@@ -108,7 +79,10 @@ fn every_entry_of_the_tables_names_a_member_of_its_kind() {
     for member in facts::SORTABLE {
         let segments: Vec<&str> = member.path.split('/').collect();
         assert_eq!(
-            kind_of(&contract.model, &shape_at(&contract.model, &segments)),
+            kind_of(
+                &contract.model,
+                &shape_at(&contract.model, "Referral", &segments)
+            ),
             member.kind,
             "{}",
             member.path
@@ -311,94 +285,6 @@ async fn the_sandbox_takes_each_operator_of_a_member_and_no_other() {
             .as_u16();
         assert_eq!(status, if allowed { 200 } else { 400 }, "{filter}");
     }
-}
-
-/// A value for the member (or, for `/-`, the item) at `pointer`, made by the generator of the
-/// property tests from the document's schema.
-fn value_for(contract: &Contract, pointer: &str, runner: &mut TestRunner) -> String {
-    let segments: Vec<&str> = pointer
-        .trim_start_matches('/')
-        .split('/')
-        .filter(|segment| *segment != "-")
-        .collect();
-    let mut shape = shape_at(&contract.model, &segments);
-    if pointer.ends_with("/-") {
-        shape = match strip(&contract.model, &shape) {
-            Shape::Array(items) => *items,
-            other => panic!("{pointer}: not an array: {other:?}"),
-        };
-    }
-    // A value, not null: `null` clears a member, which says nothing of its type.
-    loop {
-        let value = generate::shape(&contract.model, &shape, 2)
-            .new_tree(runner)
-            .unwrap()
-            .current();
-        if value != referrals_contract_tests::json::Json::Null {
-            return value.to_text();
-        }
-    }
-}
-
-#[test]
-fn every_patchable_path_takes_a_value_of_its_member_and_refuses_another() {
-    let contract = Contract::load();
-    let mut runner = TestRunner::deterministic();
-    for entry in facts::PATCHABLE {
-        for op in entry.ops {
-            let value = value_for(&contract, entry.pointer, &mut runner);
-            let operation = JsonPatchOperation::new(
-                *op,
-                entry.pointer.to_owned(),
-                PatchValue::from_json(&value).unwrap(),
-            );
-            let mut referral = Referral::default();
-            patch::apply(&mut referral, &operation)
-                .unwrap_or_else(|error| panic!("{op} {} {value}: {error}", entry.pointer));
-            assert_ne!(
-                referral,
-                Referral::default(),
-                "{} changed nothing",
-                entry.pointer
-            );
-        }
-        // A value that no member of the document has: an object where any member has a
-        // string, or an array, or a scalar.
-        let wrong = PatchValue::from_json(r#"{"not":"a member's value"}"#).unwrap();
-        let operation = JsonPatchOperation::new(entry.ops[0], entry.pointer.to_owned(), wrong);
-        let applied = patch::apply(&mut Referral::default(), &operation);
-        let object_fits = matches!(
-            strip(
-                &contract.model,
-                &shape_at(
-                    &contract.model,
-                    &entry
-                        .pointer
-                        .trim_start_matches('/')
-                        .split('/')
-                        .filter(|segment| *segment != "-")
-                        .collect::<Vec<_>>()
-                )
-            ),
-            Shape::Object { .. }
-        ) || entry.pointer.ends_with("/-");
-        if !object_fits {
-            assert!(
-                matches!(applied, Err(patch::PatchError::Value { .. })),
-                "{}: {applied:?}",
-                entry.pointer
-            );
-        }
-    }
-    let outside = JsonPatchOperation::new(
-        JsonPatchOp::Replace,
-        "/organizationName".into(),
-        PatchValue::from_json(r#""Fabrikam""#).unwrap(),
-    );
-    assert!(matches!(
-        patch::apply(&mut Referral::default(), &outside),
-        Err(patch::PatchError::UnknownPath { .. })
-    ));
 }
 
 /// A plain HTTP client for requests that the client of the crate would never send.

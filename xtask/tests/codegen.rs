@@ -364,7 +364,10 @@ fn a_patchable_path_that_names_no_member_is_refused_with_its_line() {
     let spec = edited("        /team/-: [add]", "        /team/-: [add, remove]");
     assert_refused(
         &spec,
-        &["`remove` is not an operation of the `JsonPatchOp` schema ("],
+        &[
+            "`remove` is not a value of the `JsonPatchOp` schema (replace, add)",
+            "add it to its `enum` (#/components/schemas/JsonPatchOp/enum)",
+        ],
     );
     let spec = edited(
         "        /status: [replace, add]",
@@ -373,6 +376,56 @@ fn a_patchable_path_that_names_no_member_is_refused_with_its_line() {
     assert_refused(
         &spec,
         &["`/-` appends to an array, and `status` is not one"],
+    );
+}
+
+/// A document that declares an op on a path, with `JsonPatchOp` and `JsonPatchOperation`
+/// edited as given.
+fn with_op(op: &str, operation: (&str, &str)) -> String {
+    let spec = edited(
+        "      enum: [replace, add]\n",
+        &format!("      enum: [replace, add, {op}]\n"),
+    );
+    let spec = spec.replacen(
+        "        /externalReferenceId: [replace, add]",
+        &format!("        /externalReferenceId: [replace, add, {op}]"),
+        1,
+    );
+    assert!(spec.contains(operation.0), "{}", operation.0);
+    spec.replacen(operation.0, operation.1, 1)
+}
+
+#[test]
+fn an_op_that_the_patch_operation_schema_cannot_hold_is_refused_with_the_fix() {
+    let spec = with_op(
+        "remove",
+        (
+            "      required: [op, path]\n",
+            "      required: [op, path, value]\n",
+        ),
+    );
+    assert_refused(
+        &spec,
+        &[
+            "`x-patchable` entry `/externalReferenceId`",
+            "`remove` takes no `value`, and `JsonPatchOperation` requires one",
+            "take `value` out of its `required` (#/components/schemas/JsonPatchOperation/required)",
+        ],
+    );
+    let from = "        from:\n          type: string\n          description: For `move` and `copy`, a \
+                JSON Pointer to the member whose value is taken.\n";
+    let spec = with_op("move", (from, ""));
+    assert_refused(
+        &spec,
+        &[
+            "`move` takes a `from`, and `JsonPatchOperation` has no such member",
+            "add `from` to its `properties` (#/components/schemas/JsonPatchOperation/properties)",
+        ],
+    );
+    let spec = with_op("delete", ("", ""));
+    assert_refused(
+        &spec,
+        &["`delete` is not a JSON Patch operation; RFC 6902 defines add, remove, replace"],
     );
 }
 

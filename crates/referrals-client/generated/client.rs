@@ -40,9 +40,13 @@ here once:
   member is refused with 400.
 - `x-sortable`: the members that `$orderby` accepts, each `asc` or `desc`.
 - `x-patchable`: the JSON Pointers that a JSON Patch may change, each with the operations
-  (`op`) accepted on it. A pointer ending in `/-` appends an item to an array. The value of
-  an operation has the type of the member (or of an item, for `/-`). `readOnly` does not
-  apply to JSON Patch: it says what a client leaves out of a create or replace body.
+  (`op`, values of `JsonPatchOp`) accepted on it, which do what RFC 6902 says. A pointer
+  ending in `/-` appends an item to an array (`add` only). The value of an operation has
+  the type of the member (or of an item, for `/-`); `add` and `replace` set a member
+  whether it is present or not; `remove` needs it present; the `from` of a `move` or a
+  `copy` is another patchable member (a `move` takes it away, so its path must take
+  `remove`). `readOnly` does not apply to JSON Patch: it says what a client leaves out of a
+  create or replace body.
 - `x-roles` (on the `AzureAd` security scheme): the roles of the partner's organization
   that may call the API; a user without one is refused with 403.
 - `x-accessors`: names for the member paths that programs read most, each a method of the

@@ -31,6 +31,7 @@ mod document;
 mod error;
 mod model;
 mod open_enum;
+mod patching;
 mod progenitor_view;
 mod reader;
 mod settings;

@@ -137,6 +137,17 @@ impl Kind {
     }
 }
 
+/// The member of a JSON Patch operation that RFC 6902 has `op` take (`value`, `from`, or
+/// `none`), or `None` for a name that the RFC does not define.
+pub fn patch_op_takes(op: &str) -> Option<&'static str> {
+    match op {
+        "add" | "replace" | "test" => Some("value"),
+        "move" | "copy" => Some("from"),
+        "remove" => Some("none"),
+        _ => None,
+    }
+}
+
 /// The kind of a scalar schema of `type` and `format` (`None` when no filter compares it).
 fn scalar_kind(schema: &Value) -> Option<Kind> {
     let format = schema.get("format").and_then(Value::as_str);
@@ -719,10 +730,12 @@ impl<'a> Reader<'a> {
             for op in &ops {
                 if !known_ops.contains(op) {
                     return Err(fail(format!(
-                        "`{op}` is not an operation of the `JsonPatchOp` schema ({})",
+                        "`{op}` is not a value of the `JsonPatchOp` schema ({}): add it to its \
+                         `enum` (#/components/schemas/JsonPatchOp/enum) if the service accepts it",
                         known_ops.join(", ")
                     )));
                 }
+                self.operation_fits(op).map_err(&fail)?;
             }
             if append && ops.iter().any(|op| op != "add") {
                 return Err(fail("`/-` appends, which only `add` does".into()));
@@ -735,6 +748,46 @@ impl<'a> Reader<'a> {
             });
         }
         Ok(found)
+    }
+
+    /// Refuses an op that RFC 6902 does not define, or whose members the `JsonPatchOperation`
+    /// schema cannot hold (a `value` for `add`, a `from` for `move`; no required `value` for
+    /// `remove`).
+    fn operation_fits(&self, op: &str) -> Result<(), String> {
+        const SCHEMA: &str = "#/components/schemas/JsonPatchOperation";
+        let Some(takes) = patch_op_takes(op) else {
+            return Err(format!(
+                "`{op}` is not a JSON Patch operation; RFC 6902 defines add, remove, replace, \
+                 move, copy and test: take it out of `JsonPatchOp`'s `enum`"
+            ));
+        };
+        let schema = self.schemas().get("JsonPatchOperation");
+        let has = |member: &str| {
+            schema
+                .and_then(|schema| schema.get("properties"))
+                .is_some_and(|properties| properties.get(member).is_some())
+        };
+        let required = |member: &str| {
+            schema
+                .and_then(|schema| strings(schema.get("required")))
+                .is_some_and(|required| required.iter().any(|name| name == member))
+        };
+        for member in ["value", "from"] {
+            let wanted = takes == member;
+            if wanted && !has(member) {
+                return Err(format!(
+                    "`{op}` takes a `{member}`, and `JsonPatchOperation` has no such member: \
+                     add `{member}` to its `properties` ({SCHEMA}/properties)"
+                ));
+            }
+            if !wanted && required(member) {
+                return Err(format!(
+                    "`{op}` takes no `{member}`, and `JsonPatchOperation` requires one: take \
+                     `{member}` out of its `required` ({SCHEMA}/required)"
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The values of the `JsonPatchOp` schema: the operations that the API accepts at all.

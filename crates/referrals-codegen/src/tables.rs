@@ -5,8 +5,7 @@
 //!   with a function that reads the member from a resource;
 //! - `filters`: one typed filter builder per filterable member (`status()`, `team_email_any()`),
 //!   whose operators are those of the document, checked at compile time; and `SortKey`;
-//! - `patching`: `apply`, one JSON Patch operation on a resource as `x-patchable` allows, and the
-//!   typed methods of `crate::patch::Patch` (`set_status`, `append_team`...);
+//! - `patching` ([`crate::patching`]): JSON Patch on the resource as `x-patchable` allows;
 //! - `Operation`: every operation of the document, with its id, method, path and parameters,
 //!   and `parameters`: a constant per parameter name.
 //!
@@ -20,7 +19,7 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 use syn::Ident;
 
-use crate::ast::{Field, Structs, generic_argument};
+use crate::ast::{Field, Structs};
 use crate::open_enum::OpenEnum;
 use crate::progenitor_view::Dropped;
 use crate::reader::{Facts, Kind, Operation};
@@ -102,7 +101,7 @@ pub fn tokens(
         }
     });
     code.extend(filters(facts, open_enums)?);
-    code.extend(patching(facts, &structs, resource)?);
+    code.extend(crate::patching::tokens(facts, &structs, resource)?);
     code.extend(accessors(facts, &paths)?);
     Ok(code)
 }
@@ -284,7 +283,7 @@ fn status_tables(facts: &Facts) -> TokenStream {
 }
 
 /// The Rust name of a member path: snake case, with `_` after a keyword (`type_`).
-fn rust_name(text: &str) -> String {
+pub(crate) fn rust_name(text: &str) -> String {
     let name = text
         .replace(|c: char| !c.is_alphanumeric(), "-")
         .to_snake_case();
@@ -332,13 +331,13 @@ fn operators_tokens(operators: &[String]) -> TokenStream {
     quote!(crate::facts::Operators::new(#bits))
 }
 
-fn patch_op(op: &str) -> TokenStream {
+pub(crate) fn patch_op(op: &str) -> TokenStream {
     let variant = format_ident!("{}", crate::open_enum::variant_name(op));
     quote!(super::types::JsonPatchOp::#variant)
 }
 
 /// `Option<&T>` of the member at the end of `fields`, starting from `start` (a reference).
-fn read_chain(start: TokenStream, fields: &[Field]) -> TokenStream {
+pub(crate) fn read_chain(start: TokenStream, fields: &[Field]) -> TokenStream {
     let Some((first, rest)) = fields.split_first() else {
         return quote!(::std::option::Option::Some(#start));
     };
@@ -484,125 +483,6 @@ fn filters(facts: &Facts, _open_enums: &[OpenEnum]) -> Result<TokenStream, Strin
         pub mod filters {
             #(#functions)*
             #sort_key
-        }
-    })
-}
-
-/// `patching::apply` and the typed methods of `crate::patch::Patch`.
-fn patching(facts: &Facts, structs: &Structs, resource: &str) -> Result<TokenStream, String> {
-    let resource_ident = format_ident!("{resource}");
-    let mut arms = Vec::new();
-    let mut methods = Vec::new();
-    for entry in &facts.patchable {
-        let fields = structs.walk(resource, &entry.segments).ok_or_else(|| {
-            format!(
-                "the patchable path `{}` has no field in the generated type",
-                entry.pointer
-            )
-        })?;
-        let (last, parents) = fields.split_last().expect("a pointer names a member");
-        arms.push(apply_arm(entry, last, parents));
-        methods.push(patch_method(entry, last)?);
-    }
-    Ok(quote! {
-        /// JSON Patch on the resource, as `x-patchable` allows.
-        pub mod patching {
-            #[allow(unused_imports)]
-            use super::types::*;
-
-            /// Applies one JSON Patch operation to `target`: its path must be one of
-            /// `x-patchable`, its op one accepted there, and its value of the member's type.
-            /// On an error, `target` may be changed in part: apply a patch to a copy.
-            pub fn apply(
-                target: &mut #resource_ident,
-                operation: &JsonPatchOperation,
-            ) -> ::std::result::Result<(), crate::patch::PatchError> {
-                match operation.path.as_str() {
-                    #(#arms)*
-                    _ => return Err(crate::patch::PatchError::unknown_path(operation)),
-                }
-                Ok(())
-            }
-
-            impl crate::patch::Patch {
-                #(#methods)*
-            }
-        }
-    })
-}
-
-/// The arm of `apply` for the patchable path `entry`, whose member is the field `last` under
-/// `parents`.
-fn apply_arm(entry: &crate::reader::Patchable, last: &Field, parents: &[Field]) -> TokenStream {
-    let pointer = &entry.pointer;
-    let ops = entry.ops.iter().map(|op| patch_op(op));
-    // The statements that lead `target` from the resource to the struct of the last field,
-    // making the parents that do not exist yet.
-    let descend = parents.iter().map(|field| {
-        let name = &field.ident;
-        if field.optional() {
-            quote!(let target = target.#name.get_or_insert_with(::std::default::Default::default);)
-        } else {
-            quote!(let target = &mut target.#name;)
-        }
-    });
-    let name = &last.ident;
-    let change = if entry.append {
-        let list = if last.optional() {
-            quote!(target.#name.get_or_insert_with(::std::default::Default::default))
-        } else {
-            quote!(target.#name)
-        };
-        quote!(#list.push(crate::patch::decode(operation)?);)
-    } else {
-        quote!(target.#name = crate::patch::decode(operation)?;)
-    };
-    quote! {
-        #pointer => {
-            crate::patch::allow(operation, &[#(#ops),*])?;
-            #( #descend )*
-            #change
-        }
-    }
-}
-
-/// The typed builder method of `Patch` for the patchable path `entry`: `append_...` for a path
-/// that ends in `/-`, else `set_...` with `replace` when the path takes it, else `add`.
-fn patch_method(entry: &crate::reader::Patchable, last: &Field) -> Result<TokenStream, String> {
-    let pointer = &entry.pointer;
-    let member = rust_name(&entry.segments.join("-"));
-    let path = entry.segments.join("/");
-    let (method, op, ty, doc) = if entry.append {
-        let item = generic_argument(last.value_type(), "Vec")
-            .ok_or_else(|| format!("`{pointer}` appends to a member that is not a list"))?;
-        let doc = format!("Appends an item to `{path}` (`add` at `{pointer}`).");
-        (format_ident!("append_{member}"), "add", quote!(#item), doc)
-    } else {
-        let op = if entry.ops.iter().any(|op| op == "replace") {
-            "replace"
-        } else {
-            "add"
-        };
-        let ty = last.value_type();
-        let doc = format!("Sets `{path}` (`{op}` at `{pointer}`).");
-        (format_ident!("set_{member}"), op, quote!(#ty), doc)
-    };
-    let op = patch_op(op);
-    let is_string = crate::ast::last_ident(last.value_type()).as_deref() == Some("String");
-    Ok(if is_string && !entry.append {
-        quote! {
-            #[doc = #doc]
-            pub fn #method(self, value: impl ::std::convert::Into<::std::string::String>) -> Self {
-                let value: ::std::string::String = value.into();
-                self.push(#op, #pointer, &value)
-            }
-        }
-    } else {
-        quote! {
-            #[doc = #doc]
-            pub fn #method(self, value: #ty) -> Self {
-                self.push(#op, #pointer, &value)
-            }
         }
     })
 }

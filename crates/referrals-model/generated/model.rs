@@ -395,7 +395,7 @@ three ways: an empty object, an empty array, and an array of identifiers.*/
             Self(value)
         }
     }
-    ///A JSON Patch operation that the service accepts.
+    ///The JSON Patch operations that the service accepts; `x-patchable` says on which paths.
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
@@ -453,16 +453,22 @@ three ways: an empty object, an empty array, and an array of identifiers.*/
             value.parse()
         }
     }
-    ///One change of a JSON Patch document.
+    /**One change of a JSON Patch document (RFC 6902). Which members an operation takes is
+RFC 6902's: `add`, `replace` and `test` take a `value`; `move` and `copy` take a `from`;
+`remove` takes neither.*/
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct JsonPatchOperation {
-        ///What to do; the service accepts only `replace` and `add`.
+        ///For `move` and `copy`, a JSON Pointer to the member whose value is taken.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub from: ::std::option::Option<::std::string::String>,
+        ///What to do; the service accepts the values of `JsonPatchOp`.
         pub op: JsonPatchOp,
         ///A JSON Pointer to the member to change, such as `/status` or `/team/-`.
         pub path: ::std::string::String,
-        ///The new value, of the member's type.
-        pub value: crate::PatchValue,
+        ///The new value (or, for `test`, the expected one), of the member's type.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub value: ::std::option::Option<crate::PatchValue>,
         ///Members that the document does not name (yet): kept as received and written back unchanged.
         #[serde(flatten)]
         pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
@@ -2677,9 +2683,16 @@ link as it stands.*/
         ///Builder of [`JsonPatchOperation`](super::JsonPatchOperation): set members one by one, then convert it with `TryFrom`, which reports a member that could not be set.
         #[derive(Clone, Debug)]
         pub struct JsonPatchOperation {
+            from: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
             op: ::std::result::Result<super::JsonPatchOp, ::std::string::String>,
             path: ::std::result::Result<::std::string::String, ::std::string::String>,
-            value: ::std::result::Result<crate::PatchValue, ::std::string::String>,
+            value: ::std::result::Result<
+                ::std::option::Option<crate::PatchValue>,
+                ::std::string::String,
+            >,
             extra: ::std::result::Result<
                 ::serde_json::Map<::std::string::String, ::serde_json::Value>,
                 ::std::string::String,
@@ -2688,15 +2701,24 @@ link as it stands.*/
         impl ::std::default::Default for JsonPatchOperation {
             fn default() -> Self {
                 Self {
+                    from: Ok(Default::default()),
                     op: Err("no value supplied for op".to_string()),
                     path: Err("no value supplied for path".to_string()),
-                    value: Err("no value supplied for value".to_string()),
+                    value: Ok(Default::default()),
                     extra: Ok(::std::default::Default::default()),
                 }
             }
         }
         impl JsonPatchOperation {
-            ///Sets `op`: What to do; the service accepts only `replace` and `add`.
+            ///Sets `from`: For `move` and `copy`, a JSON Pointer to the member whose value is taken.
+            pub fn from(
+                mut self,
+                value: impl ::std::convert::Into<crate::OptionalText>,
+            ) -> Self {
+                self.from = Ok(value.into().into_option());
+                self
+            }
+            ///Sets `op`: What to do; the service accepts the values of `JsonPatchOp`.
             pub fn op<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<super::JsonPatchOp>,
@@ -2720,10 +2742,10 @@ link as it stands.*/
                     });
                 self
             }
-            ///Sets `value`: The new value, of the member's type.
+            ///Sets `value`: The new value (or, for `test`, the expected one), of the member's type.
             pub fn value<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<crate::PatchValue>,
+                T: ::std::convert::TryInto<::std::option::Option<crate::PatchValue>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.value = value
@@ -2755,6 +2777,7 @@ link as it stands.*/
                 value: JsonPatchOperation,
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
                 Ok(Self {
+                    from: value.from?,
                     op: value.op?,
                     path: value.path?,
                     value: value.value?,
@@ -2765,6 +2788,7 @@ link as it stands.*/
         impl ::std::convert::From<super::JsonPatchOperation> for JsonPatchOperation {
             fn from(value: super::JsonPatchOperation) -> Self {
                 Self {
+                    from: Ok(value.from),
                     op: Ok(value.op),
                     path: Ok(value.path),
                     value: Ok(value.value),
@@ -8808,24 +8832,21 @@ The service adds values over time: a value that this client does not know decode
     }
     impl JsonPatchOperation {
         /// The members that the document declares for this type, as written on the wire.
-        pub const MEMBERS: &'static [&'static str] = &["op", "path", "value"];
+        pub const MEMBERS: &'static [&'static str] = &["op", "path", "value", "from"];
         /// The members that the document requires, as written on the wire.
-        pub const REQUIRED: &'static [&'static str] = &["op", "path", "value"];
+        pub const REQUIRED: &'static [&'static str] = &["op", "path"];
         /// The members that the service sets and a client leaves out of a request body
         /// (`readOnly`), as written on the wire.
         pub const READ_ONLY: &'static [&'static str] = &[];
     }
     impl JsonPatchOperation {
-        ///A value with the members that the document requires (`op`, `path`, `value`); the others are empty, to be set field by field.
-        pub fn new(
-            op: JsonPatchOp,
-            path: ::std::string::String,
-            value: crate::PatchValue,
-        ) -> Self {
+        ///A value with the members that the document requires (`op`, `path`); the others are empty, to be set field by field.
+        pub fn new(op: JsonPatchOp, path: ::std::string::String) -> Self {
             Self {
+                from: ::std::default::Default::default(),
                 op,
                 path,
-                value,
+                value: ::std::default::Default::default(),
                 extra: ::std::default::Default::default(),
             }
         }
@@ -10028,201 +10049,1231 @@ pub mod filters {
 pub mod patching {
     #[allow(unused_imports)]
     use super::types::*;
-    /// Applies one JSON Patch operation to `target`: its path must be one of
-    /// `x-patchable`, its op one accepted there, and its value of the member's type.
-    /// On an error, `target` may be changed in part: apply a patch to a copy.
+    use crate::patch::{PatchError, Step};
+    /// A patchable path that names a member (not an append at `/-`): where a `move` or a
+    /// `copy` takes its value from.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum PatchPath {
+        ///`/status`
+        Status,
+        ///`/substatus`
+        Substatus,
+        ///`/statusReason`
+        StatusReason,
+        ///`/details/notes`
+        DetailsNotes,
+        ///`/details/dealValue`
+        DetailsDealValue,
+        ///`/details/currency`
+        DetailsCurrency,
+        ///`/details/closingDateTime`
+        DetailsClosingDateTime,
+        ///`/details/requirements/solutions`
+        DetailsRequirementsSolutions,
+        ///`/team`
+        Team,
+        ///`/customerProfile/team`
+        CustomerProfileTeam,
+        ///`/externalReferenceId`
+        ExternalReferenceId,
+        ///`/consent/consentToShareReferralWithMicrosoftSellers`
+        ConsentConsentToShareReferralWithMicrosoftSellers,
+        ///`/campaignId`
+        CampaignId,
+        ///`/referralProgram`
+        ReferralProgram,
+        ///`/salesStage`
+        SalesStage,
+        ///`/registrations`
+        Registrations,
+    }
+    impl PatchPath {
+        /// Every one, in the document's order.
+        pub const ALL: &'static [PatchPath] = &[
+            PatchPath::Status,
+            PatchPath::Substatus,
+            PatchPath::StatusReason,
+            PatchPath::DetailsNotes,
+            PatchPath::DetailsDealValue,
+            PatchPath::DetailsCurrency,
+            PatchPath::DetailsClosingDateTime,
+            PatchPath::DetailsRequirementsSolutions,
+            PatchPath::Team,
+            PatchPath::CustomerProfileTeam,
+            PatchPath::ExternalReferenceId,
+            PatchPath::ConsentConsentToShareReferralWithMicrosoftSellers,
+            PatchPath::CampaignId,
+            PatchPath::ReferralProgram,
+            PatchPath::SalesStage,
+            PatchPath::Registrations,
+        ];
+        /// The JSON Pointer.
+        pub const fn pointer(self) -> &'static str {
+            match self {
+                PatchPath::Status => "/status",
+                PatchPath::Substatus => "/substatus",
+                PatchPath::StatusReason => "/statusReason",
+                PatchPath::DetailsNotes => "/details/notes",
+                PatchPath::DetailsDealValue => "/details/dealValue",
+                PatchPath::DetailsCurrency => "/details/currency",
+                PatchPath::DetailsClosingDateTime => "/details/closingDateTime",
+                PatchPath::DetailsRequirementsSolutions => {
+                    "/details/requirements/solutions"
+                }
+                PatchPath::Team => "/team",
+                PatchPath::CustomerProfileTeam => "/customerProfile/team",
+                PatchPath::ExternalReferenceId => "/externalReferenceId",
+                PatchPath::ConsentConsentToShareReferralWithMicrosoftSellers => {
+                    "/consent/consentToShareReferralWithMicrosoftSellers"
+                }
+                PatchPath::CampaignId => "/campaignId",
+                PatchPath::ReferralProgram => "/referralProgram",
+                PatchPath::SalesStage => "/salesStage",
+                PatchPath::Registrations => "/registrations",
+            }
+        }
+        /// The path of a JSON Pointer, if it is one.
+        pub fn from_pointer(pointer: &str) -> ::std::option::Option<Self> {
+            Self::ALL.iter().copied().find(|path| path.pointer() == pointer)
+        }
+    }
+    impl ::std::fmt::Display for PatchPath {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.write_str(self.pointer())
+        }
+    }
+    /// The value at `path` as JSON, or `None` when the member is absent.
+    fn read(
+        target: &Referral,
+        path: PatchPath,
+    ) -> ::std::result::Result<::std::option::Option<crate::PatchValue>, PatchError> {
+        match path {
+            PatchPath::Status => {
+                target
+                    .status
+                    .as_ref()
+                    .map(|value| crate::patch::encode(path.pointer(), value))
+                    .transpose()
+            }
+            PatchPath::Substatus => {
+                target
+                    .substatus
+                    .as_ref()
+                    .map(|value| crate::patch::encode(path.pointer(), value))
+                    .transpose()
+            }
+            PatchPath::StatusReason => {
+                target
+                    .status_reason
+                    .as_ref()
+                    .map(|value| crate::patch::encode(path.pointer(), value))
+                    .transpose()
+            }
+            PatchPath::DetailsNotes => {
+                target
+                    .details
+                    .as_ref()
+                    .and_then(|value| value.notes.as_ref())
+                    .map(|value| crate::patch::encode(path.pointer(), value))
+                    .transpose()
+            }
+            PatchPath::DetailsDealValue => {
+                target
+                    .details
+                    .as_ref()
+                    .and_then(|value| value.deal_value.as_ref())
+                    .map(|value| crate::patch::encode(path.pointer(), value))
+                    .transpose()
+            }
+            PatchPath::DetailsCurrency => {
+                target
+                    .details
+                    .as_ref()
+                    .and_then(|value| value.currency.as_ref())
+                    .map(|value| crate::patch::encode(path.pointer(), value))
+                    .transpose()
+            }
+            PatchPath::DetailsClosingDateTime => {
+                target
+                    .details
+                    .as_ref()
+                    .and_then(|value| value.closing_date_time.as_ref())
+                    .map(|value| crate::patch::encode(path.pointer(), value))
+                    .transpose()
+            }
+            PatchPath::DetailsRequirementsSolutions => {
+                target
+                    .details
+                    .as_ref()
+                    .and_then(|value| value.requirements.as_ref())
+                    .and_then(|value| value.solutions.as_ref())
+                    .map(|value| crate::patch::encode(path.pointer(), value))
+                    .transpose()
+            }
+            PatchPath::Team => {
+                target
+                    .team
+                    .as_ref()
+                    .map(|value| crate::patch::encode(path.pointer(), value))
+                    .transpose()
+            }
+            PatchPath::CustomerProfileTeam => {
+                target
+                    .customer_profile
+                    .as_ref()
+                    .and_then(|value| value.team.as_ref())
+                    .map(|value| crate::patch::encode(path.pointer(), value))
+                    .transpose()
+            }
+            PatchPath::ExternalReferenceId => {
+                target
+                    .external_reference_id
+                    .as_ref()
+                    .map(|value| crate::patch::encode(path.pointer(), value))
+                    .transpose()
+            }
+            PatchPath::ConsentConsentToShareReferralWithMicrosoftSellers => {
+                target
+                    .consent
+                    .as_ref()
+                    .and_then(|value| {
+                        value.consent_to_share_referral_with_microsoft_sellers.as_ref()
+                    })
+                    .map(|value| crate::patch::encode(path.pointer(), value))
+                    .transpose()
+            }
+            PatchPath::CampaignId => {
+                target
+                    .campaign_id
+                    .as_ref()
+                    .map(|value| crate::patch::encode(path.pointer(), value))
+                    .transpose()
+            }
+            PatchPath::ReferralProgram => {
+                target
+                    .referral_program
+                    .as_ref()
+                    .map(|value| crate::patch::encode(path.pointer(), value))
+                    .transpose()
+            }
+            PatchPath::SalesStage => {
+                target
+                    .sales_stage
+                    .as_ref()
+                    .map(|value| crate::patch::encode(path.pointer(), value))
+                    .transpose()
+            }
+            PatchPath::Registrations => {
+                target
+                    .registrations
+                    .as_ref()
+                    .map(|value| crate::patch::encode(path.pointer(), value))
+                    .transpose()
+            }
+        }
+    }
+    /// Takes the value at `path` away, as JSON: `None` when the member was absent.
+    fn take(
+        target: &mut Referral,
+        path: PatchPath,
+    ) -> ::std::result::Result<::std::option::Option<crate::PatchValue>, PatchError> {
+        let pointer = path.pointer();
+        match path {
+            PatchPath::Status => {
+                let path = pointer;
+                ::std::result::Result::Ok(
+                    target
+                        .status
+                        .take()
+                        .map(|value| crate::patch::encode(path, &value))
+                        .transpose()?,
+                )
+            }
+            PatchPath::Substatus => {
+                let path = pointer;
+                ::std::result::Result::Ok(
+                    target
+                        .substatus
+                        .take()
+                        .map(|value| crate::patch::encode(path, &value))
+                        .transpose()?,
+                )
+            }
+            PatchPath::StatusReason => {
+                let path = pointer;
+                ::std::result::Result::Ok(
+                    target
+                        .status_reason
+                        .take()
+                        .map(|value| crate::patch::encode(path, &value))
+                        .transpose()?,
+                )
+            }
+            PatchPath::DetailsNotes => {
+                let path = pointer;
+                ::std::result::Result::Ok(
+                    target
+                        .details
+                        .as_mut()
+                        .and_then(|value| value.notes.take())
+                        .map(|value| crate::patch::encode(path, &value))
+                        .transpose()?,
+                )
+            }
+            PatchPath::DetailsDealValue => {
+                let path = pointer;
+                ::std::result::Result::Ok(
+                    target
+                        .details
+                        .as_mut()
+                        .and_then(|value| value.deal_value.take())
+                        .map(|value| crate::patch::encode(path, &value))
+                        .transpose()?,
+                )
+            }
+            PatchPath::DetailsCurrency => {
+                let path = pointer;
+                ::std::result::Result::Ok(
+                    target
+                        .details
+                        .as_mut()
+                        .and_then(|value| value.currency.take())
+                        .map(|value| crate::patch::encode(path, &value))
+                        .transpose()?,
+                )
+            }
+            PatchPath::DetailsClosingDateTime => {
+                let path = pointer;
+                ::std::result::Result::Ok(
+                    target
+                        .details
+                        .as_mut()
+                        .and_then(|value| value.closing_date_time.take())
+                        .map(|value| crate::patch::encode(path, &value))
+                        .transpose()?,
+                )
+            }
+            PatchPath::DetailsRequirementsSolutions => {
+                let path = pointer;
+                ::std::result::Result::Ok(
+                    target
+                        .details
+                        .as_mut()
+                        .and_then(|value| value.requirements.as_mut())
+                        .and_then(|value| value.solutions.take())
+                        .map(|value| crate::patch::encode(path, &value))
+                        .transpose()?,
+                )
+            }
+            PatchPath::Team => {
+                let path = pointer;
+                ::std::result::Result::Ok(
+                    target
+                        .team
+                        .take()
+                        .map(|value| crate::patch::encode(path, &value))
+                        .transpose()?,
+                )
+            }
+            PatchPath::CustomerProfileTeam => {
+                let path = pointer;
+                ::std::result::Result::Ok(
+                    target
+                        .customer_profile
+                        .as_mut()
+                        .and_then(|value| value.team.take())
+                        .map(|value| crate::patch::encode(path, &value))
+                        .transpose()?,
+                )
+            }
+            PatchPath::ExternalReferenceId => {
+                let path = pointer;
+                ::std::result::Result::Ok(
+                    target
+                        .external_reference_id
+                        .take()
+                        .map(|value| crate::patch::encode(path, &value))
+                        .transpose()?,
+                )
+            }
+            PatchPath::ConsentConsentToShareReferralWithMicrosoftSellers => {
+                let path = pointer;
+                ::std::result::Result::Ok(
+                    target
+                        .consent
+                        .as_mut()
+                        .and_then(|value| {
+                            value.consent_to_share_referral_with_microsoft_sellers.take()
+                        })
+                        .map(|value| crate::patch::encode(path, &value))
+                        .transpose()?,
+                )
+            }
+            PatchPath::CampaignId => {
+                let path = pointer;
+                ::std::result::Result::Ok(
+                    target
+                        .campaign_id
+                        .take()
+                        .map(|value| crate::patch::encode(path, &value))
+                        .transpose()?,
+                )
+            }
+            PatchPath::ReferralProgram => {
+                let path = pointer;
+                ::std::result::Result::Ok(
+                    target
+                        .referral_program
+                        .take()
+                        .map(|value| crate::patch::encode(path, &value))
+                        .transpose()?,
+                )
+            }
+            PatchPath::SalesStage => {
+                let path = pointer;
+                ::std::result::Result::Ok(
+                    target
+                        .sales_stage
+                        .take()
+                        .map(|value| crate::patch::encode(path, &value))
+                        .transpose()?,
+                )
+            }
+            PatchPath::Registrations => {
+                let path = pointer;
+                ::std::result::Result::Ok(
+                    target
+                        .registrations
+                        .take()
+                        .map(|value| crate::patch::encode(path, &value))
+                        .transpose()?,
+                )
+            }
+        }
+    }
+    /// A `JsonPatchOperation`; `None` when the document's schema cannot hold the members
+    /// given (or requires one that is not).
+    pub fn operation(
+        op: JsonPatchOp,
+        path: ::std::string::String,
+        value: ::std::option::Option<crate::PatchValue>,
+        from: ::std::option::Option<::std::string::String>,
+    ) -> ::std::option::Option<JsonPatchOperation> {
+        ::std::option::Option::Some(JsonPatchOperation {
+            from,
+            op,
+            path,
+            value,
+            extra: ::std::default::Default::default(),
+        })
+    }
+    /// The `value` of an operation, if it has one.
+    pub fn value_of(
+        operation: &JsonPatchOperation,
+    ) -> ::std::option::Option<&crate::PatchValue> {
+        operation.value.as_ref()
+    }
+    /// The `from` of an operation, if it has one.
+    pub fn from_of(operation: &JsonPatchOperation) -> ::std::option::Option<&str> {
+        operation.from.as_deref()
+    }
+    /// Applies one JSON Patch operation to `target`, as RFC 6902 defines its op: its
+    /// path must be one of `x-patchable` and its op one accepted there; a value must
+    /// be of the member's type, and a `from` one of [`PatchPath`]. On an error,
+    /// `target` may be changed in part: apply a patch to a copy.
     pub fn apply(
         target: &mut Referral,
         operation: &JsonPatchOperation,
-    ) -> ::std::result::Result<(), crate::patch::PatchError> {
+    ) -> ::std::result::Result<(), PatchError> {
         match operation.path.as_str() {
             "/status" => {
                 crate::patch::allow(
                     operation,
                     &[super::types::JsonPatchOp::Replace, super::types::JsonPatchOp::Add],
                 )?;
-                target.status = crate::patch::decode(operation)?;
+                let value = match Step::of(operation)? {
+                    Step::Set(value) => value.clone(),
+                    Step::Remove => {
+                        return take(target, PatchPath::Status)?
+                            .map(|_| ())
+                            .ok_or_else(|| PatchError::absent(operation, "/status"));
+                    }
+                    Step::Test(value) => {
+                        let expected = crate::patch::decode(operation, value)?;
+                        return crate::patch::test(
+                            operation,
+                            target.status.as_ref(),
+                            ::std::option::Option::as_ref(&expected),
+                        );
+                    }
+                    Step::Move(from) => {
+                        take(target, from)?
+                            .ok_or_else(|| PatchError::absent(
+                                operation,
+                                from.pointer(),
+                            ))?
+                    }
+                    Step::Copy(from) => {
+                        read(target, from)?
+                            .ok_or_else(|| PatchError::absent(
+                                operation,
+                                from.pointer(),
+                            ))?
+                    }
+                };
+                let value = crate::patch::decode(operation, &value)?;
+                target.status = ::std::option::Option::Some(value);
+                Ok(())
             }
             "/substatus" => {
                 crate::patch::allow(
                     operation,
                     &[super::types::JsonPatchOp::Replace, super::types::JsonPatchOp::Add],
                 )?;
-                target.substatus = crate::patch::decode(operation)?;
+                let value = match Step::of(operation)? {
+                    Step::Set(value) => value.clone(),
+                    Step::Remove => {
+                        return take(target, PatchPath::Substatus)?
+                            .map(|_| ())
+                            .ok_or_else(|| PatchError::absent(operation, "/substatus"));
+                    }
+                    Step::Test(value) => {
+                        let expected = crate::patch::decode(operation, value)?;
+                        return crate::patch::test(
+                            operation,
+                            target.substatus.as_ref(),
+                            ::std::option::Option::as_ref(&expected),
+                        );
+                    }
+                    Step::Move(from) => {
+                        take(target, from)?
+                            .ok_or_else(|| PatchError::absent(
+                                operation,
+                                from.pointer(),
+                            ))?
+                    }
+                    Step::Copy(from) => {
+                        read(target, from)?
+                            .ok_or_else(|| PatchError::absent(
+                                operation,
+                                from.pointer(),
+                            ))?
+                    }
+                };
+                let value = crate::patch::decode(operation, &value)?;
+                target.substatus = ::std::option::Option::Some(value);
+                Ok(())
             }
             "/statusReason" => {
                 crate::patch::allow(
                     operation,
                     &[super::types::JsonPatchOp::Replace, super::types::JsonPatchOp::Add],
                 )?;
-                target.status_reason = crate::patch::decode(operation)?;
+                let value = match Step::of(operation)? {
+                    Step::Set(value) => value.clone(),
+                    Step::Remove => {
+                        return take(target, PatchPath::StatusReason)?
+                            .map(|_| ())
+                            .ok_or_else(|| PatchError::absent(
+                                operation,
+                                "/statusReason",
+                            ));
+                    }
+                    Step::Test(value) => {
+                        let expected = crate::patch::decode(operation, value)?;
+                        return crate::patch::test(
+                            operation,
+                            target.status_reason.as_ref(),
+                            ::std::option::Option::as_ref(&expected),
+                        );
+                    }
+                    Step::Move(from) => {
+                        take(target, from)?
+                            .ok_or_else(|| PatchError::absent(
+                                operation,
+                                from.pointer(),
+                            ))?
+                    }
+                    Step::Copy(from) => {
+                        read(target, from)?
+                            .ok_or_else(|| PatchError::absent(
+                                operation,
+                                from.pointer(),
+                            ))?
+                    }
+                };
+                let value = crate::patch::decode(operation, &value)?;
+                target.status_reason = ::std::option::Option::Some(value);
+                Ok(())
             }
             "/details/notes" => {
                 crate::patch::allow(
                     operation,
                     &[super::types::JsonPatchOp::Replace, super::types::JsonPatchOp::Add],
                 )?;
+                let value = match Step::of(operation)? {
+                    Step::Set(value) => value.clone(),
+                    Step::Remove => {
+                        return take(target, PatchPath::DetailsNotes)?
+                            .map(|_| ())
+                            .ok_or_else(|| PatchError::absent(
+                                operation,
+                                "/details/notes",
+                            ));
+                    }
+                    Step::Test(value) => {
+                        let expected = crate::patch::decode(operation, value)?;
+                        return crate::patch::test(
+                            operation,
+                            target
+                                .details
+                                .as_ref()
+                                .and_then(|value| value.notes.as_ref()),
+                            ::std::option::Option::as_ref(&expected),
+                        );
+                    }
+                    Step::Move(from) => {
+                        take(target, from)?
+                            .ok_or_else(|| PatchError::absent(
+                                operation,
+                                from.pointer(),
+                            ))?
+                    }
+                    Step::Copy(from) => {
+                        read(target, from)?
+                            .ok_or_else(|| PatchError::absent(
+                                operation,
+                                from.pointer(),
+                            ))?
+                    }
+                };
+                let value = crate::patch::decode(operation, &value)?;
                 let target = target
                     .details
                     .get_or_insert_with(::std::default::Default::default);
-                target.notes = crate::patch::decode(operation)?;
+                target.notes = ::std::option::Option::Some(value);
+                Ok(())
             }
             "/details/dealValue" => {
                 crate::patch::allow(
                     operation,
                     &[super::types::JsonPatchOp::Replace, super::types::JsonPatchOp::Add],
                 )?;
+                let value = match Step::of(operation)? {
+                    Step::Set(value) => value.clone(),
+                    Step::Remove => {
+                        return take(target, PatchPath::DetailsDealValue)?
+                            .map(|_| ())
+                            .ok_or_else(|| PatchError::absent(
+                                operation,
+                                "/details/dealValue",
+                            ));
+                    }
+                    Step::Test(value) => {
+                        let expected = crate::patch::decode(operation, value)?;
+                        return crate::patch::test(
+                            operation,
+                            target
+                                .details
+                                .as_ref()
+                                .and_then(|value| value.deal_value.as_ref()),
+                            ::std::option::Option::as_ref(&expected),
+                        );
+                    }
+                    Step::Move(from) => {
+                        take(target, from)?
+                            .ok_or_else(|| PatchError::absent(
+                                operation,
+                                from.pointer(),
+                            ))?
+                    }
+                    Step::Copy(from) => {
+                        read(target, from)?
+                            .ok_or_else(|| PatchError::absent(
+                                operation,
+                                from.pointer(),
+                            ))?
+                    }
+                };
+                let value = crate::patch::decode(operation, &value)?;
                 let target = target
                     .details
                     .get_or_insert_with(::std::default::Default::default);
-                target.deal_value = crate::patch::decode(operation)?;
+                target.deal_value = ::std::option::Option::Some(value);
+                Ok(())
             }
             "/details/currency" => {
                 crate::patch::allow(
                     operation,
                     &[super::types::JsonPatchOp::Replace, super::types::JsonPatchOp::Add],
                 )?;
+                let value = match Step::of(operation)? {
+                    Step::Set(value) => value.clone(),
+                    Step::Remove => {
+                        return take(target, PatchPath::DetailsCurrency)?
+                            .map(|_| ())
+                            .ok_or_else(|| PatchError::absent(
+                                operation,
+                                "/details/currency",
+                            ));
+                    }
+                    Step::Test(value) => {
+                        let expected = crate::patch::decode(operation, value)?;
+                        return crate::patch::test(
+                            operation,
+                            target
+                                .details
+                                .as_ref()
+                                .and_then(|value| value.currency.as_ref()),
+                            ::std::option::Option::as_ref(&expected),
+                        );
+                    }
+                    Step::Move(from) => {
+                        take(target, from)?
+                            .ok_or_else(|| PatchError::absent(
+                                operation,
+                                from.pointer(),
+                            ))?
+                    }
+                    Step::Copy(from) => {
+                        read(target, from)?
+                            .ok_or_else(|| PatchError::absent(
+                                operation,
+                                from.pointer(),
+                            ))?
+                    }
+                };
+                let value = crate::patch::decode(operation, &value)?;
                 let target = target
                     .details
                     .get_or_insert_with(::std::default::Default::default);
-                target.currency = crate::patch::decode(operation)?;
+                target.currency = ::std::option::Option::Some(value);
+                Ok(())
             }
             "/details/closingDateTime" => {
                 crate::patch::allow(
                     operation,
                     &[super::types::JsonPatchOp::Replace, super::types::JsonPatchOp::Add],
                 )?;
+                let value = match Step::of(operation)? {
+                    Step::Set(value) => value.clone(),
+                    Step::Remove => {
+                        return take(target, PatchPath::DetailsClosingDateTime)?
+                            .map(|_| ())
+                            .ok_or_else(|| PatchError::absent(
+                                operation,
+                                "/details/closingDateTime",
+                            ));
+                    }
+                    Step::Test(value) => {
+                        let expected = crate::patch::decode(operation, value)?;
+                        return crate::patch::test(
+                            operation,
+                            target
+                                .details
+                                .as_ref()
+                                .and_then(|value| value.closing_date_time.as_ref()),
+                            ::std::option::Option::as_ref(&expected),
+                        );
+                    }
+                    Step::Move(from) => {
+                        take(target, from)?
+                            .ok_or_else(|| PatchError::absent(
+                                operation,
+                                from.pointer(),
+                            ))?
+                    }
+                    Step::Copy(from) => {
+                        read(target, from)?
+                            .ok_or_else(|| PatchError::absent(
+                                operation,
+                                from.pointer(),
+                            ))?
+                    }
+                };
+                let value = crate::patch::decode(operation, &value)?;
                 let target = target
                     .details
                     .get_or_insert_with(::std::default::Default::default);
-                target.closing_date_time = crate::patch::decode(operation)?;
+                target.closing_date_time = ::std::option::Option::Some(value);
+                Ok(())
             }
             "/details/requirements/solutions" => {
                 crate::patch::allow(
                     operation,
                     &[super::types::JsonPatchOp::Replace, super::types::JsonPatchOp::Add],
                 )?;
+                let value = match Step::of(operation)? {
+                    Step::Set(value) => value.clone(),
+                    Step::Remove => {
+                        return take(target, PatchPath::DetailsRequirementsSolutions)?
+                            .map(|_| ())
+                            .ok_or_else(|| PatchError::absent(
+                                operation,
+                                "/details/requirements/solutions",
+                            ));
+                    }
+                    Step::Test(value) => {
+                        let expected = crate::patch::decode(operation, value)?;
+                        return crate::patch::test(
+                            operation,
+                            target
+                                .details
+                                .as_ref()
+                                .and_then(|value| value.requirements.as_ref())
+                                .and_then(|value| value.solutions.as_ref()),
+                            ::std::option::Option::as_ref(&expected),
+                        );
+                    }
+                    Step::Move(from) => {
+                        take(target, from)?
+                            .ok_or_else(|| PatchError::absent(
+                                operation,
+                                from.pointer(),
+                            ))?
+                    }
+                    Step::Copy(from) => {
+                        read(target, from)?
+                            .ok_or_else(|| PatchError::absent(
+                                operation,
+                                from.pointer(),
+                            ))?
+                    }
+                };
+                let value = crate::patch::decode(operation, &value)?;
                 let target = target
                     .details
                     .get_or_insert_with(::std::default::Default::default);
                 let target = target
                     .requirements
                     .get_or_insert_with(::std::default::Default::default);
-                target.solutions = crate::patch::decode(operation)?;
+                target.solutions = ::std::option::Option::Some(value);
+                Ok(())
             }
             "/details/requirements/solutions/-" => {
                 crate::patch::allow(operation, &[super::types::JsonPatchOp::Add])?;
-                let target = target
-                    .details
-                    .get_or_insert_with(::std::default::Default::default);
-                let target = target
-                    .requirements
-                    .get_or_insert_with(::std::default::Default::default);
-                target
-                    .solutions
-                    .get_or_insert_with(::std::default::Default::default)
-                    .push(crate::patch::decode(operation)?);
+                match Step::of(operation)? {
+                    Step::Set(value) => {
+                        let value = crate::patch::decode(operation, value)?;
+                        let target = target
+                            .details
+                            .get_or_insert_with(::std::default::Default::default);
+                        let target = target
+                            .requirements
+                            .get_or_insert_with(::std::default::Default::default);
+                        target
+                            .solutions
+                            .get_or_insert_with(::std::default::Default::default)
+                            .push(value);
+                    }
+                    step => return Err(PatchError::not_at_append(operation, &step)),
+                }
+                Ok(())
             }
             "/team" => {
                 crate::patch::allow(
                     operation,
                     &[super::types::JsonPatchOp::Replace, super::types::JsonPatchOp::Add],
                 )?;
-                target.team = crate::patch::decode(operation)?;
+                let value = match Step::of(operation)? {
+                    Step::Set(value) => value.clone(),
+                    Step::Remove => {
+                        return take(target, PatchPath::Team)?
+                            .map(|_| ())
+                            .ok_or_else(|| PatchError::absent(operation, "/team"));
+                    }
+                    Step::Test(value) => {
+                        let expected = crate::patch::decode(operation, value)?;
+                        return crate::patch::test(
+                            operation,
+                            target.team.as_ref(),
+                            ::std::option::Option::as_ref(&expected),
+                        );
+                    }
+                    Step::Move(from) => {
+                        take(target, from)?
+                            .ok_or_else(|| PatchError::absent(
+                                operation,
+                                from.pointer(),
+                            ))?
+                    }
+                    Step::Copy(from) => {
+                        read(target, from)?
+                            .ok_or_else(|| PatchError::absent(
+                                operation,
+                                from.pointer(),
+                            ))?
+                    }
+                };
+                let value = crate::patch::decode(operation, &value)?;
+                target.team = ::std::option::Option::Some(value);
+                Ok(())
             }
             "/team/-" => {
                 crate::patch::allow(operation, &[super::types::JsonPatchOp::Add])?;
-                target
-                    .team
-                    .get_or_insert_with(::std::default::Default::default)
-                    .push(crate::patch::decode(operation)?);
+                match Step::of(operation)? {
+                    Step::Set(value) => {
+                        let value = crate::patch::decode(operation, value)?;
+                        target
+                            .team
+                            .get_or_insert_with(::std::default::Default::default)
+                            .push(value);
+                    }
+                    step => return Err(PatchError::not_at_append(operation, &step)),
+                }
+                Ok(())
             }
             "/customerProfile/team" => {
                 crate::patch::allow(
                     operation,
                     &[super::types::JsonPatchOp::Replace, super::types::JsonPatchOp::Add],
                 )?;
+                let value = match Step::of(operation)? {
+                    Step::Set(value) => value.clone(),
+                    Step::Remove => {
+                        return take(target, PatchPath::CustomerProfileTeam)?
+                            .map(|_| ())
+                            .ok_or_else(|| PatchError::absent(
+                                operation,
+                                "/customerProfile/team",
+                            ));
+                    }
+                    Step::Test(value) => {
+                        let expected = crate::patch::decode(operation, value)?;
+                        return crate::patch::test(
+                            operation,
+                            target
+                                .customer_profile
+                                .as_ref()
+                                .and_then(|value| value.team.as_ref()),
+                            ::std::option::Option::as_ref(&expected),
+                        );
+                    }
+                    Step::Move(from) => {
+                        take(target, from)?
+                            .ok_or_else(|| PatchError::absent(
+                                operation,
+                                from.pointer(),
+                            ))?
+                    }
+                    Step::Copy(from) => {
+                        read(target, from)?
+                            .ok_or_else(|| PatchError::absent(
+                                operation,
+                                from.pointer(),
+                            ))?
+                    }
+                };
+                let value = crate::patch::decode(operation, &value)?;
                 let target = target
                     .customer_profile
                     .get_or_insert_with(::std::default::Default::default);
-                target.team = crate::patch::decode(operation)?;
+                target.team = ::std::option::Option::Some(value);
+                Ok(())
             }
             "/customerProfile/team/-" => {
                 crate::patch::allow(operation, &[super::types::JsonPatchOp::Add])?;
-                let target = target
-                    .customer_profile
-                    .get_or_insert_with(::std::default::Default::default);
-                target
-                    .team
-                    .get_or_insert_with(::std::default::Default::default)
-                    .push(crate::patch::decode(operation)?);
+                match Step::of(operation)? {
+                    Step::Set(value) => {
+                        let value = crate::patch::decode(operation, value)?;
+                        let target = target
+                            .customer_profile
+                            .get_or_insert_with(::std::default::Default::default);
+                        target
+                            .team
+                            .get_or_insert_with(::std::default::Default::default)
+                            .push(value);
+                    }
+                    step => return Err(PatchError::not_at_append(operation, &step)),
+                }
+                Ok(())
             }
             "/externalReferenceId" => {
                 crate::patch::allow(
                     operation,
                     &[super::types::JsonPatchOp::Replace, super::types::JsonPatchOp::Add],
                 )?;
-                target.external_reference_id = crate::patch::decode(operation)?;
+                let value = match Step::of(operation)? {
+                    Step::Set(value) => value.clone(),
+                    Step::Remove => {
+                        return take(target, PatchPath::ExternalReferenceId)?
+                            .map(|_| ())
+                            .ok_or_else(|| PatchError::absent(
+                                operation,
+                                "/externalReferenceId",
+                            ));
+                    }
+                    Step::Test(value) => {
+                        let expected = crate::patch::decode(operation, value)?;
+                        return crate::patch::test(
+                            operation,
+                            target.external_reference_id.as_ref(),
+                            ::std::option::Option::as_ref(&expected),
+                        );
+                    }
+                    Step::Move(from) => {
+                        take(target, from)?
+                            .ok_or_else(|| PatchError::absent(
+                                operation,
+                                from.pointer(),
+                            ))?
+                    }
+                    Step::Copy(from) => {
+                        read(target, from)?
+                            .ok_or_else(|| PatchError::absent(
+                                operation,
+                                from.pointer(),
+                            ))?
+                    }
+                };
+                let value = crate::patch::decode(operation, &value)?;
+                target.external_reference_id = ::std::option::Option::Some(value);
+                Ok(())
             }
             "/consent/consentToShareReferralWithMicrosoftSellers" => {
                 crate::patch::allow(
                     operation,
                     &[super::types::JsonPatchOp::Replace, super::types::JsonPatchOp::Add],
                 )?;
+                let value = match Step::of(operation)? {
+                    Step::Set(value) => value.clone(),
+                    Step::Remove => {
+                        return take(
+                                target,
+                                PatchPath::ConsentConsentToShareReferralWithMicrosoftSellers,
+                            )?
+                            .map(|_| ())
+                            .ok_or_else(|| PatchError::absent(
+                                operation,
+                                "/consent/consentToShareReferralWithMicrosoftSellers",
+                            ));
+                    }
+                    Step::Test(value) => {
+                        let expected = crate::patch::decode(operation, value)?;
+                        return crate::patch::test(
+                            operation,
+                            target
+                                .consent
+                                .as_ref()
+                                .and_then(|value| {
+                                    value
+                                        .consent_to_share_referral_with_microsoft_sellers
+                                        .as_ref()
+                                }),
+                            ::std::option::Option::as_ref(&expected),
+                        );
+                    }
+                    Step::Move(from) => {
+                        take(target, from)?
+                            .ok_or_else(|| PatchError::absent(
+                                operation,
+                                from.pointer(),
+                            ))?
+                    }
+                    Step::Copy(from) => {
+                        read(target, from)?
+                            .ok_or_else(|| PatchError::absent(
+                                operation,
+                                from.pointer(),
+                            ))?
+                    }
+                };
+                let value = crate::patch::decode(operation, &value)?;
                 let target = target
                     .consent
                     .get_or_insert_with(::std::default::Default::default);
-                target.consent_to_share_referral_with_microsoft_sellers = crate::patch::decode(
-                    operation,
-                )?;
+                target.consent_to_share_referral_with_microsoft_sellers = ::std::option::Option::Some(
+                    value,
+                );
+                Ok(())
             }
             "/campaignId" => {
                 crate::patch::allow(
                     operation,
                     &[super::types::JsonPatchOp::Replace, super::types::JsonPatchOp::Add],
                 )?;
-                target.campaign_id = crate::patch::decode(operation)?;
+                let value = match Step::of(operation)? {
+                    Step::Set(value) => value.clone(),
+                    Step::Remove => {
+                        return take(target, PatchPath::CampaignId)?
+                            .map(|_| ())
+                            .ok_or_else(|| PatchError::absent(operation, "/campaignId"));
+                    }
+                    Step::Test(value) => {
+                        let expected = crate::patch::decode(operation, value)?;
+                        return crate::patch::test(
+                            operation,
+                            target.campaign_id.as_ref(),
+                            ::std::option::Option::as_ref(&expected),
+                        );
+                    }
+                    Step::Move(from) => {
+                        take(target, from)?
+                            .ok_or_else(|| PatchError::absent(
+                                operation,
+                                from.pointer(),
+                            ))?
+                    }
+                    Step::Copy(from) => {
+                        read(target, from)?
+                            .ok_or_else(|| PatchError::absent(
+                                operation,
+                                from.pointer(),
+                            ))?
+                    }
+                };
+                let value = crate::patch::decode(operation, &value)?;
+                target.campaign_id = ::std::option::Option::Some(value);
+                Ok(())
             }
             "/referralProgram" => {
                 crate::patch::allow(
                     operation,
                     &[super::types::JsonPatchOp::Replace, super::types::JsonPatchOp::Add],
                 )?;
-                target.referral_program = crate::patch::decode(operation)?;
+                let value = match Step::of(operation)? {
+                    Step::Set(value) => value.clone(),
+                    Step::Remove => {
+                        return take(target, PatchPath::ReferralProgram)?
+                            .map(|_| ())
+                            .ok_or_else(|| PatchError::absent(
+                                operation,
+                                "/referralProgram",
+                            ));
+                    }
+                    Step::Test(value) => {
+                        let expected = crate::patch::decode(operation, value)?;
+                        return crate::patch::test(
+                            operation,
+                            target.referral_program.as_ref(),
+                            ::std::option::Option::as_ref(&expected),
+                        );
+                    }
+                    Step::Move(from) => {
+                        take(target, from)?
+                            .ok_or_else(|| PatchError::absent(
+                                operation,
+                                from.pointer(),
+                            ))?
+                    }
+                    Step::Copy(from) => {
+                        read(target, from)?
+                            .ok_or_else(|| PatchError::absent(
+                                operation,
+                                from.pointer(),
+                            ))?
+                    }
+                };
+                let value = crate::patch::decode(operation, &value)?;
+                target.referral_program = ::std::option::Option::Some(value);
+                Ok(())
             }
             "/salesStage" => {
                 crate::patch::allow(
                     operation,
                     &[super::types::JsonPatchOp::Replace, super::types::JsonPatchOp::Add],
                 )?;
-                target.sales_stage = crate::patch::decode(operation)?;
+                let value = match Step::of(operation)? {
+                    Step::Set(value) => value.clone(),
+                    Step::Remove => {
+                        return take(target, PatchPath::SalesStage)?
+                            .map(|_| ())
+                            .ok_or_else(|| PatchError::absent(operation, "/salesStage"));
+                    }
+                    Step::Test(value) => {
+                        let expected = crate::patch::decode(operation, value)?;
+                        return crate::patch::test(
+                            operation,
+                            target.sales_stage.as_ref(),
+                            ::std::option::Option::as_ref(&expected),
+                        );
+                    }
+                    Step::Move(from) => {
+                        take(target, from)?
+                            .ok_or_else(|| PatchError::absent(
+                                operation,
+                                from.pointer(),
+                            ))?
+                    }
+                    Step::Copy(from) => {
+                        read(target, from)?
+                            .ok_or_else(|| PatchError::absent(
+                                operation,
+                                from.pointer(),
+                            ))?
+                    }
+                };
+                let value = crate::patch::decode(operation, &value)?;
+                target.sales_stage = ::std::option::Option::Some(value);
+                Ok(())
             }
             "/registrations" => {
                 crate::patch::allow(
                     operation,
                     &[super::types::JsonPatchOp::Replace, super::types::JsonPatchOp::Add],
                 )?;
-                target.registrations = crate::patch::decode(operation)?;
+                let value = match Step::of(operation)? {
+                    Step::Set(value) => value.clone(),
+                    Step::Remove => {
+                        return take(target, PatchPath::Registrations)?
+                            .map(|_| ())
+                            .ok_or_else(|| PatchError::absent(
+                                operation,
+                                "/registrations",
+                            ));
+                    }
+                    Step::Test(value) => {
+                        let expected = crate::patch::decode(operation, value)?;
+                        return crate::patch::test(
+                            operation,
+                            target.registrations.as_ref(),
+                            ::std::option::Option::as_ref(&expected),
+                        );
+                    }
+                    Step::Move(from) => {
+                        take(target, from)?
+                            .ok_or_else(|| PatchError::absent(
+                                operation,
+                                from.pointer(),
+                            ))?
+                    }
+                    Step::Copy(from) => {
+                        read(target, from)?
+                            .ok_or_else(|| PatchError::absent(
+                                operation,
+                                from.pointer(),
+                            ))?
+                    }
+                };
+                let value = crate::patch::decode(operation, &value)?;
+                target.registrations = ::std::option::Option::Some(value);
+                Ok(())
             }
             "/registrations/-" => {
                 crate::patch::allow(operation, &[super::types::JsonPatchOp::Add])?;
-                target
-                    .registrations
-                    .get_or_insert_with(::std::default::Default::default)
-                    .push(crate::patch::decode(operation)?);
+                match Step::of(operation)? {
+                    Step::Set(value) => {
+                        let value = crate::patch::decode(operation, value)?;
+                        target
+                            .registrations
+                            .get_or_insert_with(::std::default::Default::default)
+                            .push(value);
+                    }
+                    step => return Err(PatchError::not_at_append(operation, &step)),
+                }
+                Ok(())
             }
-            _ => return Err(crate::patch::PatchError::unknown_path(operation)),
+            _ => Err(PatchError::unknown_path(operation)),
         }
-        Ok(())
     }
     impl crate::patch::Patch {
         ///Sets `status` (`replace` at `/status`).
         pub fn set_status(self, value: crate::types::ReferralStatus) -> Self {
-            self.push(super::types::JsonPatchOp::Replace, "/status", &value)
+            self.push_value(super::types::JsonPatchOp::Replace, "/status", &value)
         }
         ///Sets `substatus` (`replace` at `/substatus`).
         pub fn set_substatus(self, value: crate::types::ReferralSubstatus) -> Self {
-            self.push(super::types::JsonPatchOp::Replace, "/substatus", &value)
+            self.push_value(super::types::JsonPatchOp::Replace, "/substatus", &value)
         }
         ///Sets `statusReason` (`replace` at `/statusReason`).
         pub fn set_status_reason(
@@ -10230,7 +11281,7 @@ pub mod patching {
             value: impl ::std::convert::Into<::std::string::String>,
         ) -> Self {
             let value: ::std::string::String = value.into();
-            self.push(super::types::JsonPatchOp::Replace, "/statusReason", &value)
+            self.push_value(super::types::JsonPatchOp::Replace, "/statusReason", &value)
         }
         ///Sets `details/notes` (`replace` at `/details/notes`).
         pub fn set_details_notes(
@@ -10238,11 +11289,15 @@ pub mod patching {
             value: impl ::std::convert::Into<::std::string::String>,
         ) -> Self {
             let value: ::std::string::String = value.into();
-            self.push(super::types::JsonPatchOp::Replace, "/details/notes", &value)
+            self.push_value(super::types::JsonPatchOp::Replace, "/details/notes", &value)
         }
         ///Sets `details/dealValue` (`replace` at `/details/dealValue`).
         pub fn set_details_deal_value(self, value: crate::Amount) -> Self {
-            self.push(super::types::JsonPatchOp::Replace, "/details/dealValue", &value)
+            self.push_value(
+                super::types::JsonPatchOp::Replace,
+                "/details/dealValue",
+                &value,
+            )
         }
         ///Sets `details/currency` (`replace` at `/details/currency`).
         pub fn set_details_currency(
@@ -10250,14 +11305,18 @@ pub mod patching {
             value: impl ::std::convert::Into<::std::string::String>,
         ) -> Self {
             let value: ::std::string::String = value.into();
-            self.push(super::types::JsonPatchOp::Replace, "/details/currency", &value)
+            self.push_value(
+                super::types::JsonPatchOp::Replace,
+                "/details/currency",
+                &value,
+            )
         }
         ///Sets `details/closingDateTime` (`replace` at `/details/closingDateTime`).
         pub fn set_details_closing_date_time(
             self,
             value: ::chrono::DateTime<::chrono::offset::Utc>,
         ) -> Self {
-            self.push(
+            self.push_value(
                 super::types::JsonPatchOp::Replace,
                 "/details/closingDateTime",
                 &value,
@@ -10268,7 +11327,7 @@ pub mod patching {
             self,
             value: ::std::vec::Vec<SolutionTag>,
         ) -> Self {
-            self.push(
+            self.push_value(
                 super::types::JsonPatchOp::Replace,
                 "/details/requirements/solutions",
                 &value,
@@ -10276,7 +11335,7 @@ pub mod patching {
         }
         ///Appends an item to `details/requirements/solutions` (`add` at `/details/requirements/solutions/-`).
         pub fn append_details_requirements_solutions(self, value: SolutionTag) -> Self {
-            self.push(
+            self.push_value(
                 super::types::JsonPatchOp::Add,
                 "/details/requirements/solutions/-",
                 &value,
@@ -10284,15 +11343,15 @@ pub mod patching {
         }
         ///Sets `team` (`replace` at `/team`).
         pub fn set_team(self, value: ::std::vec::Vec<Member>) -> Self {
-            self.push(super::types::JsonPatchOp::Replace, "/team", &value)
+            self.push_value(super::types::JsonPatchOp::Replace, "/team", &value)
         }
         ///Appends an item to `team` (`add` at `/team/-`).
         pub fn append_team(self, value: Member) -> Self {
-            self.push(super::types::JsonPatchOp::Add, "/team/-", &value)
+            self.push_value(super::types::JsonPatchOp::Add, "/team/-", &value)
         }
         ///Sets `customerProfile/team` (`replace` at `/customerProfile/team`).
         pub fn set_customer_profile_team(self, value: ::std::vec::Vec<Member>) -> Self {
-            self.push(
+            self.push_value(
                 super::types::JsonPatchOp::Replace,
                 "/customerProfile/team",
                 &value,
@@ -10300,7 +11359,11 @@ pub mod patching {
         }
         ///Appends an item to `customerProfile/team` (`add` at `/customerProfile/team/-`).
         pub fn append_customer_profile_team(self, value: Member) -> Self {
-            self.push(super::types::JsonPatchOp::Add, "/customerProfile/team/-", &value)
+            self.push_value(
+                super::types::JsonPatchOp::Add,
+                "/customerProfile/team/-",
+                &value,
+            )
         }
         ///Sets `externalReferenceId` (`replace` at `/externalReferenceId`).
         pub fn set_external_reference_id(
@@ -10308,14 +11371,18 @@ pub mod patching {
             value: impl ::std::convert::Into<::std::string::String>,
         ) -> Self {
             let value: ::std::string::String = value.into();
-            self.push(super::types::JsonPatchOp::Replace, "/externalReferenceId", &value)
+            self.push_value(
+                super::types::JsonPatchOp::Replace,
+                "/externalReferenceId",
+                &value,
+            )
         }
         ///Sets `consent/consentToShareReferralWithMicrosoftSellers` (`replace` at `/consent/consentToShareReferralWithMicrosoftSellers`).
         pub fn set_consent_consent_to_share_referral_with_microsoft_sellers(
             self,
             value: bool,
         ) -> Self {
-            self.push(
+            self.push_value(
                 super::types::JsonPatchOp::Replace,
                 "/consent/consentToShareReferralWithMicrosoftSellers",
                 &value,
@@ -10327,7 +11394,7 @@ pub mod patching {
             value: impl ::std::convert::Into<::std::string::String>,
         ) -> Self {
             let value: ::std::string::String = value.into();
-            self.push(super::types::JsonPatchOp::Replace, "/campaignId", &value)
+            self.push_value(super::types::JsonPatchOp::Replace, "/campaignId", &value)
         }
         ///Sets `referralProgram` (`replace` at `/referralProgram`).
         pub fn set_referral_program(
@@ -10335,19 +11402,23 @@ pub mod patching {
             value: impl ::std::convert::Into<::std::string::String>,
         ) -> Self {
             let value: ::std::string::String = value.into();
-            self.push(super::types::JsonPatchOp::Replace, "/referralProgram", &value)
+            self.push_value(
+                super::types::JsonPatchOp::Replace,
+                "/referralProgram",
+                &value,
+            )
         }
         ///Sets `salesStage` (`replace` at `/salesStage`).
         pub fn set_sales_stage(self, value: crate::types::SalesStage) -> Self {
-            self.push(super::types::JsonPatchOp::Replace, "/salesStage", &value)
+            self.push_value(super::types::JsonPatchOp::Replace, "/salesStage", &value)
         }
         ///Sets `registrations` (`replace` at `/registrations`).
         pub fn set_registrations(self, value: ::std::vec::Vec<Registration>) -> Self {
-            self.push(super::types::JsonPatchOp::Replace, "/registrations", &value)
+            self.push_value(super::types::JsonPatchOp::Replace, "/registrations", &value)
         }
         ///Appends an item to `registrations` (`add` at `/registrations/-`).
         pub fn append_registrations(self, value: Registration) -> Self {
-            self.push(super::types::JsonPatchOp::Add, "/registrations/-", &value)
+            self.push_value(super::types::JsonPatchOp::Add, "/registrations/-", &value)
         }
     }
 }

@@ -30,15 +30,16 @@ use crate::PatchValue;
 use crate::facts::PATCHABLE;
 use crate::types::{JsonPatch, JsonPatchOp, JsonPatchOperation};
 
-pub use crate::generated::patching::apply;
+pub use crate::generated::patching::{PatchPath, apply, from_of, operation, value_of};
 
-/// A JSON Patch document under construction: one typed method per path of `x-patchable`
-/// (`set_<member>` for a member, `append_<array>` for an item added at `/-`).
+/// A JSON Patch document under construction: one typed method per path and op of
+/// `x-patchable` (`set_<member>` for `replace` or `add`, `append_<array>` for an item added at
+/// `/-`, `remove_<member>`, `test_<member>`, `move_<member>_from`, `copy_<member>_from`).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Patch {
     operations: Vec<JsonPatchOperation>,
-    /// The first value that could not be written as JSON (none of the generated types fails).
-    error: Option<String>,
+    /// The first operation that could not be written (a value that is not JSON).
+    error: Option<PatchError>,
 }
 
 impl Patch {
@@ -69,26 +70,48 @@ impl Patch {
     /// The JSON Patch document, in the order the operations were added.
     pub fn into_json_patch(self) -> Result<JsonPatch, PatchError> {
         match self.error {
-            Some(message) => Err(PatchError::Value {
-                path: String::new(),
-                message,
-            }),
+            Some(error) => Err(error),
             None => Ok(JsonPatch(self.operations)),
         }
     }
 
-    /// Adds an operation; used by the generated methods, which fix `op` and `path` from the
-    /// document.
-    pub(crate) fn push(mut self, op: JsonPatchOp, path: &str, value: &impl Serialize) -> Self {
-        match PatchValue::from_serialize(value) {
-            Ok(value) => self
-                .operations
-                .push(JsonPatchOperation::new(op, path.to_owned(), value)),
-            Err(error) => {
-                self.error
-                    .get_or_insert_with(|| format!("the value for {path}: {error}"));
-            }
+    /// Adds an operation with a value; used by the generated methods, which fix `op` and
+    /// `path` from the document.
+    pub(crate) fn push_value(self, op: JsonPatchOp, path: &str, value: &impl Serialize) -> Self {
+        match encode(path, value) {
+            Ok(value) => self.push(op, path, Some(value), None),
+            Err(error) => self.fail(error),
         }
+    }
+
+    /// Adds an operation without a value (`remove`, or `move` and `copy` with their `from`).
+    #[allow(dead_code, reason = "used when the document declares one of these ops")]
+    pub(crate) fn push_bare(self, op: JsonPatchOp, path: &str, from: Option<PatchPath>) -> Self {
+        self.push(op, path, None, from.map(|from| from.pointer().to_owned()))
+    }
+
+    fn push(
+        mut self,
+        op: JsonPatchOp,
+        path: &str,
+        value: Option<PatchValue>,
+        from: Option<String>,
+    ) -> Self {
+        match operation(op, path.to_owned(), value, from) {
+            Some(operation) => {
+                self.operations.push(operation);
+                self
+            }
+            // The codegen refuses an op whose members the schema cannot hold.
+            None => self.fail(PatchError::Value {
+                path: path.to_owned(),
+                message: format!("the document's `JsonPatchOperation` cannot hold a `{op}`"),
+            }),
+        }
+    }
+
+    fn fail(mut self, error: PatchError) -> Self {
+        self.error.get_or_insert(error);
         self
     }
 }
@@ -122,13 +145,43 @@ pub enum PatchError {
         /// The ops that the path takes.
         allowed: Vec<String>,
     },
-    /// The value does not have the member's type.
+    /// The value does not have the member's type, or is missing.
     #[error("the value does not fit {path}: {message}")]
     Value {
         /// The path.
         path: String,
         /// Why.
         message: String,
+    },
+    /// The `from` of a `move` or `copy` is missing or names no member that it may take.
+    #[error("the `from` of the `{op}` at {path}: {message}")]
+    From {
+        /// The path.
+        path: String,
+        /// The op.
+        op: String,
+        /// Why.
+        message: String,
+    },
+    /// The member that a `remove`, `move` or `copy` reads is absent.
+    #[error("the `{op}` at {path} needs a value at {absent}, and there is none")]
+    Absent {
+        /// The path.
+        path: String,
+        /// The op.
+        op: String,
+        /// The pointer that holds nothing.
+        absent: String,
+    },
+    /// A `test` found another value than the expected one.
+    #[error("the test of {path} failed: it holds {found}, not {expected}")]
+    Test {
+        /// The path.
+        path: String,
+        /// The value expected, as JSON.
+        expected: String,
+        /// The value found, as JSON (`null` when absent).
+        found: String,
     },
 }
 
@@ -138,7 +191,10 @@ impl PatchError {
         match self {
             PatchError::UnknownPath { path, .. }
             | PatchError::Op { path, .. }
-            | PatchError::Value { path, .. } => path,
+            | PatchError::Value { path, .. }
+            | PatchError::From { path, .. }
+            | PatchError::Absent { path, .. }
+            | PatchError::Test { path, .. } => path,
         }
     }
 
@@ -148,6 +204,131 @@ impl PatchError {
             known: PATCHABLE.iter().map(|entry| entry.pointer).collect(),
         }
     }
+
+    pub(crate) fn absent(operation: &JsonPatchOperation, absent: &str) -> Self {
+        PatchError::Absent {
+            path: operation.path.clone(),
+            op: operation.op.to_string(),
+            absent: absent.to_owned(),
+        }
+    }
+
+    #[allow(dead_code, reason = "used when a patchable member is required")]
+    pub(crate) fn required(path: &str) -> Self {
+        PatchError::Value {
+            path: path.to_owned(),
+            message: "the member is required and cannot be removed".into(),
+        }
+    }
+
+    pub(crate) fn not_at_append(operation: &JsonPatchOperation, step: &Step<'_>) -> Self {
+        PatchError::Op {
+            path: operation.path.clone(),
+            op: step.op().to_owned(),
+            allowed: vec!["add".into()],
+        }
+    }
+
+    fn from(operation: &JsonPatchOperation, message: String) -> Self {
+        PatchError::From {
+            path: operation.path.clone(),
+            op: operation.op.to_string(),
+            message,
+        }
+    }
+}
+
+/// What one operation does, as RFC 6902 defines its op, with the member it takes.
+#[derive(Debug)]
+pub enum Step<'a> {
+    /// `add` or `replace`: the member takes the value (an item is appended at `/-`). The
+    /// service treats both alike: a `replace` of an absent member sets it.
+    Set(&'a PatchValue),
+    /// `remove`: the member must be present, and is then absent.
+    Remove,
+    /// `test`: the member must hold the value (absent when the value is `null`).
+    Test(&'a PatchValue),
+    /// `move`: the member at `from` must be present; it is taken away and set here.
+    Move(PatchPath),
+    /// `copy`: the member at `from` must be present; its value is set here.
+    Copy(PatchPath),
+}
+
+impl<'a> Step<'a> {
+    /// The step of `operation`, with its `value` or `from` checked to be there.
+    pub fn of(operation: &'a JsonPatchOperation) -> Result<Self, PatchError> {
+        let op = operation.op.to_string();
+        let value = || {
+            value_of(operation).ok_or_else(|| PatchError::Value {
+                path: operation.path.clone(),
+                message: format!("`{op}` takes a `value`, and there is none"),
+            })
+        };
+        match op.as_str() {
+            "add" | "replace" => Ok(Step::Set(value()?)),
+            "test" => Ok(Step::Test(value()?)),
+            "remove" => Ok(Step::Remove),
+            "move" => from_path(operation, true).map(Step::Move),
+            "copy" => from_path(operation, false).map(Step::Copy),
+            _ => Err(PatchError::Op {
+                path: operation.path.clone(),
+                op,
+                allowed: allowed_at(&operation.path),
+            }),
+        }
+    }
+
+    /// The op's name.
+    pub fn op(&self) -> &'static str {
+        match self {
+            Step::Set(_) => "add",
+            Step::Remove => "remove",
+            Step::Test(_) => "test",
+            Step::Move(_) => "move",
+            Step::Copy(_) => "copy",
+        }
+    }
+}
+
+/// The `from` of a `move` (which removes it: its path must take `remove`) or a `copy`.
+fn from_path(operation: &JsonPatchOperation, moves: bool) -> Result<PatchPath, PatchError> {
+    let Some(pointer) = from_of(operation) else {
+        return Err(PatchError::from(operation, "it is missing".into()));
+    };
+    let Some(from) = PatchPath::from_pointer(pointer) else {
+        let known: Vec<&str> = PatchPath::ALL.iter().map(|path| path.pointer()).collect();
+        return Err(PatchError::from(
+            operation,
+            format!("`{pointer}` is not one of {}", known.join(", ")),
+        ));
+    };
+    let removable = allowed_at(pointer).iter().any(|op| op == "remove");
+    if moves && !removable {
+        return Err(PatchError::from(
+            operation,
+            format!("a move removes {pointer}, which does not take `remove`"),
+        ));
+    }
+    let inside = operation
+        .path
+        .strip_prefix(pointer)
+        .is_some_and(|rest| rest.starts_with('/'));
+    if moves && inside {
+        return Err(PatchError::from(
+            operation,
+            format!("{pointer} cannot move into itself"),
+        ));
+    }
+    Ok(from)
+}
+
+/// The ops that `path` takes.
+fn allowed_at(path: &str) -> Vec<String> {
+    PATCHABLE
+        .iter()
+        .filter(|entry| entry.pointer == path)
+        .flat_map(|entry| entry.ops.iter().map(ToString::to_string))
+        .collect()
 }
 
 /// Refuses an op that the path does not take.
@@ -163,16 +344,45 @@ pub(crate) fn allow(operation: &JsonPatchOperation, ops: &[JsonPatchOp]) -> Resu
     }
 }
 
-/// The operation's value as the member's type, decoded from its text (so money keeps its
-/// digits).
-pub(crate) fn decode<T: DeserializeOwned>(operation: &JsonPatchOperation) -> Result<T, PatchError> {
-    operation
-        .value
-        .to_value()
-        .map_err(|error| PatchError::Value {
-            path: operation.path.clone(),
-            message: format!("{} is not one: {error}", operation.value.json()),
-        })
+/// `value` as the member's type, decoded from its text (so money keeps its digits).
+pub(crate) fn decode<T: DeserializeOwned>(
+    operation: &JsonPatchOperation,
+    value: &PatchValue,
+) -> Result<T, PatchError> {
+    value.to_value().map_err(|error| PatchError::Value {
+        path: operation.path.clone(),
+        message: format!("{} is not one: {error}", value.json()),
+    })
+}
+
+/// The JSON text of a member's value.
+pub(crate) fn encode<T: Serialize + ?Sized>(
+    path: &str,
+    value: &T,
+) -> Result<PatchValue, PatchError> {
+    PatchValue::from_serialize(value).map_err(|error| PatchError::Value {
+        path: path.to_owned(),
+        message: error.to_string(),
+    })
+}
+
+/// A `test`: `found` (the member) must equal `expected` (`None` for `null`).
+pub(crate) fn test<T: PartialEq + Serialize>(
+    operation: &JsonPatchOperation,
+    found: Option<&T>,
+    expected: Option<&T>,
+) -> Result<(), PatchError> {
+    if found == expected {
+        return Ok(());
+    }
+    let json = |value: Option<&T>| {
+        encode(&operation.path, &value).map_or_else(|_| "?".to_owned(), |value| value.to_string())
+    };
+    Err(PatchError::Test {
+        path: operation.path.clone(),
+        expected: json(expected),
+        found: json(found),
+    })
 }
 
 #[cfg(test)]
@@ -181,7 +391,8 @@ mod tests {
     use crate::types::{Member, Referral, ReferralStatus};
 
     fn operation(op: JsonPatchOp, path: &str, json: &str) -> JsonPatchOperation {
-        JsonPatchOperation::new(op, path.into(), PatchValue::from_json(json).unwrap())
+        let value = PatchValue::from_json(json).unwrap();
+        super::operation(op, path.into(), Some(value), None).unwrap()
     }
 
     #[test]
