@@ -134,6 +134,9 @@ enum Command {
     /// Close a referral as lost, saying why.
     #[command(after_help = triage::HELP)]
     CloseLost(triage::ReasonArgs),
+    /// Move a referral to any status that the document's status rules allow.
+    #[command(after_help = triage::status_help())]
+    SetStatus(triage::StatusArgs),
     /// Create a referral from a JSON file; with --share-with-microsoft, a co-sell referral.
     #[command(after_help = create::HELP)]
     Create(create::Args),
@@ -439,6 +442,7 @@ async fn run(matches: ArgMatches) -> anyhow::Result<()> {
         Command::Decline(args) => triage::decline(&context, args).await,
         Command::CloseWon(args) => triage::close_won(&context, args).await,
         Command::CloseLost(args) => triage::close_lost(&context, args).await,
+        Command::SetStatus(args) => triage::set_status(&context, args).await,
         Command::Create(args) => create::run(&context, args).await,
         Command::Listen(args) => listen::run(&context, args).await,
         Command::Webhooks(args) => webhooks::run(&context, args, cli.token.clone()).await,

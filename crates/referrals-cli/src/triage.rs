@@ -5,7 +5,8 @@
 
 use std::io::{self, Write};
 
-use referrals_client::types::Referral;
+use referrals_client::facts::STATUS_RULES;
+use referrals_client::types::{Referral, ReferralStatus, ReferralSubstatus};
 use referrals_client::{Amount, DECIDE_ATTEMPTS, Decided, ErrorKind, StatusChange};
 
 use crate::output::Format;
@@ -64,6 +65,55 @@ pub struct WonArgs {
     /// The final value of the deal, as a decimal number (kept digit for digit).
     #[arg(long, value_name = "AMOUNT")]
     pub deal_value: Option<Amount>,
+}
+
+/// The options of `set-status`.
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub common: Args,
+    /// The status to move to (see the rules below).
+    #[arg(value_name = "STATUS")]
+    pub status: ReferralStatus,
+    /// The substatus [default: the first of the status's rule].
+    #[arg(long, value_name = "SUBSTATUS")]
+    pub substatus: Option<ReferralSubstatus>,
+    /// Why (the referral's statusReason).
+    #[arg(long)]
+    pub reason: Option<String>,
+}
+
+/// The help of `set-status`: the document's status rules.
+pub fn status_help() -> String {
+    let mut help = String::from(
+        "The status rules of the document (x-status-rules): from each status, the statuses a \
+         referral may move to, and the substatuses of the status (the first is given when \
+         --substatus is left out):\n",
+    );
+    for rule in STATUS_RULES {
+        let to: Vec<&str> = rule.to.iter().map(|status| status.as_str()).collect();
+        let substatus: Vec<&str> = rule.substatus.iter().map(|s| s.as_str()).collect();
+        help.push_str(&format!(
+            "  {:<10} → {}; substatus {}\n",
+            rule.from.as_str(),
+            to.join(", "),
+            substatus.join(", ")
+        ));
+    }
+    help.push_str(
+        "\nExample:\n  referrals set-status 7e6ac78a-4f37-4f6e-b3e5-3ab4b4ad9fa1 Active\n\n",
+    );
+    help.push_str(HELP.split_once("\n\n").map_or(HELP, |(_, rest)| rest));
+    help
+}
+
+pub async fn set_status(context: &Context, args: &StatusArgs) -> anyhow::Result<()> {
+    let to = StatusChange::To {
+        status: args.status.clone(),
+        substatus: args.substatus.clone(),
+        reason: args.reason.clone(),
+    };
+    change(context, &args.common, to).await
 }
 
 pub async fn accept(context: &Context, args: &Args) -> anyhow::Result<()> {

@@ -429,6 +429,7 @@ fn every_command_has_help_with_examples() {
         "decline",
         "close-won",
         "close-lost",
+        "set-status",
         "create",
         "listen",
         "changes",
@@ -442,6 +443,37 @@ fn every_command_has_help_with_examples() {
     assert!(out.stdout.contains("Exit status"));
     let out = server.run(&["completions", "bash"]).ok();
     assert!(out.stdout.contains("referrals"));
+}
+
+#[test]
+fn set_status_takes_any_status_of_the_rules_with_its_first_substatus() {
+    let server = Server::start(200);
+    let out = server.run(&["set-status", "--help"]).ok();
+    for rule in referrals_client::facts::STATUS_RULES {
+        assert!(out.stdout.contains(rule.from.as_str()), "{}", out.stdout);
+    }
+    let id = one_id(&server, &["--status", "New", "--direction", "Incoming"]);
+    let out = server.run(&["set-status", &id, "Active"]).ok();
+    let moved: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(moved["status"], "Active");
+    assert_eq!(moved["substatus"], "Accepted");
+    let out = server.run(&["set-status", &id, "New", "--substatus", "Pending"]);
+    assert_ne!(out.code, Some(0), "{}", out.stdout);
+    assert!(out.stderr.contains("may move to"), "{}", out.stderr);
+    let out = server
+        .run(&[
+            "set-status",
+            &id,
+            "Closed",
+            "--substatus",
+            "Lost",
+            "--reason",
+            "No budget",
+        ])
+        .ok();
+    let closed: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(closed["substatus"], "Lost");
+    assert_eq!(closed["statusReason"], "No budget");
 }
 
 #[test]

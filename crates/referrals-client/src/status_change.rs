@@ -4,6 +4,7 @@
 //! changed meanwhile (412), decides again on the version the service has.
 
 use crate::patch::Patch;
+use crate::transitions;
 use crate::types::{Referral, ReferralStatus, ReferralSubstatus};
 use crate::{Amount, Client, Error, ErrorKind};
 
@@ -40,6 +41,18 @@ pub enum StatusChange {
         /// Why (the referral's `statusReason`).
         reason: String,
     },
+    /// Any status that the document's `x-status-rules` allow, such as one added after this
+    /// crate was written: with the substatus named, or else the first that the rules give the
+    /// status (the one a referral entering it without a substatus gets); and a `statusReason`
+    /// when given.
+    To {
+        /// The status.
+        status: ReferralStatus,
+        /// The substatus; `None` for the first of the status's rule.
+        substatus: Option<ReferralSubstatus>,
+        /// Why (the referral's `statusReason`), if said.
+        reason: Option<String>,
+    },
 }
 
 impl StatusChange {
@@ -50,6 +63,17 @@ impl StatusChange {
             Self::Decline { .. } => (ReferralStatus::Closed, ReferralSubstatus::Declined),
             Self::CloseWon { .. } => (ReferralStatus::Closed, ReferralSubstatus::Won),
             Self::CloseLost { .. } => (ReferralStatus::Closed, ReferralSubstatus::Lost),
+            Self::To {
+                status, substatus, ..
+            } => {
+                let substatus = substatus
+                    .clone()
+                    .or_else(|| transitions::entering_substatus(status).cloned())
+                    // The codegen gives every status of the rules at least one substatus; a
+                    // status without a rule is refused when the change is checked.
+                    .unwrap_or(ReferralSubstatus::None);
+                (status.clone(), substatus)
+            }
         }
     }
 
@@ -63,11 +87,24 @@ impl StatusChange {
             Self::CloseWon {
                 deal_value: Some(value),
             } => Patch::new().set_details_deal_value(value.clone()),
+            Self::To { reason: None, .. } => Patch::new(),
+            Self::To {
+                reason: Some(reason),
+                ..
+            } => Patch::new().set_status_reason(reason),
         }
     }
 
     /// Whether `referral` is already in the status and substatus that the change gives.
     pub fn is_done(&self, referral: &Referral) -> bool {
+        if let Self::To {
+            status,
+            substatus: None,
+            ..
+        } = self
+        {
+            return referral.status.as_ref() == Some(status);
+        }
         let (status, substatus) = self.target();
         referral.status.as_ref() == Some(&status) && referral.substatus.as_ref() == Some(&substatus)
     }

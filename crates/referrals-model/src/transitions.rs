@@ -28,6 +28,28 @@ pub fn substatuses(status: &Status) -> Option<&'static [Substatus]> {
     rule(status).map(|rule| rule.substatus)
 }
 
+/// The substatus that a referral entering `status` without one gets: the first of its rule.
+pub fn entering_substatus(status: &Status) -> Option<&'static Substatus> {
+    substatuses(status).and_then(<[Substatus]>::first)
+}
+
+/// The substatus after a change from status `from` with substatus `current` to status `to`,
+/// when the change names `named` (or no substatus): the one named; else the current one when
+/// the status stays; else the first of `to`'s rule, which a referral entering a status without
+/// a substatus gets.
+pub fn substatus_after(
+    from: &Status,
+    current: Option<&Substatus>,
+    to: &Status,
+    named: Option<&Substatus>,
+) -> Option<Substatus> {
+    match named {
+        Some(named) => Some(named.clone()),
+        None if from == to => current.cloned(),
+        None => entering_substatus(to).cloned().or_else(|| current.cloned()),
+    }
+}
+
 /// Checks a change from `from` to (`to`, `substatus`).
 pub fn check(
     from: &Status,

@@ -306,9 +306,7 @@ fn read_new(app: &App, bytes: &[u8]) -> Result<NewReferral, ApiError> {
 /// The status of a new referral. It starts in the status of the first rule (New), and may be
 /// created in any status that one may move to, with a substatus that goes with it.
 fn initial_status(new: &NewReferral) -> Result<(ReferralStatus, ReferralSubstatus), ApiError> {
-    let first = STATUS_RULES
-        .first()
-        .map_or(ReferralStatus::New, |rule| rule.from.clone());
+    let first = first_status();
     let status = new.status.clone().unwrap_or_else(|| first.clone());
     let substatus = match &new.substatus {
         Some(substatus) => substatus.clone(),
@@ -390,6 +388,8 @@ pub async fn update(
                 .target(error.path().to_owned())
             })?;
         }
+        let names_substatus = patch.iter().any(|operation| operation.path == "/substatus");
+        enter_substatus(&current, &mut next, names_substatus);
         check_transition(&current, &next)?;
         if next != *current {
             stamp(&mut next, &current);
@@ -594,11 +594,28 @@ fn check_if_match(if_match: Option<&str>, current: &Referral) -> Result<(), ApiE
     }
 }
 
+/// A referral that enters a status without a substatus gets the first of the status's rule
+/// (`x-status-rules`), as the document says: a patch of `/status` alone moves it on.
+fn enter_substatus(current: &Referral, next: &mut Referral, names_substatus: bool) {
+    let (Some(from), Some(to)) = (current.status.as_ref(), next.status.as_ref()) else {
+        return;
+    };
+    let named = names_substatus.then_some(next.substatus.as_ref()).flatten();
+    next.substatus = transitions::substatus_after(from, current.substatus.as_ref(), to, named);
+}
+
+/// The status of a referral that has none: the first of the rules.
+fn first_status() -> ReferralStatus {
+    STATUS_RULES
+        .first()
+        .map_or(ReferralStatus::New, |rule| rule.from.clone())
+}
+
 fn check_transition(current: &Referral, next: &Referral) -> Result<(), ApiError> {
     if current.status == next.status && current.substatus == next.substatus {
         return Ok(());
     }
-    let from = current.status.clone().unwrap_or(ReferralStatus::New);
+    let from = current.status.clone().unwrap_or_else(first_status);
     let to = next.status.clone().unwrap_or_else(|| from.clone());
     transitions::check(&from, &to, next.substatus.as_ref())
         .map_err(|error| ApiError::bad_request(error.message).target("/status"))
