@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 
 use futures_util::TryStreamExt;
+use referrals_client::facts;
 use referrals_client::generated::{ClientLegacyExt, ClientReferralsExt};
 use referrals_client::patch::Patch;
 use referrals_client::query::{self, Filter, OrderBy, Query, Select, SortKey};
@@ -585,6 +586,15 @@ async fn updates_follow_the_status_rules_and_if_match() {
     );
 }
 
+/// The ops that the patchable path `pointer` takes.
+fn ops_at(pointer: &str) -> Vec<String> {
+    facts::PATCHABLE
+        .iter()
+        .find(|entry| entry.pointer == pointer)
+        .map(|entry| entry.ops.iter().map(ToString::to_string).collect())
+        .unwrap_or_default()
+}
+
 #[tokio::test]
 async fn patches_outside_the_table_are_refused_and_prefer_decides_the_answer() {
     let sandbox = sandbox(0).await;
@@ -594,13 +604,18 @@ async fn patches_outside_the_table_are_refused_and_prefer_decides_the_answer() {
         .close_won(&client.accept(&lead).await.unwrap(), None)
         .await
         .unwrap();
+    // An op of RFC 6902 that `/status` does not take, and the op that sets `/statusReason`.
+    let refused = ["remove", "move", "copy", "test", "replace", "add"]
+        .into_iter()
+        .find(|op| !ops_at("/status").iter().any(|taken| taken == op))
+        .unwrap();
+    let refused_message = format!("the op `{refused}` is not accepted");
+    let sets = ops_at("/statusReason")
+        .into_iter()
+        .find(|op| op == "replace" || op == "add")
+        .unwrap();
     for (op, path, value, expected) in [
-        (
-            "remove",
-            "/status",
-            json!("x"),
-            "the op `remove` is not accepted",
-        ),
+        (refused, "/status", json!("x"), refused_message.as_str()),
         (
             "replace",
             "/id",
@@ -632,8 +647,7 @@ async fn patches_outside_the_table_are_refused_and_prefer_decides_the_answer() {
     }
 
     // Without Prefer: 204 and the new eTag in the header.
-    let body =
-        json!([{ "op": "replace", "path": "/statusReason", "value": "Signed." }]).to_string();
+    let body = json!([{ "op": sets, "path": "/statusReason", "value": "Signed." }]).to_string();
     let response = http()
         .patch(format!(
             "{}/v1.0/engagements/referrals/{}",

@@ -279,17 +279,6 @@ impl<T: CliConfig> Cli<T> {
     pub fn cli_replace_referral() -> ::clap::Command {
         ::clap::Command::new("")
             .arg(
-                ::clap::Arg::new("accepted-date-time")
-                    .long("accepted-date-time")
-                    .value_parser(
-                        ::clap::value_parser!(
-                            ::chrono::DateTime < ::chrono::offset::Utc >
-                        ),
-                    )
-                    .required(false)
-                    .help("When the referral was accepted."),
-            )
-            .arg(
                 ::clap::Arg::new("call-to-action")
                     .long("call-to-action")
                     .value_parser(::clap::value_parser!(::std::string::String))
@@ -304,67 +293,12 @@ impl<T: CliConfig> Cli<T> {
                     .help("The marketing campaign that produced the lead."),
             )
             .arg(
-                ::clap::Arg::new("closed-date-time")
-                    .long("closed-date-time")
-                    .value_parser(
-                        ::clap::value_parser!(
-                            ::chrono::DateTime < ::chrono::offset::Utc >
-                        ),
-                    )
-                    .required(false)
-                    .help("When the referral was closed."),
-            )
-            .arg(
-                ::clap::Arg::new("created-date-time")
-                    .long("created-date-time")
-                    .value_parser(
-                        ::clap::value_parser!(
-                            ::chrono::DateTime < ::chrono::offset::Utc >
-                        ),
-                    )
-                    .required(false)
-                    .help("When the referral was created (UTC)."),
-            )
-            .arg(
-                ::clap::Arg::new("direction")
-                    .long("direction")
-                    .value_parser(
-                        ::clap::value_parser!(crate ::types::ReferralDirection),
-                    )
-                    .required(false)
-                    .help(
-                        "Whether the organization received this referral or sent it; the service sets it.",
-                    ),
-            )
-            .arg(
-                ::clap::Arg::new("e-tag")
-                    .long("e-tag")
-                    .value_parser(::clap::value_parser!(::std::string::String))
-                    .required(false)
-                    .help(
-                        "The version of the referral, quotes included; send it in `If-Match` to update only this version.",
-                    ),
-            )
-            .arg(
                 ::clap::Arg::new("engagement-id")
                     .long("engagement-id")
                     .value_parser(::clap::value_parser!(::std::string::String))
                     .required(false)
                     .help(
                         "The engagement that this referral belongs to. The referrals of one deal (yours,\nMicrosoft's, another partner's) share it. Assigned on create unless given.",
-                    ),
-            )
-            .arg(
-                ::clap::Arg::new("expiration-date-time")
-                    .long("expiration-date-time")
-                    .value_parser(
-                        ::clap::value_parser!(
-                            ::chrono::DateTime < ::chrono::offset::Utc >
-                        ),
-                    )
-                    .required(false)
-                    .help(
-                        "When an unanswered incoming referral expires; 14 days after it arrives.",
                     ),
             )
             .arg(
@@ -386,43 +320,11 @@ impl<T: CliConfig> Cli<T> {
                     ),
             )
             .arg(
-                ::clap::Arg::new("id")
-                    .long("id")
-                    .value_parser(::clap::value_parser!(::std::string::String))
-                    .required(true)
-                    .help("The referral's identifier (a GUID)."),
-            )
-            .arg(
                 ::clap::Arg::new("if-match")
                     .long("if-match")
                     .value_parser(::clap::value_parser!(::std::string::String))
                     .required(true)
                     .help("The eTag of the version that the replacement is based on."),
-            )
-            .arg(
-                ::clap::Arg::new("is-spam")
-                    .long("is-spam")
-                    .value_parser(::clap::value_parser!(bool))
-                    .required(false)
-                    .help("Whether the service judged the lead to be spam."),
-            )
-            .arg(
-                ::clap::Arg::new("last-modified-via")
-                    .long("last-modified-via")
-                    .value_parser(::clap::value_parser!(::std::string::String))
-                    .required(false)
-                    .help(
-                        "The channel of the last change, such as the portal or the API.",
-                    ),
-            )
-            .arg(
-                ::clap::Arg::new("last-run-id")
-                    .long("last-run-id")
-                    .value_parser(::clap::value_parser!(::std::string::String))
-                    .required(false)
-                    .help(
-                        "The identifier of the last automated run (such as a CRM sync) that changed the referral.",
-                    ),
             )
             .arg(
                 ::clap::Arg::new("mpn-id")
@@ -459,36 +361,6 @@ impl<T: CliConfig> Cli<T> {
                     .help("A short title for the referral."),
             )
             .arg(
-                ::clap::Arg::new("odata-context")
-                    .long("odata-context")
-                    .value_parser(::clap::value_parser!(::std::string::String))
-                    .required(false)
-                    .help(
-                        "The OData context of a single-entity answer; it ends in `$entity`.",
-                    ),
-            )
-            .arg(
-                ::clap::Arg::new("offer-id")
-                    .long("offer-id")
-                    .value_parser(::clap::value_parser!(::std::string::String))
-                    .required(false)
-                    .help("The marketplace offer that the lead came from."),
-            )
-            .arg(
-                ::clap::Arg::new("organization-id")
-                    .long("organization-id")
-                    .value_parser(::clap::value_parser!(::std::string::String))
-                    .required(false)
-                    .help("The identifier of the organization that owns this referral."),
-            )
-            .arg(
-                ::clap::Arg::new("organization-name")
-                    .long("organization-name")
-                    .value_parser(::clap::value_parser!(::std::string::String))
-                    .required(false)
-                    .help("The name of the organization that owns this referral."),
-            )
-            .arg(
                 ::clap::Arg::new("qualification")
                     .long("qualification")
                     .value_parser(
@@ -498,13 +370,6 @@ impl<T: CliConfig> Cli<T> {
                     .help(
                         "How far the lead was qualified before it reached the partner.",
                     ),
-            )
-            .arg(
-                ::clap::Arg::new("quality")
-                    .long("quality")
-                    .value_parser(::clap::value_parser!(::std::string::String))
-                    .required(false)
-                    .help("The service's rating of the lead's quality."),
             )
             .arg(
                 ::clap::Arg::new("referral-program")
@@ -521,13 +386,6 @@ impl<T: CliConfig> Cli<T> {
                     .help(
                         "Where the referral came from, such as a marketplace listing or a seller.",
                     ),
-            )
-            .arg(
-                ::clap::Arg::new("registration-status")
-                    .long("registration-status")
-                    .value_parser(::clap::value_parser!(::std::string::String))
-                    .required(false)
-                    .help("A summary of where the referral's deal registrations stand."),
             )
             .arg(
                 ::clap::Arg::new("sales-stage")
@@ -571,17 +429,6 @@ impl<T: CliConfig> Cli<T> {
                     .help(
                         "Whether the referral is the organization's alone or shared with Microsoft or another partner.",
                     ),
-            )
-            .arg(
-                ::clap::Arg::new("updated-date-time")
-                    .long("updated-date-time")
-                    .value_parser(
-                        ::clap::value_parser!(
-                            ::chrono::DateTime < ::chrono::offset::Utc >
-                        ),
-                    )
-                    .required(false)
-                    .help("When the referral last changed (UTC)."),
             )
             .arg(
                 ::clap::Arg::new("json-body")
@@ -904,44 +751,14 @@ impl<T: CliConfig> Cli<T> {
         matches: &::clap::ArgMatches,
     ) -> anyhow::Result<()> {
         let mut request = self.client.replace_referral();
-        if let Some(value) = matches
-            .get_one::<::chrono::DateTime<::chrono::offset::Utc>>("accepted-date-time")
-        {
-            request = request
-                .body_map(|body| { body.accepted_date_time(value.clone()) });
-        }
         if let Some(value) = matches.get_one::<::std::string::String>("call-to-action") {
             request = request.body_map(|body| { body.call_to_action(value.clone()) });
         }
         if let Some(value) = matches.get_one::<::std::string::String>("campaign-id") {
             request = request.body_map(|body| { body.campaign_id(value.clone()) });
         }
-        if let Some(value) = matches
-            .get_one::<::chrono::DateTime<::chrono::offset::Utc>>("closed-date-time")
-        {
-            request = request.body_map(|body| { body.closed_date_time(value.clone()) });
-        }
-        if let Some(value) = matches
-            .get_one::<::chrono::DateTime<::chrono::offset::Utc>>("created-date-time")
-        {
-            request = request.body_map(|body| { body.created_date_time(value.clone()) });
-        }
-        if let Some(value) = matches
-            .get_one::<crate::types::ReferralDirection>("direction")
-        {
-            request = request.body_map(|body| { body.direction(value.clone()) });
-        }
-        if let Some(value) = matches.get_one::<::std::string::String>("e-tag") {
-            request = request.body_map(|body| { body.e_tag(value.clone()) });
-        }
         if let Some(value) = matches.get_one::<::std::string::String>("engagement-id") {
             request = request.body_map(|body| { body.engagement_id(value.clone()) });
-        }
-        if let Some(value) = matches
-            .get_one::<::chrono::DateTime<::chrono::offset::Utc>>("expiration-date-time")
-        {
-            request = request
-                .body_map(|body| { body.expiration_date_time(value.clone()) });
         }
         if let Some(value) = matches
             .get_one::<::std::string::String>("external-reference-id")
@@ -952,22 +769,8 @@ impl<T: CliConfig> Cli<T> {
         if let Some(value) = matches.get_one::<bool>("favorite") {
             request = request.body_map(|body| { body.favorite(value.clone()) });
         }
-        if let Some(value) = matches.get_one::<::std::string::String>("id") {
-            request = request.id(value.clone());
-        }
         if let Some(value) = matches.get_one::<::std::string::String>("if-match") {
             request = request.if_match(value.clone());
-        }
-        if let Some(value) = matches.get_one::<bool>("is-spam") {
-            request = request.body_map(|body| { body.is_spam(value.clone()) });
-        }
-        if let Some(value) = matches
-            .get_one::<::std::string::String>("last-modified-via")
-        {
-            request = request.body_map(|body| { body.last_modified_via(value.clone()) });
-        }
-        if let Some(value) = matches.get_one::<::std::string::String>("last-run-id") {
-            request = request.body_map(|body| { body.last_run_id(value.clone()) });
         }
         if let Some(value) = matches.get_one::<::std::string::String>("mpn-id") {
             request = request.body_map(|body| { body.mpn_id(value.clone()) });
@@ -981,28 +784,10 @@ impl<T: CliConfig> Cli<T> {
         if let Some(value) = matches.get_one::<::std::string::String>("name") {
             request = request.body_map(|body| { body.name(value.clone()) });
         }
-        if let Some(value) = matches.get_one::<::std::string::String>("odata-context") {
-            request = request.body_map(|body| { body.odata_context(value.clone()) });
-        }
-        if let Some(value) = matches.get_one::<::std::string::String>("offer-id") {
-            request = request.body_map(|body| { body.offer_id(value.clone()) });
-        }
-        if let Some(value) = matches.get_one::<::std::string::String>("organization-id")
-        {
-            request = request.body_map(|body| { body.organization_id(value.clone()) });
-        }
-        if let Some(value) = matches
-            .get_one::<::std::string::String>("organization-name")
-        {
-            request = request.body_map(|body| { body.organization_name(value.clone()) });
-        }
         if let Some(value) = matches
             .get_one::<crate::types::ReferralQualification>("qualification")
         {
             request = request.body_map(|body| { body.qualification(value.clone()) });
-        }
-        if let Some(value) = matches.get_one::<::std::string::String>("quality") {
-            request = request.body_map(|body| { body.quality(value.clone()) });
         }
         if let Some(value) = matches.get_one::<::std::string::String>("referral-program")
         {
@@ -1011,12 +796,6 @@ impl<T: CliConfig> Cli<T> {
         if let Some(value) = matches.get_one::<::std::string::String>("referral-source")
         {
             request = request.body_map(|body| { body.referral_source(value.clone()) });
-        }
-        if let Some(value) = matches
-            .get_one::<::std::string::String>("registration-status")
-        {
-            request = request
-                .body_map(|body| { body.registration_status(value.clone()) });
         }
         if let Some(value) = matches.get_one::<crate::types::SalesStage>("sales-stage") {
             request = request.body_map(|body| { body.sales_stage(value.clone()) });
@@ -1034,11 +813,6 @@ impl<T: CliConfig> Cli<T> {
         }
         if let Some(value) = matches.get_one::<crate::types::ReferralType>("type") {
             request = request.body_map(|body| { body.type_(value.clone()) });
-        }
-        if let Some(value) = matches
-            .get_one::<::chrono::DateTime<::chrono::offset::Utc>>("updated-date-time")
-        {
-            request = request.body_map(|body| { body.updated_date_time(value.clone()) });
         }
         if let Some(value) = matches.get_one::<std::path::PathBuf>("json-body") {
             let body_txt = std::fs::read_to_string(value)

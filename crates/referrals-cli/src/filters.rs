@@ -3,14 +3,20 @@
 //! document gets its flag with the next build, and no flag names a member that `$filter` does
 //! not take.
 //!
-//! - a member compared with `eq` gets a flag of its last name in kebab case (`--status`,
+//! - a member compared with `eq` gets a flag of its name in kebab case (`--status`,
 //!   `--country` for `customerProfile/address/country`; the whole path when two would clash),
 //!   which may be repeated: `--status New --status Active` keeps either;
 //! - a member of an array compared in a lambda gets the array's and the member's names
 //!   (`--team-email` for `team/any(t:t/email eq ...)`);
-//! - a date-time compared with `ge` and `le` gets `--<name>-from` and `--<name>-to` (bounds
-//!   included; `createdDateTime` gives `--created-from`), other ordered members `--<name>-min`
-//!   and `--<name>-max`.
+//! - a member compared with `ne` gets `--not-<name>`, which may be repeated too:
+//!   `--not-status Closed --not-status Active` keeps neither;
+//! - a date-time or a date compared with `ge`, `le`, `gt` and `lt` gets `--<name>-from`,
+//!   `--<name>-to` (bounds included; `createdDateTime` gives `--created-from`),
+//!   `--<name>-after` and `--<name>-before`; other ordered members `--<name>-min`,
+//!   `--<name>-max`, `--<name>-above` and `--<name>-below`.
+//!
+//! A member's name is its `x-accessors` name where it has one (`--customer-size` for
+//! `customerProfile/size`).
 //!
 //! Each value becomes an OData literal (a string in quotes with `'` doubled), so that no value
 //! can change what the filter means; flags combine with `and`, and with `--filter`.
@@ -45,6 +51,9 @@ pub struct Flag {
     /// For a member of an array's items: the array, the lambda and the member within an item.
     lambda: Option<(&'static str, LambdaKind, &'static str)>,
     help: String,
+    /// What the flag's name holds around the member's name (`not-`, `-min`), kept when a
+    /// clash gives it the member's path instead.
+    affix: (&'static str, String),
 }
 
 /// Every filter flag, from the tables.
@@ -64,6 +73,7 @@ pub fn flags() -> Vec<Flag> {
                 op: CompareOp::Eq,
                 kind: member.kind,
                 lambda: Some((lambda.collection, lambda.lambda, member.path)),
+                affix: ("", String::new()),
                 help: format!(
                     "Only referrals with an item of `{}` whose `{}` is this; repeat the flag for \
                      any of several.",
@@ -76,67 +86,73 @@ pub fn flags() -> Vec<Flag> {
     flags
 }
 
-/// The flags of one filterable member: equality (not for a date-time), and the bounds it takes.
+/// The flags of one filterable member: equality and inequality (not for a date-time), and
+/// the bounds it takes.
 fn member_flags(member: &'static facts::Filterable) -> Vec<Flag> {
-    let mut flags = Vec::new();
-    let name = last_name(member.path);
-    let ops = member.operators;
-    if ops.contains(CompareOp::Eq) && member.kind != Kind::Time {
-        let known = if member.known.is_empty() {
-            String::new()
-        } else {
-            format!(
-                " Known values: {} (others may come).",
-                member.known.join(", ")
-            )
-        };
-        flags.push(Flag {
-            long: name.clone(),
-            path: member.path,
-            op: CompareOp::Eq,
-            kind: member.kind,
-            lambda: None,
-            help: format!(
-                "Only referrals whose `{}` is this; repeat the flag for any of several.{known}",
-                member.path
-            ),
-        });
-    }
-    let (low, high, what) = match member.kind {
-        Kind::Time => (
-            "from",
-            "to",
-            "date-time (RFC 3339, or a date for its midnight UTC)",
-        ),
-        kind if kind.is_temporal() => ("from", "to", "date"),
-        _ => ("min", "max", "value"),
-    };
+    let name = kebab(member.name);
+    // `createdDateTime` gives `--created-from`.
     let base = name.strip_suffix("-date-time").unwrap_or(&name).to_owned();
-    for (op, suffix, bound) in [
-        (CompareOp::Ge, low, "at or after"),
-        (CompareOp::Le, high, "at or before"),
-    ] {
-        if !ops.contains(op) {
-            continue;
-        }
-        let bound = match op {
-            _ if member.kind.is_temporal() => bound,
-            CompareOp::Ge => "at least",
-            _ => "at most",
+    let path = member.path;
+    let flag = |op, prefix: &'static str, stem: &str, suffix: String, help: String| Flag {
+        long: format!("{prefix}{stem}{suffix}"),
+        path,
+        op,
+        kind: member.kind,
+        lambda: None,
+        help,
+        affix: (prefix, suffix),
+    };
+    let mut flags = Vec::new();
+    let ops = member.operators;
+    if member.kind != Kind::Time {
+        let known = match member.known {
+            [] => String::new(),
+            known => format!(" Known values: {} (others may come).", known.join(", ")),
         };
-        flags.push(Flag {
-            long: format!("{base}-{suffix}"),
-            path: member.path,
-            op,
-            kind: member.kind,
-            lambda: None,
-            help: format!(
-                "Only referrals whose `{}` is {bound} this {what}.",
-                member.path
-            ),
-        });
+        if ops.contains(CompareOp::Eq) {
+            let help = format!(
+                "Only referrals whose `{path}` is this; repeat the flag for any of several.{known}"
+            );
+            flags.push(flag(CompareOp::Eq, "", &name, String::new(), help));
+        }
+        if ops.contains(CompareOp::Ne) {
+            let help = format!(
+                "Only referrals whose `{path}` is not this; repeat the flag for none of several."
+            );
+            flags.push(flag(CompareOp::Ne, "not-", &name, String::new(), help));
+        }
+    }
+    let what = match member.kind {
+        Kind::Time => "date-time (RFC 3339, or a date for its midnight UTC)",
+        kind if kind.is_temporal() => "date",
+        _ => "value",
+    };
+    for (op, suffix, bound) in bounds(member.kind) {
+        if ops.contains(op) {
+            let help = format!("Only referrals whose `{path}` is {bound} this {what}.");
+            flags.push(flag(op, "", &base, format!("-{suffix}"), help));
+        }
     }
     flags
+}
+
+/// The bound operators, with the suffix of their flag and what they keep.
+fn bounds(kind: Kind) -> [(CompareOp, &'static str, &'static str); 4] {
+    if kind.is_temporal() {
+        [
+            (CompareOp::Ge, "from", "at or after"),
+            (CompareOp::Le, "to", "at or before"),
+            (CompareOp::Gt, "after", "after"),
+            (CompareOp::Lt, "before", "before"),
+        ]
+    } else {
+        [
+            (CompareOp::Ge, "min", "at least"),
+            (CompareOp::Le, "max", "at most"),
+            (CompareOp::Gt, "above", "above"),
+            (CompareOp::Lt, "below", "below"),
+        ]
+    }
 }
 
 /// A name taken twice, or taken by a command, is replaced by the whole path.
@@ -153,18 +169,15 @@ fn rename_clashes(flags: &mut [Flag]) {
                 Some((collection, _, member)) => format!("{collection}/{member}"),
                 None => flag.path.to_owned(),
             };
-            let suffix = match flag.op {
-                CompareOp::Eq => String::new(),
-                _ => flag
-                    .long
-                    .rsplit('-')
-                    .next()
-                    .map(|s| format!("-{s}"))
-                    .unwrap_or_default(),
-            };
-            flag.long = format!("{}{suffix}", kebab(&path));
+            let (prefix, suffix) = &flag.affix;
+            flag.long = format!("{prefix}{}{suffix}", kebab(&path));
         }
     }
+}
+
+/// Whether a flag of `op` may be given more than once.
+fn repeats(op: CompareOp) -> bool {
+    matches!(op, CompareOp::Eq | CompareOp::Ne)
 }
 
 /// Adds the filter flags to `command`, under their own heading.
@@ -177,7 +190,7 @@ pub fn add(command: Command) -> Command {
                 .value_name(kind.value_name())
                 .help(flag.help)
                 .help_heading("Filters (from the document's x-filterable)")
-                .action(if flag.op == CompareOp::Eq {
+                .action(if repeats(flag.op) {
                     ArgAction::Append
                 } else {
                     ArgAction::Set
@@ -200,10 +213,12 @@ pub fn filter(matches: &ArgMatches) -> Result<Option<Filter>, String> {
         let Some(values) = matches.get_many::<String>(&flag.long) else {
             continue;
         };
+        // `--status A --status B` keeps either; `--not-status A --not-status B` neither.
         let mut any: Option<Expr> = None;
         for value in values {
             let comparison = flag.comparison(literal(flag.kind, value)?);
             any = Some(match any.take() {
+                Some(before) if flag.op == CompareOp::Ne => before.and(comparison),
                 Some(before) => before.or(comparison),
                 None => comparison,
             });
@@ -248,11 +263,6 @@ impl Flag {
 /// The literal of `text` for a member of kind `kind`, or why it is not one.
 fn literal(kind: Kind, text: &str) -> Result<Literal, String> {
     kind.literal_of_text(text)
-}
-
-/// The last name of a path, in kebab case: `customerProfile/address/country` → `country`.
-fn last_name(path: &str) -> String {
-    kebab(path.rsplit('/').next().unwrap_or(path))
 }
 
 /// `customerProfile/address` → `customer-profile-address`.
@@ -342,6 +352,21 @@ mod tests {
                 .unwrap(),
             Some(
                 "(customerProfile/address/country eq 'US') and (type eq 'Shared' or type eq 'Independent')"
+                    .into()
+            )
+        );
+        assert_eq!(
+            parse(&[
+                "--not-status",
+                "Closed",
+                "--not-status",
+                "Active",
+                "--updated-after",
+                "2024-05-01"
+            ])
+            .unwrap(),
+            Some(
+                "status ne 'Closed' and status ne 'Active' and updatedDateTime gt 2024-05-01T00:00:00Z"
                     .into()
             )
         );

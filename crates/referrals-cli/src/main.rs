@@ -219,12 +219,24 @@ pub struct QueryArgs {
     /// An OData filter, combined with the filter flags by `and`.
     #[arg(long, value_name = "FILTER")]
     filter: Option<String>,
-    /// Sort keys, such as 'createdDateTime desc'; the keys are the document's x-sortable.
-    #[arg(long, value_name = "KEYS")]
+    #[arg(long, value_name = "KEYS", help = sort_help())]
     orderby: Option<OrderBy>,
     /// Only these members of each referral, such as id,status,customerProfile.
     #[arg(long, value_name = "MEMBERS")]
     select: Option<Select>,
+}
+
+/// The help of `--orderby`: the sort keys of the document's x-sortable.
+fn sort_help() -> String {
+    let keys: Vec<&str> = referrals_client::query::SortKey::ALL
+        .iter()
+        .map(|key| key.member())
+        .collect();
+    format!(
+        "Sort keys, each followed by asc or desc, separated by commas, such as \
+         'createdDateTime desc'; the keys (the document's x-sortable): {}",
+        keys.join(", ")
+    )
 }
 
 impl QueryArgs {

@@ -446,6 +446,27 @@ fn every_command_has_help_with_examples() {
 }
 
 #[test]
+fn the_generated_commands_offer_no_flag_for_a_read_only_member() {
+    let server = Server::start(1);
+    let out = server.run(&["api", "replace-referral", "--help"]).ok();
+    assert!(out.stdout.contains("--status-reason"), "{}", out.stdout);
+    for member in referrals_client::types::Referral::READ_ONLY {
+        let mut flag = String::from("--");
+        for c in member.chars() {
+            if c.is_ascii_uppercase() {
+                flag.push('-');
+            }
+            flag.push(c.to_ascii_lowercase());
+        }
+        assert!(
+            !out.stdout.contains(&format!("{flag} ")),
+            "{flag}:\n{}",
+            out.stdout
+        );
+    }
+}
+
+#[test]
 fn set_status_takes_any_status_of_the_rules_with_its_first_substatus() {
     let server = Server::start(200);
     let out = server.run(&["set-status", "--help"]).ok();

@@ -4,8 +4,11 @@
 //! generated code does not handle, with the help text `XXX`, and makes `--json-body` (or the
 //! members' flags, unless `--json-body` is given) required even beside that flag. Here the flag
 //! gets its meaning (the CLI prints the JSON Schema of the body and sends nothing), and what
-//! the body needs is not required with it.
+//! the body needs is not required with it. A member that the document marks `readOnly` gets
+//! no flag: the service sets it, and a client leaves it out of a body.
 
+use heck::{ToKebabCase, ToSnakeCase};
+use quote::ToTokens;
 use syn::visit_mut::{self, VisitMut};
 use syn::{Expr, ExprLit, ExprMethodCall, Lit};
 
@@ -18,8 +21,66 @@ const TEMPLATE_HELP: &str =
     "Print the JSON Schema of the body (from the document) and exit, sending nothing.";
 
 /// Rewrites `file` in place.
-pub fn finish(file: &mut syn::File) {
+pub fn finish(file: &mut syn::File, facts: &crate::reader::Facts) {
     Finish.visit_file_mut(file);
+    for operation in &facts.operations {
+        let Some(body) = &operation.body else {
+            continue;
+        };
+        let Some(object) = facts.objects.iter().find(|object| &object.name == body) else {
+            continue;
+        };
+        let snake = operation.id.to_snake_case();
+        let mut drop = DropFlags {
+            cli: format!("cli_{snake}"),
+            execute: format!("execute_{snake}"),
+            flags: object
+                .read_only
+                .iter()
+                .map(|member| format!("\"{}\"", member.to_kebab_case()))
+                .collect(),
+        };
+        if !drop.flags.is_empty() {
+            drop.visit_file_mut(file);
+        }
+    }
+}
+
+/// Takes the flags of read-only members out of one operation's command and its execution.
+struct DropFlags {
+    cli: String,
+    execute: String,
+    /// The flags' names, as string literals are written (`"e-tag"`).
+    flags: Vec<String>,
+}
+
+impl DropFlags {
+    fn names_a_flag(&self, tokens: &impl ToTokens) -> bool {
+        let text = tokens.to_token_stream().to_string();
+        self.flags.iter().any(|flag| text.contains(flag.as_str()))
+    }
+}
+
+impl VisitMut for DropFlags {
+    fn visit_impl_item_fn_mut(&mut self, function: &mut syn::ImplItemFn) {
+        let name = function.sig.ident.to_string();
+        if name == self.execute {
+            function.block.stmts.retain(|stmt| !self.names_a_flag(stmt));
+        } else if name == self.cli {
+            visit_mut::visit_impl_item_fn_mut(self, function);
+        }
+    }
+
+    fn visit_expr_mut(&mut self, expr: &mut Expr) {
+        // `command.arg(Arg::new("e-tag")...)` becomes `command`.
+        while let Expr::MethodCall(call) = expr {
+            if call.method != "arg" || !self.names_a_flag(&call.args) {
+                break;
+            }
+            *expr = (*call.receiver).clone();
+        }
+        visit_mut::visit_expr_mut(self, expr);
+    }
 }
 
 struct Finish;

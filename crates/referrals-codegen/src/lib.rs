@@ -228,7 +228,7 @@ pub fn generate_document(document: &Document, part: Part) -> Result<String, Erro
         }
         Part::Httpmock => {}
         Part::Cli => {
-            cli::finish(&mut file);
+            cli::finish(&mut file, &facts);
             docs::fill(&mut file, &document.openapi);
         }
         Part::WebhooksModel => {

@@ -191,9 +191,11 @@ fn filterable_entries(
                         .unwrap_or_default(),
                     _ => Vec::new(),
                 };
+                let name = filter_name(facts, entry);
                 filterable.push(quote! {
                     Filterable {
                         path: #path,
+                        name: #name,
                         kind: #kind,
                         operators: #operators,
                         known: &[#(#known),*],
@@ -421,17 +423,35 @@ fn sort_key(facts: &Facts) -> TokenStream {
     }
 }
 
+/// The name of a filterable member's builder and flag: its `x-accessors` name where it has
+/// one, else its last segment, unless another member has that name too (then its path).
+fn filter_name(facts: &Facts, entry: &crate::reader::Filterable) -> String {
+    if let Some((name, _)) = facts
+        .accessors
+        .iter()
+        .find(|(_, segments)| *segments == entry.segments)
+    {
+        return name.clone();
+    }
+    let last = entry.segments.last().map_or("", String::as_str);
+    let shared = facts
+        .filterable
+        .iter()
+        .filter(|other| other.lambda.is_none())
+        .filter(|other| {
+            let named = facts.accessors.iter().any(|(_, s)| *s == other.segments);
+            !named && other.segments.last().map(String::as_str) == Some(last)
+        })
+        .count();
+    if shared > 1 {
+        entry.path.clone()
+    } else {
+        last.to_owned()
+    }
+}
+
 /// `filters`: a typed builder per filterable member, and `SortKey`.
 fn filters(facts: &Facts, _open_enums: &[OpenEnum]) -> Result<TokenStream, String> {
-    // A member is named by its last segment, unless two would share a name.
-    let mut names: BTreeMap<String, usize> = BTreeMap::new();
-    for entry in &facts.filterable {
-        if entry.lambda.is_none() {
-            *names
-                .entry(rust_name(entry.segments.last().map_or("", String::as_str)))
-                .or_default() += 1;
-        }
-    }
     let mut functions = Vec::new();
     for entry in &facts.filterable {
         let operators = operator_bits(&entry.operators);
@@ -439,13 +459,7 @@ fn filters(facts: &Facts, _open_enums: &[OpenEnum]) -> Result<TokenStream, Strin
         let listed = entry.operators.join(", ");
         match &entry.lambda {
             None => {
-                let last = rust_name(entry.segments.last().map_or("", String::as_str));
-                let name = if names[&last] > 1 {
-                    rust_name(&entry.path)
-                } else {
-                    last
-                };
-                let name = format_ident!("{name}");
+                let name = format_ident!("{}", rust_name(&filter_name(facts, entry)));
                 let path = &entry.path;
                 let doc = format!("`{path}`, compared with {listed}.");
                 functions.push(quote! {

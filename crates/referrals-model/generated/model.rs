@@ -9611,6 +9611,7 @@ pub mod tables {
     pub static FILTERABLE: &[Filterable] = &[
         Filterable {
             path: "engagementId",
+            name: "engagementId",
             kind: Kind::Text,
             operators: crate::facts::Operators::new(
                 crate::facts::Operators::EQ | crate::facts::Operators::NE,
@@ -9620,6 +9621,7 @@ pub mod tables {
         },
         Filterable {
             path: "status",
+            name: "status",
             kind: Kind::Set,
             operators: crate::facts::Operators::new(
                 crate::facts::Operators::EQ | crate::facts::Operators::NE,
@@ -9629,6 +9631,7 @@ pub mod tables {
         },
         Filterable {
             path: "substatus",
+            name: "substatus",
             kind: Kind::Set,
             operators: crate::facts::Operators::new(
                 crate::facts::Operators::EQ | crate::facts::Operators::NE,
@@ -9647,6 +9650,7 @@ pub mod tables {
         },
         Filterable {
             path: "qualification",
+            name: "qualification",
             kind: Kind::Set,
             operators: crate::facts::Operators::new(
                 crate::facts::Operators::EQ | crate::facts::Operators::NE,
@@ -9656,6 +9660,7 @@ pub mod tables {
         },
         Filterable {
             path: "type",
+            name: "type",
             kind: Kind::Set,
             operators: crate::facts::Operators::new(
                 crate::facts::Operators::EQ | crate::facts::Operators::NE,
@@ -9665,6 +9670,7 @@ pub mod tables {
         },
         Filterable {
             path: "direction",
+            name: "direction",
             kind: Kind::Set,
             operators: crate::facts::Operators::new(
                 crate::facts::Operators::EQ | crate::facts::Operators::NE,
@@ -9674,6 +9680,7 @@ pub mod tables {
         },
         Filterable {
             path: "customerProfile/address/country",
+            name: "country",
             kind: Kind::Text,
             operators: crate::facts::Operators::new(
                 crate::facts::Operators::EQ | crate::facts::Operators::NE,
@@ -9689,6 +9696,7 @@ pub mod tables {
         },
         Filterable {
             path: "createdDateTime",
+            name: "createdDateTime",
             kind: Kind::Time,
             operators: crate::facts::Operators::new(
                 crate::facts::Operators::EQ | crate::facts::Operators::NE
@@ -9700,6 +9708,7 @@ pub mod tables {
         },
         Filterable {
             path: "updatedDateTime",
+            name: "updatedDateTime",
             kind: Kind::Time,
             operators: crate::facts::Operators::new(
                 crate::facts::Operators::EQ | crate::facts::Operators::NE

@@ -102,6 +102,10 @@ pub type Getter = for<'a> fn(&'a Resource) -> Scalar<'a>;
 pub struct Filterable {
     /// Its path, as a filter writes it (`customerProfile/address/country`).
     pub path: &'static str,
+    /// Its name, for its typed filter and its flag: the `x-accessors` name of its path where
+    /// there is one (`customerSize`), else its last segment (or its path, when two members
+    /// share one).
+    pub name: &'static str,
     /// What it holds.
     pub kind: Kind,
     /// The comparison operators that it takes.

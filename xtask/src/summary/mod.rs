@@ -4,19 +4,34 @@
 //! The copies are parsed with syn, so a summary names a new enum or a new row of
 //! `FILTERABLE`, not only the line where a diff starts.
 
+mod entry;
+
 use std::collections::BTreeMap;
 
 use quote::ToTokens;
 
+/// The items of a generated file: each name with its text, and the fields of table entries.
+#[derive(Default)]
+struct Items {
+    text: BTreeMap<String, String>,
+    entries: BTreeMap<String, Vec<(String, String)>>,
+}
+
+impl Items {
+    fn insert(&mut self, name: String, text: String) {
+        self.text.insert(name, text);
+    }
+}
+
 /// The names of the items of `source` and their text; `None` when it does not parse.
-fn items(source: &str) -> Option<BTreeMap<String, String>> {
+fn items(source: &str) -> Option<Items> {
     let file = syn::parse_file(source).ok()?;
-    let mut found = BTreeMap::new();
+    let mut found = Items::default();
     collect(&file.items, "", &mut found);
     Some(found)
 }
 
-fn collect(items: &[syn::Item], path: &str, found: &mut BTreeMap<String, String>) {
+fn collect(items: &[syn::Item], path: &str, found: &mut Items) {
     for item in items {
         let text = item.to_token_stream().to_string();
         match item {
@@ -59,15 +74,15 @@ fn collect(items: &[syn::Item], path: &str, found: &mut BTreeMap<String, String>
                 found.insert(format!("fn {path}{}", item.sig.ident), text);
             }
             syn::Item::Impl(item) => {
-                let target = tidy(&item.self_ty.to_token_stream().to_string());
+                let target = resolve(path, &tidy(&item.self_ty.to_token_stream().to_string()));
                 let name = match &item.trait_ {
                     Some((trait_path, _)) => {
                         let trait_path = tidy(&trait_path.to_token_stream().to_string());
-                        format!("impl {trait_path} for {path}{target}")
+                        format!("impl {trait_path} for {target}")
                     }
-                    None => format!("impl {path}{target}"),
+                    None => format!("impl {target}"),
                 };
-                let entry = found.entry(name).or_default();
+                let entry = found.text.entry(name).or_default();
                 entry.push_str(&text);
             }
             syn::Item::Type(item) => {
@@ -76,6 +91,22 @@ fn collect(items: &[syn::Item], path: &str, found: &mut BTreeMap<String, String>
             _ => {}
         }
     }
+}
+
+/// The path of the type `target` named in the module `path` (`types::builder::`): a path of
+/// the crate stays as written, `super::` goes up a module.
+fn resolve(path: &str, target: &str) -> String {
+    if target.starts_with("crate::") || target.starts_with("::") {
+        return target.to_owned();
+    }
+    let mut modules: Vec<&str> = path.split("::").filter(|m| !m.is_empty()).collect();
+    let mut rest = target;
+    while let Some(up) = rest.strip_prefix("super::") {
+        modules.pop();
+        rest = up;
+    }
+    modules.push(rest);
+    modules.join("::")
 }
 
 /// A path as tokens print it (`:: std :: fmt :: Display`), as Rust is written
@@ -90,16 +121,25 @@ fn tidy(tokens: &str) -> String {
 }
 
 /// A table (`static` or `const` of an array): the table, and each entry by its first string.
-fn table(name: &str, expr: &syn::Expr, text: String, found: &mut BTreeMap<String, String>) {
+/// An entry without a string is named by its first field (a status rule by its status).
+fn table(name: &str, expr: &syn::Expr, text: String, found: &mut Items) {
     let array = match expr {
         syn::Expr::Reference(reference) => &*reference.expr,
         other => other,
     };
     if let syn::Expr::Array(array) = array {
-        for (index, entry) in array.elems.iter().enumerate() {
-            let entry_text = entry.to_token_stream().to_string();
-            let key = first_string(&entry_text).unwrap_or_else(|| index.to_string());
-            found.insert(format!("{name}[{key}]"), entry_text);
+        for (index, item) in array.elems.iter().enumerate() {
+            let entry_text = item.to_token_stream().to_string();
+            let fields = entry::fields(item);
+            let first = fields.as_ref().and_then(|f| f.first()).map(|f| f.1.clone());
+            let key = first_string(&entry_text)
+                .or(first)
+                .unwrap_or_else(|| index.to_string());
+            let key = format!("{name}[{key}]");
+            if let Some(fields) = fields {
+                found.entries.insert(key.clone(), fields);
+            }
+            found.insert(key, entry_text);
         }
     }
     found.insert(name.to_owned(), text);
@@ -117,16 +157,32 @@ fn first_string(text: &str) -> Option<String> {
 pub fn lines(old: &str, new: &str) -> Option<Vec<String>> {
     let (old, new) = (items(old)?, items(new)?);
     let mut out = Vec::new();
-    for (name, text) in &new {
-        match old.get(name) {
-            None => out.push(format!("added {name}")),
-            Some(before) if before != text => out.push(format!("changed {name}")),
+    for (name, text) in &new.text {
+        let said = |verb: &str| {
+            let key = name
+                .rsplit_once('[')
+                .map_or("", |(_, key)| key.trim_end_matches(']'));
+            match new.entries.get(name) {
+                Some(fields) => {
+                    let before = old.entries.get(name).map(Vec::as_slice);
+                    match entry::describe(before, fields, key) {
+                        what if what.is_empty() => format!("{verb} {name}"),
+                        what => format!("{verb} {name}: {what}"),
+                    }
+                }
+                None => format!("{verb} {name}"),
+            }
+        };
+        match old.text.get(name) {
+            None => out.push(said("added")),
+            Some(before) if before != text => out.push(said("changed")),
             Some(_) => {}
         }
     }
     out.extend(
-        old.keys()
-            .filter(|name| !new.contains_key(*name))
+        old.text
+            .keys()
+            .filter(|name| !new.text.contains_key(*name))
             .map(|name| format!("removed {name}")),
     );
     // A change of a member or an entry changes its whole item too; say only the parts.
@@ -135,8 +191,10 @@ pub fn lines(old: &str, new: &str) -> Option<Vec<String>> {
         let Some(name) = line.strip_prefix("changed ") else {
             return true;
         };
+        let name = name.split_once(": ").map_or(name, |(name, _)| name);
         !parts.iter().any(|other| {
             let other = other.split_once(' ').map_or("", |(_, name)| name);
+            let other = other.split_once(": ").map_or(other, |(name, _)| name);
             other != name
                 && (other.starts_with(&format!("{name}."))
                     || other.starts_with(&format!("{name}::"))
@@ -166,7 +224,10 @@ mod tests {
                 pub struct Referral { pub id: String, pub priority: Option<Priority> }
                 pub enum Priority { High, Low }
             }
-            pub static FILTERABLE: &[F] = &[F { path: "status" }, F { path: "salesStage" }];
+            pub static FILTERABLE: &[F] = &[
+                F { path: "status" },
+                F { path: "salesStage", kind: Kind::Set },
+            ];
         "#;
         let lines = lines(old, new).unwrap();
         assert_eq!(
@@ -175,7 +236,7 @@ mod tests {
                 "added enum types::Priority",
                 "added enum types::Priority::High",
                 "added enum types::Priority::Low",
-                "added static FILTERABLE[\"salesStage\"]",
+                "added static FILTERABLE[\"salesStage\"]: kind Set",
                 "added struct types::Referral.priority",
             ]
         );
