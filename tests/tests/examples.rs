@@ -238,7 +238,19 @@ impl TypeVisitor for Check<'_> {
             self.file
         ));
         let yaml = referrals_contract_tests::yaml::to_yaml(&round_trip.back);
-        settings.bind(|| insta::assert_snapshot!(self.snapshot.as_str(), yaml));
+        // insta's own hint names `cargo insta review`, a tool that this workspace does not
+        // install: the failure says the workspace's command.
+        let asserted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            settings.bind(|| insta::assert_snapshot!(self.snapshot.as_str(), yaml));
+        }));
+        if asserted.is_err() {
+            return vec![format!(
+                "{}: (d) the snapshot tests/tests/snapshots/{}.snap differs (see the diff above): \
+                 if the change is meant, accept it with `cargo xtask snapshots` and review it \
+                 with `git diff tests/tests/snapshots`",
+                self.heading, self.snapshot
+            )];
+        }
         Vec::new()
     }
 }

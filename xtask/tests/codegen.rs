@@ -430,6 +430,32 @@ fn an_op_that_the_patch_operation_schema_cannot_hold_is_refused_with_the_fix() {
 }
 
 #[test]
+fn a_schema_that_contradicts_itself_is_refused_naming_both_places() {
+    let spec = edited(
+        "        direction:\n          type: string\n",
+        "        direction:\n          type: integer\n",
+    );
+    assert_refused(
+        &spec,
+        &[
+            "#/components/schemas/Referral/properties/direction says `type: integer`",
+            "the schema it refers to (#/components/schemas/ReferralDirection) is of `type: string`",
+            "Keep one",
+        ],
+    );
+    let spec = edited("      enum: [replace, add]\n", "      enum: []\n");
+    assert_refused(
+        &spec,
+        &["#/components/schemas/JsonPatchOp/enum is empty: no value can be one"],
+    );
+    let spec = edited("      enum: [replace, add]\n", "      enum: [replace, 2]\n");
+    assert_refused(
+        &spec,
+        &["#/components/schemas/JsonPatchOp/enum holds 2, which no value of `type: string` is"],
+    );
+}
+
+#[test]
 fn a_status_rule_that_names_an_unknown_value_is_refused() {
     let spec = edited("        Active: {to: [", "        Active: {to: [Archived, ");
     let line = line_of(&spec, "Active: {to: [Archived, ");

@@ -87,7 +87,7 @@ fn unescape(segment: &str) -> String {
     segment.replace("~1", "/").replace("~0", "~")
 }
 
-fn walk(
+pub(crate) fn walk(
     value: &Value,
     pointer: &mut String,
     visit: &mut dyn FnMut(&str, &serde_json::Map<String, Value>),

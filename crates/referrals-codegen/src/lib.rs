@@ -25,6 +25,7 @@
 mod ast;
 mod checks;
 mod cli;
+mod contradictions;
 mod diagnose;
 mod docs;
 mod document;
@@ -184,6 +185,7 @@ pub fn generate(path: &Path, part: Part) -> Result<String, Error> {
 pub fn generate_document(document: &Document, part: Part) -> Result<String, Error> {
     let open_enums = open_enum::find(&document.openapi);
     checks::check(&document.path, &document.openapi, &open_enums)?;
+    contradictions::check(document)?;
     let facts = reader::read(document, &open_enums)?;
 
     let (view, dropped) = progenitor_view::progenitor_view(&document.openapi);
