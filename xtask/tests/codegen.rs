@@ -564,3 +564,53 @@ fn one_binary_works_on_the_checkout_it_is_run_from() {
         );
     }
 }
+
+#[test]
+fn two_checkouts_sharing_a_build_folder_each_get_their_own_reference() {
+    let tools = root().join("target/ci-tools");
+    if !tools.join("node/node_modules/.bin/redocly").exists() {
+        let required = std::env::var_os("REFERRALS_REQUIRE_REDOCLY").is_some();
+        assert!(
+            !required,
+            "REFERRALS_REQUIRE_REDOCLY is set and {tools:?} has no redocly"
+        );
+        eprintln!(
+            "skipped: no redocly under {} (bash .ci/run installs it)",
+            tools.display()
+        );
+        return;
+    }
+    let other = other_checkout((
+        "The customer's company name.",
+        "The customer's company title.",
+    ));
+    std::fs::create_dir_all(other.path().join("target")).unwrap();
+    std::os::unix::fs::symlink(&tools, other.path().join("target/ci-tools")).unwrap();
+    let shared = tempfile::tempdir().unwrap();
+    let docs = |checkout: &Path| {
+        let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(["docs", "--skip-man"])
+            .current_dir(checkout)
+            .env("CARGO_MANIFEST_DIR", checkout.join("xtask"))
+            .env("CARGO_TARGET_DIR", shared.path())
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", stderr(&output));
+        let page = stdout(&output)
+            .lines()
+            .find_map(|line| line.strip_prefix("wrote ").map(PathBuf::from))
+            .expect("the page's path");
+        (page.clone(), std::fs::read_to_string(page).unwrap())
+    };
+    let (here, here_text) = docs(&root());
+    let (there, there_text) = docs(other.path());
+    assert_ne!(here, there, "each checkout has its own folder");
+    assert!(here.starts_with(shared.path()) && there.starts_with(shared.path()));
+    assert!(here_text.contains("company name") && !here_text.contains("company title"));
+    assert!(
+        there_text.contains("company title"),
+        "the other checkout's document"
+    );
+    // The first one's page is still its own.
+    assert_eq!(std::fs::read_to_string(&here).unwrap(), here_text);
+}

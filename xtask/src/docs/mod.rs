@@ -1,14 +1,16 @@
 //! `cargo xtask docs`: the reference of the document as one HTML page, built by Redocly's
 //! `build-docs` from a copy of the document whose vendor extensions are added as tables
 //! ([`facts`]), and the man pages of `referrals` from its clap definition (clap_mangen), in
-//! `<target dir>/docs/`. `--browser` then loads the page in headless Chromium: it must show
+//! `<target dir>/docs/` (a folder per checkout when the target directory is shared, see
+//! [`docs_dir`]). `--browser` then loads the page in headless Chromium: it must show
 //! every operation of the document and every table, with no error in the console; a
 //! screenshot is written beside it for a reviewer.
 
 mod browser;
 mod facts;
 
-use std::path::Path;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use serde_json::Value;
@@ -20,6 +22,9 @@ pub struct Args {
     /// screenshot.
     #[arg(long)]
     browser: bool,
+    /// Leave out the man pages (which build the CLI).
+    #[arg(long)]
+    skip_man: bool,
 }
 
 pub fn run(args: Args) -> ExitCode {
@@ -33,7 +38,7 @@ pub fn run(args: Args) -> ExitCode {
 }
 
 fn build(args: &Args) -> Result<(), String> {
-    let out = crate::bench::target_dir()?.join("docs");
+    let out = docs_dir()?;
     std::fs::create_dir_all(&out)
         .map_err(|error| format!("cannot create {}: {error}", out.display()))?;
     let source = crate::root().join("openapi/referrals.yaml");
@@ -47,7 +52,40 @@ fn build(args: &Args) -> Result<(), String> {
     let page = out.join("reference.html");
     redocly(&rendered, &page)?;
     println!("wrote {}", page.display());
-    let man = out.join("man");
+    if !args.skip_man {
+        man_pages(&out.join("man"))?;
+    }
+    if args.browser {
+        browser::check(&page, &document, &out.join("reference.png"))?;
+    }
+    Ok(())
+}
+
+/// Where the reference goes: `<target dir>/docs`; or, when the target directory is outside the
+/// checkout (a `CARGO_TARGET_DIR` that several checkouts share), a folder of this checkout's
+/// own below it, `<target dir>/docs/<checkout's name>-<hash of its path>`, so that no checkout
+/// overwrites another's reference.
+fn docs_dir() -> Result<PathBuf, String> {
+    let root = crate::root();
+    let target = match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => root.join(dir),
+        None => crate::bench::target_dir()?,
+    };
+    if target.starts_with(&root) {
+        return Ok(target.join("docs"));
+    }
+    let name = root
+        .file_name()
+        .map_or_else(|| "checkout".into(), |name| name.to_string_lossy());
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    root.hash(&mut hasher);
+    Ok(target
+        .join("docs")
+        .join(format!("{name}-{:016x}", hasher.finish())))
+}
+
+/// The man pages of `referrals`, in `man`.
+fn man_pages(man: &Path) -> Result<(), String> {
     run_command(
         Command::new(env!("CARGO"))
             .current_dir(crate::root())
@@ -60,13 +98,10 @@ fn build(args: &Args) -> Result<(), String> {
                 "man",
                 "--out",
             ])
-            .arg(&man),
+            .arg(man),
         "cargo run -p referrals-cli -- man",
     )?;
     println!("wrote the man pages in {}", man.display());
-    if args.browser {
-        browser::check(&page, &document, &out.join("reference.png"))?;
-    }
     Ok(())
 }
 
