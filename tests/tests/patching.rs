@@ -1,6 +1,7 @@
-//! Every op that `x-patchable` declares on every path does what RFC 6902 says, on the model
-//! that the client and the sandbox share (`patch::apply`), and the sandbox answers a patch
-//! that fails with 400 and changes nothing.
+//! Every op that `x-patchable` declares on every path does what RFC 6902 says (with the
+//! departures of a typed model that `patch::Step` lists), on the model that the client and the
+//! sandbox share (`patch::apply`; the sandbox's answers to patches are checked in
+//! `sandbox.rs`).
 //!
 //! A referral is made from a documented one (`seed001-get-2020.json`) with a generated value at
 //! the path, or without the member; results are compared as the model writes them, so that a
@@ -147,7 +148,8 @@ fn every_declared_op_on_every_patchable_path_does_what_rfc_6902_says() {
         }
         refuses_another_type(&contract, &case);
     }
-    assert!(checked >= facts::PATCHABLE.len(), "{checked} ops checked");
+    let declared: usize = facts::PATCHABLE.iter().map(|entry| entry.ops.len()).sum();
+    assert_eq!(checked, declared, "every declared op is checked");
     let outside = operation(
         JsonPatchOp::Replace,
         "/organizationName",

@@ -11,8 +11,9 @@
 //!   rules that go back to it;
 //!
 //! then `cargo xtask codegen` (this crate's binary) rewrites the copy's generated code, whose
-//! summary names what was added, `--check` finds it current, and the whole set of contract
-//! tests passes on the copy, with no Rust file edited.
+//! summary names what was added, `--check` finds it current, the whole set of contract tests
+//! passes on the copy, and the copy's `referrals` offers the new flags, sort keys and status,
+//! with no Rust file edited.
 //!
 //! It builds the copy's crates and their tests in the target directory that holds this test
 //! (their paths differ from the workspace's, so nothing of the workspace's build is replaced)
@@ -25,8 +26,8 @@ use std::process::{Command, Output};
 
 use common::{copy_dir, members_block, root, show, target_dir};
 
-/// The crates that the contract tests build, copied with the document.
-const CRATES: [&str; 7] = [
+/// The crates that the contract tests and the CLI build, copied with the document.
+const CRATES: [&str; 10] = [
     "referrals-codegen",
     "referrals-odata",
     "referrals-model",
@@ -34,6 +35,27 @@ const CRATES: [&str; 7] = [
     "referrals-client",
     "referrals-sandbox",
     "referrals-testkit",
+    "referrals-events",
+    "referrals-mirror",
+    "referrals-cli",
+];
+
+/// What the CLI's help must offer for the new facts: `(command, text)`.
+const HELP: &[(&str, &str)] = &[
+    ("list", "--partner-score-min"),
+    ("list", "--not-partner-score"),
+    ("list", "--customer-size"),
+    ("list", "--not-customer-size"),
+    ("list", "--review-date-after"),
+    ("list", "--confidence-above"),
+    (
+        "list",
+        "updatedDateTime, qualification, partnerScore, confidence",
+    ),
+    (
+        "set-status",
+        "Paused     → Paused, Active, Closed; substatus Waiting",
+    ),
 ];
 
 /// One edit: the text `from`, which the document must hold once at least, becomes `to`.
@@ -192,8 +214,21 @@ fn a_change_of_every_kind_is_an_edit_of_the_document_alone() {
         assert!(model.contains(item), "the generated model has {item}");
     }
 
-    let tested = contract_tests(&copy);
+    let tested = in_copy(
+        &copy,
+        &["test", "-p", "referrals-contract-tests", "--no-fail-fast"],
+    );
     assert!(tested.status.success(), "{}", show(&tested));
+    for (command, text) in HELP {
+        let args = ["run", "-q", "-p", "referrals-cli", "--", command, "--help"];
+        let help = in_copy(&copy, &args);
+        assert!(help.status.success(), "{}", show(&help));
+        let help = String::from_utf8_lossy(&help.stdout);
+        assert!(
+            help.contains(text),
+            "`referrals {command} --help` has {text}:\n{help}"
+        );
+    }
 }
 
 /// A copy of the document, the crates of [`CRATES`] and the contract tests in `copy`, in a
@@ -242,16 +277,10 @@ fn codegen(copy: &Path, check: bool) -> Output {
     command.output().unwrap()
 }
 
-/// Every contract test of the copy, built in this test's target directory.
-fn contract_tests(copy: &Path) -> Output {
+/// `cargo <args>` in the copy, offline, built in this test's target directory.
+fn in_copy(copy: &Path, args: &[&str]) -> Output {
     let mut run = Command::new(env!("CARGO"));
-    run.current_dir(copy).args([
-        "test",
-        "--offline",
-        "-p",
-        "referrals-contract-tests",
-        "--no-fail-fast",
-    ]);
+    run.current_dir(copy).arg("--offline").args(args);
     // What cargo told this test about its own package is not about the copy.
     for (name, _) in std::env::vars() {
         if name.starts_with("CARGO_") && name != "CARGO_HOME" {

@@ -320,6 +320,13 @@ impl<T: CliConfig> Cli<T> {
                     ),
             )
             .arg(
+                ::clap::Arg::new("id")
+                    .long("id")
+                    .value_parser(::clap::value_parser!(::std::string::String))
+                    .required(true)
+                    .help("The referral's identifier (a GUID)."),
+            )
+            .arg(
                 ::clap::Arg::new("if-match")
                     .long("if-match")
                     .value_parser(::clap::value_parser!(::std::string::String))
@@ -768,6 +775,9 @@ impl<T: CliConfig> Cli<T> {
         }
         if let Some(value) = matches.get_one::<bool>("favorite") {
             request = request.body_map(|body| { body.favorite(value.clone()) });
+        }
+        if let Some(value) = matches.get_one::<::std::string::String>("id") {
+            request = request.id(value.clone());
         }
         if let Some(value) = matches.get_one::<::std::string::String>("if-match") {
             request = request.if_match(value.clone());

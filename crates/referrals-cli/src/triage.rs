@@ -135,15 +135,24 @@ pub async fn close_lost(context: &Context, args: &ReasonArgs) -> anyhow::Result<
     change(context, &args.common, StatusChange::CloseLost { reason }).await
 }
 
+/// `status / substatus` of a referral, as the service stored it.
+fn state(referral: &Referral) -> String {
+    let text = |value: Option<String>| value.unwrap_or_else(|| "-".to_owned());
+    format!(
+        "{} / {}",
+        text(referral.status.as_ref().map(ToString::to_string)),
+        text(referral.substatus.as_ref().map(ToString::to_string))
+    )
+}
+
 async fn change(context: &Context, args: &Args, change: StatusChange) -> anyhow::Result<()> {
-    let (status, substatus) = change.target();
     if let Some(etag) = &args.if_match {
         let sent = context
             .client
             .change_if_match(&args.id, etag, &change)
             .await;
         let updated = sent.map_err(|error| changed_meanwhile(error, &args.id))?;
-        context.say(format_args!("{}: now {status} / {substatus}", args.id));
+        context.say(format_args!("{}: now {}", args.id, state(&updated)));
         return crate::print_referrals(args.format, &[updated]);
     }
     let referral = context.client.referral(&args.id).await?;
@@ -165,13 +174,14 @@ async fn change(context: &Context, args: &Args, change: StatusChange) -> anyhow:
         .await;
     match decided {
         Ok(Decided::Applied { referral, .. }) => {
-            context.say(format_args!("{}: now {status} / {substatus}", args.id));
+            context.say(format_args!("{}: now {}", args.id, state(&referral)));
             crate::print_referrals(args.format, &[referral])
         }
         Ok(decided) => {
             context.say(format_args!(
-                "{} is already {status} / {substatus}; nothing was sent",
-                args.id
+                "{} is already {}; nothing was sent",
+                args.id,
+                state(decided.referral())
             ));
             crate::print_referrals(args.format, &[decided.referral().clone()])
         }

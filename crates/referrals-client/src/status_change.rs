@@ -95,17 +95,33 @@ impl StatusChange {
         }
     }
 
-    /// Whether `referral` is already in the status and substatus that the change gives.
-    pub fn is_done(&self, referral: &Referral) -> bool {
-        if let Self::To {
-            status,
-            substatus: None,
-            ..
-        } = self
-        {
-            return referral.status.as_ref() == Some(status);
-        }
+    /// The status and substatus that the change gives `referral`: as [`Self::target`], but
+    /// a [`Self::To`] without a substatus keeps the referral's own when its status stays (a
+    /// referral only gets the first substatus of a status that it enters).
+    pub fn target_for(&self, referral: &Referral) -> (ReferralStatus, ReferralSubstatus) {
         let (status, substatus) = self.target();
+        match (self, referral.status.as_ref()) {
+            (
+                Self::To {
+                    substatus: None, ..
+                },
+                Some(current),
+            ) => {
+                let kept = transitions::substatus_after(
+                    current,
+                    referral.substatus.as_ref(),
+                    &status,
+                    None,
+                );
+                (status, kept.unwrap_or(substatus))
+            }
+            _ => (status, substatus),
+        }
+    }
+
+    /// Whether `referral` is already in the status and substatus that the change gives it.
+    pub fn is_done(&self, referral: &Referral) -> bool {
+        let (status, substatus) = self.target_for(referral);
         referral.status.as_ref() == Some(&status) && referral.substatus.as_ref() == Some(&substatus)
     }
 }
@@ -184,7 +200,7 @@ impl Client {
         referral: &Referral,
         change: &StatusChange,
     ) -> Result<Referral, Error> {
-        let (status, substatus) = change.target();
+        let (status, substatus) = change.target_for(referral);
         self.change_status(referral, status, substatus, change.extra())
             .await
     }
@@ -200,11 +216,16 @@ impl Client {
         change: &StatusChange,
     ) -> Result<Referral, Error> {
         let (status, substatus) = change.target();
-        let patch = Patch::new()
-            .set_status(status)
-            .set_substatus(substatus)
-            .and(change.extra());
-        self.send_update(id, Some(etag), patch).await
+        // Without the referral at hand, a change to a status without a substatus sends the
+        // status alone: the service gives the substatus that its rules say.
+        let patch = match change {
+            StatusChange::To {
+                substatus: None, ..
+            } => Patch::new().set_status(status),
+            _ => Patch::new().set_status(status).set_substatus(substatus),
+        };
+        self.send_update(id, Some(etag), patch.and(change.extra()))
+            .await
     }
 
     /// Applies what `rule` decides for `referral`, with `If-Match` from its eTag. When the

@@ -31,13 +31,21 @@ pub fn finish(file: &mut syn::File, facts: &crate::reader::Facts) {
             continue;
         };
         let snake = operation.id.to_snake_case();
+        // A parameter's flag (the path's `id`) stays, even where a read-only member of the
+        // body has its name: progenitor gives the flag to the parameter.
+        let parameters: Vec<String> = operation
+            .parameters
+            .iter()
+            .map(|(name, _)| name.to_kebab_case())
+            .collect();
         let mut drop = DropFlags {
             cli: format!("cli_{snake}"),
             execute: format!("execute_{snake}"),
             flags: object
                 .read_only
                 .iter()
-                .map(|member| format!("\"{}\"", member.to_kebab_case()))
+                .filter(|member| !parameters.contains(&member.to_kebab_case()))
+                .map(|member| (member.to_kebab_case(), member.to_snake_case()))
                 .collect(),
         };
         if !drop.flags.is_empty() {
@@ -50,14 +58,26 @@ pub fn finish(file: &mut syn::File, facts: &crate::reader::Facts) {
 struct DropFlags {
     cli: String,
     execute: String,
-    /// The flags' names, as string literals are written (`"e-tag"`).
-    flags: Vec<String>,
+    /// Each flag's name (`e-tag`) and the body builder's method that it calls (`e_tag`).
+    flags: Vec<(String, String)>,
 }
 
 impl DropFlags {
-    fn names_a_flag(&self, tokens: &impl ToTokens) -> bool {
-        let text = tokens.to_token_stream().to_string();
-        self.flags.iter().any(|flag| text.contains(flag.as_str()))
+    /// Whether `args` are those of `.arg(Arg::new("<flag>")...)` for a dropped flag.
+    fn declares_a_flag(&self, args: &impl ToTokens) -> bool {
+        let text = args.to_token_stream().to_string();
+        self.flags
+            .iter()
+            .any(|(flag, _)| text.contains(&format!("Arg :: new (\"{flag}\"")))
+    }
+
+    /// Whether `stmt` sets a dropped member on the body (`body.e_tag(value.clone())`).
+    fn sets_a_member(&self, stmt: &syn::Stmt) -> bool {
+        let text = stmt.to_token_stream().to_string();
+        self.flags.iter().any(|(flag, method)| {
+            // The literal may be followed by a comma: `("e-tag" ,)`.
+            text.contains(&format!("(\"{flag}\"")) && text.contains(&format!("body . {method} ("))
+        })
     }
 }
 
@@ -65,7 +85,10 @@ impl VisitMut for DropFlags {
     fn visit_impl_item_fn_mut(&mut self, function: &mut syn::ImplItemFn) {
         let name = function.sig.ident.to_string();
         if name == self.execute {
-            function.block.stmts.retain(|stmt| !self.names_a_flag(stmt));
+            function
+                .block
+                .stmts
+                .retain(|stmt| !self.sets_a_member(stmt));
         } else if name == self.cli {
             visit_mut::visit_impl_item_fn_mut(self, function);
         }
@@ -74,7 +97,7 @@ impl VisitMut for DropFlags {
     fn visit_expr_mut(&mut self, expr: &mut Expr) {
         // `command.arg(Arg::new("e-tag")...)` becomes `command`.
         while let Expr::MethodCall(call) = expr {
-            if call.method != "arg" || !self.names_a_flag(&call.args) {
+            if call.method != "arg" || !self.declares_a_flag(&call.args) {
                 break;
             }
             *expr = (*call.receiver).clone();

@@ -23,7 +23,11 @@ pub fn check(document: &Document) -> Result<(), Error> {
     };
     let mut found = None;
     crate::checks::walk(&raw, &mut String::new(), &mut |pointer, object| {
-        if found.is_none() {
+        // An example is a payload, not a schema, whatever members it has.
+        let in_example = pointer
+            .split('/')
+            .any(|segment| segment == "example" || segment == "examples");
+        if found.is_none() && !in_example {
             found = contradiction(&raw, pointer, object);
         }
     });
@@ -53,8 +57,10 @@ fn contradiction(
             Value::String(reference) => &serde_json::json!({ "$ref": reference }),
             other => other,
         };
+        // Every integer is a number: `type: number` beside an integer schema narrows nothing.
         if let Some((found, at)) = type_of(raw, other, DEPTH)
             && found != declared
+            && !(declared == "number" && found == "integer")
         {
             return Some((
                 pointer.to_owned(),

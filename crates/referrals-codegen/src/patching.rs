@@ -227,7 +227,7 @@ fn apply_arm(entry: &Entry) -> TokenStream {
                         let value = crate::patch::decode(operation, value)?;
                         #set
                     }
-                    step => return Err(PatchError::not_at_append(operation, &step)),
+                    _ => return Err(PatchError::not_at_append(operation)),
                 }
                 Ok(())
             }

@@ -10875,7 +10875,7 @@ pub mod patching {
                             .get_or_insert_with(::std::default::Default::default)
                             .push(value);
                     }
-                    step => return Err(PatchError::not_at_append(operation, &step)),
+                    _ => return Err(PatchError::not_at_append(operation)),
                 }
                 Ok(())
             }
@@ -10928,7 +10928,7 @@ pub mod patching {
                             .get_or_insert_with(::std::default::Default::default)
                             .push(value);
                     }
-                    step => return Err(PatchError::not_at_append(operation, &step)),
+                    _ => return Err(PatchError::not_at_append(operation)),
                 }
                 Ok(())
             }
@@ -10993,7 +10993,7 @@ pub mod patching {
                             .get_or_insert_with(::std::default::Default::default)
                             .push(value);
                     }
-                    step => return Err(PatchError::not_at_append(operation, &step)),
+                    _ => return Err(PatchError::not_at_append(operation)),
                 }
                 Ok(())
             }
@@ -11268,7 +11268,7 @@ pub mod patching {
                             .get_or_insert_with(::std::default::Default::default)
                             .push(value);
                     }
-                    step => return Err(PatchError::not_at_append(operation, &step)),
+                    _ => return Err(PatchError::not_at_append(operation)),
                 }
                 Ok(())
             }

@@ -221,10 +221,10 @@ impl PatchError {
         }
     }
 
-    pub(crate) fn not_at_append(operation: &JsonPatchOperation, step: &Step<'_>) -> Self {
+    pub(crate) fn not_at_append(operation: &JsonPatchOperation) -> Self {
         PatchError::Op {
             path: operation.path.clone(),
-            op: step.op().to_owned(),
+            op: operation.op.to_string(),
             allowed: vec!["add".into()],
         }
     }
@@ -239,10 +239,16 @@ impl PatchError {
 }
 
 /// What one operation does, as RFC 6902 defines its op, with the member it takes.
+///
+/// The resource is typed, which departs from the RFC's JSON document in four ways, as a service
+/// that patches a typed model does: `add` and `replace` are alike (a `replace` of an absent
+/// member sets it), and both make the objects on the way that do not exist yet; a member that
+/// is `null` and an absent one are the same (a `test` of `null` passes on an absent member);
+/// and a `test` compares typed values, so that members that the model does not name are not
+/// compared.
 #[derive(Debug)]
 pub enum Step<'a> {
-    /// `add` or `replace`: the member takes the value (an item is appended at `/-`). The
-    /// service treats both alike: a `replace` of an absent member sets it.
+    /// `add` or `replace`: the member takes the value (an item is appended at `/-`).
     Set(&'a PatchValue),
     /// `remove`: the member must be present, and is then absent.
     Remove,
@@ -275,17 +281,6 @@ impl<'a> Step<'a> {
                 op,
                 allowed: allowed_at(&operation.path),
             }),
-        }
-    }
-
-    /// The op's name.
-    pub fn op(&self) -> &'static str {
-        match self {
-            Step::Set(_) => "add",
-            Step::Remove => "remove",
-            Step::Test(_) => "test",
-            Step::Move(_) => "move",
-            Step::Copy(_) => "copy",
         }
     }
 }

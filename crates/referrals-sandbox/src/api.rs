@@ -388,8 +388,7 @@ pub async fn update(
                 .target(error.path().to_owned())
             })?;
         }
-        let names_substatus = patch.iter().any(|operation| operation.path == "/substatus");
-        enter_substatus(&current, &mut next, names_substatus);
+        enter_substatus(&current, &mut next, writes_substatus(&patch));
         check_transition(&current, &next)?;
         if next != *current {
             stamp(&mut next, &current);
@@ -594,14 +593,24 @@ fn check_if_match(if_match: Option<&str>, current: &Referral) -> Result<(), ApiE
     }
 }
 
+/// Whether a patch writes `/substatus` (a `test` of it does not).
+fn writes_substatus(patch: &JsonPatch) -> bool {
+    patch
+        .iter()
+        .any(|operation| operation.path == "/substatus" && operation.op.to_string() != "test")
+}
+
 /// A referral that enters a status without a substatus gets the first of the status's rule
-/// (`x-status-rules`), as the document says: a patch of `/status` alone moves it on.
-fn enter_substatus(current: &Referral, next: &mut Referral, names_substatus: bool) {
+/// (`x-status-rules`), as the document says: a patch of `/status` alone moves it on. What a
+/// patch writes to `/substatus` itself stands.
+fn enter_substatus(current: &Referral, next: &mut Referral, writes_substatus: bool) {
     let (Some(from), Some(to)) = (current.status.as_ref(), next.status.as_ref()) else {
         return;
     };
-    let named = names_substatus.then_some(next.substatus.as_ref()).flatten();
-    next.substatus = transitions::substatus_after(from, current.substatus.as_ref(), to, named);
+    if writes_substatus || from == to {
+        return;
+    }
+    next.substatus = transitions::substatus_after(from, current.substatus.as_ref(), to, None);
 }
 
 /// The status of a referral that has none: the first of the rules.

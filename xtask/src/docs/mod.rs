@@ -9,7 +9,6 @@
 mod browser;
 mod facts;
 
-use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
@@ -68,7 +67,10 @@ fn build(args: &Args) -> Result<(), String> {
 fn docs_dir() -> Result<PathBuf, String> {
     let root = crate::root();
     let target = match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) => root.join(dir),
+        // Relative to the folder cargo was run in, as cargo reads it.
+        Some(dir) => std::env::current_dir()
+            .map_err(|error| format!("cannot read the current folder: {error}"))?
+            .join(dir),
         None => crate::bench::target_dir()?,
     };
     if target.starts_with(&root) {
@@ -77,11 +79,18 @@ fn docs_dir() -> Result<PathBuf, String> {
     let name = root
         .file_name()
         .map_or_else(|| "checkout".into(), |name| name.to_string_lossy());
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    root.hash(&mut hasher);
-    Ok(target
-        .join("docs")
-        .join(format!("{name}-{:016x}", hasher.finish())))
+    Ok(target.join("docs").join(format!(
+        "{name}-{:016x}",
+        fnv1a(root.as_os_str().as_encoded_bytes())
+    )))
+}
+
+/// FNV-1a of `bytes`: a name that stays the same across Rust releases (the standard library's
+/// hasher may change), written here because no crate of the workspace has one.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// The man pages of `referrals`, in `man`.
