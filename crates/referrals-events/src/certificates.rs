@@ -1,10 +1,11 @@
-//! The signing certificate of a callback: where it may come from, fetched within bounds, cached
-//! by URL, and checked (chain to a trusted root, validity, subject's organization, key size).
+//! The signing certificate of a callback: where it may come from (no query), fetched within
+//! bounds (one at a time, at most [`FETCHES_PER_MINUTE`]), cached by URL (the least recently
+//! used put out), and checked (chain to a trusted root, validity, subject's organization, key size).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rustls_pki_types::{CertificateDer, UnixTime};
 use url::Url;
@@ -28,11 +29,52 @@ pub(crate) struct Certificates {
     pub(crate) max_bytes: usize,
     pub(crate) http: reqwest::Client,
     /// The certificates fetched, by URL: the end entity first.
-    cache: Mutex<HashMap<String, Arc<Vec<CertificateDer<'static>>>>>,
+    cache: Mutex<Cache>,
+    /// Held while a certificate is fetched, so that one URL is fetched once however many
+    /// callbacks name it at once; it holds the times of the fetches of the last minute.
+    fetching: tokio::sync::Mutex<Vec<Instant>>,
 }
 
-/// The most URLs kept; more empties the cache.
+/// The certificates fetched, by URL, each with when it was last used.
+#[derive(Default)]
+struct Cache {
+    entries: HashMap<String, (Arc<Vec<CertificateDer<'static>>>, u64)>,
+    clock: u64,
+}
+
+impl Cache {
+    fn get(&mut self, url: &str) -> Option<Arc<Vec<CertificateDer<'static>>>> {
+        self.clock = self.clock.wrapping_add(1);
+        let clock = self.clock;
+        self.entries.get_mut(url).map(|(chain, used)| {
+            *used = clock;
+            Arc::clone(chain)
+        })
+    }
+
+    /// Keeps `chain`, putting out the least recently used entry when full.
+    fn insert(&mut self, url: &str, chain: Arc<Vec<CertificateDer<'static>>>) {
+        if self.entries.len() >= CACHED && !self.entries.contains_key(url) {
+            let oldest = self
+                .entries
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(url, _)| url.clone());
+            if let Some(oldest) = oldest {
+                self.entries.remove(&oldest);
+            }
+        }
+        self.clock = self.clock.wrapping_add(1);
+        self.entries.insert(url.to_owned(), (chain, self.clock));
+    }
+}
+
+/// The most URLs kept; more puts out the least recently used.
 const CACHED: usize = 64;
+
+/// The most certificates fetched in a minute: each fetch comes before any signature check, so
+/// that a stranger naming new files cannot make the receiver fetch without end.
+pub(crate) const FETCHES_PER_MINUTE: usize = 30;
 
 /// `id-kp-codeSigning` (1.3.6.1.5.5.7.3.3), DER: a signing certificate may name it.
 const EKU_CODE_SIGNING: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x03];
@@ -51,7 +93,8 @@ impl Certificates {
             organization,
             max_bytes,
             http,
-            cache: Mutex::new(HashMap::new()),
+            cache: Mutex::new(Cache::default()),
+            fetching: tokio::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -63,6 +106,10 @@ impl Certificates {
         let url = Url::parse(text).map_err(|error| refuse(&error.to_string()))?;
         if !url.username().is_empty() || url.password().is_some() || url.fragment().is_some() {
             return Err(refuse("it carries a user name, a password or a fragment"));
+        }
+        // A certificate file is named by its path; a query would make one file many URLs.
+        if url.query().is_some() {
+            return Err(refuse("it carries a query"));
         }
         let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
             return Err(refuse("it names no host"));
@@ -80,26 +127,35 @@ impl Certificates {
         }
     }
 
-    /// The certificates at `url` (the end entity first), from the cache or fetched.
+    /// The certificates at `url` (the end entity first), from the cache or fetched: one fetch
+    /// at a time (a URL that another callback is fetching is waited for, then found in the
+    /// cache), and at most [`FETCHES_PER_MINUTE`].
     pub(crate) async fn get(
         &self,
         url: &Url,
     ) -> Result<Arc<Vec<CertificateDer<'static>>>, Rejection> {
         if let Some(known) = self.lock().get(url.as_str()) {
-            return Ok(Arc::clone(known));
+            return Ok(known);
         }
+        let mut recent = self.fetching.lock().await;
+        if let Some(known) = self.lock().get(url.as_str()) {
+            return Ok(known);
+        }
+        let now = Instant::now();
+        recent.retain(|at| now.duration_since(*at) < Duration::from_secs(60));
+        if recent.len() >= FETCHES_PER_MINUTE {
+            return Err(Rejection::CertificateBusy(
+                FETCHES_PER_MINUTE,
+                url.to_string(),
+            ));
+        }
+        recent.push(now);
         let fetched = Arc::new(self.fetch(url).await?);
-        let mut cache = self.lock();
-        if cache.len() >= CACHED {
-            cache.clear();
-        }
-        cache.insert(url.as_str().to_owned(), Arc::clone(&fetched));
+        self.lock().insert(url.as_str(), Arc::clone(&fetched));
         Ok(fetched)
     }
 
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Vec<CertificateDer<'static>>>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Cache> {
         self.cache
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())

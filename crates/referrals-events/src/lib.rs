@@ -25,9 +25,10 @@
 //! size; the signature headers (`Authorization: Signature <base64>`, or `x-ms-signature`),
 //! `X-MS-Certificate-Url` and `X-MS-Signature-Algorithm` (only `rsa-sha256`); that the
 //! certificate URL is https on an allowed host and port (by default the documented storage host,
-//! `x-allowed-hosts` of the document), without user name or fragment, so that a URL a stranger
-//! chose is never fetched; the certificate, fetched without redirects, within a size and a time,
-//! and cached by URL; its chain to a trusted root (the platform's, and any added), its validity
+//! `x-allowed-hosts` of the document), without user name, query or fragment, so that a URL a
+//! stranger chose is never fetched; the certificate, fetched without redirects, within a size
+//! and a time, one fetch at a time and at most 30 a minute (more is answered 503), and cached by
+//! URL (the 64 last used); its chain to a trusted root (the platform's, and any added), its validity
 //! now, its subject's organization (by default Microsoft Corporation, the document's
 //! `x-signer-organization`) and an RSA key of 2048 bits or more; the RSA SHA-256 (PKCS#1 v1.5)
 //! signature of the exact body bytes. Then the body is read as the document's `WebhookEvent`;

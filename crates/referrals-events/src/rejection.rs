@@ -2,7 +2,8 @@
 
 /// Why a callback was refused: the check that failed. [`Self::status`] is the answer to give:
 /// 400 for a request that is not an event (a missing header, a body that is not one), 401 for
-/// one whose signature does not verify.
+/// one whose signature does not verify, 503 when the verifier has fetched as many
+/// certificates as it does in a minute.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Rejection {
@@ -25,6 +26,10 @@ pub enum Rejection {
     /// slow, or too large.
     #[error("the certificate at {0} could not be fetched: {1}")]
     CertificateFetch(String, String),
+    /// More certificates were fetched in the last minute than the verifier fetches: the
+    /// callback is answered 503 (try later), and nothing was fetched for it.
+    #[error("more than {0} certificates were fetched in the last minute; {1} was not fetched")]
+    CertificateBusy(usize, String),
     /// The file is not a certificate, or its chain does not lead to a trusted root, or it is
     /// not valid now.
     #[error("the certificate at {0} does not verify: {1}")]
@@ -60,6 +65,7 @@ impl Rejection {
             | Self::BodyTooLarge(_)
             | Self::NotJson(_)
             | Self::NotAnEvent(_) => 400,
+            Self::CertificateBusy(..) => 503,
             _ => 401,
         }
     }
@@ -73,6 +79,7 @@ impl Rejection {
             Self::SignatureFormat => "signature format",
             Self::CertificateUrl(..) => "certificate url",
             Self::CertificateFetch(..) => "certificate fetch",
+            Self::CertificateBusy(..) => "certificate fetches",
             Self::Certificate(..) => "certificate chain",
             Self::Organization { .. } => "organization",
             Self::Key(_) => "key size",

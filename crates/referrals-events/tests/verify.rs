@@ -23,13 +23,28 @@ const EVENT: &str = r#"{"EventName":"referral-updated","ResourceUri":"https://ap
 struct Files {
     addr: SocketAddr,
     fetches: Arc<AtomicUsize>,
+    /// The fetches of `/good.cer`.
+    good: Arc<AtomicUsize>,
 }
 
 async fn files(certificate: Vec<u8>) -> Files {
     let fetches = Arc::new(AtomicUsize::new(0));
     let counted = Arc::clone(&fetches);
+    let good = Arc::new(AtomicUsize::new(0));
+    let good_counted = Arc::clone(&good);
     let app = Router::new()
-        .route("/good.cer", get(move || async move { certificate.clone() }))
+        .route(
+            "/good.cer",
+            get(move || {
+                good_counted.fetch_add(1, Ordering::SeqCst);
+                let certificate = certificate.clone();
+                async move {
+                    // Slow enough that the callbacks below overlap.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    certificate
+                }
+            }),
+        )
         .route(
             "/redirect.cer",
             get(|| async { (StatusCode::FOUND, [("location", "/good.cer")]).into_response() }),
@@ -49,7 +64,11 @@ async fn files(certificate: Vec<u8>) -> Files {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
-    Files { addr, fetches }
+    Files {
+        addr,
+        fetches,
+        good,
+    }
 }
 
 fn verifier(signer: &Signer, files: &Files) -> Verifier {
@@ -237,6 +256,7 @@ async fn a_certificate_url_that_is_not_allowed_is_never_fetched() {
         format!("http://localhost:{port}/other.cer"),
         format!("http://user@127.0.0.1:{port}/other.cer"),
         format!("http://127.0.0.1:{port}/other.cer#x"),
+        format!("http://127.0.0.1:{port}/other.cer?n=1"),
         "http://3psostorageacct.blob.core.windows.net/cert/x.cer".to_owned(),
         "https://3psostorageacct.blob.core.windows.net.evil.example/x.cer".to_owned(),
         "https://3psostorageacct.blob.core.windows.net%2eevil.example/x.cer".to_owned(),
@@ -355,4 +375,52 @@ async fn certificates_of_another_organization_expired_untrusted_or_weak_are_refu
         .await
         .unwrap_err();
     assert_eq!(rejection.check(), "certificate chain", "{rejection}");
+}
+
+/// A stranger naming new files makes the verifier fetch at most its bound in a minute (the
+/// rest is answered 503, fetching nothing), and callbacks naming one file at once fetch it once.
+/// (The bound is per verifier: the second part uses a fresh one.)
+#[tokio::test]
+async fn certificate_fetches_are_one_at_a_time_once_per_file_and_bounded() {
+    let signer = good_signer();
+    let files = files(signer.certificate_der().to_vec()).await;
+    let verifier = Arc::new(verifier(&signer, &files));
+    let signature = signer.sign(EVENT.as_bytes()).unwrap();
+
+    let mut busy = 0;
+    for n in 0..100 {
+        let url = format!("http://{}/new-{n}.cer", files.addr);
+        let rejection = verifier
+            .verify(&headers(&signature, &url), EVENT.as_bytes())
+            .await
+            .unwrap_err();
+        if rejection.status() == 503 {
+            assert_eq!(rejection.check(), "certificate fetches");
+            busy += 1;
+        }
+    }
+    let fetched = files.fetches.load(Ordering::SeqCst);
+    assert!(fetched <= 30, "{fetched} fetches in a minute");
+    assert!(busy >= 70, "{busy} answered 503");
+
+    // The genuine file, asked many times at once on a fresh verifier, is fetched once and
+    // then served from the cache.
+    let verifier = Arc::new(self::verifier(&signer, &files));
+    let good = format!("http://{}/good.cer", files.addr);
+    let calls = (0..20).map(|_| {
+        let (verifier, good, signature) = (Arc::clone(&verifier), good.clone(), signature.clone());
+        tokio::spawn(async move {
+            verifier
+                .verify(&headers(&signature, &good), EVENT.as_bytes())
+                .await
+        })
+    });
+    for call in calls {
+        assert!(call.await.unwrap().is_ok());
+    }
+    assert_eq!(
+        files.good.load(Ordering::SeqCst),
+        1,
+        "one fetch of the file"
+    );
 }
