@@ -810,6 +810,13 @@ fn export_survives_kills_and_failures() {
     let expected = std::fs::read_to_string(&clean).unwrap();
     let mut reader = csv::Reader::from_reader(expected.as_bytes());
     assert_eq!(reader.records().count(), server.store().len());
+    // Customers' names and addresses: readable by their owner alone.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&clean).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    }
 
     // Killed at random moments, then run again until it completes: the same file.
     let out = path("killed.csv");

@@ -43,8 +43,9 @@ impl Mirror {
             what: what.to_owned(),
             source,
         };
-        let mut writer = csv::Writer::from_path(&partial)
-            .map_err(|error| io("create the partial file", error.into()))?;
+        let file = crate::private::create(&partial)
+            .map_err(|error| io("create the partial file", error))?;
+        let mut writer = csv::Writer::from_writer(file);
         writer
             .write_record(columns.spreadsheet_header())
             .map_err(|error| io("write", error.into()))?;

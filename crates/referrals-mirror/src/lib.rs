@@ -68,6 +68,7 @@ pub mod feed;
 mod log;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+pub mod private;
 #[cfg(feature = "receiver")]
 pub mod receiver;
 mod rows;

@@ -125,6 +125,13 @@ pub(crate) fn open(path: &Path) -> Result<(Connection, Opened), Error> {
     let flags = if path.exists() {
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX
     } else {
+        // An empty file is an empty database; made first, it is its owner's alone, and so are
+        // the journal and WAL files that SQLite makes beside it.
+        crate::private::make_empty(path).map_err(|source| Error::Io {
+            path: path.to_owned(),
+            what: "create the mirror's file".into(),
+            source,
+        })?;
         OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX

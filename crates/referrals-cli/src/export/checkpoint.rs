@@ -94,7 +94,7 @@ impl Checkpoint {
 pub(super) fn write(path: &Path, checkpoint: &Checkpoint) -> anyhow::Result<()> {
     let text = serde_json::to_string(checkpoint)?;
     let temporary = super::sibling(path, ".new");
-    std::fs::write(&temporary, text)
+    referrals_mirror::private::write(&temporary, text)
         .with_context(|| format!("cannot write {}", temporary.display()))?;
     std::fs::rename(&temporary, path)
         .with_context(|| format!("cannot write {}", path.display()))?;
@@ -134,7 +134,8 @@ pub(super) fn reopen(path: &Path, bytes: u64) -> anyhow::Result<File> {
     let mut file = match OpenOptions::new().write(true).open(path) {
         Ok(file) => file,
         Err(error) if error.kind() == io::ErrorKind::NotFound && bytes == 0 => {
-            File::create(path).with_context(|| format!("cannot create {}", path.display()))?
+            referrals_mirror::private::create(path)
+                .with_context(|| format!("cannot create {}", path.display()))?
         }
         Err(error) => {
             return Err(error).with_context(|| {

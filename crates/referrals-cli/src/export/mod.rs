@@ -148,7 +148,8 @@ async fn plan_parts(
         })?;
     for index in 0..parts.len() {
         let path = files.part(index);
-        File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+        referrals_mirror::private::create(&path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
     }
     (checkpoint.parts, checkpoint.total) = (parts, total);
     checkpoint::write(&files.checkpoint, checkpoint)
@@ -432,7 +433,7 @@ impl Export<'_> {
     /// which is synced and renamed; then the parts and the checkpoint are removed.
     fn finish(&self, checkpoint: &Checkpoint, query: &QueryArgs) -> anyhow::Result<()> {
         let Files { out, partial, .. } = self.files;
-        let create = File::create(partial)
+        let create = referrals_mirror::private::create(partial)
             .with_context(|| format!("cannot create {}", partial.display()))?;
         let mut writer = Writer::new(
             BufWriter::with_capacity(1 << 16, create),
