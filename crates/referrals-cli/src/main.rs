@@ -311,6 +311,11 @@ impl Context {
         self.messages().say(message);
     }
 
+    /// An error that the command goes on after, on standard error even with `--quiet`.
+    pub fn warn(&self, message: std::fmt::Arguments<'_>) {
+        let _ = writeln!(io::stderr().lock(), "error: {message}");
+    }
+
     /// The messages of a command that needs no client.
     pub fn messages(&self) -> Messages {
         Messages { quiet: self.quiet }

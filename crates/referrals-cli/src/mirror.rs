@@ -65,8 +65,33 @@ pub async fn run(context: &Context, args: &Args, matches: &ArgMatches) -> anyhow
     let mut mirror = Db::open(&args.db).await?;
     crate::changes::say_upgraded(context.messages(), &mirror);
     let stop = Stop::listen(context.quiet);
+    let mut failed = 0u32;
     loop {
-        let report = once(context, &mut mirror, options.clone(), &stop).await?;
+        let report = match once(context, &mut mirror, options.clone(), &stop).await {
+            Ok(report) => report,
+            // Once, every error ends the command; with --every, a failed run is said and the
+            // next one comes at its time, on the database opened again (a server restarted,
+            // a connection lost). A database made for another filter never syncs: it ends.
+            Err(error) if args.every.is_none() || is_permanent(&error) => return Err(error),
+            Err(error) => {
+                failed = failed.saturating_add(1);
+                context.warn(format_args!(
+                    "this run failed ({failed} in a row), the next in {}: {error:#}",
+                    humantime::format_duration(args.every.unwrap_or_default())
+                ));
+                if !wait(args.every, &stop).await {
+                    return Ok(());
+                }
+                match Db::open(&args.db).await {
+                    Ok(opened) => mirror = opened,
+                    Err(error) => {
+                        context.warn(format_args!("cannot open the database again: {error}"))
+                    }
+                }
+                continue;
+            }
+        };
+        failed = 0;
         if report.skipped {
             context.say(format_args!(
                 "{}: another process is syncing this database; this run did nothing",
@@ -80,17 +105,32 @@ pub async fn run(context: &Context, args: &Args, matches: &ArgMatches) -> anyhow
                 mirror.count().await?
             ));
         }
-        let Some(every) = args.every else {
+        if args.every.is_none() || report.stopped || !wait(args.every, &stop).await {
             return Ok(());
-        };
-        if report.stopped || stop.asked() {
-            return Ok(());
-        }
-        tokio::select! {
-            () = tokio::time::sleep(every) => {}
-            () = stop.wait() => return Ok(()),
         }
     }
+}
+
+/// Waits for the next run: `false` when there is none (no interval, or a stop was asked).
+async fn wait(every: Option<Duration>, stop: &Stop) -> bool {
+    let Some(every) = every else {
+        return false;
+    };
+    if stop.asked() {
+        return false;
+    }
+    tokio::select! {
+        () = tokio::time::sleep(every) => true,
+        () = stop.wait() => false,
+    }
+}
+
+/// An error that the next run would meet again whatever happens meanwhile.
+fn is_permanent(error: &anyhow::Error) -> bool {
+    matches!(
+        error.downcast_ref::<referrals_mirror::Error>(),
+        Some(referrals_mirror::Error::OtherFilter { .. })
+    )
 }
 
 /// One sync of the mirror, to its end or to a stop, with a spinner on a terminal.

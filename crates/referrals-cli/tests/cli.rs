@@ -993,6 +993,61 @@ fn sync_mirrors_the_store_across_kills_and_writes() {
     assert_eq!(std::fs::read(&foreign).unwrap(), before);
 }
 
+/// `sync --every` goes on after failed runs (here the service refuses the token for a while)
+/// and mirrors everything once the service answers again; Ctrl-C then ends it with status 0.
+#[cfg(unix)]
+#[test]
+fn sync_every_survives_failed_runs() {
+    let server = Server::start(300);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("mirror.sqlite");
+    server.mode.lists_before_401.store(0, Ordering::SeqCst);
+    let mut child = server
+        .referrals()
+        .args(["sync", "--db", db.to_str().unwrap(), "--every", "1s"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "still running after failed runs"
+    );
+    server.mode.lists_before_401.store(-1, Ordering::SeqCst);
+    let expected = i64::try_from(server.store().len()).unwrap();
+    let count = || {
+        let connection = rusqlite::Connection::open(&db).ok()?;
+        connection
+            .query_row("select count(*) from referrals", [], |row| {
+                row.get::<_, i64>(0)
+            })
+            .ok()
+    };
+    let mut mirrored = None;
+    for _ in 0..100 {
+        mirrored = count();
+        if mirrored == Some(expected) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    interrupt(&child);
+    let status = wait(&mut child, Duration::from_secs(30));
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(mirrored, Some(expected), "{stderr}");
+    assert_eq!(status, Some(0), "{stderr}");
+    assert!(stderr.contains("this run failed (1 in a row)"), "{stderr}");
+    assert!(stderr.contains("401"), "{stderr}");
+    assert!(stderr.contains("referrals changed"), "{stderr}");
+}
+
 /// Sends SIGINT, as Ctrl-C does.
 #[cfg(unix)]
 fn interrupt(child: &Child) {
