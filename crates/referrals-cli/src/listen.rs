@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use referrals_events::Verifier;
 use referrals_mirror::Opened;
-use referrals_mirror::receiver::{Notice, Receiver};
+use referrals_mirror::receiver::{Notice, Receiver, http};
 
 use crate::Context;
 use crate::stop::Stop;
@@ -77,10 +77,13 @@ pub async fn run(context: &Context, args: &Args) -> anyhow::Result<()> {
         }
         _ => {
             let wait = stop.clone();
-            axum::serve(listener, receiver.router())
-                .with_graceful_shutdown(async move { wait.wait().await })
-                .await
-                .context("the receiver stopped")
+            http::serve(
+                listener,
+                receiver.router(),
+                async move { wait.wait().await },
+            )
+            .await;
+            Ok(())
         }
     };
     running.stop().await;

@@ -1,15 +1,16 @@
 //! HTTPS for `listen`: rustls (ring) in front of the same router, with a certificate chain and
-//! a key from PEM files.
+//! a key from PEM files, and the bounds of plain HTTP (`referrals_mirror::receiver::http`): the
+//! handshake and each request's head within 10 s, at most 1,024 connections at once.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use hyper_util::service::TowerToHyperService;
+use referrals_mirror::receiver::http;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+use tokio::sync::Semaphore;
 
 use crate::stop::Stop;
 
@@ -22,22 +23,29 @@ pub async fn serve(
     stop: Stop,
 ) -> anyhow::Result<()> {
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config(cert, key)?));
+    let places = Arc::new(Semaphore::new(http::MAX_CONNECTIONS));
     loop {
+        let place = tokio::select! {
+            place = Arc::clone(&places).acquire_owned() => place?,
+            () = stop.wait() => return Ok(()),
+        };
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             () = stop.wait() => return Ok(()),
         };
-        let Ok((stream, _)) = accepted else { continue };
+        let Ok((stream, _)) = accepted else {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            continue;
+        };
         let (acceptor, router) = (acceptor.clone(), router.clone());
         tokio::spawn(async move {
-            // A client that fails the handshake gets no answer; the next one is served.
-            let Ok(tls) = acceptor.accept(stream).await else {
-                return;
-            };
-            let service = TowerToHyperService::new(router);
-            let _ = auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(tls), service)
-                .await;
+            // A client that fails the handshake, or takes longer than a request's head may,
+            // gets no answer; the next one is served.
+            let handshake = tokio::time::timeout(http::HEADER_TIMEOUT, acceptor.accept(stream));
+            if let Ok(Ok(tls)) = handshake.await {
+                http::serve_connection(tls, router).await;
+            }
+            drop(place);
         });
     }
 }

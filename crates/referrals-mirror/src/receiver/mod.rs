@@ -32,6 +32,7 @@
 //! ```
 
 mod callback;
+pub mod http;
 mod store;
 mod work;
 
@@ -257,18 +258,17 @@ impl Receiver {
     }
 
     /// Takes callbacks at any path on `listener` (plain HTTP, as behind a TLS proxy), works them
-    /// off and syncs, until `shutdown` completes; then stops cleanly.
+    /// off and syncs, until `shutdown` completes; then stops cleanly. A request's head must
+    /// arrive within 10 s, and at most 1,024 connections are served at once ([`http`]).
     pub async fn serve(
         &self,
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), Error> {
         let running = self.start();
-        let served = axum::serve(listener, self.router())
-            .with_graceful_shutdown(shutdown)
-            .await;
+        http::serve(listener, self.router(), shutdown).await;
         running.stop().await;
-        served.map_err(|error| Error::Receiver(format!("the server stopped: {error}")))
+        Ok(())
     }
 }
 
