@@ -21,7 +21,8 @@ use crate::stop::Stop;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The mirror to keep current, as `sync --db` keeps it (an unfiltered one): a SQLite file,
-    /// or a PostgreSQL database (postgres://...) that several receivers may share.
+    /// or a PostgreSQL database (postgres://..., the password in PGPASSWORD) that several
+    /// receivers may share.
     #[arg(long, value_name = "FILE|URL")]
     db: PathBuf,
     /// Where to listen for callbacks (plain HTTP, as behind a TLS proxy, unless --tls-cert).

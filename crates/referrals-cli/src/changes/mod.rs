@@ -44,7 +44,7 @@ pub const HELP: &str = concat!(
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The mirror whose changes to follow (kept by `sync --db` or `listen --db`): a SQLite file
-    /// or a PostgreSQL database (postgres://...).
+    /// or a PostgreSQL database (postgres://..., the password in PGPASSWORD).
     #[arg(long, value_name = "FILE|URL")]
     db: PathBuf,
     /// The consumer: letters, digits, - and _. Its position is saved in the mirror.

@@ -39,7 +39,8 @@ pub(crate) struct PgLog {
 impl PgLog {
     /// A connection of its own to the database at `url`, listening for changes.
     pub(crate) async fn connect(url: &str, place: &str) -> Result<Self, Error> {
-        let (client, mut connection) = tokio_postgres::connect(url, NoTls)
+        let (client, mut connection) = super::config(url, place)?
+            .connect(NoTls)
             .await
             .map_err(|error| Error::postgres(place, "connect a consumer", error))?;
         let heard = Arc::new((AtomicU64::new(0), Notify::new()));

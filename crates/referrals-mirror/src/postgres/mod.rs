@@ -96,12 +96,37 @@ pub fn describe(url: &str) -> String {
     )
 }
 
+/// The connection settings of `url`; without a password in it, the password is the
+/// environment's `PGPASSWORD` (as libpq reads it), so that it need not stand on a command line
+/// that every user of the machine sees.
+pub(crate) fn config(url: &str, place: &str) -> Result<tokio_postgres::Config, Error> {
+    config_with(url, place, std::env::var("PGPASSWORD").ok())
+}
+
+fn config_with(
+    url: &str,
+    place: &str,
+    password: Option<String>,
+) -> Result<tokio_postgres::Config, Error> {
+    let mut config = url
+        .parse::<tokio_postgres::Config>()
+        .map_err(|error| Error::postgres(place, "read its address", error))?;
+    if config.get_password().is_none()
+        && let Some(password) = password.filter(|password| !password.is_empty())
+    {
+        config.password(password);
+    }
+    Ok(config)
+}
+
 impl PgMirror {
     /// Connects to the database at `url` (`postgres://user:password@host:port/database`, or
-    /// `host=... user=...`), and makes the mirror's tables when it has none.
+    /// `host=... user=...`; without a password there, `PGPASSWORD`'s), and makes the mirror's
+    /// tables when it has none.
     pub async fn connect(url: &str) -> Result<Self, Error> {
         let place = describe(url);
-        let (mut client, connection) = tokio_postgres::connect(url, NoTls)
+        let (mut client, connection) = config(url, &place)?
+            .connect(NoTls)
             .await
             .map_err(|error| Error::postgres(&place, "connect", error))?;
         tokio::spawn(async move {
@@ -350,5 +375,31 @@ impl Target for PgMirror {
         transaction.commit().await.map_err(failed("commit"))?;
         log::prune_now_and_then(&mut self.client, &self.place).await;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::config_with;
+
+    #[test]
+    fn a_password_comes_from_the_address_or_else_from_pgpassword() {
+        let password = |url: &str, env: Option<&str>| {
+            let config = config_with(url, "test", env.map(str::to_owned)).unwrap();
+            config
+                .get_password()
+                .map(|p| String::from_utf8_lossy(p).into_owned())
+        };
+        let env = Some("from the environment");
+        assert_eq!(
+            password("postgres://mirror@db.example/referrals", env).as_deref(),
+            env
+        );
+        assert_eq!(
+            password("postgres://mirror:given@db.example/referrals", env).as_deref(),
+            Some("given")
+        );
+        assert_eq!(password("host=db.example user=mirror", None), None);
+        assert_eq!(password("host=db.example user=mirror", Some("")), None);
     }
 }
