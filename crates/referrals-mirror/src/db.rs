@@ -111,6 +111,17 @@ impl Db {
         }
     }
 
+    /// Deletes the events worked off that were received more than `age` ago, as
+    /// [`Mirror::prune_events`]. (`&mut`: the future is `Send`, as a SQLite connection is not
+    /// `Sync`.)
+    pub async fn prune_events(&mut self, age: std::time::Duration) -> Result<u64, Error> {
+        match self {
+            Self::File(mirror) => mirror.prune_events(age),
+            #[cfg(feature = "postgres")]
+            Self::Server(mirror) => mirror.prune_events(age).await,
+        }
+    }
+
     /// How long the change log keeps a change that some consumer has not read.
     pub async fn change_retention(&self) -> Result<std::time::Duration, Error> {
         match self {

@@ -218,3 +218,52 @@ async fn foreign_databases_are_refused_unchanged_and_no_password_is_printed() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn events_worked_off_are_pruned_after_their_age_and_pending_ones_stay() {
+    let Some(server) = Server::start() else {
+        return;
+    };
+    let url = database(&server, "pruned").await;
+    let mirror = PgMirror::connect(&url).await.unwrap();
+    let old_done = mirror
+        .store_event("referral-updated", Some("a"), "{}")
+        .await
+        .unwrap();
+    let old_pending = mirror
+        .store_event("referral-updated", Some("b"), "{}")
+        .await
+        .unwrap();
+    let new_done = mirror
+        .store_event("referral-updated", Some("c"), "{}")
+        .await
+        .unwrap();
+    mirror.finish_event(old_done).await.unwrap();
+    mirror.finish_event(new_done).await.unwrap();
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+        .execute(
+            "UPDATE events SET received = now() - interval '10 days' WHERE seq = ANY($1)",
+            &[&vec![old_done, old_pending]],
+        )
+        .await
+        .unwrap();
+    let week = std::time::Duration::from_secs(7 * 24 * 3600);
+    assert_eq!(mirror.prune_events(week).await.unwrap(), 1);
+    let left: Vec<i64> = client
+        .query("SELECT seq FROM events ORDER BY seq", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(left, [old_pending, new_done]);
+    // Any retention, however long, is a query the server takes.
+    assert_eq!(
+        mirror.prune_events(std::time::Duration::MAX).await.unwrap(),
+        0
+    );
+}

@@ -59,6 +59,20 @@ impl PgMirror {
         Ok(events)
     }
 
+    /// Deletes the events worked off that were received more than `age` ago; returns how many.
+    /// (An event not worked off stays, whatever its age.)
+    pub async fn prune_events(&self, age: std::time::Duration) -> Result<u64, Error> {
+        // At most 100 years: an interval of any `Duration` would overflow.
+        let seconds = age.as_secs_f64().min(100.0 * 365.25 * 86_400.0);
+        self.client
+            .execute(
+                "DELETE FROM events WHERE done AND received < now() - make_interval(secs => $1)",
+                &[&seconds],
+            )
+            .await
+            .map_err(|error| Error::postgres(&self.place, "prune the events", error))
+    }
+
     /// Marks the event `seq` worked off.
     pub async fn finish_event(&self, seq: i64) -> Result<(), Error> {
         self.client

@@ -15,6 +15,9 @@ use crate::{Db, Error, PendingEvent};
 /// How long the worker waits after a failure before it tries the event again.
 const PAUSE: Duration = Duration::from_secs(1);
 
+/// How long an event worked off is kept (pruned after each catch-up sync): a week.
+pub(crate) const EVENTS_KEPT: Duration = Duration::from_secs(7 * 24 * 3600);
+
 /// Works off the stored events, oldest first, until the stop.
 pub(super) async fn work_off(shared: Arc<Shared>, stop: watch::Receiver<bool>) {
     let mut writer = loop {
@@ -107,7 +110,7 @@ pub(super) async fn catch_up(shared: Arc<Shared>, stop: watch::Receiver<bool>) {
         let synced = async {
             let mut mirror = Db::open(&shared.db).await?;
             let options = SyncOptions::new().skew(shared.skew);
-            mirror
+            let report = mirror
                 .sync_with(&shared.client, options, |_| {
                     if *stop.borrow() {
                         std::ops::ControlFlow::Break(())
@@ -115,7 +118,9 @@ pub(super) async fn catch_up(shared: Arc<Shared>, stop: watch::Receiver<bool>) {
                         std::ops::ControlFlow::Continue(())
                     }
                 })
-                .await
+                .await?;
+            mirror.prune_events(EVENTS_KEPT).await?;
+            Ok::<_, Error>(report)
         }
         .await;
         match synced {
