@@ -21,10 +21,7 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::{Command, Output};
-
-use common::{copy_dir, members_block, root, show, target_dir};
+use common::{cargo_in, codegen_copy, copy_workspace, root, show};
 
 /// The crates that the contract tests and the CLI build, copied with the document.
 const CRATES: [&str; 10] = [
@@ -184,7 +181,7 @@ fn a_change_of_every_kind_is_an_edit_of_the_document_alone() {
     let work = tempfile::tempdir().unwrap();
     let copy = work.path().join("workspace");
     let root = root();
-    copy_workspace(&root, &copy);
+    copy_workspace(&root, &copy, &CRATES, &["tests"]);
     let document = copy.join("openapi/referrals.yaml");
     let mut text = std::fs::read_to_string(&document).unwrap();
     for edit in EDITS {
@@ -197,7 +194,7 @@ fn a_change_of_every_kind_is_an_edit_of_the_document_alone() {
     }
     std::fs::write(&document, text).unwrap();
 
-    let written = codegen(&copy, false);
+    let written = codegen_copy(&copy, false);
     assert!(written.status.success(), "{}", show(&written));
     let report = String::from_utf8_lossy(&written.stdout);
     for named in NAMED {
@@ -206,7 +203,7 @@ fn a_change_of_every_kind_is_an_edit_of_the_document_alone() {
             "the summary names {named}:\n{report}"
         );
     }
-    let checked = codegen(&copy, true);
+    let checked = codegen_copy(&copy, true);
     assert!(checked.status.success(), "{}", show(&checked));
     let model =
         std::fs::read_to_string(copy.join("crates/referrals-model/generated/model.rs")).unwrap();
@@ -214,14 +211,14 @@ fn a_change_of_every_kind_is_an_edit_of_the_document_alone() {
         assert!(model.contains(item), "the generated model has {item}");
     }
 
-    let tested = in_copy(
+    let tested = cargo_in(
         &copy,
         &["test", "-p", "referrals-contract-tests", "--no-fail-fast"],
     );
     assert!(tested.status.success(), "{}", show(&tested));
     for (command, text) in HELP {
         let args = ["run", "-q", "-p", "referrals-cli", "--", command, "--help"];
-        let help = in_copy(&copy, &args);
+        let help = cargo_in(&copy, &args);
         assert!(help.status.success(), "{}", show(&help));
         let help = String::from_utf8_lossy(&help.stdout);
         assert!(
@@ -229,65 +226,4 @@ fn a_change_of_every_kind_is_an_edit_of_the_document_alone() {
             "`referrals {command} --help` has {text}:\n{help}"
         );
     }
-}
-
-/// A copy of the document, the crates of [`CRATES`] and the contract tests in `copy`, in a
-/// workspace of their own where they find their workspace settings.
-fn copy_workspace(root: &Path, copy: &Path) {
-    for name in CRATES {
-        copy_dir(
-            &root.join("crates").join(name),
-            &copy.join("crates").join(name),
-        );
-    }
-    copy_dir(&root.join("tests"), &copy.join("tests"));
-    copy_dir(&root.join("openapi"), &copy.join("openapi"));
-    let members = CRATES
-        .iter()
-        .map(|name| format!("\"crates/{name}\""))
-        .chain(["\"tests\"".to_owned()])
-        .collect::<Vec<_>>()
-        .join(", ");
-    std::fs::write(
-        copy.join("Cargo.toml"),
-        std::fs::read_to_string(root.join("Cargo.toml"))
-            .unwrap()
-            .replace(&members_block(root), &format!("members = [{members}]")),
-    )
-    .unwrap();
-    std::fs::copy(root.join("Cargo.lock"), copy.join("Cargo.lock")).unwrap();
-}
-
-/// `cargo xtask codegen` (with `--check` when `check`) on the copy's document and copies.
-fn codegen(copy: &Path, check: bool) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
-    command.arg("codegen");
-    if check {
-        command.arg("--check");
-    }
-    command
-        .arg("--spec")
-        .arg(copy.join("openapi/referrals.yaml"));
-    for (flag, file) in [
-        ("--model-out", "crates/referrals-model/generated/model.rs"),
-        ("--out", "crates/referrals-client/generated/client.rs"),
-    ] {
-        command.arg(flag).arg(copy.join(file));
-    }
-    command.output().unwrap()
-}
-
-/// `cargo <args>` in the copy, offline, built in this test's target directory.
-fn in_copy(copy: &Path, args: &[&str]) -> Output {
-    let mut run = Command::new(env!("CARGO"));
-    run.current_dir(copy).arg("--offline").args(args);
-    // What cargo told this test about its own package is not about the copy.
-    for (name, _) in std::env::vars() {
-        if name.starts_with("CARGO_") && name != "CARGO_HOME" {
-            run.env_remove(name);
-        }
-    }
-    run.env("CARGO_TARGET_DIR", target_dir())
-        .env("RUST_BACKTRACE", "0");
-    run.output().unwrap()
 }

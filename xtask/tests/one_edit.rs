@@ -14,9 +14,8 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
-use common::{copy_dir, members_block, profiles, root, show, target_dir};
+use common::{cargo_in, codegen_copy, copy_workspace, profiles, root, show};
 
 /// The crates that the program needs, copied with the document.
 const CRATES: [&str; 7] = [
@@ -95,20 +94,20 @@ fn a_filterable_member_and_a_patchable_path_are_one_edit_of_the_document() {
     let work = tempfile::tempdir().unwrap();
     let copy = work.path().join("workspace");
     let root = root();
-    copy_workspace(&root, &copy);
+    copy_workspace(&root, &copy, &CRATES, &[]);
     let document = copy.join("openapi/referrals.yaml");
     let text = std::fs::read_to_string(&document).unwrap();
     std::fs::write(&document, edit(&text)).unwrap();
 
     // `cargo xtask codegen` on the copy: its generated copies change, and then are current.
-    let written = codegen(&copy, false);
+    let written = codegen_copy(&copy, false);
     assert!(written.status.success(), "{}", show(&written));
     let report = String::from_utf8_lossy(&written.stdout);
     assert!(
         report.contains("updated"),
         "the generated code changed: {report}"
     );
-    let checked = codegen(&copy, true);
+    let checked = codegen_copy(&copy, true);
     assert!(checked.status.success(), "{}", show(&checked));
     let model =
         std::fs::read_to_string(copy.join("crates/referrals-model/generated/model.rs")).unwrap();
@@ -120,64 +119,9 @@ fn a_filterable_member_and_a_patchable_path_are_one_edit_of_the_document() {
 
     let probe = work.path().join("probe");
     write_probe(&root, &copy, &probe);
-    let mut run = Command::new(env!("CARGO"));
-    run.current_dir(&probe)
-        .args(["run", "--offline", "--quiet"])
-        .env("CARGO_TARGET_DIR", target_dir());
-    // What cargo told this test about its own package is not about the probe.
-    for (name, _) in std::env::vars() {
-        if name.starts_with("CARGO_") && name != "CARGO_HOME" {
-            run.env_remove(name);
-        }
-    }
-    run.env("CARGO_TARGET_DIR", target_dir());
-    let output = run.output().unwrap();
+    let output = cargo_in(&probe, &["run", "--quiet"]);
     assert!(output.status.success(), "{}", show(&output));
     assert!(String::from_utf8_lossy(&output.stdout).contains("both new facts work"));
-}
-
-/// A copy of the document and of the crates of [`CRATES`] in `copy`, in a workspace of their
-/// own where they find their workspace settings.
-fn copy_workspace(root: &Path, copy: &Path) {
-    for name in CRATES {
-        copy_dir(
-            &root.join("crates").join(name),
-            &copy.join("crates").join(name),
-        );
-    }
-    copy_dir(&root.join("openapi"), &copy.join("openapi"));
-    let members = CRATES
-        .iter()
-        .map(|name| format!("\"crates/{name}\""))
-        .collect::<Vec<_>>()
-        .join(", ");
-    std::fs::write(
-        copy.join("Cargo.toml"),
-        std::fs::read_to_string(root.join("Cargo.toml"))
-            .unwrap()
-            .replace(&members_block(root), &format!("members = [{members}]")),
-    )
-    .unwrap();
-    std::fs::copy(root.join("Cargo.lock"), copy.join("Cargo.lock")).unwrap();
-}
-
-/// `cargo xtask codegen` (with `--check` when `check`) on the copy's document and copies.
-fn codegen(copy: &Path, check: bool) -> std::process::Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
-    command.arg("codegen");
-    if check {
-        command.arg("--check");
-    }
-    command
-        .arg("--spec")
-        .arg(copy.join("openapi/referrals.yaml"));
-    for (flag, file) in [
-        ("--model-out", "crates/referrals-model/generated/model.rs"),
-        ("--out", "crates/referrals-client/generated/client.rs"),
-    ] {
-        command.arg(flag).arg(copy.join(file));
-    }
-    command.output().unwrap()
 }
 
 /// A program of its own workspace in `probe`, outside the copy, that uses the copy's crates.

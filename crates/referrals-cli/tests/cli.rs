@@ -1032,20 +1032,25 @@ fn sync_every_survives_failed_runs() {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    interrupt(&child);
-    let status = wait(&mut child, Duration::from_secs(30));
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    let (status, stderr) = interrupt_and_wait(&mut child);
     assert_eq!(mirrored, Some(expected), "{stderr}");
     assert_eq!(status, Some(0), "{stderr}");
     assert!(stderr.contains("this run failed (1 in a row)"), "{stderr}");
     assert!(stderr.contains("401"), "{stderr}");
     assert!(stderr.contains("referrals changed"), "{stderr}");
+}
+
+/// Sends SIGINT, as Ctrl-C does, and waits (at most 30 s) for the end: its exit status and
+/// what it wrote on standard error.
+#[cfg(unix)]
+fn interrupt_and_wait(child: &mut Child) -> (Option<i32>, String) {
+    interrupt(child);
+    let status = wait(child, Duration::from_secs(30));
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        pipe.read_to_string(&mut stderr).unwrap();
+    }
+    (status, stderr)
 }
 
 /// Sends SIGINT, as Ctrl-C does.
@@ -1118,15 +1123,7 @@ fn ctrl_c_stops_sync_and_export_cleanly() {
         std::thread::sleep(Duration::from_millis(5));
     }
     std::thread::sleep(Duration::from_millis(50));
-    interrupt(&child);
-    let status = wait(&mut child, Duration::from_secs(30));
-    let mut said = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut said)
-        .unwrap();
+    let (status, said) = interrupt_and_wait(&mut child);
     assert_eq!(status, Some(0), "{said}");
     server.run(&["export", "--out", out]).ok();
     let lines = std::fs::read_to_string(out).unwrap().lines().count();

@@ -3,7 +3,7 @@
 #![allow(dead_code, reason = "each test file uses its part")]
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Command, Output};
 
 /// The checkout that the test is run from.
 pub fn root() -> PathBuf {
@@ -81,4 +81,67 @@ pub fn members_block(root: &Path) -> String {
     let start = manifest.find("members = [").expect("a members list");
     let end = start + manifest[start..].find(']').expect("its end") + 1;
     manifest[start..end].to_owned()
+}
+
+/// A copy of the document, of the crates `crates` (under `crates/`) and of the folders
+/// `folders` (such as `tests`) in `copy`, in a workspace of their own whose members they are,
+/// with the workspace's settings and lock file.
+pub fn copy_workspace(root: &Path, copy: &Path, crates: &[&str], folders: &[&str]) {
+    let mut members = Vec::new();
+    for name in crates {
+        let path = format!("crates/{name}");
+        copy_dir(&root.join(&path), &copy.join(&path));
+        members.push(format!("{path:?}"));
+    }
+    for folder in folders {
+        copy_dir(&root.join(folder), &copy.join(folder));
+        members.push(format!("{folder:?}"));
+    }
+    copy_dir(&root.join("openapi"), &copy.join("openapi"));
+    std::fs::write(
+        copy.join("Cargo.toml"),
+        std::fs::read_to_string(root.join("Cargo.toml"))
+            .unwrap()
+            .replace(
+                &members_block(root),
+                &format!("members = [{}]", members.join(", ")),
+            ),
+    )
+    .unwrap();
+    std::fs::copy(root.join("Cargo.lock"), copy.join("Cargo.lock")).unwrap();
+}
+
+/// `cargo xtask codegen` (with `--check` when `check`) on a copy's document and its model's
+/// and client's generated copies.
+pub fn codegen_copy(copy: &Path, check: bool) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    command.arg("codegen");
+    if check {
+        command.arg("--check");
+    }
+    command
+        .arg("--spec")
+        .arg(copy.join("openapi/referrals.yaml"));
+    for (flag, file) in [
+        ("--model-out", "crates/referrals-model/generated/model.rs"),
+        ("--out", "crates/referrals-client/generated/client.rs"),
+    ] {
+        command.arg(flag).arg(copy.join(file));
+    }
+    command.output().unwrap()
+}
+
+/// `cargo --offline <args>` in `folder`, built in the target directory that holds this test;
+/// what cargo told this test about its own package is not passed on.
+pub fn cargo_in(folder: &Path, args: &[&str]) -> Output {
+    let mut run = Command::new(env!("CARGO"));
+    run.current_dir(folder).arg("--offline").args(args);
+    for (name, _) in std::env::vars() {
+        if name.starts_with("CARGO_") && name != "CARGO_HOME" {
+            run.env_remove(name);
+        }
+    }
+    run.env("CARGO_TARGET_DIR", target_dir())
+        .env("RUST_BACKTRACE", "0");
+    run.output().unwrap()
 }
