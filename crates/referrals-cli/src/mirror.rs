@@ -73,8 +73,11 @@ pub async fn run(context: &Context, args: &Args, matches: &ArgMatches) -> anyhow
             // Once, every error ends the command; with --every, a failed run is said and the
             // next one comes at its time, on the database opened again (a server restarted,
             // a connection lost). A database made for another filter never syncs: it ends.
-            Err(error) if args.every.is_none() || is_permanent(&error) => return Err(error),
+            Err(error) if args.every.is_none() || is_permanent(&error) => {
+                return Err(explained(error));
+            }
             Err(error) => {
+                let error = explained(error);
                 failed = failed.saturating_add(1);
                 context.warn(format_args!(
                     "this run failed ({failed} in a row), the next in {}: {error:#}",
@@ -127,11 +130,8 @@ async fn wait(every: Option<Duration>, stop: &Stop) -> bool {
 }
 
 /// An error that the next run would meet again whatever happens meanwhile.
-fn is_permanent(error: &anyhow::Error) -> bool {
-    matches!(
-        error.downcast_ref::<referrals_mirror::Error>(),
-        Some(referrals_mirror::Error::OtherFilter { .. })
-    )
+fn is_permanent(error: &referrals_mirror::Error) -> bool {
+    matches!(error, referrals_mirror::Error::OtherFilter { .. })
 }
 
 /// One sync of the mirror, to its end or to a stop, with a spinner on a terminal.
@@ -140,7 +140,7 @@ async fn once(
     mirror: &mut Db,
     options: SyncOptions,
     stop: &Stop,
-) -> anyhow::Result<SyncReport> {
+) -> Result<SyncReport, referrals_mirror::Error> {
     let progress = if context.quiet {
         ProgressBar::hidden()
     } else {
@@ -166,10 +166,13 @@ async fn once(
         Ok(_) => progress.finish_and_clear(),
         Err(_) => progress.abandon(),
     }
-    result.map_err(|error| match error {
-        referrals_mirror::Error::OtherFilter { .. } => {
-            anyhow::anyhow!("{error} (another --db)")
-        }
+    result
+}
+
+/// The error of a run, with what to do for a database of another filter.
+fn explained(error: referrals_mirror::Error) -> anyhow::Error {
+    match error {
+        referrals_mirror::Error::OtherFilter { .. } => anyhow::anyhow!("{error} (another --db)"),
         error => error.into(),
-    })
+    }
 }

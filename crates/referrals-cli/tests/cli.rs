@@ -974,6 +974,10 @@ fn sync_mirrors_the_store_across_kills_and_writes() {
     assert_eq!(out.code, Some(1));
     assert!(out.stderr.contains("another --db"), "{}", out.stderr);
     assert_eq!(std::fs::read(&db).unwrap(), before);
+    // With --every too: no later run could sync it.
+    let out = server.run(&["sync", "--db", &db_arg, "--status", "New", "--every", "1s"]);
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(out.stderr.contains("another --db"), "{}", out.stderr);
 
     // A database of another program is refused, untouched.
     let foreign = dir.path().join("crm.sqlite");

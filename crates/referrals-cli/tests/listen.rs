@@ -388,3 +388,46 @@ async fn it_serves_https_with_the_certificate_given() {
     let _ = receiver.kill();
     let _ = receiver.wait();
 }
+
+/// A callback whose body comes a byte at a time is answered 408 once the body's deadline is
+/// over, so that slow senders cannot hold the receiver's connections.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_sent_a_byte_at_a_time_is_answered_408() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let sandbox = referrals_testkit::start(Config {
+        seed_count: 0,
+        ..referrals_testkit::config()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let (db, trust) = (dir.path().join("m.sqlite"), dir.path().join("root.pem"));
+    std::fs::write(&trust, sandbox.events_root_pem().unwrap()).unwrap();
+    let port = free_port();
+    let mut receiver = listen(&sandbox.url(), &db, &trust, port);
+    let url = format!("http://127.0.0.1:{port}/events");
+    referrals_client::install_crypto_provider();
+    let http = reqwest::Client::new();
+    assert!(
+        first_answer(&http, &url, "{}").await.is_some(),
+        "it listens"
+    );
+
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    stream
+        .write_all(b"POST /events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(
+        referrals_mirror::receiver::http::BODY_TIMEOUT + Duration::from_secs(20),
+        stream.read_to_end(&mut answer),
+    )
+    .await;
+    let _ = receiver.kill();
+    let _ = receiver.wait();
+    assert!(read.is_ok(), "answered within the deadline");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+}

@@ -2,10 +2,11 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use referrals_client::webhooks::types::WebhookEventName;
+use referrals_events::MAX_BODY;
 
 use super::{Notice, Shared};
 
@@ -23,8 +24,16 @@ fn about_a_referral(name: &WebhookEventName) -> bool {
 pub(super) async fn callback(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> StatusCode {
+    // The body within a deadline too, so that a client sending it a byte at a time cannot
+    // hold a connection; at most one byte over what the verifier reads (it says why).
+    let read = axum::body::to_bytes(body, MAX_BODY + 1);
+    let body: Bytes = match tokio::time::timeout(super::http::BODY_TIMEOUT, read).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(_)) => return StatusCode::PAYLOAD_TOO_LARGE,
+        Err(_) => return StatusCode::REQUEST_TIMEOUT,
+    };
     let event = match shared.verifier.verify(&headers, &body).await {
         Ok(event) => event,
         Err(rejection) => {

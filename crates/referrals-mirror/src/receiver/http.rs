@@ -1,6 +1,8 @@
 //! Taking connections for months: plain HTTP/1.1, where each request's head must arrive
-//! within [`HEADER_TIMEOUT`] (a client that sends half a header is closed, so that slow
-//! clients cannot hold connections without end), at most [`MAX_CONNECTIONS`] at once (more
+//! within [`HEADER_TIMEOUT`] and a callback's body within [`BODY_TIMEOUT`] (a client that
+//! sends half a header, or a body a byte at a time, is closed or answered 408, so that slow
+//! clients cannot hold connections without end; idle kept-alive connections close after the
+//! head's deadline too), at most [`MAX_CONNECTIONS`] at once (more
 //! wait in the listener's backlog), and a stop that lets the requests in hand finish (at most
 //! [`STOP_GRACE`]).
 //!
@@ -19,6 +21,9 @@ use tokio::sync::Semaphore;
 
 /// How long a client may take to send a request's head.
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a client may take to send a callback's body, once its head arrived.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The most connections served at once.
 pub const MAX_CONNECTIONS: usize = 1024;
@@ -83,6 +88,8 @@ pub async fn serve(
             drop(place);
         });
     }
+    // No new connection is taken while the ones in hand finish.
+    drop(listener);
     tokio::select! {
         () = graceful.shutdown() => {}
         () = tokio::time::sleep(STOP_GRACE) => {}

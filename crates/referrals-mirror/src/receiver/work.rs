@@ -119,7 +119,10 @@ pub(super) async fn catch_up(shared: Arc<Shared>, stop: watch::Receiver<bool>) {
                     }
                 })
                 .await?;
-            mirror.prune_events(EVENTS_KEPT).await?;
+            // A pruning that fails is said on its own; the sync stands.
+            if let Err(error) = mirror.prune_events(EVENTS_KEPT).await {
+                failed(&shared, "prune the events worked off", &error);
+            }
             Ok::<_, Error>(report)
         }
         .await;
