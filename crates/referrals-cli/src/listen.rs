@@ -48,19 +48,68 @@ pub struct Args {
     /// The private key of --tls-cert (PEM).
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// A callback whose body is byte for byte one received within this window is acknowledged
+    /// and not stored again (a replay, or a delivery made again).
+    #[arg(long, value_name = "DURATION", default_value = "1d", value_parser = crate::mirror::skew)]
+    replay_window: Duration,
+    /// At most how many referrals are read a second for events, whatever arrives.
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    reads_per_second: u32,
+    /// At most how many referrals are read at once for events.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
+    read_concurrency: u16,
+    /// How notices are written on standard error: lines of text, or one JSON object a line
+    /// (time, level, message, fields; with the request and correlation ids of the service's
+    /// calls).
+    #[arg(long, value_name = "FORMAT", default_value = "text")]
+    log_format: LogFormat,
+}
+
+/// How notices are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Writes the `tracing` events (the receiver's notices, the client's calls) as JSON lines on
+/// standard error.
+fn json_logs() {
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_writer(std::io::stderr)
+        .with_current_span(true)
+        .with_span_list(true)
+        .finish();
+    // A subscriber set before (a test's) stays.
+    let _ = tracing::subscriber::set_global_default(subscriber);
 }
 
 pub async fn run(context: &Context, args: &Args) -> anyhow::Result<()> {
     let quiet = context.quiet;
-    let receiver = Receiver::builder(context.client.clone(), &args.db)
+    let json = args.log_format == LogFormat::Json;
+    let mut builder = Receiver::builder(context.client.clone(), &args.db)
         .verifier(verifier(args)?)
         .every(args.every)
         .skew(args.skew)
-        .on_notice(move |notice| say(quiet, notice))
-        .build()
-        .await?;
+        .replay_window(args.replay_window)
+        .reads_per_second(args.reads_per_second)
+        .read_concurrency(usize::from(args.read_concurrency));
+    if json {
+        json_logs();
+    } else {
+        builder = builder.on_notice(move |notice| say(quiet, notice));
+    }
+    let receiver = builder.build().await?;
+    let tell = |message: std::fmt::Arguments<'_>| {
+        if json {
+            tracing::info!("{message}");
+        } else {
+            context.say(message);
+        }
+    };
     if let Opened::Upgraded { .. } = receiver.opened() {
-        context.say(format_args!(
+        tell(format_args!(
             "{}: upgraded; its change log starts empty (a consumer can start from a snapshot)",
             args.db.display()
         ));
@@ -70,7 +119,7 @@ pub async fn run(context: &Context, args: &Args) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.addr))?;
     let addr = listener.local_addr()?;
-    context.say(format_args!("listening on {}{}", scheme(args), addr));
+    tell(format_args!("listening on {}{}", scheme(args), addr));
     let running = receiver.start();
     let served = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => {
@@ -139,11 +188,35 @@ fn say(quiet: bool, notice: &Notice<'_>) {
         Notice::Gone { referral } => {
             format!("the referral {referral} of an event does not answer (404); event dropped")
         }
+        Notice::Retrying {
+            seq,
+            referral,
+            attempts,
+            wait,
+            error,
+        } => format!(
+            "the event {seq} ({}) failed {attempts} times; tried again in {} s: {error}",
+            referral.unwrap_or("-"),
+            wait.as_secs()
+        ),
+        Notice::SetAside {
+            seq,
+            referral,
+            attempts,
+            error,
+        } => format!(
+            "the event {seq} ({}) failed {attempts} times and is set aside \
+             (referrals events --retry {seq}): {error}",
+            referral.unwrap_or("-")
+        ),
         _ if quiet => return,
         Notice::Accepted { event, referral } => {
             format!("accepted {event} {}", referral.unwrap_or_default())
         }
         Notice::Ignored { event } => format!("ignored the event {event}: not about a referral"),
+        Notice::Replayed { event, seq } => {
+            format!("a callback received before ({event}, event {seq}): not stored again")
+        }
         Notice::Synced(report) if report.skipped => {
             "sync: another process is syncing; skipped".to_owned()
         }

@@ -6,6 +6,7 @@ mod auth;
 mod changes;
 mod create;
 mod drift;
+mod events;
 mod export;
 mod filters;
 mod listen;
@@ -155,6 +156,9 @@ enum Command {
     /// post each to an endpoint of your own.
     #[command(after_help = changes::HELP)]
     Changes(changes::Args),
+    /// Count the events that `listen` stored; list those set aside, and put them back.
+    #[command(after_help = events::HELP)]
+    Events(events::Args),
     /// Register, show, replace or test the URL that receives Partner Center's events.
     #[command(after_help = webhooks::HELP)]
     Webhooks(webhooks::Args),
@@ -443,6 +447,10 @@ async fn run(matches: ArgMatches) -> anyhow::Result<()> {
         // The mirror alone: no service, no token.
         return changes::run(Messages { quiet: cli.quiet }, args).await;
     }
+    if let Command::Events(args) = &cli.command {
+        // The mirror alone, as `changes`.
+        return events::run(Messages { quiet: cli.quiet }, args).await;
+    }
     let context = Context {
         client: client(&cli)?,
         quiet: cli.quiet,
@@ -465,7 +473,10 @@ async fn run(matches: ArgMatches) -> anyhow::Result<()> {
         Command::Webhooks(args) => webhooks::run(&context, args, cli.token.clone()).await,
         Command::Drift(args) => drift::run(&context, args).await,
         Command::Api => api::run(&context, sub).await,
-        Command::Completions { .. } | Command::Man { .. } | Command::Changes(_) => Ok(()),
+        Command::Completions { .. }
+        | Command::Man { .. }
+        | Command::Changes(_)
+        | Command::Events(_) => Ok(()),
     }
 }
 

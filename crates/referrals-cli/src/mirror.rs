@@ -102,11 +102,15 @@ pub async fn run(context: &Context, args: &Args, matches: &ArgMatches) -> anyhow
                 mirror.name()
             ));
         } else {
+            // A count that fails (the connection lost since) is not a failed run.
+            let count = match mirror.count().await {
+                Ok(count) => count.to_string(),
+                Err(_) => "an unknown number".to_owned(),
+            };
             context.say(format_args!(
-                "{}: {} referrals changed, {} in the mirror",
+                "{}: {} referrals changed, {count} in the mirror",
                 mirror.name(),
                 report.changed,
-                mirror.count().await?
             ));
         }
         if args.every.is_none() || report.stopped || !wait(args.every, &stop).await {

@@ -222,6 +222,26 @@ async fn balance(ports: [u16; 2]) -> std::net::SocketAddr {
     addr
 }
 
+/// How many events of the mirror `db` are done, once more than `more_than` are (or after 60 s).
+async fn events_done(db: &str, more_than: i64) -> i64 {
+    let mirror = referrals_mirror::postgres::PgMirror::connect(db)
+        .await
+        .unwrap();
+    let waited = Instant::now();
+    loop {
+        let done: i64 = mirror
+            .client()
+            .query_one("SELECT count(*) FROM events WHERE done", &[])
+            .await
+            .unwrap()
+            .get(0);
+        if done > more_than || waited.elapsed() > Duration::from_secs(60) {
+            return done;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn receivers_and_syncs_share_a_postgres_mirror() {
     let Some(postgres) = referrals_testkit::postgres::Server::start() else {
@@ -251,7 +271,8 @@ async fn receivers_and_syncs_share_a_postgres_mirror() {
         ))
         .await
         .unwrap();
-    let start = |port| listen(&sandbox.url(), Path::new(&db), &trust, port);
+    let faster = ["--reads-per-second", "100"];
+    let start = |port| listen_with(&sandbox.url(), Path::new(&db), &trust, port, &faster);
     let mut receivers: Vec<Child> = ports.iter().map(|port| start(*port)).collect();
     let mut syncs = [
         sync_every(&sandbox.url(), &db),
@@ -284,16 +305,10 @@ async fn receivers_and_syncs_share_a_postgres_mirror() {
         tokio::time::sleep(Duration::from_millis(250)).await;
         copy = rows_of(&db).await;
     }
-    // The receivers carried most changes through the shared table of events.
-    let mirror = referrals_mirror::postgres::PgMirror::connect(&db)
-        .await
-        .unwrap();
-    let done: i64 = mirror
-        .client()
-        .query_one("SELECT count(*) FROM events WHERE done", &[])
-        .await
-        .unwrap()
-        .get(0);
+    // The receivers carried most changes through the shared table of events (read at their
+    // pace: they may finish after the syncs; the events claimed by a receiver killed wait for
+    // the end of its claims' lease).
+    let done = events_done(&db, 300).await;
     assert!(done > 300, "{done} events worked off");
     for child in receivers.iter_mut().chain(syncs.iter_mut()) {
         let _ = child.kill();

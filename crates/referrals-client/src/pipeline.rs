@@ -135,10 +135,17 @@ async fn send(
         .and_then(|value| value.to_str().ok())
         .unwrap_or_default()
         .to_owned();
+    let correlation_id = request
+        .headers()
+        .get(ms_correlation_id())
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
     let span = tracing::info_span!(
         "referrals.request",
         operation = info.operation_id,
         request_id = %request_id,
+        correlation_id = %correlation_id,
         method = %request.method(),
         attempt = tracing::field::Empty,
         status = tracing::field::Empty,

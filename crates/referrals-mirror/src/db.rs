@@ -10,7 +10,7 @@ use referrals_client::types::Referral;
 
 #[cfg(feature = "postgres")]
 use crate::postgres::PgMirror;
-use crate::{Applied, Error, Feed, Mirror, Opened, Start, SyncReport};
+use crate::{Applied, AsideEvent, Error, EventCounts, Feed, Mirror, Opened, Start, SyncReport};
 
 /// A mirror in a SQLite file or in a PostgreSQL database.
 #[derive(Debug)]
@@ -137,6 +137,33 @@ impl Db {
             Self::File(mirror) => mirror.set_change_retention(retention),
             #[cfg(feature = "postgres")]
             Self::Server(mirror) => mirror.set_change_retention(retention).await,
+        }
+    }
+
+    /// The events set aside, as [`Mirror::aside_events`].
+    pub async fn aside_events(&mut self) -> Result<Vec<AsideEvent>, Error> {
+        match self {
+            Self::File(mirror) => mirror.aside_events(),
+            #[cfg(feature = "postgres")]
+            Self::Server(mirror) => mirror.aside_events().await,
+        }
+    }
+
+    /// Puts events set aside back to be worked off, as [`Mirror::retry_events`].
+    pub async fn retry_events(&mut self, seq: Option<i64>) -> Result<u64, Error> {
+        match self {
+            Self::File(mirror) => mirror.retry_events(seq),
+            #[cfg(feature = "postgres")]
+            Self::Server(mirror) => mirror.retry_events(seq).await,
+        }
+    }
+
+    /// The events to work off and those set aside, counted, as [`Mirror::event_counts`].
+    pub async fn event_counts(&mut self) -> Result<EventCounts, Error> {
+        match self {
+            Self::File(mirror) => mirror.event_counts(),
+            #[cfg(feature = "postgres")]
+            Self::Server(mirror) => mirror.event_counts().await,
         }
     }
 }

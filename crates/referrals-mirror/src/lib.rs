@@ -47,7 +47,8 @@
 //!   mirror is opened.
 //! - `sync_state`: one row, the sync's state.
 //! - `events`: the webhook events that a receiver stored before it acknowledged them
-//!   ([`Mirror::store_event`]), each marked `done` once its referral was read and applied.
+//!   ([`Mirror::store_event`]), each marked `done` once its referral was read and applied,
+//!   or `aside` (with its last `error`) once it failed too often.
 //! - `changes`: the change log ([`feed`]): a row per write that changed a referral's row,
 //!   appended in the write's transaction (`seq`, `referral_id`, `kind`, `e_tag`,
 //!   `updated_date_time`, `members` as JSON, `recorded`), and the rows of a consumer's
@@ -55,8 +56,9 @@
 //!   `failed_changes`, the changes that a consumer set aside; `mirror_settings`, the log's
 //!   retention and how far it was pruned.
 //!
-//! A mirror of an earlier version is taken to this one (3) when it is opened: version 1 gets
-//! `events`, version 2 the change log, which starts empty ([`Mirror::opened`] says so).
+//! A mirror of an earlier version is taken to this one (4) when it is opened: version 1 gets
+//! `events`, version 2 the change log, which starts empty ([`Mirror::opened`] says so),
+//! version 3 the events' digests, attempts and the mark of those set aside.
 
 mod change;
 mod columns;
@@ -84,7 +86,7 @@ use rusqlite::Connection;
 pub use change::{Change, ChangeKind, MemberChange};
 pub use db::{Db, is_server};
 pub use error::Error;
-pub use events::PendingEvent;
+pub use events::{AsideEvent, EventCounts, PendingEvent, Stored};
 pub use feed::{Feed, Start};
 pub use rows::Applied;
 pub use schema::Opened;

@@ -10,7 +10,7 @@ use crate::Error;
 /// `application_id` of a mirror: "RFRL".
 const APPLICATION_ID: i32 = i32::from_be_bytes(*b"RFRL");
 /// The version of the mirror's tables.
-const SCHEMA_VERSION: i32 = 3;
+const SCHEMA_VERSION: i32 = 4;
 /// The tables of a mirror.
 const SCHEMA: &str = "
 CREATE TABLE referrals (
@@ -29,7 +29,7 @@ CREATE TABLE sync_state (
 );
 ";
 /// The steps from each version to the next: `STEPS[n]` takes version `n + 1` to `n + 2`.
-const STEPS: [&str; 2] = [
+const STEPS: [&str; 3] = [
     // 2: the events received, stored before they are acknowledged.
     "CREATE TABLE events (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -69,6 +69,14 @@ const STEPS: [&str; 2] = [
         PRIMARY KEY (consumer, seq)
     );
     CREATE TABLE mirror_settings (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);",
+    // 4: what the receiver needs to run unattended: each event's digest (a replay of a body
+    // is told by it), its attempts, when it is tried next, and whether it was set aside.
+    "ALTER TABLE events ADD COLUMN digest TEXT;
+    ALTER TABLE events ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE events ADD COLUMN next_try TEXT;
+    ALTER TABLE events ADD COLUMN aside INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE events ADD COLUMN error TEXT;
+    CREATE INDEX events_by_digest ON events (digest);",
 ];
 /// The columns of each table, as this version writes them.
 const COLUMNS: [(&str, &[&str]); 7] = [
@@ -86,7 +94,19 @@ const COLUMNS: [(&str, &[&str]); 7] = [
     ("sync_state", &["one", "state", "written"]),
     (
         "events",
-        &["seq", "received", "name", "referral_id", "body", "done"],
+        &[
+            "seq",
+            "received",
+            "name",
+            "referral_id",
+            "body",
+            "done",
+            "digest",
+            "attempts",
+            "next_try",
+            "aside",
+            "error",
+        ],
     ),
     (
         "changes",

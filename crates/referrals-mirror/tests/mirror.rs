@@ -8,6 +8,9 @@ use referrals_mirror::{Applied, Error, Mirror};
 use referrals_sandbox::Config;
 use rusqlite::Connection;
 
+/// The window of replays in the tests: a day.
+const DAY: std::time::Duration = std::time::Duration::from_secs(86_400);
+
 fn referral(json: &str) -> Referral {
     serde_json::from_str(json).unwrap()
 }
@@ -213,7 +216,7 @@ fn a_mirror_of_version_1_is_taken_to_this_version_and_events_survive_a_reopen() 
         .connection()
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
     assert_eq!(
         mirror.opened(),
         referrals_mirror::Opened::Upgraded { from: 1 }
@@ -230,11 +233,13 @@ fn a_mirror_of_version_1_is_taken_to_this_version_and_events_survive_a_reopen() 
     assert_eq!(direction, "Incoming");
 
     let first = mirror
-        .store_event("referral-updated", Some("a"), "{}")
-        .unwrap();
+        .store_event("referral-updated", Some("a"), "{\"a\":1}", DAY)
+        .unwrap()
+        .seq();
     let second = mirror
-        .store_event("referral-created", Some("b"), "{}")
-        .unwrap();
+        .store_event("referral-created", Some("b"), "{\"b\":1}", DAY)
+        .unwrap()
+        .seq();
     drop(mirror);
     let mirror = Mirror::open(&path).unwrap();
     let pending = mirror.pending_events(10).unwrap();

@@ -227,17 +227,20 @@ async fn events_worked_off_are_pruned_after_their_age_and_pending_ones_stay() {
     let url = database(&server, "pruned").await;
     let mirror = PgMirror::connect(&url).await.unwrap();
     let old_done = mirror
-        .store_event("referral-updated", Some("a"), "{}")
+        .store_event("referral-updated", Some("a"), "a", DAY)
         .await
-        .unwrap();
+        .unwrap()
+        .seq();
     let old_pending = mirror
-        .store_event("referral-updated", Some("b"), "{}")
+        .store_event("referral-updated", Some("b"), "b", DAY)
         .await
-        .unwrap();
+        .unwrap()
+        .seq();
     let new_done = mirror
-        .store_event("referral-updated", Some("c"), "{}")
+        .store_event("referral-updated", Some("c"), "c", DAY)
         .await
-        .unwrap();
+        .unwrap()
+        .seq();
     mirror.finish_event(old_done).await.unwrap();
     mirror.finish_event(new_done).await.unwrap();
     let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
@@ -266,4 +269,56 @@ async fn events_worked_off_are_pruned_after_their_age_and_pending_ones_stay() {
         mirror.prune_events(std::time::Duration::MAX).await.unwrap(),
         0
     );
+}
+
+/// The window of replays in the tests: a day.
+const DAY: std::time::Duration = std::time::Duration::from_secs(86_400);
+
+#[tokio::test]
+async fn a_replayed_body_is_stored_once_and_a_claim_is_its_receivers_alone() {
+    let Some(server) = Server::start() else {
+        return;
+    };
+    let url = database(&server, "claims").await;
+    let first = PgMirror::connect(&url).await.unwrap();
+    let second = PgMirror::connect(&url).await.unwrap();
+    let stored = first.store_event("referral-updated", Some("a"), "x", DAY);
+    let seq = stored.await.unwrap();
+    assert!(matches!(seq, referrals_mirror::Stored::New(_)));
+    for _ in 0..50 {
+        let again = second.store_event("referral-updated", Some("a"), "x", DAY);
+        assert_eq!(
+            again.await.unwrap(),
+            referrals_mirror::Stored::Replay(seq.seq())
+        );
+    }
+    assert_eq!(first.event_counts().await.unwrap().pending, 1);
+
+    let claimed = first.claim_events(10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert!(second.claim_events(10).await.unwrap().is_empty());
+    assert_eq!(first.renew_claims().await.unwrap(), 1);
+    // The other receiver can neither finish nor fail what the first holds.
+    assert!(!second.finish_event(seq.seq()).await.unwrap());
+    second
+        .fail_event(seq.seq(), "not mine", None)
+        .await
+        .unwrap();
+    assert!(second.aside_events().await.unwrap().is_empty());
+    // Its holder fails it, sets it aside, and it comes back when retried.
+    first.fail_event(seq.seq(), "503", Some(DAY)).await.unwrap();
+    assert!(second.claim_events(10).await.unwrap().is_empty());
+    first
+        .fail_event(seq.seq(), "503 again", None)
+        .await
+        .unwrap();
+    let aside = second.aside_events().await.unwrap();
+    assert_eq!((aside.len(), aside[0].attempts), (1, 2));
+    assert_eq!(aside[0].error, "503 again");
+    assert_eq!(second.retry_events(None).await.unwrap(), 1);
+    let claimed = second.claim_events(10).await.unwrap();
+    assert_eq!((claimed.len(), claimed[0].attempts), (1, 0));
+    assert!(second.finish_event(seq.seq()).await.unwrap());
+    let counts = first.event_counts().await.unwrap();
+    assert_eq!((counts.pending, counts.aside), (0, 0));
 }

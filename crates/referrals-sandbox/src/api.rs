@@ -218,6 +218,7 @@ fn project(text: &str, members: &[String]) -> Result<Box<RawValue>, ApiError> {
 
 /// `GET /v1.0/engagements/referrals/{id}`
 pub async fn get(State(app): State<Arc<App>>, uri: Uri) -> Result<Response, ApiError> {
+    app.reads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let id = path_id(uri.path())?;
     let referral = {
         let store = app

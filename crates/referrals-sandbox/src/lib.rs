@@ -181,6 +181,8 @@ pub struct App {
     ties: Mutex<fastrand::Rng>,
     /// How many listing requests were answered with a page.
     listings: std::sync::atomic::AtomicU64,
+    /// How many requests for one referral were answered (found or not).
+    reads: std::sync::atomic::AtomicU64,
 }
 
 /// The number of matches of each query (by its fingerprint) at one version of the store: a
@@ -262,6 +264,12 @@ impl Sandbox {
         self.app.listings.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// How many requests for one referral (`GET .../referrals/{id}`) it has answered so far,
+    /// found or not.
+    pub fn reads(&self) -> u64 {
+        self.app.reads.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Stops it and waits until it has stopped.
     pub async fn shutdown(mut self) {
         if let Some(shutdown) = self.shutdown.take() {
@@ -332,6 +340,7 @@ pub fn app(config: &Config, base: &str) -> App {
         drift: config.drift,
         ties: Mutex::new(fastrand::Rng::with_seed(config.seed)),
         listings: std::sync::atomic::AtomicU64::new(0),
+        reads: std::sync::atomic::AtomicU64::new(0),
         events: events::Events::new(
             config.signing.clone(),
             config.drop_events,

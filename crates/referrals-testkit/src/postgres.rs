@@ -104,6 +104,25 @@ impl Server {
         self.port
     }
 
+    /// Restarts the server (`pg_ctl restart -m fast`): every connection to it is closed.
+    ///
+    /// # Panics
+    /// When `pg_ctl` fails: the test cannot go on.
+    pub fn restart(&self) {
+        let log = self.folder.path().join("log").display().to_string();
+        let args = [
+            "-D",
+            &self.data(),
+            "-m",
+            "fast",
+            "-l",
+            &log,
+            "-w",
+            "restart",
+        ];
+        self.run("pg_ctl", &args);
+    }
+
     fn data(&self) -> String {
         self.folder.path().join("data").display().to_string()
     }

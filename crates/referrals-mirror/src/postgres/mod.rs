@@ -37,6 +37,7 @@
 //! Errors name the server as `postgres://user@host:port/database`, never with a password.
 
 mod events;
+pub use events::LEASE;
 pub(crate) mod feed;
 mod log;
 mod rows;
@@ -66,6 +67,8 @@ pub struct PgMirror {
     /// The statements of the writes, prepared once.
     rows: rows::Rows,
     opened: Opened,
+    /// What names this connection's claims of events.
+    owner: String,
 }
 
 impl std::fmt::Debug for PgMirror {
@@ -144,6 +147,7 @@ impl PgMirror {
             url: url.to_owned(),
             place,
             opened,
+            owner: format!("{}-{:016x}", std::process::id(), fastrand::u64(..)),
         })
     }
 
@@ -193,6 +197,22 @@ impl PgMirror {
         log::prune(&mut self.client)
             .await
             .map_err(|error| Error::postgres(&self.place, "prune the change log", error))
+    }
+
+    /// Whether the connection ended (the server went away or closed it): a mirror that is
+    /// closed must be connected again.
+    pub fn is_closed(&self) -> bool {
+        self.client.is_closed()
+    }
+
+    /// What names this connection's claims of events.
+    pub(crate) fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// Names this connection's claims `owner` (a connection made again for the same work).
+    pub(crate) fn set_owner(&mut self, owner: String) {
+        self.owner = owner;
     }
 
     /// How errors name the database: `postgres://user@host:port/database`.

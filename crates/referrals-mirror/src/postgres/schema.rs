@@ -10,7 +10,7 @@ use crate::{Error, Opened};
 /// What marks the tables as a mirror's, in `referrals_mirror`.
 const PROGRAM: &str = "referrals-mirror";
 /// The version of the tables' shape; the columns of members are recorded beside it.
-pub(crate) const VERSION: i64 = 2;
+pub(crate) const VERSION: i64 = 3;
 /// The advisory lock held while the tables are made or changed.
 const SCHEMA_LOCK: i64 = i64::from_be_bytes(*b"RFRLschm");
 
@@ -37,7 +37,7 @@ CREATE INDEX events_pending ON events (done, seq);
 ";
 
 /// The steps from each version to the next: `STEPS[n]` takes version `n + 1` to `n + 2`.
-const STEPS: [&str; 1] = [
+const STEPS: [&str; 2] = [
     // 2: the change log (its sequence numbers handed out under the lock of `change_counter`'s
     // row, so that they follow the order of the commits), its consumers, and the changes
     // they set aside.
@@ -70,6 +70,13 @@ const STEPS: [&str; 1] = [
         failed timestamptz NOT NULL DEFAULT now(),
         PRIMARY KEY (consumer, seq)
     );",
+    // 3: what receivers need to run unattended: each event's digest (a replay of a body is
+    // told by it), its attempts, when it is tried next, whether it was set aside, and the
+    // receiver that holds its claim.
+    "ALTER TABLE events ADD COLUMN digest text, ADD COLUMN attempts integer NOT NULL DEFAULT 0,
+        ADD COLUMN next_try timestamptz, ADD COLUMN aside boolean NOT NULL DEFAULT false,
+        ADD COLUMN error text, ADD COLUMN claimed_by text;
+    CREATE INDEX events_by_digest ON events (digest);",
 ];
 
 /// Makes or checks the tables, and adds the columns that the document gained; returns the

@@ -9,6 +9,7 @@ use referrals_client::webhooks::types::WebhookEventName;
 use referrals_events::MAX_BODY;
 
 use super::{Notice, Shared};
+use crate::Stored;
 
 /// Whether the event `name` is about a referral, whose id it carries.
 fn about_a_referral(name: &WebhookEventName) -> bool {
@@ -31,12 +32,19 @@ pub(super) async fn callback(
     let read = axum::body::to_bytes(body, MAX_BODY + 1);
     let body: Bytes = match tokio::time::timeout(super::http::BODY_TIMEOUT, read).await {
         Ok(Ok(body)) => body,
-        Ok(Err(_)) => return StatusCode::PAYLOAD_TOO_LARGE,
-        Err(_) => return StatusCode::REQUEST_TIMEOUT,
+        Ok(Err(_)) => {
+            shared.metrics.callback("too_large", "");
+            return StatusCode::PAYLOAD_TOO_LARGE;
+        }
+        Err(_) => {
+            shared.metrics.callback("timed_out", "");
+            return StatusCode::REQUEST_TIMEOUT;
+        }
     };
     let event = match shared.verifier.verify(&headers, &body).await {
         Ok(event) => event,
         Err(rejection) => {
+            shared.metrics.callback("refused", rejection.check());
             shared.notice(&Notice::Refused {
                 status: rejection.status(),
                 check: rejection.check(),
@@ -47,14 +55,20 @@ pub(super) async fn callback(
     };
     let name = event.name().as_str().to_owned();
     if !about_a_referral(event.name()) {
+        shared.metrics.callback("ignored", "");
         shared.notice(&Notice::Ignored { event: &name });
         return StatusCode::OK;
     }
     // The body verified as sent; an event is JSON, so this keeps it whole.
     let text = String::from_utf8_lossy(&body);
     let referral = event.referral_id.as_deref();
-    match shared.store.store_event(&name, referral, &text).await {
-        Ok(_) => {
+    let stored = shared
+        .store
+        .store_event(&name, referral, &text, shared.replays)
+        .await;
+    match stored {
+        Ok(Stored::New(_)) => {
+            shared.metrics.callback("accepted", "");
             shared.stored.notify_one();
             shared.notice(&Notice::Accepted {
                 event: &name,
@@ -62,11 +76,17 @@ pub(super) async fn callback(
             });
             StatusCode::OK
         }
+        Ok(Stored::Replay(seq)) => {
+            shared.metrics.callback("replayed", "");
+            shared.notice(&Notice::Replayed { event: &name, seq });
+            StatusCode::OK
+        }
         Err(error) => {
             // Not stored: Partner Center delivers it again.
+            shared.metrics.callback("unavailable", "");
             shared.notice(&Notice::Failed {
                 doing: "store an event",
-                error: error.to_string(),
+                error: super::with_causes(&error),
             });
             StatusCode::SERVICE_UNAVAILABLE
         }

@@ -31,142 +31,36 @@
 //! # }
 //! ```
 
+mod builder;
 mod callback;
+mod catch_up;
 pub mod http;
+mod metrics;
+mod notice;
+mod observe;
+#[cfg(feature = "postgres")]
+mod reconnect;
 mod store;
 mod work;
 
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::routing::MethodRouter;
 use referrals_client::Client;
 use referrals_events::{MAX_BODY, Verifier};
 use tokio::sync::{Notify, watch};
+use tokio::time::Instant;
 
-use crate::{Error, Opened, SyncReport};
+pub use builder::ReceiverBuilder;
+pub use notice::Notice;
+use notice::{Listener, failed, pause, with_causes};
 use store::Store;
+pub use work::MAX_ATTEMPTS;
 
-/// What a receiver tells of its work ([`ReceiverBuilder::on_notice`]).
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum Notice<'a> {
-    /// A callback was refused: the status answered, the check that failed, and why.
-    Refused {
-        /// 400 or 401.
-        status: u16,
-        /// The check ([`referrals_events::Rejection::check`]).
-        check: &'a str,
-        /// Why.
-        reason: String,
-    },
-    /// An event was stored and acknowledged.
-    Accepted {
-        /// Its name.
-        event: &'a str,
-        /// The referral it is about.
-        referral: Option<&'a str>,
-    },
-    /// An event about something else than a referral was acknowledged and left alone.
-    Ignored {
-        /// Its name.
-        event: &'a str,
-    },
-    /// The referral of an event no longer answers (404): the event is worked off.
-    Gone {
-        /// The referral.
-        referral: &'a str,
-    },
-    /// A catch-up sync ended.
-    Synced(&'a SyncReport),
-    /// Something failed; the receiver goes on (an event stays to be worked off, a sync runs
-    /// again at its next turn).
-    Failed {
-        /// What was being done.
-        doing: &'static str,
-        /// The error, with its causes.
-        error: String,
-    },
-}
-
-/// A function that hears a receiver's notices.
-type Listener = Arc<dyn Fn(&Notice<'_>) + Send + Sync>;
-
-/// How a [`Receiver`] is made.
-pub struct ReceiverBuilder {
-    client: Client,
-    db: PathBuf,
-    verifier: Option<Verifier>,
-    every: Duration,
-    skew: Duration,
-    listener: Listener,
-}
-
-impl std::fmt::Debug for ReceiverBuilder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ReceiverBuilder")
-            .field("db", &self.db)
-            .field("every", &self.every)
-            .field("skew", &self.skew)
-            .finish_non_exhaustive()
-    }
-}
-
-impl ReceiverBuilder {
-    /// The verifier of callbacks (by default, the documented certificate host and the
-    /// platform's roots; a trusted root of one's own goes to
-    /// [`referrals_events::VerifierBuilder::trust_root`], as PEM or DER).
-    pub fn verifier(mut self, verifier: Verifier) -> Self {
-        self.verifier = Some(verifier);
-        self
-    }
-
-    /// The catch-up sync's interval (default: 5 minutes).
-    pub fn every(mut self, every: Duration) -> Self {
-        self.every = every;
-        self
-    }
-
-    /// How far behind the service's clock the sync stops (default: 2 minutes; see
-    /// [`referrals_client::sync::SyncOptions::skew`]).
-    pub fn skew(mut self, skew: Duration) -> Self {
-        self.skew = skew;
-        self
-    }
-
-    /// Hears what the receiver does (by default, `tracing` events: warnings for refusals and
-    /// failures, information for the rest).
-    pub fn on_notice(mut self, listener: impl Fn(&Notice<'_>) + Send + Sync + 'static) -> Self {
-        self.listener = Arc::new(listener);
-        self
-    }
-
-    /// Opens the mirror (made when it is not there) and makes the receiver.
-    pub async fn build(self) -> Result<Receiver, Error> {
-        let verifier = match self.verifier {
-            Some(verifier) => verifier,
-            None => Verifier::builder()
-                .build()
-                .map_err(|error| Error::Receiver(error.to_string()))?,
-        };
-        let store = Store::open(&self.db).await?;
-        Ok(Receiver {
-            shared: Arc::new(Shared {
-                verifier,
-                opened: store.opened(),
-                store,
-                stored: Notify::new(),
-                client: self.client,
-                db: self.db,
-                every: self.every,
-                skew: self.skew,
-                listener: self.listener,
-            }),
-        })
-    }
-}
+use crate::{Error, Opened};
 
 /// What the callbacks, the worker and the sync share.
 struct Shared {
@@ -180,12 +74,36 @@ struct Shared {
     db: PathBuf,
     every: Duration,
     skew: Duration,
+    /// The window of replays.
+    replays: Duration,
+    /// The pace of the worker's reads.
+    pace: work::Pace,
+    read_concurrency: usize,
+    metrics: metrics::Metrics,
+    /// When the receiver was made.
+    began: Instant,
+    /// When the last catch-up sync ended well.
+    last_sync: Mutex<Option<Instant>>,
     listener: Listener,
 }
 
 impl Shared {
     fn notice(&self, notice: &Notice<'_>) {
         (self.listener)(notice);
+    }
+
+    fn synced_at(&self, at: Instant) {
+        *self
+            .last_sync
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(at);
+    }
+
+    fn last_synced(&self) -> Option<Instant> {
+        *self
+            .last_sync
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -213,7 +131,10 @@ impl Receiver {
             verifier: None,
             every: Duration::from_secs(300),
             skew: Duration::from_secs(120),
-            listener: Arc::new(trace),
+            replays: Duration::from_secs(86_400),
+            reads_per_second: 10,
+            read_concurrency: 4,
+            listener: Arc::new(notice::trace),
         }
     }
 
@@ -240,9 +161,27 @@ impl Receiver {
             .with_state(Arc::clone(&self.shared))
     }
 
-    /// A router that takes callbacks (POST) at any path.
+    /// A router of `GET /healthz` (200 while the process answers), `GET /readyz` (200 when the
+    /// mirror answers and the last catch-up sync ended well within twice its interval, else
+    /// 503 with the reason) and `GET /metrics` (the Prometheus text format; the metrics are
+    /// listed in the crate's README), to mount where the operator's probes reach it.
+    pub fn observer<S: Clone + Send + Sync + 'static>(&self) -> axum::Router<S> {
+        axum::Router::new()
+            .route("/healthz", axum::routing::get(observe::healthz))
+            .route("/readyz", axum::routing::get(observe::readyz))
+            .route("/metrics", axum::routing::get(observe::metrics))
+            .with_state(Arc::clone(&self.shared))
+    }
+
+    /// Whether the receiver is ready (what `/readyz` answers), or why not.
+    pub async fn readiness(&self) -> Result<(), String> {
+        observe::readiness(&self.shared).await
+    }
+
+    /// A router that takes callbacks (POST) at any path, with [`Receiver::observer`]'s
+    /// `GET /healthz`, `/readyz` and `/metrics`.
     pub fn router(&self) -> axum::Router {
-        axum::Router::new().fallback(self.route::<()>())
+        self.observer().fallback(self.route::<()>())
     }
 
     /// Starts the worker (events stored are worked off) and the catch-up sync, in tasks of
@@ -250,7 +189,7 @@ impl Receiver {
     pub fn start(&self) -> Running {
         let (stop, stopped) = watch::channel(false);
         let worker = tokio::spawn(work::work_off(Arc::clone(&self.shared), stopped.clone()));
-        let syncing = tokio::spawn(work::catch_up(Arc::clone(&self.shared), stopped));
+        let syncing = tokio::spawn(catch_up::catch_up(Arc::clone(&self.shared), stopped));
         Running {
             stop,
             tasks: vec![worker, syncing],
@@ -287,25 +226,5 @@ impl Running {
         for task in self.tasks {
             let _ = task.await;
         }
-    }
-}
-
-/// The default listener: `tracing` events.
-fn trace(notice: &Notice<'_>) {
-    match notice {
-        Notice::Refused {
-            status,
-            check,
-            reason,
-        } => tracing::warn!(status, check, "refused a callback: {reason}"),
-        Notice::Accepted { event, referral } => {
-            tracing::info!(event, referral, "accepted an event");
-        }
-        Notice::Ignored { event } => tracing::info!(event, "ignored an event: not a referral's"),
-        Notice::Gone { referral } => {
-            tracing::warn!(referral, "the referral of an event does not answer (404)");
-        }
-        Notice::Synced(report) => tracing::info!(changed = report.changed, "synced"),
-        Notice::Failed { doing, error } => tracing::warn!(doing, "failed: {error}"),
     }
 }

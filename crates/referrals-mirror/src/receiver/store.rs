@@ -1,22 +1,18 @@
 //! The receiver's connections to the mirror: one that stores the events as they come, and the
 //! worker's, which works them off. A SQLite file has one connection for both (a write takes
-//! milliseconds); a PostgreSQL database one each, so that a callback never waits for the
-//! worker's transaction.
+//! milliseconds), used on blocking threads so that a long write never stalls the callbacks; a
+//! PostgreSQL database one each, so that a callback never waits for the worker's transaction,
+//! each made again when it was lost ([`super::reconnect`]).
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use referrals_client::types::Referral;
 
-use crate::{Applied, Db, Error, Mirror, Opened, PendingEvent};
-
-/// The connection that stores the events.
-#[allow(clippy::large_enum_variant, reason = "one of each per receiver")]
-pub(crate) enum Store {
-    File(Arc<Mutex<Mirror>>),
-    #[cfg(feature = "postgres")]
-    Server(crate::postgres::PgMirror),
-}
+#[cfg(feature = "postgres")]
+use super::reconnect;
+use crate::{Applied, Db, Error, EventCounts, Mirror, Opened, PendingEvent, Stored};
 
 fn file(mirror: &Mutex<Mirror>) -> MutexGuard<'_, Mirror> {
     mirror
@@ -24,86 +20,158 @@ fn file(mirror: &Mutex<Mirror>) -> MutexGuard<'_, Mirror> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Runs `work` on the file on a blocking thread.
+async fn blocking<T: Send + 'static>(
+    mirror: &Arc<Mutex<Mirror>>,
+    work: impl FnOnce(&mut Mirror) -> Result<T, Error> + Send + 'static,
+) -> Result<T, Error> {
+    let mirror = Arc::clone(mirror);
+    tokio::task::spawn_blocking(move || work(&mut file(&mirror)))
+        .await
+        .map_err(|error| Error::Receiver(format!("a task on the mirror's file failed: {error}")))?
+}
+
+/// The connection that stores the events.
+pub(crate) enum Store {
+    File(Arc<Mutex<Mirror>>),
+    #[cfg(feature = "postgres")]
+    Server(Box<reconnect::Shared>),
+}
+
 impl Store {
-    pub(crate) async fn open(db: &Path) -> Result<Self, Error> {
+    /// Opens the mirror `db`; returns what opening found.
+    pub(crate) async fn open(db: &Path) -> Result<(Self, Opened), Error> {
+        let db_text = db.to_string_lossy().into_owned();
+        #[cfg(not(feature = "postgres"))]
+        let _ = db_text;
         Ok(match Db::open(db).await? {
-            Db::File(mirror) => Self::File(Arc::new(Mutex::new(mirror))),
+            Db::File(mirror) => {
+                let opened = mirror.opened();
+                (Self::File(Arc::new(Mutex::new(mirror))), opened)
+            }
             #[cfg(feature = "postgres")]
-            Db::Server(mirror) => Self::Server(mirror),
+            Db::Server(mirror) => {
+                let opened = mirror.opened();
+                let shared = reconnect::Shared::new(db_text, mirror);
+                (Self::Server(Box::new(shared)), opened)
+            }
         })
     }
 
-    pub(crate) fn opened(&self) -> Opened {
-        match self {
-            Self::File(mirror) => file(mirror).opened(),
-            #[cfg(feature = "postgres")]
-            Self::Server(mirror) => mirror.opened(),
-        }
-    }
-
-    /// Stores an event; once this returns, it survives a crash.
+    /// Stores an event unless its body was received within `replays`; once this returns, it
+    /// survives a crash.
     pub(crate) async fn store_event(
         &self,
         name: &str,
         referral_id: Option<&str>,
         body: &str,
-    ) -> Result<i64, Error> {
+        replays: Duration,
+    ) -> Result<Stored, Error> {
         match self {
-            Self::File(mirror) => file(mirror).store_event(name, referral_id, body),
+            Self::File(mirror) => {
+                let (name, body) = (name.to_owned(), body.to_owned());
+                let referral_id = referral_id.map(str::to_owned);
+                blocking(mirror, move |mirror| {
+                    mirror.store_event(&name, referral_id.as_deref(), &body, replays)
+                })
+                .await
+            }
             #[cfg(feature = "postgres")]
-            Self::Server(mirror) => mirror.store_event(name, referral_id, body).await,
+            Self::Server(shared) => {
+                let mirror = shared.get().await?;
+                mirror.store_event(name, referral_id, body, replays).await
+            }
+        }
+    }
+
+    /// The events counted.
+    pub(crate) async fn event_counts(&self) -> Result<EventCounts, Error> {
+        match self {
+            Self::File(mirror) => blocking(mirror, |mirror| mirror.event_counts()).await,
+            #[cfg(feature = "postgres")]
+            Self::Server(shared) => shared.get().await?.event_counts().await,
         }
     }
 }
 
 /// The worker's connection.
-#[allow(clippy::large_enum_variant, reason = "one of each per receiver")]
+#[allow(clippy::large_enum_variant, reason = "one per receiver")]
 pub(crate) enum Writer {
     File(Arc<Mutex<Mirror>>),
     #[cfg(feature = "postgres")]
-    Server(crate::postgres::PgMirror),
+    Server(reconnect::Owned),
 }
 
 impl Writer {
-    /// The worker's connection beside `store`, to the mirror `db`.
-    pub(crate) async fn beside(store: &Store, db: &Path) -> Result<Self, Error> {
+    /// The worker's connection beside `store`, to the mirror `db` (a server's is made at its
+    /// first use).
+    pub(crate) fn beside(store: &Store, db: &Path) -> Self {
         #[cfg(not(feature = "postgres"))]
         let _ = db;
-        Ok(match store {
+        match store {
             Store::File(mirror) => Self::File(Arc::clone(mirror)),
             #[cfg(feature = "postgres")]
-            Store::Server(_) => match Db::open(db).await? {
-                Db::Server(mirror) => Self::Server(mirror),
-                Db::File(mirror) => Self::File(Arc::new(Mutex::new(mirror))),
-            },
-        })
+            Store::Server(_) => {
+                Self::Server(reconnect::Owned::new(db.to_string_lossy().into_owned()))
+            }
+        }
     }
 
     /// The events to work off next, oldest first: on a server, those that this receiver
     /// claimed, which no other receiver works off meanwhile.
-    pub(crate) async fn pending(&self, limit: usize) -> Result<Vec<PendingEvent>, Error> {
+    pub(crate) async fn pending(&mut self, limit: usize) -> Result<Vec<PendingEvent>, Error> {
         match self {
-            Self::File(mirror) => file(mirror).pending_events(limit),
+            Self::File(mirror) => {
+                blocking(mirror, move |mirror| mirror.pending_events(limit)).await
+            }
             #[cfg(feature = "postgres")]
-            Self::Server(mirror) => mirror.claim_events(limit).await,
+            Self::Server(owned) => owned.get().await?.claim_events(limit).await,
         }
     }
 
     /// Writes the referral if it is newer than its row.
     pub(crate) async fn apply(&mut self, referral: &Referral) -> Result<Applied, Error> {
         match self {
-            Self::File(mirror) => file(mirror).apply(referral),
+            Self::File(mirror) => {
+                let referral = referral.clone();
+                blocking(mirror, move |mirror| mirror.apply(&referral)).await
+            }
             #[cfg(feature = "postgres")]
-            Self::Server(mirror) => mirror.apply(referral).await,
+            Self::Server(owned) => owned.get().await?.apply(referral).await,
         }
     }
 
-    /// Marks the event worked off.
-    pub(crate) async fn finish(&self, seq: i64) -> Result<(), Error> {
+    /// Marks the event worked off (unless another receiver holds it now).
+    pub(crate) async fn finish(&mut self, seq: i64) -> Result<(), Error> {
         match self {
-            Self::File(mirror) => file(mirror).finish_event(seq),
+            Self::File(mirror) => blocking(mirror, move |mirror| mirror.finish_event(seq)).await,
             #[cfg(feature = "postgres")]
-            Self::Server(mirror) => mirror.finish_event(seq).await,
+            Self::Server(owned) => owned.get().await?.finish_event(seq).await.map(|_| ()),
+        }
+    }
+
+    /// Counts a failure of the event: tried again after `retry`, or set aside.
+    pub(crate) async fn fail(
+        &mut self,
+        seq: i64,
+        error: String,
+        retry: Option<Duration>,
+    ) -> Result<(), Error> {
+        match self {
+            Self::File(mirror) => {
+                blocking(mirror, move |mirror| mirror.fail_event(seq, &error, retry)).await
+            }
+            #[cfg(feature = "postgres")]
+            Self::Server(owned) => owned.get().await?.fail_event(seq, &error, retry).await,
+        }
+    }
+
+    /// Renews the claims of the events in hand (a file has none).
+    pub(crate) async fn renew(&mut self) -> Result<(), Error> {
+        match self {
+            Self::File(_) => Ok(()),
+            #[cfg(feature = "postgres")]
+            Self::Server(owned) => owned.get().await?.renew_claims().await.map(|_| ()),
         }
     }
 }

@@ -1,56 +1,152 @@
-//! The receiver's two tasks: the worker, which works off the events stored (reads each
-//! referral and writes it only if newer), and the catch-up sync, at start and at an interval,
-//! for the events that never come.
+//! The worker: works off the stored events, oldest first. The events of one referral taken
+//! together cost one read (a burst of events for a referral is merged); reads run at most
+//! [`super::ReceiverBuilder::read_concurrency`] at once and
+//! [`super::ReceiverBuilder::reads_per_second`] a second, so that no flood of events can spend
+//! the partner's rate limit faster; each referral read is written only if newer. An event whose
+//! work fails is tried again later with a growing pause (a 404 too, since the service may not
+//! yet answer for a referral it has just announced), and after [`MAX_ATTEMPTS`] is set aside,
+//! where `referrals events` lists and retries it; it never holds back the events after it.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use referrals_client::sync::SyncOptions;
+use futures_util::StreamExt as _;
+use referrals_client::types::Referral;
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 use super::store::Writer;
 use super::{Notice, Shared};
-use crate::{Db, Error, PendingEvent};
+use crate::PendingEvent;
 
-/// How long the worker waits after a failure before it tries the event again.
-const PAUSE: Duration = Duration::from_secs(1);
+/// How long the worker waits after a failure of the mirror, and at most between two looks at
+/// the events when none is stored meanwhile.
+pub(super) const PAUSE: Duration = Duration::from_secs(1);
 
-/// How long an event worked off is kept (pruned after each catch-up sync): a week.
-pub(crate) const EVENTS_KEPT: Duration = Duration::from_secs(7 * 24 * 3600);
+/// How many events the worker takes at once.
+const BATCH: usize = 64;
 
-/// Works off the stored events, oldest first, until the stop.
-pub(super) async fn work_off(shared: Arc<Shared>, stop: watch::Receiver<bool>) {
-    let mut writer = loop {
-        match Writer::beside(&shared.store, &shared.db).await {
-            Ok(writer) => break writer,
-            Err(error) => {
-                failed(&shared, "open the mirror for the worker", &error);
-                if pause(&stop, PAUSE).await {
-                    return;
-                }
-            }
+/// How many times an event is tried before it is set aside.
+pub const MAX_ATTEMPTS: u32 = 10;
+
+/// How many times a referral that does not answer (404) is read before its event is worked
+/// off as gone: the waits between them (2, 4, 8 s) cover the service's read-after-write lag.
+const NOT_FOUND_TRIES: u32 = 4;
+
+/// How often the claims of the events in hand are renewed (a third of their lease).
+const RENEW_EVERY: Duration = Duration::from_secs(20);
+
+/// The pause before the next try of an event that failed `attempts` times (counting this one):
+/// 2 s doubling, at most 5 minutes.
+fn backoff(attempts: u32) -> Duration {
+    let seconds = 2u64.saturating_pow(attempts.min(16));
+    Duration::from_secs(seconds.min(300))
+}
+
+/// The reads' pace: one read a slot, slots `interval` apart.
+pub(super) struct Pace {
+    interval: Duration,
+    next: std::sync::Mutex<Instant>,
+}
+
+impl Pace {
+    pub(super) fn new(per_second: u32) -> Self {
+        Self {
+            interval: Duration::from_secs(1) / per_second.max(1),
+            next: std::sync::Mutex::new(Instant::now()),
         }
+    }
+
+    /// Waits for the next free slot.
+    async fn wait(&self) {
+        let slot = {
+            let mut next = self
+                .next
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let slot = (*next).max(Instant::now());
+            *next = slot + self.interval;
+            slot
+        };
+        tokio::time::sleep_until(slot).await;
+    }
+}
+
+/// The events of one referral, taken together.
+struct Group {
+    referral: Option<String>,
+    events: Vec<PendingEvent>,
+}
+
+impl Group {
+    /// The most attempts among the events, with this one.
+    fn attempts(&self) -> u32 {
+        let most = self.events.iter().map(|event| event.attempts).max();
+        most.unwrap_or(0).saturating_add(1)
+    }
+}
+
+/// The events grouped by referral, in the order of each referral's first event.
+fn groups(pending: Vec<PendingEvent>) -> Vec<Group> {
+    let mut groups: Vec<Group> = Vec::new();
+    for event in pending {
+        let same = groups
+            .iter_mut()
+            .find(|group| group.referral.is_some() && group.referral == event.referral_id);
+        match same {
+            Some(group) => group.events.push(event),
+            None => groups.push(Group {
+                referral: event.referral_id.clone(),
+                events: vec![event],
+            }),
+        }
+    }
+    groups
+}
+
+/// What reading a group's referral gave.
+enum Read {
+    Referral(Box<Referral>),
+    NotFound,
+    Failed(String),
+    Nothing,
+}
+
+async fn read(shared: &Shared, group: &Group) -> Read {
+    let Some(id) = &group.referral else {
+        return Read::Nothing;
     };
-    while !*stop.borrow() {
-        let pending = match writer.pending(64).await {
+    shared.pace.wait().await;
+    let read = match shared.client.referral(id).await {
+        Ok(referral) => Read::Referral(Box::new(referral)),
+        Err(error) if error.is_not_found() => Read::NotFound,
+        Err(error) => Read::Failed(super::with_causes(&error)),
+    };
+    shared.metrics.read(match &read {
+        Read::Referral(_) | Read::Nothing => "read",
+        Read::NotFound => "not_found",
+        Read::Failed(_) => "failed",
+    });
+    read
+}
+
+/// Works off the stored events until the stop.
+pub(super) async fn work_off(shared: Arc<Shared>, stop: watch::Receiver<bool>) {
+    let mut writer = Writer::beside(&shared.store, &shared.db);
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let pending = match writer.pending(BATCH).await {
             Ok(pending) => pending,
             Err(error) => {
-                failed(&shared, "read the events", &error);
-                Vec::new()
-            }
-        };
-        for event in &pending {
-            if *stop.borrow() {
-                return;
-            }
-            if let Err(error) = apply(&shared, &mut writer, event).await {
-                failed(&shared, "work an event off (it stays pending)", &error);
-                if pause(&stop, PAUSE).await {
+                super::failed(&shared, "read the events", &error);
+                if super::pause(&stop, PAUSE).await {
                     return;
                 }
-                break;
+                continue;
             }
-        }
+        };
         if pending.is_empty() {
             let mut stop = stop.clone();
             tokio::select! {
@@ -58,80 +154,158 @@ pub(super) async fn work_off(shared: Arc<Shared>, stop: watch::Receiver<bool>) {
                 () = tokio::time::sleep(PAUSE) => {}
                 _ = stop.wait_for(|stop| *stop) => return,
             }
+            continue;
         }
-    }
-}
-
-/// Waits `wait`, or less when the stop comes: whether it came.
-async fn pause(stop: &watch::Receiver<bool>, wait: Duration) -> bool {
-    let mut stop = stop.clone();
-    let stopped = tokio::select! {
-        () = tokio::time::sleep(wait) => false,
-        _ = stop.wait_for(|stop| *stop) => true,
-    };
-    stopped || *stop.borrow()
-}
-
-fn failed(shared: &Shared, doing: &'static str, error: &dyn std::error::Error) {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(next) = cause {
-        text.push_str(": ");
-        text.push_str(&next.to_string());
-        cause = next.source();
-    }
-    shared.notice(&Notice::Failed { doing, error: text });
-}
-
-/// Reads the referral of `event` and writes it if it is newer; a referral that no longer
-/// answers is told and its event worked off.
-async fn apply(shared: &Shared, writer: &mut Writer, event: &PendingEvent) -> Result<(), Error> {
-    if let Some(id) = &event.referral_id {
-        match shared.client.referral(id).await {
-            Ok(referral) => {
-                writer.apply(&referral).await?;
-            }
-            Err(error) if error.is_not_found() => shared.notice(&Notice::Gone { referral: id }),
-            Err(source) => {
-                return Err(Error::Read {
-                    id: id.clone(),
-                    source,
-                });
-            }
-        }
-    }
-    writer.finish(event.seq).await
-}
-
-/// The catch-up sync: at start, then every interval, into a connection of its own, until the
-/// stop (which ends a sync after the batch in hand).
-pub(super) async fn catch_up(shared: Arc<Shared>, stop: watch::Receiver<bool>) {
-    loop {
-        let synced = async {
-            let mut mirror = Db::open(&shared.db).await?;
-            let options = SyncOptions::new().skew(shared.skew);
-            let report = mirror
-                .sync_with(&shared.client, options, |_| {
-                    if *stop.borrow() {
-                        std::ops::ControlFlow::Break(())
-                    } else {
-                        std::ops::ControlFlow::Continue(())
-                    }
-                })
-                .await?;
-            // A pruning that fails is said on its own; the sync stands.
-            if let Err(error) = mirror.prune_events(EVENTS_KEPT).await {
-                failed(&shared, "prune the events worked off", &error);
-            }
-            Ok::<_, Error>(report)
-        }
-        .await;
-        match synced {
-            Ok(report) => shared.notice(&Notice::Synced(&report)),
-            Err(error) => failed(&shared, "the catch-up sync", &error),
-        }
-        if pause(&stop, shared.every).await {
+        let worked = work_batch(&shared, &mut writer, groups(pending), &stop).await;
+        if !worked && super::pause(&stop, PAUSE).await {
             return;
         }
+    }
+}
+
+/// Reads the groups' referrals (at the pace, so many at once) and settles each group in order,
+/// renewing the claims meanwhile; whether the mirror took every write (the events left are
+/// taken again at the next turn, or by another receiver when the claims lapse). A stop ends it
+/// after the group in hand.
+async fn work_batch(
+    shared: &Shared,
+    writer: &mut Writer,
+    groups: Vec<Group>,
+    stop: &watch::Receiver<bool>,
+) -> bool {
+    let reads = futures_util::stream::iter(groups)
+        .map(|group| async move {
+            let read = read(shared, &group).await;
+            (group, read)
+        })
+        .buffered(shared.read_concurrency.max(1));
+    tokio::pin!(reads);
+    let mut renew = tokio::time::interval_at(Instant::now() + RENEW_EVERY, RENEW_EVERY);
+    let mut stop = stop.clone();
+    // `()` rather than the guard that `wait_for` gives, which may not be held across an await.
+    let stopped = async move {
+        let _ = stop.wait_for(|stop| *stop).await;
+    };
+    tokio::pin!(stopped);
+    loop {
+        tokio::select! {
+            next = reads.next() => {
+                let Some((group, read)) = next else { return true };
+                if let Err(error) = settle(shared, writer, &group, read).await {
+                    super::failed(shared, "work an event off (it stays to be worked off)", &error);
+                    return false;
+                }
+            }
+            _ = renew.tick() => {
+                if let Err(error) = writer.renew().await {
+                    super::failed(shared, "renew the claims of events", &error);
+                }
+            }
+            () = &mut stopped => return true,
+        }
+    }
+}
+
+/// Writes what was read and marks the group's events done, or counts their failure.
+async fn settle(
+    shared: &Shared,
+    writer: &mut Writer,
+    group: &Group,
+    read: Read,
+) -> Result<(), crate::Error> {
+    let attempts = group.attempts();
+    let failure = match read {
+        Read::Referral(referral) => match writer.apply(&referral).await {
+            Ok(_) => None,
+            Err(error) => Some(super::with_causes(&error)),
+        },
+        Read::Nothing => None,
+        Read::NotFound if attempts < NOT_FOUND_TRIES => {
+            Some("the referral does not answer yet (404)".to_owned())
+        }
+        Read::NotFound => {
+            let referral = group.referral.as_deref().unwrap_or_default();
+            shared.notice(&Notice::Gone { referral });
+            None
+        }
+        Read::Failed(error) => Some(error),
+    };
+    let Some(error) = failure else {
+        for event in &group.events {
+            writer.finish(event.seq).await?;
+        }
+        return Ok(());
+    };
+    shared.metrics.event_failed();
+    let retry = (attempts < MAX_ATTEMPTS).then(|| backoff(attempts));
+    for event in &group.events {
+        writer.fail(event.seq, error.clone(), retry).await?;
+        let referral = group.referral.as_deref();
+        shared.notice(&match retry {
+            Some(wait) => Notice::Retrying {
+                seq: event.seq,
+                referral,
+                attempts,
+                wait,
+                error: &error,
+            },
+            None => Notice::SetAside {
+                seq: event.seq,
+                referral,
+                attempts,
+                error: &error,
+            },
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(seq: i64, referral: Option<&str>, attempts: u32) -> PendingEvent {
+        PendingEvent {
+            seq,
+            name: "referral-updated".to_owned(),
+            referral_id: referral.map(str::to_owned),
+            attempts,
+        }
+    }
+
+    #[test]
+    fn events_of_one_referral_are_one_group_in_the_order_of_the_first() {
+        let pending = vec![
+            event(1, Some("a"), 0),
+            event(2, Some("b"), 0),
+            event(3, Some("a"), 3),
+            event(4, None, 0),
+            event(5, None, 0),
+        ];
+        let groups = groups(pending);
+        let seqs: Vec<Vec<i64>> = groups
+            .iter()
+            .map(|group| group.events.iter().map(|event| event.seq).collect())
+            .collect();
+        assert_eq!(seqs, [vec![1, 3], vec![2], vec![4], vec![5]]);
+        assert_eq!(groups[0].attempts(), 4);
+    }
+
+    #[test]
+    fn the_pause_doubles_up_to_five_minutes() {
+        assert_eq!(backoff(1), Duration::from_secs(2));
+        assert_eq!(backoff(3), Duration::from_secs(8));
+        assert_eq!(backoff(9), Duration::from_secs(300));
+        assert_eq!(backoff(u32::MAX), Duration::from_secs(300));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn reads_keep_their_pace() {
+        let pace = Pace::new(10);
+        let start = Instant::now();
+        for _ in 0..21 {
+            pace.wait().await;
+        }
+        assert_eq!(Instant::now() - start, Duration::from_secs(2));
     }
 }

@@ -1,0 +1,167 @@
+//! What an operator watches: the receiver's metrics in the Prometheus text format (with
+//! the `prometheus` crate), and its health and readiness.
+//!
+//! | metric | what it counts |
+//! |---|---|
+//! | `referrals_callbacks_total{outcome, check}` | callbacks by outcome (`accepted`, `replayed`, `ignored`, `refused`, `unavailable`, `too_large`, `timed_out`) and, when refused, the check that failed |
+//! | `referrals_events_pending`, `referrals_events_aside` | events to work off, events set aside |
+//! | `referrals_events_oldest_pending_seconds` | how long ago the oldest event to work off came |
+//! | `referrals_event_failures_total` | failures of working an event off (each tried again, or set aside) |
+//! | `referrals_reads_total{outcome}` | reads of referrals for events (`read`, `not_found`, `failed`) |
+//! | `referrals_sync_runs_total{outcome}` | catch-up syncs (`ok`, `failed`, `skipped`) |
+//! | `referrals_sync_duration_seconds` | how long each catch-up sync took |
+//! | `referrals_sync_last_success_timestamp_seconds` | when the last catch-up sync ended well (Unix time) |
+//! | `referrals_sync_changes_total` | referrals that the catch-up syncs changed |
+//! | `referrals_mirror_up` | whether the mirror answers (1) or not (0) |
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use prometheus::{
+    Encoder as _, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
+};
+
+use crate::EventCounts;
+
+/// The content type of `/metrics`: the Prometheus text format.
+pub(crate) const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// The receiver's metrics.
+pub(crate) struct Metrics {
+    registry: Registry,
+    callbacks: IntCounterVec,
+    pending: IntGauge,
+    aside: IntGauge,
+    oldest: Gauge,
+    failures: IntCounter,
+    reads: IntCounterVec,
+    syncs: IntCounterVec,
+    sync_duration: Histogram,
+    last_success: Gauge,
+    changes: IntCounter,
+    up: IntGauge,
+}
+
+/// A metric of `name` and `help`, and more with `labels`; the names and helps are constants of
+/// this module, valid by construction.
+fn opts(name: &str, help: &str) -> Opts {
+    Opts::new(name, help)
+}
+
+impl Metrics {
+    /// The metrics, registered (an error only if a name below were invalid: a test makes
+    /// them).
+    pub(crate) fn try_new() -> prometheus::Result<Self> {
+        let help = "Callbacks by outcome, and the check that refused them";
+        let callbacks = IntCounterVec::new(
+            opts("referrals_callbacks_total", help),
+            &["outcome", "check"],
+        )?;
+        let help = "Events stored and not yet worked off (those set aside not counted)";
+        let pending = IntGauge::with_opts(opts("referrals_events_pending", help))?;
+        let help = "Events set aside after they failed too often";
+        let aside = IntGauge::with_opts(opts("referrals_events_aside", help))?;
+        let help = "How long ago the oldest event to work off was received, in seconds";
+        let oldest = Gauge::with_opts(opts("referrals_events_oldest_pending_seconds", help))?;
+        let help = "Failures of working an event off";
+        let failures = IntCounter::with_opts(opts("referrals_event_failures_total", help))?;
+        let help = "Reads of referrals for events, by outcome";
+        let reads = IntCounterVec::new(opts("referrals_reads_total", help), &["outcome"])?;
+        let help = "Catch-up syncs, by outcome";
+        let syncs = IntCounterVec::new(opts("referrals_sync_runs_total", help), &["outcome"])?;
+        let help = "How long each catch-up sync took, in seconds";
+        let buckets = prometheus::exponential_buckets(0.05, 2.0, 14)?;
+        let sync_duration = Histogram::with_opts(
+            HistogramOpts::new("referrals_sync_duration_seconds", help).buckets(buckets),
+        )?;
+        let help = "When the last catch-up sync ended well, in seconds since the Unix epoch";
+        let name = "referrals_sync_last_success_timestamp_seconds";
+        let last_success = Gauge::with_opts(opts(name, help))?;
+        let help = "Referrals that the catch-up syncs changed";
+        let changes = IntCounter::with_opts(opts("referrals_sync_changes_total", help))?;
+        let help = "Whether the mirror answers (1) or not (0)";
+        let up = IntGauge::with_opts(opts("referrals_mirror_up", help))?;
+        let registry = Registry::new();
+        registry.register(Box::new(callbacks.clone()))?;
+        registry.register(Box::new(pending.clone()))?;
+        registry.register(Box::new(aside.clone()))?;
+        registry.register(Box::new(oldest.clone()))?;
+        registry.register(Box::new(failures.clone()))?;
+        registry.register(Box::new(reads.clone()))?;
+        registry.register(Box::new(syncs.clone()))?;
+        registry.register(Box::new(sync_duration.clone()))?;
+        registry.register(Box::new(last_success.clone()))?;
+        registry.register(Box::new(changes.clone()))?;
+        registry.register(Box::new(up.clone()))?;
+        Ok(Self {
+            registry,
+            callbacks,
+            pending,
+            aside,
+            oldest,
+            failures,
+            reads,
+            syncs,
+            sync_duration,
+            last_success,
+            changes,
+            up,
+        })
+    }
+
+    pub(crate) fn callback(&self, outcome: &str, check: &str) {
+        self.callbacks.with_label_values(&[outcome, check]).inc();
+    }
+
+    pub(crate) fn read(&self, outcome: &str) {
+        self.reads.with_label_values(&[outcome]).inc();
+    }
+
+    pub(crate) fn event_failed(&self) {
+        self.failures.inc();
+    }
+
+    /// A catch-up sync that ended after `took`: with the referrals it changed, or failed.
+    pub(crate) fn synced(&self, outcome: &str, took: Duration, changed: u64) {
+        self.syncs.with_label_values(&[outcome]).inc();
+        self.sync_duration.observe(took.as_secs_f64());
+        if outcome != "failed" {
+            self.changes.inc_by(changed);
+            self.last_success.set(unix_now());
+        }
+    }
+
+    /// The text of the metrics, with the counts of events read now (`None` when the mirror
+    /// does not answer).
+    pub(crate) fn text(&self, counts: Option<EventCounts>) -> String {
+        self.up.set(i64::from(counts.is_some()));
+        if let Some(counts) = counts {
+            self.pending
+                .set(i64::try_from(counts.pending).unwrap_or(i64::MAX));
+            self.aside
+                .set(i64::try_from(counts.aside).unwrap_or(i64::MAX));
+            self.oldest.set(counts.oldest_pending_seconds);
+        }
+        let mut text = Vec::new();
+        // Encoding valid metrics into a Vec does not fail; a failure would leave it short.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut text);
+        String::from_utf8_lossy(&text).into_owned()
+    }
+}
+
+/// Seconds since the Unix epoch, now.
+pub(crate) fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |since| since.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_metrics_are_valid_and_distinct() {
+        let metrics = super::Metrics::try_new().unwrap();
+        metrics.callback("accepted", "");
+        assert!(metrics.text(None).contains("referrals_mirror_up 0"));
+    }
+}
