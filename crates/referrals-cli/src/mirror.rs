@@ -18,8 +18,8 @@ use crate::{Context, Usage};
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The mirror: a SQLite file, created when it does not exist, or a PostgreSQL database
-    /// (postgres://user@host:port/database, the password in PGPASSWORD), whose tables are made
-    /// when it has none.
+    /// (postgres://user@host:port/database?sslmode=verify-full&sslrootcert=ca.pem, the password
+    /// in PGPASSWORD or ~/.pgpass), whose tables are made when it has none.
     #[arg(long, value_name = "FILE|URL")]
     db: PathBuf,
     /// Run again at this interval (such as 30s, 5m, 1h) until Ctrl-C, instead of once.

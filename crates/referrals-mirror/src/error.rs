@@ -65,7 +65,7 @@ pub enum Error {
     /// The PostgreSQL server failed, or could not be reached; the transaction in hand was
     /// rolled back.
     #[cfg(feature = "postgres")]
-    #[error("{place}: cannot {what}: {source}")]
+    #[error("{place}: cannot {what}: {}", postgres_text(source))]
     Postgres {
         /// The server and database, without a password.
         place: String,
@@ -159,6 +159,14 @@ pub enum Error {
     /// An endpoint of [`crate::feed::Endpoint`] cannot be used as given.
     #[error("the endpoint: {0}")]
     Endpoint(String),
+    /// A PostgreSQL server could not be connected to: its address, TLS or password.
+    #[error("{place}: {reason}")]
+    Connect {
+        /// The server, without its password.
+        place: String,
+        /// Why, with the cause (the certificate's fault, the setting to add).
+        reason: String,
+    },
     /// A receiver could not be made or could not serve.
     #[error("the receiver: {0}")]
     Receiver(String),
@@ -198,5 +206,17 @@ impl Error {
             what: what.to_owned(),
             source,
         }
+    }
+}
+
+/// A PostgreSQL error with what its `Display` leaves out: the server's message, or the cause
+/// of a failed connection (a handshake's, a socket's).
+#[cfg(feature = "postgres")]
+fn postgres_text(error: &tokio_postgres::Error) -> String {
+    use std::error::Error as _;
+    match (error.as_db_error(), error.source()) {
+        (Some(db), _) => format!("{}: {}", db.severity(), db.message()),
+        (None, Some(cause)) => format!("{error}: {cause}"),
+        (None, None) => error.to_string(),
     }
 }

@@ -20,9 +20,68 @@ pub struct Server {
     port: u16,
 }
 
+/// What a server that partners' managed databases resemble needs: TLS with a certificate
+/// of a test authority, and passwords (SCRAM).
+#[derive(Debug, Clone)]
+pub struct Secure {
+    /// The server's certificate chain (PEM).
+    pub certificate: String,
+    /// Its private key (PEM).
+    pub key: String,
+    /// The password of the superuser `postgres`.
+    pub password: String,
+}
+
 impl Server {
     /// Starts a server, or says why not and returns `None` (a panic under `REQUIRE`).
     pub fn start() -> Option<Self> {
+        Self::start_with(None)
+    }
+
+    /// Starts a server that takes only TLS connections over TCP, with the password of
+    /// `secure` checked by SCRAM (`hostssl ... scram-sha-256`; a plain connection is refused).
+    pub fn start_secure(secure: &Secure) -> Option<Self> {
+        Self::start_with(Some(secure))
+    }
+
+    fn start_with(secure: Option<&Secure>) -> Option<Self> {
+        let server = Self::folder()?;
+        let mut init = vec![
+            "-D".to_owned(),
+            server.data(),
+            "-U".to_owned(),
+            "postgres".to_owned(),
+        ];
+        init.extend(["-E", "UTF8"].map(str::to_owned));
+        match secure {
+            None => init.push("--auth=trust".to_owned()),
+            Some(secure) => {
+                let file = server.own_file("password", &secure.password);
+                init.push("--auth-local=trust".to_owned());
+                init.push("--auth-host=scram-sha-256".to_owned());
+                init.push(format!("--pwfile={file}"));
+            }
+        }
+        let init: Vec<&str> = init.iter().map(String::as_str).collect();
+        server.run("initdb", &init);
+        let mut options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            server.port,
+            server.folder.path().display()
+        );
+        if let Some(secure) = secure {
+            options.push_str(&server.secure(secure));
+        }
+        let log = server.folder.path().join("log").display().to_string();
+        let data = server.data();
+        let start = ["-D", &data, "-o", &options, "-l", &log, "-w", "start"];
+        server.run("pg_ctl", &start);
+        Some(server)
+    }
+
+    /// The server's folder, owned by the user that runs it, and a free port; `None` (a panic
+    /// under `REQUIRE`) without the binaries.
+    fn folder() -> Option<Self> {
         let Some(bin) = binaries() else {
             let message = "PostgreSQL's initdb and pg_ctl are not installed (apt-get install \
                            postgresql): skipping this test";
@@ -49,44 +108,41 @@ impl Server {
             .and_then(|listener| listener.local_addr())
             .expect("a free port")
             .port();
-        let server = Self {
+        Some(Self {
             folder,
             bin,
             user,
             port,
-        };
-        server.run(
-            "initdb",
-            &[
-                "-D",
-                &server.data(),
-                "-U",
-                "postgres",
-                "--auth=trust",
-                "-E",
-                "UTF8",
-            ],
+        })
+    }
+
+    /// Writes `text` to the file `name` of the server's folder, readable by the server's user
+    /// alone (as PostgreSQL wants its key); its path.
+    fn own_file(&self, name: &str, text: &str) -> String {
+        use std::os::unix::fs::PermissionsExt as _;
+        let path = self.folder.path().join(name);
+        std::fs::write(&path, text).expect("write a file of the server");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+            .expect("chmod a file of the server");
+        if let Some(user) = &self.user {
+            let uid = uid(user).unwrap_or_default();
+            std::os::unix::fs::chown(&path, Some(uid), None).expect("chown a file of the server");
+        }
+        path.display().to_string()
+    }
+
+    /// The options of TLS, with `pg_hba.conf` replaced: TCP only over TLS, with a password.
+    fn secure(&self, secure: &Secure) -> String {
+        let certificate = self.own_file("server.crt", &secure.certificate);
+        let key = self.own_file("server.key", &secure.key);
+        let hba = self.own_file(
+            "pg_hba.conf",
+            "local all all trust\nhostssl all all 127.0.0.1/32 scram-sha-256\n",
         );
-        let options = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
-            server.port,
-            server.folder.path().display()
-        );
-        let log = server.folder.path().join("log").display().to_string();
-        server.run(
-            "pg_ctl",
-            &[
-                "-D",
-                &server.data(),
-                "-o",
-                &options,
-                "-l",
-                &log,
-                "-w",
-                "start",
-            ],
-        );
-        Some(server)
+        format!(
+            " -c ssl=on -c ssl_cert_file={certificate} -c ssl_key_file={key} -c hba_file={hba} \
+             -c password_encryption=scram-sha-256"
+        )
     }
 
     /// The URL of the database `postgres`, as the superuser `postgres`.

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use tokio::sync::Notify;
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
 
 use super::log;
 use crate::feed::{Held, SetAside, Start};
@@ -39,10 +39,7 @@ pub(crate) struct PgLog {
 impl PgLog {
     /// A connection of its own to the database at `url`, listening for changes.
     pub(crate) async fn connect(url: &str, place: &str) -> Result<Self, Error> {
-        let (client, mut connection) = super::config(url, place)?
-            .connect(NoTls)
-            .await
-            .map_err(|error| Error::postgres(place, "connect a consumer", error))?;
+        let (client, mut connection) = super::connect(url, place, "connect a consumer").await?;
         let heard = Arc::new((AtomicU64::new(0), Notify::new()));
         let ears = Arc::clone(&heard);
         tokio::spawn(async move {

@@ -33,7 +33,9 @@
 //!   indexed: `SELECT id FROM referrals WHERE country = 'US' AND status = 'New'`. A member added
 //!   to the document gets its column when a mirror is next opened, filled from the rows' JSON.
 //!
-//! The connection is plain TCP (no TLS): for a server on the same host or a private network.
+//! The connection is over TLS as libpq's `sslmode` says (`prefer` by default; `verify-full`
+//! with `sslrootcert` for a managed server; see the README), the password from the address,
+//! `PGPASSWORD` or the password file.
 //! Errors name the server as `postgres://user@host:port/database`, never with a password.
 
 mod events;
@@ -42,13 +44,14 @@ pub(crate) mod feed;
 mod log;
 mod rows;
 mod schema;
+mod settings;
+mod tls;
 
 use std::ops::ControlFlow;
 
 use referrals_client::Client;
 use referrals_client::sync::{SyncOptions, SyncState};
 use referrals_client::types::Referral;
-use tokio_postgres::NoTls;
 use tokio_postgres::types::ToSql;
 
 use crate::sync::{SyncReport, Target};
@@ -82,7 +85,7 @@ impl std::fmt::Debug for PgMirror {
 /// `postgres://user@host:port/database`, from a connection string in either form, without
 /// its password.
 pub fn describe(url: &str) -> String {
-    let Ok(config) = url.parse::<tokio_postgres::Config>() else {
+    let Ok(config) = settings::read(url, None, None).map(|settings| settings.config) else {
         return "the PostgreSQL server (its address does not parse)".to_owned();
     };
     let host = match config.get_hosts().first() {
@@ -99,28 +102,47 @@ pub fn describe(url: &str) -> String {
     )
 }
 
-/// The connection settings of `url`; without a password in it, the password is the
-/// environment's `PGPASSWORD` (as libpq reads it), so that it need not stand on a command line
-/// that every user of the machine sees.
-pub(crate) fn config(url: &str, place: &str) -> Result<tokio_postgres::Config, Error> {
-    config_with(url, place, std::env::var("PGPASSWORD").ok())
-}
-
-fn config_with(
+/// A connection to the database at `url`, plain or over TLS as its `sslmode` says
+/// ([`tls`]); without a password in it, the password is the environment's `PGPASSWORD`, else
+/// the password file's ([`settings`]): it need not stand on a command line that every user of
+/// the machine sees. `what` names the connection in errors.
+pub(crate) async fn connect(
     url: &str,
     place: &str,
-    password: Option<String>,
-) -> Result<tokio_postgres::Config, Error> {
-    let mut config = url
-        .parse::<tokio_postgres::Config>()
-        .map_err(|error| Error::postgres(place, "read its address", error))?;
-    if config.get_password().is_none()
-        && let Some(password) = password.filter(|password| !password.is_empty())
-    {
-        config.password(password);
-    }
-    Ok(config)
+    what: &str,
+) -> Result<(tokio_postgres::Client, Connection), Error> {
+    let refused = |reason: String| Error::Connect {
+        place: place.to_owned(),
+        reason,
+    };
+    let password = std::env::var("PGPASSWORD").ok();
+    let settings = settings::read(url, password, settings::passfile()).map_err(refused)?;
+    let tls = tls::client_config(settings.check, &settings.roots).map_err(refused)?;
+    let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls);
+    settings.config.connect(tls).await.map_err(|error| {
+        let message = error
+            .as_db_error()
+            .map(tokio_postgres::error::DbError::message);
+        if message.is_some_and(|message| message.contains("no encryption")) {
+            // What a server that takes only TLS answers a plain connection.
+            refused(format!(
+                "cannot {what}: the server takes only TLS connections; add \
+                 sslmode=verify-full&sslrootcert=FILE (or sslmode=require) to the address: {}",
+                message.unwrap_or_default()
+            ))
+        } else {
+            Error::postgres(place, what, error)
+        }
+    })
 }
+
+/// A connection's half that does the I/O, to be spawned.
+pub(crate) type Connection = tokio_postgres::Connection<
+    tokio_postgres::Socket,
+    <tokio_postgres_rustls::MakeRustlsConnect as tokio_postgres::tls::MakeTlsConnect<
+        tokio_postgres::Socket,
+    >>::Stream,
+>;
 
 impl PgMirror {
     /// Connects to the database at `url` (`postgres://user:password@host:port/database`, or
@@ -128,10 +150,7 @@ impl PgMirror {
     /// tables when it has none.
     pub async fn connect(url: &str) -> Result<Self, Error> {
         let place = describe(url);
-        let (mut client, connection) = config(url, &place)?
-            .connect(NoTls)
-            .await
-            .map_err(|error| Error::postgres(&place, "connect", error))?;
+        let (mut client, connection) = connect(url, &place, "connect").await?;
         tokio::spawn(async move {
             // Ends when the client is dropped or the server goes away; the client's calls
             // then fail with the error.
@@ -395,31 +414,5 @@ impl Target for PgMirror {
         transaction.commit().await.map_err(failed("commit"))?;
         log::prune_now_and_then(&mut self.client, &self.place).await;
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::config_with;
-
-    #[test]
-    fn a_password_comes_from_the_address_or_else_from_pgpassword() {
-        let password = |url: &str, env: Option<&str>| {
-            let config = config_with(url, "test", env.map(str::to_owned)).unwrap();
-            config
-                .get_password()
-                .map(|p| String::from_utf8_lossy(p).into_owned())
-        };
-        let env = Some("from the environment");
-        assert_eq!(
-            password("postgres://mirror@db.example/referrals", env).as_deref(),
-            env
-        );
-        assert_eq!(
-            password("postgres://mirror:given@db.example/referrals", env).as_deref(),
-            Some("given")
-        );
-        assert_eq!(password("host=db.example user=mirror", None), None);
-        assert_eq!(password("host=db.example user=mirror", Some("")), None);
     }
 }
