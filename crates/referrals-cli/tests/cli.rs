@@ -946,8 +946,7 @@ fn sync_mirrors_the_store_across_kills_and_writes() {
         .map(|writer| server.runtime.block_on(writer).unwrap())
         .sum();
     assert!(written > 50, "{written} changes");
-    // The service's clock is read to the second: a run that starts a second later sees all.
-    std::thread::sleep(Duration::from_millis(1100));
+    // A run holds every referral that the service held when it began.
     server.run(&["sync", "--db", &db_arg, "--skew", "0s"]).ok();
 
     let connection = rusqlite::Connection::open(&db).unwrap();
@@ -995,6 +994,37 @@ fn sync_mirrors_the_store_across_kills_and_writes() {
         out.stderr
     );
     assert_eq!(std::fs::read(&foreign).unwrap(), before);
+}
+
+/// A first sync with the defaults that a new user has (8 parts at once, a skew of two
+/// minutes) holds the referrals created just before it began, in the second of the service's
+/// clock that its first answer shows.
+#[test]
+fn a_first_sync_with_the_defaults_holds_what_was_created_just_before() {
+    let server = Server::start(1000);
+    let dir = tempfile::tempdir().unwrap();
+    let new: referrals_client::types::NewReferral = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../openapi/examples/ours-create-request.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    for run in 0..3 {
+        let created = server.runtime.block_on(server.client.create(&new)).unwrap();
+        let db = dir.path().join(format!("first-{run}.sqlite"));
+        let out = server.run(&["sync", "--db", db.to_str().unwrap()]);
+        assert_eq!(out.code, Some(0), "{}", out.stderr);
+        let connection = rusqlite::Connection::open(&db).unwrap();
+        let mirror = mirrored(&connection);
+        let id = created.id.unwrap();
+        assert!(
+            mirror.contains_key(&id),
+            "run {run}: {id}, created just before, is missing"
+        );
+        assert_eq!(mirror.len(), server.store().len(), "run {run}");
+    }
 }
 
 /// `sync --every` goes on after failed runs (here the service refuses the token for a while)

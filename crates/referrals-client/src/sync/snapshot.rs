@@ -41,14 +41,17 @@ pub(crate) struct Part {
     pub(crate) from: Option<DateTime<Utc>>,
     pub(crate) until: Option<DateTime<Utc>>,
     pub(crate) done: bool,
+    /// Whether referrals may be created in it while it is read (the rest of the second of the
+    /// run's clock): read as a sync of its own, never by a count.
+    #[serde(default)]
+    pub(crate) growing: bool,
 }
 
 /// The parts of a first run with `tasks` requests at once, and the first answer (whose `Date`
 /// sets the run's reach); `None` when the run is better read a page after another: the
 /// service does not count, or the referrals are few. The parts end at `now`, the service's
-/// clock of the first answer as `now_of` reads it: a referral created later is left to the
-/// next run (its `updatedDateTime` is past the run's bound), so that no part gains members
-/// while it is read and its count holds.
+/// clock of the first answer as `now_of` reads it, so that no part gains members while it is
+/// read and its count holds; the caller adds the part from there to the run's horizon.
 pub(crate) async fn plan(
     client: &Client,
     tasks: usize,
@@ -72,6 +75,7 @@ pub(crate) async fn plan(
             from,
             until,
             done: false,
+            growing: false,
         })
         .collect();
     if let Some(last) = parts.last_mut() {
@@ -93,12 +97,12 @@ pub(crate) struct Reader {
 
 /// Starts `tasks` tasks on the parts of `progress` that are not done.
 pub(crate) fn start(client: &Client, progress: &Progress, tasks: usize) -> Reader {
-    let jobs: VecDeque<(usize, Query)> = progress
+    let jobs: VecDeque<(usize, Query, bool)> = progress
         .parts
         .iter()
         .enumerate()
         .filter(|(_, part)| !part.done)
-        .map(|(index, part)| (index, part_query(part)))
+        .map(|(index, part)| (index, part_query(part), part.growing))
         .collect();
     let tasks = tasks.clamp(1, jobs.len().max(1));
     let (sender, pages) = mpsc::channel(tasks);
@@ -116,8 +120,15 @@ pub(crate) fn start(client: &Client, progress: &Progress, tasks: usize) -> Reade
                     .lock()
                     .unwrap_or_else(|poisoned| poisoned.into_inner())
                     .pop_front();
-                let Some((part, query)) = job else { return };
-                if !task.read_part(part, &query).await {
+                let Some((part, query, growing)) = job else {
+                    return;
+                };
+                let read = if growing {
+                    task.by_sync(part, &query).await
+                } else {
+                    task.read_part(part, &query).await
+                };
+                if !read {
                     return;
                 }
             }
@@ -258,10 +269,20 @@ impl super::Run {
                 .unwrap_or_else(|| self.client.runtime().clock().now())
                 .into()
         };
-        let Some((parts, first)) = plan(&self.client, self.concurrency, now_of).await? else {
+        let Some((mut parts, first)) = plan(&self.client, self.concurrency, now_of).await? else {
             return Ok(false);
         };
-        let (_, bound) = self.reach(&first);
+        let (horizon, bound) = self.reach(&first);
+        // The rest of the second of the first answer's `Date` (which counts whole seconds):
+        // a referral created in it before the run began is in this part. Referrals may be
+        // created in it while it is read, so it is read as a sync of its own, which does not
+        // rest on a count.
+        parts.push(Part {
+            from: parts.last().and_then(|last| last.until),
+            until: Some(horizon),
+            done: false,
+            growing: true,
+        });
         self.working.bound = Some(bound);
         self.working.snapshot = Some(Progress { bound, parts });
         Ok(true)
