@@ -38,6 +38,10 @@ pub struct Args {
     /// as the one the sandbox prints.
     #[arg(long, value_name = "FILE")]
     trust_root: Option<PathBuf>,
+    /// Intermediate authorities of the signing certificate (PEM or DER), for a chain whose
+    /// issuers are not fetched from the certificate's AIA (only allowed PKI hosts are).
+    #[arg(long, value_name = "FILE")]
+    intermediate: Vec<PathBuf>,
     /// Fetch signing certificates over plain http from this loopback HOST:PORT too (the
     /// sandbox's), besides the documented https host.
     #[arg(long, value_name = "HOST:PORT")]
@@ -155,6 +159,11 @@ fn verifier(args: &Args) -> anyhow::Result<Verifier> {
         let root =
             std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
         builder = builder.trust_root(root);
+    }
+    for path in &args.intermediate {
+        let intermediate =
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        builder = builder.intermediate(intermediate);
     }
     if let Some(origin) = &args.allow_http_certificates {
         let (host, port) = origin

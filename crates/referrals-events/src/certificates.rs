@@ -28,6 +28,10 @@ pub(crate) struct Certificates {
     pub(crate) organization: String,
     pub(crate) max_bytes: usize,
     pub(crate) http: reqwest::Client,
+    /// The intermediates that the verifier was given.
+    pub(crate) intermediates: Vec<CertificateDer<'static>>,
+    /// The hosts that the issuers of a chain may be fetched from ([`crate::aia`]).
+    pub(crate) pki_hosts: Vec<String>,
     /// The certificates fetched, by URL: the end entity first.
     cache: Mutex<Cache>,
     /// Held while a certificate is fetched, so that one URL is fetched once however many
@@ -93,6 +97,8 @@ impl Certificates {
             organization,
             max_bytes,
             http,
+            intermediates: Vec::new(),
+            pki_hosts: crate::aia::PKI_HOSTS.map(str::to_owned).to_vec(),
             cache: Mutex::new(Cache::default()),
             fetching: tokio::sync::Mutex::new(Vec::new()),
         }
@@ -150,9 +156,21 @@ impl Certificates {
             ));
         }
         recent.push(now);
-        let fetched = Arc::new(self.fetch(url).await?);
+        let fetched = self.fetch(url).await?;
+        // The leaf alone, as Partner Center serves it: its issuers from its AIA.
+        let fetched = Arc::new(self.complete(fetched, &mut recent).await);
         self.lock().insert(url.as_str(), Arc::clone(&fetched));
         Ok(fetched)
+    }
+
+    /// The certificates cached for `url`.
+    pub(crate) fn cached(&self, url: &str) -> Option<Arc<Vec<CertificateDer<'static>>>> {
+        self.lock().get(url)
+    }
+
+    /// Caches `certificates` for `url`.
+    pub(crate) fn keep(&self, url: &str, certificates: Vec<CertificateDer<'static>>) {
+        self.lock().insert(url, Arc::new(certificates));
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Cache> {
@@ -163,7 +181,7 @@ impl Certificates {
 
     /// Fetches the certificate file: no redirect, status 200, at most `max_bytes`, within the
     /// client's timeout; DER, or PEM with the end entity first.
-    async fn fetch(&self, url: &Url) -> Result<Vec<CertificateDer<'static>>, Rejection> {
+    pub(crate) async fn fetch(&self, url: &Url) -> Result<Vec<CertificateDer<'static>>, Rejection> {
         let failed = |why: String| Rejection::CertificateFetch(url.to_string(), why);
         let mut response = self
             .http
@@ -200,16 +218,28 @@ impl Certificates {
         chain: &'a [CertificateDer<'static>],
     ) -> Result<EndEntityCert<'a>, Rejection> {
         let invalid = |why: String| Rejection::Certificate(url.to_string(), why);
-        let (leaf, intermediates) = chain
-            .split_first()
-            .ok_or_else(|| invalid("no certificate".into()))?;
+        let end_entity = self.verify_chain(chain).map_err(invalid)?;
+        if let Some(leaf) = chain.first() {
+            self.check_subject(leaf)?;
+        }
+        Ok(end_entity)
+    }
+
+    /// Checks that `chain` (the end entity first, then intermediates) leads to a trusted root,
+    /// with the intermediates given to the verifier, and is valid now; why not.
+    pub(crate) fn verify_chain<'a>(
+        &self,
+        chain: &'a [CertificateDer<'static>],
+    ) -> Result<EndEntityCert<'a>, String> {
+        let (leaf, fetched) = chain.split_first().ok_or("no certificate")?;
         let anchors: Vec<_> = self
             .roots
             .iter()
             .filter_map(|root| webpki::anchor_from_trusted_cert(root).ok())
             .collect();
-        let end_entity =
-            EndEntityCert::try_from(leaf).map_err(|error| invalid(error.to_string()))?;
+        let intermediates: Vec<CertificateDer<'static>> =
+            fetched.iter().chain(&self.intermediates).cloned().collect();
+        let end_entity = EndEntityCert::try_from(leaf).map_err(|error| error.to_string())?;
         let now = UnixTime::since_unix_epoch(
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -225,7 +255,7 @@ impl Certificates {
             let result = end_entity.verify_for_usage(
                 webpki::ALL_VERIFICATION_ALGS,
                 &anchors,
-                intermediates,
+                &intermediates,
                 now,
                 usage,
                 None,
@@ -236,10 +266,10 @@ impl Certificates {
             ok
         });
         if !verified {
-            let why = last.map_or_else(|| "no trusted root".to_owned(), |error| error.to_string());
-            return Err(invalid(why));
+            return Err(
+                last.map_or_else(|| "no trusted root".to_owned(), |error| error.to_string())
+            );
         }
-        self.check_subject(leaf)?;
         Ok(end_entity)
     }
 

@@ -38,6 +38,7 @@
 //! Nothing in a callback prevents a replay of a genuine one: a receiver that writes only newer
 //! versions, as `referrals-mirror` does, is not harmed by one.
 
+mod aia;
 mod certificates;
 mod rejection;
 mod verify;
@@ -81,6 +82,10 @@ pub struct VerifierBuilder {
     max_certificate: usize,
     fetch_timeout: Duration,
     max_body: usize,
+    /// The intermediates added, each DER or PEM.
+    intermediates: Vec<Vec<u8>>,
+    /// The hosts that issuers may be fetched from.
+    pki_hosts: Vec<String>,
 }
 
 /// Why a verifier could not be made.
@@ -119,6 +124,8 @@ impl Default for VerifierBuilder {
             max_certificate: 64 * 1024,
             fetch_timeout: Duration::from_secs(5),
             max_body: MAX_BODY,
+            intermediates: Vec::new(),
+            pki_hosts: aia::PKI_HOSTS.map(str::to_owned).to_vec(),
         }
     }
 }
@@ -232,6 +239,30 @@ impl VerifierBuilder {
         self
     }
 
+    /// Adds intermediates for the signer's chain: a certificate in DER, or a PEM file's text
+    /// (each of its certificates). Without them, an issuer that the certificate file lacks is
+    /// fetched from its AIA `caIssuers` on an allowed PKI host.
+    pub fn intermediate(mut self, intermediate: impl AsRef<[u8]>) -> Self {
+        self.intermediates.push(intermediate.as_ref().to_vec());
+        self
+    }
+
+    /// Allows the issuers of a chain to be fetched from `host` too (http or https on the
+    /// default port), besides the hosts of the certificate downloads of the authorities that
+    /// Microsoft's services use (`caissuers.microsoft.com`, `www.microsoft.com`,
+    /// `cacerts.digicert.com`, `cacerts.digicert.cn`, `cacerts.geotrust.com`).
+    pub fn allow_pki_host(mut self, host: &str) -> Self {
+        self.pki_hosts.push(host.to_owned());
+        self
+    }
+
+    /// Fetches no issuer from a PKI host (only from the origins allowed for certificates, and
+    /// the intermediates given).
+    pub fn no_pki_hosts(mut self) -> Self {
+        self.pki_hosts.clear();
+        self
+    }
+
     /// Makes the verifier.
     pub fn build(self) -> Result<Verifier, BuildError> {
         let mut roots = Vec::new();
@@ -251,14 +282,21 @@ impl VerifierBuilder {
         }
         let any = url::Url::parse("https://localhost").expect("a URL");
         let http = referrals_client::http_client(&any, self.fetch_timeout, self.fetch_timeout)?;
+        let mut certificates = Certificates::new(
+            self.origins,
+            roots,
+            self.organization,
+            self.max_certificate,
+            http,
+        );
+        for intermediate in &self.intermediates {
+            certificates
+                .intermediates
+                .extend(certificates_of(intermediate)?);
+        }
+        certificates.pki_hosts = self.pki_hosts;
         Ok(Verifier {
-            certificates: std::sync::Arc::new(Certificates::new(
-                self.origins,
-                roots,
-                self.organization,
-                self.max_certificate,
-                http,
-            )),
+            certificates: std::sync::Arc::new(certificates),
             max_body: self.max_body,
         })
     }

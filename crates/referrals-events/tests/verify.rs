@@ -424,3 +424,127 @@ async fn certificate_fetches_are_one_at_a_time_once_per_file_and_bounded() {
         "one fetch of the file"
     );
 }
+
+/// A server on loopback of the signing certificate of a signer issued by an intermediate, at
+/// `/leaf.cer`, and of that intermediate at `/intermediate.cer` (when `serve_intermediate`),
+/// counting the fetches of the intermediate; the signer's AIA names `aia` (a path of this
+/// server when `None`).
+struct Chain {
+    addr: SocketAddr,
+    signer: Signer,
+    intermediate_fetches: Arc<AtomicUsize>,
+}
+
+async fn chain(aia: Option<String>) -> Chain {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let issuer_url = aia.unwrap_or_else(|| format!("http://{addr}/intermediate.cer"));
+    let signer = Signer::new(&SigningCertificate {
+        issuer_url: Some(issuer_url),
+        ..SigningCertificate::default()
+    })
+    .unwrap();
+    let leaf = signer.certificate_der().to_vec();
+    let intermediate = signer.intermediate_der().unwrap().to_vec();
+    let intermediate_fetches = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&intermediate_fetches);
+    let app = Router::new()
+        .route("/leaf.cer", get(move || async move { leaf }))
+        .route(
+            "/intermediate.cer",
+            get(move || {
+                counted.fetch_add(1, Ordering::SeqCst);
+                async move { intermediate }
+            }),
+        );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Chain {
+        addr,
+        signer,
+        intermediate_fetches,
+    }
+}
+
+fn chain_verifier(chain: &Chain, intermediate: Option<&[u8]>) -> Verifier {
+    let mut builder = Verifier::builder()
+        .only_hosts_added()
+        .platform_roots(false)
+        .trust_root(chain.signer.root_der())
+        .allow_http_loopback("127.0.0.1", chain.addr.port())
+        .unwrap();
+    if let Some(intermediate) = intermediate {
+        builder = builder.intermediate(intermediate);
+    }
+    builder.build().unwrap()
+}
+
+async fn verify_leaf(verifier: &Verifier, chain: &Chain) -> Result<(), Rejection> {
+    let url = format!("http://{}/leaf.cer", chain.addr);
+    let signature = chain.signer.sign(EVENT.as_bytes()).unwrap();
+    let headers = headers(&signature, &url);
+    let verified = verifier.verify(&headers, EVENT.as_bytes());
+    verified.await.map(|_| ())
+}
+
+#[tokio::test]
+async fn a_leaf_under_an_intermediate_verifies_through_its_aia_fetched_once() {
+    let chain = chain(None).await;
+    // Without the intermediate, the leaf alone does not chain to the root.
+    let direct = Verifier::builder()
+        .only_hosts_added()
+        .platform_roots(false)
+        .trust_root(chain.signer.root_der())
+        .allow_http_loopback("127.0.0.1", chain.addr.port() + 1)
+        .unwrap()
+        .build()
+        .unwrap();
+    assert!(verify_leaf(&direct, &chain).await.is_err());
+    let verifier = chain_verifier(&chain, None);
+    for _ in 0..5 {
+        verify_leaf(&verifier, &chain).await.unwrap();
+    }
+    assert_eq!(
+        chain.intermediate_fetches.load(Ordering::SeqCst),
+        1,
+        "cached"
+    );
+}
+
+#[tokio::test]
+async fn a_leaf_under_an_intermediate_verifies_with_the_intermediate_given() {
+    // Its AIA names a host that is not allowed: never fetched.
+    let chain = chain(Some("http://127.0.0.1:9/intermediate.cer".to_owned())).await;
+    let intermediate = chain.signer.intermediate_der().unwrap().to_vec();
+    let verifier = chain_verifier(&chain, Some(&intermediate));
+    verify_leaf(&verifier, &chain).await.unwrap();
+}
+
+#[tokio::test]
+async fn an_aia_on_a_host_not_allowed_is_never_fetched_and_the_callback_is_refused() {
+    let elsewhere = chain(None).await;
+    let aia = format!("http://{}/intermediate.cer", elsewhere.addr);
+    let chain = chain(Some(aia)).await;
+    let verifier = chain_verifier(&chain, None);
+    let refused = verify_leaf(&verifier, &chain).await.unwrap_err();
+    assert_eq!(refused.status(), 401, "{refused}");
+    assert_eq!(refused.check(), "certificate chain", "{refused}");
+    assert_eq!(elsewhere.intermediate_fetches.load(Ordering::SeqCst), 0);
+    assert_eq!(chain.intermediate_fetches.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn the_sandbox_signs_through_an_intermediate_unless_asked_to_sign_directly() {
+    referrals_client::install_crypto_provider();
+    let http = reqwest::Client::new();
+    for (direct, status) in [(false, 200), (true, 404)] {
+        let sandbox = referrals_testkit::start(referrals_sandbox::Config {
+            sign_direct: direct,
+            ..referrals_testkit::config()
+        })
+        .await;
+        let url = format!("{}/sandbox/certificates/intermediate.cer", sandbox.url());
+        let answer = http.get(url).send().await.unwrap();
+        assert_eq!(answer.status().as_u16(), status, "direct: {direct}");
+        sandbox.shutdown().await;
+    }
+}

@@ -23,13 +23,15 @@ use crate::store::Store;
 pub const ATTEMPTS: u32 = 10;
 /// The path where the sandbox serves its signing certificate (no token needed).
 pub const CERTIFICATE_PATH: &str = "/sandbox/certificates/signer.cer";
+/// Where the intermediate authority that issued it is served (its AIA `caIssuers`).
+pub const INTERMEDIATE_PATH: &str = "/sandbox/certificates/intermediate.cer";
 /// The path of the offline queue: the events that were not delivered.
 pub const OFFLINE_PATH: &str = "/sandbox/events/offline";
 
 /// The state of the sandbox's events.
 pub struct Events {
     pub(crate) registration: Mutex<Option<WebhookRegistration>>,
-    signing: Option<SigningCertificate>,
+    signing: SigningCertificate,
     signer: OnceLock<Result<Arc<Signer>, String>>,
     drop_share: f64,
     drops: Mutex<fastrand::Rng>,
@@ -45,17 +47,22 @@ pub struct Events {
 /// The delivery attempts of one event, filled as they are made.
 pub(crate) type Attempts = Arc<Mutex<Vec<ValidationEventDelivery>>>;
 
-/// One signer for every sandbox of the process that uses the default certificate: making an
-/// RSA key takes a while.
-static DEFAULT_SIGNER: OnceLock<Result<Arc<Signer>, String>> = OnceLock::new();
-
 impl Events {
+    /// The events of the sandbox at `base`: signed as `signing` says, or by a good certificate
+    /// issued by an intermediate that the sandbox serves at [`INTERMEDIATE_PATH`] (by the root
+    /// itself when `direct`).
     pub(crate) fn new(
         signing: Option<SigningCertificate>,
+        direct: bool,
+        base: &str,
         drop_share: f64,
         seed: u64,
         backoff: Duration,
     ) -> Self {
+        let signing = signing.unwrap_or_else(|| SigningCertificate {
+            issuer_url: (!direct).then(|| format!("{base}{INTERMEDIATE_PATH}")),
+            ..SigningCertificate::default()
+        });
         Self {
             registration: Mutex::new(None),
             signing,
@@ -76,11 +83,7 @@ impl Events {
                 .map(Arc::new)
                 .map_err(|error| error.to_string())
         };
-        match &self.signing {
-            None => DEFAULT_SIGNER.get_or_init(|| make(&SigningCertificate::default())),
-            Some(wanted) => self.signer.get_or_init(|| make(wanted)),
-        }
-        .clone()
+        self.signer.get_or_init(|| make(&self.signing)).clone()
     }
 
     fn registered(&self, name: &WebhookEventName) -> Option<WebhookRegistration> {

@@ -92,9 +92,13 @@ pub struct Config {
     /// The share of events dropped on purpose (kept in the offline queue, never delivered),
     /// from 0 to 1, to test a receiver's catching up. Default: 0.
     pub drop_events: f64,
-    /// The certificate that signs the events; `None` (the default) for a good one, shared by
-    /// the sandboxes of the process. Another shows a receiver's refusals.
+    /// The certificate that signs the events; `None` (the default) for a good one, issued by
+    /// an intermediate authority that the sandbox serves (its AIA names it). Another shows a
+    /// receiver's refusals.
     pub signing: Option<signer::SigningCertificate>,
+    /// Whether the good certificate is issued by the root itself, with no intermediate.
+    /// Default: false.
+    pub sign_direct: bool,
     /// The wait before the second attempt of a delivery; each next one doubles. Default: 1 s.
     pub event_backoff: std::time::Duration,
     /// A time added to every answer, as a service's round trip. Default: none.
@@ -149,6 +153,7 @@ impl Default for Config {
             rate_limit: None,
             answer_count: true,
             drift: false,
+            sign_direct: false,
         }
     }
 }
@@ -343,6 +348,8 @@ pub fn app(config: &Config, base: &str) -> App {
         reads: std::sync::atomic::AtomicU64::new(0),
         events: events::Events::new(
             config.signing.clone(),
+            config.sign_direct,
+            base,
             config.drop_events,
             config.seed,
             config.event_backoff,
@@ -449,6 +456,7 @@ pub fn router(app: Arc<App>) -> Router {
     // The signing certificate is fetched by receivers, without a token.
     Router::new()
         .route(events::CERTIFICATE_PATH, get(webhooks::certificate))
+        .route(events::INTERMEDIATE_PATH, get(webhooks::intermediate))
         .with_state(app)
         .merge(api)
 }

@@ -55,6 +55,11 @@ struct Args {
     /// /sandbox/events/offline), from 0 to 1.
     #[arg(long, default_value_t = 0.0, value_parser = share)]
     drop_events: f64,
+    /// Sign events with a certificate issued by the test root itself, with no intermediate
+    /// authority (by default, an intermediate issues it, served at
+    /// /sandbox/certificates/intermediate.cer and named by the certificate's AIA).
+    #[arg(long)]
+    sign_direct: bool,
     /// A time added to every answer, as a service's round trip (such as 50ms).
     #[arg(long, value_name = "DURATION", value_parser = humantime_duration)]
     latency: Option<std::time::Duration>,
@@ -152,6 +157,7 @@ async fn main() -> ExitCode {
         rate_limit: args.rate_limit,
         answer_count: !args.no_count,
         drift: args.drift,
+        sign_direct: args.sign_direct,
         ..Config::default()
     };
     let sandbox = match referrals_sandbox::start(config.clone()).await {

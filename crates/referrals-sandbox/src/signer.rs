@@ -1,7 +1,9 @@
 //! The sandbox's test certificate authority and the certificate that signs its events, made at
-//! start: a root (ECDSA P-256) that a receiver is told to trust, and an RSA 2048 certificate
-//! issued by it to the organization of the document (`x-signer-organization`), whose key signs
-//! each event's body with RSA SHA-256, as Partner Center does.
+//! start: a root (ECDSA P-256) that a receiver is told to trust, an intermediate authority of it
+//! (unless asked to sign directly), and an RSA 2048 certificate issued to the organization of
+//! the document (`x-signer-organization`), whose Authority Information Access names where the
+//! intermediate is served, and whose key signs each event's body with RSA SHA-256, as Partner
+//! Center does.
 
 use base64::Engine;
 use rcgen::{
@@ -17,6 +19,8 @@ use rsa::pkcs8::EncodePrivateKey;
 pub struct Signer {
     root_der: Vec<u8>,
     root_pem: String,
+    /// The authority that issued the signing certificate when it is not the root.
+    intermediate_der: Option<Vec<u8>>,
     certificate_der: Vec<u8>,
     key: RsaKeyPair,
 }
@@ -39,6 +43,10 @@ pub struct SigningCertificate {
     pub valid_from_days: i64,
     /// See [`Self::valid_from_days`].
     pub valid_to_days: i64,
+    /// When set, the certificate is issued by an intermediate authority of the root (as a
+    /// public authority issues leaves), and its Authority Information Access names this URL
+    /// for the intermediate (`caIssuers`); when `None`, by the root itself.
+    pub issuer_url: Option<String>,
 }
 
 impl Default for SigningCertificate {
@@ -48,6 +56,7 @@ impl Default for SigningCertificate {
             key_bits: 2048,
             valid_from_days: -1,
             valid_to_days: 365,
+            issuer_url: None,
         }
     }
 }
@@ -70,10 +79,16 @@ impl Signer {
         root.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
         root.distinguished_name = name("Referrals sandbox test root", "Referrals sandbox");
         let root_certificate = root.self_signed(&root_key).map_err(fail)?;
-        let issuer = Issuer::new(root, root_key);
+        let root_issuer = Issuer::new(root, root_key);
+        let (issuer, intermediate_der) = match &wanted.issuer_url {
+            None => (root_issuer, None),
+            Some(_) => {
+                let (issuer, der) = intermediate(&root_issuer)?;
+                (issuer, Some(der))
+            }
+        };
 
-        let rsa =
-            rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, wanted.key_bits).map_err(fail)?;
+        let rsa = rsa_key(wanted.key_bits)?;
         let pkcs8 = rsa.to_pkcs8_der().map_err(fail)?;
         let public = RsaPublic(
             rsa.to_public_key()
@@ -88,6 +103,10 @@ impl Signer {
         let now = time::OffsetDateTime::now_utc();
         leaf.not_before = now + time::Duration::days(wanted.valid_from_days);
         leaf.not_after = now + time::Duration::days(wanted.valid_to_days);
+        if let Some(url) = &wanted.issuer_url {
+            leaf.custom_extensions
+                .push(authority_information_access(url));
+        }
         let certificate = leaf.signed_by(&public, &issuer).map_err(fail)?;
         // ring signs with keys of 2048 bits and more; a smaller one only shows a receiver's
         // refusal, and never signs.
@@ -98,6 +117,7 @@ impl Signer {
         Ok(Self {
             root_der: root_certificate.der().to_vec(),
             root_pem: root_certificate.pem(),
+            intermediate_der,
             certificate_der: certificate.der().to_vec(),
             key,
         })
@@ -111,6 +131,12 @@ impl Signer {
     /// The root that a receiver trusts, PEM.
     pub fn root_pem(&self) -> &str {
         &self.root_pem
+    }
+
+    /// The intermediate authority that issued the signing certificate, DER, when
+    /// [`SigningCertificate::issuer_url`] asked for one.
+    pub fn intermediate_der(&self) -> Option<&[u8]> {
+        self.intermediate_der.as_deref()
     }
 
     /// The signing certificate, DER, as the sandbox serves it.
@@ -134,6 +160,59 @@ impl Signer {
             base64::engine::general_purpose::STANDARD.encode(signature)
         ))
     }
+}
+
+/// An RSA key of `bits`, made once for the process: making one takes a while (seconds in a
+/// debug build), and every sandbox of a test process signs with it under certificates of its
+/// own.
+fn rsa_key(bits: usize) -> Result<rsa::RsaPrivateKey, SignerError> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static KEYS: OnceLock<Mutex<HashMap<usize, rsa::RsaPrivateKey>>> = OnceLock::new();
+    let keys = KEYS.get_or_init(Mutex::default);
+    let mut keys = keys.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(key) = keys.get(&bits) {
+        return Ok(key.clone());
+    }
+    let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, bits).map_err(fail)?;
+    keys.insert(bits, key.clone());
+    Ok(key)
+}
+
+/// An intermediate authority issued by `root`: its issuer and its certificate, DER.
+fn intermediate(
+    root: &Issuer<'_, KeyPair>,
+) -> Result<(Issuer<'static, KeyPair>, Vec<u8>), SignerError> {
+    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(fail)?;
+    let mut params = CertificateParams::new(Vec::<String>::new()).map_err(fail)?;
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    params.distinguished_name = name("Referrals sandbox test intermediate", "Referrals sandbox");
+    let certificate = params.signed_by(&key, root).map_err(fail)?;
+    Ok((Issuer::new(params, key), certificate.der().to_vec()))
+}
+
+/// The Authority Information Access extension (RFC 5280, 4.2.2.1) with one `caIssuers` URL.
+fn authority_information_access(url: &str) -> rcgen::CustomExtension {
+    // id-pe-authorityInfoAccess, and id-ad-caIssuers.
+    const AIA: &[u64] = &[1, 3, 6, 1, 5, 5, 7, 1, 1];
+    const CA_ISSUERS: &[u64] = &[1, 3, 6, 1, 5, 5, 7, 48, 2];
+    let content = yasna::construct_der(|writer| {
+        writer.write_sequence(|writer| {
+            writer.next().write_sequence(|writer| {
+                writer
+                    .next()
+                    .write_oid(&yasna::models::ObjectIdentifier::from_slice(CA_ISSUERS));
+                // GeneralName's uniformResourceIdentifier: [6] IMPLICIT IA5String.
+                writer
+                    .next()
+                    .write_tagged_implicit(yasna::Tag::context(6), |writer| {
+                        writer.write_ia5_string(url);
+                    });
+            });
+        });
+    });
+    rcgen::CustomExtension::from_oid_content(AIA, content)
 }
 
 fn name(common_name: &str, organization: &str) -> DistinguishedName {

@@ -177,15 +177,29 @@ async fn deliveries(
 
 /// The signing certificate, DER, for receivers (no token needed).
 pub(crate) async fn certificate(State(app): State<Arc<App>>) -> Response {
+    der(&app, |signer| Some(signer.certificate_der().to_vec()))
+}
+
+/// `GET /sandbox/certificates/intermediate.cer`: the authority that issued the signing
+/// certificate (404 when the root issued it).
+pub(crate) async fn intermediate(State(app): State<Arc<App>>) -> Response {
+    der(&app, |signer| signer.intermediate_der().map(<[u8]>::to_vec))
+}
+
+/// A certificate of the signer, as `application/pkix-cert`.
+fn der(app: &App, pick: impl Fn(&crate::signer::Signer) -> Option<Vec<u8>>) -> Response {
     match app.events.signer() {
-        Ok(signer) => {
-            let mut response = signer.certificate_der().to_vec().into_response();
-            response.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/pkix-cert"),
-            );
-            response
-        }
+        Ok(signer) => match pick(&signer) {
+            Some(der) => {
+                let mut response = der.into_response();
+                response.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/pkix-cert"),
+                );
+                response
+            }
+            None => StatusCode::NOT_FOUND.into_response(),
+        },
         Err(error) => ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::GeneralException,
