@@ -59,6 +59,10 @@ pub struct Args {
     /// At most how many referrals are read a second for events, whatever arrives.
     #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     reads_per_second: u32,
+    /// At most how many connections are served at once; one beyond is answered 503 and closed
+    /// (over TLS, closed).
+    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
     /// At most how many referrals are read at once for events.
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
     read_concurrency: u16,
@@ -125,18 +129,16 @@ pub async fn run(context: &Context, args: &Args) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     tell(format_args!("listening on {}{}", scheme(args), addr));
     let running = receiver.start();
+    let max = usize::try_from(args.max_connections).unwrap_or(usize::MAX);
     let served = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => {
-            crate::tls::serve(listener, receiver.router(), cert, key, stop.clone()).await
+            let router = receiver.router();
+            crate::tls::serve(listener, router, (cert, key), max, stop.clone()).await
         }
         _ => {
             let wait = stop.clone();
-            http::serve(
-                listener,
-                receiver.router(),
-                async move { wait.wait().await },
-            )
-            .await;
+            let shutdown = async move { wait.wait().await };
+            http::serve_with(listener, receiver.router(), shutdown, max).await;
             Ok(())
         }
     };

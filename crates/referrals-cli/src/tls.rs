@@ -1,6 +1,6 @@
 //! HTTPS for `listen`: rustls (ring) in front of the same router, with a certificate chain and
 //! a key from PEM files, and the bounds of plain HTTP (`referrals_mirror::receiver::http`): the
-//! handshake and each request's head within 10 s, at most 1,024 connections at once.
+//! handshake and each request's head within 10 s, at most `--max-connections` at once.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -14,27 +14,29 @@ use tokio::sync::Semaphore;
 
 use crate::stop::Stop;
 
-/// Serves `router` over TLS on `listener` until `stop`.
+/// Serves `router` over TLS on `listener` until `stop`, with the chain and key of `files`,
+/// at most `max_connections` at once (a connection beyond is closed at once: a 503 cannot be
+/// written before a handshake).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: axum::Router,
-    cert: &Path,
-    key: &Path,
+    (cert, key): (&Path, &Path),
+    max_connections: usize,
     stop: Stop,
 ) -> anyhow::Result<()> {
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config(cert, key)?));
-    let places = Arc::new(Semaphore::new(http::MAX_CONNECTIONS));
+    let places = Arc::new(Semaphore::new(max_connections.max(1)));
     loop {
-        let place = tokio::select! {
-            place = Arc::clone(&places).acquire_owned() => place?,
-            () = stop.wait() => return Ok(()),
-        };
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             () = stop.wait() => return Ok(()),
         };
         let Ok((stream, _)) = accepted else {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            continue;
+        };
+        let Ok(place) = Arc::clone(&places).try_acquire_owned() else {
+            drop(stream);
             continue;
         };
         let (acceptor, router) = (acceptor.clone(), router.clone());

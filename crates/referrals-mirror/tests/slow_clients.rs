@@ -55,3 +55,44 @@ fn half_a_header_is_closed_and_a_whole_request_answered() {
     let _ = stop.send(());
     runtime.block_on(server).unwrap();
 }
+
+#[test]
+fn a_connection_beyond_the_cap_is_answered_503_at_once() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = axum::Router::new().fallback(|| async { "ok" });
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = runtime.spawn(http::serve_with(
+        listener,
+        router,
+        async move {
+            let _ = stopped.await;
+        },
+        2,
+    ));
+    // Two connections hold the two places with half a header.
+    let held: Vec<TcpStream> = (0..2)
+        .map(|_| {
+            let mut stream = TcpStream::connect(addr).unwrap();
+            stream.write_all(b"POST / HTTP/1.1\r\nX-Half").unwrap();
+            stream
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut beyond = TcpStream::connect(addr).unwrap();
+    beyond
+        .write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    beyond
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut answer = String::new();
+    beyond.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    drop(held);
+    let _ = stop.send(());
+    runtime.block_on(server).unwrap();
+}

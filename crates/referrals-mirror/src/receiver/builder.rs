@@ -26,6 +26,7 @@ pub struct ReceiverBuilder {
     pub(super) replays: Duration,
     pub(super) reads_per_second: u32,
     pub(super) read_concurrency: usize,
+    pub(super) max_connections: usize,
     pub(super) listener: Listener,
 }
 
@@ -86,6 +87,13 @@ impl ReceiverBuilder {
         self
     }
 
+    /// At most how many connections [`Receiver::serve`] serves at once (default: 1,024, at
+    /// least 1); a connection beyond is answered 503 and closed.
+    pub fn max_connections(mut self, connections: usize) -> Self {
+        self.max_connections = connections.max(1);
+        self
+    }
+
     /// Hears what the receiver does (by default, `tracing` events: warnings for refusals and
     /// failures, information for the rest).
     pub fn on_notice(mut self, listener: impl Fn(&Notice<'_>) + Send + Sync + 'static) -> Self {
@@ -115,6 +123,7 @@ impl ReceiverBuilder {
                 replays: self.replays,
                 pace: Pace::new(self.reads_per_second),
                 read_concurrency: self.read_concurrency,
+                max_connections: self.max_connections,
                 metrics: Metrics::try_new()
                     .map_err(|error| Error::Receiver(format!("the metrics: {error}")))?,
                 began: Instant::now(),

@@ -2,9 +2,9 @@
 //! within [`HEADER_TIMEOUT`] and a callback's body within [`BODY_TIMEOUT`] (a client that
 //! sends half a header, or a body a byte at a time, is closed or answered 408, so that slow
 //! clients cannot hold connections without end; idle kept-alive connections close after the
-//! head's deadline too), at most [`MAX_CONNECTIONS`] at once (more
-//! wait in the listener's backlog), and a stop that lets the requests in hand finish (at most
-//! [`STOP_GRACE`]).
+//! head's deadline too), at most [`MAX_CONNECTIONS`] at once unless set otherwise (a
+//! connection beyond is answered 503 at once and closed, rather than held), and a stop that
+//! lets the requests in hand finish (at most [`STOP_GRACE`]).
 //!
 //! `axum::serve` sets no deadline on a request's head, hence hyper's connection builder here.
 
@@ -50,22 +50,36 @@ fn builder() -> hyper::server::conn::http1::Builder {
     builder
 }
 
+/// What a connection beyond the cap is answered before it is closed.
+const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n\
+Content-Length: 0\r\nConnection: close\r\n\r\n";
+
+/// The most connections being answered 503 at once; beyond, a connection is closed at once.
+const REFUSING: usize = 64;
+
 /// Serves `router` on the connections of `listener` until `shutdown` completes, then waits
-/// for the requests in hand (at most [`STOP_GRACE`]).
+/// for the requests in hand (at most [`STOP_GRACE`]); at most [`MAX_CONNECTIONS`] at once.
 pub async fn serve(
     listener: TcpListener,
     router: axum::Router,
     shutdown: impl Future<Output = ()> + Send,
 ) {
+    serve_with(listener, router, shutdown, MAX_CONNECTIONS).await;
+}
+
+/// [`serve`], with at most `max_connections` at once (at least 1): a connection beyond is
+/// answered 503 with `Retry-After: 1` and closed.
+pub async fn serve_with(
+    listener: TcpListener,
+    router: axum::Router,
+    shutdown: impl Future<Output = ()> + Send,
+    max_connections: usize,
+) {
     let graceful = GracefulShutdown::new();
-    let places = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let places = Arc::new(Semaphore::new(max_connections.max(1)));
+    let refusing = Arc::new(Semaphore::new(REFUSING));
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        let place = tokio::select! {
-            place = Arc::clone(&places).acquire_owned() => place,
-            () = &mut shutdown => break,
-        };
-        let Ok(place) = place else { break };
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             () = &mut shutdown => break,
@@ -79,6 +93,10 @@ pub async fn serve(
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
+        };
+        let Ok(place) = Arc::clone(&places).try_acquire_owned() else {
+            refuse(stream, &refusing);
+            continue;
         };
         let service = TowerToHyperService::new(router.clone());
         let connection = builder().serve_connection(TokioIo::new(stream), service);
@@ -94,4 +112,25 @@ pub async fn serve(
         () = graceful.shutdown() => {}
         () = tokio::time::sleep(STOP_GRACE) => {}
     }
+}
+
+/// Answers a connection beyond the cap 503 and closes it, within a second; closes it at once
+/// when [`REFUSING`] are being answered so already.
+fn refuse(mut stream: tokio::net::TcpStream, refusing: &Arc<Semaphore>) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let Ok(slot) = Arc::clone(refusing).try_acquire_owned() else {
+        return;
+    };
+    tokio::spawn(async move {
+        let answer = async {
+            let _ = stream.write_all(BUSY).await;
+            let _ = stream.shutdown().await;
+            // What the client sent is read and dropped until it closes: a socket closed with
+            // unread bytes is reset, and the reset may take the answer with it.
+            let mut sink = [0u8; 1024];
+            while matches!(stream.read(&mut sink).await, Ok(read) if read > 0) {}
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(1), answer).await;
+        drop(slot);
+    });
 }

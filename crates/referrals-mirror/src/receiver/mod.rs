@@ -79,6 +79,8 @@ struct Shared {
     /// The pace of the worker's reads.
     pace: work::Pace,
     read_concurrency: usize,
+    /// The most connections that [`Receiver::serve`] serves at once.
+    max_connections: usize,
     metrics: metrics::Metrics,
     /// When the receiver was made.
     began: Instant,
@@ -134,6 +136,7 @@ impl Receiver {
             replays: Duration::from_secs(86_400),
             reads_per_second: 10,
             read_concurrency: 4,
+            max_connections: http::MAX_CONNECTIONS,
             listener: Arc::new(notice::trace),
         }
     }
@@ -198,14 +201,16 @@ impl Receiver {
 
     /// Takes callbacks at any path on `listener` (plain HTTP, as behind a TLS proxy), works them
     /// off and syncs, until `shutdown` completes; then stops cleanly. A request's head must
-    /// arrive within 10 s, and at most 1,024 connections are served at once ([`http`]).
+    /// arrive within 10 s, and at most [`ReceiverBuilder::max_connections`] (1,024) are served
+    /// at once ([`http`]).
     pub async fn serve(
         &self,
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), Error> {
         let running = self.start();
-        http::serve(listener, self.router(), shutdown).await;
+        let max = self.shared.max_connections;
+        http::serve_with(listener, self.router(), shutdown, max).await;
         running.stop().await;
         Ok(())
     }
