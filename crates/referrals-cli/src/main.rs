@@ -11,6 +11,7 @@ mod export;
 mod filters;
 mod listen;
 mod mirror;
+mod observe;
 mod output;
 mod stop;
 mod table;

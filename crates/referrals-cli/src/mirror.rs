@@ -25,6 +25,10 @@ pub struct Args {
     /// Run again at this interval (such as 30s, 5m, 1h) until Ctrl-C, instead of once.
     #[arg(long, value_name = "INTERVAL", value_parser = interval)]
     every: Option<Duration>,
+    /// With --every, serve GET /healthz, /readyz (the last run ended well within twice the
+    /// interval) and /metrics (Prometheus) on this address, such as 127.0.0.1:9090.
+    #[arg(long, value_name = "ADDR", requires = "every")]
+    observe: Option<std::net::SocketAddr>,
     /// How far behind the service's clock a run stops: a change stamped late by up to this much
     /// is still mirrored.
     #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = skew)]
@@ -66,8 +70,13 @@ pub async fn run(context: &Context, args: &Args, matches: &ArgMatches) -> anyhow
     let mut mirror = Db::open(&args.db).await?;
     crate::changes::say_upgraded(context.messages(), &mirror);
     let stop = Stop::listen(context.quiet);
+    let health = match (args.observe, args.every) {
+        (Some(addr), Some(every)) => Some(crate::observe::start(addr, every, &stop).await?),
+        _ => None,
+    };
     let mut failed = 0u32;
     loop {
+        let began = tokio::time::Instant::now();
         let report = match once(context, &mut mirror, options.clone(), &stop).await {
             Ok(report) => report,
             // Once, every error ends the command; with --every, a failed run is said and the
@@ -77,11 +86,14 @@ pub async fn run(context: &Context, args: &Args, matches: &ArgMatches) -> anyhow
                 return Err(explained(error));
             }
             Err(error) => {
-                let error = explained(error);
+                if let Some(health) = &health {
+                    health.ran("failed", began.elapsed(), 0, None);
+                }
                 failed = failed.saturating_add(1);
                 context.warn(format_args!(
-                    "this run failed ({failed} in a row), the next in {}: {error:#}",
-                    humantime::format_duration(args.every.unwrap_or_default())
+                    "this run failed ({failed} in a row), the next in {}: {:#}",
+                    humantime::format_duration(args.every.unwrap_or_default()),
+                    explained(error)
                 ));
                 if !wait(args.every, &stop).await {
                     return Ok(());
@@ -96,27 +108,35 @@ pub async fn run(context: &Context, args: &Args, matches: &ArgMatches) -> anyhow
             }
         };
         failed = 0;
-        if report.skipped {
-            context.say(format_args!(
-                "{}: another process is syncing this database; this run did nothing",
-                mirror.name()
-            ));
-        } else {
-            // A count that fails (the connection lost since) is not a failed run.
-            let count = match mirror.count().await {
-                Ok(count) => count.to_string(),
-                Err(_) => "an unknown number".to_owned(),
-            };
-            context.say(format_args!(
-                "{}: {} referrals changed, {count} in the mirror",
-                mirror.name(),
-                report.changed,
-            ));
+        let rows = say_run(context, &mirror, &report).await;
+        if let Some(health) = &health {
+            let outcome = if report.skipped { "skipped" } else { "ok" };
+            health.ran(outcome, began.elapsed(), report.changed, rows);
         }
         if args.every.is_none() || report.stopped || !wait(args.every, &stop).await {
             return Ok(());
         }
     }
+}
+
+/// Says what a run did; the mirror's rows, when they could be counted.
+async fn say_run(context: &Context, mirror: &Db, report: &SyncReport) -> Option<u64> {
+    if report.skipped {
+        context.say(format_args!(
+            "{}: another process is syncing this database; this run did nothing",
+            mirror.name()
+        ));
+        return None;
+    }
+    // A count that fails (the connection lost since) is not a failed run.
+    let count = mirror.count().await.ok();
+    let shown = count.map_or_else(|| "an unknown number".to_owned(), |count| count.to_string());
+    context.say(format_args!(
+        "{}: {} referrals changed, {shown} in the mirror",
+        mirror.name(),
+        report.changed,
+    ));
+    count
 }
 
 /// Waits for the next run: `false` when there is none (no interval, or a stop was asked).

@@ -1036,9 +1036,14 @@ fn sync_every_survives_failed_runs() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("mirror.sqlite");
     server.mode.lists_before_401.store(0, Ordering::SeqCst);
+    let observe = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let mut child = server
         .referrals()
         .args(["sync", "--db", db.to_str().unwrap(), "--every", "1s"])
+        .args(["--observe", &observe.to_string()])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -1048,6 +1053,10 @@ fn sync_every_survives_failed_runs() {
         child.try_wait().unwrap().is_none(),
         "still running after failed runs"
     );
+    // No run ended well within twice the interval: not ready, yet alive.
+    let (status, text) = http_get(observe, "/readyz");
+    assert_eq!(status, 503, "{text}");
+    assert_eq!(http_get(observe, "/healthz").0, 200);
     server.mode.lists_before_401.store(-1, Ordering::SeqCst);
     let expected = i64::try_from(server.store().len()).unwrap();
     let count = || {
@@ -1066,12 +1075,42 @@ fn sync_every_survives_failed_runs() {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+    std::thread::sleep(Duration::from_millis(300));
+    let (ready, why) = http_get(observe, "/readyz");
+    let (_, metrics) = http_get(observe, "/metrics");
     let (status, stderr) = interrupt_and_wait(&mut child);
     assert_eq!(mirrored, Some(expected), "{stderr}");
     assert_eq!(status, Some(0), "{stderr}");
+    assert_eq!(ready, 200, "{why}");
+    let rows = format!("referrals_mirror_rows {expected}");
+    for expected in [
+        "referrals_sync_runs_total{outcome=\"failed\"}",
+        "referrals_sync_runs_total{outcome=\"ok\"}",
+        &rows,
+    ] {
+        assert!(metrics.contains(expected), "{expected}: {metrics}");
+    }
     assert!(stderr.contains("this run failed (1 in a row)"), "{stderr}");
     assert!(stderr.contains("401"), "{stderr}");
     assert!(stderr.contains("referrals changed"), "{stderr}");
+}
+
+/// The status and body of `GET path` at `addr` (HTTP/1.1, the connection closed after).
+fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    use std::io::Write as _;
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let status = answer
+        .get(9..12)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    (status, answer)
 }
 
 /// Sends SIGINT, as Ctrl-C does, and waits (at most 30 s) for the end: its exit status and
