@@ -37,6 +37,9 @@ pub(crate) struct Certificates {
     /// Held while a certificate is fetched, so that one URL is fetched once however many
     /// callbacks name it at once; it holds the times of the fetches of the last minute.
     fetching: tokio::sync::Mutex<Vec<Instant>>,
+    /// The URLs whose fetch failed in the last minute, and why: named again, they are refused
+    /// without a fetch, so that one bad URL costs one fetch a minute however often it comes.
+    failed: Mutex<HashMap<String, (Instant, Rejection)>>,
 }
 
 /// The certificates fetched, by URL, each with when it was last used.
@@ -101,6 +104,7 @@ impl Certificates {
             pki_hosts: crate::aia::PKI_HOSTS.map(str::to_owned).to_vec(),
             cache: Mutex::new(Cache::default()),
             fetching: tokio::sync::Mutex::new(Vec::new()),
+            failed: Mutex::new(HashMap::new()),
         }
     }
 
@@ -155,12 +159,46 @@ impl Certificates {
                 url.to_string(),
             ));
         }
+        if let Some(rejection) = self.failed_lately(url.as_str(), now) {
+            return Err(rejection);
+        }
         recent.push(now);
-        let fetched = self.fetch(url).await?;
+        let fetched = match self.fetch(url).await {
+            Ok(fetched) => fetched,
+            Err(rejection) => {
+                self.remember_failure(url.as_str(), now, &rejection);
+                return Err(rejection);
+            }
+        };
         // The leaf alone, as Partner Center serves it: its issuers from its AIA.
         let fetched = Arc::new(self.complete(fetched, &mut recent).await);
         self.lock().insert(url.as_str(), Arc::clone(&fetched));
         Ok(fetched)
+    }
+
+    /// Why `url` failed within the last minute, if it did.
+    fn failed_lately(&self, url: &str, now: Instant) -> Option<Rejection> {
+        let failed = self
+            .failed
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        failed
+            .get(url)
+            .filter(|(at, _)| now.duration_since(*at) < Duration::from_secs(60))
+            .map(|(_, rejection)| rejection.clone())
+    }
+
+    /// Remembers that `url` failed, keeping the failures of the last minute (at most
+    /// [`CACHED`] of them).
+    fn remember_failure(&self, url: &str, now: Instant, rejection: &Rejection) {
+        let mut failed = self
+            .failed
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        failed.retain(|_, (at, _)| now.duration_since(*at) < Duration::from_secs(60));
+        if failed.len() < CACHED {
+            failed.insert(url.to_owned(), (now, rejection.clone()));
+        }
     }
 
     /// The certificates cached for `url`.

@@ -548,3 +548,24 @@ async fn the_sandbox_signs_through_an_intermediate_unless_asked_to_sign_directly
         sandbox.shutdown().await;
     }
 }
+
+#[tokio::test]
+async fn a_url_that_failed_is_not_fetched_again_within_a_minute() {
+    let signer = good_signer();
+    let files = files(signer.certificate_der().to_vec()).await;
+    let verifier = verifier(&signer, &files);
+    let url = format!("http://{}/missing.cer", files.addr);
+    let signature = signer.sign(EVENT.as_bytes()).unwrap();
+    for _ in 0..10 {
+        let refused = verifier
+            .verify(&headers(&signature, &url), EVENT.as_bytes())
+            .await
+            .unwrap_err();
+        assert_eq!(refused.check(), "certificate fetch", "{refused}");
+    }
+    assert_eq!(files.fetches.load(Ordering::SeqCst), 1);
+    // Another URL is fetched, and a good one still verifies.
+    let good = format!("http://{}/good.cer", files.addr);
+    let good = headers(&signature, &good);
+    assert!(verifier.verify(&good, EVENT.as_bytes()).await.is_ok());
+}
