@@ -322,3 +322,64 @@ async fn a_replayed_body_is_stored_once_and_a_claim_is_its_receivers_alone() {
     let counts = first.event_counts().await.unwrap();
     assert_eq!((counts.pending, counts.aside), (0, 0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_killed_in_a_batch_leaves_whole_batches_and_the_next_run_goes_on() {
+    let Some(server) = Server::start() else {
+        return;
+    };
+    let sandbox = referrals_testkit::start(Config {
+        seed_count: 1500,
+        page_size: 100,
+        latency: std::time::Duration::from_millis(30),
+        ..referrals_testkit::config()
+    })
+    .await;
+    let client = referrals_testkit::client(&sandbox.url());
+    let url = database(&server, "killed").await;
+    let (watcher, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let killer = tokio::spawn(async move {
+        // Once a batch is in, the sync's connection is ended by the server (a failover, an
+        // administrator), whatever it is doing.
+        for _ in 0..400 {
+            let rows: i64 = watcher
+                .query_one("SELECT count(*) FROM referrals", &[])
+                .await
+                .map_or(0, |row| row.get(0));
+            if rows > 0 {
+                let kill = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                            WHERE datname = current_database() AND pid <> pg_backend_pid()";
+                watcher.execute(kill, &[]).await.unwrap();
+                return watcher;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("no batch was written");
+    });
+    let mut mirror = PgMirror::connect(&url).await.unwrap();
+    let options = SyncOptions::new().skew(std::time::Duration::ZERO);
+    let killed = mirror.sync(&client, options.clone()).await;
+    let watcher = killer.await.unwrap();
+    assert!(killed.is_err(), "the run ends with the connection: {killed:?}");
+    let rows: i64 = watcher
+        .query_one("SELECT count(*) FROM referrals", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(rows > 0 && rows % 100 == 0, "whole pages only: {rows} rows");
+
+    // A new connection goes on from the state, and the copy is whole.
+    let mut again = PgMirror::connect(&url).await.unwrap();
+    let report = again.sync(&client, options).await.unwrap();
+    let total = i64::try_from(report.changed).unwrap() + rows;
+    let expected: i64 = watcher
+        .query_one("SELECT count(*) FROM referrals", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(expected, 1502, "every referral of the sandbox");
+    assert_eq!(total, 1502, "nothing written twice: {report:?}");
+}
