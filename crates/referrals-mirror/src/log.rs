@@ -296,4 +296,25 @@ impl Mirror {
     pub(crate) fn prune_now_and_then(&self) {
         prune_now_and_then(&self.connection, &self.path);
     }
+
+    /// Each consumer of the change feed, with how many changes were logged after its
+    /// position: how far behind the copy it is.
+    pub fn consumer_lags(&self) -> Result<Vec<(String, u64)>, Error> {
+        let read = |error| Error::sqlite(&self.path, "read the consumers", error);
+        let mut statement = self
+            .connection
+            .prepare(
+                "SELECT name, max(0, coalesce((SELECT seq FROM sqlite_sequence \
+                 WHERE name = 'changes'), 0) - position) FROM consumers \
+                 WHERE position >= 0 ORDER BY name",
+            )
+            .map_err(read)?;
+        let rows = statement
+            .query_map([], |row| {
+                let lag: i64 = row.get(1)?;
+                Ok((row.get(0)?, u64::try_from(lag).unwrap_or(0)))
+            })
+            .map_err(read)?;
+        rows.collect::<Result<_, _>>().map_err(read)
+    }
 }

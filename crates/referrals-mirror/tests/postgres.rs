@@ -363,7 +363,10 @@ async fn a_connection_killed_in_a_batch_leaves_whole_batches_and_the_next_run_go
     let options = SyncOptions::new().skew(std::time::Duration::ZERO);
     let killed = mirror.sync(&client, options.clone()).await;
     let watcher = killer.await.unwrap();
-    assert!(killed.is_err(), "the run ends with the connection: {killed:?}");
+    assert!(
+        killed.is_err(),
+        "the run ends with the connection: {killed:?}"
+    );
     let rows: i64 = watcher
         .query_one("SELECT count(*) FROM referrals", &[])
         .await

@@ -259,6 +259,13 @@ async fn health_readiness_and_metrics_say_what_the_receiver_does() {
         body: axum::body::Bytes::from_static(b"{\"EventName\":\"referral-updated\"}"),
     };
     assert_eq!(deliver(&http, &url, &forged).await, 401);
+    // A consumer of the change feed, which reads nothing: its lag grows with the sync.
+    let consumer = referrals_mirror::Mirror::open(&db).unwrap();
+    let mut feed = consumer
+        .feed("crm", referrals_mirror::Start::After(0))
+        .unwrap();
+    assert!(feed.changes(1).await.unwrap().is_empty());
+    drop(feed);
     let running = receiver.start();
     worked_off(&db).await;
     let synced = "referrals_sync_runs_total{outcome=\"ok\"}";
@@ -273,6 +280,8 @@ async fn health_readiness_and_metrics_say_what_the_receiver_does() {
         "referrals_reads_total{outcome=\"read\"} 3",
         "referrals_sync_runs_total{outcome=\"ok\"}",
         "referrals_mirror_up 1",
+        "referrals_mirror_rows ",
+        "referrals_feed_consumer_lag{consumer=\"crm\"} ",
     ] {
         assert!(metrics.contains(expected), "{expected}:\n{metrics}");
     }

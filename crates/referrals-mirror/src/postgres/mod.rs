@@ -234,6 +234,24 @@ impl PgMirror {
         self.owner = owner;
     }
 
+    /// Each consumer of the change feed, with how many changes were logged after its
+    /// position: how far behind the copy it is.
+    pub async fn consumer_lags(&self) -> Result<Vec<(String, u64)>, Error> {
+        let rows = self
+            .client
+            .query(
+                "SELECT name, greatest(0, (SELECT last FROM change_counter) - position)
+                 FROM consumers WHERE position >= 0 ORDER BY name",
+                &[],
+            )
+            .await
+            .map_err(|error| Error::postgres(&self.place, "read the consumers", error))?;
+        Ok(rows
+            .iter()
+            .map(|row| (row.get(0), u64::try_from(row.get::<_, i64>(1)).unwrap_or(0)))
+            .collect())
+    }
+
     /// How errors name the database: `postgres://user@host:port/database`.
     pub fn place(&self) -> &str {
         &self.place

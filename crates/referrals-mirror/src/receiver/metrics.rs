@@ -13,15 +13,17 @@
 //! | `referrals_sync_last_success_timestamp_seconds` | when the last catch-up sync ended well (Unix time) |
 //! | `referrals_sync_changes_total` | referrals that the catch-up syncs changed |
 //! | `referrals_mirror_up` | whether the mirror answers (1) or not (0) |
+//! | `referrals_mirror_rows` | referrals in the mirror |
+//! | `referrals_feed_consumer_lag{consumer}` | changes logged after each feed consumer's position |
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use prometheus::{
-    Encoder as _, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts,
-    Registry, TextEncoder,
+    Encoder as _, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
-use crate::EventCounts;
+use super::store::Gauges;
 
 /// The content type of `/metrics`: the Prometheus text format.
 pub(crate) const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -40,6 +42,8 @@ pub(crate) struct Metrics {
     last_success: Gauge,
     changes: IntCounter,
     up: IntGauge,
+    rows: IntGauge,
+    lags: IntGaugeVec,
 }
 
 /// A metric of `name` and `help`, and more with `labels`; the names and helps are constants of
@@ -81,6 +85,10 @@ impl Metrics {
         let changes = IntCounter::with_opts(opts("referrals_sync_changes_total", help))?;
         let help = "Whether the mirror answers (1) or not (0)";
         let up = IntGauge::with_opts(opts("referrals_mirror_up", help))?;
+        let help = "Referrals in the mirror";
+        let rows = IntGauge::with_opts(opts("referrals_mirror_rows", help))?;
+        let help = "Changes logged after the position of each consumer of the change feed";
+        let lags = IntGaugeVec::new(opts("referrals_feed_consumer_lag", help), &["consumer"])?;
         let registry = Registry::new();
         registry.register(Box::new(callbacks.clone()))?;
         registry.register(Box::new(pending.clone()))?;
@@ -93,6 +101,8 @@ impl Metrics {
         registry.register(Box::new(last_success.clone()))?;
         registry.register(Box::new(changes.clone()))?;
         registry.register(Box::new(up.clone()))?;
+        registry.register(Box::new(rows.clone()))?;
+        registry.register(Box::new(lags.clone()))?;
         Ok(Self {
             registry,
             callbacks,
@@ -106,6 +116,8 @@ impl Metrics {
             last_success,
             changes,
             up,
+            rows,
+            lags,
         })
     }
 
@@ -131,16 +143,25 @@ impl Metrics {
         }
     }
 
-    /// The text of the metrics, with the counts of events read now (`None` when the mirror
-    /// does not answer).
-    pub(crate) fn text(&self, counts: Option<EventCounts>) -> String {
-        self.up.set(i64::from(counts.is_some()));
-        if let Some(counts) = counts {
+    /// The text of the metrics, with what was read of the mirror now (`None` when it does not
+    /// answer).
+    pub(crate) fn text(&self, gauges: Option<&Gauges>) -> String {
+        self.up.set(i64::from(gauges.is_some()));
+        if let Some(gauges) = gauges {
+            let counts = gauges.events;
             self.pending
                 .set(i64::try_from(counts.pending).unwrap_or(i64::MAX));
             self.aside
                 .set(i64::try_from(counts.aside).unwrap_or(i64::MAX));
             self.oldest.set(counts.oldest_pending_seconds);
+            self.rows
+                .set(i64::try_from(gauges.rows).unwrap_or(i64::MAX));
+            // Consumers that were removed leave the metrics.
+            self.lags.reset();
+            for (consumer, lag) in &gauges.lags {
+                let lag = i64::try_from(*lag).unwrap_or(i64::MAX);
+                self.lags.with_label_values(&[consumer.as_str()]).set(lag);
+            }
         }
         let mut text = Vec::new();
         // Encoding valid metrics into a Vec does not fail; a failure would leave it short.

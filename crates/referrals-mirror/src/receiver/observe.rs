@@ -26,8 +26,8 @@ pub(super) async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
 }
 
 pub(super) async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
-    let counts = shared.store.event_counts().await.ok();
-    let text = shared.metrics.text(counts);
+    let gauges = shared.store.gauges().await.ok();
+    let text = shared.metrics.text(gauges.as_ref());
     ([(header::CONTENT_TYPE, super::metrics::CONTENT_TYPE)], text).into_response()
 }
 

@@ -31,6 +31,13 @@ async fn blocking<T: Send + 'static>(
         .map_err(|error| Error::Receiver(format!("a task on the mirror's file failed: {error}")))?
 }
 
+/// What the metrics show of the mirror.
+pub(crate) struct Gauges {
+    pub(crate) events: EventCounts,
+    pub(crate) rows: u64,
+    pub(crate) lags: Vec<(String, u64)>,
+}
+
 /// The connection that stores the events.
 pub(crate) enum Store {
     File(Arc<Mutex<Mirror>>),
@@ -80,6 +87,32 @@ impl Store {
             Self::Server(shared) => {
                 let mirror = shared.get().await?;
                 mirror.store_event(name, referral_id, body, replays).await
+            }
+        }
+    }
+
+    /// What the metrics show of the mirror: the events counted, the referrals, and each
+    /// consumer's lag.
+    pub(crate) async fn gauges(&self) -> Result<Gauges, Error> {
+        match self {
+            Self::File(mirror) => {
+                blocking(mirror, |mirror| {
+                    Ok(Gauges {
+                        events: mirror.event_counts()?,
+                        rows: mirror.count()?,
+                        lags: mirror.consumer_lags()?,
+                    })
+                })
+                .await
+            }
+            #[cfg(feature = "postgres")]
+            Self::Server(shared) => {
+                let mirror = shared.get().await?;
+                Ok(Gauges {
+                    events: mirror.event_counts().await?,
+                    rows: mirror.count().await?,
+                    lags: mirror.consumer_lags().await?,
+                })
             }
         }
     }
