@@ -19,7 +19,7 @@ pub(crate) const EVENTS_KEPT: Duration = Duration::from_secs(7 * 24 * 3600);
 pub(super) async fn catch_up(shared: Arc<Shared>, stop: watch::Receiver<bool>) {
     loop {
         let began = Instant::now();
-        let synced = sync_once(&shared, &stop).await;
+        let synced = off_the_workers(&shared, &stop).await;
         let took = began.elapsed();
         match synced {
             Ok(report) => {
@@ -37,6 +37,24 @@ pub(super) async fn catch_up(shared: Arc<Shared>, stop: watch::Receiver<bool>) {
             return;
         }
     }
+}
+
+/// [`sync_once`] on a blocking thread: a SQLite mirror's writes (and the waits of its lock)
+/// block the thread that runs them, which must not be one of the workers that answer the
+/// callbacks. The network calls still go through the runtime's reactor.
+async fn off_the_workers(
+    shared: &Arc<Shared>,
+    stop: &watch::Receiver<bool>,
+) -> Result<crate::SyncReport, Error> {
+    let (shared, stop) = (Arc::clone(shared), stop.clone());
+    let runtime = tokio::runtime::Handle::current();
+    let synced =
+        tokio::task::spawn_blocking(move || runtime.block_on(sync_once(&shared, &stop))).await;
+    synced.unwrap_or_else(|error| {
+        Err(Error::Receiver(format!(
+            "the catch-up sync failed: {error}"
+        )))
+    })
 }
 
 async fn sync_once(
