@@ -61,11 +61,15 @@ pub struct Args {
     reads_per_second: u32,
     /// At most how many connections are served at once; one beyond is answered 503 and closed
     /// (over TLS, closed).
-    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_name = "N", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
     max_connections: u32,
     /// At most how many referrals are read at once for events.
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
     read_concurrency: u16,
+    /// Serve GET /healthz, /readyz and /metrics on this address (such as 127.0.0.1:9090)
+    /// rather than on the callbacks' address, which then takes callbacks alone.
+    #[arg(long, value_name = "ADDR")]
+    observe: Option<SocketAddr>,
     /// How notices are written on standard error: lines of text, or one JSON object a line
     /// (time, level, message, fields; with the request and correlation ids of the service's
     /// calls).
@@ -116,10 +120,13 @@ pub async fn run(context: &Context, args: &Args) -> anyhow::Result<()> {
             context.say(message);
         }
     };
-    if let Opened::Upgraded { .. } = receiver.opened() {
+    if let Opened::Upgraded {
+        log_started: true, ..
+    } = receiver.opened()
+    {
         tell(format_args!(
             "{}: upgraded; its change log starts empty (a consumer can start from a snapshot)",
-            args.db.display()
+            receiver.name()
         ));
     }
     let stop = Stop::listen(context.quiet);
@@ -128,22 +135,65 @@ pub async fn run(context: &Context, args: &Args) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", args.addr))?;
     let addr = listener.local_addr()?;
     tell(format_args!("listening on {}{}", scheme(args), addr));
+    let router = routes(&receiver, args.observe, &stop).await?;
     let running = receiver.start();
-    let max = usize::try_from(args.max_connections).unwrap_or(usize::MAX);
+    let max = open_files_for(context, args.max_connections);
     let served = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => {
-            let router = receiver.router();
             crate::tls::serve(listener, router, (cert, key), max, stop.clone()).await
         }
         _ => {
             let wait = stop.clone();
             let shutdown = async move { wait.wait().await };
-            http::serve_with(listener, receiver.router(), shutdown, max).await;
+            http::serve_with(listener, router, shutdown, max).await;
             Ok(())
         }
     };
     running.stop().await;
     served
+}
+
+/// The routes of the callbacks' address: with `observe`, the callbacks alone, and
+/// `/healthz`, `/readyz` and `/metrics` served on `observe` (an address that only the
+/// operator's network reaches); else all of them.
+async fn routes(
+    receiver: &Receiver,
+    observe: Option<SocketAddr>,
+    stop: &Stop,
+) -> anyhow::Result<axum::Router> {
+    let Some(addr) = observe else {
+        return Ok(receiver.router());
+    };
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} (--observe)"))?;
+    let (observer, wait) = (receiver.observer::<()>(), stop.clone());
+    tokio::spawn(async move {
+        let shutdown = async move { wait.wait().await };
+        http::serve(listener, observer, shutdown).await;
+    });
+    Ok(axum::Router::new().fallback(receiver.route::<()>()))
+}
+
+/// The cap of connections, with the process's limit of open files raised to hold it (each
+/// connection is one; the usual soft limit, 1,024, would refuse connections below the cap):
+/// lowered to what the limit allows when it cannot be raised so far.
+fn open_files_for(context: &Context, connections: u32) -> usize {
+    // The mirror's files, the certificates' fetches and the service's connections beside.
+    const BESIDE: u64 = 256;
+    let wanted = u64::from(connections).saturating_add(BESIDE);
+    let allowed = rlimit::increase_nofile_limit(wanted).unwrap_or(0);
+    let cap = if allowed >= wanted {
+        u64::from(connections)
+    } else {
+        let cap = allowed.saturating_sub(BESIDE).max(1);
+        context.warn(format_args!(
+            "the limit of open files allows {allowed}: at most {cap} connections at once \
+             rather than {connections} (raise it with ulimit -n)"
+        ));
+        cap
+    };
+    usize::try_from(cap).unwrap_or(usize::MAX)
 }
 
 fn scheme(args: &Args) -> &'static str {

@@ -446,3 +446,34 @@ async fn a_body_sent_a_byte_at_a_time_is_answered_408() {
     let answer = String::from_utf8_lossy(&answer);
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
 }
+
+/// With `--observe`, `/healthz`, `/readyz` and `/metrics` are served on that address alone:
+/// the callbacks' address takes callbacks only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn observe_moves_health_and_metrics_to_an_address_of_their_own() {
+    let sandbox = referrals_testkit::start(referrals_testkit::config()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (db, trust) = (dir.path().join("m.sqlite"), dir.path().join("root.pem"));
+    std::fs::write(&trust, sandbox.events_root_pem().unwrap()).unwrap();
+    let (port, observe) = (free_port(), free_port());
+    let more = ["--observe", &format!("127.0.0.1:{observe}")];
+    let mut receiver = listen_with(&sandbox.url(), &db, &trust, port, &more);
+    referrals_client::install_crypto_provider();
+    let http = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{observe}/readyz");
+    let started = Instant::now();
+    let mut ready = 0;
+    while ready != 200 && started.elapsed() < Duration::from_secs(20) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        ready = match http.get(&url).send().await {
+            Ok(answer) => answer.status().as_u16(),
+            Err(_) => 0,
+        };
+    }
+    let metrics = format!("http://127.0.0.1:{port}/metrics");
+    let elsewhere = http.get(&metrics).send().await.unwrap().status().as_u16();
+    let _ = receiver.kill();
+    let _ = receiver.wait();
+    assert_eq!(ready, 200);
+    assert_eq!(elsewhere, 405, "the callbacks' address serves no metrics");
+}

@@ -171,9 +171,17 @@ impl Certificates {
             }
         };
         // The leaf alone, as Partner Center serves it: its issuers from its AIA.
-        let fetched = Arc::new(self.complete(fetched, &mut recent).await);
-        self.lock().insert(url.as_str(), Arc::clone(&fetched));
-        Ok(fetched)
+        let chain = self.complete(fetched, &mut recent).await;
+        // A chain that does not verify (an issuer that could not be fetched now, the fetches
+        // of the minute spent) is not kept: it is refused for a minute, then fetched again.
+        if let Err(why) = self.verify_chain(&chain) {
+            let rejection = Rejection::Certificate(url.to_string(), why);
+            self.remember_failure(url.as_str(), now, &rejection);
+            return Err(rejection);
+        }
+        let chain = Arc::new(chain);
+        self.lock().insert(url.as_str(), Arc::clone(&chain));
+        Ok(chain)
     }
 
     /// Why `url` failed within the last minute, if it did.

@@ -179,6 +179,8 @@ pub enum Opened {
     Upgraded {
         /// The version it had.
         from: i32,
+        /// Whether its change log starts empty now (it had none before).
+        log_started: bool,
     },
 }
 
@@ -210,7 +212,10 @@ fn set_up(connection: &Connection, path: &Path) -> Result<Opened, Error> {
             Ok(if version == SCHEMA_VERSION {
                 Opened::Current
             } else {
-                Opened::Upgraded { from: version }
+                Opened::Upgraded {
+                    from: version,
+                    log_started: version < 3,
+                }
             })
         }
         (APPLICATION_ID, _) => Err(refused(

@@ -318,7 +318,13 @@ async fn a_mirror_of_version_2_gets_an_empty_log() {
         )
         .unwrap();
     let mirror = Mirror::open(&path).unwrap();
-    assert_eq!(mirror.opened(), Opened::Upgraded { from: 2 });
+    assert_eq!(
+        mirror.opened(),
+        Opened::Upgraded {
+            from: 2,
+            log_started: true
+        }
+    );
     let mut now = mirror.feed("now", Start::Now).unwrap();
     assert!(
         now.changes(10).await.unwrap().is_empty(),

@@ -219,7 +219,10 @@ fn a_mirror_of_version_1_is_taken_to_this_version_and_events_survive_a_reopen() 
     assert_eq!(version, 4);
     assert_eq!(
         mirror.opened(),
-        referrals_mirror::Opened::Upgraded { from: 1 }
+        referrals_mirror::Opened::Upgraded {
+            from: 1,
+            log_started: true
+        }
     );
     // The old rows have the columns of the document's members at once.
     let direction: String = mirror

@@ -248,7 +248,13 @@ async fn pruning_and_the_upgrade_of_a_database_of_version_1() {
         .await
         .unwrap();
     let mut upgraded = PgMirror::connect(&old).await.unwrap();
-    assert_eq!(upgraded.opened(), Opened::Upgraded { from: 1 });
+    assert_eq!(
+        upgraded.opened(),
+        Opened::Upgraded {
+            from: 1,
+            log_started: true
+        }
+    );
     upgraded.apply(&version("a", 1)).await.unwrap();
     let mut feed = upgraded.feed("crm", Start::After(0)).await.unwrap();
     assert_eq!(feed.changes(10).await.unwrap().len(), 1);

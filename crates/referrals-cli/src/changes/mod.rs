@@ -140,7 +140,11 @@ fn retention(text: &str) -> Result<Duration, String> {
 
 /// Says that the mirror was upgraded and that its change log starts empty.
 pub fn say_upgraded(messages: Messages, db: &Db) {
-    if let Opened::Upgraded { from } = db.opened() {
+    if let Opened::Upgraded {
+        from,
+        log_started: true,
+    } = db.opened()
+    {
         messages.say(format_args!(
             "{}: upgraded from version {from}; its change log starts empty (a consumer that \
              needs every referral starts with --from snapshot)",

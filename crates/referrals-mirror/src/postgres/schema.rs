@@ -112,6 +112,7 @@ pub(crate) async fn prepare(
         } else {
             Opened::Upgraded {
                 from: i32::try_from(version).unwrap_or(0),
+                log_started: version < 2,
             }
         }
     };

@@ -99,6 +99,10 @@ pub(crate) fn read(
     let (ssl, check) = match mode.as_deref().unwrap_or("prefer") {
         "disable" => (tokio_postgres::config::SslMode::Disable, Check::Nothing),
         "allow" | "prefer" => (tokio_postgres::config::SslMode::Prefer, Check::Nothing),
+        // As libpq: `require` with a root file checks the chain, as `verify-ca`.
+        "require" if root.as_deref().is_some_and(|root| !root.is_empty()) => {
+            (tokio_postgres::config::SslMode::Require, Check::Chain)
+        }
         "require" => (tokio_postgres::config::SslMode::Require, Check::Nothing),
         "verify-ca" => (tokio_postgres::config::SslMode::Require, Check::Chain),
         "verify-full" => (tokio_postgres::config::SslMode::Require, Check::Full),
@@ -110,6 +114,21 @@ pub(crate) fn read(
         }
     };
     config.ssl_mode(ssl);
+    // A server that does not answer, or a connection that died without a word (a failover),
+    // is found within seconds rather than hours.
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(std::time::Duration::from_secs(10));
+    }
+    // Unless the address sets them (libpq's default idle time is two hours).
+    if config.get_keepalives_idle() == std::time::Duration::from_secs(2 * 3600) {
+        config.keepalives_idle(std::time::Duration::from_secs(30));
+    }
+    if config.get_keepalives_interval().is_none() {
+        config.keepalives_interval(std::time::Duration::from_secs(10));
+    }
+    if config.get_keepalives_retries().is_none() {
+        config.keepalives_retries(3);
+    }
     let roots = match root.as_deref() {
         None | Some("") => Roots::None,
         Some("system") => Roots::System,

@@ -3,7 +3,8 @@
 //! - `disable`: plain TCP;
 //! - `allow`, `prefer` (the default, as libpq's): TLS when the server offers it, plain
 //!   otherwise, the certificate not checked;
-//! - `require`: TLS, the certificate not checked (encrypted, not authenticated: as libpq);
+//! - `require`: TLS, the certificate not checked (encrypted, not authenticated: as libpq),
+//!   unless `sslrootcert` names a file: then as `verify-ca`, as libpq;
 //! - `verify-ca`: TLS, the certificate chains to `sslrootcert`;
 //! - `verify-full`: `verify-ca`, and the certificate names the host connected to.
 //!

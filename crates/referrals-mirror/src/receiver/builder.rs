@@ -33,7 +33,7 @@ pub struct ReceiverBuilder {
 impl std::fmt::Debug for ReceiverBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ReceiverBuilder")
-            .field("db", &self.db)
+            .field("db", &super::shown(&self.db))
             .field("every", &self.every)
             .field("skew", &self.skew)
             .field("replays", &self.replays)
@@ -87,7 +87,7 @@ impl ReceiverBuilder {
         self
     }
 
-    /// At most how many connections [`Receiver::serve`] serves at once (default: 1,024, at
+    /// At most how many connections [`Receiver::serve`] serves at once (default: 4,096, at
     /// least 1); a connection beyond is answered 503 and closed.
     pub fn max_connections(mut self, connections: usize) -> Self {
         self.max_connections = connections.max(1);

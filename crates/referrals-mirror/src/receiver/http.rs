@@ -26,7 +26,7 @@ pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The most connections served at once.
-pub const MAX_CONNECTIONS: usize = 1024;
+pub const MAX_CONNECTIONS: usize = 4096;
 
 /// How long a stop waits for the requests in hand.
 pub const STOP_GRACE: Duration = Duration::from_secs(30);

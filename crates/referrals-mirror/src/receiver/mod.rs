@@ -118,7 +118,7 @@ pub struct Receiver {
 impl std::fmt::Debug for Receiver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Receiver")
-            .field("db", &self.shared.db)
+            .field("db", &self.name())
             .finish_non_exhaustive()
     }
 }
@@ -154,6 +154,11 @@ impl Receiver {
     /// What opening the mirror found.
     pub fn opened(&self) -> Opened {
         self.shared.opened
+    }
+
+    /// How messages name its mirror: the file, or the server without its password.
+    pub fn name(&self) -> String {
+        shown(&self.shared.db)
     }
 
     /// The handler of callbacks (POST), to mount at a path of one's own router:
@@ -201,7 +206,7 @@ impl Receiver {
 
     /// Takes callbacks at any path on `listener` (plain HTTP, as behind a TLS proxy), works them
     /// off and syncs, until `shutdown` completes; then stops cleanly. A request's head must
-    /// arrive within 10 s, and at most [`ReceiverBuilder::max_connections`] (1,024) are served
+    /// arrive within 10 s, and at most [`ReceiverBuilder::max_connections`] (4,096) are served
     /// at once ([`http`]).
     pub async fn serve(
         &self,
@@ -232,4 +237,14 @@ impl Running {
             let _ = task.await;
         }
     }
+}
+
+/// `db` as messages name it: a server without its password.
+fn shown(db: &std::path::Path) -> String {
+    let text = db.to_string_lossy();
+    #[cfg(feature = "postgres")]
+    if crate::is_server(&text) {
+        return crate::postgres::describe(&text);
+    }
+    text.into_owned()
 }

@@ -81,7 +81,14 @@ impl Shared {
         if !current.is_closed() {
             return Ok(current);
         }
-        let mut backoff = self.backoff.lock().await;
+        // Another task is connecting: this one does not queue behind it (a callback is
+        // answered 503 at once, and delivered again).
+        let Ok(mut backoff) = self.backoff.try_lock() else {
+            return Err(Error::Receiver(format!(
+                "{} is being connected to again",
+                crate::postgres::describe(&self.url)
+            )));
+        };
         // Another task may have made it again while this one waited.
         let current = Arc::clone(&*self.current.read().await);
         if !current.is_closed() {

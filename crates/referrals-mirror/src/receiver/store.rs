@@ -14,6 +14,10 @@ use referrals_client::types::Referral;
 use super::reconnect;
 use crate::{Applied, Db, Error, EventCounts, Mirror, Opened, PendingEvent, Stored};
 
+/// How long storing an event on a server may take before the callback is answered 503.
+#[cfg(feature = "postgres")]
+const STORE_TIMEOUT: Duration = Duration::from_secs(10);
+
 fn file(mirror: &Mutex<Mirror>) -> MutexGuard<'_, Mirror> {
     mirror
         .lock()
@@ -85,8 +89,18 @@ impl Store {
             }
             #[cfg(feature = "postgres")]
             Self::Server(shared) => {
-                let mirror = shared.get().await?;
-                mirror.store_event(name, referral_id, body, replays).await
+                // A server that does not answer costs a callback 10 s at most (then 503).
+                let stored = async {
+                    let mirror = shared.get().await?;
+                    mirror.store_event(name, referral_id, body, replays).await
+                };
+                tokio::time::timeout(STORE_TIMEOUT, stored)
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(Error::Receiver(
+                            "the database did not answer within 10 s".into(),
+                        ))
+                    })
             }
         }
     }
