@@ -78,9 +78,11 @@ pub(crate) fn digest(body: &str) -> String {
         .collect()
 }
 
-/// `-N seconds`, an SQLite date modifier for `age` ago.
+/// `-N seconds`, an SQLite date modifier for `age` ago, at most 100 years (as on PostgreSQL:
+/// SQLite reads no modifier of any `Duration`).
 fn ago(age: std::time::Duration) -> String {
-    format!("-{} seconds", age.as_secs())
+    const CENTURY: u64 = 100 * 366 * 86_400;
+    format!("-{} seconds", age.as_secs().min(CENTURY))
 }
 
 impl Mirror {
@@ -358,5 +360,16 @@ mod tests {
         );
         assert_eq!(pending[0].attempts, 0);
         assert!(mirror.aside_events().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_window_of_any_length_still_tells_a_replay() {
+        let folder = tempfile::tempdir().unwrap();
+        let mirror = Mirror::open(folder.path().join("m.sqlite")).unwrap();
+        let first = mirror.store_event("referral-updated", Some("a"), "x", Duration::MAX);
+        let first = first.unwrap().seq();
+        let again = mirror.store_event("referral-updated", Some("a"), "x", Duration::MAX);
+        assert_eq!(again.unwrap(), Stored::Replay(first));
+        assert_eq!(mirror.prune_events(Duration::MAX).unwrap(), 0);
     }
 }
