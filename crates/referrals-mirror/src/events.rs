@@ -17,6 +17,8 @@ pub struct PendingEvent {
     pub referral_id: Option<String>,
     /// How many times working it off failed.
     pub attempts: u32,
+    /// The instant of the change that the event announced (its `ResourceChangeUtcDate`).
+    pub announced: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// What storing an event did.
@@ -78,6 +80,17 @@ pub(crate) fn digest(body: &str) -> String {
         .collect()
 }
 
+/// The instant of the change that the event `body` announces (`ResourceChangeUtcDate`), in
+/// RFC 3339 UTC; `None` when it says none.
+pub(crate) fn announced(body: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    #[derive(serde::Deserialize)]
+    struct Announced {
+        #[serde(rename = "ResourceChangeUtcDate")]
+        at: Option<chrono::DateTime<chrono::Utc>>,
+    }
+    serde_json::from_str::<Announced>(body).ok()?.at
+}
+
 /// `-N seconds`, an SQLite date modifier for `age` ago, at most 100 years (as on PostgreSQL:
 /// SQLite reads no modifier of any `Duration`).
 fn ago(age: std::time::Duration) -> String {
@@ -115,14 +128,15 @@ impl Mirror {
         }
         self.connection
             .execute(
-                "INSERT INTO events (received, name, referral_id, body, digest) \
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO events (received, name, referral_id, body, digest, announced) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![
                     chrono::Utc::now().to_rfc3339(),
                     name,
                     referral_id,
                     body,
-                    digest
+                    digest,
+                    announced(body).map(|at| at.to_rfc3339())
                 ],
             )
             .map_err(failed)?;
@@ -136,7 +150,7 @@ impl Mirror {
         let mut statement = self
             .connection
             .prepare_cached(
-                "SELECT seq, name, referral_id, attempts FROM events \
+                "SELECT seq, name, referral_id, attempts, announced FROM events \
                  WHERE done = 0 AND aside = 0 \
                  AND (next_try IS NULL OR julianday(next_try) <= julianday('now')) \
                  ORDER BY seq LIMIT ?1",
@@ -150,6 +164,10 @@ impl Mirror {
                     name: row.get(1)?,
                     referral_id: row.get(2)?,
                     attempts: row.get(3)?,
+                    announced: row
+                        .get::<_, Option<String>>(4)?
+                        .and_then(|at| chrono::DateTime::parse_from_rfc3339(&at).ok())
+                        .map(|at| at.with_timezone(&chrono::Utc)),
                 })
             })
             .map_err(read)?;

@@ -70,12 +70,14 @@ const STEPS: [&str; 3] = [
     );
     CREATE TABLE mirror_settings (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);",
     // 4: what the receiver needs to run unattended: each event's digest (a replay of a body
-    // is told by it), its attempts, when it is tried next, and whether it was set aside.
+    // is told by it), its attempts, when it is tried next, whether it was set aside, and the
+    // instant of the change it announced.
     "ALTER TABLE events ADD COLUMN digest TEXT;
     ALTER TABLE events ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE events ADD COLUMN next_try TEXT;
     ALTER TABLE events ADD COLUMN aside INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE events ADD COLUMN error TEXT;
+    ALTER TABLE events ADD COLUMN announced TEXT;
     CREATE INDEX events_by_digest ON events (digest);",
 ];
 /// The columns of each table, as this version writes them.
@@ -106,6 +108,7 @@ const COLUMNS: [(&str, &[&str]); 7] = [
             "next_try",
             "aside",
             "error",
+            "announced",
         ],
     ),
     (

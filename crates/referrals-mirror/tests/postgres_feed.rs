@@ -242,7 +242,8 @@ async fn pruning_and_the_upgrade_of_a_database_of_version_1() {
         .batch_execute(
             "DROP TABLE changes, change_counter, consumers, failed_changes;
              ALTER TABLE events DROP COLUMN digest, DROP COLUMN attempts, DROP COLUMN next_try,
-                 DROP COLUMN aside, DROP COLUMN error, DROP COLUMN claimed_by;
+                 DROP COLUMN aside, DROP COLUMN error, DROP COLUMN claimed_by,
+                 DROP COLUMN announced;
              UPDATE referrals_mirror SET value = '1' WHERE key = 'version';",
         )
         .await

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::PgMirror;
 use crate::Error;
-use crate::events::{AsideEvent, EventCounts, PendingEvent, Stored, digest};
+use crate::events::{AsideEvent, EventCounts, PendingEvent, Stored, announced, digest};
 
 /// How long a receiver may hold the events it claimed without renewing the claim.
 pub const LEASE: Duration = Duration::from_secs(60);
@@ -41,11 +41,18 @@ impl PgMirror {
                      WHERE digest = $4 AND received >= now() - make_interval(secs => $5)
                      LIMIT 1),
                  inserted AS (
-                     INSERT INTO events (name, referral_id, body, digest)
-                     SELECT $1, $2, $3, $4 WHERE NOT EXISTS (SELECT 1 FROM earlier)
+                     INSERT INTO events (name, referral_id, body, digest, announced)
+                     SELECT $1, $2, $3, $4, $6 WHERE NOT EXISTS (SELECT 1 FROM earlier)
                      RETURNING seq)
                  SELECT (SELECT seq FROM inserted), (SELECT seq FROM earlier)",
-                &[&name, &referral_id, &body, &digest, &seconds(replays)],
+                &[
+                    &name,
+                    &referral_id,
+                    &body,
+                    &digest,
+                    &seconds(replays),
+                    &announced(body),
+                ],
             )
             .await
             .map_err(|error| Error::postgres(&self.place, "store an event", error))?;
@@ -76,7 +83,7 @@ impl PgMirror {
                             OR claimed_by = $3)
                        AND (next_try IS NULL OR next_try <= now())
                      ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED)
-                 RETURNING seq, name, referral_id, attempts",
+                 RETURNING seq, name, referral_id, attempts, announced",
                 &[&limit, &seconds(LEASE), &self.owner],
             )
             .await
@@ -88,6 +95,7 @@ impl PgMirror {
                 name: row.get(1),
                 referral_id: row.get(2),
                 attempts: u32::try_from(row.get::<_, i32>(3)).unwrap_or(0),
+                announced: row.get(4),
             })
             .collect();
         events.sort_by_key(|event| event.seq);
@@ -137,15 +145,16 @@ impl PgMirror {
 
     /// Counts a failure of the event `seq` (unless another receiver holds it): it is tried
     /// again after `retry`, or, when `retry` is `None`, set aside until
-    /// [`PgMirror::retry_events`].
+    /// [`PgMirror::retry_events`]; returns whether it was counted.
     pub async fn fail_event(
         &self,
         seq: i64,
         error: &str,
         retry: Option<Duration>,
-    ) -> Result<(), Error> {
+    ) -> Result<bool, Error> {
         let wait = retry.map(seconds);
-        self.client
+        let counted = self
+            .client
             .execute(
                 "UPDATE events SET attempts = attempts + 1, error = $2, claimed_until = NULL,
                      next_try = now() + make_interval(secs => coalesce($3::float8, 0)),
@@ -156,7 +165,7 @@ impl PgMirror {
             )
             .await
             .map_err(|error| Error::postgres(&self.place, "count an event's failure", error))?;
-        Ok(())
+        Ok(counted == 1)
     }
 
     /// The events set aside, oldest first.

@@ -71,11 +71,11 @@ const STEPS: [&str; 2] = [
         PRIMARY KEY (consumer, seq)
     );",
     // 3: what receivers need to run unattended: each event's digest (a replay of a body is
-    // told by it), its attempts, when it is tried next, whether it was set aside, and the
-    // receiver that holds its claim.
+    // told by it), its attempts, when it is tried next, whether it was set aside, the
+    // receiver that holds its claim, and the instant of the change it announced.
     "ALTER TABLE events ADD COLUMN digest text, ADD COLUMN attempts integer NOT NULL DEFAULT 0,
         ADD COLUMN next_try timestamptz, ADD COLUMN aside boolean NOT NULL DEFAULT false,
-        ADD COLUMN error text, ADD COLUMN claimed_by text;
+        ADD COLUMN error text, ADD COLUMN claimed_by text, ADD COLUMN announced timestamptz;
     CREATE INDEX events_by_digest ON events (digest);",
 ];
 

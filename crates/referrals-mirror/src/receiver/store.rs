@@ -197,16 +197,20 @@ impl Writer {
         }
     }
 
-    /// Counts a failure of the event: tried again after `retry`, or set aside.
+    /// Counts a failure of the event: tried again after `retry`, or set aside; whether it was
+    /// counted (not when another receiver holds it now).
     pub(crate) async fn fail(
         &mut self,
         seq: i64,
         error: String,
         retry: Option<Duration>,
-    ) -> Result<(), Error> {
+    ) -> Result<bool, Error> {
         match self {
             Self::File(mirror) => {
-                blocking(mirror, move |mirror| mirror.fail_event(seq, &error, retry)).await
+                blocking(mirror, move |mirror| {
+                    mirror.fail_event(seq, &error, retry).map(|()| true)
+                })
+                .await
             }
             #[cfg(feature = "postgres")]
             Self::Server(owned) => owned.get().await?.fail_event(seq, &error, retry).await,

@@ -3,8 +3,9 @@
 //! [`super::ReceiverBuilder::read_concurrency`] at once and
 //! [`super::ReceiverBuilder::reads_per_second`] a second, so that no flood of events can spend
 //! the partner's rate limit faster; each referral read is written only if newer. An event whose
-//! work fails is tried again later with a growing pause (a 404 too, since the service may not
-//! yet answer for a referral it has just announced), and after [`MAX_ATTEMPTS`] is set aside,
+//! work fails is tried again later with a growing pause (a 404 too, or a version older than the
+//! event announced, since the service may not yet answer with what it has just announced), and
+//! after [`MAX_ATTEMPTS`] is set aside,
 //! where `referrals events` lists and retries it; it never holds back the events after it.
 
 use std::sync::Arc;
@@ -83,6 +84,17 @@ impl Group {
     fn attempts(&self) -> u32 {
         let most = self.events.iter().map(|event| event.attempts).max();
         most.unwrap_or(0).saturating_add(1)
+    }
+
+    /// Whether `referral` is older than the latest change its events announced (by more than
+    /// a second, for instants written to another precision): the service's read-after-write
+    /// lag, as a 404 for a referral just created.
+    fn is_stale(&self, referral: &Referral) -> bool {
+        let announced = self.events.iter().filter_map(|event| event.announced).max();
+        match (referral.updated_date_time, announced) {
+            (Some(updated), Some(announced)) => updated + chrono::Duration::seconds(1) < announced,
+            _ => false,
+        }
     }
 }
 
@@ -215,6 +227,9 @@ async fn settle(
 ) -> Result<(), crate::Error> {
     let attempts = group.attempts();
     let failure = match read {
+        Read::Referral(referral) if attempts < NOT_FOUND_TRIES && group.is_stale(&referral) => {
+            Some("the service answers a version older than the event announced".to_owned())
+        }
         Read::Referral(referral) => match writer.apply(&referral).await {
             Ok(_) => None,
             Err(error) => Some(super::with_causes(&error)),
@@ -236,10 +251,13 @@ async fn settle(
         }
         return Ok(());
     };
-    shared.metrics.event_failed();
     let retry = (attempts < MAX_ATTEMPTS).then(|| backoff(attempts));
     for event in &group.events {
-        writer.fail(event.seq, error.clone(), retry).await?;
+        // An event that another receiver holds now is its to tell.
+        if !writer.fail(event.seq, error.clone(), retry).await? {
+            continue;
+        }
+        shared.metrics.event_failed();
         let referral = group.referral.as_deref();
         shared.notice(&match retry {
             Some(wait) => Notice::Retrying {
@@ -270,6 +288,7 @@ mod tests {
             name: "referral-updated".to_owned(),
             referral_id: referral.map(str::to_owned),
             attempts,
+            announced: None,
         }
     }
 
@@ -307,5 +326,23 @@ mod tests {
             pace.wait().await;
         }
         assert_eq!(Instant::now() - start, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn a_referral_older_than_its_events_announced_is_stale() {
+        let at = |text: &str| text.parse::<chrono::DateTime<chrono::Utc>>().unwrap();
+        let mut later = event(1, Some("a"), 0);
+        later.announced = Some(at("2026-01-01T00:00:10.5485487Z"));
+        let group = Group {
+            referral: Some("a".to_owned()),
+            events: vec![event(2, Some("a"), 0), later],
+        };
+        let read = |updated: &str| -> Referral {
+            serde_json::from_str(&format!(r#"{{"id":"a","updatedDateTime":"{updated}"}}"#)).unwrap()
+        };
+        assert!(group.is_stale(&read("2026-01-01T00:00:05Z")));
+        // Within a second: instants of another precision.
+        assert!(!group.is_stale(&read("2026-01-01T00:00:10Z")));
+        assert!(!group.is_stale(&read("2026-01-01T00:00:11Z")));
     }
 }
