@@ -87,7 +87,7 @@ pub async fn run(context: &Context, args: &Args, matches: &ArgMatches) -> anyhow
             }
             Err(error) => {
                 if let Some(health) = &health {
-                    health.ran("failed", began.elapsed(), 0, None);
+                    health.failed(began.elapsed());
                 }
                 failed = failed.saturating_add(1);
                 context.warn(format_args!(
@@ -110,8 +110,7 @@ pub async fn run(context: &Context, args: &Args, matches: &ArgMatches) -> anyhow
         failed = 0;
         let rows = say_run(context, &mirror, &report).await;
         if let Some(health) = &health {
-            let outcome = if report.skipped { "skipped" } else { "ok" };
-            health.ran(outcome, began.elapsed(), report.changed, rows);
+            health.succeeded(began.elapsed(), &report, rows);
         }
         if args.every.is_none() || report.stopped || !wait(args.every, &stop).await {
             return Ok(());

@@ -220,3 +220,15 @@ fn postgres_text(error: &tokio_postgres::Error) -> String {
         (None, None) => error.to_string(),
     }
 }
+
+/// An error with its causes, on one line.
+pub(crate) fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(next) = cause {
+        text.push_str(": ");
+        text.push_str(&next.to_string());
+        cause = next.source();
+    }
+    text
+}

@@ -291,7 +291,7 @@ async fn health_readiness_and_metrics_say_what_the_receiver_does() {
     sandbox.shutdown().await;
     let (status, reason) = wait_for(&http, &format!("{url}/readyz"), 503).await;
     assert_eq!(status, 503, "{reason}");
-    assert!(reason.contains("catch-up sync"), "{reason}");
+    assert!(reason.contains("sync that ended well"), "{reason}");
     assert_eq!(get(&http, &format!("{url}/healthz")).await.0, 200);
     let failed = "referrals_sync_runs_total{outcome=\"failed\"}";
     let metrics = metrics_with(&http, &url, failed).await;

@@ -8,8 +8,15 @@ use std::time::{Duration, Instant};
 
 use referrals_mirror::receiver::http;
 
-#[test]
-fn half_a_header_is_closed_and_a_whole_request_answered() {
+/// A server of "ok" on loopback, at most `cap` connections at once.
+struct Served {
+    runtime: tokio::runtime::Runtime,
+    addr: std::net::SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+fn served(cap: usize) -> Served {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let listener = runtime
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
@@ -17,9 +24,26 @@ fn half_a_header_is_closed_and_a_whole_request_answered() {
     let addr = listener.local_addr().unwrap();
     let router = axum::Router::new().fallback(|| async { "ok" });
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = runtime.spawn(http::serve(listener, router, async move {
+    let shutdown = async move {
         let _ = stopped.await;
-    }));
+    };
+    let server = runtime.spawn(http::serve_with(listener, router, shutdown, cap));
+    Served {
+        runtime,
+        addr,
+        stop,
+        server,
+    }
+}
+
+#[test]
+fn half_a_header_is_closed_and_a_whole_request_answered() {
+    let Served {
+        runtime,
+        addr,
+        stop,
+        server,
+    } = served(http::MAX_CONNECTIONS);
 
     let mut slow: Vec<TcpStream> = (0..50)
         .map(|_| {
@@ -58,21 +82,12 @@ fn half_a_header_is_closed_and_a_whole_request_answered() {
 
 #[test]
 fn a_connection_beyond_the_cap_is_answered_503_at_once() {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
-    let router = axum::Router::new().fallback(|| async { "ok" });
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = runtime.spawn(http::serve_with(
-        listener,
-        router,
-        async move {
-            let _ = stopped.await;
-        },
-        2,
-    ));
+    let Served {
+        runtime,
+        addr,
+        stop,
+        server,
+    } = served(2);
     // Two connections hold the two places with half a header.
     let held: Vec<TcpStream> = (0..2)
         .map(|_| {

@@ -107,7 +107,10 @@ impl Endpoint {
             .await
             // Without the URL: an endpoint's URL often holds a secret in its query (`sig=`).
             .map_err(|error| {
-                Failure::new(format!("cannot post: {}", causes(&error.without_url())))
+                Failure::new(format!(
+                    "cannot post: {}",
+                    crate::error::with_causes(&error.without_url())
+                ))
             })?;
         let status = answer.status();
         if status.is_success() {
@@ -123,18 +126,6 @@ impl Endpoint {
         }
         Err(failure)
     }
-}
-
-/// An error with its causes.
-fn causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(next) = cause {
-        text.push_str(": ");
-        text.push_str(&next.to_string());
-        cause = next.source();
-    }
-    text
 }
 
 /// `Retry-After` in seconds or as an HTTP date, at most an hour.

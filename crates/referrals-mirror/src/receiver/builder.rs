@@ -1,13 +1,12 @@
 //! How a [`Receiver`] is made, and its settings.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use referrals_client::Client;
 use referrals_events::Verifier;
 use tokio::sync::Notify;
-use tokio::time::Instant;
 
 use super::metrics::Metrics;
 use super::notice::{Listener, Notice};
@@ -124,10 +123,8 @@ impl ReceiverBuilder {
                 pace: Pace::new(self.reads_per_second),
                 read_concurrency: self.read_concurrency,
                 max_connections: self.max_connections,
-                metrics: Metrics::try_new()
+                metrics: Metrics::try_new(self.every)
                     .map_err(|error| Error::Receiver(format!("the metrics: {error}")))?,
-                began: Instant::now(),
-                last_sync: Mutex::new(None),
                 listener: self.listener,
             }),
         })

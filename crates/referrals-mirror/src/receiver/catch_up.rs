@@ -23,13 +23,11 @@ pub(super) async fn catch_up(shared: Arc<Shared>, stop: watch::Receiver<bool>) {
         let took = began.elapsed();
         match synced {
             Ok(report) => {
-                let outcome = if report.skipped { "skipped" } else { "ok" };
-                shared.metrics.synced(outcome, took, report.changed);
-                shared.synced_at(Instant::now());
+                shared.metrics.sync.ran(took, Some(&report));
                 shared.notice(&Notice::Synced(&report));
             }
             Err(error) => {
-                shared.metrics.synced("failed", took, 0);
+                shared.metrics.sync.ran(took, None);
                 super::failed(&shared, "the catch-up sync", &error);
             }
         }

@@ -16,17 +16,12 @@
 //! | `referrals_mirror_rows` | referrals in the mirror |
 //! | `referrals_feed_consumer_lag{consumer}` | changes logged after each feed consumer's position |
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use prometheus::{
-    Encoder as _, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge,
-    IntGaugeVec, Opts, Registry, TextEncoder,
-};
+use prometheus::{Gauge, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 
 use super::store::Gauges;
-
-/// The content type of `/metrics`: the Prometheus text format.
-pub(crate) const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+use super::sync_health::SyncMetrics;
 
 /// The receiver's metrics.
 pub(crate) struct Metrics {
@@ -37,12 +32,9 @@ pub(crate) struct Metrics {
     oldest: Gauge,
     failures: IntCounter,
     reads: IntCounterVec,
-    syncs: IntCounterVec,
-    sync_duration: Histogram,
-    last_success: Gauge,
-    changes: IntCounter,
+    /// The catch-up sync's, and the mirror's rows.
+    pub(crate) sync: SyncMetrics,
     up: IntGauge,
-    rows: IntGauge,
     lags: IntGaugeVec,
 }
 
@@ -55,7 +47,7 @@ fn opts(name: &str, help: &str) -> Opts {
 impl Metrics {
     /// The metrics, registered (an error only if a name below were invalid: a test makes
     /// them).
-    pub(crate) fn try_new() -> prometheus::Result<Self> {
+    pub(crate) fn try_new(every: Duration) -> prometheus::Result<Self> {
         let help = "Callbacks by outcome, and the check that refused them";
         let callbacks = IntCounterVec::new(
             opts("referrals_callbacks_total", help),
@@ -71,22 +63,8 @@ impl Metrics {
         let failures = IntCounter::with_opts(opts("referrals_event_failures_total", help))?;
         let help = "Reads of referrals for events, by outcome";
         let reads = IntCounterVec::new(opts("referrals_reads_total", help), &["outcome"])?;
-        let help = "Catch-up syncs, by outcome";
-        let syncs = IntCounterVec::new(opts("referrals_sync_runs_total", help), &["outcome"])?;
-        let help = "How long each catch-up sync took, in seconds";
-        let buckets = prometheus::exponential_buckets(0.05, 2.0, 14)?;
-        let sync_duration = Histogram::with_opts(
-            HistogramOpts::new("referrals_sync_duration_seconds", help).buckets(buckets),
-        )?;
-        let help = "When the last catch-up sync ended well, in seconds since the Unix epoch";
-        let name = "referrals_sync_last_success_timestamp_seconds";
-        let last_success = Gauge::with_opts(opts(name, help))?;
-        let help = "Referrals that the catch-up syncs changed";
-        let changes = IntCounter::with_opts(opts("referrals_sync_changes_total", help))?;
         let help = "Whether the mirror answers (1) or not (0)";
         let up = IntGauge::with_opts(opts("referrals_mirror_up", help))?;
-        let help = "Referrals in the mirror";
-        let rows = IntGauge::with_opts(opts("referrals_mirror_rows", help))?;
         let help = "Changes logged after the position of each consumer of the change feed";
         let lags = IntGaugeVec::new(opts("referrals_feed_consumer_lag", help), &["consumer"])?;
         let registry = Registry::new();
@@ -96,13 +74,9 @@ impl Metrics {
         registry.register(Box::new(oldest.clone()))?;
         registry.register(Box::new(failures.clone()))?;
         registry.register(Box::new(reads.clone()))?;
-        registry.register(Box::new(syncs.clone()))?;
-        registry.register(Box::new(sync_duration.clone()))?;
-        registry.register(Box::new(last_success.clone()))?;
-        registry.register(Box::new(changes.clone()))?;
         registry.register(Box::new(up.clone()))?;
-        registry.register(Box::new(rows.clone()))?;
         registry.register(Box::new(lags.clone()))?;
+        let sync = SyncMetrics::new(&registry, every)?;
         Ok(Self {
             registry,
             callbacks,
@@ -111,12 +85,8 @@ impl Metrics {
             oldest,
             failures,
             reads,
-            syncs,
-            sync_duration,
-            last_success,
-            changes,
+            sync,
             up,
-            rows,
             lags,
         })
     }
@@ -133,16 +103,6 @@ impl Metrics {
         self.failures.inc();
     }
 
-    /// A catch-up sync that ended after `took`: with the referrals it changed, or failed.
-    pub(crate) fn synced(&self, outcome: &str, took: Duration, changed: u64) {
-        self.syncs.with_label_values(&[outcome]).inc();
-        self.sync_duration.observe(took.as_secs_f64());
-        if outcome != "failed" {
-            self.changes.inc_by(changed);
-            self.last_success.set(unix_now());
-        }
-    }
-
     /// The text of the metrics, with what was read of the mirror now (`None` when it does not
     /// answer).
     pub(crate) fn text(&self, gauges: Option<&Gauges>) -> String {
@@ -154,8 +114,8 @@ impl Metrics {
             self.aside
                 .set(i64::try_from(counts.aside).unwrap_or(i64::MAX));
             self.oldest.set(counts.oldest_pending_seconds);
-            self.rows
-                .set(i64::try_from(gauges.rows).unwrap_or(i64::MAX));
+            let rows = i64::try_from(gauges.rows).unwrap_or(i64::MAX);
+            self.sync.rows.set(rows);
             // Consumers that were removed leave the metrics.
             self.lags.reset();
             for (consumer, lag) in &gauges.lags {
@@ -163,25 +123,15 @@ impl Metrics {
                 self.lags.with_label_values(&[consumer.as_str()]).set(lag);
             }
         }
-        let mut text = Vec::new();
-        // Encoding valid metrics into a Vec does not fail; a failure would leave it short.
-        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut text);
-        String::from_utf8_lossy(&text).into_owned()
+        super::sync_health::text(&self.registry)
     }
-}
-
-/// Seconds since the Unix epoch, now.
-pub(crate) fn unix_now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |since| since.as_secs_f64())
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn the_metrics_are_valid_and_distinct() {
-        let metrics = super::Metrics::try_new().unwrap();
+        let metrics = super::Metrics::try_new(std::time::Duration::from_secs(60)).unwrap();
         metrics.callback("accepted", "");
         assert!(metrics.text(None).contains("referrals_mirror_up 0"));
     }

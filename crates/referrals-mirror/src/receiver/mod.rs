@@ -41,23 +41,24 @@ mod observe;
 #[cfg(feature = "postgres")]
 mod reconnect;
 mod store;
+mod sync_health;
 mod work;
 
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::routing::MethodRouter;
 use referrals_client::Client;
 use referrals_events::{MAX_BODY, Verifier};
 use tokio::sync::{Notify, watch};
-use tokio::time::Instant;
 
 pub use builder::ReceiverBuilder;
 pub use notice::Notice;
 use notice::{Listener, failed, pause, with_causes};
 use store::Store;
+pub use sync_health::SyncObserver;
 pub use work::MAX_ATTEMPTS;
 
 use crate::{Error, Opened};
@@ -82,30 +83,12 @@ struct Shared {
     /// The most connections that [`Receiver::serve`] serves at once.
     max_connections: usize,
     metrics: metrics::Metrics,
-    /// When the receiver was made.
-    began: Instant,
-    /// When the last catch-up sync ended well.
-    last_sync: Mutex<Option<Instant>>,
     listener: Listener,
 }
 
 impl Shared {
     fn notice(&self, notice: &Notice<'_>) {
         (self.listener)(notice);
-    }
-
-    fn synced_at(&self, at: Instant) {
-        *self
-            .last_sync
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(at);
-    }
-
-    fn last_synced(&self) -> Option<Instant> {
-        *self
-            .last_sync
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
     }
 }
 

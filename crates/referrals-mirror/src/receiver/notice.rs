@@ -86,17 +86,7 @@ pub enum Notice<'a> {
 /// A function that hears a receiver's notices.
 pub(super) type Listener = Arc<dyn Fn(&Notice<'_>) + Send + Sync>;
 
-/// An error with its causes, on one line.
-pub(super) fn with_causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(next) = cause {
-        text.push_str(": ");
-        text.push_str(&next.to_string());
-        cause = next.source();
-    }
-    text
-}
+pub(super) use crate::error::with_causes;
 
 /// Tells that `doing` failed.
 pub(super) fn failed(shared: &Shared, doing: &'static str, error: &dyn std::error::Error) {

@@ -5,30 +5,24 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
 use super::Shared;
+use super::sync_health::{CONTENT_TYPE, ready_answer};
 
 pub(super) async fn healthz() -> &'static str {
     "ok\n"
 }
 
 pub(super) async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
-    match readiness(&shared).await {
-        Ok(()) => (StatusCode::OK, "ready\n".to_owned()).into_response(),
-        Err(why) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("not ready: {why}\n"),
-        )
-            .into_response(),
-    }
+    ready_answer(readiness(&shared).await)
 }
 
 pub(super) async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
     let gauges = shared.store.gauges().await.ok();
     let text = shared.metrics.text(gauges.as_ref());
-    ([(header::CONTENT_TYPE, super::metrics::CONTENT_TYPE)], text).into_response()
+    ([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response()
 }
 
 /// Whether the receiver is ready, or why not.
@@ -36,20 +30,5 @@ pub(super) async fn readiness(shared: &Shared) -> Result<(), String> {
     if let Err(error) = shared.store.event_counts().await {
         return Err(format!("the mirror does not answer: {error}"));
     }
-    let limit = shared.every.saturating_mul(2);
-    let (since, what) = match shared.last_synced() {
-        Some(at) => (at.elapsed(), "the last catch-up sync that ended well"),
-        None => (
-            shared.began.elapsed(),
-            "the start, and no catch-up sync ended well since",
-        ),
-    };
-    if since > limit {
-        return Err(format!(
-            "{what} was {} s ago, more than twice the interval ({} s)",
-            since.as_secs(),
-            limit.as_secs()
-        ));
-    }
-    Ok(())
+    shared.metrics.sync.readiness()
 }
