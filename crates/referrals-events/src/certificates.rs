@@ -40,23 +40,36 @@ pub(crate) struct Certificates {
     /// The URLs whose fetch failed in the last minute, and why: named again, they are refused
     /// without a fetch, so that one bad URL costs one fetch a minute however often it comes.
     failed: Mutex<HashMap<String, (Instant, Rejection)>>,
+    /// The signers checked, by the URL that named them ([`crate::signers`]).
+    pub(crate) signers: crate::signers::Signers,
 }
 
-/// The certificates fetched, by URL, each with when it was last used.
+/// The certificates fetched, by URL, each with when it was last used and when it was
+/// fetched: an entry older than [`crate::signers::RECHECK`] is fetched again.
 #[derive(Default)]
 struct Cache {
-    entries: HashMap<String, (Arc<Vec<CertificateDer<'static>>>, u64)>,
+    entries: HashMap<String, Entry>,
     clock: u64,
+}
+
+/// The certificates of a URL, when they were last used (the cache's clock), and fetched.
+struct Entry {
+    chain: Arc<Vec<CertificateDer<'static>>>,
+    used: u64,
+    fetched: Instant,
 }
 
 impl Cache {
     fn get(&mut self, url: &str) -> Option<Arc<Vec<CertificateDer<'static>>>> {
         self.clock = self.clock.wrapping_add(1);
         let clock = self.clock;
-        self.entries.get_mut(url).map(|(chain, used)| {
-            *used = clock;
-            Arc::clone(chain)
-        })
+        let entry = self.entries.get_mut(url)?;
+        if entry.fetched.elapsed() >= crate::signers::RECHECK {
+            self.entries.remove(url);
+            return None;
+        }
+        entry.used = clock;
+        Some(Arc::clone(&entry.chain))
     }
 
     /// Keeps `chain`, putting out the least recently used entry when full.
@@ -65,14 +78,19 @@ impl Cache {
             let oldest = self
                 .entries
                 .iter()
-                .min_by_key(|(_, (_, used))| *used)
+                .min_by_key(|(_, entry)| entry.used)
                 .map(|(url, _)| url.clone());
             if let Some(oldest) = oldest {
                 self.entries.remove(&oldest);
             }
         }
         self.clock = self.clock.wrapping_add(1);
-        self.entries.insert(url.to_owned(), (chain, self.clock));
+        let entry = Entry {
+            chain,
+            used: self.clock,
+            fetched: Instant::now(),
+        };
+        self.entries.insert(url.to_owned(), entry);
     }
 }
 
@@ -105,6 +123,7 @@ impl Certificates {
             cache: Mutex::new(Cache::default()),
             fetching: tokio::sync::Mutex::new(Vec::new()),
             failed: Mutex::new(HashMap::new()),
+            signers: crate::signers::Signers::default(),
         }
     }
 
@@ -219,6 +238,11 @@ impl Certificates {
         self.lock().insert(url, Arc::new(certificates));
     }
 
+    /// Puts the certificates of `url` out of the cache.
+    pub(crate) fn forget(&self, url: &str) {
+        self.lock().entries.remove(url);
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Cache> {
         self.cache
             .lock()
@@ -258,17 +282,17 @@ impl Certificates {
     /// Checks `chain` (the end entity first): it leads to a trusted root and is valid now, and
     /// the end entity was issued to the organization expected, with an RSA key of 2048 bits or
     /// more.
-    pub(crate) fn check<'a>(
+    pub(crate) fn check(
         &self,
         url: &Url,
-        chain: &'a [CertificateDer<'static>],
-    ) -> Result<EndEntityCert<'a>, Rejection> {
+        chain: &[CertificateDer<'static>],
+    ) -> Result<(), Rejection> {
         let invalid = |why: String| Rejection::Certificate(url.to_string(), why);
-        let end_entity = self.verify_chain(chain).map_err(invalid)?;
+        self.verify_chain(chain).map_err(invalid)?;
         if let Some(leaf) = chain.first() {
             self.check_subject(leaf)?;
         }
-        Ok(end_entity)
+        Ok(())
     }
 
     /// Checks that `chain` (the end entity first, then intermediates) leads to a trusted root,

@@ -34,6 +34,11 @@
 //! signature of the exact body bytes. Then the body is read as the document's `WebhookEvent`;
 //! the referral's id is the last segment of `ResourceUri`.
 //!
+//! A certificate that passed its checks is not checked again for each callback: the callbacks
+//! that name its URL cost the verification of their signature alone, until an hour has passed
+//! (the file is then fetched and checked again) or a certificate of its chain stops being
+//! valid, whichever comes first. A certificate that then fails is put out of the cache.
+//!
 //! The cryptography is rustls-webpki's and ring's; the certificate is read with x509-parser.
 //! Nothing in a callback prevents a replay of a genuine one: a receiver that writes only newer
 //! versions, as `referrals-mirror` does, is not harmed by one.
@@ -41,6 +46,7 @@
 mod aia;
 mod certificates;
 mod rejection;
+mod signers;
 mod verify;
 
 use std::time::Duration;

@@ -144,6 +144,11 @@ impl Signer {
         &self.certificate_der
     }
 
+    /// The signing key's public half, `RSAPublicKey` DER (as ring verifies with it).
+    pub fn public_key_der(&self) -> &[u8] {
+        self.key.public().as_ref()
+    }
+
     /// `Signature <base64>` of `body`: RSA PKCS#1 v1.5 with SHA-256.
     pub fn sign(&self, body: &[u8]) -> Result<String, SignerError> {
         let mut signature = vec![0; self.key.public().modulus_len()];
