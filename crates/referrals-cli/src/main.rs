@@ -1,6 +1,7 @@
 //! `referrals`: the Partner API for referrals from the command line. See `referrals --help`,
 //! and the README's "For partners".
 
+mod allocator;
 mod api;
 mod auth;
 mod changes;
@@ -362,6 +363,7 @@ fn command() -> clap::Command {
 }
 
 fn main() -> ExitCode {
+    allocator::tune();
     let matches = match command().try_get_matches() {
         Ok(matches) => matches,
         Err(error) => {

@@ -2,7 +2,6 @@
 //! body of an unexpected error answer up to `max_error_body`. A server must not be able to fill
 //! the client's memory.
 
-use futures_util::StreamExt;
 use reqwest::ResponseBuilderExt;
 
 use crate::context;
@@ -28,14 +27,13 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The same answer, whose body fails with [`BodyTooLarge`] once more than `limit` bytes have
 /// arrived: generated code reads bodies whole.
+///
+/// The body is gathered here into one buffer of its announced length and handed on as one
+/// chunk, each chunk from the connection copied and let go at once. Handed on as they came,
+/// the chunks would keep the connection's whole read buffers alive (hyper cuts them out of
+/// it, and grows it to 400 KiB on a fast link) until the page was read, for every request
+/// in flight.
 pub(crate) fn capped(response: reqwest::Response, limit: usize) -> reqwest::Response {
-    // Told in advance: fail on the first read, without reading the body.
-    let known_too_large = response
-        .content_length()
-        .is_some_and(|length| length > limit as u64);
-    if known_too_large {
-        context::record(|call| call.too_large = Some(limit));
-    }
     let mut builder = http::Response::builder()
         .status(response.status())
         .version(response.version())
@@ -43,34 +41,34 @@ pub(crate) fn capped(response: reqwest::Response, limit: usize) -> reqwest::Resp
     if let Some(headers) = builder.headers_mut() {
         *headers = response.headers().clone();
     }
-    let mut seen = 0usize;
-    let mut failed = known_too_large;
-    let stream = response.bytes_stream().map(move |chunk| {
-        if failed {
-            return Err(Box::new(BodyTooLarge { limit }) as BoxError);
-        }
-        let chunk = chunk.map_err(|error| Box::new(error) as BoxError)?;
-        seen = seen.saturating_add(chunk.len());
-        if seen > limit {
-            failed = true;
-            context::record(|call| call.too_large = Some(limit));
-            return Err(Box::new(BodyTooLarge { limit }));
-        }
-        Ok(chunk)
-    });
-    // Stop at the first error, so that nothing more is read from the connection.
-    let stream = stream.scan(false, |stopped, item| {
-        if *stopped {
-            return futures_util::future::ready(None);
-        }
-        *stopped = item.is_err();
-        futures_util::future::ready(Some(item))
-    });
-    match builder.body(reqwest::Body::wrap_stream(stream)) {
+    let body = futures_util::stream::once(gathered(response, limit));
+    match builder.body(reqwest::Body::wrap_stream(body)) {
         Ok(response) => reqwest::Response::from(response),
         // The parts came from a valid answer; this is not reached.
         Err(_) => reqwest::Response::from(http::Response::new(reqwest::Body::from(Vec::new()))),
     }
+}
+
+/// The whole body of `response` in one buffer, or [`BodyTooLarge`] as soon as it is known to
+/// be larger than `limit` (told in advance: before any of it is read).
+async fn gathered(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, BoxError> {
+    let too_large = || {
+        context::record(|call| call.too_large = Some(limit));
+        Box::new(BodyTooLarge { limit }) as BoxError
+    };
+    let announced = response.content_length();
+    if announced.is_some_and(|length| length > limit as u64) {
+        return Err(too_large());
+    }
+    let capacity = announced.map_or(0, |length| usize::try_from(length).unwrap_or(limit));
+    let mut body = Vec::with_capacity(capacity.min(limit));
+    while let Some(chunk) = response.chunk().await.map_err(Box::new)? {
+        if chunk.len() > limit - body.len() {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// Whether `error`, or one of its causes, is [`BodyTooLarge`].

@@ -1,7 +1,8 @@
 //! The pages of an export's parts, asked for by a few tasks at once: each task reads one part
 //! after another, a part's pages in their order; every request waits for a permit of the
-//! shared [`Concurrency`], which the service's 429 answers make scarcer. The channel holds a
-//! page per task at most, so memory stays flat whatever the export's size.
+//! shared [`Concurrency`], which the service's 429 answers make scarcer. A task asks for a
+//! page only once the channel has room for it: the pages asked for and those read but not yet
+//! written are at most one per task, so memory stays flat whatever the export's size.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -92,6 +93,12 @@ async fn read(
         mut count,
     } = job;
     loop {
+        // A place in the channel first: a page is asked for only when there is room for it,
+        // so that the pages in memory (asked for, or read and waiting) are at most as many
+        // as the tasks, however slowly they are written.
+        let Ok(room) = sender.reserve().await else {
+            return false;
+        };
         let page = if count {
             let counted = query.clone().count(true);
             concurrency.send(client.list_page(&counted, None)).await
@@ -105,7 +112,8 @@ async fn read(
             Ok(page) => (false, page.next().ok().flatten().cloned()),
             Err(_) => (true, None),
         };
-        if sender.send(Fetched { part, page }).await.is_err() || failed {
+        room.send(Fetched { part, page });
+        if failed {
             return false;
         }
         match after {

@@ -38,7 +38,7 @@ use crate::{Context, QueryArgs, Usage};
 /// How long pages are written between two checkpoints, at most.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 /// The buffer of each part's file.
-const PART_BUFFER: usize = 1 << 15;
+const PART_BUFFER: usize = 1 << 13;
 
 /// The options of `export`; the filter flags are added from the document's tables.
 #[derive(Debug, clap::Args)]
