@@ -21,7 +21,10 @@ pub fn run(binaries: &Path, scratch: &Path) -> Result<(), String> {
     );
     println!("verifications per second, one core, certificate cached: {verified:>8.0}");
     println!("bare ring RSA-2048 verifications of the body, same core:  {bare:>8.0}");
-    println!("ratio verifier / bare ring:                               {:>8.2}", verified / bare);
+    println!(
+        "ratio verifier / bare ring:                               {:>8.2}",
+        verified / bare
+    );
     let root = scratch.join("events-root.pem");
     let root_text = root.to_string_lossy().into_owned();
     // A root of an earlier run would be read before the sandbox writes its own.

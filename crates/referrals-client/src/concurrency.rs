@@ -3,6 +3,11 @@
 //! does with its window), and far more slowly to the limit that met the last 429, so that a
 //! reader finds the pace the service allows by itself and stays near it.
 //!
+//! The first 429 of a stretch also teaches the service's rate: from then on requests start at
+//! even intervals at a little under it (the answers not refused during the 429's `Retry-After`
+//! before it, a second), growing by 2% after each 10 s without a 429; and the limit is never
+//! halved under the requests in flight that this pace needs. [`Concurrency::rate`] tells it.
+//!
 //! [`Concurrency::send`] runs a call of this crate's client under a permit. While the call's
 //! retry loop waits out a 429 (`Retry-After`), its permit is lent back, and while any call
 //! waits one out, no new request starts: the service asked the client to wait, and a request
@@ -40,6 +45,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use crate::pace::Pace;
 
 use crate::query::{OrderBy, Query, Select, SortKey};
 use crate::{Client, Error, Page};
@@ -81,6 +89,8 @@ struct State {
     generation: u64,
     answers: u64,
     throttled: u64,
+    /// The pace learnt from the 429s ([`crate::pace`]).
+    pace: Pace,
 }
 
 /// The right to send one request; dropping it gives the right back.
@@ -89,6 +99,7 @@ struct State {
 pub struct Permit {
     shared: Arc<Shared>,
     generation: u64,
+    started: Instant,
 }
 
 impl Concurrency {
@@ -107,6 +118,7 @@ impl Concurrency {
                     generation: 0,
                     answers: 0,
                     throttled: 0,
+                    pace: Pace::new(),
                 }),
                 released: Notify::new(),
             }),
@@ -119,6 +131,7 @@ impl Concurrency {
         Permit {
             shared: Arc::clone(&self.shared),
             generation,
+            started: Instant::now(),
         }
     }
 
@@ -134,14 +147,15 @@ impl Concurrency {
             throttled: AtomicU32::new(0),
             ended_throttled: AtomicBool::new(false),
         });
+        let started = Instant::now();
         let output = LOAN.scope(Arc::clone(&loan), call).await;
         let throttled = loan.throttled.load(Ordering::Relaxed);
         let mut state = self.shared.lock();
         state.record(throttled);
         if loan.ended_throttled.load(Ordering::Relaxed) {
-            state.throttle(loan.generation.load(Ordering::Relaxed));
+            state.throttle(loan.generation.load(Ordering::Relaxed), None);
         } else if throttled == 0 {
-            state.calm();
+            state.calm(started.elapsed());
         }
         drop(state);
         output
@@ -150,6 +164,12 @@ impl Concurrency {
     /// How many requests are allowed at once now.
     pub fn limit(&self) -> usize {
         self.shared.lock().limit
+    }
+
+    /// How many requests a second may start, once a 429 taught the service's rate
+    /// (the crate's `pace` module); `None` before.
+    pub fn rate(&self) -> Option<f64> {
+        self.shared.lock().pace.rate()
     }
 
     /// The answers recorded, and how many 429s they met.
@@ -166,21 +186,28 @@ impl Shared {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Waits until one more request is allowed, takes its place, and gives the generation of
-    /// the limit it was allowed under.
+    /// Waits until one more request is allowed, takes its place, waits for its start under
+    /// the pace, and gives the generation of the limit it was allowed under.
     async fn acquire(&self) -> u64 {
         loop {
             let released = self.released.notified();
             tokio::pin!(released);
             released.as_mut().enable();
-            {
+            let taken = {
                 let mut state = self.lock();
-                if state.active < state.limit && state.waiting == 0 {
+                (state.active < state.limit && state.waiting == 0).then(|| {
                     state.active += 1;
-                    return state.generation;
+                    (state.generation, state.pace.start(Instant::now()))
+                })
+            };
+            match taken {
+                Some((generation, Some(start))) => {
+                    tokio::time::sleep_until(start).await;
+                    return generation;
                 }
+                Some((generation, None)) => return generation,
+                None => released.await,
             }
-            released.await;
         }
     }
 
@@ -203,18 +230,23 @@ impl State {
         self.throttled = self.throttled.saturating_add(u64::from(throttled));
     }
 
-    /// A 429 to a request allowed under `generation`: the first of a generation halves the
-    /// limit.
-    fn throttle(&mut self, generation: u64) {
+    /// A 429 to a request allowed under `generation`, which asked to wait `window`
+    /// (`Retry-After`; `None`: not told): the first of a generation teaches the pace and halves
+    /// the limit, never under what the pace needs.
+    fn throttle(&mut self, generation: u64, window: Option<std::time::Duration>) {
         if generation == self.generation {
+            self.pace
+                .refused(Instant::now(), window.unwrap_or(std::time::Duration::ZERO));
             self.refused = Some(self.limit);
-            self.limit = (self.limit / 2).max(1);
+            self.limit = (self.limit / 2).max(self.pace.needed()).min(self.ceiling);
             self.generation = self.generation.wrapping_add(1);
         }
         self.calm = 0;
     }
 
-    fn calm(&mut self) {
+    /// An answer that was not a 429, after `took`.
+    fn calm(&mut self, took: std::time::Duration) {
+        self.pace.answered(Instant::now(), took);
         self.calm = self.calm.saturating_add(1);
         let cautious = self
             .refused
@@ -242,9 +274,9 @@ impl Permit {
         let mut state = self.shared.lock();
         state.record(throttled);
         if throttled > 0 {
-            state.throttle(self.generation);
+            state.throttle(self.generation, None);
         } else {
-            state.calm();
+            state.calm(self.started.elapsed());
         }
     }
 }
@@ -301,16 +333,17 @@ pub(crate) fn answer(throttled: bool) {
     });
 }
 
-/// Waits out a 429 (`wait`). In [`Concurrency::send`], the call's permit is lent back
-/// meanwhile (the first 429 of a generation halves the limit), no new request starts until
-/// the wait is over, and the call then waits for a permit again.
-pub(crate) async fn wait_out(wait: impl Future<Output = ()>) {
+/// Waits out a 429 (`wait`, which lasts `window`: its `Retry-After`). In
+/// [`Concurrency::send`], the call's permit is lent back meanwhile (the first 429 of a
+/// generation teaches the pace and halves the limit), no new request starts until the wait is
+/// over, and the call then waits for a permit again.
+pub(crate) async fn wait_out(window: std::time::Duration, wait: impl Future<Output = ()>) {
     let Ok(loan) = LOAN.try_with(Arc::clone) else {
         return wait.await;
     };
     {
         let mut state = loan.shared.lock();
-        state.throttle(loan.generation.load(Ordering::Relaxed));
+        state.throttle(loan.generation.load(Ordering::Relaxed), Some(window));
         state.active = state.active.saturating_sub(1);
         state.waiting += 1;
         loan.place.store(LENT, Ordering::Relaxed);
@@ -439,7 +472,14 @@ mod tests {
         for _ in 0..10 {
             concurrency.permit().await.answered(1);
         }
-        assert_eq!(concurrency.limit(), 1, "never under one");
+        // Halved down to what the pace learnt from these 429s needs: its rate (about a
+        // thousand a second) times a round trip of microseconds, and one more.
+        assert!(concurrency.rate().is_some());
+        assert!(
+            (1..=2).contains(&concurrency.limit()),
+            "{}",
+            concurrency.limit()
+        );
     }
 
     #[tokio::test]
@@ -503,7 +543,7 @@ mod tests {
     /// `resume` sends, then an answer that is not.
     async fn throttled_once(resume: tokio::sync::oneshot::Receiver<()>) -> &'static str {
         answer(true);
-        wait_out(async {
+        wait_out(std::time::Duration::from_secs(1), async {
             let _ = resume.await;
         })
         .await;
@@ -575,7 +615,7 @@ mod tests {
         assert_eq!(concurrency.limit(), 5);
         // Outside `send`, answers and waits are nobody's business.
         answer(true);
-        wait_out(async {}).await;
+        wait_out(std::time::Duration::from_secs(1), async {}).await;
         assert_eq!(concurrency.answers(), (17, 1));
     }
 

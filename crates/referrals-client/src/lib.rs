@@ -51,6 +51,7 @@ pub mod env;
 mod error;
 pub mod flat;
 mod limits;
+mod pace;
 mod paging;
 mod pipeline;
 mod raw;

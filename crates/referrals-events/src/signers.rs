@@ -116,9 +116,9 @@ impl Certificates {
     fn checked(&self, url: &Url, chain: &[CertificateDer<'static>]) -> Result<Signer, Rejection> {
         let checked_at = Instant::now();
         self.check(url, chain)?;
-        let leaf = chain.first().ok_or_else(|| {
-            Rejection::Certificate(url.to_string(), "no certificate".to_owned())
-        })?;
+        let leaf = chain
+            .first()
+            .ok_or_else(|| Rejection::Certificate(url.to_string(), "no certificate".to_owned()))?;
         let key = rsa_key(leaf)?;
         let valid_until = chain
             .iter()

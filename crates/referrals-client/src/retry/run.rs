@@ -67,7 +67,7 @@ pub(crate) async fn execute(
             "retrying"
         );
         if throttled {
-            crate::concurrency::wait_out(clock.sleep(wait)).await;
+            crate::concurrency::wait_out(wait, clock.sleep(wait)).await;
         } else {
             clock.sleep(wait).await;
         }
