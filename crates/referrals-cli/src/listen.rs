@@ -57,7 +57,7 @@ pub struct Args {
     #[arg(long, value_name = "DURATION", default_value = "1d", value_parser = crate::mirror::skew)]
     replay_window: Duration,
     /// At most how many referrals are read a second for events, whatever arrives.
-    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_name = "N", default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
     reads_per_second: u32,
     /// At most how many connections are served at once; one beyond is answered 503 and closed
     /// (over TLS, closed).

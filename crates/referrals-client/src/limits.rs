@@ -28,11 +28,12 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// The same answer, whose body fails with [`BodyTooLarge`] once more than `limit` bytes have
 /// arrived: generated code reads bodies whole.
 ///
-/// The body is gathered here into one buffer of its announced length and handed on as one
-/// chunk, each chunk from the connection copied and let go at once. Handed on as they came,
+/// The body of a success is gathered here into one buffer of its announced length and handed
+/// on as one chunk, each chunk from the connection copied and let go at once. Handed on as they came,
 /// the chunks would keep the connection's whole read buffers alive (hyper cuts them out of
 /// it, and grows it to 400 KiB on a fast link) until the page was read, for every request
-/// in flight.
+/// in flight. The body of an error is passed on as it comes, so that only as much of it as is
+/// kept (`max_error_body`) is read.
 pub(crate) fn capped(response: reqwest::Response, limit: usize) -> reqwest::Response {
     let mut builder = http::Response::builder()
         .status(response.status())
@@ -41,12 +42,50 @@ pub(crate) fn capped(response: reqwest::Response, limit: usize) -> reqwest::Resp
     if let Some(headers) = builder.headers_mut() {
         *headers = response.headers().clone();
     }
-    let body = futures_util::stream::once(gathered(response, limit));
-    match builder.body(reqwest::Body::wrap_stream(body)) {
+    let body = if response.status().is_success() {
+        reqwest::Body::wrap_stream(futures_util::stream::once(gathered(response, limit)))
+    } else {
+        streamed(response, limit)
+    };
+    match builder.body(body) {
         Ok(response) => reqwest::Response::from(response),
         // The parts came from a valid answer; this is not reached.
         Err(_) => reqwest::Response::from(http::Response::new(reqwest::Body::from(Vec::new()))),
     }
+}
+
+/// The body of `response` as it comes, failing with [`BodyTooLarge`] past `limit` (told in
+/// advance: on the first read) and ending at the first error.
+fn streamed(response: reqwest::Response, limit: usize) -> reqwest::Body {
+    use futures_util::StreamExt;
+    let mut failed = response
+        .content_length()
+        .is_some_and(|length| length > limit as u64);
+    if failed {
+        context::record(|call| call.too_large = Some(limit));
+    }
+    let mut seen = 0usize;
+    let stream = response.bytes_stream().map(move |chunk| {
+        if failed {
+            return Err(Box::new(BodyTooLarge { limit }) as BoxError);
+        }
+        let chunk = chunk.map_err(|error| Box::new(error) as BoxError)?;
+        seen = seen.saturating_add(chunk.len());
+        if seen > limit {
+            failed = true;
+            context::record(|call| call.too_large = Some(limit));
+            return Err(Box::new(BodyTooLarge { limit }));
+        }
+        Ok(chunk)
+    });
+    let stream = stream.scan(false, |stopped, item| {
+        if *stopped {
+            return futures_util::future::ready(None);
+        }
+        *stopped = item.is_err();
+        futures_util::future::ready(Some(item))
+    });
+    reqwest::Body::wrap_stream(stream)
 }
 
 /// The whole body of `response` in one buffer, or [`BodyTooLarge`] as soon as it is known to

@@ -73,18 +73,24 @@ impl Pace {
         self.rate
     }
 
-    /// Takes the next start under the pace: the instant to wait for, or `None` to start now.
-    pub(crate) fn start(&mut self, now: Instant) -> Option<Instant> {
+    /// When the next request may start under the pace, if not now (a rate learnt from a 429
+    /// first, once its wait is over).
+    pub(crate) fn due(&mut self, now: Instant) -> Option<Instant> {
         if let Some((refused, window)) = self.learning.take() {
             self.learn(refused, window);
         }
-        let rate = self.rate?;
+        self.rate?;
+        self.next_start.filter(|next| *next > now)
+    }
+
+    /// Takes a start now: the next is an interval later, or sooner for a request that came
+    /// late to its turn (at most [`CATCH_UP`] turns made up).
+    pub(crate) fn take(&mut self, now: Instant) {
+        let Some(rate) = self.rate else { return };
         let interval = Duration::from_secs_f64(1.0 / rate);
         let earliest = now.checked_sub(interval * CATCH_UP).unwrap_or(now);
         let at = self.next_start.map_or(now, |next| next.max(earliest));
         self.next_start = Some(at + interval);
-        let at = at.max(now);
-        (at > now).then_some(at)
     }
 
     /// An answer that was not a 429, after `took`: remembered for the rate, and the pace grown
@@ -118,6 +124,10 @@ impl Pace {
     /// from it when the next request starts.
     pub(crate) fn refused(&mut self, now: Instant, window: Duration) {
         self.learning = Some((now, window.clamp(SHORTEST_WINDOW, LONGEST_WINDOW)));
+        // The calm that grows the pace starts again.
+        if self.changed.is_some() {
+            self.changed = Some(now);
+        }
     }
 
     /// The rate becomes [`SHARE`] of the requests sent in the `window` before `refused` and
@@ -169,7 +179,7 @@ mod tests {
                 trip,
             );
         }
-        assert_eq!(pace.start(begun), None, "no pace before a 429");
+        assert_eq!(pace.due(begun), None, "no pace before a 429");
         let refused = begun + Duration::from_millis(400);
         pace.refused(refused, Duration::from_secs(1));
         for index in 0..5u64 {
@@ -177,11 +187,12 @@ mod tests {
         }
         pace.answered(refused + trip * 2, trip);
         assert_eq!(pace.rate(), None, "learnt when the next request starts");
-        assert_eq!(pace.start(refused), None);
+        assert_eq!(pace.due(refused), None);
         let rate = pace.rate().expect("a rate");
         assert!((rate - 60.0 * SHARE).abs() < 1e-9, "{rate}");
         // Starts at even intervals: the first now, the next a 1/rate later.
-        let second = pace.start(refused).expect("a wait");
+        pace.take(refused);
+        let second = pace.due(refused).expect("a wait");
         assert_eq!(second - refused, Duration::from_secs_f64(1.0 / rate));
         // 60 a second for 50 ms each: 3 in flight, and one more.
         assert_eq!(pace.needed(), 4);
@@ -196,7 +207,7 @@ mod tests {
         let mut pace = Pace::new();
         let now = Instant::now();
         pace.refused(now, Duration::from_secs(1));
-        assert_eq!(pace.start(now), None);
+        assert_eq!(pace.due(now), None);
         assert_eq!(pace.rate(), None);
         assert_eq!(pace.needed(), 1);
     }

@@ -217,7 +217,7 @@ impl Certificates {
 
     /// Remembers that `url` failed, keeping the failures of the last minute (at most
     /// [`CACHED`] of them).
-    fn remember_failure(&self, url: &str, now: Instant, rejection: &Rejection) {
+    pub(crate) fn remember_failure(&self, url: &str, now: Instant, rejection: &Rejection) {
         let mut failed = self
             .failed
             .lock()

@@ -1,8 +1,8 @@
 //! The signers already checked, by certificate URL: a callback whose URL names one costs its
 //! signature's verification alone. The chain, the organization and the key's size are checked
-//! once per certificate, and again when the entry is [`RECHECK`] old (the chain's cache entry
-//! then is too, so that the file is fetched again) or when a certificate of the chain stops
-//! being valid, whichever comes first.
+//! once per certificate, and again when the check is [`RECHECK`] old (the file itself is
+//! fetched again once its cache entry is that old: a signer rests on a file at most twice that
+//! old) or when the leaf or an issuer fetched for it stops being valid, whichever comes first.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -64,8 +64,9 @@ impl Signers {
             .cloned()
     }
 
-    /// Keeps `signer` for `url`: a full map first loses its stale entries, then one more.
-    fn insert(&self, url: &str, signer: Arc<Signer>) {
+    /// Keeps `signer` for `url` (once a callback's signature verified with it): a full map
+    /// first loses its stale entries, then one more.
+    pub(crate) fn insert(&self, url: &str, signer: Arc<Signer>) {
         let mut kept = self.lock();
         if kept.len() >= KEPT && !kept.contains_key(url) {
             let now = Instant::now();
@@ -90,23 +91,22 @@ impl Signers {
 }
 
 impl Certificates {
-    /// The signer named by the header `text`: checked before and still fresh, or its URL
-    /// allowed, its chain cached or fetched, and checked now. A chain that no longer passes is
-    /// put out of the cache, so that the next callback fetches the file again.
-    pub(crate) async fn signer(&self, text: &str) -> Result<Arc<Signer>, Rejection> {
+    /// The signer named by the header `text`, and whether it was kept already: checked before
+    /// and still fresh, or its URL allowed, its chain cached or fetched, and checked now (the
+    /// caller keeps it once a signature verified with it, so that no stranger fills the map).
+    /// A chain that no longer passes is put out of the cache and its URL refused for a minute,
+    /// then fetched again.
+    pub(crate) async fn signer(&self, text: &str) -> Result<(Arc<Signer>, bool), Rejection> {
         if let Some(signer) = self.signers.get(text) {
-            return Ok(signer);
+            return Ok((signer, true));
         }
         let url = self.allowed(text)?;
         let chain = self.get(&url).await?;
         match self.checked(&url, &chain) {
-            Ok(signer) => {
-                let signer = Arc::new(signer);
-                self.signers.insert(text, Arc::clone(&signer));
-                Ok(signer)
-            }
+            Ok(signer) => Ok((Arc::new(signer), false)),
             Err(rejection) => {
                 self.forget(url.as_str());
+                self.remember_failure(url.as_str(), Instant::now(), &rejection);
                 Err(rejection)
             }
         }

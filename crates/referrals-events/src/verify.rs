@@ -59,8 +59,11 @@ impl Verifier {
             return Err(Rejection::Algorithm(algorithm.to_owned(), known.join(", ")));
         }
         let signature = decode_signature(signature)?;
-        let signer = self.certificates.signer(url).await?;
+        let (signer, kept) = self.certificates.signer(url).await?;
         signer.verify(body, &signature)?;
+        if !kept {
+            self.certificates.signers.insert(url, signer);
+        }
         event(body)
     }
 }

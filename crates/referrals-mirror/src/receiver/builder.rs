@@ -73,7 +73,7 @@ impl ReceiverBuilder {
         self
     }
 
-    /// At most how many referrals the worker reads a second for events (default: 10, at
+    /// At most how many referrals the worker reads a second for events (default: 200, at
     /// least 1), whatever the events that arrive.
     pub fn reads_per_second(mut self, reads: u32) -> Self {
         self.reads_per_second = reads.max(1);

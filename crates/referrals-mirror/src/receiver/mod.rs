@@ -117,7 +117,7 @@ impl Receiver {
             every: Duration::from_secs(300),
             skew: Duration::from_secs(120),
             replays: Duration::from_secs(86_400),
-            reads_per_second: 10,
+            reads_per_second: 200,
             read_concurrency: 4,
             max_connections: http::MAX_CONNECTIONS,
             listener: Arc::new(notice::trace),
