@@ -98,7 +98,48 @@ pub(crate) async fn sync_to(
     })
 }
 
-/// One run of the client's sync, to its end or to a stop.
+/// How many referrals a sync gathers before it writes them with its state: batches that
+/// arrive together are written in one transaction, which writes each page of the database and
+/// of its indexes once for all of them, not once for each batch.
+const GROUP_ROWS: usize = 1_000;
+
+/// How long the batches gathered wait at most for the next one before they are written.
+const GROUP_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// The batches gathered and not yet written: their referrals, the state after the last, and
+/// when the group is to be written even if no batch comes.
+#[derive(Default)]
+struct Group {
+    items: Vec<Referral>,
+    state: Option<SyncState>,
+    deadline: Option<tokio::time::Instant>,
+}
+
+impl Group {
+    fn add(&mut self, items: Vec<Referral>, state: SyncState) {
+        self.deadline
+            .get_or_insert_with(|| tokio::time::Instant::now() + GROUP_WAIT);
+        self.items.extend(items);
+        self.state = Some(state);
+    }
+
+    /// Writes the group (the referrals and the state after them, in one transaction), and
+    /// gives how many referrals it held.
+    async fn write(&mut self, target: &mut impl Target) -> Result<u64, Error> {
+        self.deadline = None;
+        let Some(state) = self.state.take() else {
+            return Ok(0);
+        };
+        let items = std::mem::take(&mut self.items);
+        target.write_batch(&items, &state).await?;
+        Ok(items.len() as u64)
+    }
+}
+
+/// One run of the client's sync, to its end or to a stop. The batches are gathered into
+/// groups of [`GROUP_ROWS`] referrals, or what came before the next batch kept them waiting
+/// [`GROUP_WAIT`]; each group is written with the state after its last batch in one
+/// transaction, so that a stop or a failure loses nothing that the state counts as written.
 async fn run(
     target: &mut impl Target,
     client: &Client,
@@ -112,29 +153,56 @@ async fn run(
             path: target.place(),
             source,
         })?;
-    let mut changed = 0u64;
+    let (mut changed, mut group) = (0u64, Group::default());
+    let stopped = |changed| SyncReport {
+        changed,
+        stopped: true,
+        skipped: false,
+    };
     loop {
-        let batch = run.next().await.map_err(|source| Error::Sync {
-            path: target.place(),
-            changed,
-            source,
-        })?;
+        let next = run.next();
+        tokio::pin!(next);
+        let batch = match group.deadline {
+            None => next.await,
+            Some(deadline) => tokio::select! {
+                biased;
+                batch = &mut next => batch,
+                () = tokio::time::sleep_until(deadline) => {
+                    changed = changed.saturating_add(group.write(target).await?);
+                    if after_batch(changed).is_break() {
+                        return Ok(stopped(changed));
+                    }
+                    next.await
+                }
+            },
+        };
+        let batch = match batch {
+            Ok(batch) => batch,
+            Err(source) => {
+                // What was read before the failure is kept: the next sync goes on from there.
+                changed = changed.saturating_add(group.write(target).await?);
+                let path = target.place();
+                return Err(Error::Sync {
+                    path,
+                    changed,
+                    source,
+                });
+            }
+        };
         let Some(mut batch) = batch else {
+            changed = changed.saturating_add(group.write(target).await?);
             return Ok(SyncReport {
                 changed,
                 ..SyncReport::default()
             });
         };
         let items = batch.take_items();
-        let state = batch.commit();
-        target.write_batch(&items, &state).await?;
-        changed = changed.saturating_add(items.len() as u64);
-        if after_batch(changed).is_break() {
-            return Ok(SyncReport {
-                changed,
-                stopped: true,
-                skipped: false,
-            });
+        group.add(items, batch.commit());
+        if group.items.len() >= GROUP_ROWS {
+            changed = changed.saturating_add(group.write(target).await?);
+            if after_batch(changed).is_break() {
+                return Ok(stopped(changed));
+            }
         }
     }
 }
