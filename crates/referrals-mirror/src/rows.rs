@@ -38,6 +38,33 @@ fn replaces(
     }
 }
 
+/// The indexes of `items` to write, one for each id (those without one left out): of two
+/// versions of one id, the later in the batch if it [`replaces`] the earlier (as writing them
+/// in turn would leave), in the order of their first appearance.
+pub(crate) fn newest_of_each_id(items: &[Referral]) -> Vec<usize> {
+    let mut chosen: Vec<usize> = Vec::with_capacity(items.len());
+    let mut by_id: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for (index, referral) in items.iter().enumerate() {
+        let Some(id) = referral.id.as_deref() else {
+            continue;
+        };
+        let Some(&slot) = by_id.get(id) else {
+            by_id.insert(id, chosen.len());
+            chosen.push(index);
+            continue;
+        };
+        if replaces(version(referral), version(&items[chosen[slot]])) {
+            chosen[slot] = index;
+        }
+    }
+    chosen
+}
+
+/// The version of `item` that [`replaces`] compares.
+fn version(item: &Referral) -> (Option<DateTime<Utc>>, Option<&str>) {
+    (item.updated_date_time, item.e_tag.as_deref())
+}
+
 fn instant(text: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(text)
         .ok()
@@ -306,6 +333,29 @@ mod tests {
         DateTime::parse_from_rfc3339(&format!("2024-05-01T00:00:{second:02}Z"))
             .ok()
             .map(|time| time.with_timezone(&Utc))
+    }
+
+    fn referral(id: Option<&str>, second: u32, tag: &str) -> Referral {
+        Referral {
+            id: id.map(str::to_owned),
+            updated_date_time: at(second),
+            e_tag: Some(tag.to_owned()),
+            ..Referral::default()
+        }
+    }
+
+    #[test]
+    fn a_batch_keeps_for_each_id_the_version_that_writing_in_turn_would_leave() {
+        let items = [
+            referral(Some("a"), 2, "a2"),
+            referral(Some("b"), 1, "b1"),
+            referral(None, 1, "x"),
+            referral(Some("a"), 1, "a1"),
+            referral(Some("b"), 3, "b3"),
+            referral(Some("c"), 1, "c1"),
+            referral(Some("c"), 1, "c1"),
+        ];
+        assert_eq!(newest_of_each_id(&items), vec![0, 4, 5]);
     }
 
     #[test]
