@@ -114,9 +114,9 @@ enum Command {
         "  referrals sync --db incoming.sqlite --direction Incoming --every 5m\n",
         "  referrals sync --db postgres://crm@db.internal/referrals --every 5m\n\n",
         "The database holds the table `referrals` (the JSON of each referral and a column for each\n",
-        "member that the document lists as filterable or sortable) and the sync's state; each\n",
-        "page and the state are written in one transaction, so a kill at any moment loses\n",
-        "nothing and duplicates nothing. Ctrl-C stops after the page in hand. A database keeps\n",
+        "member that the document lists as filterable or sortable) and the sync's state; the\n",
+        "pages are written in groups, each with the state in one transaction, so a kill at any\n",
+        "moment loses nothing and duplicates nothing. Ctrl-C stops after the page in hand. A database keeps\n",
         "the filter it was made with; on PostgreSQL, one sync runs at a time."
     ))]
     Sync(mirror::Args),

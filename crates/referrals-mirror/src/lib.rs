@@ -22,9 +22,11 @@
 //! ```
 //!
 //! What it promises:
-//! - **Nothing lost, nothing twice.** Each batch of the sync and the sync's state after it are
-//!   written in one transaction: a kill at any moment leaves the state of the last committed
-//!   batch beside exactly the rows of that batch and those before, and the next
+//! - **Nothing lost, nothing twice.** The sync's batches are gathered in groups (1,000
+//!   referrals, or what came before the next batch kept them waiting a quarter of a second),
+//!   and each group and the sync's state after it are written in one transaction: a kill at any
+//!   moment leaves the state of the last committed group beside exactly the rows of that group
+//!   and those before, and the next
 //!   [`Mirror::sync`] goes on from there. A batch delivered again changes nothing.
 //! - **Never backwards.** A row is replaced only by a version that is not older
 //!   ([`Mirror::apply`] for one referral read by a program, such as after an event, and every

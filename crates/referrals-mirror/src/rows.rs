@@ -38,6 +38,7 @@ fn replaces(
     }
 }
 
+#[cfg(feature = "postgres")]
 /// The indexes of `items` to write, one for each id (those without one left out): of two
 /// versions of one id, the later in the batch if it [`replaces`] the earlier (as writing them
 /// in turn would leave), in the order of their first appearance.
@@ -61,6 +62,7 @@ pub(crate) fn newest_of_each_id(items: &[Referral]) -> Vec<usize> {
 }
 
 /// The version of `item` that [`replaces`] compares.
+#[cfg(feature = "postgres")]
 fn version(item: &Referral) -> (Option<DateTime<Utc>>, Option<&str>) {
     (item.updated_date_time, item.e_tag.as_deref())
 }
@@ -335,6 +337,7 @@ mod tests {
             .map(|time| time.with_timezone(&Utc))
     }
 
+    #[cfg(feature = "postgres")]
     fn referral(id: Option<&str>, second: u32, tag: &str) -> Referral {
         Referral {
             id: id.map(str::to_owned),
@@ -345,6 +348,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "postgres")]
     fn a_batch_keeps_for_each_id_the_version_that_writing_in_turn_would_leave() {
         let items = [
             referral(Some("a"), 2, "a2"),

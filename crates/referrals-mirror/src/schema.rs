@@ -3,14 +3,14 @@
 use std::path::Path;
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 use crate::Error;
 
 /// `application_id` of a mirror: "RFRL".
 const APPLICATION_ID: i32 = i32::from_be_bytes(*b"RFRL");
 /// The version of the mirror's tables.
-const SCHEMA_VERSION: i32 = 5;
+const SCHEMA_VERSION: i32 = 4;
 /// The tables of a mirror.
 const SCHEMA: &str = "
 CREATE TABLE referrals (
@@ -21,7 +21,6 @@ CREATE TABLE referrals (
     updatedDateTime TEXT,
     json TEXT NOT NULL
 );
-CREATE INDEX referrals_by_updatedDateTime ON referrals (updatedDateTime);
 CREATE TABLE sync_state (
     one INTEGER PRIMARY KEY CHECK (one = 1),
     state TEXT NOT NULL,
@@ -29,7 +28,7 @@ CREATE TABLE sync_state (
 );
 ";
 /// The steps from each version to the next: `STEPS[n]` takes version `n + 1` to `n + 2`.
-const STEPS: [&str; 4] = [
+const STEPS: [&str; 3] = [
     // 2: the events received, stored before they are acknowledged.
     "CREATE TABLE events (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -79,11 +78,13 @@ const STEPS: [&str; 4] = [
     ALTER TABLE events ADD COLUMN error TEXT;
     ALTER TABLE events ADD COLUMN announced TEXT;
     CREATE INDEX events_by_digest ON events (digest);",
-    // 5: the index of `updatedDateTime` goes: the column of the member `updated_date_time`
-    // holds the same instants, with an index of its own, and a second index of them cost
-    // each write of a referral one more page.
-    "DROP INDEX IF EXISTS referrals_by_updatedDateTime;",
 ];
+
+/// The index of `updatedDateTime` that mirrors made before: the column of the member
+/// `updated_date_time` holds the same instants with an index of its own, and a second index of
+/// them cost each write of a referral one more page. It is dropped when a mirror is opened (an
+/// index, not a version of the tables: a binary that does not know it reads and writes alike).
+const SECOND_INDEX: &str = "referrals_by_updatedDateTime";
 /// The columns of each table, as this version writes them.
 const COLUMNS: [(&str, &[&str]); 7] = [
     (
@@ -165,16 +166,41 @@ pub(crate) fn open(path: &Path) -> Result<(Connection, Opened), Error> {
     };
     let mut connection = Connection::open_with_flags(path, flags)
         .map_err(|error| Error::sqlite(path, "open it as a SQLite database", error))?;
-    wait_when_busy(&mut connection, path)?;
-    // The WAL is copied into the database every 10,000 pages (40 MiB) rather than SQLite's
-    // 1,000: a page of an index that many writes touch is copied once for all of them.
-    connection
-        .pragma_update(None, "wal_autocheckpoint", CHECKPOINT_PAGES)
-        .map_err(|error| Error::sqlite(path, "set the checkpoint interval", error))?;
+    set_connection(&mut connection, path)?;
     let opened = set_up(&connection, path)?;
     check_tables(&connection, path)?;
     add_member_columns(&connection, path)?;
+    drop_second_index(&connection, path)?;
     Ok((connection, opened))
+}
+
+/// Drops [`SECOND_INDEX`] if the mirror has it.
+fn drop_second_index(connection: &Connection, path: &Path) -> Result<(), Error> {
+    let failed = |error| Error::sqlite(path, "drop the second index of updatedDateTime", error);
+    let found: Option<i64> = connection
+        .query_row(
+            "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?1",
+            [SECOND_INDEX],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(failed)?;
+    if found.is_some() {
+        connection
+            .execute_batch(&format!("DROP INDEX IF EXISTS {SECOND_INDEX};"))
+            .map_err(failed)?;
+    }
+    Ok(())
+}
+
+/// What every connection to a mirror has: it waits when the database is busy, and its commits
+/// copy the WAL into the database every [`CHECKPOINT_PAGES`] pages (40 MiB) rather than
+/// SQLite's 1,000: a page of an index that many writes touch is copied once for all of them.
+pub(crate) fn set_connection(connection: &mut Connection, path: &Path) -> Result<(), Error> {
+    wait_when_busy(connection, path)?;
+    connection
+        .pragma_update(None, "wal_autocheckpoint", CHECKPOINT_PAGES)
+        .map_err(|error| Error::sqlite(path, "set the checkpoint interval", error))
 }
 
 /// How many pages the WAL holds before SQLite copies it into the database.

@@ -23,8 +23,8 @@ pub struct SyncReport {
     pub skipped: bool,
 }
 
-/// A database that a sync writes to: its state, and each batch with the state after it in one
-/// transaction.
+/// A database that a sync writes to: its state, and each group of batches with the state after
+/// it in one transaction.
 pub(crate) trait Target {
     /// How errors name the database.
     fn place(&self) -> std::path::PathBuf;
@@ -50,8 +50,8 @@ impl Target for Mirror {
 
 impl Mirror {
     /// Brings the mirror up to the service's present: every referral that matches `options`'
-    /// filter and changed since the last sync, each batch written with the sync's state in one
-    /// transaction. A sync that an earlier process left unfinished is finished first.
+    /// filter and changed since the last sync, the batches written in groups, each with the
+    /// sync's state after it in one transaction. A sync that an earlier process left unfinished is finished first.
     pub async fn sync(
         &mut self,
         client: &Client,
@@ -62,8 +62,9 @@ impl Mirror {
     }
 
     /// [`Self::sync`], calling `after_batch` with the number of referrals delivered so far
-    /// after each batch is committed: it may show progress, and stop the sync (there, with
-    /// nothing lost) by returning `ControlFlow::Break`.
+    /// after each batch: it may show progress, and stop the sync by returning
+    /// `ControlFlow::Break` (the referrals delivered are then written with the state, and
+    /// nothing is lost).
     pub async fn sync_with(
         &mut self,
         client: &Client,
@@ -103,7 +104,8 @@ pub(crate) async fn sync_to(
 /// of its indexes once for all of them, not once for each batch.
 const GROUP_ROWS: usize = 1_000;
 
-/// How long the batches gathered wait at most for the next one before they are written.
+/// How long the batches gathered wait at most (from the first of them) before they are
+/// written, when no more come.
 const GROUP_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// The batches gathered and not yet written: their referrals, the state after the last, and
@@ -137,8 +139,8 @@ impl Group {
 }
 
 /// One run of the client's sync, to its end or to a stop. The batches are gathered into
-/// groups of [`GROUP_ROWS`] referrals, or what came before the next batch kept them waiting
-/// [`GROUP_WAIT`]; each group is written with the state after its last batch in one
+/// groups of [`GROUP_ROWS`] referrals, or what came within [`GROUP_WAIT`] of the first of them
+/// when the next batch is slower; each group is written with the state after its last batch in one
 /// transaction, so that a stop or a failure loses nothing that the state counts as written.
 async fn run(
     target: &mut impl Target,
@@ -198,11 +200,13 @@ async fn run(
         };
         let items = batch.take_items();
         group.add(items, batch.commit());
-        if group.items.len() >= GROUP_ROWS {
+        let delivered = changed.saturating_add(group.items.len() as u64);
+        let stop = after_batch(delivered).is_break();
+        if stop || group.items.len() >= GROUP_ROWS {
             changed = changed.saturating_add(group.write(target).await?);
-            if after_batch(changed).is_break() {
-                return Ok(stopped(changed));
-            }
+        }
+        if stop {
+            return Ok(stopped(changed));
         }
     }
 }

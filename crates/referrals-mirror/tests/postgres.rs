@@ -322,7 +322,7 @@ async fn a_replayed_body_is_stored_once_and_a_claim_is_its_receivers_alone() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_connection_killed_in_a_batch_leaves_whole_batches_and_the_next_run_goes_on() {
+async fn a_connection_killed_in_a_write_leaves_whole_groups_and_the_next_run_goes_on() {
     let Some(server) = Server::start() else {
         return;
     };

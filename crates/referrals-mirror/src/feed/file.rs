@@ -30,7 +30,7 @@ impl FileLog {
     pub(crate) fn open(path: &Path) -> Result<Self, Error> {
         let mut connection = Connection::open(path)
             .map_err(|error| Error::sqlite(path, "open it for a consumer", error))?;
-        crate::schema::wait_when_busy(&mut connection, path)?;
+        crate::schema::set_connection(&mut connection, path)?;
         Ok(Self {
             path: path.to_owned(),
             connection,

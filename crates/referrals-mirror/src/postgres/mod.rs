@@ -22,7 +22,7 @@
 //!   decided by the server, so that two writers racing on one referral leave the newer.
 //! - **One sync at a time.** A sync holds an advisory lock of the database's session for its
 //!   run; a sync that finds it held does nothing and says so ([`SyncReport::skipped`]). The
-//!   sync's state is written with each batch in one transaction, and only forward: a state
+//!   sync's state is written with each group of batches in one transaction, and only forward: a state
 //!   whose watermark is earlier than the stored one is refused with nothing written.
 //! - **Ours, or refused.** The table `referrals_mirror` marks the tables as a mirror's, with
 //!   their version: a database with tables of these names and no mark, or of a later version,
@@ -361,7 +361,7 @@ impl PgMirror {
 }
 
 impl PgMirror {
-    /// Writes the sync's state alone, only forward (as each batch does): refused, with nothing
+    /// Writes the sync's state alone, only forward (as each group of batches does): refused, with nothing
     /// written, when the stored state has a later watermark.
     pub async fn write_state(&self, state: &SyncState) -> Result<(), Error> {
         let moved = self

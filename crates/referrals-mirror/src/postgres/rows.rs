@@ -142,9 +142,10 @@ impl Rows {
     }
 }
 
-/// The conditional upsert of a referral: `$1` id, `$2` eTag, `$3` JSON, then the columns of
-/// members, in the order of `columns`. It returns a row when it wrote one, `true` for a row
-/// that was not there.
+/// The conditional upsert of a batch of referrals, one array (text) a column: `$1` the ids,
+/// `$2` the eTags, `$3` the JSON, then the columns of members, in the order of `columns`. It
+/// returns `(id, inserted)` for each row that it wrote, `inserted` true for a row that was not
+/// there.
 fn upsert_sql(columns: &[Column]) -> String {
     let names: Vec<&str> = FIXED
         .iter()

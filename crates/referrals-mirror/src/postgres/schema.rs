@@ -10,7 +10,7 @@ use crate::{Error, Opened};
 /// What marks the tables as a mirror's, in `referrals_mirror`.
 const PROGRAM: &str = "referrals-mirror";
 /// The version of the tables' shape; the columns of members are recorded beside it.
-pub(crate) const VERSION: i64 = 4;
+pub(crate) const VERSION: i64 = 3;
 /// The advisory lock held while the tables are made or changed.
 const SCHEMA_LOCK: i64 = i64::from_be_bytes(*b"RFRLschm");
 
@@ -37,7 +37,7 @@ CREATE INDEX events_pending ON events (done, seq);
 ";
 
 /// The steps from each version to the next: `STEPS[n]` takes version `n + 1` to `n + 2`.
-const STEPS: [&str; 3] = [
+const STEPS: [&str; 2] = [
     // 2: the change log (its sequence numbers handed out under the lock of `change_counter`'s
     // row, so that they follow the order of the commits), its consumers, and the changes
     // they set aside.
@@ -77,12 +77,14 @@ const STEPS: [&str; 3] = [
         ADD COLUMN next_try timestamptz, ADD COLUMN aside boolean NOT NULL DEFAULT false,
         ADD COLUMN error text, ADD COLUMN claimed_by text, ADD COLUMN announced timestamptz;
     CREATE INDEX events_by_digest ON events (digest);",
-    // 4: a referral's row stays whole and uncompressed up to 8,160 bytes (a page): most rows
-    // (2 to 4 KiB of JSON) passed the default target of 2 KiB, and compressing each one
-    // (pglz) cost the server more than the rest of the write. It costs about half as much
-    // disk again (396 MB against 260 MB for 100,000 referrals).
-    "ALTER TABLE referrals SET (toast_tuple_target = 8160);",
 ];
+
+/// A referral's row stays whole and uncompressed up to 8,160 bytes (a page): most rows (2 to 4
+/// KiB of JSON) passed the default target of 2 KiB, and compressing each one (pglz) cost the
+/// server more than the rest of the write. It costs about half as much disk again (396 MB
+/// against 260 MB for 100,000 referrals). A setting of the table, not a version of the tables:
+/// a binary that does not know it reads and writes them alike.
+const WHOLE_ROWS: &str = "toast_tuple_target=8160";
 
 /// Makes or checks the tables, and adds the columns that the document gained; returns the
 /// columns. A database with tables of these names that are not a mirror's, or of a later
@@ -122,8 +124,32 @@ pub(crate) async fn prepare(
         }
     };
     add_columns(&transaction, &columns, place).await?;
+    keep_rows_whole(&transaction, place).await?;
     transaction.commit().await.map_err(failed("commit"))?;
     Ok((columns, opened))
+}
+
+/// Sets [`WHOLE_ROWS`] on the table of referrals, unless it is set.
+async fn keep_rows_whole(
+    transaction: &tokio_postgres::Transaction<'_>,
+    place: &str,
+) -> Result<(), Error> {
+    let failed = |error| Error::postgres(place, "set the rows' storage", error);
+    let options: Option<Vec<String>> = transaction
+        .query_one(
+            "SELECT reloptions::text[] FROM pg_class WHERE oid = 'referrals'::regclass",
+            &[],
+        )
+        .await
+        .map_err(failed)?
+        .get(0);
+    if options.is_some_and(|options| options.iter().any(|option| option == WHOLE_ROWS)) {
+        return Ok(());
+    }
+    transaction
+        .batch_execute(&format!("ALTER TABLE referrals SET ({WHOLE_ROWS})"))
+        .await
+        .map_err(failed)
 }
 
 /// Takes the tables of `version` to this one, in the transaction that holds the schema's lock.
