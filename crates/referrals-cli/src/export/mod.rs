@@ -59,7 +59,7 @@ pub struct Args {
     #[arg(long)]
     raw_csv: bool,
     /// How many pages to ask for at once, at most (fewer while the service answers 429 Too
-    /// Many Requests). An export in the order of creation (the default: createdDateTime asc)
+    /// Many Requests, whose Retry-After also sets the pace of the requests after it). An export in the order of creation (the default: createdDateTime asc)
     /// is read in ranges of createdDateTime at once; another --orderby is read a page after
     /// another.
     #[arg(long, value_name = "N", default_value_t = 8,
@@ -466,10 +466,14 @@ impl Export<'_> {
 
     fn say_done(&self, checkpoint: &Checkpoint) {
         let (answers, throttled) = self.concurrency.answers();
+        let pace = match self.concurrency.rate() {
+            Some(rate) => {
+                format!(", and from then on the export kept to {rate:.1} requests a second")
+            }
+            None => ", and the export asked less at once".to_owned(),
+        };
         let throttling = if throttled > 0 {
-            format!(
-                "; the service answered 429 to {throttled} of {answers} requests, and the export asked less at once"
-            )
+            format!("; the service answered 429 to {throttled} of {answers} requests{pace}")
         } else {
             String::new()
         };
