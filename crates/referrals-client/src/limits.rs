@@ -14,6 +14,9 @@ pub(crate) const DEFAULT_MAX_ERROR_BODY: usize = 64 * 1024;
 /// 1 MiB).
 pub(crate) const DEFAULT_MAX_RESPONSE_BODY: usize = 32 * 1024 * 1024;
 
+/// The most that a body's announced length makes the client reserve before it arrives.
+const PREALLOCATED: usize = 1024 * 1024;
+
 /// The error that ends the body of an answer larger than the client reads.
 #[derive(Debug, Clone, Copy, thiserror::Error)]
 #[error(
@@ -100,7 +103,9 @@ async fn gathered(mut response: reqwest::Response, limit: usize) -> Result<Vec<u
         return Err(too_large());
     }
     let capacity = announced.map_or(0, |length| usize::try_from(length).unwrap_or(limit));
-    let mut body = Vec::with_capacity(capacity.min(limit));
+    // The announced length sizes the buffer up to a page's worth: a server that announces
+    // much and sends little makes the client reserve no more than this.
+    let mut body = Vec::with_capacity(capacity.min(limit).min(PREALLOCATED));
     while let Some(chunk) = response.chunk().await.map_err(Box::new)? {
         if chunk.len() > limit - body.len() {
             return Err(too_large());

@@ -279,7 +279,7 @@ const BUSY: Duration = Duration::from_secs(10);
 /// Makes `connection` wait for another connection's write lock, trying again every
 /// millisecond for [`BUSY`]: SQLite's own timeout sleeps in steps of up to 100 ms, which a
 /// consumer or a receiver that shares the file with a writer would spend in waits.
-pub(crate) fn wait_when_busy(connection: &mut Connection, path: &Path) -> Result<(), Error> {
+fn wait_when_busy(connection: &mut Connection, path: &Path) -> Result<(), Error> {
     fn again(tries: i32) -> bool {
         std::thread::sleep(Duration::from_millis(1));
         u128::try_from(tries).is_ok_and(|tries| tries < BUSY.as_millis())
