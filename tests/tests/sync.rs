@@ -173,6 +173,57 @@ async fn the_seed_data_has_groups_larger_than_a_page() {
     );
 }
 
+/// A group far larger than a page (a batch job stamped a fifth of the data with one of eight
+/// instants) costs a state near a page and the group's largest tie, not the group: a group
+/// read by `createdDateTime` keeps the creation instant it passed, not every id delivered. A
+/// process that dies in the middle of a group goes on from there: nothing is missed, and what
+/// comes twice is only what each crash left uncommitted.
+#[tokio::test]
+async fn the_state_stays_near_a_page_however_large_the_group() {
+    let sandbox = sandbox(4000, 5, Paging::Keyset).await;
+    let client = client(&sandbox);
+    past_this_second().await;
+    let expected = store(&client, None).await;
+    let (mut groups, mut ties) = (BTreeMap::new(), BTreeMap::new());
+    for referral in expected.values() {
+        let both = (referral.updated_date_time, referral.created_date_time);
+        *groups.entry(both.0).or_insert(0usize) += 1;
+        *ties.entry(both).or_insert(0usize) += 1;
+    }
+    let group = groups.values().copied().max().unwrap();
+    let tie = ties.values().copied().max().unwrap();
+    let (mut mirror, mut delivered, mut largest) = (Mirror::new(), 0usize, 0usize);
+    let (mut saved, mut batches): (Option<String>, usize) = (None, 0);
+    let crashes = [30, 45, 300, 301];
+    'process: loop {
+        let state = saved.as_deref().map(|t| SyncState::from_json(t).unwrap());
+        let mut sync = client.sync(state, options()).unwrap();
+        while let Some(mut batch) = sync.next().await.unwrap() {
+            batches += usize::from(!batch.items().is_empty());
+            for referral in batch.take_items() {
+                delivered += 1;
+                mirror.insert(referral.id.clone().unwrap(), referral);
+            }
+            if crashes.contains(&batches) {
+                continue 'process;
+            }
+            let text = batch.commit().to_json();
+            let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+            largest = largest.max(json["delivered"].as_object().unwrap().len());
+            saved = Some(text);
+        }
+        break;
+    }
+    assert_eq!(mirror, expected);
+    assert!(group > 3 * (tie + 5), "a group of {group}, ties of {tie}");
+    assert!(
+        largest <= tie + 5,
+        "{largest} ids in a state; ties of {tie}"
+    );
+    let again = delivered - expected.len();
+    assert!(again <= crashes.len() * 5, "{again} delivered again");
+}
+
 /// Groups that share both instants and do not fit a page are read through the service's pages,
 /// with passes checked against its count: under either paging of the sandbox.
 #[tokio::test]

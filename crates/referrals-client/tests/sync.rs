@@ -62,7 +62,19 @@ fn a_saved_state_that_cannot_be_used_is_refused_with_a_reason() {
     for (text, expected) in [
         ("not json", "it is not JSON"),
         (r#"{"cursor": 7}"#, "not a sync state"),
-        (r#"{"version": 2, "watermark": null}"#, "version 2"),
+        (r#"{"version": 3, "watermark": null}"#, "version 3"),
+        (
+            r#"{"version": 2, "filter": null, "watermark": null, "delivered": {}, "passed": "2024-01-01T00:00:00Z", "complete": false, "bound": null}"#,
+            "without a watermark",
+        ),
+        (
+            r#"{"version": 2, "filter": null, "watermark": "2024-01-01T00:00:00Z", "delivered": {}, "passed": "soon", "complete": false, "bound": null}"#,
+            "`soon` is not a date-time",
+        ),
+        (
+            r#"{"version": 1, "filter": null, "watermark": null, "delivered": {}, "passed": null, "complete": false, "bound": null}"#,
+            "written as version 1",
+        ),
         (
             r#"{"version": 1, "filter": null, "watermark": "yesterday", "delivered": {}, "complete": false, "bound": null}"#,
             "`yesterday` is not a date-time",
@@ -79,6 +91,15 @@ fn a_saved_state_that_cannot_be_used_is_refused_with_a_reason() {
         let error = SyncState::from_json(text).unwrap_err();
         assert!(error.to_string().contains(expected), "{text}: {error}");
     }
+}
+
+#[test]
+fn a_state_saved_by_version_1_is_read_and_saved_again_as_version_2() {
+    let old = r#"{"version":1,"filter":null,"watermark":"2024-01-01T00:00:00Z","delivered":{"a":"b"},"complete":false,"bound":null}"#;
+    let state = SyncState::from_json(old).unwrap();
+    let new = state.to_json();
+    assert_eq!(new, old.replace(r#""version":1"#, r#""version":2"#));
+    assert_eq!(SyncState::from_json(&new).unwrap(), state);
 }
 
 /// A server on loopback that answers every request with `body` and no `Date` header (which

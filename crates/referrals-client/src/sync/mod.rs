@@ -71,7 +71,11 @@
 //!   state records the ranges done, so a stopped run goes on with the others. The last batch
 //!   leaves the watermark at the run's bound: what changed meanwhile comes in the next run.
 //! - **Resumable.** A [`SyncState`] is a small versioned value: the watermark (an instant), the
-//!   ids and eTags already delivered at that instant, and, during a run, its bound. A state
+//!   ids and eTags already delivered at that instant, and, during a run, its bound. In a group
+//!   read by `createdDateTime` it holds the creation instant that the reading passed and the
+//!   ids delivered from there on, so its size stays near a page however large the group: a
+//!   bulk change that stamps many referrals with one instant costs time and state that grow
+//!   linearly with their number. A state
 //!   that is corrupt, from another version or for another filter is refused with an error that
 //!   says so; nothing is delivered under a misread state.
 //!
@@ -103,8 +107,9 @@ use crate::{Client, Continuation, Operation, Page};
 
 const LIST: Operation = Operation::ListReferrals;
 
-/// The version of the serialized form of [`SyncState`].
-const STATE_VERSION: u32 = 1;
+/// The version of the serialized form of [`SyncState`]. Version 1 (without `passed`) is read
+/// too: it means the same as version 2 without it.
+const STATE_VERSION: u32 = 2;
 
 /// How many full passes over a group of referrals that share both instants may end without
 /// the whole group before the run gives up with an error (the next run goes on from what was
@@ -167,17 +172,39 @@ impl SyncOptions {
 /// Save it after each [`Batch::commit`] ([`Self::to_json`]) and give it to the next
 /// [`Client::sync`]. It holds the watermark (an instant of `updatedDateTime`), the ids and eTags
 /// delivered at exactly that instant, whether all of them have been, and during a run its upper
-/// bound.
+/// bound. While a group of referrals at the watermark is read by `createdDateTime`, it holds the
+/// creation instant that the reading has passed, and only the ids delivered from there on: its
+/// size stays near a page (or the size of a tie), however many referrals share the instant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyncState {
     filter: Option<String>,
     watermark: Option<DateTime<Utc>>,
-    delivered: BTreeMap<String, String>,
+    delivered: BTreeMap<String, Mark>,
+    /// Every referral at the watermark created before this instant was delivered.
+    passed: Option<DateTime<Utc>>,
     complete: bool,
     bound: Option<DateTime<Utc>>,
     /// A first run in parts under way ([`SyncOptions::concurrency`]).
     snapshot: Option<snapshot::Progress>,
 }
+
+/// What a state knows of a referral delivered at the watermark.
+#[derive(Debug, Clone)]
+struct Mark {
+    e_tag: String,
+    /// Its creation instant, when known: not for a state read back from its JSON until a page
+    /// shows the referral again ([`SyncState::learn`]).
+    created: Option<DateTime<Utc>>,
+}
+
+/// Two marks are equal when they hold the same eTag: the creation instant is a cache.
+impl PartialEq for Mark {
+    fn eq(&self, other: &Self) -> bool {
+        self.e_tag == other.e_tag
+    }
+}
+
+impl Eq for Mark {}
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -186,6 +213,8 @@ struct StoredState {
     filter: Option<String>,
     watermark: Option<String>,
     delivered: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    passed: Option<String>,
     complete: bool,
     bound: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -203,6 +232,16 @@ fn instant(text: &str) -> Result<DateTime<Utc>, StateError> {
         .map_err(|error| StateError(format!("`{text}` is not a date-time: {error}")))
 }
 
+/// A state of version 1 read as version 2: the same members, without `passed`.
+fn upgrade(value: &mut serde_json::Value) {
+    let version = value
+        .get(versioned::VERSION)
+        .and_then(serde_json::Value::as_u64);
+    if version == Some(1) && value.get("passed").is_none() {
+        value[versioned::VERSION] = STATE_VERSION.into();
+    }
+}
+
 fn text(time: DateTime<Utc>) -> String {
     time.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
@@ -214,7 +253,10 @@ impl SyncState {
             version: STATE_VERSION,
             filter: self.filter.clone(),
             watermark: self.watermark.map(text),
-            delivered: self.delivered.clone(),
+            delivered: (self.delivered.iter())
+                .map(|(id, mark)| (id.clone(), mark.e_tag.clone()))
+                .collect(),
+            passed: self.passed.map(text),
             complete: self.complete,
             bound: self.bound.map(text),
             snapshot: self.snapshot.clone(),
@@ -225,19 +267,30 @@ impl SyncState {
     /// A state saved by [`Self::to_json`]. Text that is not one, or of another version, is
     /// refused with an error that says what is wrong.
     pub fn from_json(text: &str) -> Result<Self, StateError> {
-        let value: serde_json::Value = serde_json::from_str(text)
+        let mut value: serde_json::Value = serde_json::from_str(text)
             .map_err(|error| StateError(format!("it is not JSON: {error}")))?;
+        upgrade(&mut value);
         let stored: StoredState =
             versioned::read(value, STATE_VERSION, "a sync state").map_err(StateError)?;
+        let marks = stored.delivered.into_iter().map(|(id, e_tag)| {
+            let mark = Mark {
+                e_tag,
+                created: None,
+            };
+            (id, mark)
+        });
         let state = Self {
             filter: stored.filter,
             watermark: stored.watermark.as_deref().map(instant).transpose()?,
-            delivered: stored.delivered,
+            delivered: marks.collect(),
+            passed: stored.passed.as_deref().map(instant).transpose()?,
             complete: stored.complete,
             bound: stored.bound.as_deref().map(instant).transpose()?,
             snapshot: stored.snapshot,
         };
-        if state.watermark.is_none() && (!state.delivered.is_empty() || state.complete) {
+        if state.watermark.is_none()
+            && (!state.delivered.is_empty() || state.complete || state.passed.is_some())
+        {
             return Err(StateError(
                 "it lists delivered referrals without a watermark".into(),
             ));
@@ -263,20 +316,58 @@ impl SyncState {
             filter,
             watermark: None,
             delivered: BTreeMap::new(),
+            passed: None,
             complete: false,
             bound: None,
             snapshot: None,
         }
     }
 
-    /// Whether `referral` was delivered already at the watermark, in this version.
+    /// Whether `referral` was delivered already at the watermark, in this version: created
+    /// before the instant that the reading by creation passed, or marked.
     fn already_delivered(&self, referral: &Referral) -> bool {
+        let passed = matches!(
+            (referral.created_date_time, self.passed),
+            (Some(created), Some(passed)) if created < passed
+        );
         referral.updated_date_time.is_some()
             && referral.updated_date_time == self.watermark
-            && referral.id.as_ref().is_some_and(|id| {
-                self.delivered.get(id).map(String::as_str)
-                    == Some(referral.e_tag.as_deref().unwrap_or_default())
-            })
+            && (passed
+                || referral.id.as_ref().is_some_and(|id| {
+                    self.delivered.get(id).map(|mark| mark.e_tag.as_str())
+                        == Some(referral.e_tag.as_deref().unwrap_or_default())
+                }))
+    }
+
+    /// Every referral at the watermark created before `created` was delivered: their marks go.
+    fn pass_created(&mut self, created: DateTime<Utc>) {
+        if self.passed.is_some_and(|passed| passed >= created) {
+            return;
+        }
+        self.passed = Some(created);
+        self.delivered
+            .retain(|_, mark| mark.created.is_none_or(|at| at >= created));
+    }
+
+    /// The creation instants of marked referrals that `items` show at the watermark, so that
+    /// the marks of a state read back can go once the reading passes them.
+    fn learn(&mut self, items: &[Referral]) {
+        for referral in items {
+            if referral.updated_date_time != self.watermark {
+                continue;
+            }
+            let Some(id) = &referral.id else { continue };
+            if let Some(mark) = self.delivered.get_mut(id) {
+                mark.created = mark.created.or(referral.created_date_time);
+            }
+        }
+    }
+
+    /// Every referral at the watermark was delivered: the next request asks for later ones.
+    fn finish_instant(&mut self) {
+        self.complete = true;
+        self.passed = None;
+        self.delivered.clear();
     }
 
     /// Records the delivery of `referral`: the watermark moves to its instant when that is later.
@@ -290,11 +381,15 @@ impl SyncState {
             _ => {
                 self.watermark = Some(time);
                 self.delivered.clear();
+                self.passed = None;
                 self.complete = false;
             }
         }
-        self.delivered
-            .insert(id.clone(), referral.e_tag.clone().unwrap_or_default());
+        let mark = Mark {
+            e_tag: referral.e_tag.clone().unwrap_or_default(),
+            created: referral.created_date_time,
+        };
+        self.delivered.insert(id.clone(), mark);
     }
 }
 
@@ -683,8 +778,9 @@ impl Run {
             && !within.is_empty()
             && within.iter().all(at_watermark)
         {
+            // From where a reading by creation saved in the state had come, if it had.
             self.group = Some(Group::Created {
-                from: None,
+                from: state.passed,
                 past: false,
             });
             return self.group(state).await;
@@ -814,6 +910,7 @@ impl Run {
             })));
             return Ok(Step::Moved(state));
         }
+        state.learn(&page.items);
         let fresh: Vec<Referral> = page
             .items
             .into_iter()
@@ -821,24 +918,32 @@ impl Run {
                 referral.updated_date_time == Some(instant) && !state.already_delivered(referral)
             })
             .collect();
-        if !has_next {
-            state.complete = true;
-            self.group = None;
-            if fresh.is_empty() {
-                return Ok(Step::Moved(state));
-            }
-        } else {
+        for referral in &fresh {
+            state.deliver(referral);
+        }
+        if has_next {
             // From the last creation instant of the page on, again: what was delivered there is
-            // known and passed over.
+            // marked and passed over; what was created before it is done, and only its
+            // instant stays in the state.
             self.group = Some(Group::Created {
                 from: last.or(from),
                 past: last.is_none() && past,
             });
+            if let Some(last) = last {
+                state.pass_created(last);
+            }
+        } else {
+            self.group = None;
+            state.finish_instant();
         }
         if fresh.is_empty() {
             return Ok(Step::Moved(state));
         }
-        Ok(delivery(state, fresh, false))
+        Ok(Step::Deliver {
+            items: fresh,
+            after: state,
+            last: false,
+        })
     }
 
     /// The query of the referrals of the group at `instant`, created at `created`, in `cell`,
@@ -947,8 +1052,9 @@ impl Run {
                     from: Some(created),
                     past: true,
                 });
+                state.pass_created(created);
             }
-            None => state.complete = true,
+            None => state.finish_instant(),
         }
         Step::Moved(state)
     }

@@ -336,6 +336,7 @@ impl super::Run {
         super::SyncState {
             watermark: Some(bound),
             delivered: std::collections::BTreeMap::new(),
+            passed: None,
             complete: false,
             bound: None,
             snapshot: None,
