@@ -224,6 +224,35 @@ async fn the_state_stays_near_a_page_however_large_the_group() {
     assert!(again <= crashes.len() * 5, "{again} delivered again");
 }
 
+/// A sandbox whose referrals a migration stamped with one instant (`migrated`) is one group of
+/// the whole data; a sync with crashes reads it whole, by creation.
+#[tokio::test]
+async fn a_migration_that_stamped_every_referral_at_once_is_read_whole() {
+    let sandbox = referrals_testkit::start(Config {
+        seed_count: 600,
+        page_size: 5,
+        migrated: true,
+        ..referrals_testkit::config()
+    })
+    .await;
+    let client = client(&sandbox);
+    past_this_second().await;
+    let expected = store(&client, None).await;
+    let stamped = expected
+        .values()
+        .filter(|r| r.updated_date_time == Some(referrals_sandbox::seed::MIGRATION))
+        .count();
+    assert_eq!(
+        stamped, 600,
+        "the synthetic referrals, not the two examples"
+    );
+    let mut mirror = Mirror::new();
+    let (saved, _) = run(&client, None, &options(), &mut mirror, &[3, 50, 51]).await;
+    assert_eq!(mirror, expected);
+    let (_, batches) = run(&client, saved, &options(), &mut Mirror::new(), &[]).await;
+    assert_eq!(batches, 0);
+}
+
 /// Groups that share both instants and do not fit a page are read through the service's pages,
 /// with passes checked against its count: under either paging of the sandbox.
 #[tokio::test]

@@ -13,8 +13,9 @@
 //!    same pages, both timed as whole processes, alternating, the ratio of medians; and the
 //!    peak memory of `referrals export` (NDJSON, CSV) and `referrals sync --db` over 10,000 and
 //!    100,000 referrals.
-//! 5. Events (`bench_events`), latency (`bench_latency`), the mirror (`bench_mirror`) and the
-//!    change feed (`bench_feed`).
+//! 5. Events (`bench_events`), latency (`bench_latency`), the mirror (`bench_mirror`), the
+//!    change feed (`bench_feed`) and groups of referrals that share their sort keys
+//!    (`bench_groups`).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -62,6 +63,9 @@ enum BenchPart {
     /// The change feed: a first sync with the change log against without it, and change →
     /// a consumer's handler (library, --exec, --post) on SQLite and PostgreSQL.
     Feed,
+    /// A group of referrals at one instant (a migration) and ties in a new order on every
+    /// request: the sync's processor time, state and requests.
+    Groups,
 }
 
 pub fn run(args: Args) -> ExitCode {
@@ -73,6 +77,7 @@ pub fn run(args: Args) -> ExitCode {
             BenchPart::Latency,
             BenchPart::Mirror,
             BenchPart::Feed,
+            BenchPart::Groups,
         ]
     } else {
         args.only.clone()
@@ -157,6 +162,9 @@ fn measure(seconds: u64, parts: &[BenchPart]) -> Result<(), String> {
     }
     if parts.contains(&BenchPart::Feed) {
         crate::bench_feed::run(&cli)?;
+    }
+    if parts.contains(&BenchPart::Groups) {
+        crate::bench_groups::run(&binaries)?;
     }
     let _ = std::fs::remove_dir_all(&cli.scratch);
     println!(

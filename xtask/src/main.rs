@@ -24,6 +24,7 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod bench_events;
 mod bench_feed;
+mod bench_groups;
 mod bench_latency;
 mod bench_mirror;
 mod codegen;

@@ -13,6 +13,8 @@
 //!                                      a first sync into a mirror, with or without its change log
 //! referrals-bench feed-latency URL TOKEN DB RATE COUNT library|exec|post
 //!                                      change COUNT referrals at RATE a second; time to a consumer
+//! referrals-bench ties COUNT PAGE [--no-count]
+//!                                      a sync of the ties of COUNT referrals, shuffled; requests
 //! referrals-bench measure PROGRAM ARGS...
 //!                                      run PROGRAM; its wall time and peak memory
 //! ```
@@ -22,6 +24,7 @@
 
 mod events;
 mod feed;
+mod groups;
 
 use std::time::{Duration, Instant};
 
@@ -44,6 +47,17 @@ enum Mode {
     Raw(Target),
     /// Sync every referral with `referrals_client::sync`, from no state, committing each batch.
     Sync(Target),
+    /// A sandbox in this process that shuffles ties: a sync of what its batch job imported
+    /// (ties of both instants), with the requests it cost.
+    Ties {
+        /// How many referrals the sandbox holds (a twenty-fifth of them are in ties).
+        count: usize,
+        /// The most referrals on a page.
+        page_size: usize,
+        /// A sandbox that leaves `@odata.count` out.
+        #[arg(long)]
+        no_count: bool,
+    },
     /// Run a program to its end: its wall time, exit status and peak resident memory (Linux).
     Measure {
         /// The program.
@@ -131,6 +145,11 @@ async fn main() {
         Mode::Raw(target) => raw(&target.url, &target.token).await,
         Mode::Sync(target) => sync(&target.url, &target.token).await,
         Mode::Measure { program, args } => measure(&program, &args),
+        Mode::Ties {
+            count,
+            page_size,
+            no_count,
+        } => groups::ties(count, page_size.max(1), !no_count).await,
         Mode::Verify { seconds } => {
             // One core: a runtime of one thread.
             tokio::task::spawn_blocking(move || {
@@ -233,7 +252,8 @@ async fn sync(url: &str, token: &str) -> serde_json::Value {
     }
     serde_json::json!({
         "mode": "sync", "referrals": count, "batches": batches, "largest_state_bytes": state_bytes,
-        "seconds": started.elapsed().as_secs_f64(), "peak_kib": peak_kib(),
+        "seconds": started.elapsed().as_secs_f64(), "cpu_seconds": cpu_seconds(),
+        "peak_kib": peak_kib(),
     })
 }
 
@@ -260,7 +280,10 @@ async fn raw(url: &str, token: &str) -> serde_json::Value {
         });
         next = page["@odata.nextLink"].as_str().map(str::to_owned);
     }
-    serde_json::json!({ "mode": "raw", "referrals": count, "seconds": started.elapsed().as_secs_f64(), "peak_kib": peak_kib() })
+    serde_json::json!({
+        "mode": "raw", "referrals": count, "seconds": started.elapsed().as_secs_f64(),
+        "cpu_seconds": cpu_seconds(), "peak_kib": peak_kib(),
+    })
 }
 
 /// A closed-loop load: `concurrency` tasks, each sending the next request when the last one
@@ -349,6 +372,19 @@ fn measure(program: &std::path::Path, args: &[String]) -> serde_json::Value {
 }
 
 /// The peak resident memory of this process, in KiB (Linux).
+/// The processor time this process used so far, user and system, in seconds: what the client
+/// cost, apart from a server on the same machine.
+fn cpu_seconds() -> f64 {
+    // SAFETY: a zeroed rusage is a valid value of the plain C struct.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage writes the struct it is given and reads nothing else.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return 0.0;
+    }
+    let seconds = |time: libc::timeval| time.tv_sec as f64 + time.tv_usec as f64 / 1e6;
+    seconds(usage.ru_utime) + seconds(usage.ru_stime)
+}
+
 fn peak_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;

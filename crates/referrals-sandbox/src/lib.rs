@@ -112,6 +112,10 @@ pub struct Config {
     /// undeclared header, and in the first referrals of each page an undeclared member, an
     /// unknown status and a name that is a number. Default: false.
     pub drift: bool,
+    /// Whether every synthetic referral was last updated by one migration, at one instant
+    /// ([`seed::MIGRATION`], after every creation): a group of the whole data that shares its
+    /// `updatedDateTime`, as a service-side migration leaves. Default: false.
+    pub migrated: bool,
 }
 
 /// What a `$skiptoken` of the sandbox holds. The document says nothing of it; a client must
@@ -153,6 +157,7 @@ impl Default for Config {
             rate_limit: None,
             answer_count: true,
             drift: false,
+            migrated: false,
             sign_direct: false,
         }
     }
@@ -323,7 +328,10 @@ pub fn app(config: &Config, base: &str) -> App {
     for referral in seed::examples() {
         store.put(referral);
     }
-    for referral in seed::synthetic(config.seed_count, config.seed, base) {
+    for mut referral in seed::synthetic(config.seed_count, config.seed, base) {
+        if config.migrated {
+            referral.updated_date_time = Some(seed::MIGRATION);
+        }
         store.put(referral);
     }
     App {

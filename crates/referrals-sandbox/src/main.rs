@@ -74,6 +74,10 @@ struct Args {
     /// `referrals drift`.
     #[arg(long)]
     drift: bool,
+    /// Every synthetic referral was last updated by one migration, at one instant (their
+    /// creation instants differ): the whole data shares one updatedDateTime.
+    #[arg(long)]
+    migrated: bool,
     /// Where to write the test root that signs the events (PEM), for a receiver to trust
     /// [default: a file in the temporary folder, named after the port].
     #[arg(long, value_name = "FILE")]
@@ -157,6 +161,7 @@ async fn main() -> ExitCode {
         rate_limit: args.rate_limit,
         answer_count: !args.no_count,
         drift: args.drift,
+        migrated: args.migrated,
         sign_direct: args.sign_direct,
         ..Config::default()
     };

@@ -141,6 +141,13 @@ const BATCHES: i64 = 8;
 /// update: referrals that share both their creation and their update instant.
 const IMPORT_SHARE: usize = 25;
 
+/// The instant of the migration of [`crate::Config::migrated`], after every instant of the
+/// synthetic data.
+pub const MIGRATION: DateTime<Utc> = match DateTime::from_timestamp(1_772_323_200, 0) {
+    Some(instant) => instant,
+    None => DateTime::<Utc>::UNIX_EPOCH,
+};
+
 /// `count` synthetic referrals from `seed`, whose links point to `base`.
 ///
 /// The first ones go through every value of every value set in turn (status, direction, type,
