@@ -8,6 +8,7 @@ mod changes;
 mod create;
 mod drift;
 mod events;
+mod exit;
 mod export;
 mod filters;
 mod listen;
@@ -19,6 +20,8 @@ mod table;
 mod tls;
 mod triage;
 mod webhooks;
+
+pub use exit::{Exists, Reported, Usage};
 
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
@@ -75,7 +78,8 @@ struct Cli {
         help_heading = "Global options"
     )]
     token: Option<String>,
-    /// No progress and no messages on standard error, only errors.
+    /// No progress and no messages on standard error, only errors (none for the exit
+    /// statuses 3 and 5, which say it all).
     #[arg(long, short, global = true, help_heading = "Global options")]
     quiet: bool,
     #[command(subcommand)]
@@ -280,30 +284,6 @@ struct GetArgs {
     format: Option<Format>,
 }
 
-/// A wrong command line, found after clap parsed it: exit status 2.
-#[derive(Debug)]
-pub struct Usage(pub String);
-
-impl std::fmt::Display for Usage {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for Usage {}
-
-/// An error that was already written to standard error: exit status 1, nothing more said.
-#[derive(Debug)]
-pub struct Reported;
-
-impl std::fmt::Display for Reported {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("reported")
-    }
-}
-
-impl std::error::Error for Reported {}
-
 /// What every command gets.
 #[derive(Clone)]
 pub struct Context {
@@ -354,12 +334,14 @@ fn token_help() -> String {
 
 /// The whole command line, with the flags made from the document.
 fn command() -> clap::Command {
-    Cli::command()
+    let command = Cli::command()
         .mut_arg("token", |arg| arg.help(token_help()))
         .mut_subcommand("list", filters::add)
         .mut_subcommand("export", filters::add)
         .mut_subcommand("sync", filters::add)
-        .mut_subcommand("api", |command| command.subcommands(api::commands()))
+        .mut_subcommand("api", |command| command.subcommands(api::commands()));
+    // Every command's help ends with the exit statuses.
+    exit::with_statuses(command)
 }
 
 fn main() -> ExitCode {
@@ -383,52 +365,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let quiet = matches.get_flag("quiet");
     match runtime.block_on(run(matches)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) => exit(&error),
-    }
-}
-
-/// The exit status of `error`, which is written to standard error first.
-fn exit(error: &anyhow::Error) -> ExitCode {
-    let broken_pipe = error.chain().any(|cause| {
-        cause
-            .downcast_ref::<io::Error>()
-            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
-    });
-    if broken_pipe {
-        // The reader went away (`referrals list | head`): nothing is wrong.
-        return ExitCode::SUCCESS;
-    }
-    if error.downcast_ref::<Reported>().is_some() {
-        return ExitCode::FAILURE;
-    }
-    if error.downcast_ref::<drift::Drifted>().is_some() {
-        return ExitCode::from(drift::DRIFTED);
-    }
-    // The chain of causes, up to an error of the client, whose text has its own causes.
-    let mut message = String::new();
-    for cause in error.chain() {
-        if !message.is_empty() {
-            message.push_str(": ");
-        }
-        message.push_str(&cause.to_string());
-        if cause.downcast_ref::<referrals_client::Error>().is_some() {
-            break;
-        }
-    }
-    let _ = writeln!(io::stderr().lock(), "error: {message}");
-    let changed_meanwhile = error.chain().any(|cause| {
-        cause
-            .downcast_ref::<referrals_client::Error>()
-            .is_some_and(referrals_client::Error::is_precondition_failed)
-    });
-    if error.downcast_ref::<Usage>().is_some() {
-        ExitCode::from(2)
-    } else if changed_meanwhile {
-        ExitCode::from(3)
-    } else {
-        ExitCode::FAILURE
+        Err(error) => exit::status(&error, quiet),
     }
 }
 

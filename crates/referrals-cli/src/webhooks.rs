@@ -43,7 +43,8 @@ enum Command {
 
 #[derive(Debug, clap::Args)]
 struct Registration {
-    /// The https URL that receives the events.
+    /// The URL that receives the events: https (the sandbox also takes http to a loopback
+    /// address).
     #[arg(long)]
     url: String,
     /// An event to receive; repeat for several [default: the four referral events].
@@ -87,11 +88,27 @@ pub async fn run(context: &Context, args: &Args, token: Option<String>) -> anyho
         .build_webhooks()
         .map_err(|error| crate::Usage(format!("--webhooks-root {root}: {error}")))?;
     match &args.command {
-        Command::Register(registration) => print(&client.register(&registration.body()).await?),
+        Command::Register(registration) => {
+            let registered = client.register(&registration.body()).await;
+            print(&registered.map_err(already_registered)?)
+        }
         Command::Show => print(&client.registration().await?),
         Command::Update(registration) => print(&client.replace(&registration.body()).await?),
         Command::Test => test(context, &client).await,
     }
+}
+
+/// A 409 to `register`: a registration exists, and `update` replaces it (exit status 5).
+fn already_registered(error: referrals_client::Error) -> anyhow::Error {
+    if error.status().is_some_and(|status| status.as_u16() == 409) {
+        let exists = crate::Exists(
+            "a webhook registration exists already; `referrals webhooks update --url URL \
+             [--event NAME]...` replaces it, `referrals webhooks show` shows it"
+                .to_owned(),
+        );
+        return anyhow::Error::new(error).context(exists);
+    }
+    error.into()
 }
 
 /// Sends a validation event and shows its attempts as they come, for up to 10 seconds.

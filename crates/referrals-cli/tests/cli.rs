@@ -604,6 +604,10 @@ fn scripts_decide_on_their_own_read_with_if_match() {
         updates + 1,
         "one PATCH"
     );
+    // A script that says --quiet gets the status alone.
+    let out = server.run(&["accept", &id, "--if-match", &etag, "--quiet"]);
+    assert_eq!(out.code, Some(3), "{}", out.stderr);
+    assert_eq!(out.stderr, "", "nothing to read with --quiet");
 
     // On the version it read again, the change goes through.
     let out = server
@@ -619,6 +623,43 @@ fn scripts_decide_on_their_own_read_with_if_match() {
         "{}",
         out.stdout
     );
+}
+
+/// A second `webhooks register` says that `webhooks update` replaces the registration, with
+/// exit status 5 (nothing with `--quiet`); every command's help lists the statuses.
+#[test]
+fn a_second_registration_exits_5_and_points_to_update() {
+    let server = Server::start(10);
+    let register = |quiet: bool| {
+        let mut args = vec!["webhooks", "--webhooks-root", &server.url, "register"];
+        args.extend(["--url", "http://127.0.0.1:9/events"]);
+        if quiet {
+            args.push("--quiet");
+        }
+        server.run(&args)
+    };
+    let first = register(false);
+    assert_eq!(first.code, Some(0), "{}", first.stderr);
+    let again = register(false);
+    assert_eq!(again.code, Some(5), "{}", again.stderr);
+    assert!(
+        again.stderr.contains("referrals webhooks update --url") && again.stderr.contains("409"),
+        "{}",
+        again.stderr
+    );
+    let quiet = register(true);
+    assert_eq!((quiet.code, quiet.stderr.as_str()), (Some(5), ""));
+    for command in [
+        &["--help"][..],
+        &["webhooks", "register", "--help"],
+        &["sync", "--help"],
+    ] {
+        let help = server.run(command).ok().stdout;
+        assert!(
+            help.contains("Exit status:") && help.contains("  5  `webhooks register`"),
+            "{command:?}: {help}"
+        );
+    }
 }
 
 #[test]
