@@ -298,8 +298,11 @@ impl fmt::Display for Error {
             }
             f.write_str(")")?;
         }
-        if inner.kind == ErrorKind::Transport
+        // The reason underneath, when the message does not hold it already: the operating
+        // system's for a failed connection, the credential's for a token that was not got.
+        if matches!(inner.kind, ErrorKind::Transport | ErrorKind::Token)
             && let Some(cause) = self.root_cause()
+            && !inner.message.contains(&cause)
         {
             write!(f, ": {cause}")?;
         }

@@ -41,7 +41,7 @@ impl Mirror {
         let io = |what: &str, source: std::io::Error| Error::Io {
             path: path.to_owned(),
             what: what.to_owned(),
-            source,
+            error: source,
         };
         let file = crate::private::create(&partial)
             .map_err(|error| io("create the partial file", error))?;
@@ -54,7 +54,7 @@ impl Mirror {
             let json = serde_json::to_string(referral).map_err(|source| Error::Row {
                 path: self.path.clone(),
                 id: referral.id.clone().unwrap_or_default(),
-                source,
+                error: source,
             })?;
             let cells = columns
                 .spreadsheet_cells(&json)

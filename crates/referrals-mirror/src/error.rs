@@ -2,8 +2,12 @@
 
 use std::path::PathBuf;
 
-/// An error of a mirror. Its `Display` names the file; nothing was changed in it unless it
-/// says so.
+/// An error of a mirror. Its `Display` names the file and says why, with every cause (a refused
+/// connection and a 401 read differently wherever the error is written); nothing was changed
+/// in it unless it says so (a client's error holds its own cause, such as the reason of a failed
+/// connection). The causes are in the text, not behind `source()`, so that a
+/// reporter that prints the chain does not repeat them; [`Self::client_error`] gives the
+/// client's error of a failed sync or read.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -22,25 +26,25 @@ pub enum Error {
     /// The saved sync state cannot be used (damaged, of another version, or of another
     /// filter). Nothing was changed.
     #[error(
-        "{}: {source}; nothing in it was changed. Use another file for another filter, or a new file to start again",
+        "{}: {error}; nothing in it was changed. Use another file for another filter, or a new file to start again",
         path.display()
     )]
     State {
         /// The file.
         path: PathBuf,
         /// Why.
-        source: referrals_client::sync::StateError,
+        error: referrals_client::sync::StateError,
     },
     /// The mirror was made with another filter than the sync's. Nothing was changed.
     #[error(
-        "{}: {source}; nothing in it was changed. A mirror keeps the filter it was made with: use another file for another filter",
+        "{}: {error}; nothing in it was changed. A mirror keeps the filter it was made with: use another file for another filter",
         path.display()
     )]
     OtherFilter {
         /// The file.
         path: PathBuf,
         /// The client's refusal, which names both filters.
-        source: referrals_client::Error,
+        error: referrals_client::Error,
     },
     /// Another program changed the sync's state while this one synced; the batch in hand was
     /// not written.
@@ -53,46 +57,46 @@ pub enum Error {
         path: PathBuf,
     },
     /// SQLite failed to read or write the file.
-    #[error("{}: cannot {what}: {source}", path.display())]
+    #[error("{}: cannot {what}: {}", path.display(), with_causes(error))]
     Sqlite {
         /// The file.
         path: PathBuf,
         /// What was being done.
         what: String,
         /// SQLite's error.
-        source: rusqlite::Error,
+        error: rusqlite::Error,
     },
     /// The PostgreSQL server failed, or could not be reached; the transaction in hand was
     /// rolled back.
     #[cfg(feature = "postgres")]
-    #[error("{place}: cannot {what}: {}", postgres_text(source))]
+    #[error("{place}: cannot {what}: {}", postgres_text(error))]
     Postgres {
         /// The server and database, without a password.
         place: String,
         /// What was being done.
         what: String,
         /// The server's or the connection's error.
-        source: tokio_postgres::Error,
+        error: tokio_postgres::Error,
     },
     /// A row's `json` is not a referral (written by hand?).
-    #[error("{}: the row of {id} does not hold a referral: {source}", path.display())]
+    #[error("{}: the row of {id} does not hold a referral: {error}", path.display())]
     Row {
         /// The file.
         path: PathBuf,
         /// The row's id.
         id: String,
         /// Why it does not decode.
-        source: serde_json::Error,
+        error: serde_json::Error,
     },
     /// A file could not be written.
-    #[error("{}: cannot {what}: {source}", path.display())]
+    #[error("{}: cannot {what}: {}", path.display(), with_causes(error))]
     Io {
         /// The file.
         path: PathBuf,
         /// What was being done.
         what: String,
         /// Why.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A consumer's name that is not letters, digits, `-` and `_` (at most 64, starting with a
     /// letter or a digit).
@@ -171,32 +175,46 @@ pub enum Error {
     #[error("the receiver: {0}")]
     Receiver(String),
     /// A referral could not be read from the service.
-    #[error("cannot read the referral {id}")]
+    #[error("cannot read the referral {id}: {error}")]
     Read {
         /// The referral.
         id: String,
         /// The client's error.
-        source: referrals_client::Error,
+        error: referrals_client::Error,
     },
     /// The sync failed; what it committed before stays, and the next sync goes on from there.
-    #[error("the sync of {} stopped after {changed} referrals; the next sync goes on from there", path.display())]
+    #[error(
+        "the sync of {} stopped after {changed} referrals: {error}; the next sync goes on from there",
+        path.display()
+    )]
     Sync {
         /// The file.
         path: PathBuf,
         /// How many referrals were written before it stopped.
         changed: u64,
         /// The client's error.
-        source: referrals_client::Error,
+        error: referrals_client::Error,
     },
 }
 
 impl Error {
+    /// The client's error of a sync or a read that failed (a refused connection, a 401...),
+    /// to inspect it ([`referrals_client::Error::status`], its kind).
+    pub fn client_error(&self) -> Option<&referrals_client::Error> {
+        match self {
+            Self::Sync { error, .. }
+            | Self::Read { error, .. }
+            | Self::OtherFilter { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+
     #[cfg(feature = "postgres")]
     pub(crate) fn postgres(place: &str, what: &str, source: tokio_postgres::Error) -> Self {
         Self::Postgres {
             place: place.to_owned(),
             what: what.to_owned(),
-            source,
+            error: source,
         }
     }
 
@@ -204,7 +222,7 @@ impl Error {
         Self::Sqlite {
             path: path.to_owned(),
             what: what.to_owned(),
-            source,
+            error: source,
         }
     }
 }
@@ -221,13 +239,17 @@ fn postgres_text(error: &tokio_postgres::Error) -> String {
     }
 }
 
-/// An error with its causes, on one line.
+/// An error with its causes, on one line; a cause whose text its error already holds (as a
+/// client's error holds the reason of a failed connection) is not repeated.
 pub(crate) fn with_causes(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut cause = error.source();
     while let Some(next) = cause {
-        text.push_str(": ");
-        text.push_str(&next.to_string());
+        let next_text = next.to_string();
+        if !text.contains(&next_text) {
+            text.push_str(": ");
+            text.push_str(&next_text);
+        }
         cause = next.source();
     }
     text

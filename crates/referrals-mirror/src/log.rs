@@ -68,7 +68,7 @@ impl Row {
             .map_err(|source| Error::Row {
                 path: place.to_owned(),
                 id: self.id.clone(),
-                source,
+                error: source,
             })?;
         Ok(Change {
             seq: self.seq,
@@ -229,7 +229,7 @@ pub(crate) fn set_aside_text(change: &Change, path: &Path) -> Result<String, Err
     change.payload().map_err(|source| Error::Row {
         path: path.to_owned(),
         id: change.id.clone(),
-        source,
+        error: source,
     })
 }
 

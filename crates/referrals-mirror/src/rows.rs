@@ -90,7 +90,7 @@ impl Mirror {
         text.map(|text| {
             SyncState::from_json(&text).map_err(|source| Error::State {
                 path: self.path.clone(),
-                source,
+                error: source,
             })
         })
         .transpose()
@@ -200,7 +200,7 @@ impl Mirror {
         serde_json::from_str(json).map_err(|source| Error::Row {
             path: self.path.clone(),
             id: id.to_owned(),
-            source,
+            error: source,
         })
     }
 }
@@ -237,7 +237,7 @@ fn upsert(
     let undecodable = |source| Error::Row {
         path: path.to_owned(),
         id: id.to_owned(),
-        source,
+        error: source,
     };
     let json = serde_json::to_string(referral).map_err(undecodable)?;
     let updated = referral
@@ -304,7 +304,7 @@ fn record(
             change::members(before, written.json).map_err(|source| Error::Row {
                 path: path.to_owned(),
                 id: written.id.to_owned(),
-                source,
+                error: source,
             })?,
         ),
     };

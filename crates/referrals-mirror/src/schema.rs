@@ -158,7 +158,7 @@ pub(crate) fn open(path: &Path) -> Result<(Connection, Opened), Error> {
         crate::private::make_empty(path).map_err(|source| Error::Io {
             path: path.to_owned(),
             what: "create the mirror's file".into(),
-            source,
+            error: source,
         })?;
         OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE

@@ -153,7 +153,7 @@ async fn run(
         .sync(state, options)
         .map_err(|source| Error::OtherFilter {
             path: target.place(),
-            source,
+            error: source,
         })?;
     let (mut changed, mut group) = (0u64, Group::default());
     let stopped = |changed| SyncReport {
@@ -187,7 +187,7 @@ async fn run(
                 return Err(Error::Sync {
                     path,
                     changed,
-                    source,
+                    error: source,
                 });
             }
         };

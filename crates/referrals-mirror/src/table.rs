@@ -125,7 +125,7 @@ impl<'c> Table<'c> {
         let row = |source| Error::Row {
             path: PathBuf::from("the table"),
             id: change.id.clone(),
-            source,
+            error: source,
         };
         let json = serde_json::to_string(referral).map_err(row)?;
         let cells = self.leaves.json_cells(&json).map_err(row)?;

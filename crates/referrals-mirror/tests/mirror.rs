@@ -4,6 +4,7 @@
 use referrals_client::patch::Patch;
 use referrals_client::sync::{SyncOptions, SyncState};
 use referrals_client::types::Referral;
+use referrals_client::{Client, StaticToken};
 use referrals_mirror::{Applied, Error, Mirror};
 use referrals_sandbox::Config;
 use rusqlite::Connection;
@@ -141,6 +142,39 @@ fn a_referral_replaces_its_row_only_when_it_is_newer() {
     );
     assert_eq!(mirror.referrals().unwrap().len(), 1);
     assert!(mirror.get("nobody").unwrap().is_none());
+}
+
+/// A sync that fails says why in its own text (a reporter that prints only `Display` shows
+/// it): a refused connection and a wrong token read differently. The cause is not repeated
+/// behind `source()`; `client_error()` gives it to a program.
+#[tokio::test]
+async fn a_failed_sync_says_why_in_its_own_text() {
+    let sandbox = referrals_testkit::start(referrals_testkit::config()).await;
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", listener.local_addr().unwrap())
+    };
+    let wrong_token = Client::builder(&sandbox.url(), StaticToken::new("wrong"))
+        .allow_http_to_loopback(true)
+        .clock(referrals_testkit::NoWait)
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut mirror = Mirror::open(dir.path().join("crm.sqlite")).unwrap();
+    let mut texts = Vec::new();
+    for client in [referrals_testkit::client(&closed), wrong_token] {
+        let error = mirror.sync(&client, SyncOptions::new()).await.unwrap_err();
+        assert!(std::error::Error::source(&error).is_none(), "{error}");
+        assert!(error.client_error().is_some(), "{error}");
+        texts.push(error.to_string());
+    }
+    assert!(texts[0].contains("refused"), "{}", texts[0]);
+    assert!(texts[1].contains("401"), "{}", texts[1]);
+    assert!(
+        texts
+            .iter()
+            .all(|text| text.contains("crm.sqlite stopped after 0"))
+    );
 }
 
 #[tokio::test]

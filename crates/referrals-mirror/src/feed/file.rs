@@ -54,7 +54,7 @@ impl FileLog {
         let io = |source| Error::Io {
             path: lock_path.clone(),
             what: "lock the consumer".to_owned(),
-            source,
+            error: source,
         };
         let file = std::fs::OpenOptions::new()
             .create(true)

@@ -69,7 +69,7 @@ impl NewChange {
                 let members = change::members(&previous, json).map_err(|source| Error::Row {
                     path: place.into(),
                     id: id.clone(),
-                    source,
+                    error: source,
                 })?;
                 (ChangeKind::Changed, members)
             }

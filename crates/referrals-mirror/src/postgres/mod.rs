@@ -353,7 +353,7 @@ impl PgMirror {
             serde_json::from_str(row.get::<_, &str>(0)).map_err(|source| Error::Row {
                 path: self.place.clone().into(),
                 id: id.to_owned(),
-                source,
+                error: source,
             })
         })
         .transpose()
@@ -398,7 +398,7 @@ impl Target for PgMirror {
         row.map(|row| {
             SyncState::from_json(row.get::<_, &str>(0)).map_err(|source| Error::State {
                 path: self.place.clone().into(),
-                source,
+                error: source,
             })
         })
         .transpose()
