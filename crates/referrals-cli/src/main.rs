@@ -11,6 +11,7 @@ mod events;
 mod exit;
 mod export;
 mod filters;
+mod leaves;
 mod listen;
 mod mirror;
 mod observe;
@@ -234,6 +235,11 @@ pub struct QueryArgs {
     /// Only these members of each referral, such as id,status,customerProfile.
     #[arg(long, value_name = "MEMBERS")]
     select: Option<Select>,
+    /// CSV or table of these leaves only, in this order, named as the document names them,
+    /// such as id,customerProfile/name,details/dealValue,details/currency (asks the service
+    /// for their members only).
+    #[arg(long, value_name = "LEAVES", conflicts_with = "select")]
+    pub columns: Option<leaves::Leaves>,
 }
 
 /// The help of `--orderby`: the sort keys of the document's x-sortable.
@@ -259,15 +265,32 @@ impl QueryArgs {
         if let Some(order) = &self.orderby {
             query = query.order_by(order.clone());
         }
-        if let Some(select) = &self.select {
-            query = query.select(select.clone());
+        let select = match &self.columns {
+            Some(leaves) => leaves.select(),
+            None => self.select.clone(),
+        };
+        if let Some(select) = select {
+            query = query.select(select);
         }
         Ok(query)
     }
 
     /// The columns of a flat output of this query.
     fn columns(&self) -> Columns {
-        Columns::new(self.select.as_ref().map(Select::names))
+        match &self.columns {
+            Some(leaves) => leaves.columns(),
+            None => Columns::new(self.select.as_ref().map(Select::names)),
+        }
+    }
+
+    /// Refuses `--columns` with a format that has no columns.
+    pub fn check_format(&self, format: Format) -> Result<(), Usage> {
+        if self.columns.is_some() && !matches!(format, Format::Csv | Format::Table) {
+            return Err(Usage(
+                "--columns writes CSV or a table; --select chooses the members of JSON".into(),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -440,7 +463,13 @@ async fn list(context: &Context, args: &ListArgs, matches: &ArgMatches) -> anyho
     if let Some(top) = args.top {
         query = query.top(top);
     }
-    let format = args.format.unwrap_or_else(Format::for_stdout);
+    let format = match (args.format, &args.query.columns) {
+        (Some(format), _) => format,
+        // Columns are for a table on a terminal, CSV otherwise.
+        (None, Some(_)) if Format::for_stdout() != Format::Table => Format::Csv,
+        (None, _) => Format::for_stdout(),
+    };
+    args.query.check_format(format)?;
     let mut writer = Writer::new(
         BufWriter::new(io::stdout().lock()),
         format,

@@ -268,6 +268,82 @@ fn list_writes_every_format() {
     assert!(out.stderr.contains("referrals match"), "{}", out.stderr);
 }
 
+/// `--columns` makes CSV of chosen leaves: the header and cells are those of the full CSV (the
+/// same exact money, the same formula-safe cells), in the order asked, from `list` (CSV when
+/// standard output is not a terminal) and `export`; a column the document does not have is
+/// refused with the list of those it has, and a JSON format with it is a wrong command line.
+#[test]
+fn columns_make_csv_of_chosen_leaves() {
+    let server = Server::start(120);
+    let leaves = "id,customerProfile/name,details/dealValue,details/currency";
+    let full = server.run(&["list", "--format", "csv"]).ok().stdout;
+    let mut reader = csv::Reader::from_reader(full.as_bytes());
+    let header: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    let at: Vec<usize> = leaves
+        .split(',')
+        .map(|leaf| header.iter().position(|name| name == leaf).unwrap())
+        .collect();
+    let expected: Vec<Vec<String>> = reader
+        .records()
+        .map(|record| {
+            let record = record.unwrap();
+            at.iter().map(|&i| record[i].to_owned()).collect()
+        })
+        .collect();
+    let read = |text: &str| -> (Vec<String>, Vec<Vec<String>>) {
+        let mut reader = csv::Reader::from_reader(text.as_bytes());
+        let header = reader
+            .headers()
+            .unwrap()
+            .iter()
+            .map(str::to_owned)
+            .collect();
+        let rows = reader
+            .records()
+            .map(|record| record.unwrap().iter().map(str::to_owned).collect())
+            .collect();
+        (header, rows)
+    };
+    let listed = server.run(&["list", "--columns", leaves]).ok().stdout;
+    assert_eq!(
+        read(&listed),
+        (
+            leaves.split(',').map(str::to_owned).collect(),
+            expected.clone()
+        )
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("deals.txt");
+    let file = file.to_str().unwrap();
+    server
+        .run(&["export", "--out", file, "--columns", leaves])
+        .ok();
+    let exported = std::fs::read_to_string(file).unwrap();
+    assert_eq!(read(&exported).1.len(), expected.len());
+    assert!(
+        expected.iter().any(|row| row[2].contains('.')),
+        "money with cents"
+    );
+
+    let out = server.run(&["list", "--columns", "id,customerProfile"]);
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("`customerProfile` is not a column")
+            && out.stderr.contains("customerProfile/name"),
+        "{}",
+        out.stderr
+    );
+    let out = server.run(&["list", "--columns", "id", "--format", "ndjson"]);
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    let out = server.run(&["list", "--columns", "id", "--select", "id"]);
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+}
+
 #[test]
 fn flag_values_are_literals() {
     let server = Server::start(50);

@@ -103,8 +103,12 @@ pub async fn run(context: &Context, args: &Args, matches: &ArgMatches) -> anyhow
     if args.restart {
         files.remove_all()?;
     }
-    let Some(mut checkpoint) = start(context, &files, query.parameters(), (format, args.raw_csv))?
-    else {
+    // The columns are the file's too: the same columns resume it.
+    let mut parameters = query.parameters();
+    if let Some(leaves) = &args.query.columns {
+        parameters.push(("columns".to_owned(), leaves.text()));
+    }
+    let Some(mut checkpoint) = start(context, &files, parameters, (format, args.raw_csv))? else {
         return Ok(());
     };
     let concurrency = usize::from(args.concurrency);
@@ -186,16 +190,20 @@ fn format_of(args: &Args) -> anyhow::Result<ExportFormat> {
         ))
         .into());
     }
-    Ok(args.format.unwrap_or_else(|| {
+    let format = args.format.unwrap_or_else(|| {
         match args
             .out
             .extension()
             .and_then(|extension| extension.to_str())
         {
             Some(extension) if extension.eq_ignore_ascii_case("csv") => ExportFormat::Csv,
+            // Columns are CSV's.
+            _ if args.query.columns.is_some() => ExportFormat::Csv,
             _ => ExportFormat::Ndjson,
         }
-    }))
+    });
+    args.query.check_format(format.output())?;
+    Ok(format)
 }
 
 /// The files of an export: the file it makes, the partial file, its checkpoint and the files
