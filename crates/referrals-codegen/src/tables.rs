@@ -328,6 +328,12 @@ fn operator_bits(operators: &[String]) -> TokenStream {
     quote!(#(#bits)|*)
 }
 
+/// The name of the constant of a set of operators in `filters`: `EQ_NE_GT`.
+fn operator_set(operators: &[String]) -> Ident {
+    let names: Vec<String> = operators.iter().map(|op| op.to_uppercase()).collect();
+    format_ident!("{}", names.join("_"))
+}
+
 fn operators_tokens(operators: &[String]) -> TokenStream {
     let bits = operator_bits(operators);
     quote!(crate::facts::Operators::new(#bits))
@@ -453,8 +459,29 @@ fn filter_name(facts: &Facts, entry: &crate::reader::Filterable) -> String {
 /// `filters`: a typed builder per filterable member, and `SortKey`.
 fn filters(facts: &Facts, _open_enums: &[OpenEnum]) -> Result<TokenStream, String> {
     let mut functions = Vec::new();
+    // A named constant for each set of operators, so that a builder's type reads
+    // `Field<String, EQ_NE>` in rustdoc rather than an anonymous constant.
+    let mut sets: Vec<&[String]> = Vec::new();
     for entry in &facts.filterable {
-        let operators = operator_bits(&entry.operators);
+        if !sets.contains(&entry.operators.as_slice()) {
+            sets.push(&entry.operators);
+        }
+    }
+    let constants = sets.iter().map(|set| {
+        let name = operator_set(set);
+        let bits = operator_bits(set);
+        let doc = format!(
+            "The operators {}: a filterable member's set.",
+            set.join(", ")
+        );
+        quote! {
+            #[doc = #doc]
+            pub const #name: u8 = #bits;
+        }
+    });
+    functions.extend(constants);
+    for entry in &facts.filterable {
+        let operators = operator_set(&entry.operators);
         let ty = value_type(&entry.kind);
         let listed = entry.operators.join(", ");
         match &entry.lambda {
@@ -464,7 +491,7 @@ fn filters(facts: &Facts, _open_enums: &[OpenEnum]) -> Result<TokenStream, Strin
                 let doc = format!("`{path}`, compared with {listed}.");
                 functions.push(quote! {
                     #[doc = #doc]
-                    pub fn #name() -> crate::query::Field<#ty, { #operators }> {
+                    pub fn #name() -> crate::query::Field<#ty, #operators> {
                         crate::query::Field::new(#path)
                     }
                 });
@@ -483,7 +510,7 @@ fn filters(facts: &Facts, _open_enums: &[OpenEnum]) -> Result<TokenStream, Strin
                 };
                 functions.push(quote! {
                     #[doc = #doc]
-                    pub fn #name() -> crate::query::LambdaField<#ty, { #operators }> {
+                    pub fn #name() -> crate::query::LambdaField<#ty, #operators> {
                         crate::query::LambdaField::new(#collection, #kind, #member)
                     }
                 });

@@ -85,6 +85,15 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::Connection;
 
+/// The SQLite crate behind [`Mirror::connection`] and [`Error::Sqlite`], at the version this
+/// crate is built with (0.41): use it rather than a `rusqlite` of your own, whose types would
+/// differ.
+pub use rusqlite;
+/// The PostgreSQL crate behind [`postgres::PgMirror::client`] and [`Error::Postgres`], at the
+/// version this crate is built with (0.7).
+#[cfg(feature = "postgres")]
+pub use tokio_postgres;
+
 pub use change::{Change, ChangeKind, MemberChange};
 pub use db::{Db, is_server};
 pub use error::Error;

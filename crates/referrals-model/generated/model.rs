@@ -9949,82 +9949,62 @@ pub mod tables {
 /// A typed filter builder for each member of `x-filterable`; a comparison that the
 /// document does not allow on a member does not compile.
 pub mod filters {
+    ///The operators eq, ne: a filterable member's set.
+    pub const EQ_NE: u8 = crate::facts::Operators::EQ | crate::facts::Operators::NE;
+    ///The operators eq, ne, gt, ge, lt, le: a filterable member's set.
+    pub const EQ_NE_GT_GE_LT_LE: u8 = crate::facts::Operators::EQ
+        | crate::facts::Operators::NE | crate::facts::Operators::GT
+        | crate::facts::Operators::GE | crate::facts::Operators::LT
+        | crate::facts::Operators::LE;
+    ///The operators eq: a filterable member's set.
+    pub const EQ: u8 = crate::facts::Operators::EQ;
     ///`engagementId`, compared with eq, ne.
-    pub fn engagement_id() -> crate::query::Field<
-        ::std::string::String,
-        { crate::facts::Operators::EQ | crate::facts::Operators::NE },
-    > {
+    pub fn engagement_id() -> crate::query::Field<::std::string::String, EQ_NE> {
         crate::query::Field::new("engagementId")
     }
     ///`status`, compared with eq, ne.
-    pub fn status() -> crate::query::Field<
-        super::types::ReferralStatus,
-        { crate::facts::Operators::EQ | crate::facts::Operators::NE },
-    > {
+    pub fn status() -> crate::query::Field<super::types::ReferralStatus, EQ_NE> {
         crate::query::Field::new("status")
     }
     ///`substatus`, compared with eq, ne.
-    pub fn substatus() -> crate::query::Field<
-        super::types::ReferralSubstatus,
-        { crate::facts::Operators::EQ | crate::facts::Operators::NE },
-    > {
+    pub fn substatus() -> crate::query::Field<super::types::ReferralSubstatus, EQ_NE> {
         crate::query::Field::new("substatus")
     }
     ///`qualification`, compared with eq, ne.
     pub fn qualification() -> crate::query::Field<
         super::types::ReferralQualification,
-        { crate::facts::Operators::EQ | crate::facts::Operators::NE },
+        EQ_NE,
     > {
         crate::query::Field::new("qualification")
     }
     ///`type`, compared with eq, ne.
-    pub fn type_() -> crate::query::Field<
-        super::types::ReferralType,
-        { crate::facts::Operators::EQ | crate::facts::Operators::NE },
-    > {
+    pub fn type_() -> crate::query::Field<super::types::ReferralType, EQ_NE> {
         crate::query::Field::new("type")
     }
     ///`direction`, compared with eq, ne.
-    pub fn direction() -> crate::query::Field<
-        super::types::ReferralDirection,
-        { crate::facts::Operators::EQ | crate::facts::Operators::NE },
-    > {
+    pub fn direction() -> crate::query::Field<super::types::ReferralDirection, EQ_NE> {
         crate::query::Field::new("direction")
     }
     ///`customerProfile/address/country`, compared with eq, ne.
-    pub fn country() -> crate::query::Field<
-        ::std::string::String,
-        { crate::facts::Operators::EQ | crate::facts::Operators::NE },
-    > {
+    pub fn country() -> crate::query::Field<::std::string::String, EQ_NE> {
         crate::query::Field::new("customerProfile/address/country")
     }
     ///`createdDateTime`, compared with eq, ne, gt, ge, lt, le.
     pub fn created_date_time() -> crate::query::Field<
         ::chrono::DateTime<::chrono::Utc>,
-        {
-            crate::facts::Operators::EQ | crate::facts::Operators::NE
-                | crate::facts::Operators::GT | crate::facts::Operators::GE
-                | crate::facts::Operators::LT | crate::facts::Operators::LE
-        },
+        EQ_NE_GT_GE_LT_LE,
     > {
         crate::query::Field::new("createdDateTime")
     }
     ///`updatedDateTime`, compared with eq, ne, gt, ge, lt, le.
     pub fn updated_date_time() -> crate::query::Field<
         ::chrono::DateTime<::chrono::Utc>,
-        {
-            crate::facts::Operators::EQ | crate::facts::Operators::NE
-                | crate::facts::Operators::GT | crate::facts::Operators::GE
-                | crate::facts::Operators::LT | crate::facts::Operators::LE
-        },
+        EQ_NE_GT_GE_LT_LE,
     > {
         crate::query::Field::new("updatedDateTime")
     }
     ///`team/any(x:x/email ...)`: compares `email` of the items of `team`, with eq.
-    pub fn team_email_any() -> crate::query::LambdaField<
-        ::std::string::String,
-        { crate::facts::Operators::EQ },
-    > {
+    pub fn team_email_any() -> crate::query::LambdaField<::std::string::String, EQ> {
         crate::query::LambdaField::new(
             "team",
             ::referrals_odata::LambdaKind::Any,
