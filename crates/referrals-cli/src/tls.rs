@@ -1,4 +1,4 @@
-//! HTTPS for `listen`: rustls (ring) in front of the same router, with a certificate chain and
+//! HTTPS for `listen`: rustls (aws-lc-rs) in front of the same router, with a certificate chain and
 //! a key from PEM files, and the bounds of plain HTTP (`referrals_mirror::receiver::http`): the
 //! handshake and each request's head within 10 s, at most `--max-connections` at once.
 
@@ -59,7 +59,7 @@ fn config(cert: &Path, key: &Path) -> anyhow::Result<rustls::ServerConfig> {
         .with_context(|| format!("{} holds no PEM certificate", cert.display()))?;
     let key = PrivateKeyDer::from_pem_file(key)
         .with_context(|| format!("{} holds no PEM private key", key.display()))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()

@@ -251,7 +251,7 @@ pub fn http_client(
     Ok(tls(http, root)?.build()?)
 }
 
-/// The TLS of the HTTP client: rustls with the `ring` provider (feature `rustls`, the
+/// The TLS of the HTTP client: rustls with the `aws-lc-rs` provider (feature `rustls`, the
 /// default), given to reqwest ready-made so that no process-wide provider is needed; the
 /// platform's TLS (feature `native-tls`); or none, which only a plain-http loopback root can
 /// use.
@@ -260,7 +260,7 @@ fn tls(http: reqwest::ClientBuilder, _root: &Url) -> Result<reqwest::ClientBuild
     use rustls_platform_verifier::BuilderVerifierExt;
     // For the program's other reqwest clients, which find no provider of reqwest's own.
     crate::install_crypto_provider();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .and_then(|builder| builder.with_platform_verifier())

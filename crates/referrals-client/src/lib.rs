@@ -96,17 +96,17 @@ pub mod generated {
 
 pub use generated::{ByteStream, Client, ClientInfo, ResponseValue};
 
-/// Makes rustls's `ring` provider the process's default crypto provider, unless one is set
-/// already; building a [`Client`] does it too.
+/// Makes rustls's `aws-lc-rs` provider the process's default crypto provider, unless one is
+/// set already; building a [`Client`] does it too.
 ///
-/// With the feature `rustls` (the default), reqwest is built without a crypto provider of its
-/// own (the `aws-lc-rs` one doubles the cold build). Another `reqwest::Client` of the same
-/// program, whose reqwest has no TLS feature that brings a provider, then needs one to be
+/// With the feature `rustls` (the default), reqwest is built without a TLS feature of its own:
+/// the client is given its rustls configuration ready-made. Another `reqwest::Client` of the
+/// same program, whose reqwest has no TLS feature that brings a provider, then needs one to be
 /// installed before it is built: call this first.
 #[cfg(feature = "rustls")]
 pub fn install_crypto_provider() {
     if rustls::crypto::CryptoProvider::get_default().is_none() {
         // Another thread may have installed one meanwhile; either is fine.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     }
 }
