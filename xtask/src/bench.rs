@@ -17,14 +17,14 @@
 //!    change feed (`bench_feed`) and groups of referrals that share their sort keys
 //!    (`bench_groups`).
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::path::Path;
+use std::process::{Command, ExitCode};
 
+use crate::bench_kit::{
+    Cli, ROUNDS, Sandbox, TOKEN, check_count, median, number, probe, release_dir,
+};
 use crate::{FAILED, root};
 
-pub(crate) const TOKEN: &str = "bench";
-const ROUNDS: usize = 5;
 /// The pages of the load test, written as the client sends them: a filtered page newest first;
 /// the page that a sync asks for (a range of `updatedDateTime`, in its order); the same with
 /// `$count`.
@@ -91,34 +91,6 @@ pub fn run(args: Args) -> ExitCode {
     }
 }
 
-/// Where cargo puts the release binaries: `<target dir>/release`, the target dir as cargo
-/// resolves it (`CARGO_TARGET_DIR`, `build.target-dir`, or `target/`).
-fn release_dir() -> Result<PathBuf, String> {
-    Ok(target_dir()?.join("release"))
-}
-
-/// The target directory as cargo resolves it (`CARGO_TARGET_DIR`, `build.target-dir`, or
-/// `target/`).
-pub(crate) fn target_dir() -> Result<PathBuf, String> {
-    let output = Command::new(env!("CARGO"))
-        .current_dir(root())
-        .args(["metadata", "--format-version", "1", "--no-deps"])
-        .output()
-        .map_err(|error| format!("cannot run cargo metadata: {error}"))?;
-    if !output.status.success() {
-        return Err(format!(
-            "cargo metadata failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        ));
-    }
-    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout)
-        .map_err(|error| format!("cargo metadata printed no JSON: {error}"))?;
-    let target = metadata["target_directory"]
-        .as_str()
-        .ok_or("cargo metadata names no target directory")?;
-    Ok(PathBuf::from(target))
-}
-
 fn measure(seconds: u64, parts: &[BenchPart]) -> Result<(), String> {
     let binaries = release_dir()?;
     println!("building the release binaries (referrals-sandbox, referrals-bench, referrals)...");
@@ -148,8 +120,8 @@ fn measure(seconds: u64, parts: &[BenchPart]) -> Result<(), String> {
     }
     let cli = Cli::new(&binaries)?;
     if parts.contains(&BenchPart::Cli) {
-        cli.export()?;
-        cli.memory()?;
+        crate::bench_cli::export(&cli)?;
+        crate::bench_cli::memory(&cli)?;
     }
     if parts.contains(&BenchPart::Events) {
         crate::bench_events::run(&binaries, &cli.scratch)?;
@@ -251,220 +223,4 @@ fn load(binaries: &Path, seconds: u64) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-/// The CLI under measure: its binary, the bench's, and a scratch folder for its files.
-pub(crate) struct Cli<'a> {
-    pub(crate) binaries: &'a Path,
-    pub(crate) scratch: PathBuf,
-    referrals: String,
-    bench: String,
-}
-
-impl<'a> Cli<'a> {
-    fn new(binaries: &'a Path) -> Result<Self, String> {
-        let scratch = binaries.join("bench-scratch");
-        std::fs::create_dir_all(&scratch)
-            .map_err(|error| format!("cannot create {}: {error}", scratch.display()))?;
-        Ok(Self {
-            binaries,
-            scratch,
-            referrals: binaries.join("referrals").to_string_lossy().into_owned(),
-            bench: binaries
-                .join("referrals-bench")
-                .to_string_lossy()
-                .into_owned(),
-        })
-    }
-
-    pub(crate) fn out(&self, name: &str) -> String {
-        self.scratch.join(name).to_string_lossy().into_owned()
-    }
-
-    /// The command line of `referrals` against `url` with `args`.
-    fn command(&self, url: &str, args: &[&str]) -> Vec<String> {
-        [
-            self.referrals.as_str(),
-            "--root",
-            url,
-            "--token",
-            TOKEN,
-            "--quiet",
-        ]
-        .iter()
-        .chain(args)
-        .map(|arg| (*arg).to_owned())
-        .collect()
-    }
-
-    /// The command line of an export of `url` to `file`.
-    pub(crate) fn export_args(&self, url: &str, file: &str, format: &str) -> Vec<String> {
-        let args = ["export", "--out", file, "--format", format, "--restart"];
-        self.command(url, &args)
-    }
-
-    /// The command line of `sync --db` of `url` into `db`.
-    pub(crate) fn sync_args(&self, url: &str, db: &str) -> Vec<String> {
-        self.command(url, &["sync", "--db", db, "--skew", "0s"])
-    }
-
-    /// The CLI's export against the plain loop.
-    fn export(&self) -> Result<(), String> {
-        let binaries = self.binaries;
-        let exported = |path: &str| -> Result<usize, String> {
-            let text = std::fs::read_to_string(path)
-                .map_err(|error| format!("cannot read the export {path}: {error}"))?;
-            Ok(text.lines().count())
-        };
-        println!(
-            "\n## referrals export of 10,000 referrals against the plain loop (whole processes, median of {ROUNDS} rounds, alternating)"
-        );
-        let server = Sandbox::start(binaries, 10_000)?;
-        let file = self.out("export.ndjson");
-        let raw_args: Vec<String> = [self.bench.as_str(), "raw", &server.url, TOKEN]
-            .map(str::to_owned)
-            .to_vec();
-        let (mut export_times, mut raw_times) = (Vec::new(), Vec::new());
-        for _ in 0..ROUNDS {
-            let export = measured(binaries, &self.export_args(&server.url, &file, "ndjson"))?;
-            if exported(&file)? != 10_000 {
-                return Err(format!("the export {file} does not hold 10,000 referrals"));
-            }
-            export_times.push(number(&export, "seconds")?);
-            raw_times.push(number(&measured(binaries, &raw_args)?, "seconds")?);
-        }
-        let (export, raw) = (median(&mut export_times), median(&mut raw_times));
-        println!("referrals export (ndjson): {:>8.1} ms", export * 1e3);
-        println!("reqwest + serde_json:      {:>8.1} ms", raw * 1e3);
-        println!("ratio export / plain:      {:>8.2}", export / raw);
-        drop(server);
-
-        Ok(())
-    }
-
-    /// The peak memory of the CLI's export and sync.
-    fn memory(&self) -> Result<(), String> {
-        let binaries = self.binaries;
-        println!("\n## Peak memory of the CLI (VmHWM of the process)");
-        println!(
-            "{:>9} referrals   {:>14}   {:>14}   {:>14}",
-            "", "export ndjson", "export csv", "sync --db"
-        );
-        for total in [10_000, 100_000] {
-            let server = Sandbox::start(binaries, total)?;
-            let mut peaks = Vec::new();
-            for (format, file) in [
-                ("ndjson", self.out("memory.ndjson")),
-                ("csv", self.out("memory.csv")),
-            ] {
-                let export = measured(binaries, &self.export_args(&server.url, &file, format))?;
-                peaks.push(number(&export, "peak_kib")?);
-            }
-            let db = self.out("memory.sqlite");
-            for stale in [db.clone(), format!("{db}-wal"), format!("{db}-shm")] {
-                let _ = std::fs::remove_file(stale);
-            }
-            let sync = measured(binaries, &self.sync_args(&server.url, &db))?;
-            peaks.push(number(&sync, "peak_kib")?);
-            println!(
-                "{total:>9} referrals   {:>10.0} KiB   {:>10.0} KiB   {:>10.0} KiB",
-                peaks[0], peaks[1], peaks[2]
-            );
-        }
-        Ok(())
-    }
-}
-
-/// Runs `command` (program and arguments) under `referrals-bench measure`.
-pub(crate) fn measured(binaries: &Path, command: &[String]) -> Result<serde_json::Value, String> {
-    let mut args = vec!["measure"];
-    args.extend(command.iter().map(String::as_str));
-    let report = probe(binaries, &args)?;
-    match report["exit"].as_i64() {
-        Some(0) => Ok(report),
-        other => Err(format!("{command:?} ended with the status {other:?}")),
-    }
-}
-
-pub(crate) struct Sandbox {
-    child: Child,
-    pub(crate) url: String,
-}
-
-impl Sandbox {
-    /// A release sandbox holding `total` referrals (the 2 of the seed examples included).
-    fn start(binaries: &Path, total: usize) -> Result<Self, String> {
-        Self::start_with(binaries, total, &[])
-    }
-
-    /// [`Self::start`], with more arguments.
-    pub(crate) fn start_with(binaries: &Path, total: usize, more: &[&str]) -> Result<Self, String> {
-        let binary = binaries.join("referrals-sandbox");
-        let mut child = Command::new(&binary)
-            .args([
-                "--seed-count",
-                &(total - 2).to_string(),
-                "--token",
-                TOKEN,
-                "--quiet",
-            ])
-            .args(more)
-            .stdout(Stdio::piped())
-            .spawn()
-            .map_err(|error| format!("cannot start the sandbox {}: {error}", binary.display()))?;
-        let stdout = child.stdout.take().ok_or("no standard output")?;
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .map_err(|error| format!("cannot read the sandbox's address: {error}"))?;
-        let url = line
-            .trim()
-            .strip_prefix("listening on ")
-            .ok_or_else(|| format!("the sandbox said `{}` instead of its address", line.trim()))?
-            .to_owned();
-        Ok(Self { child, url })
-    }
-}
-
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-pub(crate) fn probe(binaries: &Path, args: &[&str]) -> Result<serde_json::Value, String> {
-    let output = Command::new(binaries.join("referrals-bench"))
-        .args(args)
-        // One malloc arena: glibc's per-thread arenas otherwise add a drift of a few hundred
-        // KiB between runs that has nothing to do with what the program keeps.
-        .env("MALLOC_ARENA_MAX", "1")
-        .output()
-        .map_err(|error| format!("cannot run referrals-bench: {error}"))?;
-    if !output.status.success() {
-        return Err(format!(
-            "referrals-bench {args:?} failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        ));
-    }
-    serde_json::from_slice(&output.stdout)
-        .map_err(|error| format!("referrals-bench printed no report: {error}"))
-}
-
-pub(crate) fn number(report: &serde_json::Value, key: &str) -> Result<f64, String> {
-    report[key]
-        .as_f64()
-        .ok_or_else(|| format!("no `{key}` in {report}"))
-}
-
-fn check_count(report: &serde_json::Value, expected: usize) -> Result<(), String> {
-    match report["referrals"].as_u64() {
-        Some(count) if count as usize == expected => Ok(()),
-        other => Err(format!("expected {expected} referrals, counted {other:?}")),
-    }
-}
-
-pub(crate) fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
 }

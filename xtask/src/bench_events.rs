@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::bench::{Sandbox, TOKEN, number, probe};
+use crate::bench_kit::{Sandbox, TOKEN, number, probe};
 
 /// Referrals in the sandbox; changes at `RATE` a second.
 const TOTAL: usize = 2_002;

@@ -7,8 +7,8 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::bench::{Cli, Sandbox, TOKEN, median, number, probe};
 use crate::bench_events::{Guard, filled, free_port, register, spawn};
+use crate::bench_kit::{Cli, Sandbox, TOKEN, median, number, probe};
 use crate::bench_mirror::postgres;
 
 /// Referrals in the first sync.

@@ -9,7 +9,7 @@
 //!    (referrals that share both instants, several pages each), with and without `$count`, at
 //!    two sizes: requests against the pages the ties fill, and what came twice.
 
-use crate::bench::{Sandbox, TOKEN, number, probe};
+use crate::bench_kit::{Sandbox, TOKEN, number, probe};
 use std::path::Path;
 
 const SIZES: [usize; 2] = [10_000, 40_000];

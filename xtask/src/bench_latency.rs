@@ -8,7 +8,7 @@
 use std::process::Command;
 use std::time::Instant;
 
-use crate::bench::{Cli, Sandbox, measured, number};
+use crate::bench_kit::{Cli, Sandbox, measured, number};
 
 const TOTAL: usize = 100_000;
 const LATENCY_MS: u64 = 50;

@@ -3,7 +3,7 @@
 //! one), against the plain loop (reqwest + serde_json pages, nothing written), side by side
 //! in one run.
 
-use crate::bench::{Cli, Sandbox, TOKEN, measured, number, probe};
+use crate::bench_kit::{Cli, Sandbox, TOKEN, measured, number, probe};
 
 /// The PostgreSQL server of the tests, shared by path: the bench needs nothing more of the
 /// test kit, and the xtask stays free of its dependencies.

@@ -22,9 +22,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod bench_cli;
 mod bench_events;
 mod bench_feed;
 mod bench_groups;
+mod bench_kit;
 mod bench_latency;
 mod bench_mirror;
 mod codegen;

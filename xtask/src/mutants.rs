@@ -49,7 +49,7 @@ struct Outcome {
 }
 
 fn measure(args: &Args) -> Result<(), String> {
-    let out = crate::bench::target_dir()?.join("mutants");
+    let out = crate::bench_kit::target_dir()?.join("mutants");
     let files = sync_files()?;
     let client = step(&out, "client", &files, (args.timeout, args.jobs), None)?;
     let contract = if client.missed.is_empty() {

@@ -202,6 +202,27 @@ impl TokenProvider for AzureCredential {
     }
 }
 
+/// Sets the bearer token of `runtime`'s provider, marked sensitive.
+pub(crate) async fn authorize(
+    runtime: &crate::Runtime,
+    headers: &mut reqwest::header::HeaderMap,
+) -> Result<(), TokenError> {
+    let token = runtime.tokens().token().await?;
+    if token.secret().trim().is_empty() {
+        return Err(TokenError::new(
+            "the token provider gave an empty token; nothing was sent (is the variable that \
+             holds the token set?)",
+        ));
+    }
+    let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", token.secret()))
+        .map_err(|_| {
+        TokenError::new("the token holds characters that a header cannot carry")
+    })?;
+    value.set_sensitive(true);
+    headers.insert(reqwest::header::AUTHORIZATION, value);
+    Ok(())
+}
+
 #[cfg(all(test, feature = "azure"))]
 mod azure_tests {
     use std::sync::Arc;

@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use crate::context::{Call, Refusal};
 use crate::error::{Error, ErrorKind};
 use crate::limits::{BodyTooLarge, DEFAULT_MAX_ERROR_BODY, capped_text, read_capped, too_large};
-use crate::pipeline::{header, request_id, without_query};
+use crate::wire::{header, request_id, without_query};
 use crate::{Operation, Runtime, retry, security, types};
 
 /// The error of the generated builders.

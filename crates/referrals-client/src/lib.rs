@@ -61,6 +61,7 @@ mod status_change;
 pub mod sync;
 mod versioned;
 pub mod webhooks;
+mod wire;
 
 pub use referrals_model::{
     Amount, AmountError, Operation, OptionalText, PatchValue, facts, headers, odata, parameters,

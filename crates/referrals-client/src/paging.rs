@@ -10,10 +10,10 @@ use uuid::Uuid;
 use crate::error::{Error, ErrorKind};
 use crate::generated::ClientReferralsExt;
 use crate::parameters::list_referrals as names;
-use crate::pipeline::{header, request_id, same_origin};
 use crate::query::Query;
 use crate::types::{Referral, ReferralList};
 use crate::versioned;
+use crate::wire::{header, request_id, same_origin};
 use crate::{Client, Operation};
 
 const LIST: Operation = Operation::ListReferrals;

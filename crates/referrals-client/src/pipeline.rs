@@ -20,44 +20,18 @@ use std::sync::Arc;
 
 use progenitor_client::{ClientHooks, ClientInfo, OperationInfo};
 use reqwest::Url;
-use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::{HeaderName, HeaderValue};
 use tracing::Instrument;
 use uuid::Uuid;
 
-use crate::auth::TokenError;
+use crate::auth::authorize;
 use crate::builder::is_loopback;
 use crate::context::{self, Refusal};
 use crate::limits::capped;
-use crate::{Client, Operation, Runtime, headers, parameters};
-
-/// A header name of the document, as `HeaderName` (which writes names in lower case).
-fn header_name(name: &'static str) -> HeaderName {
-    HeaderName::from_bytes(name.as_bytes()).expect("the document's header names are valid")
-}
-
-/// The header that names one logical call; kept across its retries (`MS-RequestId`).
-pub(crate) fn ms_request_id() -> HeaderName {
-    header_name(parameters::list_referrals::MS_REQUEST_ID)
-}
-
-/// The header that names a session or job of many calls (`MS-CorrelationId`).
-pub(crate) fn ms_correlation_id() -> HeaderName {
-    header_name(parameters::list_referrals::MS_CORRELATION_ID)
-}
-
-/// The header in which the service names its handling of a request (`Request-ID`).
-pub(crate) fn request_id() -> HeaderName {
-    header_name(headers::REQUEST_ID)
-}
+use crate::wire::{ms_correlation_id, ms_request_id, same_origin, without_query};
+use crate::{Client, Operation, Runtime};
 
 const API_VERSION: HeaderName = HeaderName::from_static("api-version");
-
-/// Whether two URLs have the same scheme, host and port.
-pub(crate) fn same_origin(a: &Url, b: &Url) -> bool {
-    a.scheme() == b.scheme()
-        && a.host() == b.host()
-        && a.port_or_known_default() == b.port_or_known_default()
-}
 
 /// The hooks of a generated client whose inner value is the [`Runtime`]: the referrals client
 /// and the webhooks client go through the same pipeline, each to its own service root.
@@ -213,40 +187,4 @@ fn check_destination(runtime: &Runtime, url: &Url) -> Result<(), Refusal> {
         });
     }
     Ok(())
-}
-
-/// A URL without its query string and fragment, for messages: filter values may be personal
-/// data, and a message goes to logs.
-pub(crate) fn without_query(url: &Url) -> String {
-    let mut url = url.clone();
-    url.set_query(None);
-    url.set_fragment(None);
-    url.to_string()
-}
-
-/// Sets the bearer token of `runtime`'s provider, marked sensitive.
-pub(crate) async fn authorize(
-    runtime: &Runtime,
-    headers: &mut HeaderMap,
-) -> Result<(), TokenError> {
-    let token = runtime.tokens().token().await?;
-    if token.secret().trim().is_empty() {
-        return Err(TokenError::new(
-            "the token provider gave an empty token; nothing was sent (is the variable that \
-             holds the token set?)",
-        ));
-    }
-    let mut value = HeaderValue::from_str(&format!("Bearer {}", token.secret()))
-        .map_err(|_| TokenError::new("the token holds characters that a header cannot carry"))?;
-    value.set_sensitive(true);
-    headers.insert(AUTHORIZATION, value);
-    Ok(())
-}
-
-/// The value of the header `name`, when it is text.
-pub(crate) fn header(headers: &HeaderMap, name: &HeaderName) -> Option<String> {
-    headers
-        .get(name)
-        .and_then(|value| value.to_str().ok())
-        .map(str::to_owned)
 }

@@ -71,7 +71,7 @@ fn docs_dir() -> Result<PathBuf, String> {
         Some(dir) => std::env::current_dir()
             .map_err(|error| format!("cannot read the current folder: {error}"))?
             .join(dir),
-        None => crate::bench::target_dir()?,
+        None => crate::bench_kit::target_dir()?,
     };
     if target.starts_with(&root) {
         return Ok(target.join("docs"));

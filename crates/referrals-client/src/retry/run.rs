@@ -6,9 +6,10 @@
 use std::sync::Arc;
 
 use crate::Runtime;
+use crate::auth::authorize;
 use crate::context::{self, Refusal};
-use crate::pipeline::{authorize, request_id};
 use crate::retry;
+use crate::wire::request_id;
 
 /// Sends `request`, retrying as the policy says.
 pub(crate) async fn execute(
