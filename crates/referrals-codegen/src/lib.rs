@@ -35,6 +35,7 @@ mod open_enum;
 mod patching;
 mod progenitor_view;
 mod reader;
+mod rust_names;
 mod settings;
 mod tables;
 

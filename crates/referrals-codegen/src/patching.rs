@@ -152,7 +152,7 @@ fn access(members: &[&Entry], resource: &Ident) -> TokenStream {
     let variants: Vec<Ident> = members.iter().map(|entry| entry.variant()).collect();
     let reads = members
         .iter()
-        .map(|entry| crate::tables::read_chain(quote!(target), &entry.fields));
+        .map(|entry| crate::rust_names::read_chain(quote!(target), &entry.fields));
     let takes = members.iter().map(|entry| {
         if entry.last().optional() {
             let chain = take_chain(&entry.fields);
@@ -215,7 +215,11 @@ fn take_chain(fields: &[Field]) -> TokenStream {
 /// The arm of `apply` for `entry`.
 fn apply_arm(entry: &Entry) -> TokenStream {
     let pointer = &entry.entry.pointer;
-    let ops = entry.entry.ops.iter().map(|op| crate::tables::patch_op(op));
+    let ops = entry
+        .entry
+        .ops
+        .iter()
+        .map(|op| crate::rust_names::patch_op(op));
     let (last, parents) = entry.fields.split_last().expect("a pointer names a member");
     let set = set_member(last, parents, entry.entry.append);
     if entry.entry.append {
@@ -234,7 +238,7 @@ fn apply_arm(entry: &Entry) -> TokenStream {
         };
     }
     let variant = entry.variant();
-    let read = crate::tables::read_chain(quote!(target), &entry.fields);
+    let read = crate::rust_names::read_chain(quote!(target), &entry.fields);
     quote! {
         #pointer => {
             crate::patch::allow(operation, &[#(#ops),*])?;
@@ -289,7 +293,7 @@ fn set_member(last: &Field, parents: &[Field], append: bool) -> TokenStream {
 /// `copy_..._from` for the ops it takes.
 fn builder_methods(entry: &Entry) -> Result<TokenStream, String> {
     let pointer = &entry.entry.pointer;
-    let member = crate::tables::rust_name(&entry.entry.segments.join("-"));
+    let member = crate::rust_names::rust_name(&entry.entry.segments.join("-"));
     let path = entry.entry.segments.join("/");
     let last = entry.last();
     if entry.entry.append {
@@ -297,7 +301,7 @@ fn builder_methods(entry: &Entry) -> Result<TokenStream, String> {
             .ok_or_else(|| format!("`{pointer}` appends to a member that is not a list"))?;
         let doc = format!("Appends an item to `{path}` (`add` at `{pointer}`).");
         let method = format_ident!("append_{member}");
-        let op = crate::tables::patch_op("add");
+        let op = crate::rust_names::patch_op("add");
         return Ok(quote! {
             #[doc = #doc]
             pub fn #method(self, value: #item) -> Self {
@@ -331,7 +335,7 @@ fn builder_methods(entry: &Entry) -> Result<TokenStream, String> {
     if entry.takes("remove") {
         let doc = format!("Removes `{path}` (`remove` at `{pointer}`).");
         let method = format_ident!("remove_{member}");
-        let op = crate::tables::patch_op("remove");
+        let op = crate::rust_names::patch_op("remove");
         methods.extend(quote! {
             #[doc = #doc]
             pub fn #method(self) -> Self {
@@ -346,7 +350,7 @@ fn builder_methods(entry: &Entry) -> Result<TokenStream, String> {
                  of the member's type."
             );
             let method = format_ident!("{op}_{member}_from");
-            let op = crate::tables::patch_op(op);
+            let op = crate::rust_names::patch_op(op);
             methods.extend(quote! {
                 #[doc = #doc]
                 pub fn #method(self, from: PatchPath) -> Self {
@@ -360,7 +364,7 @@ fn builder_methods(entry: &Entry) -> Result<TokenStream, String> {
 
 /// A method that takes a value of the member's type (any text, for a string member).
 fn value_method(method: &Ident, op: &str, pointer: &str, last: &Field, doc: &str) -> TokenStream {
-    let op = crate::tables::patch_op(op);
+    let op = crate::rust_names::patch_op(op);
     let ty = last.value_type();
     if last_ident(ty).as_deref() == Some("String") {
         quote! {

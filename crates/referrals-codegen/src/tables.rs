@@ -23,6 +23,7 @@ use crate::ast::{Field, Structs};
 use crate::open_enum::OpenEnum;
 use crate::progenitor_view::Dropped;
 use crate::reader::{Facts, Kind, Operation};
+use crate::rust_names::{patch_op, read_chain, rust_name};
 
 /// The tokens of the modules above, for `file` (whose `types` module they read).
 pub fn tokens(
@@ -284,17 +285,6 @@ fn status_tables(facts: &Facts) -> TokenStream {
     }
 }
 
-/// The Rust name of a member path: snake case, with `_` after a keyword (`type_`).
-pub(crate) fn rust_name(text: &str) -> String {
-    let name = text
-        .replace(|c: char| !c.is_alphanumeric(), "-")
-        .to_snake_case();
-    match syn::parse_str::<Ident>(&name) {
-        Ok(_) => name,
-        Err(_) => format!("{name}_"),
-    }
-}
-
 fn kind_tokens(kind: &Kind) -> TokenStream {
     let variant = format_ident!("{}", kind.name());
     quote!(Kind::#variant)
@@ -337,33 +327,6 @@ fn operator_set(operators: &[String]) -> Ident {
 fn operators_tokens(operators: &[String]) -> TokenStream {
     let bits = operator_bits(operators);
     quote!(crate::facts::Operators::new(#bits))
-}
-
-pub(crate) fn patch_op(op: &str) -> TokenStream {
-    let variant = format_ident!("{}", crate::open_enum::variant_name(op));
-    quote!(super::types::JsonPatchOp::#variant)
-}
-
-/// `Option<&T>` of the member at the end of `fields`, starting from `start` (a reference).
-pub(crate) fn read_chain(start: TokenStream, fields: &[Field]) -> TokenStream {
-    let Some((first, rest)) = fields.split_first() else {
-        return quote!(::std::option::Option::Some(#start));
-    };
-    let name = &first.ident;
-    let mut chain = if first.optional() {
-        quote!(#start.#name.as_ref())
-    } else {
-        quote!(::std::option::Option::Some(&#start.#name))
-    };
-    for field in rest {
-        let name = &field.ident;
-        chain = if field.optional() {
-            quote!(#chain.and_then(|value| value.#name.as_ref()))
-        } else {
-            quote!(#chain.map(|value| &value.#name))
-        };
-    }
-    chain
 }
 
 /// How the open value sets take part in filters: compared as their text.

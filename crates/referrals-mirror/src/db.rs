@@ -9,6 +9,8 @@ use referrals_client::sync::SyncOptions;
 use referrals_client::types::Referral;
 
 #[cfg(feature = "postgres")]
+use crate::address::is_server;
+#[cfg(feature = "postgres")]
 use crate::postgres::PgMirror;
 use crate::{Applied, AsideEvent, Error, EventCounts, Feed, Mirror, Opened, Start, SyncReport};
 
@@ -20,42 +22,6 @@ pub enum Db {
     /// A PostgreSQL database.
     #[cfg(feature = "postgres")]
     Server(PgMirror),
-}
-
-/// Whether `db` names a PostgreSQL database rather than a file: a `postgres://` or
-/// `postgresql://` URL, or a connection string of `key=value` words whose first key is one of
-/// libpq's (`host=db.internal dbname=referrals user=crm`).
-pub fn is_server(db: &str) -> bool {
-    is_url(db) || is_key_value(db)
-}
-
-/// Whether `db` is a `postgres://` or `postgresql://` URL.
-pub(crate) fn is_url(db: &str) -> bool {
-    ["postgres://", "postgresql://"].iter().any(|scheme| {
-        db.get(..scheme.len())
-            .is_some_and(|head| head.eq_ignore_ascii_case(scheme))
-    })
-}
-
-/// Whether `db` starts with a `key=` of libpq's connection strings.
-fn is_key_value(db: &str) -> bool {
-    const KEYS: [&str; 12] = [
-        "host",
-        "hostaddr",
-        "port",
-        "dbname",
-        "user",
-        "password",
-        "sslmode",
-        "sslrootcert",
-        "connect_timeout",
-        "application_name",
-        "options",
-        "target_session_attrs",
-    ];
-    db.trim_start()
-        .split_once('=')
-        .is_some_and(|(key, _)| KEYS.contains(&key.trim()))
 }
 
 impl Db {

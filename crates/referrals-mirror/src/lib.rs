@@ -62,6 +62,7 @@
 //! `events`, version 2 the change log, which starts empty ([`Mirror::opened`] says so),
 //! version 3 the events' digests, attempts and the mark of those set aside.
 
+mod address;
 mod change;
 mod columns;
 mod csv_file;
@@ -94,8 +95,9 @@ pub use rusqlite;
 #[cfg(feature = "postgres")]
 pub use tokio_postgres;
 
+pub use address::is_server;
 pub use change::{Change, ChangeKind, MemberChange};
-pub use db::{Db, is_server};
+pub use db::Db;
 pub use error::Error;
 pub use events::{AsideEvent, EventCounts, PendingEvent, Stored};
 pub use feed::{Feed, Start};

@@ -59,7 +59,7 @@ fn take_tls(text: &str) -> (Option<String>, Option<String>, String) {
 }
 
 fn is_url(text: &str) -> bool {
-    crate::db::is_url(text)
+    crate::address::is_url(text)
 }
 
 /// A query value with its `%XX` decoded (a path in `sslrootcert` may hold them).

@@ -9,11 +9,8 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
 use super::Shared;
+pub(super) use super::sync_health::healthz;
 use super::sync_health::{CONTENT_TYPE, ready_answer};
-
-pub(super) async fn healthz() -> &'static str {
-    "ok\n"
-}
 
 pub(super) async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
     ready_answer(readiness(&shared).await)
