@@ -172,6 +172,56 @@ async fn rows_never_go_back_and_the_state_only_moves_forward() {
     assert_eq!(country.as_deref(), Some("US"));
 }
 
+/// The rule "a version replaces the row only when it is newer" is one table here, checked alike
+/// on both backends: SQLite decides in Rust (`replaces`), PostgreSQL in the upsert's `WHERE`.
+/// Newer is a later `updatedDateTime`, or the same one with another eTag; a version without
+/// `updatedDateTime` never replaces one with it, and replaces one without it when its eTag
+/// differs.
+#[tokio::test]
+async fn the_newer_rule_is_the_same_on_both_backends() {
+    let Some(server) = Server::start() else {
+        return;
+    };
+    let version = |second: Option<u32>, tag: &str| -> Referral {
+        let time = second.map_or("null".to_owned(), |s| {
+            format!("\"2024-05-01T00:00:{s:02}Z\"")
+        });
+        serde_json::from_str(&format!(
+            r#"{{"id":"a","eTag":"{tag}","status":"New","updatedDateTime":{time}}}"#
+        ))
+        .unwrap()
+    };
+    // (the row's version, the version applied, whether it replaces the row)
+    let table = [
+        ((Some(10), "a"), (Some(9), "b"), false),
+        ((Some(10), "a"), (Some(10), "a"), false),
+        ((Some(10), "a"), (Some(10), "b"), true),
+        ((Some(10), "a"), (Some(11), "a"), true),
+        ((None, "a"), (Some(10), "b"), true),
+        ((Some(10), "a"), (None, "b"), false),
+        ((None, "a"), (None, "a"), false),
+        ((None, "a"), (None, "b"), true),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for (case, (row, applied, replaces)) in table.into_iter().enumerate() {
+        let url = database(&server, &format!("newer{case}")).await;
+        let mut server_mirror = PgMirror::connect(&url).await.unwrap();
+        let path = dir.path().join(format!("newer{case}.sqlite"));
+        let mut file_mirror = referrals_mirror::Mirror::open(&path).unwrap();
+        let (row, applied) = (version(row.0, row.1), version(applied.0, applied.1));
+        assert_eq!(server_mirror.apply(&row).await.unwrap(), Applied::Inserted);
+        assert_eq!(file_mirror.apply(&row).unwrap(), Applied::Inserted);
+        let expected = if replaces {
+            Applied::Updated
+        } else {
+            Applied::Kept
+        };
+        let on_server = server_mirror.apply(&applied).await.unwrap();
+        let in_file = file_mirror.apply(&applied).unwrap();
+        assert_eq!((on_server, in_file), (expected, expected), "case {case}");
+    }
+}
+
 #[tokio::test]
 async fn foreign_databases_are_refused_unchanged_and_no_password_is_printed() {
     let Some(server) = Server::start() else {
