@@ -371,19 +371,21 @@ impl Certificates {
     }
 }
 
-/// The certificates of a file: one DER certificate, or PEM certificates.
-fn parse(bytes: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
+/// The certificates of a file or an answer: PEM certificates (after any leading whitespace), or
+/// one DER certificate. The one reader of both forms, for the issuers fetched and for the roots
+/// and intermediates a builder is given.
+pub(crate) fn parse(bytes: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
     use rustls_pki_types::pem::PemObject;
-    if bytes.starts_with(b"-----BEGIN") {
-        let certificates: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(bytes).collect();
-        let certificates =
-            certificates.map_err(|error| format!("not PEM certificates: {error}"))?;
-        if certificates.is_empty() {
-            return Err("no certificate in the PEM file".into());
-        }
-        return Ok(certificates);
+    let text = bytes.trim_ascii_start();
+    if !text.starts_with(b"-----BEGIN") {
+        return Ok(vec![CertificateDer::from(bytes.to_vec())]);
     }
-    Ok(vec![CertificateDer::from(bytes.to_vec())])
+    let certificates: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(text).collect();
+    let certificates = certificates.map_err(|error| format!("not PEM certificates: {error}"))?;
+    if certificates.is_empty() {
+        return Err("no CERTIFICATE section in the PEM text".into());
+    }
+    Ok(certificates)
 }
 
 fn is_loopback(url: &Url) -> bool {

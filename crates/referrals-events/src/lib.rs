@@ -138,18 +138,7 @@ impl Default for VerifierBuilder {
 
 /// The certificates of `bytes`: those of a PEM text, or the one DER certificate.
 fn certificates_of(bytes: &[u8]) -> Result<Vec<CertificateDer<'static>>, BuildError> {
-    use rustls_pki_types::pem::PemObject;
-    let text = bytes.trim_ascii_start();
-    if !text.starts_with(b"-----BEGIN") {
-        return Ok(vec![CertificateDer::from(bytes.to_vec())]);
-    }
-    let found = CertificateDer::pem_slice_iter(text)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|error| BuildError::TrustRoot(error.to_string()))?;
-    if found.is_empty() {
-        return Err(BuildError::TrustRoot("no CERTIFICATE section".to_owned()));
-    }
-    Ok(found)
+    certificates::parse(bytes).map_err(BuildError::TrustRoot)
 }
 
 impl Verifier {
