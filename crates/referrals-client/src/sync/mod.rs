@@ -92,24 +92,22 @@
 
 mod snapshot;
 mod split;
+mod state;
 
-use std::collections::{BTreeMap, BTreeSet};
+use state::text;
+pub use state::{StateError, SyncState};
+
+use std::collections::BTreeSet;
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, Utc};
-use serde::{Deserialize, Serialize};
+use chrono::{DateTime, Utc};
 
 use crate::error::{Error, ErrorKind};
 use crate::query::{self, Filter, OrderBy, Query, SortKey};
 use crate::types::Referral;
-use crate::versioned;
 use crate::{Client, Continuation, Operation, Page};
 
 const LIST: Operation = Operation::ListReferrals;
-
-/// The version of the serialized form of [`SyncState`]. Version 1 (without `passed`) is read
-/// too: it means the same as version 2 without it.
-const STATE_VERSION: u32 = 2;
 
 /// How many full passes over a group of referrals that share both instants may end without
 /// the whole group before the run gives up with an error (the next run goes on from what was
@@ -164,232 +162,6 @@ impl SyncOptions {
     pub fn skew(mut self, skew: Duration) -> Self {
         self.skew = skew;
         self
-    }
-}
-
-/// Where a sync stands: what has been delivered and committed.
-///
-/// Save it after each [`Batch::commit`] ([`Self::to_json`]) and give it to the next
-/// [`Client::sync`]. It holds the watermark (an instant of `updatedDateTime`), the ids and eTags
-/// delivered at exactly that instant, whether all of them have been, and during a run its upper
-/// bound. While a group of referrals at the watermark is read by `createdDateTime`, it holds the
-/// creation instant that the reading has passed, and only the ids delivered from there on: its
-/// size stays near a page (or the size of a tie), however many referrals share the instant.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SyncState {
-    filter: Option<String>,
-    watermark: Option<DateTime<Utc>>,
-    delivered: BTreeMap<String, Mark>,
-    /// Every referral at the watermark created before this instant was delivered.
-    passed: Option<DateTime<Utc>>,
-    complete: bool,
-    bound: Option<DateTime<Utc>>,
-    /// A first run in parts under way ([`SyncOptions::concurrency`]).
-    snapshot: Option<snapshot::Progress>,
-}
-
-/// What a state knows of a referral delivered at the watermark.
-#[derive(Debug, Clone)]
-struct Mark {
-    e_tag: String,
-    /// Its creation instant, when known: not for a state read back from its JSON until a page
-    /// shows the referral again ([`SyncState::learn`]).
-    created: Option<DateTime<Utc>>,
-}
-
-/// Two marks are equal when they hold the same eTag: the creation instant is a cache.
-impl PartialEq for Mark {
-    fn eq(&self, other: &Self) -> bool {
-        self.e_tag == other.e_tag
-    }
-}
-
-impl Eq for Mark {}
-
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StoredState {
-    version: u32,
-    filter: Option<String>,
-    watermark: Option<String>,
-    delivered: BTreeMap<String, String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    passed: Option<String>,
-    complete: bool,
-    bound: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    snapshot: Option<snapshot::Progress>,
-}
-
-/// Why a saved state cannot be used.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("the saved sync state cannot be used: {0}")]
-pub struct StateError(String);
-
-fn instant(text: &str) -> Result<DateTime<Utc>, StateError> {
-    DateTime::parse_from_rfc3339(text)
-        .map(|time| time.with_timezone(&Utc))
-        .map_err(|error| StateError(format!("`{text}` is not a date-time: {error}")))
-}
-
-/// A state of version 1 read as version 2: the same members, without `passed`.
-fn upgrade(value: &mut serde_json::Value) {
-    let version = value
-        .get(versioned::VERSION)
-        .and_then(serde_json::Value::as_u64);
-    if version == Some(1) && value.get("passed").is_none() {
-        value[versioned::VERSION] = STATE_VERSION.into();
-    }
-}
-
-fn text(time: DateTime<Utc>) -> String {
-    time.to_rfc3339_opts(SecondsFormat::AutoSi, true)
-}
-
-impl SyncState {
-    /// The state as JSON text, to save.
-    pub fn to_json(&self) -> String {
-        let stored = StoredState {
-            version: STATE_VERSION,
-            filter: self.filter.clone(),
-            watermark: self.watermark.map(text),
-            delivered: (self.delivered.iter())
-                .map(|(id, mark)| (id.clone(), mark.e_tag.clone()))
-                .collect(),
-            passed: self.passed.map(text),
-            complete: self.complete,
-            bound: self.bound.map(text),
-            snapshot: self.snapshot.clone(),
-        };
-        serde_json::to_string(&stored).unwrap_or_default()
-    }
-
-    /// A state saved by [`Self::to_json`]. Text that is not one, or of another version, is
-    /// refused with an error that says what is wrong.
-    pub fn from_json(text: &str) -> Result<Self, StateError> {
-        let mut value: serde_json::Value = serde_json::from_str(text)
-            .map_err(|error| StateError(format!("it is not JSON: {error}")))?;
-        upgrade(&mut value);
-        let stored: StoredState =
-            versioned::read(value, STATE_VERSION, "a sync state").map_err(StateError)?;
-        let marks = stored.delivered.into_iter().map(|(id, e_tag)| {
-            let mark = Mark {
-                e_tag,
-                created: None,
-            };
-            (id, mark)
-        });
-        let state = Self {
-            filter: stored.filter,
-            watermark: stored.watermark.as_deref().map(instant).transpose()?,
-            delivered: marks.collect(),
-            passed: stored.passed.as_deref().map(instant).transpose()?,
-            complete: stored.complete,
-            bound: stored.bound.as_deref().map(instant).transpose()?,
-            snapshot: stored.snapshot,
-        };
-        if state.watermark.is_none()
-            && (!state.delivered.is_empty() || state.complete || state.passed.is_some())
-        {
-            return Err(StateError(
-                "it lists delivered referrals without a watermark".into(),
-            ));
-        }
-        Ok(state)
-    }
-
-    /// The instant up to which every change has been delivered and committed; `None` before
-    /// the first commit.
-    pub fn watermark(&self) -> Option<DateTime<Utc>> {
-        self.watermark
-    }
-
-    /// Whether a run was in progress when the state was saved. A sync started from such a
-    /// state finishes that run, up to the bound it started with; start another run after it
-    /// to reach the service's present.
-    pub fn in_run(&self) -> bool {
-        self.bound.is_some()
-    }
-
-    fn fresh(filter: Option<String>) -> Self {
-        Self {
-            filter,
-            watermark: None,
-            delivered: BTreeMap::new(),
-            passed: None,
-            complete: false,
-            bound: None,
-            snapshot: None,
-        }
-    }
-
-    /// Whether `referral` was delivered already at the watermark, in this version: created
-    /// before the instant that the reading by creation passed, or marked.
-    fn already_delivered(&self, referral: &Referral) -> bool {
-        let passed = matches!(
-            (referral.created_date_time, self.passed),
-            (Some(created), Some(passed)) if created < passed
-        );
-        referral.updated_date_time.is_some()
-            && referral.updated_date_time == self.watermark
-            && (passed
-                || referral.id.as_ref().is_some_and(|id| {
-                    self.delivered.get(id).map(|mark| mark.e_tag.as_str())
-                        == Some(referral.e_tag.as_deref().unwrap_or_default())
-                }))
-    }
-
-    /// Every referral at the watermark created before `created` was delivered: their marks go.
-    fn pass_created(&mut self, created: DateTime<Utc>) {
-        if self.passed.is_some_and(|passed| passed >= created) {
-            return;
-        }
-        self.passed = Some(created);
-        self.delivered
-            .retain(|_, mark| mark.created.is_none_or(|at| at >= created));
-    }
-
-    /// The creation instants of marked referrals that `items` show at the watermark, so that
-    /// the marks of a state read back can go once the reading passes them.
-    fn learn(&mut self, items: &[Referral]) {
-        for referral in items {
-            if referral.updated_date_time != self.watermark {
-                continue;
-            }
-            let Some(id) = &referral.id else { continue };
-            if let Some(mark) = self.delivered.get_mut(id) {
-                mark.created = mark.created.or(referral.created_date_time);
-            }
-        }
-    }
-
-    /// Every referral at the watermark was delivered: the next request asks for later ones.
-    fn finish_instant(&mut self) {
-        self.complete = true;
-        self.passed = None;
-        self.delivered.clear();
-    }
-
-    /// Records the delivery of `referral`: the watermark moves to its instant when that is later.
-    fn deliver(&mut self, referral: &Referral) {
-        let (Some(time), Some(id)) = (referral.updated_date_time, referral.id.as_ref()) else {
-            return;
-        };
-        match self.watermark {
-            Some(watermark) if time < watermark => return,
-            Some(watermark) if time == watermark => {}
-            _ => {
-                self.watermark = Some(time);
-                self.delivered.clear();
-                self.passed = None;
-                self.complete = false;
-            }
-        }
-        let mark = Mark {
-            e_tag: referral.e_tag.clone().unwrap_or_default(),
-            created: referral.created_date_time,
-        };
-        self.delivered.insert(id.clone(), mark);
     }
 }
 
