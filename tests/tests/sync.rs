@@ -51,6 +51,18 @@ async fn run(
     mirror: &mut Mirror,
     crash: &[usize],
 ) -> (Option<String>, usize) {
+    run_logged(client, saved, options, mirror, crash, &mut Vec::new()).await
+}
+
+/// [`run`], with every referral delivered, in order, pushed onto `log`.
+async fn run_logged(
+    client: &Client,
+    saved: Option<String>,
+    options: &SyncOptions,
+    mirror: &mut Mirror,
+    crash: &[usize],
+    log: &mut Vec<Referral>,
+) -> (Option<String>, usize) {
     let mut saved = saved;
     let mut batches = 0usize;
     'process: loop {
@@ -61,6 +73,7 @@ async fn run(
         while let Some(mut batch) = sync.next().await.unwrap() {
             batches += usize::from(!batch.items().is_empty());
             for referral in batch.take_items() {
+                log.push(referral.clone());
                 mirror.insert(referral.id.clone().unwrap(), referral);
             }
             if crash.contains(&batches) {
@@ -427,7 +440,10 @@ async fn a_filtered_sync_delivers_only_what_the_filter_keeps() {
 
 /// Writes while a sync runs: updates of existing referrals (which move them to later
 /// instants, out of the pages that a sync reads) and creates.
-async fn writers(client: Client, ids: Vec<String>, writes: usize, seed: u64) {
+/// Writes `writes` times (a creation now and then, else an update of one of `ids`), and
+/// returns every version it made.
+async fn writers(client: Client, ids: Vec<String>, writes: usize, seed: u64) -> Vec<Referral> {
+    let mut made = Vec::new();
     let mut rng = fastrand::Rng::with_seed(seed);
     for index in 0..writes {
         if rng.u8(..4) == 0 {
@@ -439,7 +455,7 @@ async fn writers(client: Client, ids: Vec<String>, writes: usize, seed: u64) {
                 }))
                 .unwrap();
             new.name = Some(format!("created during the sync {index}"));
-            client.create(&new).await.unwrap();
+            made.push(client.create(&new).await.unwrap());
         } else {
             let id = &ids[rng.usize(..ids.len())];
             let Ok(current) = client.referral(id).await else {
@@ -447,10 +463,13 @@ async fn writers(client: Client, ids: Vec<String>, writes: usize, seed: u64) {
             };
             let patch = Patch::new().set_status_reason(format!("write {index}"));
             // A lost race with another writer is fine: the next write tries another.
-            let _ = client.update(&current, patch).await;
+            if let Ok(written) = client.update(&current, patch).await {
+                made.push(written);
+            }
         }
         tokio::time::sleep(Duration::from_millis(rng.u64(0..3))).await;
     }
+    made
 }
 
 fn runtime() -> &'static tokio::runtime::Runtime {
@@ -478,11 +497,14 @@ async fn case(server: Config, crash: Vec<usize>, writes: usize, seed: u64, concu
     let ids: Vec<String> = store(&client, None).await.into_keys().collect();
     past_this_second().await;
 
+    let at_start = store(&client, None).await;
     let writing = tokio::spawn(writers(client.clone(), ids, writes, seed));
     let mut mirror = Mirror::new();
     let first = options().concurrency(concurrency);
-    let (saved, _) = run(&client, None, &first, &mut mirror, &crash).await;
-    writing.await.unwrap();
+    let mut log = Vec::new();
+    let (saved, _) = run_logged(&client, None, &first, &mut mirror, &crash, &mut log).await;
+    let written = writing.await.unwrap();
+    model::check(&at_start, &written, &log);
 
     // The writers stopped: the next runs catch up, and then a quiet one delivers nothing.
     past_this_second().await;
@@ -649,4 +671,46 @@ async fn a_closed_referral_comes_again_in_its_new_version() {
     let delivered = &changes[lead.id.as_ref().unwrap()];
     assert_eq!(delivered.e_tag, declined.e_tag);
     assert_eq!(delivered.status, Some(ReferralStatus::Closed));
+}
+
+/// A deliberately simple model of what a run promises (the sync's module docs), checked against
+/// what it delivered: every referral that the service held when the run began is delivered in
+/// that version or a later one, unless a writer changed it during the run (it may then have
+/// left the run's reach, and comes in the next run: the final run checks it); and nothing is
+/// delivered that never existed (every version delivered is one the service held at the start
+/// or one a writer made).
+mod model {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use super::{Mirror, Referral};
+
+    pub fn check(at_start: &Mirror, written: &[Referral], delivered: &[Referral]) {
+        let existed: BTreeSet<(String, Option<String>)> = at_start
+            .values()
+            .chain(written)
+            .map(|referral| (referral.id.clone().unwrap(), referral.e_tag.clone()))
+            .collect();
+        let mut newest: BTreeMap<&str, &Referral> = BTreeMap::new();
+        for referral in delivered {
+            let id = referral.id.as_deref().unwrap();
+            let version = (id.to_owned(), referral.e_tag.clone());
+            assert!(existed.contains(&version), "never existed: {version:?}");
+            let known = newest.entry(id).or_insert(referral);
+            if referral.updated_date_time > known.updated_date_time {
+                *known = referral;
+            }
+        }
+        let changed: BTreeSet<&str> = written.iter().filter_map(|r| r.id.as_deref()).collect();
+        for (id, then) in at_start {
+            if changed.contains(id.as_str()) {
+                continue;
+            }
+            let got = newest.get(id.as_str()).map(|r| r.updated_date_time);
+            assert!(
+                got.is_some_and(|got| got >= then.updated_date_time),
+                "{id}: held at {:?} when the run began, delivered {got:?}",
+                then.updated_date_time
+            );
+        }
+    }
 }
