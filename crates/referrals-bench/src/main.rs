@@ -371,7 +371,6 @@ fn measure(program: &std::path::Path, args: &[String]) -> serde_json::Value {
     serde_json::json!({ "mode": "measure", "seconds": seconds, "exit": exited, "peak_kib": usage.ru_maxrss })
 }
 
-/// The peak resident memory of this process, in KiB (Linux).
 /// The processor time this process used so far, user and system, in seconds: what the client
 /// cost, apart from a server on the same machine.
 fn cpu_seconds() -> f64 {
@@ -385,6 +384,7 @@ fn cpu_seconds() -> f64 {
     seconds(usage.ru_utime) + seconds(usage.ru_stime)
 }
 
+/// The peak resident memory of this process, in KiB (Linux).
 fn peak_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;

@@ -235,9 +235,9 @@ pub struct QueryArgs {
     /// Only these members of each referral, such as id,status,customerProfile.
     #[arg(long, value_name = "MEMBERS")]
     select: Option<Select>,
-    /// CSV or table of these leaves only, in this order, named as the document names them,
-    /// such as id,customerProfile/name,details/dealValue,details/currency (asks the service
-    /// for their members only).
+    /// CSV of these leaves only, in this order, named as the document names them, such as
+    /// id,customerProfile/name,details/dealValue,details/currency (asks the service for their
+    /// members only).
     #[arg(long, value_name = "LEAVES", conflicts_with = "select")]
     pub columns: Option<leaves::Leaves>,
 }
@@ -283,11 +283,13 @@ impl QueryArgs {
         }
     }
 
-    /// Refuses `--columns` with a format that has no columns.
+    /// Refuses `--columns` with another format than CSV.
     pub fn check_format(&self, format: Format) -> Result<(), Usage> {
-        if self.columns.is_some() && !matches!(format, Format::Csv | Format::Table) {
+        if self.columns.is_some() && format != Format::Csv {
             return Err(Usage(
-                "--columns writes CSV or a table; --select chooses the members of JSON".into(),
+                "--columns writes CSV; --select chooses the members of JSON, and a table has \
+                 columns of its own"
+                    .into(),
             ));
         }
         Ok(())
@@ -465,9 +467,9 @@ async fn list(context: &Context, args: &ListArgs, matches: &ArgMatches) -> anyho
     }
     let format = match (args.format, &args.query.columns) {
         (Some(format), _) => format,
-        // Columns are for a table on a terminal, CSV otherwise.
-        (None, Some(_)) if Format::for_stdout() != Format::Table => Format::Csv,
-        (None, _) => Format::for_stdout(),
+        // Columns are CSV's, on a terminal too.
+        (None, Some(_)) => Format::Csv,
+        (None, None) => Format::for_stdout(),
     };
     args.query.check_format(format)?;
     let mut writer = Writer::new(

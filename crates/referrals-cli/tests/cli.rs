@@ -269,9 +269,9 @@ fn list_writes_every_format() {
 }
 
 /// `--columns` makes CSV of chosen leaves: the header and cells are those of the full CSV (the
-/// same exact money, the same formula-safe cells), in the order asked, from `list` (CSV when
-/// standard output is not a terminal) and `export`; a column the document does not have is
-/// refused with the list of those it has, and a JSON format with it is a wrong command line.
+/// same exact money, the same formula-safe cells), in the order asked, from `list` and
+/// `export`; a column the document does not have is refused with the list of those it has, and
+/// another format with it (or an export named as JSON) is a wrong command line.
 #[test]
 fn columns_make_csv_of_chosen_leaves() {
     let server = Server::start(120);
@@ -338,7 +338,18 @@ fn columns_make_csv_of_chosen_leaves() {
         "{}",
         out.stderr
     );
-    let out = server.run(&["list", "--columns", "id", "--format", "ndjson"]);
+    for format in ["ndjson", "table"] {
+        let out = server.run(&["list", "--columns", "id", "--format", format]);
+        assert_eq!(out.code, Some(2), "{format}: {}", out.stderr);
+    }
+    let named_json = dir.path().join("deals.ndjson");
+    let out = server.run(&[
+        "export",
+        "--out",
+        named_json.to_str().unwrap(),
+        "--columns",
+        "id",
+    ]);
     assert_eq!(out.code, Some(2), "{}", out.stderr);
     let out = server.run(&["list", "--columns", "id", "--select", "id"]);
     assert_eq!(out.code, Some(2), "{}", out.stderr);

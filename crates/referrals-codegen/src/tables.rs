@@ -318,10 +318,30 @@ fn operator_bits(operators: &[String]) -> TokenStream {
     quote!(#(#bits)|*)
 }
 
-/// The name of the constant of a set of operators in `filters`: `EQ_NE_GT`.
+/// The name of the constant of a set of operators in `filters`: `EQ_NE_GT`, in the order of
+/// [`canonical`] whatever the document's, so that one set has one name.
 fn operator_set(operators: &[String]) -> Ident {
-    let names: Vec<String> = operators.iter().map(|op| op.to_uppercase()).collect();
+    let names: Vec<String> = canonical(operators)
+        .iter()
+        .map(|op| op.to_uppercase())
+        .collect();
     format_ident!("{}", names.join("_"))
+}
+
+/// The operators in OData's order (`eq`, `ne`, `gt`, `ge`, `lt`, `le`), any other after them
+/// by name, each once.
+fn canonical(operators: &[String]) -> Vec<String> {
+    const ORDER: [&str; 6] = ["eq", "ne", "gt", "ge", "lt", "le"];
+    let rank = |op: &String| {
+        ORDER
+            .iter()
+            .position(|known| *known == op)
+            .unwrap_or(ORDER.len())
+    };
+    let mut sorted = operators.to_vec();
+    sorted.sort_by(|a, b| rank(a).cmp(&rank(b)).then_with(|| a.cmp(b)));
+    sorted.dedup();
+    sorted
 }
 
 fn operators_tokens(operators: &[String]) -> TokenStream {
@@ -424,10 +444,11 @@ fn filters(facts: &Facts, _open_enums: &[OpenEnum]) -> Result<TokenStream, Strin
     let mut functions = Vec::new();
     // A named constant for each set of operators, so that a builder's type reads
     // `Field<String, EQ_NE>` in rustdoc rather than an anonymous constant.
-    let mut sets: Vec<&[String]> = Vec::new();
+    let mut sets: Vec<Vec<String>> = Vec::new();
     for entry in &facts.filterable {
-        if !sets.contains(&entry.operators.as_slice()) {
-            sets.push(&entry.operators);
+        let set = canonical(&entry.operators);
+        if !sets.contains(&set) {
+            sets.push(set);
         }
     }
     let constants = sets.iter().map(|set| {

@@ -239,17 +239,19 @@ fn postgres_text(error: &tokio_postgres::Error) -> String {
     }
 }
 
-/// An error with its causes, on one line; a cause whose text its error already holds (as a
-/// client's error holds the reason of a failed connection) is not repeated.
+/// An error with its causes, on one line; a cause whose text the error just above it already
+/// holds (as a client's error holds the reason of a failed connection) is not repeated.
 pub(crate) fn with_causes(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
+    let mut above = text.clone();
     let mut cause = error.source();
     while let Some(next) = cause {
         let next_text = next.to_string();
-        if !text.contains(&next_text) {
+        if !above.contains(&next_text) {
             text.push_str(": ");
             text.push_str(&next_text);
         }
+        above = next_text;
         cause = next.source();
     }
     text

@@ -112,8 +112,17 @@ pub async fn run(context: &Context, args: &Args, matches: &ArgMatches) -> anyhow
         return Ok(());
     };
     let concurrency = usize::from(args.concurrency);
+    // The planning's requests count toward the pace that a 429 teaches, as the pages' do.
+    let pace = Concurrency::new(concurrency);
     if checkpoint.parts.is_empty() {
-        plan_parts(context, &files, &query, concurrency, &mut checkpoint).await?;
+        plan_parts(
+            context,
+            &files,
+            (&query, &pace),
+            concurrency,
+            &mut checkpoint,
+        )
+        .await?;
     }
     let progress = progress(context.quiet, &checkpoint);
     let mut writers = open_parts(&files, &checkpoint, args)?;
@@ -122,7 +131,7 @@ pub async fn run(context: &Context, args: &Args, matches: &ArgMatches) -> anyhow
         files: &files,
         progress: &progress,
         stop: &stop,
-        concurrency: Concurrency::new(concurrency),
+        concurrency: pace,
     };
     if !export
         .pages(&query, &mut writers, &mut checkpoint, concurrency)
@@ -138,11 +147,12 @@ pub async fn run(context: &Context, args: &Args, matches: &ArgMatches) -> anyhow
 async fn plan_parts(
     context: &Context,
     files: &Files,
-    query: &Query,
+    (query, pace): (&Query, &Concurrency),
     concurrency: usize,
     checkpoint: &mut Checkpoint,
 ) -> anyhow::Result<()> {
-    let (parts, total) = plan::plan(&context.client, query, concurrency)
+    let (parts, total) = pace
+        .send(plan::plan(&context.client, query, concurrency))
         .await
         .map_err(|error| {
             anyhow::Error::new(error).context(format!(
@@ -202,6 +212,20 @@ fn format_of(args: &Args) -> anyhow::Result<ExportFormat> {
             _ => ExportFormat::Ndjson,
         }
     });
+    let extension = args
+        .out
+        .extension()
+        .and_then(|extension| extension.to_str());
+    let json_name = extension.is_some_and(|extension| {
+        extension.eq_ignore_ascii_case("json") || extension.eq_ignore_ascii_case("ndjson")
+    });
+    if args.query.columns.is_some() && json_name {
+        return Err(Usage(format!(
+            "--columns writes CSV, and {} is named as JSON; name it .csv",
+            args.out.display()
+        ))
+        .into());
+    }
     args.query.check_format(format.output())?;
     Ok(format)
 }

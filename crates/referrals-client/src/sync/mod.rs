@@ -746,7 +746,7 @@ impl Run {
     /// for when the passes saw the whole group.
     async fn pass(
         &mut self,
-        state: SyncState,
+        mut state: SyncState,
         instant: DateTime<Utc>,
         mut pass: Pass,
     ) -> Result<Step, Error> {
@@ -797,6 +797,7 @@ impl Run {
                 by_cells(self);
                 return Ok(split::fresh_step(state, page.items, instant));
             }
+            state.learn(&page.items);
             let fresh = pass.fresh(page.items, &state, instant);
             if !fresh.is_empty() {
                 self.group = Some(Group::Pass(Box::new(pass)));

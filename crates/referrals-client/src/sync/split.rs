@@ -286,7 +286,12 @@ impl Run {
 }
 
 /// The step that delivers what `items` hold of the group at `instant` not delivered yet.
-pub(super) fn fresh_step(state: SyncState, items: Vec<Referral>, instant: DateTime<Utc>) -> Step {
+pub(super) fn fresh_step(
+    mut state: SyncState,
+    items: Vec<Referral>,
+    instant: DateTime<Utc>,
+) -> Step {
+    state.learn(&items);
     let fresh = undelivered(items, &state, instant);
     if fresh.is_empty() {
         return Step::Moved(state);

@@ -11,7 +11,8 @@ use crate::types::Referral;
 use crate::versioned;
 
 /// The version of the serialized form of [`SyncState`]. Version 1 (without `passed`) is read
-/// too: it means the same as version 2 without it.
+/// too: it means the same as version 2 without it, and a state without `passed` is written as
+/// version 1, which older clients read.
 const STATE_VERSION: u32 = 2;
 
 /// Where a sync stands: what has been delivered and committed.
@@ -80,13 +81,19 @@ fn instant(text: &str) -> Result<DateTime<Utc>, StateError> {
 }
 
 /// A state of version 1 read as version 2: the same members, without `passed`.
-fn upgrade(value: &mut serde_json::Value) {
+fn upgrade(value: &mut serde_json::Value) -> Result<(), StateError> {
     let version = value
         .get(versioned::VERSION)
         .and_then(serde_json::Value::as_u64);
-    if version == Some(1) && value.get("passed").is_none() {
+    if version == Some(1) {
+        if value.get("passed").is_some() {
+            return Err(StateError(
+                "it is damaged: a state of version 1 has no `passed`".into(),
+            ));
+        }
         value[versioned::VERSION] = STATE_VERSION.into();
     }
+    Ok(())
 }
 
 pub(super) fn text(time: DateTime<Utc>) -> String {
@@ -96,8 +103,14 @@ pub(super) fn text(time: DateTime<Utc>) -> String {
 impl SyncState {
     /// The state as JSON text, to save.
     pub fn to_json(&self) -> String {
+        // Version 1 while it says all: an older client that shares the state reads it.
+        let version = if self.passed.is_some() {
+            STATE_VERSION
+        } else {
+            1
+        };
         let stored = StoredState {
-            version: STATE_VERSION,
+            version,
             filter: self.filter.clone(),
             watermark: self.watermark.map(text),
             delivered: (self.delivered.iter())
@@ -116,7 +129,7 @@ impl SyncState {
     pub fn from_json(text: &str) -> Result<Self, StateError> {
         let mut value: serde_json::Value = serde_json::from_str(text)
             .map_err(|error| StateError(format!("it is not JSON: {error}")))?;
-        upgrade(&mut value);
+        upgrade(&mut value)?;
         let stored: StoredState =
             versioned::read(value, STATE_VERSION, "a sync state").map_err(StateError)?;
         let marks = stored.delivered.into_iter().map(|(id, e_tag)| {
@@ -171,7 +184,9 @@ impl SyncState {
     }
 
     /// Whether `referral` was delivered already at the watermark, in this version: created
-    /// before the instant that the reading by creation passed, or marked.
+    /// before the instant that the reading by creation passed, or marked. Before `passed` no
+    /// eTag is kept: a new version of a referral gets a later `updatedDateTime` than the one it
+    /// replaces, so a version at the watermark created before `passed` is the one delivered.
     pub(super) fn already_delivered(&self, referral: &Referral) -> bool {
         let passed = matches!(
             (referral.created_date_time, self.passed),
