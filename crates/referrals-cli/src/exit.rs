@@ -17,41 +17,20 @@ Exit status:
 With --quiet, statuses 3 and 5 write nothing on standard error.";
 
 /// A wrong command line, found after clap parsed it: exit status 2.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
 pub struct Usage(pub String);
 
-impl std::fmt::Display for Usage {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for Usage {}
-
 /// An error that was already written to standard error: exit status 1, nothing more said.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("reported")]
 pub struct Reported;
-
-impl std::fmt::Display for Reported {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("reported")
-    }
-}
-
-impl std::error::Error for Reported {}
 
 /// What a command was asked to create exists already (a 409): exit status 5. The text says
 /// what to do instead.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
 pub struct Exists(pub String);
-
-impl std::fmt::Display for Exists {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for Exists {}
 
 /// `command` and every command under it, with [`STATUSES`] after their help.
 pub fn with_statuses(command: clap::Command) -> clap::Command {

@@ -61,16 +61,9 @@ pub enum ReportFormat {
 }
 
 /// Something drifted: the report was written, and the exit status says so.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("the service sends what the document does not say")]
 pub struct Drifted;
-
-impl std::fmt::Display for Drifted {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("the service sends what the document does not say")
-    }
-}
-
-impl std::error::Error for Drifted {}
 
 pub async fn run(context: &Context, args: &Args) -> anyhow::Result<()> {
     let root = schemars::schema_for!(ReferralList);
