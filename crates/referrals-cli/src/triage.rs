@@ -39,8 +39,9 @@ pub struct Args {
     #[arg(long)]
     pub no_retry: bool,
     /// Send the change only if the referral's eTag is still ETAG, without reading it first: a
-    /// 412 (exit status 3) is the answer when it changed.
-    #[arg(long, value_name = "ETAG", conflicts_with = "no_retry")]
+    /// 412 (exit status 3) is the answer when it changed. ETAG as the service sends it
+    /// ("abc"), or as a CSV cell holds it ("""abc""", from `get --select eTag --format csv`).
+    #[arg(long, value_name = "ETAG", conflicts_with = "no_retry", value_parser = entity_tag)]
     pub if_match: Option<String>,
     /// How to write the updated referral [default: table on a terminal, ndjson otherwise].
     #[arg(long, value_enum)]
@@ -145,6 +146,20 @@ fn state(referral: &Referral) -> String {
     )
 }
 
+/// An eTag as given on the command line: a CSV cell's text (`"""abc"""`, quotes doubled inside
+/// quotes) is read back to the tag (`"abc"`). An entity tag never holds two quotes in a row,
+/// so no tag is read otherwise than meant.
+fn entity_tag(text: &str) -> Result<String, String> {
+    let cell = text.len() >= 2 && text.starts_with('"') && text.ends_with('"');
+    if cell && text.contains("\"\"") {
+        return Ok(text[1..text.len() - 1].replace("\"\"", "\""));
+    }
+    if text.is_empty() {
+        return Err("an eTag is not empty".into());
+    }
+    Ok(text.to_owned())
+}
+
 async fn change(context: &Context, args: &Args, change: StatusChange) -> anyhow::Result<()> {
     if let Some(etag) = &args.if_match {
         let sent = context
@@ -237,4 +252,18 @@ fn show_changes(before: &Referral, after: &Referral) -> anyhow::Result<()> {
         writeln!(err, "  {member}: {} -> {}", shown(&old), shown(&new))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_etag_is_read_as_sent_or_from_a_csv_cell() {
+        assert_eq!(entity_tag("\"abc\"").unwrap(), "\"abc\"");
+        assert_eq!(entity_tag("\"\"\"abc\"\"\"").unwrap(), "\"abc\"");
+        assert_eq!(entity_tag("\"W/\"\"abc\"\"\"").unwrap(), "W/\"abc\"");
+        assert_eq!(entity_tag("abc").unwrap(), "abc");
+        assert!(entity_tag("").is_err());
+    }
 }
