@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
-        .expect("tests/ is in the workspace")
+        .expect("xtask/ is in the workspace")
         .to_owned()
 }
 
