@@ -11,10 +11,10 @@ use super::{
     LIST, MAX_PASSES, Run, Step, SyncState, check_order, delivery, split, stuck, text, undelivered,
     unordered, with_filter,
 };
-use crate::Continuation;
 use crate::error::{Error, ErrorKind};
 use crate::query::{self, Filter, OrderBy, Query, SortKey};
 use crate::types::Referral;
+use crate::{Continuation, Page};
 
 /// The reading of a group of referrals that share the watermark's instant and do not fit a
 /// page.
@@ -115,14 +115,14 @@ impl Run {
         }
     }
 
-    /// A page of the group by `createdDateTime`.
-    async fn by_creation(
-        &mut self,
-        mut state: SyncState,
+    /// The first page of the group at `instant` created from `from` on (after it when `past`),
+    /// in the order of creation, which it must keep.
+    async fn creation_page(
+        &self,
         instant: DateTime<Utc>,
         from: Option<DateTime<Utc>>,
         past: bool,
-    ) -> Result<Step, Error> {
+    ) -> Result<Page, Error> {
         let created_from = from.map(|from| {
             if past {
                 query::created_date_time().gt(from)
@@ -148,6 +148,19 @@ impl Run {
         {
             return Err(unordered("createdDateTime"));
         }
+        Ok(page)
+    }
+
+    /// A page of the group by `createdDateTime`.
+    async fn by_creation(
+        &mut self,
+        mut state: SyncState,
+        instant: DateTime<Utc>,
+        from: Option<DateTime<Utc>>,
+        past: bool,
+    ) -> Result<Step, Error> {
+        let page = self.creation_page(instant, from, past).await?;
+        let created = |referral: &Referral| referral.created_date_time;
         let has_next = page.next()?.is_some();
         let first = page.items.first().and_then(created);
         let last = page.items.last().and_then(created);
