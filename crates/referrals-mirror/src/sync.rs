@@ -191,15 +191,15 @@ async fn run(
                 });
             }
         };
-        let Some(mut batch) = batch else {
+        let Some(batch) = batch else {
             changed = changed.saturating_add(group.write(target).await?);
             return Ok(SyncReport {
                 changed,
                 ..SyncReport::default()
             });
         };
-        let items = batch.take_items();
-        group.add(items, batch.commit());
+        let (items, state) = batch.deliver();
+        group.add(items, state);
         let delivered = changed.saturating_add(group.items.len() as u64);
         let stop = after_batch(delivered).is_break();
         if stop || group.items.len() >= GROUP_ROWS {

@@ -201,8 +201,12 @@ pub struct Run {
     may_split: bool,
     /// The readers of a first run in parts.
     reader: Option<snapshot::Reader>,
-    /// The batch of a first run in parts given out last, to give again if not committed.
-    pending: Option<(Vec<Referral>, SyncState)>,
+    /// The referrals of the batch given out last, until it is committed (a batch of a first
+    /// run in parts that is not committed is given again).
+    given: Vec<Referral>,
+    /// The state after the batch of a first run in parts given out last, to give it again if
+    /// it is not committed.
+    pending: Option<SyncState>,
 }
 
 /// The referrals of `items` still at `instant` that `state` has not delivered, each once.
@@ -221,8 +225,10 @@ fn undelivered(items: Vec<Referral>, state: &SyncState, instant: DateTime<Utc>) 
 
 /// The referrals of one page of a sync, to deliver, then commit.
 pub struct Batch<'a> {
+    /// The run; its `given` holds the batch's referrals.
     sync: &'a mut Run,
-    items: Vec<Referral>,
+    /// Whether the referrals were taken ([`Batch::take_items`]).
+    taken: bool,
     after: SyncState,
     /// The state to save once the batch is delivered (see `Run::to_save`).
     save: SyncState,
@@ -236,17 +242,39 @@ impl Batch<'_> {
 
     /// The referrals to deliver, oldest change first.
     pub fn items(&self) -> &[Referral] {
-        &self.items
+        if self.taken { &[] } else { &self.sync.given }
     }
 
-    /// Takes the referrals, to deliver them.
+    /// Takes the referrals, to deliver them. A batch of a first run in parts keeps a copy, to
+    /// give it again if it is dropped without a commit; [`Batch::deliver`] takes them without.
     pub fn take_items(&mut self) -> Vec<Referral> {
-        std::mem::take(&mut self.items)
+        if std::mem::replace(&mut self.taken, true) {
+            return Vec::new();
+        }
+        if self.sync.pending.is_some() {
+            self.sync.given.clone()
+        } else {
+            std::mem::take(&mut self.sync.given)
+        }
+    }
+
+    /// Takes the referrals and marks the batch delivered in one step: what a consumer that
+    /// has written them with the state in one transaction does ([`Batch::commit`] says what
+    /// the state is). Nothing is copied.
+    pub fn deliver(self) -> (Vec<Referral>, SyncState) {
+        let items = if self.taken {
+            Vec::new()
+        } else {
+            std::mem::take(&mut self.sync.given)
+        };
+        (items, self.commit())
     }
 
     /// Marks the batch delivered: the sync moves past it, and the state to save is returned.
     /// A batch dropped without a commit is delivered again.
     pub fn commit(self) -> SyncState {
+        self.sync.given = Vec::new();
+        self.sync.pending = None;
         self.sync.working = self.after.clone();
         self.sync.committed = self.after;
         self.sync.uncommitted = false;
@@ -299,6 +327,7 @@ impl Client {
             concurrency: options.concurrency,
             may_split,
             reader: None,
+            given: Vec::new(),
             pending: None,
         })
     }
@@ -347,12 +376,7 @@ impl Run {
                     self.uncommitted = true;
                     self.last_given = last;
                     let save = self.to_save(&items, &after);
-                    return Ok(Some(Batch {
-                        sync: self,
-                        items,
-                        after,
-                        save,
-                    }));
+                    return Ok(Some(self.give(items, after, save)));
                 }
                 Step::Moved(after) => self.working = after,
                 Step::Done(after) if self.to_save(&[], &after) == self.saved => {
@@ -366,14 +390,20 @@ impl Run {
                     self.uncommitted = true;
                     self.last_given = true;
                     let save = self.to_save(&[], &after);
-                    return Ok(Some(Batch {
-                        sync: self,
-                        items: Vec::new(),
-                        after,
-                        save,
-                    }));
+                    return Ok(Some(self.give(Vec::new(), after, save)));
                 }
             }
+        }
+    }
+
+    /// The batch of `items`, after which the state is `after`, and `save` the state to save.
+    fn give(&mut self, items: Vec<Referral>, after: SyncState, save: SyncState) -> Batch<'_> {
+        self.given = items;
+        Batch {
+            sync: self,
+            taken: false,
+            after,
+            save,
         }
     }
 

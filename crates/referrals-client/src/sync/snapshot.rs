@@ -293,8 +293,9 @@ impl super::Run {
     /// bound (what lies after it comes once more in the next run).
     pub(super) async fn next_part(&mut self) -> Result<Option<super::Batch<'_>>, Error> {
         if self.uncommitted
-            && let Some((items, after)) = self.pending.clone()
+            && let Some(after) = self.pending.clone()
         {
+            let items = std::mem::take(&mut self.given);
             return Ok(Some(self.part_batch(items, after)));
         }
         let Some(progress) = self.working.snapshot.clone() else {
@@ -348,12 +349,8 @@ impl super::Run {
     fn part_batch(&mut self, items: Vec<Referral>, after: super::SyncState) -> super::Batch<'_> {
         self.uncommitted = true;
         self.last_given = after.snapshot.is_none();
-        self.pending = Some((items.clone(), after.clone()));
-        super::Batch {
-            save: after.clone(),
-            sync: self,
-            items,
-            after,
-        }
+        self.pending = Some(after.clone());
+        let save = after.clone();
+        self.give(items, after, save)
     }
 }
