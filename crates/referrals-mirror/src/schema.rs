@@ -193,12 +193,17 @@ fn drop_second_index(connection: &Connection, path: &Path) -> Result<(), Error> 
     Ok(())
 }
 
-/// What every connection to a mirror has: it waits when the database is busy, and its commits
-/// copy the WAL into the database every [`CHECKPOINT_BYTES`] rather than every 1,000 pages
-/// (SQLite's default): a page of an index that many writes touch is copied once for all of them.
+/// What every connection to a mirror has: it waits when the database is busy, a new mirror's
+/// pages are [`PAGE_BYTES`] (an existing one keeps its own), and its commits copy the WAL into
+/// the database every [`CHECKPOINT_BYTES`] rather than every 1,000 pages (SQLite's default): a
+/// page of an index that many writes touch is copied once for all of them.
 pub(crate) fn set_connection(connection: &mut Connection, path: &Path) -> Result<(), Error> {
     wait_when_busy(connection, path)?;
-    let failed = |error| Error::sqlite(path, "set the checkpoint interval", error);
+    let failed = |error| Error::sqlite(path, "set the page size and checkpoint interval", error);
+    // Only a database with no table yet takes it.
+    connection
+        .pragma_update(None, "page_size", PAGE_BYTES)
+        .map_err(failed)?;
     let page: i64 = connection
         .pragma_query_value(None, "page_size", |row| row.get(0))
         .map_err(failed)?;
@@ -300,9 +305,6 @@ fn wait_when_busy(connection: &mut Connection, path: &Path) -> Result<(), Error>
 
 /// The tables of a new mirror, marked as ours, in one transaction.
 fn create(connection: &Connection, path: &Path) -> Result<(), Error> {
-    connection
-        .pragma_update(None, "page_size", PAGE_BYTES)
-        .map_err(|error| Error::sqlite(path, "set the page size", error))?;
     connection
         .pragma_update(None, "journal_mode", "WAL")
         .map_err(|error| Error::sqlite(path, "set up the journal", error))?;

@@ -290,3 +290,25 @@ fn a_mirror_of_version_1_is_taken_to_this_version_and_events_survive_a_reopen() 
         Some("b")
     );
 }
+
+#[test]
+fn a_new_mirror_has_pages_that_hold_several_referrals_and_copies_its_wal_every_40_mib() {
+    let dir = tempfile::tempdir().unwrap();
+    let mirror = Mirror::open(dir.path().join("mirror.sqlite")).unwrap();
+    let pragma = |name: &str| -> i64 {
+        mirror
+            .connection()
+            .pragma_query_value(None, name, |row| row.get(0))
+            .unwrap()
+    };
+    // A referral's JSON is a few KiB: SQLite's 4 KiB pages would hold one each.
+    assert_eq!(pragma("page_size"), 16 << 10);
+    assert_eq!(pragma("wal_autocheckpoint"), (40 << 20) / (16 << 10));
+    assert_eq!(
+        mirror
+            .connection()
+            .pragma_query_value(None, "journal_mode", |row| row.get::<_, String>(0))
+            .unwrap(),
+        "wal"
+    );
+}
