@@ -177,6 +177,47 @@ async fn a_failed_sync_says_why_in_its_own_text() {
     );
 }
 
+/// A token refused in the middle of a first sync: what was read before is written with its
+/// state, the error counts it, and the next sync goes on from there to the whole copy.
+#[tokio::test]
+async fn a_sync_that_fails_midway_keeps_what_it_read_and_the_next_finishes() {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    let sandbox = referrals_testkit::start(Config {
+        seed_count: 1_500,
+        ..referrals_testkit::config()
+    })
+    .await;
+    let tokens = std::sync::Arc::new(AtomicU32::new(0));
+    let counted = tokens.clone();
+    let failing = referrals_client::TokenFn::new(move || {
+        let given = counted.fetch_add(1, Ordering::SeqCst);
+        async move {
+            if given < 8 {
+                Ok(referrals_client::AccessToken::new(referrals_testkit::TOKEN))
+            } else {
+                Err(referrals_client::TokenError::new("the credential expired"))
+            }
+        }
+    });
+    let client = Client::builder(&sandbox.url(), failing)
+        .allow_http_to_loopback(true)
+        .clock(referrals_testkit::NoWait)
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut mirror = Mirror::open(dir.path().join("crm.sqlite")).unwrap();
+    let options = SyncOptions::new().skew(std::time::Duration::ZERO);
+    let error = mirror.sync(&client, options.clone()).await.unwrap_err();
+    let Error::Sync { changed, .. } = &error else {
+        panic!("{error}");
+    };
+    assert!(*changed > 0, "{error}");
+    assert_eq!(mirror.count().unwrap(), *changed, "{error}");
+    let client = referrals_testkit::client(&sandbox.url());
+    mirror.sync(&client, options).await.unwrap();
+    assert_eq!(mirror.count().unwrap(), 1_502);
+}
+
 #[tokio::test]
 async fn a_sync_copies_the_sandbox_and_another_brings_the_changes() {
     let sandbox = referrals_testkit::start(Config {
