@@ -32,6 +32,7 @@ mod document;
 mod error;
 mod model;
 mod open_enum;
+mod operations;
 mod patching;
 mod progenitor_view;
 mod reader;
@@ -151,7 +152,7 @@ fn finish_webhooks(
     file.items.retain(is_types_module);
     add_open_enums(file, open_enums, false);
     model::extend(file, facts, &document.openapi);
-    let tables = tables::document_tables(facts, dropped);
+    let tables = operations::document_tables(facts, dropped);
     let tables: syn::File = syn::parse2(tables).map_err(|error| Error::Unparsable {
         path: document.path.clone(),
         message: format!("the tables: {error}"),

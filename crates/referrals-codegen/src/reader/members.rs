@@ -5,7 +5,11 @@
 use super::*;
 
 impl<'a> Reader<'a> {
-    pub(super) fn filterable(&self, resource: &str, schema: &'a Value) -> Result<Vec<Filterable>, Error> {
+    pub(super) fn filterable(
+        &self,
+        resource: &str,
+        schema: &'a Value,
+    ) -> Result<Vec<Filterable>, Error> {
         let Some(entries) = schema.get(FILTERABLE) else {
             return Ok(Vec::new());
         };
@@ -92,7 +96,11 @@ impl<'a> Reader<'a> {
         Ok(found)
     }
 
-    pub(super) fn sortable(&self, resource: &str, schema: &'a Value) -> Result<Vec<Sortable>, Error> {
+    pub(super) fn sortable(
+        &self,
+        resource: &str,
+        schema: &'a Value,
+    ) -> Result<Vec<Sortable>, Error> {
         let Some(entries) = schema.get(SORTABLE) else {
             return Ok(Vec::new());
         };
@@ -137,7 +145,11 @@ impl<'a> Reader<'a> {
         Ok(found)
     }
 
-    pub(super) fn patchable(&self, resource: &str, schema: &'a Value) -> Result<Vec<Patchable>, Error> {
+    pub(super) fn patchable(
+        &self,
+        resource: &str,
+        schema: &'a Value,
+    ) -> Result<Vec<Patchable>, Error> {
         let Some(entries) = schema.get(PATCHABLE) else {
             return Ok(Vec::new());
         };
