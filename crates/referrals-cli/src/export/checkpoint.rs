@@ -93,7 +93,7 @@ impl Checkpoint {
 
 pub(super) fn write(path: &Path, checkpoint: &Checkpoint) -> anyhow::Result<()> {
     let text = serde_json::to_string(checkpoint)?;
-    let temporary = super::sibling(path, ".new");
+    let temporary = super::files::sibling(path, ".new");
     referrals_mirror::private::write(&temporary, text)
         .with_context(|| format!("cannot write {}", temporary.display()))?;
     std::fs::rename(&temporary, path)

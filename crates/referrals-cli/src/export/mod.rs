@@ -15,10 +15,11 @@
 
 mod checkpoint;
 mod fetch;
+mod files;
 mod plan;
 
 use std::fs::File;
-use std::io::{self, BufWriter, Read, Seek, Write};
+use std::io::{BufWriter, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -34,6 +35,8 @@ use self::checkpoint::Checkpoint;
 use crate::output::{Format, Writer};
 use crate::stop::Stop;
 use crate::{Context, QueryArgs, Usage};
+
+use files::{Files, copy_part, remove_if_present, sync_directory};
 
 /// How long pages are written between two checkpoints, at most.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
@@ -228,46 +231,6 @@ fn format_of(args: &Args) -> anyhow::Result<ExportFormat> {
     }
     args.query.check_format(format.output())?;
     Ok(format)
-}
-
-/// The files of an export: the file it makes, the partial file, its checkpoint and the files
-/// of its parts.
-struct Files {
-    out: PathBuf,
-    partial: PathBuf,
-    checkpoint: PathBuf,
-}
-
-impl Files {
-    fn of(out: &Path) -> Self {
-        Self {
-            partial: sibling(out, ".partial"),
-            checkpoint: sibling(out, ".partial-checkpoint"),
-            out: out.to_owned(),
-        }
-    }
-
-    /// The file of part `index`.
-    fn part(&self, index: usize) -> PathBuf {
-        sibling(&self.out, &format!(".partial.{index}"))
-    }
-
-    /// The files of parts, from the first up to the first that is not there.
-    fn parts(&self) -> impl Iterator<Item = PathBuf> + '_ {
-        (0..)
-            .map(|index| self.part(index))
-            .take_while(|path| path.exists())
-    }
-
-    /// Removes the partial export: the checkpoint, the partial file and the files of parts.
-    fn remove_all(&self) -> anyhow::Result<()> {
-        remove_if_present(&self.checkpoint)?;
-        remove_if_present(&self.partial)?;
-        for part in self.parts().collect::<Vec<_>>() {
-            remove_if_present(&part)?;
-        }
-        Ok(())
-    }
 }
 
 /// Where the export starts: the checkpoint of the last run of the same export, or a new one.
@@ -518,21 +481,6 @@ impl Export<'_> {
     }
 }
 
-/// Copies the first `bytes` of the part's file at `path` to `out`.
-fn copy_part(path: &Path, bytes: u64, out: &mut impl Write) -> anyhow::Result<()> {
-    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let copied = io::copy(&mut file.take(bytes), out)
-        .with_context(|| format!("cannot copy {}", path.display()))?;
-    if copied < bytes {
-        bail!(
-            "{} has {copied} bytes, fewer than the {bytes} of its checkpoint: it was changed or \
-             cut; add --restart to export again",
-            path.display()
-        );
-    }
-    Ok(())
-}
-
 /// Flushes the rows written so far, then records them in the checkpoint.
 fn save(
     writers: &mut [PartWriter],
@@ -580,39 +528,6 @@ fn bar_style() -> ProgressStyle {
         .unwrap_or_else(|_| ProgressStyle::default_bar())
 }
 
-/// `leads.csv` → `leads.csv<suffix>`, in the same directory (so that a rename is atomic).
-fn sibling(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(suffix);
-    path.with_file_name(name)
-}
-
-fn remove_if_present(path: &Path) -> anyhow::Result<()> {
-    match std::fs::remove_file(path) {
-        Ok(()) => Ok(()),
-        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(error) => Err(error).with_context(|| format!("cannot remove {}", path.display())),
-    }
-}
-
-/// Makes the rename durable where the platform allows it; a failure only weakens durability
-/// against a power loss, so it is not an error.
-fn sync_directory(path: &Path) {
-    #[cfg(unix)]
-    if let Some(directory) = path.parent() {
-        let directory = if directory.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            directory
-        };
-        if let Ok(directory) = File::open(directory) {
-            let _ = directory.sync_all();
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = path;
-}
-
 fn describe(query: &[(String, String)]) -> String {
     if query.is_empty() {
         return "every referral".to_owned();
@@ -622,22 +537,4 @@ fn describe(query: &[(String, String)]) -> String {
         .map(|(name, value)| format!("{name}={value}"))
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn siblings_stay_in_the_directory() {
-        assert_eq!(
-            sibling(Path::new("out/leads.csv"), ".partial"),
-            Path::new("out/leads.csv.partial")
-        );
-        assert_eq!(sibling(Path::new("x"), ".new"), Path::new("x.new"));
-        assert_eq!(
-            Files::of(Path::new("out/leads.csv")).part(3),
-            Path::new("out/leads.csv.partial.3")
-        );
-    }
 }
