@@ -118,11 +118,7 @@ pub fn router(app: Arc<App>) -> Router {
 }
 
 /// Gives every answer a `Request-ID`, and logs one line per request.
-async fn request_id_and_log(
-    State(app): State<Arc<App>>,
-    request: Request,
-    next: Next,
-) -> Response {
+async fn request_id_and_log(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
     let path = request
@@ -187,11 +183,7 @@ async fn faults(State(app): State<Arc<App>>, request: Request, next: Next) -> Re
 }
 
 /// Requires `Authorization: Bearer <token>`: the configured token, or any non-empty one.
-async fn authenticate(
-    State(app): State<Arc<App>>,
-    request: Request,
-    next: Next,
-) -> Response {
+async fn authenticate(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
     let given = request
         .headers()
         .get(header::AUTHORIZATION)

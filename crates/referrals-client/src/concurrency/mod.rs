@@ -135,9 +135,10 @@ impl Concurrency {
         }
     }
 
-    /// Runs `call`, a call of this crate's [`Client`], under a permit: waits for one, lends it
-    /// back while the call's retry loop waits out a 429, records the answer (and how many 429s
-    /// it met), and gives it back. No new request starts while a call waits out a 429.
+    /// Runs `call`, a call of this crate's [`Client`](crate::Client), under a permit: waits
+    /// for one, lends it back while the call's retry loop waits out a 429, records the answer
+    /// (and how many 429s it met), and gives it back. No new request starts while a call waits
+    /// out a 429.
     pub async fn send<F: Future>(&self, call: F) -> F::Output {
         let generation = self.shared.acquire().await;
         let loan = Arc::new(Loan {

@@ -90,14 +90,16 @@
 //! - A wrong token, a failed connection or a throttled service end the run with the error,
 //!   after the client's retries; the next run starts from the last committed batch.
 
+mod batch;
 mod group;
 mod snapshot;
 mod split;
 mod state;
 
 use group::{Group, Pass};
-
 use state::text;
+
+pub use batch::Batch;
 pub use state::{StateError, SyncState};
 
 use std::time::Duration;
@@ -221,67 +223,6 @@ fn undelivered(items: Vec<Referral>, state: &SyncState, instant: DateTime<Utc>) 
         }
     }
     fresh
-}
-
-/// The referrals of one page of a sync, to deliver, then commit.
-pub struct Batch<'a> {
-    /// The run; its `given` holds the batch's referrals.
-    sync: &'a mut Run,
-    /// Whether the referrals were taken ([`Batch::take_items`]).
-    taken: bool,
-    after: SyncState,
-    /// The state to save once the batch is delivered (see `Run::to_save`).
-    save: SyncState,
-}
-
-impl Batch<'_> {
-    /// Whether this is the last batch of the run.
-    pub fn is_last(&self) -> bool {
-        self.after.bound.is_none()
-    }
-
-    /// The referrals to deliver, oldest change first.
-    pub fn items(&self) -> &[Referral] {
-        if self.taken { &[] } else { &self.sync.given }
-    }
-
-    /// Takes the referrals, to deliver them. A batch of a first run in parts keeps a copy, to
-    /// give it again if it is dropped without a commit; [`Batch::deliver`] takes them without.
-    pub fn take_items(&mut self) -> Vec<Referral> {
-        if std::mem::replace(&mut self.taken, true) {
-            return Vec::new();
-        }
-        if self.sync.pending.is_some() {
-            self.sync.given.clone()
-        } else {
-            std::mem::take(&mut self.sync.given)
-        }
-    }
-
-    /// Takes the referrals and marks the batch delivered in one step: what a consumer that
-    /// has written them with the state in one transaction does ([`Batch::commit`] says what
-    /// the state is). Nothing is copied.
-    pub fn deliver(self) -> (Vec<Referral>, SyncState) {
-        let items = if self.taken {
-            Vec::new()
-        } else {
-            std::mem::take(&mut self.sync.given)
-        };
-        (items, self.commit())
-    }
-
-    /// Marks the batch delivered: the sync moves past it, and the state to save is returned.
-    /// A batch dropped without a commit is delivered again.
-    pub fn commit(self) -> SyncState {
-        self.sync.given = Vec::new();
-        self.sync.pending = None;
-        self.sync.working = self.after.clone();
-        self.sync.committed = self.after;
-        self.sync.uncommitted = false;
-        self.sync.frozen = self.save.clone();
-        self.sync.saved = self.save.clone();
-        self.save
-    }
 }
 
 impl Client {
