@@ -58,12 +58,7 @@ struct Registration {
 impl Registration {
     fn body(&self) -> WebhookRegistration {
         let events = if self.events.is_empty() {
-            vec![
-                WebhookEventName::ReferralCreated,
-                WebhookEventName::ReferralUpdated,
-                WebhookEventName::RelatedReferralCreated,
-                WebhookEventName::RelatedReferralUpdated,
-            ]
+            WebhookEventName::REFERRAL_EVENTS.to_vec()
         } else {
             self.events.clone()
         };

@@ -32,6 +32,11 @@ On the `X-MS-Certificate-Url` parameter of the callback:
 - `x-allowed-hosts`: the hosts that certificates are fetched from (https, default port);
 - `x-signer-organization`: the organization (`O=`) of the signing certificate's subject.
 
+On an open value set (`WebhookEventName`):
+- `x-subsets`: named lists of its values. `referral-events` are the events about
+  referrals: what a copy of the referrals follows, and what a registration asks for when
+  it names no event.
+
 Version: v1*/
 pub struct Client {
     pub(crate) baseurl: String,

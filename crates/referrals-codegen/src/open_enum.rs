@@ -23,7 +23,14 @@ pub struct OpenEnum {
     pub description: Option<String>,
     /// The values known today, in the document's order.
     pub values: Vec<String>,
+    /// The schema's `x-subsets`, as written: named lists of its values (checked by [`check`]).
+    pub subsets: Option<serde_json::Value>,
 }
+
+/// The extension that names subsets of an open value set: a map from a subset's name to a
+/// list of the set's values. Each becomes a constant of the enum (`referral-events` →
+/// `WebhookEventName::REFERRAL_EVENTS`), so that code names the subset, never its values.
+pub const SUBSETS: &str = "x-subsets";
 
 /// Finds every open value set among the component schemas.
 pub fn find(openapi: &OpenAPI) -> Vec<OpenEnum> {
@@ -60,7 +67,81 @@ fn open_enum(name: &str, schema: &Schema) -> Option<OpenEnum> {
         name: name.to_owned(),
         description: schema.schema_data.description.clone(),
         values: enumeration.iter().flatten().cloned().collect(),
+        subsets: schema.schema_data.extensions.get(SUBSETS).cloned(),
     })
+}
+
+/// The subsets of `open` (its `x-subsets`), each a name and values of the set, in the
+/// document's order; an error says what is wrong with the extension.
+pub fn subsets(open: &OpenEnum) -> Result<Vec<(String, Vec<String>)>, String> {
+    let Some(subsets) = &open.subsets else {
+        return Ok(Vec::new());
+    };
+    let Some(subsets) = subsets.as_object() else {
+        return Err(format!(
+            "`{SUBSETS}` must map a subset's name to a list of values"
+        ));
+    };
+    let mut found = Vec::new();
+    for (name, values) in subsets {
+        let values: Option<Vec<String>> = values
+            .as_array()
+            .map(|values| {
+                values
+                    .iter()
+                    .map(|value| value.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or(None);
+        let values = values.filter(|values| !values.is_empty()).ok_or_else(|| {
+            format!("`{SUBSETS}`: `{name}` must be a non-empty list of the set's values")
+        })?;
+        if let Some(unknown) = values.iter().find(|value| !open.values.contains(value)) {
+            return Err(format!(
+                "`{SUBSETS}`: `{name}` names `{unknown}`, which is not one of the set's values ({})",
+                open.values.join(", ")
+            ));
+        }
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_lowercase() || c == '-') {
+            return Err(format!(
+                "`{SUBSETS}`: the name `{name}` must be lower-case words joined by `-`"
+            ));
+        }
+        found.push((name.clone(), values));
+    }
+    Ok(found)
+}
+
+/// The constants of the subsets of `open`: one `&'static [Self]` each.
+fn subset_tokens(open: &OpenEnum) -> TokenStream {
+    let subsets = subsets(open).unwrap_or_default();
+    let constants = subsets.iter().map(|(name, values)| {
+        let constant = format_ident!("{}", name.to_uppercase().replace('-', "_"));
+        let variants = values
+            .iter()
+            .map(|value| format_ident!("{}", variant_name(value)));
+        let doc = format!(
+            "The subset `{name}` of the document's `{SUBSETS}`: {}.",
+            values
+                .iter()
+                .map(|value| format!("`{value}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        quote! {
+            #[doc = #doc]
+            pub const #constant: &'static [Self] = &[#(Self::#variants),*];
+        }
+    });
+    let name = format_ident!("{}", open.name);
+    if subsets.is_empty() {
+        return TokenStream::new();
+    }
+    quote! {
+        impl #name {
+            #(#constants)*
+        }
+    }
 }
 
 /// The Rust name of a known value, made as typify names enum variants: PascalCase, with an `X`
@@ -78,6 +159,7 @@ pub fn variant_name(value: &str) -> String {
 
 /// Checks that the variant names of `open` are distinct and leave the catch-all free.
 pub fn check(open: &OpenEnum) -> Result<(), String> {
+    subsets(open)?;
     let mut seen = std::collections::BTreeMap::new();
     for value in &open.values {
         let name = variant_name(value);
@@ -181,6 +263,7 @@ pub fn tokens(open: &OpenEnum, schemars: bool) -> TokenStream {
         code.extend(schemars_impl(&name, &open.name, values));
     }
     code.extend(conversions(&name, &catch_all, values, &variants));
+    code.extend(subset_tokens(open));
     code.extend(serde_impls(
         &name,
         &format!("a {} value (a string)", open.name),
@@ -325,13 +408,51 @@ mod tests {
             name: "Locale".into(),
             description: None,
             values: vec!["en-us".into(), "en_us".into()],
+            subsets: None,
         };
         assert!(check(&open).unwrap_err().contains("both be named `EnUs`"));
         let open = OpenEnum {
             name: "Kind".into(),
             description: None,
             values: vec!["unrecognized".into()],
+            subsets: None,
         };
         assert!(check(&open).unwrap_err().contains("catch-all"));
+    }
+
+    #[test]
+    fn subsets_name_values_of_the_set_and_become_constants() {
+        let open = |subsets: serde_json::Value| OpenEnum {
+            name: "EventName".into(),
+            description: None,
+            values: vec!["a-created".into(), "a-updated".into(), "b-ready".into()],
+            subsets: Some(subsets),
+        };
+        let good = open(serde_json::json!({"a-events": ["a-created", "a-updated"]}));
+        assert_eq!(
+            subsets(&good).unwrap(),
+            vec![(
+                "a-events".to_owned(),
+                vec!["a-created".to_owned(), "a-updated".to_owned()]
+            )]
+        );
+        let code = subset_tokens(&good).to_string();
+        assert!(code.contains("pub const A_EVENTS"), "{code}");
+        assert!(
+            code.contains("Self :: ACreated , Self :: AUpdated"),
+            "{code}"
+        );
+        let unknown = open(serde_json::json!({"a-events": ["a-deleted"]}));
+        assert!(
+            check(&unknown)
+                .unwrap_err()
+                .contains("`a-deleted`, which is not one")
+        );
+        let empty = open(serde_json::json!({"a-events": []}));
+        assert!(check(&empty).unwrap_err().contains("non-empty list"));
+        let named = open(serde_json::json!({"A events": ["a-created"]}));
+        assert!(check(&named).unwrap_err().contains("lower-case words"));
+        let list = open(serde_json::json!(["a-created"]));
+        assert!(check(&list).unwrap_err().contains("must map"));
     }
 }

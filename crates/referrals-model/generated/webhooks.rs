@@ -768,6 +768,15 @@ The service adds values over time: a value that this client does not know decode
             f.write_str(self.as_str())
         }
     }
+    impl WebhookEventName {
+        ///The subset `referral-events` of the document's `x-subsets`: `referral-created`, `referral-updated`, `related-referral-created`, `related-referral-updated`.
+        pub const REFERRAL_EVENTS: &'static [Self] = &[
+            Self::ReferralCreated,
+            Self::ReferralUpdated,
+            Self::RelatedReferralCreated,
+            Self::RelatedReferralUpdated,
+        ];
+    }
     impl ::serde::Serialize for WebhookEventName {
         fn serialize<S: ::serde::Serializer>(
             &self,

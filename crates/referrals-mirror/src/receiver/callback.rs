@@ -11,15 +11,10 @@ use referrals_events::MAX_BODY;
 use super::{Notice, Shared};
 use crate::Stored;
 
-/// Whether the event `name` is about a referral, whose id it carries.
+/// Whether the event `name` is about a referral, whose id it carries: one of the document's
+/// `referral-events` (`x-subsets`).
 fn about_a_referral(name: &WebhookEventName) -> bool {
-    matches!(
-        name,
-        WebhookEventName::ReferralCreated
-            | WebhookEventName::ReferralUpdated
-            | WebhookEventName::RelatedReferralCreated
-            | WebhookEventName::RelatedReferralUpdated
-    )
+    WebhookEventName::REFERRAL_EVENTS.contains(name)
 }
 
 pub(super) async fn callback(
