@@ -12,16 +12,7 @@ use std::time::Instant;
 use rustls_pki_types::CertificateDer;
 use url::Url;
 
-use crate::certificates::Certificates;
-
-/// The hosts of the certificate downloads of the authorities that Microsoft's services use.
-pub(crate) const PKI_HOSTS: [&str; 5] = [
-    "caissuers.microsoft.com",
-    "www.microsoft.com",
-    "cacerts.digicert.com",
-    "cacerts.digicert.cn",
-    "cacerts.geotrust.com",
-];
+use crate::certificates::{Certificates, FETCHES_PER_MINUTE};
 
 /// How many issuers are fetched for one chain at most.
 const DEPTH: usize = 3;
@@ -99,7 +90,7 @@ impl Certificates {
             };
             let issuers = match self.cached(url.as_str()) {
                 Some(known) => known.as_ref().clone(),
-                None if recent.len() >= crate::certificates::FETCHES_PER_MINUTE => break,
+                None if recent.len() >= FETCHES_PER_MINUTE => break,
                 None => {
                     recent.push(Instant::now());
                     match self.fetch(&url).await {

@@ -12,6 +12,7 @@ use url::Url;
 use webpki::{EndEntityCert, KeyUsage};
 
 use crate::Rejection;
+use crate::signers::{RECHECK, Signer, Signers};
 
 /// A host that certificates may be fetched from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,11 +42,11 @@ pub(crate) struct Certificates {
     /// without a fetch, so that one bad URL costs one fetch a minute however often it comes.
     failed: Mutex<HashMap<String, (Instant, Rejection)>>,
     /// The signers checked, by the URL that named them ([`crate::signers`]).
-    pub(crate) signers: crate::signers::Signers,
+    pub(crate) signers: Signers,
 }
 
 /// The certificates fetched, by URL, each with when it was last used and when it was
-/// fetched: an entry older than [`crate::signers::RECHECK`] is fetched again.
+/// fetched: an entry older than [`RECHECK`] is fetched again.
 #[derive(Default)]
 struct Cache {
     entries: HashMap<String, Entry>,
@@ -64,7 +65,7 @@ impl Cache {
         self.clock = self.clock.wrapping_add(1);
         let clock = self.clock;
         let entry = self.entries.get_mut(url)?;
-        if entry.fetched.elapsed() >= crate::signers::RECHECK {
+        if entry.fetched.elapsed() >= RECHECK {
             self.entries.remove(url);
             return None;
         }
@@ -101,10 +102,44 @@ const CACHED: usize = 64;
 /// that a stranger naming new files cannot make the receiver fetch without end.
 pub(crate) const FETCHES_PER_MINUTE: usize = 30;
 
+/// The hosts of the certificate downloads of the authorities that Microsoft's services use.
+pub(crate) const PKI_HOSTS: [&str; 5] = [
+    "caissuers.microsoft.com",
+    "www.microsoft.com",
+    "cacerts.digicert.com",
+    "cacerts.digicert.cn",
+    "cacerts.geotrust.com",
+];
+
 /// `id-kp-codeSigning` (1.3.6.1.5.5.7.3.3), DER: a signing certificate may name it.
 const EKU_CODE_SIGNING: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x03];
 
 impl Certificates {
+    /// The signer named by the header `text`, and whether it was kept already: checked before
+    /// and still fresh, or its URL allowed, its chain cached or fetched, and checked now (the
+    /// caller keeps it once a signature verified with it, so that no stranger fills the map).
+    /// A chain that no longer passes is put out of the cache and its URL refused for a minute,
+    /// then fetched again.
+    pub(crate) async fn signer(&self, text: &str) -> Result<(Arc<Signer>, bool), Rejection> {
+        if let Some(signer) = self.signers.get(text) {
+            return Ok((signer, true));
+        }
+        let url = self.allowed(text)?;
+        let chain = self.get(&url).await?;
+        let checked_at = Instant::now();
+        match self
+            .check(&url, &chain)
+            .and_then(|()| Signer::of(&url, &chain, checked_at))
+        {
+            Ok(signer) => Ok((Arc::new(signer), false)),
+            Err(rejection) => {
+                self.forget(url.as_str());
+                self.remember_failure(url.as_str(), Instant::now(), &rejection);
+                Err(rejection)
+            }
+        }
+    }
+
     pub(crate) fn new(
         origins: Vec<Origin>,
         roots: Vec<CertificateDer<'static>>,
@@ -119,11 +154,11 @@ impl Certificates {
             max_bytes,
             http,
             intermediates: Vec::new(),
-            pki_hosts: crate::aia::PKI_HOSTS.map(str::to_owned).to_vec(),
+            pki_hosts: PKI_HOSTS.map(str::to_owned).to_vec(),
             cache: Mutex::new(Cache::default()),
             fetching: tokio::sync::Mutex::new(Vec::new()),
             failed: Mutex::new(HashMap::new()),
-            signers: crate::signers::Signers::default(),
+            signers: Signers::default(),
         }
     }
 

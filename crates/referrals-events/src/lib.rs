@@ -131,7 +131,7 @@ impl Default for VerifierBuilder {
             fetch_timeout: Duration::from_secs(5),
             max_body: MAX_BODY,
             intermediates: Vec::new(),
-            pki_hosts: aia::PKI_HOSTS.map(str::to_owned).to_vec(),
+            pki_hosts: certificates::PKI_HOSTS.map(str::to_owned).to_vec(),
         }
     }
 }

@@ -12,7 +12,6 @@ use rustls_pki_types::CertificateDer;
 use url::Url;
 
 use crate::Rejection;
-use crate::certificates::Certificates;
 
 /// How long a checked signer, and the chain fetched for it, is used before it is checked (and
 /// fetched) again.
@@ -33,6 +32,33 @@ pub(crate) struct Signer {
 }
 
 impl Signer {
+    /// The signer of `chain`, fetched from `url`, whose checks (chain, organization, key size)
+    /// passed at `checked_at`: its leaf's key, used until [`RECHECK`] later or the earliest
+    /// end of validity of the chain, whichever comes first.
+    pub(crate) fn of(
+        url: &Url,
+        chain: &[CertificateDer<'static>],
+        checked_at: Instant,
+    ) -> Result<Self, Rejection> {
+        let leaf = chain
+            .first()
+            .ok_or_else(|| Rejection::Certificate(url.to_string(), "no certificate".to_owned()))?;
+        let key = rsa_key(leaf)?;
+        let valid_until = chain
+            .iter()
+            .filter_map(not_after)
+            .min()
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        let left = valid_until
+            .duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO);
+        Ok(Self {
+            key,
+            until: checked_at + RECHECK.min(left),
+            valid_until,
+        })
+    }
+
     /// Whether the signer may still be used without a check.
     fn fresh(&self, now: Instant) -> bool {
         now < self.until && SystemTime::now() < self.valid_until
@@ -87,52 +113,6 @@ impl Signers {
         self.kept
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
-
-impl Certificates {
-    /// The signer named by the header `text`, and whether it was kept already: checked before
-    /// and still fresh, or its URL allowed, its chain cached or fetched, and checked now (the
-    /// caller keeps it once a signature verified with it, so that no stranger fills the map).
-    /// A chain that no longer passes is put out of the cache and its URL refused for a minute,
-    /// then fetched again.
-    pub(crate) async fn signer(&self, text: &str) -> Result<(Arc<Signer>, bool), Rejection> {
-        if let Some(signer) = self.signers.get(text) {
-            return Ok((signer, true));
-        }
-        let url = self.allowed(text)?;
-        let chain = self.get(&url).await?;
-        match self.checked(&url, &chain) {
-            Ok(signer) => Ok((Arc::new(signer), false)),
-            Err(rejection) => {
-                self.forget(url.as_str());
-                self.remember_failure(url.as_str(), Instant::now(), &rejection);
-                Err(rejection)
-            }
-        }
-    }
-
-    /// Every check of the chain and of its leaf, and the key they vouch for.
-    fn checked(&self, url: &Url, chain: &[CertificateDer<'static>]) -> Result<Signer, Rejection> {
-        let checked_at = Instant::now();
-        self.check(url, chain)?;
-        let leaf = chain
-            .first()
-            .ok_or_else(|| Rejection::Certificate(url.to_string(), "no certificate".to_owned()))?;
-        let key = rsa_key(leaf)?;
-        let valid_until = chain
-            .iter()
-            .filter_map(not_after)
-            .min()
-            .unwrap_or(SystemTime::UNIX_EPOCH);
-        let left = valid_until
-            .duration_since(SystemTime::now())
-            .unwrap_or(Duration::ZERO);
-        Ok(Signer {
-            key,
-            until: checked_at + RECHECK.min(left),
-            valid_until,
-        })
     }
 }
 
