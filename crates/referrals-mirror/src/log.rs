@@ -12,7 +12,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::feed::{DEFAULT_RETENTION, MAX_RETENTION, SetAside};
+use crate::feed::terms::{DEFAULT_RETENTION, MAX_RETENTION, SetAside, prune_due};
 use crate::{Change, ChangeKind, Error, Mirror};
 
 /// The setting that holds the retention, in seconds.
@@ -162,7 +162,7 @@ pub(crate) fn retention(connection: &Connection, path: &Path) -> Result<Duration
 /// was committed before: a failure here is told (`tracing`), not returned, and the next
 /// pruning tries again.
 pub(crate) fn prune_now_and_then(connection: &Connection, path: &Path) {
-    if !crate::feed::prune_due(&path.to_string_lossy()) {
+    if !prune_due(&path.to_string_lossy()) {
         return;
     }
     if let Err(error) = prune(connection, path) {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::{Held, SetAside, Start};
+use super::terms::{Held, SetAside, Start};
 use crate::log::{self, Row};
 use crate::{Change, Error};
 

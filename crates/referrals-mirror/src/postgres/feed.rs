@@ -12,7 +12,7 @@ use tokio::sync::Notify;
 use tokio_postgres::AsyncMessage;
 
 use super::log;
-use crate::feed::{Held, SetAside, Start};
+use crate::feed::terms::{Held, SetAside, Start};
 use crate::log::Row;
 use crate::{Change, Error};
 

@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use crate::change::{self, ChangeKind};
-use crate::feed::{DEFAULT_RETENTION, MAX_RETENTION};
+use crate::feed::terms::{DEFAULT_RETENTION, MAX_RETENTION, prune_due};
 use crate::{Applied, Error};
 
 /// The channel of `NOTIFY` that a commit with changes sends on.
@@ -200,7 +200,7 @@ pub(crate) async fn prune(
 /// Prunes the log unless this process did in the last minute. The write or acknowledgement
 /// before it was committed: a failure here is told (`tracing`), not returned.
 pub(crate) async fn prune_now_and_then(client: &mut tokio_postgres::Client, place: &str) {
-    if !crate::feed::prune_due(place) {
+    if !prune_due(place) {
         return;
     }
     if let Err(error) = prune(client).await {
