@@ -41,6 +41,9 @@ pub(crate) struct Call {
     pub(crate) too_large: Option<usize>,
 }
 
+// A task-local rather than an argument: the generated client (progenitor) hands the pipeline
+// the request alone, and its methods take no value of ours to pass down; the call's scope is
+// the one place that both the method of `crate::calls` and the pipeline see.
 tokio::task_local! {
     static CALL: RefCell<Call>;
 }

@@ -296,6 +296,8 @@ impl Drop for Permit {
     }
 }
 
+// A task-local rather than an argument, for the reason of `crate::context`: the retry loop
+// that waits out a 429 runs inside the generated code's call, which passes nothing of ours.
 tokio::task_local! {
     /// The permit of the call that [`Concurrency::send`] runs.
     static LOAN: Arc<Loan>;
