@@ -159,6 +159,44 @@ async fn a_first_run_delivers_everything_once_and_a_quiet_run_nothing() {
     );
 }
 
+/// A first run in parts, whose every batch is dropped once before its commit on the same
+/// run (its referrals taken or only looked at), then delivered: each comes again whole, and the
+/// copy is the service's, each referral once.
+#[tokio::test]
+async fn a_batch_of_a_run_in_parts_dropped_without_its_commit_comes_again() {
+    let sandbox = sandbox(400, 25, Paging::Keyset).await;
+    let client = client(&sandbox);
+    past_this_second().await;
+    let mut run = client.sync(None, options().concurrency(4)).unwrap();
+    let mut mirror = Mirror::new();
+    let (mut batches, mut in_parts) = (0, false);
+    while let Some(mut batch) = run.next().await.unwrap() {
+        let ids = |items: &[Referral]| -> Vec<String> {
+            items.iter().filter_map(|r| r.id.clone()).collect()
+        };
+        let first = if batches % 2 == 0 {
+            ids(&batch.take_items())
+        } else {
+            ids(batch.items())
+        };
+        drop(batch);
+        let again = run.next().await.unwrap().expect("the batch again");
+        let (items, state) = again.deliver();
+        assert_eq!(ids(&items), first, "batch {batches}");
+        in_parts |= state.to_json().contains("\"snapshot\":{");
+        for referral in items {
+            let id = referral.id.clone().unwrap();
+            assert!(mirror.insert(id, referral).is_none(), "delivered twice");
+        }
+        batches += 1;
+    }
+    assert!(
+        in_parts && batches > 4,
+        "{batches} batches, in parts: {in_parts}"
+    );
+    assert_eq!(mirror, store(&client, None).await);
+}
+
 #[tokio::test]
 async fn the_seed_data_has_groups_larger_than_a_page() {
     let sandbox = sandbox(400, 7, Paging::Keyset).await;

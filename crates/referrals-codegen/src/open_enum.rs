@@ -71,8 +71,8 @@ fn open_enum(name: &str, schema: &Schema) -> Option<OpenEnum> {
     })
 }
 
-/// The subsets of `open` (its `x-subsets`), each a name and values of the set, in the
-/// document's order; an error says what is wrong with the extension.
+/// The subsets of `open` (its `x-subsets`), each a name and values of the set, by name; an
+/// error says what is wrong with the extension.
 pub fn subsets(open: &OpenEnum) -> Result<Vec<(String, Vec<String>)>, String> {
     let Some(subsets) = &open.subsets else {
         return Ok(Vec::new());
@@ -102,10 +102,27 @@ pub fn subsets(open: &OpenEnum) -> Result<Vec<(String, Vec<String>)>, String> {
                 open.values.join(", ")
             ));
         }
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_lowercase() || c == '-') {
+        let words = name.split('-');
+        if !words
+            .clone()
+            .all(|word| !word.is_empty() && word.chars().all(|c| c.is_ascii_lowercase()))
+        {
             return Err(format!(
                 "`{SUBSETS}`: the name `{name}` must be lower-case words joined by `-`"
             ));
+        }
+        if name == "known" {
+            return Err(format!(
+                "`{SUBSETS}`: `known` is every value of the set already (`{}::KNOWN`)",
+                open.name
+            ));
+        }
+        if let Some(twice) = values
+            .iter()
+            .enumerate()
+            .find_map(|(index, value)| values[..index].contains(value).then_some(value))
+        {
+            return Err(format!("`{SUBSETS}`: `{name}` names `{twice}` twice"));
         }
         found.push((name.clone(), values));
     }
@@ -450,8 +467,17 @@ mod tests {
         );
         let empty = open(serde_json::json!({"a-events": []}));
         assert!(check(&empty).unwrap_err().contains("non-empty list"));
-        let named = open(serde_json::json!({"A events": ["a-created"]}));
-        assert!(check(&named).unwrap_err().contains("lower-case words"));
+        for name in ["A events", "-", "a-", "-a", "a--b", "a_b"] {
+            let named = open(serde_json::json!({name: ["a-created"]}));
+            assert!(
+                check(&named).unwrap_err().contains("lower-case words"),
+                "{name}"
+            );
+        }
+        let known = open(serde_json::json!({"known": ["a-created"]}));
+        assert!(check(&known).unwrap_err().contains("EventName::KNOWN"));
+        let twice = open(serde_json::json!({"a-events": ["a-created", "a-created"]}));
+        assert!(check(&twice).unwrap_err().contains("twice"));
         let list = open(serde_json::json!(["a-created"]));
         assert!(check(&list).unwrap_err().contains("must map"));
     }

@@ -126,11 +126,7 @@ impl Certificates {
         }
         let url = self.allowed(text)?;
         let chain = self.get(&url).await?;
-        let checked_at = Instant::now();
-        match self
-            .check(&url, &chain)
-            .and_then(|()| Signer::of(&url, &chain, checked_at))
-        {
+        match Signer::checked(&url, &chain, || self.check(&url, &chain)) {
             Ok(signer) => Ok((Arc::new(signer), false)),
             Err(rejection) => {
                 self.forget(url.as_str());

@@ -32,14 +32,17 @@ pub(crate) struct Signer {
 }
 
 impl Signer {
-    /// The signer of `chain`, fetched from `url`, whose checks (chain, organization, key size)
-    /// passed at `checked_at`: its leaf's key, used until [`RECHECK`] later or the earliest
-    /// end of validity of the chain, whichever comes first.
-    pub(crate) fn of(
+    /// The signer of `chain`, fetched from `url`, once `check` (the chain, the organization,
+    /// the key's size: `Certificates::check`) passed: its leaf's key, used until [`RECHECK`]
+    /// after the check or the earliest end of validity of the chain, whichever comes first.
+    /// No signer is made without a check.
+    pub(crate) fn checked(
         url: &Url,
         chain: &[CertificateDer<'static>],
-        checked_at: Instant,
+        check: impl FnOnce() -> Result<(), Rejection>,
     ) -> Result<Self, Rejection> {
+        let checked_at = Instant::now();
+        check()?;
         let leaf = chain
             .first()
             .ok_or_else(|| Rejection::Certificate(url.to_string(), "no certificate".to_owned()))?;

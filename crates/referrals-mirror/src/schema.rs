@@ -200,7 +200,7 @@ fn drop_second_index(connection: &Connection, path: &Path) -> Result<(), Error> 
 pub(crate) fn set_connection(connection: &mut Connection, path: &Path) -> Result<(), Error> {
     wait_when_busy(connection, path)?;
     let failed = |error| Error::sqlite(path, "set the page size and checkpoint interval", error);
-    // Only a database with no table yet takes it.
+    // Only an empty file takes it; an existing database keeps its own.
     connection
         .pragma_update(None, "page_size", PAGE_BYTES)
         .map_err(failed)?;

@@ -40,9 +40,12 @@ impl Batch<'_> {
         }
     }
 
-    /// Takes the referrals and marks the batch delivered in one step: what a consumer that
-    /// has written them with the state in one transaction does ([`Batch::commit`] says what
-    /// the state is). Nothing is copied.
+    /// Takes the referrals and commits the batch in one step, without a copy: the run moves
+    /// past the batch at once, so it is not delivered again even if the consumer then fails
+    /// to keep the referrals. A consumer that writes them with the state returned in one
+    /// transaction (as the mirror does) drops the run when that write fails, and the next run
+    /// starts from the state it last wrote. After [`Batch::take_items`], the referrals are
+    /// empty.
     pub fn deliver(self) -> (Vec<Referral>, SyncState) {
         let items = if self.taken {
             Vec::new()

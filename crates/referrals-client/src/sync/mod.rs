@@ -292,7 +292,8 @@ impl Run {
             return self.next_part().await;
         }
         if self.uncommitted {
-            // The last batch was not committed: it comes again.
+            // The last batch was not committed: it comes again, read anew.
+            self.given = Vec::new();
             self.working = self.committed.clone();
             self.uncommitted = false;
             self.last_given = false;
