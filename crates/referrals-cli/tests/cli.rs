@@ -928,6 +928,63 @@ fn a_concurrent_export_is_the_sequential_one_and_slows_down_for_429() {
 }
 
 #[test]
+fn an_export_whose_plan_is_one_part_splits_it_among_its_readers() {
+    // Fewer referrals than make two parts: one part, and the second reader splits it.
+    let server = Server::start_with(Config {
+        seed_count: 300,
+        page_size: 10,
+        ..referrals_testkit::config()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    for order in ["createdDateTime asc", "createdDateTime desc"] {
+        let export = |out: &str, concurrency: &str| {
+            let args = [
+                "export",
+                "--out",
+                out,
+                "--orderby",
+                order,
+                "--concurrency",
+                concurrency,
+            ];
+            let outcome = server.run(&args);
+            assert_eq!(outcome.code, Some(0), "{}", outcome.stderr);
+            (std::fs::read_to_string(out).unwrap(), outcome.stderr)
+        };
+        let (one, _) = export(&path("one.ndjson"), "1");
+        let (two, said) = export(&path("two.ndjson"), "2");
+        assert_eq!(one.lines().count(), server.store().len());
+        assert!(one == two, "{order}: the files differ");
+        let parts = said
+            .split_once(" pages (")
+            .and_then(|(_, rest)| rest.split_once(' '))
+            .and_then(|(parts, _)| parts.parse::<usize>().ok());
+        assert!(parts.is_some_and(|parts| parts > 1), "{order}: {said}");
+        // Killed at random moments, its splits recorded or not: the same file in the end.
+        let killed = path("killed.ndjson");
+        let args = [
+            "export",
+            "--out",
+            &killed,
+            "--orderby",
+            order,
+            "--concurrency",
+            "2",
+        ];
+        let mut rng = fastrand::Rng::with_seed(11);
+        for _ in 0..4 {
+            kill_after(&server, &args, Duration::from_millis(rng.u64(50..600)));
+        }
+        assert_eq!(server.run(&args).code, Some(0));
+        assert!(
+            std::fs::read_to_string(&killed).unwrap() == one,
+            "{order}: killed"
+        );
+    }
+}
+
+#[test]
 fn export_survives_kills_and_failures() {
     let server = Server::start(6000);
     let dir = tempfile::tempdir().unwrap();

@@ -9,6 +9,14 @@
 //! [`SHARE`] of that rate, one after another at even
 //! intervals; after each [`PROBE_EVERY`] without a 429 the pace grows by [`PROBE_STEP`], so that
 //! a service that allows more is found again, one 429 at most per probe.
+//!
+//! A probe that fails costs the whole reader a `Retry-After` (a second at least, when no
+//! request starts), and one that succeeds gains [`PROBE_STEP`] of the rate: at a probe every ten
+//! seconds against a service whose limit does not move, the failures cost a tenth of the
+//! time for nothing (an export of 100,000 referrals at 60 requests a second met one at its
+//! twelfth second). So probes come after half a minute of calm, and each probe that meets a
+//! 429 doubles the calm that the next one waits for, up to [`PROBE_EVERY_MOST`]; one that
+//! the service allows brings it back to [`PROBE_EVERY`].
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -23,8 +31,11 @@ const SHARE: f64 = 0.98;
 /// these.
 const CATCH_UP: u32 = 2;
 
-/// How long the pace must meet no 429 before it grows.
-const PROBE_EVERY: Duration = Duration::from_secs(10);
+/// How long the pace must meet no 429 before it grows, at first.
+const PROBE_EVERY: Duration = Duration::from_secs(30);
+
+/// The longest calm before a probe, after probes that met 429s.
+const PROBE_EVERY_MOST: Duration = Duration::from_secs(480);
 
 /// How much the pace grows after each [`PROBE_EVERY`] of calm.
 const PROBE_STEP: f64 = 1.02;
@@ -54,6 +65,10 @@ pub(crate) struct Pace {
     changed: Option<Instant>,
     /// The round trip of an answer, smoothed.
     round_trip: Option<Duration>,
+    /// The calm before the next probe.
+    probe_every: Duration,
+    /// Whether the rate was grown by a probe since it was learnt: a 429 now is the probe's.
+    probed: bool,
 }
 
 impl Pace {
@@ -65,6 +80,8 @@ impl Pace {
             next_start: None,
             changed: None,
             round_trip: None,
+            probe_every: PROBE_EVERY,
+            probed: false,
         }
     }
 
@@ -113,10 +130,15 @@ impl Pace {
             self.answered.pop_front();
         }
         if let (Some(rate), Some(changed)) = (self.rate, self.changed)
-            && now.duration_since(changed) >= PROBE_EVERY
+            && now.duration_since(changed) >= self.probe_every
         {
+            if self.probed {
+                // The last probe met no 429 in a whole calm: the service allowed it.
+                self.probe_every = PROBE_EVERY;
+            }
             self.rate = Some(rate * PROBE_STEP);
             self.changed = Some(now);
+            self.probed = true;
         }
     }
 
@@ -124,6 +146,9 @@ impl Pace {
     /// from it when the next request starts.
     pub(crate) fn refused(&mut self, now: Instant, window: Duration) {
         self.learning = Some((now, window.clamp(SHORTEST_WINDOW, LONGEST_WINDOW)));
+        if std::mem::take(&mut self.probed) {
+            self.probe_every = (self.probe_every * 2).min(PROBE_EVERY_MOST);
+        }
         // The calm that grows the pace starts again.
         if self.changed.is_some() {
             self.changed = Some(now);
@@ -200,6 +225,39 @@ mod tests {
         pace.answered(refused + PROBE_EVERY, Duration::from_millis(50));
         let grown = pace.rate().expect("a rate");
         assert!((grown - rate * PROBE_STEP).abs() < 1e-9, "{grown}");
+    }
+
+    #[test]
+    fn a_probe_that_meets_a_429_doubles_the_calm_before_the_next() {
+        let mut pace = Pace::new();
+        let begun = Instant::now();
+        let trip = Duration::from_millis(50);
+        let second = Duration::from_secs(1);
+        pace.answered(begun + trip, trip);
+        pace.refused(begun + trip, second);
+        assert!(pace.due(begun + trip).is_none() && pace.rate().is_some());
+        let learnt = begun + trip;
+        // A probe after the first calm, then a 429: the next calm is twice as long.
+        pace.answered(learnt + PROBE_EVERY, trip);
+        assert_eq!(pace.probe_every, PROBE_EVERY);
+        let failed = learnt + PROBE_EVERY + second;
+        pace.refused(failed, second);
+        assert_eq!(pace.probe_every, PROBE_EVERY * 2);
+        pace.answered(failed + trip, trip);
+        pace.due(failed + trip);
+        let rate = pace.rate().unwrap();
+        pace.answered(failed + PROBE_EVERY + trip, trip);
+        assert_eq!(pace.rate(), Some(rate), "no probe before the longer calm");
+        pace.answered(failed + PROBE_EVERY * 2 + trip, trip);
+        assert!(pace.rate().unwrap() > rate, "the probe after it");
+        // That probe met no 429 for a whole calm: the next comes after the first calm again.
+        pace.answered(failed + PROBE_EVERY * 4 + trip * 2, trip);
+        assert_eq!(pace.probe_every, PROBE_EVERY);
+        for _ in 0..10 {
+            pace.probed = true;
+            pace.refused(failed, second);
+        }
+        assert_eq!(pace.probe_every, PROBE_EVERY_MOST);
     }
 
     #[test]

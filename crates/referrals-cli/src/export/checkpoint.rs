@@ -13,8 +13,11 @@ use serde::{Deserialize, Serialize};
 
 use super::ExportFormat;
 
-/// The version of the checkpoint's form.
-pub(super) const VERSION: u32 = 2;
+/// The version of the checkpoint's form: 3 when parts may be split while they are read (their
+/// order is then that of their ranges, not of the list).
+pub(super) const VERSION: u32 = 3;
+/// The versions this one reads: a checkpoint of version 2 is one whose parts were never split.
+const READS: [u32; 2] = [2, VERSION];
 /// A checkpoint is small; a larger file is not one.
 const CHECKPOINT_LIMIT: u64 = 1 << 20;
 
@@ -31,8 +34,13 @@ pub(super) struct Checkpoint {
     pub(super) raw_csv: bool,
     /// `@odata.count`, when the service gave it.
     pub(super) total: Option<i64>,
-    /// The parts, in the order of the file; none until they are planned.
+    /// The parts, each a range of creation instants, none until they are planned; those split
+    /// off while others were read come after those planned. The file holds them in the order
+    /// of their ranges ([`Checkpoint::order`]).
     pub(super) parts: Vec<Part>,
+    /// The earliest and the latest creation instants that the plan found.
+    #[serde(default)]
+    pub(super) span: Option<(DateTime<Utc>, DateTime<Utc>)>,
 }
 
 /// One part of an export: the referrals created in a range of instants, read through the
@@ -68,7 +76,20 @@ impl Checkpoint {
             raw_csv,
             total: None,
             parts: Vec::new(),
+            span: None,
         }
+    }
+
+    /// The indexes of the parts in the order of the file: of their ranges, the earliest first
+    /// (`descending`: the latest first).
+    pub(super) fn order(&self, descending: bool) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.parts.len()).collect();
+        // `None` (from the earliest) sorts first.
+        order.sort_by_key(|index| self.parts[*index].from);
+        if descending {
+            order.reverse();
+        }
+        order
     }
 
     /// The referrals written so far.
@@ -110,9 +131,11 @@ pub(super) fn read(path: &Path) -> anyhow::Result<Option<Checkpoint>> {
     let value: serde_json::Value =
         serde_json::from_str(&text).map_err(|error| not_one(path, error))?;
     let version = value.get("version").and_then(serde_json::Value::as_u64);
-    if let Some(version) = version.filter(|version| *version != u64::from(VERSION)) {
+    if let Some(version) =
+        version.filter(|version| !READS.iter().any(|read| u64::from(*read) == *version))
+    {
         bail!(
-            "{} is a checkpoint of version {version}, and this referrals reads version {VERSION}; \
+            "{} is a checkpoint of version {version}, and this referrals reads versions 2 and {VERSION}; \
              add --restart to export again",
             path.display()
         );
@@ -154,8 +177,13 @@ pub(super) fn reopen(path: &Path, bytes: u64) -> anyhow::Result<File> {
             path.display()
         );
     }
-    file.set_len(bytes)
-        .with_context(|| format!("cannot cut {} back to its checkpoint", path.display()))?;
+    // Only a file longer than its checkpoint is cut: on ext4, a file cut to nothing is
+    // written out when it is closed (its `auto_da_alloc`), which made the end of an export
+    // wait for every part's file (0.3 s of 100,000 referrals).
+    if length > bytes {
+        file.set_len(bytes)
+            .with_context(|| format!("cannot cut {} back to its checkpoint", path.display()))?;
+    }
     file.seek(io::SeekFrom::Start(bytes))?;
     Ok(file)
 }

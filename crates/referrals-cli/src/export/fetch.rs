@@ -1,6 +1,7 @@
 //! The pages of an export's parts, asked for by a few tasks at once: each task reads one part
-//! after another, a part's pages in their order; every request waits for a permit of the
-//! shared [`Concurrency`], which the service's 429 answers make scarcer. A task asks for a
+//! after another, a part's pages in their order, and once no part is left to start, the far
+//! half of the part with the most left ([`Ranges::split`]); every request waits for a permit
+//! of the shared [`Concurrency`], which the service's 429 answers make scarcer. A task asks for a
 //! page only once the channel has room for it: the pages asked for and those read but not yet
 //! written are at most one per task, so memory stays flat whatever the export's size.
 
@@ -14,11 +15,18 @@ use tokio::sync::mpsc;
 
 use super::checkpoint::Checkpoint;
 use super::plan::part_query;
+use super::split::Ranges;
+
+/// The fewest referrals worth splitting off a part being read, while fewer parts are read
+/// than requests are worth sending: a page of the service (a split costs about one).
+const LEAST_SPLIT: u64 = 100;
 
 /// A page of a part, or the error that ended it.
 pub(super) struct Fetched {
     pub(super) part: usize,
     pub(super) page: Result<Page, Error>,
+    /// Whether the part ends with this page (its last, or one that reached its range's end).
+    pub(super) ends: bool,
 }
 
 /// A part to read, from where its checkpoint stands.
@@ -36,10 +44,10 @@ type Queue = Arc<Mutex<VecDeque<Job>>>;
 /// channel ends when every part was read, or after the first error; dropping the receiver
 /// stops the tasks after the request in hand.
 pub(super) fn fetch(
-    client: &Client,
+    (client, concurrency): (&Client, &Concurrency),
     query: &Query,
     checkpoint: &Checkpoint,
-    concurrency: &Concurrency,
+    ranges: &Arc<Ranges>,
     tasks: usize,
 ) -> mpsc::Receiver<Fetched> {
     let jobs: VecDeque<Job> = checkpoint
@@ -54,15 +62,22 @@ pub(super) fn fetch(
             count: checkpoint.total.is_none() && checkpoint.parts.len() == 1 && part.pages == 0,
         })
         .collect();
-    let tasks = tasks.clamp(1, jobs.len().max(1));
+    // More tasks than parts only where parts can be split.
+    let parts = if ranges.splittable() {
+        tasks
+    } else {
+        jobs.len()
+    };
+    let tasks = tasks.clamp(1, parts.max(1));
     let (sender, receiver) = mpsc::channel(tasks);
     let queue: Queue = Arc::new(Mutex::new(jobs));
+    let query = Arc::new(query.clone());
     for _ in 0..tasks {
         let (client, queue, sender) = (client.clone(), queue.clone(), sender.clone());
-        let concurrency = concurrency.clone();
+        let (concurrency, ranges, query) = (concurrency.clone(), ranges.clone(), query.clone());
         tokio::spawn(async move {
-            while let Some(job) = take(&queue) {
-                if !read(&client, job, &sender, &concurrency).await {
+            while let Some(job) = take(&queue, (&ranges, &concurrency), &query).await {
+                if !read(&client, job, (&sender, &ranges), &concurrency).await {
                     return;
                 }
             }
@@ -71,11 +86,27 @@ pub(super) fn fetch(
     receiver
 }
 
-fn take(queue: &Queue) -> Option<Job> {
-    queue
+/// The next part to read: one not started yet, or else one split off a part being read.
+async fn take(
+    queue: &Queue,
+    (ranges, concurrency): (&Ranges, &Concurrency),
+    query: &Query,
+) -> Option<Job> {
+    let queued = queue
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .pop_front()
+        .pop_front();
+    if queued.is_some() {
+        return queued;
+    }
+    let allowed = || concurrency.worth_at_once();
+    let (part, range) = ranges.split_when_worth_it(LEAST_SPLIT, allowed).await?;
+    Some(Job {
+        part,
+        query: part_query(query, &range),
+        next: None,
+        count: false,
+    })
 }
 
 /// Reads `job`'s part to its last page; `false` when it stopped for an error or because the
@@ -83,7 +114,7 @@ fn take(queue: &Queue) -> Option<Job> {
 async fn read(
     client: &Client,
     job: Job,
-    sender: &mpsc::Sender<Fetched>,
+    (sender, ranges): (&mpsc::Sender<Fetched>, &Ranges),
     concurrency: &Concurrency,
 ) -> bool {
     let Job {
@@ -99,7 +130,7 @@ async fn read(
         let Ok(room) = sender.reserve().await else {
             return false;
         };
-        let page = if count {
+        let mut page = if count {
             let counted = query.clone().count(true);
             concurrency.send(client.list_page(&counted, None)).await
         } else {
@@ -108,15 +139,19 @@ async fn read(
                 .await
         };
         count = false;
-        let (failed, after) = match &page {
-            Ok(page) => (false, page.next().ok().flatten().cloned()),
-            Err(_) => (true, None),
+        let (failed, after, ends) = match &mut page {
+            Ok(page) => {
+                let after = page.next().ok().flatten().cloned();
+                let last = matches!(page.next(), Ok(None));
+                (false, after, ranges.received(part, &mut page.items, last))
+            }
+            Err(_) => (true, None, false),
         };
-        room.send(Fetched { part, page });
+        room.send(Fetched { part, page, ends });
         if failed {
             return false;
         }
-        match after {
+        match after.filter(|_| !ends) {
             Some(after) => next = Some(after),
             None => return true,
         }

@@ -3,24 +3,28 @@
 //!
 //! An export in the order of creation (the default) is cut into parts, disjoint ranges of
 //! `createdDateTime` ([`plan`]), read at once by `--concurrency` requests ([`fetch`]), fewer
-//! while the service answers 429; another order is read as one part, a page after another.
+//! while the service answers 429; a reader with no part left to start splits off the far half
+//! of a part being read ([`split`]); another order is read as one part, a page after another.
 //! Each part's rows go to a file of its own, `FILE.partial.N`; after each stretch of pages (a
 //! quarter of a second at most), the checkpoint `FILE.partial-checkpoint` records the query,
 //! the parts, and for each part the bytes of its file that are complete and the continuation
 //! of its next page. A run that finds a checkpoint of the same export cuts each part's file
 //! back to those bytes and asks for those pages: whatever stopped the last run (Ctrl-C, a
 //! failure after the client's retries, a kill, a crash), no row is lost or written twice. When
-//! every part is written, the header and the parts, in order, are copied into `FILE.partial`,
+//! every part is written, the header and the parts, in the order of their ranges, are copied
+//! into `FILE.partial`,
 //! which is synced and renamed to `FILE`, so that `FILE` is never half written.
 
 mod checkpoint;
 mod fetch;
 mod files;
 mod plan;
+mod split;
 
 use std::fs::File;
 use std::io::{BufWriter, Seek, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -32,6 +36,7 @@ use referrals_client::{ErrorKind, Page, Trail};
 use serde::{Deserialize, Serialize};
 
 use self::checkpoint::Checkpoint;
+use self::split::Ranges;
 use crate::output::{Format, Writer};
 use crate::stop::Stop;
 use crate::{Context, QueryArgs, Usage};
@@ -129,12 +134,15 @@ pub async fn run(context: &Context, args: &Args, matches: &ArgMatches) -> anyhow
     }
     let progress = progress(context.quiet, &checkpoint);
     let mut writers = open_parts(&files, &checkpoint, args)?;
+    let descending = plan::creation_order(&query) == Some(true);
     let export = Export {
         context,
         files: &files,
+        args,
         progress: &progress,
         stop: &stop,
         concurrency: pace,
+        ranges: Arc::new(Ranges::new(&checkpoint.parts, descending, checkpoint.span)),
     };
     if !export
         .pages(&query, &mut writers, &mut checkpoint, concurrency)
@@ -143,7 +151,7 @@ pub async fn run(context: &Context, args: &Args, matches: &ArgMatches) -> anyhow
         return Ok(());
     }
     drop(writers);
-    export.finish(&checkpoint, &args.query)
+    export.finish(&checkpoint, descending)
 }
 
 /// The parts of the export, planned and recorded, each with an empty file.
@@ -154,8 +162,7 @@ async fn plan_parts(
     concurrency: usize,
     checkpoint: &mut Checkpoint,
 ) -> anyhow::Result<()> {
-    let (parts, total) = pace
-        .send(plan::plan(&context.client, query, concurrency))
+    let plan = plan::plan(&context.client, query, (pace, concurrency))
         .await
         .map_err(|error| {
             anyhow::Error::new(error).context(format!(
@@ -163,12 +170,12 @@ async fn plan_parts(
                 files.out.display()
             ))
         })?;
-    for index in 0..parts.len() {
+    for index in 0..plan.parts.len() {
         let path = files.part(index);
         referrals_mirror::private::create(&path)
             .with_context(|| format!("cannot create {}", path.display()))?;
     }
-    (checkpoint.parts, checkpoint.total) = (parts, total);
+    (checkpoint.parts, checkpoint.total, checkpoint.span) = (plan.parts, plan.total, plan.span);
     checkpoint::write(&files.checkpoint, checkpoint)
 }
 
@@ -182,16 +189,24 @@ fn open_parts(
         .parts
         .iter()
         .enumerate()
-        .map(|(index, part)| {
-            let file = checkpoint::reopen(&files.part(index), part.bytes)?;
-            Ok(Writer::new(
-                BufWriter::with_capacity(PART_BUFFER, file),
-                checkpoint.format.output(),
-                args.query.columns(),
-            )
-            .raw_csv(args.raw_csv))
-        })
+        .map(|(index, part)| open_part(files, (index, part.bytes), checkpoint.format, args))
         .collect()
+}
+
+/// The writer of part `index`, on its file cut back to `bytes` (made when there is none).
+fn open_part(
+    files: &Files,
+    (index, bytes): (usize, u64),
+    format: ExportFormat,
+    args: &Args,
+) -> anyhow::Result<PartWriter> {
+    let file = checkpoint::reopen(&files.part(index), bytes)?;
+    Ok(Writer::new(
+        BufWriter::with_capacity(PART_BUFFER, file),
+        format.output(),
+        args.query.columns(),
+    )
+    .raw_csv(args.raw_csv))
 }
 
 /// The format of the export: the flag's, or CSV for a `.csv` file and NDJSON otherwise.
@@ -301,9 +316,12 @@ fn resume(
 struct Export<'a> {
     context: &'a Context,
     files: &'a Files,
+    args: &'a Args,
     progress: &'a ProgressBar,
     stop: &'a Stop,
     concurrency: Concurrency,
+    /// The parts' ranges as the tasks read and split them.
+    ranges: Arc<Ranges>,
 }
 
 impl Export<'_> {
@@ -312,24 +330,19 @@ impl Export<'_> {
     async fn pages(
         &self,
         query: &Query,
-        writers: &mut [PartWriter],
+        writers: &mut Vec<PartWriter>,
         checkpoint: &mut Checkpoint,
         tasks: usize,
     ) -> anyhow::Result<bool> {
         let max_pages = self.context.client.runtime().max_pages();
-        let mut trails: Vec<Trail> = writers.iter().map(|_| Trail::new(max_pages)).collect();
+        let mut trails: Vec<Trail> = Vec::new();
         let mut last_checkpoint = Instant::now();
         let (resumed, mut written) = (checkpoint.pages() > 0, 0u64);
-        let mut pages = fetch::fetch(
-            &self.context.client,
-            query,
-            checkpoint,
-            &self.concurrency,
-            tasks,
-        );
+        let client = (&self.context.client, &self.concurrency);
+        let mut pages = fetch::fetch(client, query, checkpoint, &self.ranges, tasks);
         loop {
             let Some(fetched) = pages.recv().await else {
-                save(writers, &self.files.checkpoint, checkpoint)?;
+                self.save(writers, checkpoint)?;
                 if !checkpoint.done() {
                     bail!("the listing stopped before its last page; run the same command again");
                 }
@@ -343,14 +356,22 @@ impl Export<'_> {
                     return Err(self.failed(error, first_of_resumed, writers, checkpoint));
                 }
             };
+            self.adopt(writers, checkpoint)?;
             self.write(part, &page, &mut writers[part], checkpoint)?;
             written += 1;
-            let next = page.next()?.cloned();
+            let next = if fetched.ends {
+                None
+            } else {
+                page.next()?.cloned()
+            };
+            if trails.len() <= part {
+                trails.resize_with(part + 1, || Trail::new(max_pages));
+            }
             trails[part].follow(next.as_ref())?;
             checkpoint.parts[part].next = next;
             let done = checkpoint.done();
             if done || self.stop.asked() || last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
-                save(writers, &self.files.checkpoint, checkpoint)?;
+                self.save(writers, checkpoint)?;
                 last_checkpoint = Instant::now();
             }
             if done {
@@ -366,6 +387,36 @@ impl Export<'_> {
                 return Ok(false);
             }
         }
+    }
+
+    /// Brings the checkpoint's parts in step with the tasks' ranges: the ranges that splits
+    /// made shorter, and a file and a writer for each part split off.
+    fn adopt(
+        &self,
+        writers: &mut Vec<PartWriter>,
+        checkpoint: &mut Checkpoint,
+    ) -> anyhow::Result<()> {
+        let first_new = self.ranges.record(&mut checkpoint.parts);
+        for index in first_new..checkpoint.parts.len() {
+            writers.push(open_part(
+                self.files,
+                (index, 0),
+                checkpoint.format,
+                self.args,
+            )?);
+        }
+        Ok(())
+    }
+
+    /// Flushes the rows written so far, then records them and the parts' ranges in the
+    /// checkpoint.
+    fn save(
+        &self,
+        writers: &mut Vec<PartWriter>,
+        checkpoint: &mut Checkpoint,
+    ) -> anyhow::Result<()> {
+        self.adopt(writers, checkpoint)?;
+        save(writers, &self.files.checkpoint, checkpoint)
     }
 
     /// Writes the referrals of `page` of part `part` and counts them.
@@ -400,7 +451,7 @@ impl Export<'_> {
         &self,
         error: referrals_client::Error,
         first_of_resumed: bool,
-        writers: &mut [PartWriter],
+        writers: &mut Vec<PartWriter>,
         checkpoint: &mut Checkpoint,
     ) -> anyhow::Error {
         self.progress.abandon();
@@ -413,7 +464,7 @@ impl Export<'_> {
         } else {
             "run the same command again to go on from the last checkpoint"
         };
-        if let Err(saving) = save(writers, &self.files.checkpoint, checkpoint) {
+        if let Err(saving) = self.save(writers, checkpoint) {
             return saving;
         }
         anyhow::Error::new(error).context(format!(
@@ -426,19 +477,20 @@ impl Export<'_> {
 
     /// Makes the complete file appear: the header and the parts copied into the partial file,
     /// which is synced and renamed; then the parts and the checkpoint are removed.
-    fn finish(&self, checkpoint: &Checkpoint, query: &QueryArgs) -> anyhow::Result<()> {
+    fn finish(&self, checkpoint: &Checkpoint, descending: bool) -> anyhow::Result<()> {
         let Files { out, partial, .. } = self.files;
         let create = referrals_mirror::private::create(partial)
             .with_context(|| format!("cannot create {}", partial.display()))?;
         let mut writer = Writer::new(
             BufWriter::with_capacity(1 << 16, create),
             checkpoint.format.output(),
-            query.columns(),
+            self.args.query.columns(),
         )
         .raw_csv(checkpoint.raw_csv);
         writer.start()?;
-        for (index, part) in checkpoint.parts.iter().enumerate() {
-            copy_part(&self.files.part(index), part.bytes, writer.get_mut())?;
+        for index in checkpoint.order(descending) {
+            let bytes = checkpoint.parts[index].bytes;
+            copy_part(&self.files.part(index), bytes, writer.get_mut())?;
         }
         let file = writer
             .finish()?
@@ -472,8 +524,12 @@ impl Export<'_> {
         } else {
             String::new()
         };
+        let parts = match checkpoint.parts.len() {
+            1 => String::new(),
+            parts => format!(" ({parts} parts read at once)"),
+        };
         self.context.say(format_args!(
-            "exported {} referrals in {} pages to {}{throttling}",
+            "exported {} referrals in {} pages{parts} to {}{throttling}",
             checkpoint.referrals(),
             checkpoint.pages(),
             self.files.out.display()

@@ -2,7 +2,8 @@
 //! changes, so that a referral updated during the export stays in its part, and the parts
 //! written one after the other are the listing in the order of creation.
 
-use referrals_client::concurrency;
+use chrono::{DateTime, Utc};
+use referrals_client::concurrency::{self, Concurrency};
 use referrals_client::query::{self, Filter, OrderBy, Query, SortKey};
 use referrals_client::{Client, Error};
 
@@ -10,6 +11,15 @@ use super::checkpoint::Part;
 
 /// The fewest referrals worth a part of their own: two pages of the service.
 const REFERRALS_PER_PART: i64 = 200;
+
+/// The parts of an export, in the order of its file.
+pub(super) struct Plan {
+    pub(super) parts: Vec<Part>,
+    /// The earliest and the latest creation instants.
+    pub(super) span: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    /// The service's count of the referrals, when it gave one.
+    pub(super) total: Option<i64>,
+}
 
 /// Whether an export in `query`'s order can be read in parts: `Some(descending)` when it is
 /// in the order of creation (or in none).
@@ -23,21 +33,26 @@ pub(super) fn creation_order(query: &Query) -> Option<bool> {
     }
 }
 
-/// The parts of an export of `query` read by `tasks` requests at once, and the
-/// service's count of the referrals. Two requests of one referral each find the first and the
+/// The parts of an export of `query` read by `tasks` requests at once, the earliest and
+/// latest creation instants, and the service's count of the referrals. Two requests of one referral each find the first and the
 /// last creation instants; the span between is cut in equal ranges, a few for each request
 /// at once. One part, read as the listing comes, when `tasks` is 1, when the order is
 /// another, or when the referrals are few.
 pub(super) async fn plan(
     client: &Client,
     query: &Query,
-    tasks: usize,
-) -> Result<(Vec<Part>, Option<i64>), Error> {
-    let Some(descending) = creation_order(query).filter(|_| tasks > 1) else {
-        return Ok((vec![Part::default()], None));
+    (concurrency, tasks): (&Concurrency, usize),
+) -> Result<Plan, Error> {
+    let whole = Plan {
+        parts: vec![Part::default()],
+        span: None,
+        total: None,
     };
-    let Some(span) = concurrency::creation_span(client, query).await? else {
-        return Ok((vec![Part::default()], None));
+    let Some(descending) = creation_order(query).filter(|_| tasks > 1) else {
+        return Ok(whole);
+    };
+    let Some(span) = concurrency.creation_span(client, query).await? else {
+        return Ok(whole);
     };
     let (earliest, latest, total) = (span.earliest, span.latest, span.count);
     let count = concurrency::range_count(tasks, total, REFERRALS_PER_PART);
@@ -52,7 +67,11 @@ pub(super) async fn plan(
     if descending {
         parts.reverse();
     }
-    Ok((parts, total))
+    Ok(Plan {
+        parts,
+        span: Some((earliest, latest)),
+        total,
+    })
 }
 
 /// The query of `part` of an export of `query`: the export's own for a part of everything,
@@ -83,8 +102,6 @@ pub(super) fn part_query(query: &Query, part: &Part) -> Query {
 
 #[cfg(test)]
 mod tests {
-    use chrono::{DateTime, Utc};
-
     use super::*;
 
     fn at(seconds: i64) -> DateTime<Utc> {

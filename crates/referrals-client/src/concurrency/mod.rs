@@ -5,8 +5,10 @@
 //!
 //! The first 429 of a stretch also teaches the service's rate: from then on requests start at
 //! even intervals at a little under it (the answers not refused during the 429's `Retry-After`
-//! before it, a second), growing by 2% after each 10 s without a 429; and the limit is never
-//! halved under the requests in flight that this pace needs. [`Concurrency::rate`] tells it.
+//! before it, a second), growing by 2% after 30 s without a 429 (longer after a probe that
+//! met one); and the limit is never halved under the requests in flight that this pace
+//! needs. [`Concurrency::rate`] tells it, and [`Concurrency::worth_at_once`] how many
+//! requests at once keep it.
 //!
 //! [`Concurrency::send`] runs a call of this crate's client under a permit. While the call's
 //! retry loop waits out a 429 (`Retry-After`), its permit is lent back, and while any call
@@ -160,6 +162,27 @@ impl Concurrency {
         }
         drop(state);
         output
+    }
+
+    /// [`creation_span`], each of its two requests sent under this concurrency as
+    /// [`send`](Self::send) sends one: the pace that a 429 teaches counts them.
+    pub async fn creation_span(
+        &self,
+        client: &crate::Client,
+        query: &crate::query::Query,
+    ) -> Result<Option<CreationSpan>, crate::Error> {
+        ranges::span_of(client, query, Some(self)).await
+    }
+
+    /// How many requests at once are worth sending now: the [`limit`](Self::limit), or,
+    /// once a 429 taught the service's rate, those that keep that rate (the rate times a
+    /// round trip, and one more) if they are fewer. More would only wait for their turn.
+    pub fn worth_at_once(&self) -> usize {
+        let state = self.shared.lock();
+        match state.pace.rate() {
+            Some(_) => state.pace.needed().min(state.limit),
+            None => state.limit,
+        }
     }
 
     /// How many requests are allowed at once now.

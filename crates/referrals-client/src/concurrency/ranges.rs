@@ -57,20 +57,26 @@ pub struct CreationSpan {
 /// are replaced), for cutting the listing into [`ranges`]; `None` when a referral without
 /// `createdDateTime` or no referral at all answers.
 pub async fn creation_span(client: &Client, query: &Query) -> Result<Option<CreationSpan>, Error> {
+    span_of(client, query, None).await
+}
+
+/// [`creation_span`], each request sent under `concurrency` when there is one.
+pub(super) async fn span_of(
+    client: &Client,
+    query: &Query,
+    concurrency: Option<&super::Concurrency>,
+) -> Result<Option<CreationSpan>, Error> {
+    let ask = async |probe: Query| match concurrency {
+        Some(concurrency) => concurrency.send(client.list_page(&probe, None)).await,
+        None => client.list_page(&probe, None).await,
+    };
     let probe = |order: OrderBy| {
         let mut probe = query.clone().order_by(order).top(1);
         probe.select = Select::members(["id", "createdDateTime"]).ok();
         probe
     };
-    let first = client
-        .list_page(
-            &probe(OrderBy::asc(SortKey::CreatedDateTime)).count(true),
-            None,
-        )
-        .await?;
-    let last = client
-        .list_page(&probe(OrderBy::desc(SortKey::CreatedDateTime)), None)
-        .await?;
+    let first = ask(probe(OrderBy::asc(SortKey::CreatedDateTime)).count(true)).await?;
+    let last = ask(probe(OrderBy::desc(SortKey::CreatedDateTime))).await?;
     let created = |page: &Page| page.items.first().and_then(|item| item.created_date_time);
     let (Some(earliest), Some(latest)) = (created(&first), created(&last)) else {
         return Ok(None);
