@@ -12,6 +12,7 @@ use referrals_client::Continuation;
 use serde::{Deserialize, Serialize};
 
 use super::ExportFormat;
+use super::writers::Assembled;
 
 /// The version of the checkpoint's form: 3 when parts may be split while they are read (their
 /// order is then that of their ranges, not of the list).
@@ -41,6 +42,9 @@ pub(super) struct Checkpoint {
     /// The earliest and the latest creation instants that the plan found.
     #[serde(default)]
     pub(super) span: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    /// How much of the export's file is done.
+    #[serde(default)]
+    pub(super) assembled: Assembled,
 }
 
 /// One part of an export: the referrals created in a range of instants, read through the
@@ -77,6 +81,7 @@ impl Checkpoint {
             total: None,
             parts: Vec::new(),
             span: None,
+            assembled: Assembled::default(),
         }
     }
 

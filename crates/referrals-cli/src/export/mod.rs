@@ -10,20 +10,19 @@
 //! the parts, and for each part the bytes of its file that are complete and the continuation
 //! of its next page. A run that finds a checkpoint of the same export cuts each part's file
 //! back to those bytes and asks for those pages: whatever stopped the last run (Ctrl-C, a
-//! failure after the client's retries, a kill, a crash), no row is lost or written twice. When
-//! every part is written, the header and the parts, in the order of their ranges, are copied
-//! into `FILE.partial`,
-//! which is synced and renamed to `FILE`, so that `FILE` is never half written.
+//! failure after the client's retries, a kill, a crash), no row is lost or written twice.
+//! `FILE.partial` gets the header at the start, and each part, in the order of the ranges,
+//! as soon as it and the parts before it are complete ([`writers`]); when the last is copied,
+//! it is synced and renamed to `FILE`, so that `FILE` is never half written.
 
 mod checkpoint;
 mod fetch;
 mod files;
 mod plan;
 mod split;
+mod writers;
 
-use std::fs::File;
-use std::io::{BufWriter, Seek, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -37,11 +36,12 @@ use serde::{Deserialize, Serialize};
 
 use self::checkpoint::Checkpoint;
 use self::split::Ranges;
-use crate::output::{Format, Writer};
+use self::writers::{PartWriter, Writers};
+use crate::output::Format;
 use crate::stop::Stop;
 use crate::{Context, QueryArgs, Usage};
 
-use files::{Files, copy_part, remove_if_present, sync_directory};
+use files::{Files, remove_if_present, sync_directory};
 
 /// How long pages are written between two checkpoints, at most.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
@@ -94,9 +94,6 @@ impl ExportFormat {
     }
 }
 
-/// The file of each part.
-type PartWriter = Writer<BufWriter<File>>;
-
 pub async fn run(context: &Context, args: &Args, matches: &ArgMatches) -> anyhow::Result<()> {
     let format = format_of(args)?;
     let mut query = args.query.query(matches)?;
@@ -133,7 +130,7 @@ pub async fn run(context: &Context, args: &Args, matches: &ArgMatches) -> anyhow
         .await?;
     }
     let progress = progress(context.quiet, &checkpoint);
-    let mut writers = open_parts(&files, &checkpoint, args)?;
+    let mut writers = Writers::open(&files, &checkpoint, args)?;
     let descending = plan::creation_order(&query) == Some(true);
     let export = Export {
         context,
@@ -143,6 +140,7 @@ pub async fn run(context: &Context, args: &Args, matches: &ArgMatches) -> anyhow
         stop: &stop,
         concurrency: pace,
         ranges: Arc::new(Ranges::new(&checkpoint.parts, descending, checkpoint.span)),
+        descending,
     };
     if !export
         .pages(&query, &mut writers, &mut checkpoint, concurrency)
@@ -150,8 +148,7 @@ pub async fn run(context: &Context, args: &Args, matches: &ArgMatches) -> anyhow
     {
         return Ok(());
     }
-    drop(writers);
-    export.finish(&checkpoint, descending)
+    export.finish(writers, &mut checkpoint)
 }
 
 /// The parts of the export, planned and recorded, each with an empty file.
@@ -177,36 +174,6 @@ async fn plan_parts(
     }
     (checkpoint.parts, checkpoint.total, checkpoint.span) = (plan.parts, plan.total, plan.span);
     checkpoint::write(&files.checkpoint, checkpoint)
-}
-
-/// A writer for each part, on its file cut back to what the checkpoint counts.
-fn open_parts(
-    files: &Files,
-    checkpoint: &Checkpoint,
-    args: &Args,
-) -> anyhow::Result<Vec<PartWriter>> {
-    checkpoint
-        .parts
-        .iter()
-        .enumerate()
-        .map(|(index, part)| open_part(files, (index, part.bytes), checkpoint.format, args))
-        .collect()
-}
-
-/// The writer of part `index`, on its file cut back to `bytes` (made when there is none).
-fn open_part(
-    files: &Files,
-    (index, bytes): (usize, u64),
-    format: ExportFormat,
-    args: &Args,
-) -> anyhow::Result<PartWriter> {
-    let file = checkpoint::reopen(&files.part(index), bytes)?;
-    Ok(Writer::new(
-        BufWriter::with_capacity(PART_BUFFER, file),
-        format.output(),
-        args.query.columns(),
-    )
-    .raw_csv(args.raw_csv))
 }
 
 /// The format of the export: the flag's, or CSV for a `.csv` file and NDJSON otherwise.
@@ -322,6 +289,8 @@ struct Export<'a> {
     concurrency: Concurrency,
     /// The parts' ranges as the tasks read and split them.
     ranges: Arc<Ranges>,
+    /// Whether the file is in the order of creation newest first.
+    descending: bool,
 }
 
 impl Export<'_> {
@@ -330,7 +299,7 @@ impl Export<'_> {
     async fn pages(
         &self,
         query: &Query,
-        writers: &mut Vec<PartWriter>,
+        writers: &mut Writers,
         checkpoint: &mut Checkpoint,
         tasks: usize,
     ) -> anyhow::Result<bool> {
@@ -357,7 +326,7 @@ impl Export<'_> {
                 }
             };
             self.adopt(writers, checkpoint)?;
-            self.write(part, &page, &mut writers[part], checkpoint)?;
+            self.write(part, &page, &mut writers.parts[part], checkpoint)?;
             written += 1;
             let next = if fetched.ends {
                 None
@@ -368,7 +337,11 @@ impl Export<'_> {
                 trails.resize_with(part + 1, || Trail::new(max_pages));
             }
             trails[part].follow(next.as_ref())?;
+            let complete = next.is_none();
             checkpoint.parts[part].next = next;
+            if complete {
+                writers.assemble(self.files, checkpoint, self.descending)?;
+            }
             let done = checkpoint.done();
             if done || self.stop.asked() || last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
                 self.save(writers, checkpoint)?;
@@ -391,32 +364,20 @@ impl Export<'_> {
 
     /// Brings the checkpoint's parts in step with the tasks' ranges: the ranges that splits
     /// made shorter, and a file and a writer for each part split off.
-    fn adopt(
-        &self,
-        writers: &mut Vec<PartWriter>,
-        checkpoint: &mut Checkpoint,
-    ) -> anyhow::Result<()> {
+    fn adopt(&self, writers: &mut Writers, checkpoint: &mut Checkpoint) -> anyhow::Result<()> {
         let first_new = self.ranges.record(&mut checkpoint.parts);
         for index in first_new..checkpoint.parts.len() {
-            writers.push(open_part(
-                self.files,
-                (index, 0),
-                checkpoint.format,
-                self.args,
-            )?);
+            writers.add(self.files, index, checkpoint.format, self.args)?;
         }
         Ok(())
     }
 
     /// Flushes the rows written so far, then records them and the parts' ranges in the
     /// checkpoint.
-    fn save(
-        &self,
-        writers: &mut Vec<PartWriter>,
-        checkpoint: &mut Checkpoint,
-    ) -> anyhow::Result<()> {
+    fn save(&self, writers: &mut Writers, checkpoint: &mut Checkpoint) -> anyhow::Result<()> {
         self.adopt(writers, checkpoint)?;
-        save(writers, &self.files.checkpoint, checkpoint)
+        writers.flush(checkpoint)?;
+        checkpoint::write(&self.files.checkpoint, checkpoint)
     }
 
     /// Writes the referrals of `page` of part `part` and counts them.
@@ -451,7 +412,7 @@ impl Export<'_> {
         &self,
         error: referrals_client::Error,
         first_of_resumed: bool,
-        writers: &mut Vec<PartWriter>,
+        writers: &mut Writers,
         checkpoint: &mut Checkpoint,
     ) -> anyhow::Error {
         self.progress.abandon();
@@ -475,27 +436,12 @@ impl Export<'_> {
         ))
     }
 
-    /// Makes the complete file appear: the header and the parts copied into the partial file,
-    /// which is synced and renamed; then the parts and the checkpoint are removed.
-    fn finish(&self, checkpoint: &Checkpoint, descending: bool) -> anyhow::Result<()> {
+    /// Makes the complete file appear: the last parts copied into the partial file, which is
+    /// synced and renamed; then the parts and the checkpoint are removed.
+    fn finish(&self, mut writers: Writers, checkpoint: &mut Checkpoint) -> anyhow::Result<()> {
         let Files { out, partial, .. } = self.files;
-        let create = referrals_mirror::private::create(partial)
-            .with_context(|| format!("cannot create {}", partial.display()))?;
-        let mut writer = Writer::new(
-            BufWriter::with_capacity(1 << 16, create),
-            checkpoint.format.output(),
-            self.args.query.columns(),
-        )
-        .raw_csv(checkpoint.raw_csv);
-        writer.start()?;
-        for index in checkpoint.order(descending) {
-            let bytes = checkpoint.parts[index].bytes;
-            copy_part(&self.files.part(index), bytes, writer.get_mut())?;
-        }
-        let file = writer
-            .finish()?
-            .into_inner()
-            .map_err(|error| error.into_error())?;
+        writers.assemble(self.files, checkpoint, self.descending)?;
+        let file = writers.finish()?;
         file.sync_all()
             .with_context(|| format!("cannot write {}", partial.display()))?;
         drop(file);
@@ -535,23 +481,6 @@ impl Export<'_> {
             self.files.out.display()
         ));
     }
-}
-
-/// Flushes the rows written so far, then records them in the checkpoint.
-fn save(
-    writers: &mut [PartWriter],
-    path: &Path,
-    checkpoint: &mut Checkpoint,
-) -> anyhow::Result<()> {
-    for (writer, part) in writers.iter_mut().zip(checkpoint.parts.iter_mut()) {
-        let out = writer.get_mut();
-        out.flush().context("cannot write the partial export")?;
-        part.bytes = out
-            .get_mut()
-            .stream_position()
-            .context("cannot read the position in the partial export")?;
-    }
-    checkpoint::write(path, checkpoint)
 }
 
 fn progress(quiet: bool, checkpoint: &Checkpoint) -> ProgressBar {
