@@ -16,6 +16,7 @@ const LATENCY_MS: u64 = 50;
 const PAGE: usize = 100;
 /// The rate above which the throttled sandbox answers 429.
 const RATE: &str = "60/s";
+const RATE_PER_SECOND: usize = 60;
 
 pub fn run(cli: &Cli<'_>) -> Result<(), String> {
     let latency = format!("{LATENCY_MS}ms");
@@ -76,11 +77,15 @@ fn throttled(cli: &Cli<'_>, paced: &[&str], file: &str, floor: f64) -> Result<()
             Some((throttled.parse::<f64>().ok()?, answers.parse::<f64>().ok()?))
         })
         .map_or(0.0, |(throttled, answers)| throttled / answers);
+    // The time that the rate allows: a request a 1/RATE for each page.
+    let allowed = TOTAL.div_ceil(PAGE) as f64 / RATE_PER_SECOND as f64;
     println!(
-        "{:<32} {seconds:>8.1} s   {:>5.2} of the floor   429 to {:.1}% of the requests",
+        "{:<32} {seconds:>8.1} s   {:>5.2} of the floor   429 to {:.1}% of the requests   \
+         {:.2} of the allowed rate ({allowed:.1} s)",
         format!("export, 429 above {RATE}:"),
         seconds / floor,
-        share * 100.0
+        share * 100.0,
+        allowed / seconds
     );
     Ok(())
 }
