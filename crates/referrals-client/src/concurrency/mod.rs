@@ -143,15 +143,15 @@ impl Concurrency {
     /// out a 429.
     pub async fn send<F: Future>(&self, call: F) -> F::Output {
         let generation = self.shared.acquire().await;
-        let loan = Arc::new(Loan {
+        let loan = Arc::new(CallPermit {
             shared: Arc::clone(&self.shared),
             generation: AtomicU64::new(generation),
-            place: AtomicU8::new(HELD),
+            permit: AtomicU8::new(HELD),
             throttled: AtomicU32::new(0),
             ended_throttled: AtomicBool::new(false),
         });
         let started = Instant::now();
-        let output = LOAN.scope(Arc::clone(&loan), call).await;
+        let output = CALL_PERMIT.scope(Arc::clone(&loan), call).await;
         let throttled = loan.throttled.load(Ordering::Relaxed);
         let mut state = self.shared.lock();
         state.record(throttled);
@@ -323,18 +323,18 @@ impl Drop for Permit {
 // that waits out a 429 runs inside the generated code's call, which passes nothing of ours.
 tokio::task_local! {
     /// The permit of the call that [`Concurrency::send`] runs.
-    static LOAN: Arc<Loan>;
+    static CALL_PERMIT: Arc<CallPermit>;
 }
 
 /// The permit of a call of [`Concurrency::send`], which its retry loop lends back while it
 /// waits out a 429. Atomics, not cells: the call may move between threads.
 #[derive(Debug)]
-struct Loan {
+struct CallPermit {
     shared: Arc<Shared>,
     /// The generation of the limit the call was last allowed under.
     generation: AtomicU64,
-    /// Where the call's place is: [`HELD`], [`LENT`] or [`NONE`].
-    place: AtomicU8,
+    /// The call's permit: [`HELD`], [`LENT`] back, or [`NONE`].
+    permit: AtomicU8,
     throttled: AtomicU32,
     /// Whether the last answer was a 429 (one that ended the call, not waited out).
     ended_throttled: AtomicBool,
@@ -349,9 +349,9 @@ const LENT: u8 = 1;
 /// The call waits for a place again.
 const NONE: u8 = 2;
 
-impl Drop for Loan {
+impl Drop for CallPermit {
     fn drop(&mut self) {
-        match self.place.load(Ordering::Relaxed) {
+        match self.permit.load(Ordering::Relaxed) {
             HELD => self.shared.release(false),
             LENT => self.shared.release(true),
             _ => {}
@@ -361,7 +361,7 @@ impl Drop for Loan {
 
 /// Records an answer of the call under way (in [`Concurrency::send`]; elsewhere nothing).
 pub(crate) fn answer(throttled: bool) {
-    let _ = LOAN.try_with(|loan| {
+    let _ = CALL_PERMIT.try_with(|loan| {
         if throttled {
             loan.throttled.fetch_add(1, Ordering::Relaxed);
         }
@@ -374,7 +374,7 @@ pub(crate) fn answer(throttled: bool) {
 /// generation teaches the pace and halves the limit), no new request starts until the wait is
 /// over, and the call then waits for a permit again.
 pub(crate) async fn wait_out(window: std::time::Duration, wait: impl Future<Output = ()>) {
-    let Ok(loan) = LOAN.try_with(Arc::clone) else {
+    let Ok(loan) = CALL_PERMIT.try_with(Arc::clone) else {
         return wait.await;
     };
     {
@@ -382,14 +382,14 @@ pub(crate) async fn wait_out(window: std::time::Duration, wait: impl Future<Outp
         state.throttle(loan.generation.load(Ordering::Relaxed), Some(window));
         state.active = state.active.saturating_sub(1);
         state.waiting += 1;
-        loan.place.store(LENT, Ordering::Relaxed);
+        loan.permit.store(LENT, Ordering::Relaxed);
         loan.ended_throttled.store(false, Ordering::Relaxed);
     }
     wait.await;
-    loan.place.store(NONE, Ordering::Relaxed);
+    loan.permit.store(NONE, Ordering::Relaxed);
     loan.shared.release(true);
     let generation = loan.shared.acquire().await;
-    loan.place.store(HELD, Ordering::Relaxed);
+    loan.permit.store(HELD, Ordering::Relaxed);
     loan.generation.store(generation, Ordering::Relaxed);
 }
 

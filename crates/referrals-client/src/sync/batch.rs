@@ -63,8 +63,8 @@ impl Batch<'_> {
         self.sync.working = self.after.clone();
         self.sync.committed = self.after;
         self.sync.uncommitted = false;
-        self.sync.frozen = self.save.clone();
-        self.sync.saved = self.save.clone();
+        self.sync.within_bound = self.save.clone();
+        self.sync.to_save = self.save.clone();
         self.save
     }
 }

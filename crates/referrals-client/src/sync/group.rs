@@ -72,7 +72,7 @@ pub(super) struct Pass {
 impl Pass {
     /// The referrals of a page of the pass to deliver: those still at `instant` that `state`
     /// has not delivered, each once. Every id of the page counts as seen.
-    fn fresh(
+    fn undelivered(
         &mut self,
         items: Vec<Referral>,
         state: &SyncState,
@@ -175,7 +175,7 @@ impl Run {
                 trial: true,
                 ..Pass::default()
             })));
-            return Ok(Step::Moved(state));
+            return Ok(Step::NothingNew(state));
         }
         state.learn(&page.items);
         let fresh: Vec<Referral> = page
@@ -204,7 +204,7 @@ impl Run {
             state.finish_instant();
         }
         if fresh.is_empty() {
-            return Ok(Step::Moved(state));
+            return Ok(Step::NothingNew(state));
         }
         Ok(Step::Deliver {
             items: fresh,
@@ -276,7 +276,7 @@ impl Run {
                         None => return Ok(self.read_whole(state, created_instant, rest)),
                         Some(_) if trial => {
                             by_cells(self);
-                            return Ok(Step::Moved(state));
+                            return Ok(Step::NothingNew(state));
                         }
                         Some(again) => {
                             pass = Pass { rest, ..again };
@@ -293,7 +293,7 @@ impl Run {
                 return Ok(split::fresh_step(state, page.items, instant));
             }
             state.learn(&page.items);
-            let fresh = pass.fresh(page.items, &state, instant);
+            let fresh = pass.undelivered(page.items, &state, instant);
             if !fresh.is_empty() {
                 self.group = Some(Group::Pass(Box::new(pass)));
                 return Ok(delivery(state, fresh, false));
@@ -312,7 +312,7 @@ impl Run {
     ) -> Step {
         if let Some(split) = rest {
             self.group = Some(Group::Split(split));
-            return Step::Moved(state);
+            return Step::NothingNew(state);
         }
         match created {
             Some(created) => {
@@ -324,7 +324,7 @@ impl Run {
             }
             None => state.finish_instant(),
         }
-        Step::Moved(state)
+        Step::NothingNew(state)
     }
 
     /// The end of a full pass over the group at `instant`: `None` when the passes saw the

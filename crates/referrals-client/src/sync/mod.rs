@@ -194,9 +194,9 @@ pub struct Run {
     run_bound: Option<DateTime<Utc>>,
     /// The last committed state whose watermark is not past the bound: what is saved while the
     /// run delivers past it.
-    frozen: SyncState,
+    within_bound: SyncState,
     /// The state given to the consumer to save last.
-    saved: SyncState,
+    to_save: SyncState,
     /// Requests at once for a first run in parts; 1: none.
     concurrency: usize,
     /// Whether this run may still start a first run in parts (decided at its first request).
@@ -257,8 +257,8 @@ impl Client {
                 .and_then(|bound| bound.checked_add_signed(skew))
                 .and_then(|now| now.checked_add_signed(chrono::Duration::seconds(1))),
             run_bound: state.bound,
-            frozen: state.clone(),
-            saved: state.clone(),
+            within_bound: state.clone(),
+            to_save: state.clone(),
             working: state.clone(),
             committed: state,
             uncommitted: false,
@@ -320,8 +320,8 @@ impl Run {
                     let save = self.to_save(&items, &after);
                     return Ok(Some(self.give(items, after, save)));
                 }
-                Step::Moved(after) => self.working = after,
-                Step::Done(after) if self.to_save(&[], &after) == self.saved => {
+                Step::NothingNew(after) => self.working = after,
+                Step::Done(after) if self.to_save(&[], &after) == self.to_save => {
                     self.done = true;
                     return Ok(None);
                 }
@@ -388,7 +388,7 @@ impl Run {
         if after.watermark.is_none_or(|watermark| watermark <= bound) {
             return after.clone();
         }
-        let mut state = self.frozen.clone();
+        let mut state = self.within_bound.clone();
         for referral in items {
             if referral.updated_date_time.is_some_and(|time| time <= bound) {
                 state.deliver(referral);
@@ -539,7 +539,7 @@ enum Step {
         last: bool,
     },
     /// A step that delivered nothing, and the state after it.
-    Moved(SyncState),
+    NothingNew(SyncState),
     /// The run is over, in this state.
     Done(SyncState),
 }

@@ -217,7 +217,7 @@ impl Run {
                 split.plain = true;
                 split.cells.push(cell);
                 self.group = Some(Group::Split(Box::new(split)));
-                return Ok(Step::Moved(state));
+                return Ok(Step::NothingNew(state));
             }
             page => page?,
         };
@@ -279,7 +279,7 @@ impl Run {
                 size: Some(size),
                 ..Pass::default()
             })));
-            return Ok(Step::Moved(state));
+            return Ok(Step::NothingNew(state));
         }
         Ok(self.read_whole(state, split.created, None))
     }
@@ -294,7 +294,7 @@ pub(super) fn fresh_step(
     state.learn(&items);
     let fresh = undelivered(items, &state, instant);
     if fresh.is_empty() {
-        return Step::Moved(state);
+        return Step::NothingNew(state);
     }
     delivery(state, fresh, false)
 }
