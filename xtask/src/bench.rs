@@ -21,7 +21,7 @@ use std::path::Path;
 use std::process::{Command, ExitCode};
 
 use crate::bench_kit::{
-    Cli, ROUNDS, Sandbox, TOKEN, check_count, median, number, probe, release_dir,
+    Cli, ROUNDS, Sandbox, TOKEN, check_count, median, release_dir, report_number, run_bench_tool,
 };
 use crate::{FAILED, root};
 
@@ -153,9 +153,9 @@ fn paging(binaries: &Path) -> Result<(), String> {
     let mut times: Vec<Vec<f64>> = vec![Vec::new(); modes.len()];
     for _ in 0..ROUNDS {
         for (mode, times) in modes.iter().zip(times.iter_mut()) {
-            let report = probe(binaries, &[mode, &server.url, TOKEN])?;
+            let report = run_bench_tool(binaries, &[mode, &server.url, TOKEN])?;
             check_count(&report, 10_000)?;
-            times.push(number(&report, "seconds")?);
+            times.push(report_number(&report, "seconds")?);
         }
     }
     drop(server);
@@ -185,16 +185,16 @@ fn paging_memory(binaries: &Path) -> Result<(), String> {
     println!("{:>9} referrals   {:>12}   {:>12}", "", "client", "sync");
     for total in [1_000, 10_000, 100_000] {
         let server = Sandbox::start(binaries, total)?;
-        let client = probe(binaries, &["client", &server.url, TOKEN])?;
+        let client = run_bench_tool(binaries, &["client", &server.url, TOKEN])?;
         check_count(&client, total)?;
-        let sync = probe(binaries, &["sync", &server.url, TOKEN])?;
+        let sync = run_bench_tool(binaries, &["sync", &server.url, TOKEN])?;
         check_count(&sync, total)?;
         println!(
             "{total:>9} referrals   {:>8.0} KiB   {:>8.0} KiB   (sync: {} batches, largest state {} bytes)",
-            number(&client, "peak_kib")?,
-            number(&sync, "peak_kib")?,
-            number(&sync, "batches")?,
-            number(&sync, "largest_state_bytes")?
+            report_number(&client, "peak_kib")?,
+            report_number(&sync, "peak_kib")?,
+            report_number(&sync, "batches")?,
+            report_number(&sync, "largest_state_bytes")?
         );
     }
 
@@ -208,17 +208,17 @@ fn load(binaries: &Path, seconds: u64) -> Result<(), String> {
         println!("GET {page}");
         for total in [10_000, 100_000] {
             let server = Sandbox::start(binaries, total)?;
-            let load = probe(
+            let load = run_bench_tool(
                 binaries,
                 &["load", &server.url, TOKEN, page, "2", &seconds.to_string()],
             )?;
             drop(server);
             println!(
                 "{total:>7} referrals: {:>8.1} requests/s   p50 {:>7.2} ms   p99 {:>7.2} ms   ({} failed)",
-                number(&load, "requests_per_second")?,
-                number(&load, "p50_ms")?,
-                number(&load, "p99_ms")?,
-                number(&load, "failed")?
+                report_number(&load, "requests_per_second")?,
+                report_number(&load, "p50_ms")?,
+                report_number(&load, "p99_ms")?,
+                report_number(&load, "failed")?
             );
         }
     }

@@ -2,7 +2,7 @@
 //! (whole processes, alternating), and the peak memory of `referrals export` and `referrals sync
 //! --db` over 10,000 and 100,000 referrals.
 
-use crate::bench_kit::{Cli, ROUNDS, Sandbox, TOKEN, measured, median, number};
+use crate::bench_kit::{Cli, ROUNDS, Sandbox, TOKEN, measured, median, report_number};
 
 /// The CLI's export against the plain loop.
 pub(crate) fn export(cli: &Cli<'_>) -> Result<(), String> {
@@ -26,8 +26,8 @@ pub(crate) fn export(cli: &Cli<'_>) -> Result<(), String> {
         if exported(&file)? != 10_000 {
             return Err(format!("the export {file} does not hold 10,000 referrals"));
         }
-        export_times.push(number(&export, "seconds")?);
-        raw_times.push(number(&measured(binaries, &raw_args)?, "seconds")?);
+        export_times.push(report_number(&export, "seconds")?);
+        raw_times.push(report_number(&measured(binaries, &raw_args)?, "seconds")?);
     }
     let (export, raw) = (median(&mut export_times), median(&mut raw_times));
     println!("referrals export (ndjson): {:>8.1} ms", export * 1e3);
@@ -54,14 +54,14 @@ pub(crate) fn memory(cli: &Cli<'_>) -> Result<(), String> {
             ("csv", cli.out("memory.csv")),
         ] {
             let export = measured(binaries, &cli.export_args(&server.url, &file, format))?;
-            peaks.push(number(&export, "peak_kib")?);
+            peaks.push(report_number(&export, "peak_kib")?);
         }
         let db = cli.out("memory.sqlite");
         for stale in [db.clone(), format!("{db}-wal"), format!("{db}-shm")] {
             let _ = std::fs::remove_file(stale);
         }
         let sync = measured(binaries, &cli.sync_args(&server.url, &db))?;
-        peaks.push(number(&sync, "peak_kib")?);
+        peaks.push(report_number(&sync, "peak_kib")?);
         println!(
             "{total:>9} referrals   {:>10.0} KiB   {:>10.0} KiB   {:>10.0} KiB",
             peaks[0], peaks[1], peaks[2]

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::bench_kit::{Sandbox, TOKEN, number, probe};
+use crate::bench_kit::{Sandbox, TOKEN, report_number, run_bench_tool};
 
 /// Referrals in the sandbox; changes at `RATE` a second.
 const TOTAL: usize = 2_002;
@@ -15,10 +15,10 @@ const CHANGES: &str = "1000";
 /// Verifications a second with the certificate cached, beside bare ring verifications of the
 /// same body on the same core.
 fn verifications(binaries: &Path) -> Result<(), String> {
-    let verify = probe(binaries, &["verify", "5"])?;
+    let verify = run_bench_tool(binaries, &["verify", "5"])?;
     let (verified, bare) = (
-        number(&verify, "per_second")?,
-        number(&verify, "bare_per_second")?,
+        report_number(&verify, "per_second")?,
+        report_number(&verify, "bare_per_second")?,
     );
     println!("verifications per second, one core, certificate cached: {verified:>8.0}");
     println!("bare ring RSA-2048 verifications of the body, same core:  {bare:>8.0}");
@@ -97,16 +97,16 @@ pub fn run(binaries: &Path, scratch: &Path) -> Result<(), String> {
     ] {
         println!(
             "  {label}: p50 {:>8.1} ms   p99 {:>8.1} ms   ({} not seen)",
-            number(report, "p50_ms")?,
-            number(report, "p99_ms")?,
-            number(report, "missed")?
+            report_number(report, "p50_ms")?,
+            report_number(report, "p99_ms")?,
+            report_number(report, "missed")?
         );
     }
     Ok(())
 }
 
 fn latency(binaries: &Path, url: &str, db: &Path) -> Result<serde_json::Value, String> {
-    probe(
+    run_bench_tool(
         binaries,
         &["latency", url, TOKEN, &db.to_string_lossy(), RATE, CHANGES],
     )
@@ -170,8 +170,8 @@ pub(crate) fn register(binaries: &Path, url: &str, port: u16) -> Result<(), Stri
 pub(crate) fn filled(binaries: &Path, db: &Path) -> Result<(), String> {
     let started = Instant::now();
     loop {
-        let count = probe(binaries, &["count", &db.to_string_lossy()])
-            .and_then(|report| number(&report, "referrals"))
+        let count = run_bench_tool(binaries, &["count", &db.to_string_lossy()])
+            .and_then(|report| report_number(&report, "referrals"))
             .unwrap_or(0.0) as i64;
         if usize::try_from(count).is_ok_and(|count| count >= TOTAL) {
             return Ok(());

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::bench_events::{Guard, filled, free_port, register, spawn};
-use crate::bench_kit::{Cli, Sandbox, TOKEN, median, number, probe};
+use crate::bench_kit::{Cli, Sandbox, TOKEN, median, report_number, run_bench_tool};
 use crate::bench_mirror::postgres;
 
 /// Referrals in the first sync.
@@ -46,7 +46,10 @@ fn first_sync(cli: &Cli<'_>, server: Option<&postgres::Server>) -> Result<(), St
                 if unlogged {
                     args.push("--unlogged");
                 }
-                times.push(number(&probe(cli.binaries, &args)?, "seconds")?);
+                times.push(report_number(
+                    &run_bench_tool(cli.binaries, &args)?,
+                    "seconds",
+                )?);
             }
         }
         let (with, without) = (median(&mut with), median(&mut without));
@@ -103,12 +106,12 @@ fn latency(cli: &Cli<'_>, server: Option<&postgres::Server>) -> Result<(), Strin
                 CHANGES,
                 consumer,
             ];
-            let report = probe(cli.binaries, &args)?;
+            let report = run_bench_tool(cli.binaries, &args)?;
             println!(
                 "{name:<11} {consumer:<8} p50 {:>7.1} ms   p99 {:>7.1} ms   ({} not seen)",
-                number(&report, "p50_ms")?,
-                number(&report, "p99_ms")?,
-                number(&report, "missed")?
+                report_number(&report, "p50_ms")?,
+                report_number(&report, "p99_ms")?,
+                report_number(&report, "missed")?
             );
         }
         drop(listen);

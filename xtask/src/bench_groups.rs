@@ -9,7 +9,7 @@
 //!    (referrals that share both instants, several pages each), with and without `$count`, at
 //!    two sizes: requests against the pages the ties fill, and what came twice.
 
-use crate::bench_kit::{Sandbox, TOKEN, number, probe};
+use crate::bench_kit::{Sandbox, TOKEN, report_number, run_bench_tool};
 use std::path::Path;
 
 const SIZES: [usize; 2] = [10_000, 40_000];
@@ -23,9 +23,12 @@ pub fn run(binaries: &Path) -> Result<(), String> {
     println!("(processor time of the client's process; the sandbox runs apart)");
     for total in SIZES {
         let sandbox = Sandbox::start_with(binaries, total, &["--migrated"])?;
-        let raw = probe(binaries, &["raw", &sandbox.url, TOKEN])?;
-        let sync = probe(binaries, &["sync", &sandbox.url, TOKEN])?;
-        let (plain, synced) = (number(&raw, "cpu_seconds")?, number(&sync, "cpu_seconds")?);
+        let raw = run_bench_tool(binaries, &["raw", &sandbox.url, TOKEN])?;
+        let sync = run_bench_tool(binaries, &["sync", &sandbox.url, TOKEN])?;
+        let (plain, synced) = (
+            report_number(&raw, "cpu_seconds")?,
+            report_number(&sync, "cpu_seconds")?,
+        );
         println!(
             "{total:>7} referrals: sync {:>6.2} s cpu ({:>5.1} µs/referral), plain loop {:>6.2} s \
              cpu; {:>5.2} of the plain loop; largest state {} bytes",
@@ -33,7 +36,7 @@ pub fn run(binaries: &Path) -> Result<(), String> {
             synced * 1e6 / total as f64,
             plain,
             synced / plain,
-            number(&sync, "largest_state_bytes")?
+            report_number(&sync, "largest_state_bytes")?
         );
     }
     println!("\n## Ties of both instants from a sandbox that shuffles them (pages of {TIE_PAGE})");
@@ -44,16 +47,19 @@ pub fn run(binaries: &Path) -> Result<(), String> {
                 args.push("--no-count".to_owned());
             }
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            let ties = probe(binaries, &args)?;
-            let (pages, requests) = (number(&ties, "pages")?, number(&ties, "requests")?);
+            let ties = run_bench_tool(binaries, &args)?;
+            let (pages, requests) = (
+                report_number(&ties, "pages")?,
+                report_number(&ties, "requests")?,
+            );
             println!(
                 "{total:>7} referrals, {:<10} {:>5} in ties, {pages:>4} pages, {requests:>5} \
                  requests ({:>4.2} a page), {} delivered twice, largest state {} bytes",
                 if count { "$count:" } else { "no count:" },
-                number(&ties, "referrals")?,
+                report_number(&ties, "referrals")?,
                 requests / pages,
-                number(&ties, "delivered_again")?,
-                number(&ties, "largest_state_bytes")?
+                report_number(&ties, "delivered_again")?,
+                report_number(&ties, "largest_state_bytes")?
             );
         }
     }

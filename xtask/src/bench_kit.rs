@@ -100,7 +100,7 @@ impl<'a> Cli<'a> {
 pub(crate) fn measured(binaries: &Path, command: &[String]) -> Result<serde_json::Value, String> {
     let mut args = vec!["measure"];
     args.extend(command.iter().map(String::as_str));
-    let report = probe(binaries, &args)?;
+    let report = run_bench_tool(binaries, &args)?;
     match report["exit"].as_i64() {
         Some(0) => Ok(report),
         other => Err(format!("{command:?} ended with the status {other:?}")),
@@ -154,7 +154,9 @@ impl Drop for Sandbox {
     }
 }
 
-pub(crate) fn probe(binaries: &Path, args: &[&str]) -> Result<serde_json::Value, String> {
+/// Runs `referrals-bench` (the measuring tool) with `args`, and gives the JSON report it
+/// prints.
+pub(crate) fn run_bench_tool(binaries: &Path, args: &[&str]) -> Result<serde_json::Value, String> {
     let output = Command::new(binaries.join("referrals-bench"))
         .args(args)
         // One malloc arena: glibc's per-thread arenas otherwise add a drift of a few hundred
@@ -172,7 +174,8 @@ pub(crate) fn probe(binaries: &Path, args: &[&str]) -> Result<serde_json::Value,
         .map_err(|error| format!("referrals-bench printed no report: {error}"))
 }
 
-pub(crate) fn number(report: &serde_json::Value, key: &str) -> Result<f64, String> {
+/// The number at `key` of a report of `referrals-bench`.
+pub(crate) fn report_number(report: &serde_json::Value, key: &str) -> Result<f64, String> {
     report[key]
         .as_f64()
         .ok_or_else(|| format!("no `{key}` in {report}"))

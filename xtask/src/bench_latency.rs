@@ -8,7 +8,7 @@
 use std::process::Command;
 use std::time::Instant;
 
-use crate::bench_kit::{Cli, Sandbox, measured, number};
+use crate::bench_kit::{Cli, Sandbox, measured, report_number};
 
 const TOTAL: usize = 100_000;
 const LATENCY_MS: u64 = 50;
@@ -92,8 +92,8 @@ fn throttled(cli: &Cli<'_>, paced: &[&str], file: &str, floor: f64) -> Result<()
 
 /// One line: the time, its ratio to the floor, the peak memory.
 fn report(name: &str, measured: &serde_json::Value, floor: f64) -> Result<(), String> {
-    let seconds = number(measured, "seconds")?;
-    let peak = number(measured, "peak_kib")?;
+    let seconds = report_number(measured, "seconds")?;
+    let peak = report_number(measured, "peak_kib")?;
     println!(
         "{name:<32} {seconds:>8.1} s   {:>5.2} of the floor   peak {peak:>8.0} KiB",
         seconds / floor
