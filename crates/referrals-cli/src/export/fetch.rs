@@ -3,9 +3,13 @@
 //! half of the part with the most left ([`Ranges::split`]); every request waits for a permit
 //! of the shared [`Concurrency`], which the service's 429 answers make scarcer. A task asks for a
 //! page only once the channel has room for it: the pages asked for and those read but not yet
-//! written are at most one per task, so memory stays flat whatever the export's size.
+//! written are at most one per task, so memory stays flat whatever the export's size. A task
+//! makes its page's rows itself, so that the pages waiting are their rows (about the size of
+//! the service's JSON), not decoded referrals (more than twice that), and the rows of several
+//! pages are made at once.
 
 use std::collections::VecDeque;
+use std::io;
 use std::sync::{Arc, Mutex};
 
 use referrals_client::concurrency::Concurrency;
@@ -16,6 +20,10 @@ use tokio::sync::mpsc;
 use super::checkpoint::Checkpoint;
 use super::plan::part_query;
 use super::split::Ranges;
+use crate::output::Writer;
+
+/// Makes a writer of rows (the export's format and columns) for each task.
+pub(super) type Rows = Arc<dyn Fn() -> Writer<Vec<u8>> + Send + Sync>;
 
 /// The fewest referrals worth splitting off a part being read, while fewer parts are read
 /// than requests are worth sending: a page of the service (a split costs about one).
@@ -24,9 +32,37 @@ const LEAST_SPLIT: u64 = 100;
 /// A page of a part, or the error that ended it.
 pub(super) struct Fetched {
     pub(super) part: usize,
-    pub(super) page: Result<Page, Error>,
+    pub(super) page: Result<Written, Error>,
     /// Whether the part ends with this page (its last, or one that reached its range's end).
     pub(super) ends: bool,
+}
+
+/// A page made into rows of the export's file, and what the checkpoint needs of it.
+pub(super) struct Written {
+    /// The rows of its referrals.
+    pub(super) rows: io::Result<Vec<u8>>,
+    pub(super) referrals: u64,
+    /// `@odata.count`, when it was asked for.
+    pub(super) count: Option<i64>,
+    /// Where the listing goes on ([`Page::next`]).
+    pub(super) next: Result<Option<Continuation>, Error>,
+}
+
+impl Written {
+    fn of(page: &Page, writer: &mut Writer<Vec<u8>>) -> Self {
+        let rows = page
+            .items
+            .iter()
+            .try_for_each(|referral| writer.write(referral))
+            .map(|()| std::mem::take(writer.get_mut()));
+        writer.get_mut().clear();
+        Self {
+            rows,
+            referrals: page.items.len() as u64,
+            count: page.count,
+            next: page.next().map(|next| next.cloned()),
+        }
+    }
 }
 
 /// A part to read, from where its checkpoint stands.
@@ -47,7 +83,7 @@ pub(super) fn fetch(
     (client, concurrency): (&Client, &Concurrency),
     query: &Query,
     checkpoint: &Checkpoint,
-    ranges: &Arc<Ranges>,
+    (ranges, rows): (&Arc<Ranges>, &Rows),
     tasks: usize,
 ) -> mpsc::Receiver<Fetched> {
     let jobs: VecDeque<Job> = checkpoint
@@ -75,9 +111,11 @@ pub(super) fn fetch(
     for _ in 0..tasks {
         let (client, queue, sender) = (client.clone(), queue.clone(), sender.clone());
         let (concurrency, ranges, query) = (concurrency.clone(), ranges.clone(), query.clone());
+        let mut writer = rows();
         tokio::spawn(async move {
             while let Some(job) = take(&queue, (&ranges, &concurrency), &query).await {
-                if !read(&client, job, (&sender, &ranges), &concurrency).await {
+                let to = (&sender, ranges.as_ref(), &mut writer);
+                if !read(&client, job, to, &concurrency).await {
                     return;
                 }
             }
@@ -114,7 +152,7 @@ async fn take(
 async fn read(
     client: &Client,
     job: Job,
-    (sender, ranges): (&mpsc::Sender<Fetched>, &Ranges),
+    (sender, ranges, writer): (&mpsc::Sender<Fetched>, &Ranges, &mut Writer<Vec<u8>>),
     concurrency: &Concurrency,
 ) -> bool {
     let Job {
@@ -147,6 +185,7 @@ async fn read(
             }
             Err(_) => (true, None, false),
         };
+        let page = page.map(|page| Written::of(&page, writer));
         room.send(Fetched { part, page, ends });
         if failed {
             return false;

@@ -22,6 +22,7 @@ mod plan;
 mod split;
 mod writers;
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -31,13 +32,13 @@ use clap::ArgMatches;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use referrals_client::concurrency::Concurrency;
 use referrals_client::query::{OrderBy, Query, SortKey};
-use referrals_client::{ErrorKind, Page, Trail};
+use referrals_client::{ErrorKind, Trail};
 use serde::{Deserialize, Serialize};
 
 use self::checkpoint::Checkpoint;
 use self::split::Ranges;
 use self::writers::{PartWriter, Writers};
-use crate::output::Format;
+use crate::output::{Format, Writer};
 use crate::stop::Stop;
 use crate::{Context, QueryArgs, Usage};
 
@@ -306,9 +307,16 @@ impl Export<'_> {
         let max_pages = self.context.client.runtime().max_pages();
         let mut trails: Vec<Trail> = Vec::new();
         let mut last_checkpoint = Instant::now();
-        let (resumed, mut written) = (checkpoint.pages() > 0, 0u64);
+        let (resumed, mut pages_written) = (checkpoint.pages() > 0, 0u64);
         let client = (&self.context.client, &self.concurrency);
-        let mut pages = fetch::fetch(client, query, checkpoint, &self.ranges, tasks);
+        let (format, columns, raw) = (
+            checkpoint.format.output(),
+            self.args.query.columns(),
+            self.args.raw_csv,
+        );
+        let rows: fetch::Rows =
+            Arc::new(move || Writer::new(Vec::new(), format, columns.clone()).raw_csv(raw));
+        let mut pages = fetch::fetch(client, query, checkpoint, (&self.ranges, &rows), tasks);
         loop {
             let Some(fetched) = pages.recv().await else {
                 self.save(writers, checkpoint)?;
@@ -318,21 +326,23 @@ impl Export<'_> {
                 return Ok(true);
             };
             let part = fetched.part;
-            let page = match fetched.page {
-                Ok(page) => page,
+            let written = match fetched.page {
+                Ok(written) => written,
                 Err(error) => {
-                    let first_of_resumed = resumed && written == 0;
+                    let first_of_resumed = resumed && pages_written == 0;
                     return Err(self.failed(error, first_of_resumed, writers, checkpoint));
                 }
             };
             self.adopt(writers, checkpoint)?;
-            self.write(part, &page, &mut writers.parts[part], checkpoint)?;
-            written += 1;
-            let next = if fetched.ends {
-                None
-            } else {
-                page.next()?.cloned()
-            };
+            let next = if fetched.ends { Ok(None) } else { written.next };
+            self.write(
+                part,
+                (written.rows?, written.referrals, written.count),
+                &mut writers.parts[part],
+                checkpoint,
+            )?;
+            let next = next?;
+            pages_written += 1;
             if trails.len() <= part {
                 trails.resize_with(part + 1, || Trail::new(max_pages));
             }
@@ -380,23 +390,25 @@ impl Export<'_> {
         checkpoint::write(&self.files.checkpoint, checkpoint)
     }
 
-    /// Writes the referrals of `page` of part `part` and counts them.
+    /// Writes the rows of a page of part `part` (`referrals` of them, with the service's
+    /// `count` if the page had it) and counts them.
     fn write(
         &self,
         part: usize,
-        page: &Page,
+        (rows, referrals, count): (Vec<u8>, u64, Option<i64>),
         writer: &mut PartWriter,
         checkpoint: &mut Checkpoint,
     ) -> anyhow::Result<()> {
-        for referral in &page.items {
-            writer.write(referral)?;
-        }
+        writer
+            .get_mut()
+            .write_all(&rows)
+            .context("cannot write the partial export")?;
         let counted = &mut checkpoint.parts[part];
         counted.pages = counted.pages.saturating_add(1);
-        counted.referrals = counted.referrals.saturating_add(page.items.len() as u64);
+        counted.referrals = counted.referrals.saturating_add(referrals);
         if checkpoint.total.is_none() {
-            checkpoint.total = page.count;
-            if let Some(total) = page.count {
+            checkpoint.total = count;
+            if let Some(total) = count {
                 self.progress.set_length(u64::try_from(total).unwrap_or(0));
                 self.progress.set_style(bar_style());
             }
