@@ -14,8 +14,7 @@ const TOTAL: usize = 100_000;
 const LATENCY_MS: u64 = 50;
 /// The page of the sandbox under measure (given to it, so that the floor below holds).
 const PAGE: usize = 100;
-/// The rate above which the throttled sandbox answers 429.
-const RATE: &str = "60/s";
+/// The rate above which the throttled sandbox answers 429, a second.
 const RATE_PER_SECOND: usize = 60;
 
 pub fn run(cli: &Cli<'_>) -> Result<(), String> {
@@ -50,11 +49,12 @@ pub fn run(cli: &Cli<'_>) -> Result<(), String> {
     throttled(cli, &paced, &file, floor)
 }
 
-/// The export from a sandbox that answers 429 above [`RATE`]: its time, and the share of its
+/// The export from a sandbox that answers 429 above [`RATE_PER_SECOND`]: its time, and the share of its
 /// requests that met a 429, as the export's last line says.
 fn throttled(cli: &Cli<'_>, paced: &[&str], file: &str, floor: f64) -> Result<(), String> {
     let mut more = paced.to_vec();
-    more.extend(["--rate-limit", RATE]);
+    let rate = format!("{RATE_PER_SECOND}/s");
+    more.extend(["--rate-limit", &rate]);
     let sandbox = Sandbox::start_with(cli.binaries, TOTAL, &more)?;
     let args = cli.export_args(&sandbox.url, file, "ndjson");
     // Without --quiet, so that the export says how many answers were 429.
@@ -77,12 +77,12 @@ fn throttled(cli: &Cli<'_>, paced: &[&str], file: &str, floor: f64) -> Result<()
             Some((throttled.parse::<f64>().ok()?, answers.parse::<f64>().ok()?))
         })
         .map_or(0.0, |(throttled, answers)| throttled / answers);
-    // The time that the rate allows: a request a 1/RATE for each page.
+    // The time that the rate allows: a request a 1/RATE_PER_SECOND for each page.
     let allowed = TOTAL.div_ceil(PAGE) as f64 / RATE_PER_SECOND as f64;
     println!(
         "{:<32} {seconds:>8.1} s   {:>5.2} of the floor   429 to {:.1}% of the requests   \
          {:.2} of the allowed rate ({allowed:.1} s)",
-        format!("export, 429 above {RATE}:"),
+        format!("export, 429 above {rate}:"),
         seconds / floor,
         share * 100.0,
         allowed / seconds

@@ -981,7 +981,35 @@ fn an_export_whose_plan_is_one_part_splits_it_among_its_readers() {
             std::fs::read_to_string(&killed).unwrap() == one,
             "{order}: killed"
         );
+        stopped_after_a_split_goes_on(&server, &path("stopped.ndjson"), order, &one);
     }
+}
+
+/// An export stopped by a refused token once its part was split goes on from its checkpoint,
+/// the split part's saved page included, to the file of `one` reader.
+fn stopped_after_a_split_goes_on(server: &Server, stopped: &str, order: &str, one: &str) {
+    let args = [
+        "export",
+        "--out",
+        stopped,
+        "--orderby",
+        order,
+        "--concurrency",
+        "2",
+    ];
+    server.mode.lists_before_401.store(12, Ordering::SeqCst);
+    let outcome = server.run(&args);
+    server.mode.lists_before_401.store(-1, Ordering::SeqCst);
+    assert_eq!(outcome.code, Some(1), "{}", outcome.stderr);
+    let checkpoint = std::fs::read_to_string(format!("{stopped}.partial-checkpoint")).unwrap();
+    let saved: serde_json::Value = serde_json::from_str(&checkpoint).unwrap();
+    assert!(saved["parts"].as_array().unwrap().len() > 1, "{checkpoint}");
+    let outcome = server.run(&args);
+    assert_eq!(outcome.code, Some(0), "{order}: {}", outcome.stderr);
+    assert!(
+        std::fs::read_to_string(stopped).unwrap() == one,
+        "{order}: stopped"
+    );
 }
 
 #[test]

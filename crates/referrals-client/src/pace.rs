@@ -7,16 +7,17 @@
 //! time. They are counted once they are answered (when the next request starts: the 429's wait
 //! is over, and those in flight then have come back). From then on, requests start at most at
 //! [`SHARE`] of that rate, one after another at even
-//! intervals; after each [`PROBE_EVERY`] without a 429 the pace grows by [`PROBE_STEP`], so that
-//! a service that allows more is found again, one 429 at most per probe.
+//! intervals; after a calm without a 429 the pace grows by [`PROBE_STEP`] (a probe), so that a
+//! service that allows more is found again, one 429 at most per probe.
 //!
 //! A probe that fails costs the whole reader a `Retry-After` (a second at least, when no
 //! request starts), and one that succeeds gains [`PROBE_STEP`] of the rate: at a probe every ten
 //! seconds against a service whose limit does not move, the failures cost a tenth of the
 //! time for nothing (an export of 100,000 referrals at 60 requests a second met one at its
-//! twelfth second). So probes come after half a minute of calm, and each probe that meets a
-//! 429 doubles the calm that the next one waits for, up to [`PROBE_EVERY_MOST`]; one that
-//! the service allows brings it back to [`PROBE_EVERY`].
+//! twelfth second). So probes come after half a minute of calm ([`PROBE_EVERY`]), and each
+//! probe that meets a 429 within that half minute doubles the calm that the next one waits
+//! for, up to [`PROBE_EVERY_MOST`]; one that meets none in it brings the calm back to
+//! [`PROBE_EVERY`].
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -37,7 +38,7 @@ const PROBE_EVERY: Duration = Duration::from_secs(30);
 /// The longest calm before a probe, after probes that met 429s.
 const PROBE_EVERY_MOST: Duration = Duration::from_secs(480);
 
-/// How much the pace grows after each [`PROBE_EVERY`] of calm.
+/// How much the pace grows at each probe.
 const PROBE_STEP: f64 = 1.02;
 
 /// The longest window that a rate is learnt over (a `Retry-After` of minutes is read as this),
@@ -67,7 +68,8 @@ pub(crate) struct Pace {
     round_trip: Option<Duration>,
     /// The calm before the next probe.
     probe_every: Duration,
-    /// Whether the rate was grown by a probe since it was learnt: a 429 now is the probe's.
+    /// Whether the rate was grown by a probe less than [`PROBE_EVERY`] ago, with no 429 since:
+    /// a 429 now is the probe's.
     probed: bool,
 }
 
@@ -129,13 +131,16 @@ impl Pace {
         {
             self.answered.pop_front();
         }
-        if let (Some(rate), Some(changed)) = (self.rate, self.changed)
-            && now.duration_since(changed) >= self.probe_every
-        {
-            if self.probed {
-                // The last probe met no 429 in a whole calm: the service allowed it.
-                self.probe_every = PROBE_EVERY;
-            }
+        let (Some(rate), Some(changed)) = (self.rate, self.changed) else {
+            return;
+        };
+        let calm = now.duration_since(changed);
+        if self.probed && calm >= PROBE_EVERY {
+            // The last probe met no 429 in a whole first calm: the service allowed it.
+            self.probe_every = PROBE_EVERY;
+            self.probed = false;
+        }
+        if calm >= self.probe_every {
             self.rate = Some(rate * PROBE_STEP);
             self.changed = Some(now);
             self.probed = true;
@@ -221,7 +226,7 @@ mod tests {
         assert_eq!(second - refused, Duration::from_secs_f64(1.0 / rate));
         // 60 a second for 50 ms each: 3 in flight, and one more.
         assert_eq!(pace.needed(), 4);
-        // Ten seconds of calm: 2% more.
+        // A first calm: 2% more.
         pace.answered(refused + PROBE_EVERY, Duration::from_millis(50));
         let grown = pace.rate().expect("a rate");
         assert!((grown - rate * PROBE_STEP).abs() < 1e-9, "{grown}");

@@ -1,6 +1,7 @@
 //! The checkpoint of an export: the query it answers, its parts (disjoint ranges of
-//! `createdDateTime`, in the order of the file), and for each part the bytes of its file that
-//! hold whole rows and the continuation of its next page.
+//! `createdDateTime`, in the file in the order of their ranges), for each part the bytes of its
+//! file that hold whole rows and the continuation of its next page, and how much of the
+//! export's file is assembled.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Seek};
@@ -145,7 +146,10 @@ pub(super) fn read(path: &Path) -> anyhow::Result<Option<Checkpoint>> {
             path.display()
         );
     }
-    let checkpoint = serde_json::from_value(value).map_err(|error| not_one(path, error))?;
+    let mut checkpoint: Checkpoint =
+        serde_json::from_value(value).map_err(|error| not_one(path, error))?;
+    // Saved again as this version: its parts may be split from now on.
+    checkpoint.version = VERSION;
     Ok(Some(checkpoint))
 }
 
@@ -235,6 +239,21 @@ mod tests {
         assert_eq!(back.parts[1].from, checkpoint.parts[1].from);
         assert_eq!((back.referrals(), back.pages()), (150, 2));
         assert!(back.parts[0].done() && !back.parts[1].done() && !back.done());
+    }
+
+    #[test]
+    fn a_checkpoint_of_version_2_is_read_and_saved_again_as_this_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c");
+        let part = r#"{"from":null,"until":null,"bytes":3,"pages":1,"referrals":1,"next":null}"#;
+        let old = format!(
+            r#"{{"version":2,"query":[],"format":"csv","raw_csv":false,"total":1,"parts":[{part}]}}"#
+        );
+        std::fs::write(&path, old).unwrap();
+        let back = read(&path).unwrap().unwrap();
+        assert_eq!(back.version, VERSION);
+        assert_eq!((back.span, back.assembled), (None, Assembled::default()));
+        assert!(back.done());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The pages of an export's parts, asked for by a few tasks at once: each task reads one part
 //! after another, a part's pages in their order, and once no part is left to start, the far
-//! half of the part with the most left ([`Ranges::split`]); every request waits for a permit
-//! of the shared [`Concurrency`], which the service's 429 answers make scarcer. A task asks for a
+//! half of the part with the most left ([`Ranges::split`]); every request waits for a permit of
+//! the shared [`Concurrency`], which the service's 429 answers make scarcer. A task asks for a
 //! page only once the channel has room for it: the pages asked for and those read but not yet
 //! written are at most one per task, so memory stays flat whatever the export's size. A task
 //! makes its page's rows itself, so that the pages waiting are their rows (about the size of
@@ -171,10 +171,12 @@ async fn read(
         let mut page = if count {
             let counted = query.clone().count(true);
             concurrency.send(client.list_page(&counted, None)).await
+        } else if let Some(next) = &next {
+            // The continuation's own listing: a part that a split made shorter since has
+            // pages past its new end, which `Ranges::received` drops.
+            concurrency.send(client.resume(next)).await
         } else {
-            concurrency
-                .send(client.list_page(&query, next.as_ref()))
-                .await
+            concurrency.send(client.list_page(&query, None)).await
         };
         count = false;
         let (failed, after, ends) = match &mut page {

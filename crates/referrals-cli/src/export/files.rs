@@ -36,14 +36,14 @@ impl Files {
             .take_while(|path| path.exists())
     }
 
-    /// Removes the partial export: the checkpoint, the partial file and the files of parts.
+    /// Removes the partial export: the files of parts, the partial file, and last the
+    /// checkpoint, which claims the others (files without one are refused, not overwritten).
     pub(super) fn remove_all(&self) -> anyhow::Result<()> {
-        remove_if_present(&self.checkpoint)?;
-        remove_if_present(&self.partial)?;
         for part in self.parts().collect::<Vec<_>>() {
             remove_if_present(&part)?;
         }
-        Ok(())
+        remove_if_present(&self.partial)?;
+        remove_if_present(&self.checkpoint)
     }
 }
 

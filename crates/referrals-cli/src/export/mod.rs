@@ -42,7 +42,7 @@ use crate::output::{Format, Writer};
 use crate::stop::Stop;
 use crate::{Context, QueryArgs, Usage};
 
-use files::{Files, remove_if_present, sync_directory};
+use files::{Files, sync_directory};
 
 /// How long pages are written between two checkpoints, at most.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
@@ -261,9 +261,10 @@ fn resume(
     files: &Files,
     checkpoint: Checkpoint,
 ) -> anyhow::Result<Option<Checkpoint>> {
-    if checkpoint.done() && !files.part(0).exists() && files.out.exists() {
-        // The last run renamed the file and stopped before it removed the checkpoint.
-        remove_if_present(&files.checkpoint)?;
+    if checkpoint.done() && !files.partial.exists() && files.out.exists() {
+        // The last run renamed the file and stopped before it removed the parts' files or
+        // the checkpoint.
+        files.remove_all()?;
         context.say(format_args!(
             "the export to {} was complete: {} referrals",
             files.out.display(),
@@ -453,6 +454,14 @@ impl Export<'_> {
     fn finish(&self, mut writers: Writers, checkpoint: &mut Checkpoint) -> anyhow::Result<()> {
         let Files { out, partial, .. } = self.files;
         writers.assemble(self.files, checkpoint, self.descending)?;
+        if checkpoint.assembled.parts != checkpoint.parts.len() {
+            bail!(
+                "{} holds {} of the {} parts; add --restart to export again",
+                partial.display(),
+                checkpoint.assembled.parts,
+                checkpoint.parts.len()
+            );
+        }
         let file = writers.finish()?;
         file.sync_all()
             .with_context(|| format!("cannot write {}", partial.display()))?;
@@ -460,10 +469,8 @@ impl Export<'_> {
         std::fs::rename(partial, out)
             .with_context(|| format!("cannot rename {} to {}", partial.display(), out.display()))?;
         sync_directory(out);
-        for index in 0..checkpoint.parts.len() {
-            remove_if_present(&self.files.part(index))?;
-        }
-        remove_if_present(&self.files.checkpoint)?;
+        // The parts' files, and one made for a split that no checkpoint recorded.
+        self.files.remove_all()?;
         self.progress.finish_and_clear();
         self.say_done(checkpoint);
         Ok(())
@@ -484,7 +491,7 @@ impl Export<'_> {
         };
         let parts = match checkpoint.parts.len() {
             1 => String::new(),
-            parts => format!(" ({parts} parts read at once)"),
+            parts => format!(" ({parts} parts)"),
         };
         self.context.say(format_args!(
             "exported {} referrals in {} pages{parts} to {}{throttling}",

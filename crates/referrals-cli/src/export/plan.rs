@@ -33,11 +33,11 @@ pub(super) fn creation_order(query: &Query) -> Option<bool> {
     }
 }
 
-/// The parts of an export of `query` read by `tasks` requests at once, the earliest and
-/// latest creation instants, and the service's count of the referrals. Two requests of one referral each find the first and the
-/// last creation instants; the span between is cut in equal ranges, a few for each request
-/// at once. One part, read as the listing comes, when `tasks` is 1, when the order is
-/// another, or when the referrals are few.
+/// The parts of an export of `query` read by `tasks` requests at once, the earliest and latest
+/// creation instants, and the service's count of the referrals. Two requests of one referral
+/// each find the first and the last creation instants; the span between is cut in equal ranges,
+/// a few for each request at once. One part, read as the listing comes, when `tasks` is 1, when
+/// the order is another, or when the referrals are few.
 pub(super) async fn plan(
     client: &Client,
     query: &Query,

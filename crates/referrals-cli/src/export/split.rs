@@ -11,7 +11,9 @@
 //! lock as the split: the referrals past the cut are left to the new part, whose pages come
 //! from its own requests, and the part ends there. Every cut lies past the last referral that
 //! its part has read, so no referral is in two parts, and the ranges still cover every
-//! instant.
+//! instant. The trimming compares the instants that the service wrote with the cut, where the
+//! new part's filter is the service's own comparison: the two agree when the service writes
+//! each instant as precisely as it keeps it.
 
 use std::sync::{Mutex, MutexGuard};
 
@@ -144,13 +146,13 @@ impl Ranges {
         ends
     }
 
-    /// A part split off ([`split`](Self::split)) for a task that has nothing left to read,
-    /// as soon as one is worth it: `None` once no part is being read. A split costs a page
-    /// or two (the part's page past the cut, the new part's last), so it is made only while
-    /// fewer parts are read than the requests worth sending at once (`allowed`: under a rate
-    /// limit, those that keep its pace). A part just begun is not split before its first page tells its
-    /// pace. A task that finds nothing to split waits for the next page of any part and looks
-    /// again, rather than leave the others to read what is left alone.
+    /// A part split off ([`split`](Self::split)) for a task that has nothing left to read, as
+    /// soon as one is worth it: `None` once no part is being read. A split costs a page or two
+    /// (the part's page past the cut, the new part's last), so it is made only while fewer
+    /// parts are read than the requests worth sending at once (`allowed`: under a rate limit,
+    /// those that keep its pace). A part just begun is not split before its first page tells
+    /// its pace. A task that finds nothing to split waits for the next page of any part and
+    /// looks again, rather than leave the others to read what is left alone.
     pub(super) async fn split_when_worth_it(
         &self,
         least: u64,

@@ -70,6 +70,7 @@ impl Writers {
         format: ExportFormat,
         args: &Args,
     ) -> anyhow::Result<()> {
+        debug_assert_eq!(index, self.parts.len(), "parts are added in order");
         self.parts.push(open_part(files, (index, 0), format, args)?);
         Ok(())
     }

@@ -64,7 +64,7 @@ impl Batch<'_> {
         self.sync.committed = self.after;
         self.sync.uncommitted = false;
         self.sync.within_bound = self.save.clone();
-        self.sync.to_save = self.save.clone();
+        self.sync.last_to_save = self.save.clone();
         self.save
     }
 }

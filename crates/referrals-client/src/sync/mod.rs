@@ -196,7 +196,7 @@ pub struct Run {
     /// run delivers past it.
     within_bound: SyncState,
     /// The state given to the consumer to save last.
-    to_save: SyncState,
+    last_to_save: SyncState,
     /// Requests at once for a first run in parts; 1: none.
     concurrency: usize,
     /// Whether this run may still start a first run in parts (decided at its first request).
@@ -258,7 +258,7 @@ impl Client {
                 .and_then(|now| now.checked_add_signed(chrono::Duration::seconds(1))),
             run_bound: state.bound,
             within_bound: state.clone(),
-            to_save: state.clone(),
+            last_to_save: state.clone(),
             working: state.clone(),
             committed: state,
             uncommitted: false,
@@ -321,7 +321,7 @@ impl Run {
                     return Ok(Some(self.give(items, after, save)));
                 }
                 Step::NothingNew(after) => self.working = after,
-                Step::Done(after) if self.to_save(&[], &after) == self.to_save => {
+                Step::Done(after) if self.to_save(&[], &after) == self.last_to_save => {
                     self.done = true;
                     return Ok(None);
                 }
