@@ -261,7 +261,10 @@ fn resume(
     files: &Files,
     checkpoint: Checkpoint,
 ) -> anyhow::Result<Option<Checkpoint>> {
-    if checkpoint.done() && !files.partial.exists() && files.out.exists() {
+    // Every part copied (version 3), or no part's file left (version 2, which copied them
+    // all at the end): the partial file that is gone was renamed.
+    let copied = checkpoint.assembled.parts == checkpoint.parts.len() || !files.part(0).exists();
+    if checkpoint.done() && copied && !files.partial.exists() && files.out.exists() {
         // The last run renamed the file and stopped before it removed the parts' files or
         // the checkpoint.
         files.remove_all()?;
