@@ -143,14 +143,17 @@ async fn switched(State(switch): State<Switch>, mut request: Request, next: Next
     let mode = &switch.mode;
     let path = request.uri().path().to_owned();
     if request.method() == Method::GET && path.ends_with("/referrals") {
-        let before = mode.lists_before_401.load(Ordering::SeqCst);
-        if before == 0 {
+        // One atomic step: two readers at once must not both take the last allowed list.
+        let before = mode.lists_before_401.fetch_update(
+            Ordering::SeqCst,
+            Ordering::SeqCst,
+            |left| (left > 0).then(|| left - 1),
+        );
+        if before == Err(0) {
             request.headers_mut().insert(
                 header::AUTHORIZATION,
                 HeaderValue::from_static("Bearer expired"),
             );
-        } else if before > 0 {
-            mode.lists_before_401.fetch_sub(1, Ordering::SeqCst);
         }
     }
     if request.method() == Method::PATCH {
@@ -1003,7 +1006,13 @@ fn stopped_after_a_split_goes_on(server: &Server, stopped: &str, order: &str, on
     assert_eq!(outcome.code, Some(1), "{}", outcome.stderr);
     let checkpoint = std::fs::read_to_string(format!("{stopped}.partial-checkpoint")).unwrap();
     let saved: serde_json::Value = serde_json::from_str(&checkpoint).unwrap();
-    assert!(saved["parts"].as_array().unwrap().len() > 1, "{checkpoint}");
+    let parts = saved["parts"].as_array().unwrap();
+    assert!(parts.len() > 1, "{checkpoint}");
+    // A part read partly before it was cut: its saved page is one of its longer range.
+    let cut = parts
+        .iter()
+        .any(|part| part["pages"].as_u64() > Some(0) && !part["next"].is_null());
+    assert!(cut, "{checkpoint}");
     let outcome = server.run(&args);
     assert_eq!(outcome.code, Some(0), "{order}: {}", outcome.stderr);
     assert!(
