@@ -144,11 +144,11 @@ async fn switched(State(switch): State<Switch>, mut request: Request, next: Next
     let path = request.uri().path().to_owned();
     if request.method() == Method::GET && path.ends_with("/referrals") {
         // One atomic step: two readers at once must not both take the last allowed list.
-        let before = mode.lists_before_401.fetch_update(
-            Ordering::SeqCst,
-            Ordering::SeqCst,
-            |left| (left > 0).then(|| left - 1),
-        );
+        let before =
+            mode.lists_before_401
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                    (left > 0).then(|| left - 1)
+                });
         if before == Err(0) {
             request.headers_mut().insert(
                 header::AUTHORIZATION,

@@ -20,10 +20,8 @@ use tokio::sync::mpsc;
 use super::checkpoint::Checkpoint;
 use super::plan::part_query;
 use super::split::Ranges;
+use super::writers::Rows;
 use crate::output::Writer;
-
-/// Makes a writer of rows (the export's format and columns) for each task.
-pub(super) type Rows = Arc<dyn Fn() -> Writer<Vec<u8>> + Send + Sync>;
 
 /// The fewest referrals worth splitting off a part being read, while fewer parts are read
 /// than requests are worth sending: a page of the service (a split costs about one).
@@ -111,7 +109,7 @@ pub(super) fn fetch(
     for _ in 0..tasks {
         let (client, queue, sender) = (client.clone(), queue.clone(), sender.clone());
         let (concurrency, ranges, query) = (concurrency.clone(), ranges.clone(), query.clone());
-        let mut writer = rows();
+        let mut writer = rows.writer(Vec::new());
         tokio::spawn(async move {
             while let Some(job) = take(&queue, (&ranges, &concurrency), &query).await {
                 let to = (&sender, ranges.as_ref(), &mut writer);

@@ -29,17 +29,34 @@ impl Files {
         sibling(&self.out, &format!(".partial.{index}"))
     }
 
-    /// The files of parts, from the first up to the first that is not there.
-    pub(super) fn parts(&self) -> impl Iterator<Item = PathBuf> + '_ {
-        (0..)
-            .map(|index| self.part(index))
-            .take_while(|path| path.exists())
+    /// The files of parts found beside the export's file, whatever their indices: a removal
+    /// stopped halfway leaves gaps, which a walk up to the first missing index would not pass.
+    fn parts(&self) -> anyhow::Result<Vec<PathBuf>> {
+        let directory = match self.out.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
+        };
+        let mut prefix = self.out.file_name().unwrap_or_default().to_os_string();
+        prefix.push(".partial.");
+        let prefix = prefix.as_encoded_bytes();
+        let entries = std::fs::read_dir(directory)
+            .with_context(|| format!("cannot list {}", directory.display()))?;
+        let mut parts = Vec::new();
+        for entry in entries {
+            let name = entry.context("cannot list the parts' files")?.file_name();
+            let index = name.as_encoded_bytes().strip_prefix(prefix);
+            if index.is_some_and(|index| !index.is_empty() && index.iter().all(u8::is_ascii_digit))
+            {
+                parts.push(self.out.with_file_name(name));
+            }
+        }
+        Ok(parts)
     }
 
     /// Removes the partial export: the files of parts, the partial file, and last the
     /// checkpoint, which claims the others (files without one are refused, not overwritten).
     pub(super) fn remove_all(&self) -> anyhow::Result<()> {
-        for part in self.parts().collect::<Vec<_>>() {
+        for part in self.parts()? {
             remove_if_present(&part)?;
         }
         remove_if_present(&self.partial)?;
@@ -109,6 +126,40 @@ mod tests {
         assert_eq!(
             Files::of(Path::new("out/leads.csv")).part(3),
             Path::new("out/leads.csv.partial.3")
+        );
+    }
+
+    #[test]
+    fn removing_a_partial_export_finds_parts_after_a_gap() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = Files::of(&dir.path().join("leads.csv"));
+        for index in [1, 7, 300, 301] {
+            std::fs::write(files.part(index), b"rows").unwrap();
+        }
+        std::fs::write(&files.partial, b"rows").unwrap();
+        std::fs::write(&files.checkpoint, b"{}").unwrap();
+        // Not the export's: another file's parts, a name that only starts alike.
+        let others = [
+            "leads.csv.partial.x",
+            "leads.csv.partial.",
+            "other.csv.partial.1",
+        ];
+        for name in others {
+            std::fs::write(dir.path().join(name), b"kept").unwrap();
+        }
+        files.remove_all().unwrap();
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort_unstable();
+        assert_eq!(
+            left,
+            [
+                "leads.csv.partial.",
+                "leads.csv.partial.x",
+                "other.csv.partial.1"
+            ]
         );
     }
 }

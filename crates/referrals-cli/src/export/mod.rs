@@ -37,8 +37,8 @@ use serde::{Deserialize, Serialize};
 
 use self::checkpoint::Checkpoint;
 use self::split::Ranges;
-use self::writers::{PartWriter, Writers};
-use crate::output::{Format, Writer};
+use self::writers::{PartWriter, Rows, Writers};
+use crate::output::Format;
 use crate::stop::Stop;
 use crate::{Context, QueryArgs, Usage};
 
@@ -131,7 +131,7 @@ pub async fn run(context: &Context, args: &Args, matches: &ArgMatches) -> anyhow
         .await?;
     }
     let progress = progress(context.quiet, &checkpoint);
-    let mut writers = Writers::open(&files, &checkpoint, args)?;
+    let mut writers = Writers::open(&files, &checkpoint, &rows(&checkpoint, args))?;
     let descending = plan::creation_order(&query) == Some(true);
     let export = Export {
         context,
@@ -150,6 +150,15 @@ pub async fn run(context: &Context, args: &Args, matches: &ArgMatches) -> anyhow
         return Ok(());
     }
     export.finish(writers, &mut checkpoint)
+}
+
+/// How the export's rows are made: the checkpoint's format, the columns asked for.
+fn rows(checkpoint: &Checkpoint, args: &Args) -> Rows {
+    Rows {
+        format: checkpoint.format,
+        columns: args.query.columns(),
+        raw_csv: args.raw_csv,
+    }
 }
 
 /// The parts of the export, planned and recorded, each with an empty file.
@@ -313,13 +322,7 @@ impl Export<'_> {
         let mut last_checkpoint = Instant::now();
         let (resumed, mut pages_written) = (checkpoint.pages() > 0, 0u64);
         let client = (&self.context.client, &self.concurrency);
-        let (format, columns, raw) = (
-            checkpoint.format.output(),
-            self.args.query.columns(),
-            self.args.raw_csv,
-        );
-        let rows: fetch::Rows =
-            Arc::new(move || Writer::new(Vec::new(), format, columns.clone()).raw_csv(raw));
+        let rows = rows(checkpoint, self.args);
         let mut pages = fetch::fetch(client, query, checkpoint, (&self.ranges, &rows), tasks);
         loop {
             let Some(fetched) = pages.recv().await else {
@@ -342,7 +345,7 @@ impl Export<'_> {
             self.write(
                 part,
                 (written.rows?, written.referrals, written.count),
-                &mut writers.parts[part],
+                writers.part(part)?,
                 checkpoint,
             )?;
             let next = next?;
@@ -381,7 +384,7 @@ impl Export<'_> {
     fn adopt(&self, writers: &mut Writers, checkpoint: &mut Checkpoint) -> anyhow::Result<()> {
         let first_new = self.ranges.record(&mut checkpoint.parts);
         for index in first_new..checkpoint.parts.len() {
-            writers.add(self.files, index, checkpoint.format, self.args)?;
+            writers.add(self.files, index)?;
         }
         Ok(())
     }

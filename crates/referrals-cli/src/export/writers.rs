@@ -5,21 +5,40 @@
 //! the processor and the disk idle, the export of 100,000 referrals had spent a fifth of a
 //! second at its end copying 270 MB, and as much again syncing it. The checkpoint records how
 //! many parts were copied and how long the file was then; a run that goes on cuts the file
-//! back to that length.
+//! back to that length. A part's file is closed once its last page is written, so that an
+//! export holds open only the files of the parts still read, however many it was cut in.
 
 use std::fs::File;
 use std::io::{BufWriter, Seek, Write};
+use std::path::Path;
 
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
 use super::checkpoint::{self, Checkpoint};
 use super::files::{Files, copy_part};
-use super::{Args, ExportFormat, PART_BUFFER};
+use super::{ExportFormat, PART_BUFFER};
 use crate::output::Writer;
+use referrals_client::flat::Columns;
 
-/// The writer of a part's file, or of the export's file.
-pub(super) type PartWriter = Writer<BufWriter<File>>;
+/// The writer of a part's file: its rows come made ([`Rows`]).
+pub(super) type PartWriter = BufWriter<File>;
+
+/// How rows are made, the same in the readers' pages and in the export's file (its header).
+#[derive(Clone)]
+pub(super) struct Rows {
+    pub(super) format: ExportFormat,
+    pub(super) columns: Columns,
+    /// CSV cells as the service sent them (`--raw-csv`).
+    pub(super) raw_csv: bool,
+}
+
+impl Rows {
+    /// A writer of these rows to `out`.
+    pub(super) fn writer<W: Write>(&self, out: W) -> Writer<W> {
+        Writer::new(out, self.format.output(), self.columns.clone()).raw_csv(self.raw_csv)
+    }
+}
 
 /// How much of the export's file is done, as the checkpoint records it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,10 +52,10 @@ pub(super) struct Assembled {
 
 /// The writers of an export's files.
 pub(super) struct Writers {
-    /// Each part's, by its index in the checkpoint.
-    pub(super) parts: Vec<PartWriter>,
+    /// Each part's, by its index in the checkpoint; `None` once the part is complete.
+    parts: Vec<Option<PartWriter>>,
     /// The export's file.
-    file: PartWriter,
+    file: Writer<BufWriter<File>>,
 }
 
 impl Writers {
@@ -45,17 +64,22 @@ impl Writers {
     pub(super) fn open(
         files: &Files,
         checkpoint: &Checkpoint,
-        args: &Args,
+        rows: &Rows,
     ) -> anyhow::Result<Self> {
-        let format = checkpoint.format;
         let parts = checkpoint
             .parts
             .iter()
             .enumerate()
-            .map(|(index, part)| open_part(files, (index, part.bytes), format, args))
+            .map(|(index, part)| {
+                let path = files.part(index);
+                (!part.done())
+                    .then(|| open_part(&path, part.bytes))
+                    .transpose()
+            })
             .collect::<anyhow::Result<Vec<_>>>()?;
         let bytes = checkpoint.assembled.bytes;
-        let mut file = writer(checkpoint::reopen(&files.partial, bytes)?, format, args);
+        let file = checkpoint::reopen(&files.partial, bytes)?;
+        let mut file = rows.writer(BufWriter::with_capacity(PART_BUFFER, file));
         if bytes == 0 {
             file.start()?;
         }
@@ -63,16 +87,18 @@ impl Writers {
     }
 
     /// A writer for the part split off at `index`, on a new file.
-    pub(super) fn add(
-        &mut self,
-        files: &Files,
-        index: usize,
-        format: ExportFormat,
-        args: &Args,
-    ) -> anyhow::Result<()> {
+    pub(super) fn add(&mut self, files: &Files, index: usize) -> anyhow::Result<()> {
         debug_assert_eq!(index, self.parts.len(), "parts are added in order");
-        self.parts.push(open_part(files, (index, 0), format, args)?);
+        self.parts.push(Some(open_part(&files.part(index), 0)?));
         Ok(())
+    }
+
+    /// The writer of part `index`, which is still read.
+    pub(super) fn part(&mut self, index: usize) -> anyhow::Result<&mut PartWriter> {
+        match self.parts.get_mut(index) {
+            Some(Some(writer)) => Ok(writer),
+            _ => anyhow::bail!("part {index} has no open file: a page came after its last"),
+        }
     }
 
     /// Copies into the export's file each complete part that comes next in the order of the
@@ -83,19 +109,33 @@ impl Writers {
         checkpoint: &mut Checkpoint,
         descending: bool,
     ) -> anyhow::Result<()> {
+        self.close_complete(checkpoint)?;
         let order = checkpoint.order(descending);
         let before = checkpoint.assembled.parts;
         while let Some(&index) = order.get(checkpoint.assembled.parts) {
             if !checkpoint.parts[index].done() {
                 break;
             }
-            let bytes = flushed(&mut self.parts[index])?;
+            let bytes = checkpoint.parts[index].bytes;
             copy_part(&files.part(index), bytes, self.file.get_mut())?;
             checkpoint.assembled.parts += 1;
         }
         if checkpoint.assembled.parts > before {
-            flushed(&mut self.file)?;
+            flushed(self.file.get_mut())?;
             start_writing_out(self.file.get_mut().get_ref());
+        }
+        Ok(())
+    }
+
+    /// Closes the files of the parts whose last page is written, once their length is
+    /// recorded in `checkpoint`.
+    fn close_complete(&mut self, checkpoint: &mut Checkpoint) -> anyhow::Result<()> {
+        for (writer, part) in self.parts.iter_mut().zip(checkpoint.parts.iter_mut()) {
+            if part.done()
+                && let Some(mut open) = writer.take()
+            {
+                part.bytes = flushed(&mut open)?;
+            }
         }
         Ok(())
     }
@@ -103,9 +143,11 @@ impl Writers {
     /// Flushes every file and records in `checkpoint` how long each is.
     pub(super) fn flush(&mut self, checkpoint: &mut Checkpoint) -> anyhow::Result<()> {
         for (writer, part) in self.parts.iter_mut().zip(checkpoint.parts.iter_mut()) {
-            part.bytes = flushed(writer)?;
+            if let Some(writer) = writer {
+                part.bytes = flushed(writer)?;
+            }
         }
-        checkpoint.assembled.bytes = flushed(&mut self.file)?;
+        checkpoint.assembled.bytes = flushed(self.file.get_mut())?;
         Ok(())
     }
 
@@ -138,34 +180,16 @@ fn start_writing_out(file: &File) {
 #[cfg(not(target_os = "linux"))]
 fn start_writing_out(_: &File) {}
 
-/// Flushes `writer`, and gives the length of what it wrote.
-fn flushed(writer: &mut PartWriter) -> anyhow::Result<u64> {
-    let out = writer.get_mut();
+/// Flushes `out`, and gives the length of what it wrote.
+fn flushed(out: &mut BufWriter<File>) -> anyhow::Result<u64> {
     out.flush().context("cannot write the partial export")?;
     out.get_mut()
         .stream_position()
         .context("cannot read the position in the partial export")
 }
 
-/// The writer of part `index`, on its file cut back to `bytes` (made when there is none).
-fn open_part(
-    files: &Files,
-    (index, bytes): (usize, u64),
-    format: ExportFormat,
-    args: &Args,
-) -> anyhow::Result<PartWriter> {
-    Ok(writer(
-        checkpoint::reopen(&files.part(index), bytes)?,
-        format,
-        args,
-    ))
-}
-
-fn writer(file: File, format: ExportFormat, args: &Args) -> PartWriter {
-    Writer::new(
-        BufWriter::with_capacity(PART_BUFFER, file),
-        format.output(),
-        args.query.columns(),
-    )
-    .raw_csv(args.raw_csv)
+/// The writer of the part's file at `path`, cut back to `bytes` (made when there is none).
+fn open_part(path: &Path, bytes: u64) -> anyhow::Result<PartWriter> {
+    let file = checkpoint::reopen(path, bytes)?;
+    Ok(BufWriter::with_capacity(PART_BUFFER, file))
 }
