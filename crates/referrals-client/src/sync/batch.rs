@@ -7,12 +7,12 @@ use super::{Run, SyncState};
 
 /// The referrals of one page of a sync, to deliver, then commit.
 pub struct Batch<'a> {
-    /// The run; its `given` holds the batch's referrals.
+    /// The run; its commit's `given` holds the batch's referrals.
     pub(super) sync: &'a mut Run,
     /// Whether the referrals were taken ([`Batch::take_items`]).
     pub(super) taken: bool,
     pub(super) after: SyncState,
-    /// The state to save once the batch is delivered (see `Run::to_save`).
+    /// The state to save once the batch is delivered (see `Commit::to_save`).
     pub(super) save: SyncState,
 }
 
@@ -24,7 +24,11 @@ impl Batch<'_> {
 
     /// The referrals to deliver, oldest change first.
     pub fn items(&self) -> &[Referral] {
-        if self.taken { &[] } else { &self.sync.given }
+        if self.taken {
+            &[]
+        } else {
+            &self.sync.commit.given
+        }
     }
 
     /// Takes the referrals, to deliver them. A batch of a first run in parts keeps a copy, to
@@ -33,10 +37,11 @@ impl Batch<'_> {
         if std::mem::replace(&mut self.taken, true) {
             return Vec::new();
         }
-        if self.sync.pending.is_some() {
-            self.sync.given.clone()
+        let commit = &mut self.sync.commit;
+        if commit.pending.is_some() {
+            commit.given.clone()
         } else {
-            std::mem::take(&mut self.sync.given)
+            std::mem::take(&mut commit.given)
         }
     }
 
@@ -50,7 +55,7 @@ impl Batch<'_> {
         let items = if self.taken {
             Vec::new()
         } else {
-            std::mem::take(&mut self.sync.given)
+            std::mem::take(&mut self.sync.commit.given)
         };
         (items, self.commit())
     }
@@ -58,13 +63,7 @@ impl Batch<'_> {
     /// Marks the batch delivered: the sync moves past it, and the state to save is returned.
     /// A batch dropped without a commit is delivered again.
     pub fn commit(self) -> SyncState {
-        self.sync.given = Vec::new();
-        self.sync.pending = None;
-        self.sync.working = self.after.clone();
-        self.sync.committed = self.after;
-        self.sync.uncommitted = false;
-        self.sync.within_bound = self.save.clone();
-        self.sync.last_to_save = self.save.clone();
+        self.sync.commit.commit(self.after, &self.save);
         self.save
     }
 }

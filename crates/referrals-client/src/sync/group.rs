@@ -7,8 +7,9 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 
+use super::requests::Requests;
 use super::{
-    LIST, MAX_PASSES, Run, Step, SyncState, check_order, delivery, split, stuck, text, undelivered,
+    LIST, MAX_PASSES, Step, SyncState, check_order, delivery, split, stuck, text, undelivered,
     unordered, with_filter,
 };
 use crate::error::{Error, ErrorKind};
@@ -97,24 +98,36 @@ fn repeats(seen: &BTreeSet<String>, items: &[Referral]) -> bool {
         .any(|id| seen.contains(id) || !ids.insert(id))
 }
 
-impl Run {
-    /// Reads the group of referrals at the watermark's instant, which does not fit a page, one
-    /// page a step.
-    pub(super) async fn group(&mut self, state: SyncState) -> Result<Step, Error> {
-        let Some(instant) = state.watermark else {
-            self.group = None;
-            return Err(stuck(&state));
-        };
-        match self.group.take() {
-            Some(Group::Created { from, past }) => {
-                self.by_creation(state, instant, from, past).await
-            }
-            Some(Group::Split(split)) => self.split(state, instant, *split).await,
-            Some(Group::Pass(pass)) => self.pass(state, instant, *pass).await,
-            None => Err(stuck(&state)),
-        }
-    }
+/// Reads the group of referrals at the watermark's instant, which does not fit a page, one
+/// page a step: the step, and how the group's reading goes on (`None`: it is over).
+pub(super) async fn read(
+    requests: &Requests,
+    state: SyncState,
+    group: Group,
+) -> Result<(Step, Option<Group>), Error> {
+    let mut planner = Planner {
+        requests,
+        next: None,
+    };
+    let Some(instant) = state.watermark else {
+        return Err(stuck(&state));
+    };
+    let step = match group {
+        Group::Created { from, past } => planner.by_creation(state, instant, from, past).await,
+        Group::Split(split) => planner.split(state, instant, *split).await,
+        Group::Pass(pass) => planner.pass(state, instant, *pass).await,
+    }?;
+    Ok((step, planner.next))
+}
 
+/// A step of a group's reading: the run's requests, and what the step leaves to read next.
+pub(super) struct Planner<'a> {
+    pub(super) requests: &'a Requests,
+    /// How the reading goes on after the step; `None`: the group is done.
+    pub(super) next: Option<Group>,
+}
+
+impl Planner<'_> {
     /// The first page of the group at `instant` created from `from` on (after it when `past`),
     /// in the order of creation, which it must keep.
     async fn creation_page(
@@ -135,9 +148,10 @@ impl Run {
             .flatten()
             .reduce(Filter::and);
         let page = self
+            .requests
             .page(&with_filter(
                 Query::new().order_by(OrderBy::asc(SortKey::CreatedDateTime)),
-                self.filter(filter, None),
+                self.requests.filter(filter, None),
             ))
             .await?;
         let created = |referral: &Referral| referral.created_date_time;
@@ -170,7 +184,7 @@ impl Run {
         {
             // More than a page of referrals share the creation instant too: read them through
             // the service's pages, or by cells if these do not show them whole.
-            self.group = Some(Group::Pass(Box::new(Pass {
+            self.next = Some(Group::Pass(Box::new(Pass {
                 created: first,
                 trial: true,
                 ..Pass::default()
@@ -192,7 +206,7 @@ impl Run {
             // From the last creation instant of the page on, again: what was delivered there is
             // marked and passed over; what was created before it is done, and only its
             // instant stays in the state.
-            self.group = Some(Group::Created {
+            self.next = Some(Group::Created {
                 from: last.or(from),
                 past: last.is_none() && past,
             });
@@ -200,7 +214,7 @@ impl Run {
                 state.pass_created(last);
             }
         } else {
-            self.group = None;
+            self.next = None;
             state.finish_instant();
         }
         if fresh.is_empty() {
@@ -232,7 +246,7 @@ impl Run {
         .reduce(Filter::and);
         with_filter(
             Query::new().order_by(OrderBy::asc(SortKey::UpdatedDateTime)),
-            self.filter(group, None),
+            self.requests.filter(group, None),
         )
         .count(true)
     }
@@ -248,23 +262,28 @@ impl Run {
         let (created_instant, trial) = (pass.created, pass.trial);
         let counted = self.tie_query(instant, created_instant, &pass.cell);
         let by_cells = |sync: &mut Self| {
-            sync.group = Some(Group::Split(Box::new(split::Split::new(created_instant))));
+            sync.next = Some(Group::Split(Box::new(split::Split::new(created_instant))));
         };
         loop {
             let page = match (pass.pages, pass.next.take()) {
                 (0, _) => {
-                    let page = self.page(&counted).await?;
+                    let page = self.requests.page(&counted).await?;
                     pass.before = page.count;
                     page
                 }
-                (pages, Some(_)) if pages >= self.client.runtime().max_pages() => {
+                (pages, Some(_)) if pages >= self.requests.client.runtime().max_pages() => {
                     return Err(Error::new(
                         ErrorKind::PagingLoop,
                         Some(LIST),
                         "the group of referrals at one instant passed the page limit".to_owned(),
                     ));
                 }
-                (_, Some(next)) => self.client.list_page(&counted, Some(&next)).await?,
+                (_, Some(next)) => {
+                    self.requests
+                        .client
+                        .list_page(&counted, Some(&next))
+                        .await?
+                }
                 (_, None) => {
                     let mut rest = pass.rest.take();
                     if let Some(split) = rest.as_mut() {
@@ -295,7 +314,7 @@ impl Run {
             state.learn(&page.items);
             let fresh = pass.undelivered(page.items, &state, instant);
             if !fresh.is_empty() {
-                self.group = Some(Group::Pass(Box::new(pass)));
+                self.next = Some(Group::Pass(Box::new(pass)));
                 return Ok(delivery(state, fresh, false));
             }
         }
@@ -311,12 +330,12 @@ impl Run {
         rest: Option<Box<split::Split>>,
     ) -> Step {
         if let Some(split) = rest {
-            self.group = Some(Group::Split(split));
+            self.next = Some(Group::Split(split));
             return Step::NothingNew(state);
         }
         match created {
             Some(created) => {
-                self.group = Some(Group::Created {
+                self.next = Some(Group::Created {
                     from: Some(created),
                     past: true,
                 });
@@ -340,7 +359,7 @@ impl Run {
         counted: &Query,
     ) -> Result<Option<Pass>, Error> {
         let after = match pass.before {
-            Some(_) => self.page(&counted.clone().top(0)).await?.count,
+            Some(_) => self.requests.page(&counted.clone().top(0)).await?.count,
             None => None,
         };
         let size = match (pass.before, after) {

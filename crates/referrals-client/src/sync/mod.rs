@@ -79,6 +79,25 @@
 //!   that is corrupt, from another version or for another filter is refused with an error that
 //!   says so; nothing is delivered under a misread state.
 //!
+//! # How a run proceeds
+//!
+//! A run is in one phase at a time (`Phase` in the code); [`Run::next`] sends the requests of
+//! its phase until a batch is ready. The reading of a group (phase 4) is planned in
+//! `sync/group.rs` and `sync/split.rs`, a first run in parts (phase 2) in `sync/snapshot.rs`;
+//! the states of the run and the batch given out last are one value, `sync/commit.rs`.
+//!
+//! | # | Phase | Requests | Exits |
+//! |---|---|---|---|
+//! | 1 | Start: a run from no state, without a filter, with [`SyncOptions::concurrency`] above 1 | `$top=1` in each order of `createdDateTime`, the first with `$count` | 2 when the plan cuts parts; 3 when the service does not count, the referrals are fewer than two parts' worth, or the plan fails |
+//! | 2 | In parts | each part's pages (`createdDateTime ge <from> and createdDateTime lt <until>`), several at once | 5 with the batch that completes the last part (the watermark at the run's bound) |
+//! | 3 | Watermark | the first page of `updatedDateTime ge <watermark> and updatedDateTime le <horizon>` by `updatedDateTime asc` | 4 when a page holds nothing but the watermark's instant and more follows; 5 when a page reaches the horizon or the end; else 3 again, from the new watermark |
+//! | 4 | Group | by creation (`updatedDateTime eq <instant> and createdDateTime ge <passed>`); for a tie, passes checked by `$count`, or cells | 3 once the instant is read whole |
+//! | 5 | Last batch given | none | 6 once the batch is committed |
+//! | 6 | Over | none | [`Run::next`] gives `None` |
+//!
+//! From any phase, a batch that is not committed before the next call is given again: a batch
+//! of phase 2 as it was, one of the others read anew from the committed state (phase 3).
+//!
 //! # Odd answers
 //!
 //! - A referral without `updatedDateTime` is delivered when it comes (it cannot come again with
@@ -91,25 +110,29 @@
 //!   after the client's retries; the next run starts from the last committed batch.
 
 mod batch;
+mod commit;
 mod group;
+mod options;
+mod requests;
 mod snapshot;
 mod split;
 mod state;
 
+use commit::Commit;
 use group::{Group, Pass};
+use requests::Requests;
 use state::text;
 
 pub use batch::Batch;
+pub use options::SyncOptions;
 pub use state::{StateError, SyncState};
-
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
 use crate::error::{Error, ErrorKind};
 use crate::query::{self, Filter, OrderBy, Query, SortKey};
 use crate::types::Referral;
-use crate::{Client, Operation, Page};
+use crate::{Client, Operation};
 
 const LIST: Operation = Operation::ListReferrals;
 
@@ -118,97 +141,34 @@ const LIST: Operation = Operation::ListReferrals;
 /// delivered).
 const MAX_PASSES: usize = 20;
 
-/// How a sync runs.
-#[derive(Debug, Clone)]
-pub struct SyncOptions {
-    filter: Option<Filter>,
-    skew: Duration,
-    concurrency: usize,
-}
-
-impl Default for SyncOptions {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl SyncOptions {
-    /// Every referral, with a skew of two minutes.
-    pub fn new() -> Self {
-        Self {
-            filter: None,
-            skew: Duration::from_secs(120),
-            concurrency: 1,
-        }
-    }
-
-    /// How many requests a first run (from no state, without a filter) keeps in flight at
-    /// most (default 1: a page after another). Above 1, the first run reads disjoint ranges of
-    /// `createdDateTime` at once, fewer while the service answers 429, and its batches come
-    /// in the order that pages arrive; the state records which ranges are done, so a run that
-    /// stops goes on with the others. A service that does not count (`$count`), a filter, or
-    /// fewer than a hundred referrals are read a page after another.
-    pub fn concurrency(mut self, concurrency: usize) -> Self {
-        self.concurrency = concurrency.max(1);
-        self
-    }
-
-    /// Only the referrals that `filter` keeps (such as `direction eq 'Incoming'`). A state is
-    /// tied to its filter: another filter starts from scratch.
-    pub fn filter(mut self, filter: Filter) -> Self {
-        self.filter = Some(filter);
-        self
-    }
-
-    /// How far behind the service's clock a run stops (default: two minutes). A change that the
-    /// service stamps later than it makes it visible, by up to this much, is still delivered;
-    /// every change arrives this much later.
-    pub fn skew(mut self, skew: Duration) -> Self {
-        self.skew = skew;
-        self
-    }
-}
-
 /// A run of a sync: [`Self::next`] gives the next batch of changed referrals, until the run is
 /// over.
 pub struct Run {
-    client: Client,
-    user_filter: Option<Filter>,
-    skew: Duration,
-    committed: SyncState,
-    /// Where the sync is, which may be ahead of `committed` by steps that delivered nothing.
-    working: SyncState,
-    /// The batch given out last was not committed: start again from `committed`.
-    uncommitted: bool,
-    /// The batch given out last is the run's last.
-    last_given: bool,
-    /// The run is over.
-    done: bool,
-    /// How the group of referrals at the watermark's instant is being read, if it is.
-    group: Option<Group>,
-    /// The run's reach: the service's clock when the run began. A run reads and delivers every
-    /// change up to it.
-    horizon: Option<DateTime<Utc>>,
-    /// The run's bound: the horizon less the skew. The saved watermark never passes it, so
-    /// what lies between the bound and the horizon comes once more in the next run.
-    run_bound: Option<DateTime<Utc>>,
-    /// The last committed state whose watermark is not past the bound: what is saved while the
-    /// run delivers past it.
-    within_bound: SyncState,
-    /// The state given to the consumer to save last.
-    last_to_save: SyncState,
+    /// What the run asks the service with, and its reach.
+    requests: Requests,
+    /// The states of the run and the batch given out last.
+    commit: Commit,
+    /// Where the run is (the table in [`crate::sync`]'s docs).
+    phase: Phase,
     /// Requests at once for a first run in parts; 1: none.
     concurrency: usize,
-    /// Whether this run may still start a first run in parts (decided at its first request).
-    may_split: bool,
-    /// The readers of a first run in parts.
-    reader: Option<snapshot::Reader>,
-    /// The referrals of the batch given out last, until it is committed (a batch of a first
-    /// run in parts that is not committed is given again).
-    given: Vec<Referral>,
-    /// The state after the batch of a first run in parts given out last, to give it again if
-    /// it is not committed.
-    pending: Option<SyncState>,
+}
+
+/// Where a run is. Each phase says which request it sends and what comes after it; the
+/// numbers are those of the table in the module's docs.
+enum Phase {
+    /// 1. Before the first request of a run that may read in parts: the plan decides.
+    Start,
+    /// 2. A first run in parts, and its readers once started ([`snapshot`]).
+    InParts(Option<snapshot::Reader>),
+    /// 3. Pages from the watermark to the horizon.
+    Watermark,
+    /// 4. A group at the watermark's instant that does not fit a page ([`group`]).
+    Group(Group),
+    /// 5. The run's last batch is out: the next call ends the run once it is committed.
+    LastGiven,
+    /// 6. The run is over.
+    Over,
 }
 
 /// The referrals of `items` still at `instant` that `state` has not delivered, each once.
@@ -246,30 +206,19 @@ impl Client {
             Some(state) => state,
             None => SyncState::fresh(filter_text),
         };
-        let skew = chrono::Duration::from_std(options.skew).unwrap_or(chrono::Duration::MAX);
         let may_split = options.concurrency > 1 && options.filter.is_none();
+        let phase = if state.snapshot.is_some() {
+            Phase::InParts(None)
+        } else if may_split && state.watermark.is_none() && state.bound.is_none() {
+            Phase::Start
+        } else {
+            Phase::Watermark
+        };
         Ok(Run {
-            client: self.clone(),
-            user_filter: options.filter,
-            skew: options.skew,
-            horizon: state
-                .bound
-                .and_then(|bound| bound.checked_add_signed(skew))
-                .and_then(|now| now.checked_add_signed(chrono::Duration::seconds(1))),
-            run_bound: state.bound,
-            within_bound: state.clone(),
-            last_to_save: state.clone(),
-            working: state.clone(),
-            committed: state,
-            uncommitted: false,
-            last_given: false,
-            done: false,
-            group: None,
+            requests: Requests::new(self.clone(), options.filter, options.skew, &state),
+            commit: Commit::new(state),
+            phase,
             concurrency: options.concurrency,
-            may_split,
-            reader: None,
-            given: Vec::new(),
-            pending: None,
         })
     }
 }
@@ -281,66 +230,94 @@ fn describe(filter: Option<&str>) -> String {
 impl Run {
     /// The state as last committed (or as the sync was started from).
     pub fn state(&self) -> &SyncState {
-        &self.committed
+        &self.commit.committed
     }
 
     /// The next batch of changed referrals; `None` when the run is over. The last batch of a
     /// run may be empty: its commit is the state that says the run is over. An error ends the
     /// run; the next run starts from the last committed batch.
     pub async fn next(&mut self) -> Result<Option<Batch<'_>>, Error> {
-        if self.in_parts().await? {
-            return self.next_part().await;
-        }
-        if self.uncommitted {
+        if self.commit.uncommitted {
+            if let Some(after) = self.commit.pending.clone() {
+                // A batch of a first run in parts comes again as it was.
+                let items = std::mem::take(&mut self.commit.given);
+                return Ok(Some(self.part_batch(items, after)));
+            }
             // The last batch was not committed: it comes again, read anew.
-            self.given = Vec::new();
-            self.working = self.committed.clone();
-            self.uncommitted = false;
-            self.last_given = false;
-            self.done = false;
-            self.group = None;
+            self.commit.read_again();
+            self.phase = Phase::Watermark;
         }
-        if self.last_given {
-            self.last_given = false;
-            self.done = true;
+        match self.phase {
+            Phase::Start => {
+                // A plan that fails is not tried again: the run goes on by the watermark.
+                self.phase = Phase::Watermark;
+                let (requests, working) = (&self.requests, &mut self.commit.working);
+                if Box::pin(snapshot::plan_run(requests, self.concurrency, working)).await? {
+                    self.phase = Phase::InParts(None);
+                }
+            }
+            Phase::LastGiven | Phase::Over => {
+                self.phase = Phase::Over;
+                return Ok(None);
+            }
+            Phase::InParts(_) | Phase::Watermark | Phase::Group(_) => {}
         }
-        if self.done {
-            return Ok(None);
+        if let Phase::InParts(reader) = &mut self.phase {
+            let (requests, working) = (&self.requests, &self.commit.working);
+            let next = snapshot::next_part(requests, self.concurrency, reader, working);
+            let (items, after) = Box::pin(next).await?;
+            return Ok(Some(self.part_batch(items, after)));
         }
+        self.next_by_watermark().await
+    }
+
+    /// The next batch of phases 3 and 4: steps until one delivers, or the run is over.
+    async fn next_by_watermark(&mut self) -> Result<Option<Batch<'_>>, Error> {
         loop {
-            let step = if self.group.is_some() {
-                self.group(self.working.clone()).await?
-            } else {
-                self.step().await?
+            let step = match std::mem::replace(&mut self.phase, Phase::Watermark) {
+                Phase::Group(group) => self.group(self.commit.working.clone(), group).await?,
+                _ => self.step().await?,
             };
             match step {
                 Step::Deliver { items, after, last } => {
-                    self.uncommitted = true;
-                    self.last_given = last;
-                    let save = self.to_save(&items, &after);
-                    return Ok(Some(self.give(items, after, save)));
+                    if last {
+                        self.phase = Phase::LastGiven;
+                    }
+                    return Ok(Some(self.give(items, after)));
                 }
-                Step::NothingNew(after) => self.working = after,
-                Step::Done(after) if self.to_save(&[], &after) == self.last_to_save => {
-                    self.done = true;
+                Step::NothingNew(after) => self.commit.working = after,
+                Step::Done(after) if self.to_save(&[], &after) == self.commit.last_to_save => {
+                    self.phase = Phase::Over;
                     return Ok(None);
                 }
                 Step::Done(after) => {
                     // The run is over, and the state to save says so: an empty batch, whose
                     // commit is the state that the next run starts from.
-                    self.working = after.clone();
-                    self.uncommitted = true;
-                    self.last_given = true;
-                    let save = self.to_save(&[], &after);
-                    return Ok(Some(self.give(Vec::new(), after, save)));
+                    self.commit.working = after.clone();
+                    self.phase = Phase::LastGiven;
+                    return Ok(Some(self.give(Vec::new(), after)));
                 }
             }
         }
     }
 
-    /// The batch of `items`, after which the state is `after`, and `save` the state to save.
-    fn give(&mut self, items: Vec<Referral>, after: SyncState, save: SyncState) -> Batch<'_> {
-        self.given = items;
+    /// A step of the group at the watermark's instant; the phase goes on with what the
+    /// group's reading leaves, or back to the watermark's pages.
+    async fn group(&mut self, state: SyncState, group: Group) -> Result<Step, Error> {
+        // Boxed, as the other phases' futures below: their states together would otherwise
+        // make one future too large for a reader task's stack in a debug build.
+        let (step, next) = Box::pin(group::read(&self.requests, state, group)).await?;
+        if let Some(next) = next {
+            self.phase = Phase::Group(next);
+        }
+        Ok(step)
+    }
+
+    /// The batch of `items`, after which the state is `after`.
+    fn give(&mut self, items: Vec<Referral>, after: SyncState) -> Batch<'_> {
+        let save = self.to_save(&items, &after);
+        self.commit.uncommitted = true;
+        self.commit.given = items;
         Batch {
             sync: self,
             taken: false,
@@ -349,17 +326,25 @@ impl Run {
         }
     }
 
-    /// The filter of a request: the user's, and the bounds on `updatedDateTime`.
-    fn filter(&self, lower: Option<Filter>, upper: Option<DateTime<Utc>>) -> Option<Filter> {
-        let bounds = [
-            lower,
-            upper.map(|bound| query::updated_date_time().le(bound)),
-        ];
-        self.user_filter
-            .clone()
-            .into_iter()
-            .chain(bounds.into_iter().flatten())
-            .reduce(Filter::and)
+    /// A batch of the run in parts, kept until it is committed; the last leaves the phase.
+    fn part_batch(&mut self, items: Vec<Referral>, after: SyncState) -> Batch<'_> {
+        if after.snapshot.is_none() {
+            self.phase = Phase::LastGiven;
+        }
+        self.commit.uncommitted = true;
+        self.commit.pending = Some(after.clone());
+        self.commit.given = items;
+        let save = after.clone();
+        Batch {
+            sync: self,
+            taken: false,
+            after,
+            save,
+        }
+    }
+
+    fn to_save(&self, items: &[Referral], after: &SyncState) -> SyncState {
+        self.commit.to_save(self.requests.bound, items, after)
     }
 
     fn lower_bound(state: &SyncState) -> Option<Filter> {
@@ -372,49 +357,24 @@ impl Run {
         })
     }
 
-    async fn page(&self, query: &Query) -> Result<Page, Error> {
-        self.client.list_page(query, None).await
-    }
-
-    /// The state to save once `items` are delivered, leading to `after`: `after` itself while
-    /// its watermark is not past the run's bound; past it, the last saved state with the
-    /// deliveries of `items` up to the bound (and `after`'s run marker), so that the saved
-    /// watermark trails the service's clock by the skew and what lies past the bound comes once
-    /// more in the next run.
-    fn to_save(&self, items: &[Referral], after: &SyncState) -> SyncState {
-        let Some(bound) = self.run_bound else {
-            return after.clone();
-        };
-        if after.watermark.is_none_or(|watermark| watermark <= bound) {
-            return after.clone();
-        }
-        let mut state = self.within_bound.clone();
-        for referral in items {
-            if referral.updated_date_time.is_some_and(|time| time <= bound) {
-                state.deliver(referral);
-            }
-        }
-        state.bound = after.bound;
-        state
-    }
-
-    /// One request of the run, from the watermark to the horizon, and what it leads to.
+    /// One request of phase 3, from the watermark to the horizon, and what it leads to.
     async fn step(&mut self) -> Result<Step, Error> {
-        let mut state = self.working.clone();
+        let mut state = self.commit.working.clone();
         let query = with_filter(
             Query::new().order_by(OrderBy::asc(SortKey::UpdatedDateTime)),
-            self.filter(Self::lower_bound(&state), self.horizon),
+            self.requests
+                .filter(Self::lower_bound(&state), self.requests.horizon),
         );
-        let page = self.page(&query).await?;
-        let horizon = match self.horizon {
+        let page = self.requests.page(&query).await?;
+        let horizon = match self.requests.horizon {
             Some(horizon) => horizon,
             None => {
-                let (horizon, bound) = self.reach(&page);
-                (self.horizon, self.run_bound) = (Some(horizon), Some(bound));
+                let (horizon, bound) = self.requests.reach(&page);
+                (self.requests.horizon, self.requests.bound) = (Some(horizon), Some(bound));
                 horizon
             }
         };
-        state.bound = state.bound.or(self.run_bound);
+        state.bound = state.bound.or(self.requests.bound);
         check_order(&page.items)?;
         let has_next = page.next()?.is_some();
 
@@ -432,7 +392,7 @@ impl Run {
         let beyond = received > within.len();
 
         // A page of nothing but the watermark's instant, with more to come: the group does
-        // not fit a page, and is read through the service's pages.
+        // not fit a page, and is read through the service's pages (phase 4).
         let at_watermark = |referral: &Referral| {
             referral.updated_date_time.is_some() && referral.updated_date_time == state.watermark
         };
@@ -444,31 +404,14 @@ impl Run {
             && within.iter().all(at_watermark)
         {
             // From where a reading by creation saved in the state had come, if it had.
-            self.group = Some(Group::Created {
+            let group = Group::Created {
                 from: state.passed,
                 past: false,
-            });
-            return self.group(state).await;
+            };
+            return self.group(state, group).await;
         }
 
         Self::deliver_within(state, within, !has_next || beyond)
-    }
-
-    /// The run's horizon, the end of the second of the service's clock in its first answer (a
-    /// `Date` header counts whole seconds), and its bound, that clock less the skew.
-    fn reach(&self, page: &Page) -> (DateTime<Utc>, DateTime<Utc>) {
-        let now: DateTime<Utc> = page
-            .date
-            .unwrap_or_else(|| self.client.runtime().clock().now())
-            .into();
-        let skew = chrono::Duration::from_std(self.skew).unwrap_or(chrono::Duration::MAX);
-        let bound = now
-            .checked_sub_signed(skew)
-            .unwrap_or(DateTime::<Utc>::MIN_UTC);
-        let horizon = now
-            .checked_add_signed(chrono::Duration::seconds(1))
-            .unwrap_or(now);
-        (horizon, bound)
     }
 
     /// What a request of the run delivers: the referrals `within` the bound not delivered yet.
@@ -576,38 +519,4 @@ fn stuck(state: &SyncState) -> Error {
             state.watermark.map_or_else(|| "the start".to_owned(), text)
         ),
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn options_keep_what_they_are_given() {
-        let defaults = SyncOptions::new();
-        assert_eq!(
-            (
-                defaults.skew,
-                defaults.concurrency,
-                defaults.filter.is_none()
-            ),
-            (Duration::from_secs(120), 1, true)
-        );
-        let filter = query::status().eq(crate::types::ReferralStatus::New);
-        let options = SyncOptions::new()
-            .skew(Duration::from_secs(5))
-            .concurrency(6)
-            .filter(filter.clone());
-        assert_eq!(options.skew, Duration::from_secs(5));
-        assert_eq!(options.concurrency, 6);
-        assert_eq!(
-            options.filter.map(|f| f.to_string()),
-            Some(filter.to_string())
-        );
-        assert_eq!(
-            SyncOptions::new().concurrency(0).concurrency,
-            1,
-            "at least one"
-        );
-    }
 }

@@ -16,6 +16,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
+use super::SyncState;
+use super::requests::Requests;
 use crate::concurrency::Concurrency;
 use crate::error::{Error, ErrorKind};
 use crate::query::{self, Filter, OrderBy, Query, SortKey};
@@ -251,106 +253,90 @@ impl Task {
     }
 }
 
-impl super::Run {
-    /// Whether the run reads in parts: a first run in parts is under way (or its last batch
-    /// is out), or this is the first request of a run that may split and the plan splits it.
-    pub(super) async fn in_parts(&mut self) -> Result<bool, Error> {
-        if self.working.snapshot.is_some() {
-            return Ok(true);
-        }
-        if !std::mem::take(&mut self.may_split)
-            || self.working.watermark.is_some()
-            || self.working.bound.is_some()
-        {
-            return Ok(false);
-        }
-        let now_of = |page: &Page| -> DateTime<Utc> {
-            page.date
-                .unwrap_or_else(|| self.client.runtime().clock().now())
-                .into()
-        };
-        let Some((mut parts, first)) = plan(&self.client, self.concurrency, now_of).await? else {
-            return Ok(false);
-        };
-        let (horizon, bound) = self.reach(&first);
-        // The rest of the second of the first answer's `Date` (which counts whole seconds):
-        // a referral created in it before the run began is in this part. Referrals may be
-        // created in it while it is read, so it is read as a sync of its own, which does not
-        // rest on a count.
-        parts.push(Part {
-            from: parts.last().and_then(|last| last.until),
-            until: Some(horizon),
-            done: false,
-            growing: true,
-        });
-        self.working.bound = Some(bound);
-        self.working.snapshot = Some(Progress { bound, parts });
-        Ok(true)
-    }
+/// Whether a run from no state (`working`) reads in parts: the plan splits it. The plan's
+/// first answer sets the run's bound in `working`, with the parts.
+pub(super) async fn plan_run(
+    requests: &Requests,
+    concurrency: usize,
+    working: &mut SyncState,
+) -> Result<bool, Error> {
+    let client = &requests.client;
+    let now_of = |page: &Page| -> DateTime<Utc> {
+        page.date
+            .unwrap_or_else(|| client.runtime().clock().now())
+            .into()
+    };
+    let Some((mut parts, first)) = plan(client, concurrency, now_of).await? else {
+        return Ok(false);
+    };
+    let (horizon, bound) = requests.reach(&first);
+    // The rest of the second of the first answer's `Date` (which counts whole seconds):
+    // a referral created in it before the run began is in this part. Referrals may be
+    // created in it while it is read, so it is read as a sync of its own, which does not
+    // rest on a count.
+    parts.push(Part {
+        from: parts.last().and_then(|last| last.until),
+        until: Some(horizon),
+        done: false,
+        growing: true,
+    });
+    working.bound = Some(bound);
+    working.snapshot = Some(Progress { bound, parts });
+    Ok(true)
+}
 
-    /// The next batch of a first run in parts: the referrals of the next page that any part's
-    /// reader gives; the last batch, once every part is done, leaves the watermark at the run's
-    /// bound (what lies after it comes once more in the next run).
-    pub(super) async fn next_part(&mut self) -> Result<Option<super::Batch<'_>>, Error> {
-        if self.uncommitted
-            && let Some(after) = self.pending.clone()
-        {
-            let items = std::mem::take(&mut self.given);
-            return Ok(Some(self.part_batch(items, after)));
-        }
-        let Some(progress) = self.working.snapshot.clone() else {
-            return Ok(None);
-        };
+/// The next batch of a first run in parts from `working`: the referrals of the next page that
+/// any part's reader gives, and the state after them; once every part is done, none, and the
+/// state that leaves the watermark at the run's bound (what lies after it comes once more in
+/// the next run). The readers start at the first call; an error stops them.
+pub(super) async fn next_part(
+    requests: &Requests,
+    concurrency: usize,
+    reader: &mut Option<Reader>,
+    working: &SyncState,
+) -> Result<(Vec<Referral>, SyncState), Error> {
+    let Some(progress) = working.snapshot.clone() else {
+        return Err(stopped());
+    };
+    if progress.parts.iter().all(|part| part.done) {
+        return Ok((Vec::new(), after_parts(working, progress.bound)));
+    }
+    let pages = &mut reader
+        .get_or_insert_with(|| start(&requests.client, &progress, concurrency))
+        .pages;
+    let Some(Fetched { part, result }) = pages.recv().await else {
+        *reader = None;
+        return Err(stopped());
+    };
+    let (items, whole) = result.inspect_err(|_| *reader = None)?;
+    let mut after = working.clone();
+    if let Some(progress) = after.snapshot.as_mut() {
+        progress.parts[part].done |= whole;
         if progress.parts.iter().all(|part| part.done) {
-            let after = self.after_parts(progress.bound);
-            return Ok(Some(self.part_batch(Vec::new(), after)));
-        }
-        if self.reader.is_none() {
-            self.reader = Some(start(&self.client, &progress, self.concurrency));
-        }
-        let fetched = match self.reader.as_mut() {
-            Some(reader) => reader.pages.recv().await,
-            None => None,
-        };
-        let Some(Fetched { part, result }) = fetched else {
-            self.reader = None;
-            return Err(Error::new(
-                ErrorKind::UnexpectedAnswer,
-                Some(Operation::ListReferrals),
-                "the readers of the first run stopped before every part was read; the next run goes on",
-            ));
-        };
-        let (items, whole) = result.inspect_err(|_| self.reader = None)?;
-        let mut after = self.working.clone();
-        if let Some(progress) = after.snapshot.as_mut() {
-            progress.parts[part].done |= whole;
-            if progress.parts.iter().all(|part| part.done) {
-                after = self.after_parts(progress.bound);
-            }
-        }
-        Ok(Some(self.part_batch(items, after)))
-    }
-
-    /// The state after every part: the watermark at the run's bound, nothing delivered at it
-    /// yet (so the next run reads from it), and the run over.
-    fn after_parts(&self, bound: DateTime<Utc>) -> super::SyncState {
-        super::SyncState {
-            watermark: Some(bound),
-            delivered: std::collections::BTreeMap::new(),
-            passed: None,
-            complete: false,
-            bound: None,
-            snapshot: None,
-            filter: self.working.filter.clone(),
+            after = after_parts(working, progress.bound);
         }
     }
+    Ok((items, after))
+}
 
-    /// A batch of the run in parts, kept until it is committed.
-    fn part_batch(&mut self, items: Vec<Referral>, after: super::SyncState) -> super::Batch<'_> {
-        self.uncommitted = true;
-        self.last_given = after.snapshot.is_none();
-        self.pending = Some(after.clone());
-        let save = after.clone();
-        self.give(items, after, save)
+fn stopped() -> Error {
+    Error::new(
+        ErrorKind::UnexpectedAnswer,
+        Some(Operation::ListReferrals),
+        "the readers of the first run stopped before every part was read; the next run goes on",
+    )
+}
+
+/// The state after every part: the watermark at the run's bound, nothing delivered at it
+/// yet (so the next run reads from it), and the run over.
+fn after_parts(working: &SyncState, bound: DateTime<Utc>) -> SyncState {
+    SyncState {
+        watermark: Some(bound),
+        delivered: std::collections::BTreeMap::new(),
+        passed: None,
+        complete: false,
+        bound: None,
+        snapshot: None,
+        filter: working.filter.clone(),
     }
 }

@@ -22,7 +22,8 @@ use chrono::{DateTime, Utc};
 use referrals_odata::{CompareOp, Expr, Literal};
 use reqwest::StatusCode;
 
-use super::{Group, LIST, Pass, Run, Step, SyncState, check_order, delivery, undelivered};
+use super::group::Planner;
+use super::{Group, LIST, Pass, Step, SyncState, check_order, delivery, undelivered};
 use crate::error::{Error, ErrorKind};
 use crate::facts::{FILTERABLE, Filterable, Kind, Scalar};
 use crate::query::Filter;
@@ -186,7 +187,7 @@ impl Split {
     }
 }
 
-impl Run {
+impl Planner<'_> {
     /// A page of the next cell of the tie at `instant`: read whole when it fits the page, cut
     /// in two when it does not, read in passes when nothing is left to cut it by.
     pub(super) async fn split(
@@ -198,7 +199,7 @@ impl Run {
         let Some(cell) = split.cells.pop() else {
             return self.end_split(state, instant, split).await;
         };
-        if split.read >= self.client.runtime().max_pages() {
+        if split.read >= self.requests.client.runtime().max_pages() {
             return Err(Error::new(
                 ErrorKind::PagingLoop,
                 Some(LIST),
@@ -208,6 +209,7 @@ impl Run {
         }
         let cell = if split.plain { cell.plain() } else { cell };
         let page = match self
+            .requests
             .page(&self.tie_query(instant, split.created, &cell))
             .await
         {
@@ -216,7 +218,7 @@ impl Run {
                 tracing::info!(%error, "the service refused `eq null`; cutting with `ne` alone");
                 split.plain = true;
                 split.cells.push(cell);
-                self.group = Some(Group::Split(Box::new(split)));
+                self.next = Some(Group::Split(Box::new(split)));
                 return Ok(Step::NothingNew(state));
             }
             page => page?,
@@ -244,7 +246,7 @@ impl Run {
             Some(Some((equal, other))) => split.cells.extend([other, equal]),
             Some(None) => {
                 // Every referral shown shares every value that could cut the cell.
-                self.group = Some(Group::Pass(Box::new(Pass {
+                self.next = Some(Group::Pass(Box::new(Pass {
                     created: split.created,
                     cell,
                     rest: Some(Box::new(split)),
@@ -253,7 +255,7 @@ impl Run {
                 return Ok(fresh_step(state, page.items, instant));
             }
         }
-        self.group = Some(Group::Split(Box::new(split)));
+        self.next = Some(Group::Split(Box::new(split)));
         Ok(fresh_step(state, page.items, instant))
     }
 
@@ -268,12 +270,12 @@ impl Run {
         let after = match split.before {
             Some(_) => {
                 let whole = self.tie_query(instant, split.created, &Cell::default());
-                self.page(&whole.top(0)).await?.count
+                self.requests.page(&whole.top(0)).await?.count
             }
             None => None,
         };
         if let Some(size) = split.short(after) {
-            self.group = Some(Group::Pass(Box::new(Pass {
+            self.next = Some(Group::Pass(Box::new(Pass {
                 created: split.created,
                 union: split.seen,
                 size: Some(size),
