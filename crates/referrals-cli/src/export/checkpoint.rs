@@ -13,7 +13,6 @@ use referrals_client::Continuation;
 use serde::{Deserialize, Serialize};
 
 use super::ExportFormat;
-use super::writers::Assembled;
 
 /// The version of the checkpoint's form: 3 when parts may be split while they are read (their
 /// order is then that of their ranges, not of the list).
@@ -46,6 +45,16 @@ pub(super) struct Checkpoint {
     /// How much of the export's file is done.
     #[serde(default)]
     pub(super) assembled: Assembled,
+}
+
+/// How much of the export's file is done, as the checkpoint records it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Assembled {
+    /// The parts copied into it, the first ones in the order of the file.
+    pub(super) parts: usize,
+    /// Its bytes once they were copied (and its header written).
+    pub(super) bytes: u64,
 }
 
 /// One part of an export: the referrals created in a range of instants, read through the

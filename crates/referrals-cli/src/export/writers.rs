@@ -13,7 +13,6 @@ use std::io::{BufWriter, Seek, Write};
 use std::path::Path;
 
 use anyhow::Context as _;
-use serde::{Deserialize, Serialize};
 
 use super::checkpoint::{self, Checkpoint};
 use super::files::{Files, copy_part};
@@ -38,16 +37,6 @@ impl Rows {
     pub(super) fn writer<W: Write>(&self, out: W) -> Writer<W> {
         Writer::new(out, self.format.output(), self.columns.clone()).raw_csv(self.raw_csv)
     }
-}
-
-/// How much of the export's file is done, as the checkpoint records it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct Assembled {
-    /// The parts copied into it, the first ones in the order of the file.
-    pub(super) parts: usize,
-    /// Its bytes once they were copied (and its header written).
-    pub(super) bytes: u64,
 }
 
 /// The writers of an export's files.

@@ -1,15 +1,16 @@
 //! The reading of a group of referrals that share the watermark's instant and do not fit a
 //! page: by `createdDateTime` (which never changes), and, for a tie that shares its creation
 //! instant too, through the service's pages in passes checked against `$count`, or by cells
-//! ([`super::split`]).
+//! ([`super::split`], the reading by cells of [`super::cells`]).
 
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 
+use super::cells::{Cell, Split};
 use super::requests::Requests;
 use super::{
-    LIST, MAX_PASSES, Step, SyncState, check_order, delivery, split, stuck, text, undelivered,
+    LIST, MAX_PASSES, Step, SyncState, check_order, delivery, fresh_step, stuck, text, undelivered,
     unordered, with_filter,
 };
 use crate::error::{Error, ErrorKind};
@@ -30,7 +31,7 @@ pub(super) enum Group {
     },
     /// By cells ([`split`]): for referrals that share their creation instant too, more than a
     /// page of them.
-    Split(Box<split::Split>),
+    Split(Box<Split>),
     /// Through the service's pages, with passes checked against `$count`: for a cell whose
     /// referrals share every value that could cut it, or a tie that its cells did not show
     /// whole.
@@ -47,9 +48,9 @@ pub(super) struct Pass {
     /// The creation instant that the group's referrals share, when they do.
     pub(super) created: Option<DateTime<Utc>>,
     /// The cell of the group that the passes read (the whole group by default).
-    pub(super) cell: split::Cell,
+    pub(super) cell: Cell,
     /// The reading by cells to go on with once the passes are over.
-    pub(super) rest: Option<Box<split::Split>>,
+    pub(super) rest: Option<Box<Split>>,
     /// A first pass over a whole tie, which gives way to its cells ([`split`]) at the first
     /// sign that the service's pages will not prove it whole in one pass: no count, or a
     /// referral shown twice. A service whose pages keep their order reads a tie in one pass.
@@ -233,7 +234,7 @@ impl Planner<'_> {
         &self,
         instant: DateTime<Utc>,
         created: Option<DateTime<Utc>>,
-        cell: &split::Cell,
+        cell: &Cell,
     ) -> Query {
         let created = created.map(|created| query::created_date_time().eq(created));
         let group = [
@@ -262,7 +263,7 @@ impl Planner<'_> {
         let (created_instant, trial) = (pass.created, pass.trial);
         let counted = self.tie_query(instant, created_instant, &pass.cell);
         let by_cells = |sync: &mut Self| {
-            sync.next = Some(Group::Split(Box::new(split::Split::new(created_instant))));
+            sync.next = Some(Group::Split(Box::new(Split::new(created_instant))));
         };
         loop {
             let page = match (pass.pages, pass.next.take()) {
@@ -309,7 +310,7 @@ impl Planner<'_> {
             pass.next = page.next()?.cloned();
             if trial && (pass.before.is_none() || repeats(&pass.seen, &page.items)) {
                 by_cells(self);
-                return Ok(split::fresh_step(state, page.items, instant));
+                return Ok(fresh_step(state, page.items, instant));
             }
             state.learn(&page.items);
             let fresh = pass.undelivered(page.items, &state, instant);
@@ -327,7 +328,7 @@ impl Planner<'_> {
         &mut self,
         mut state: SyncState,
         created: Option<DateTime<Utc>>,
-        rest: Option<Box<split::Split>>,
+        rest: Option<Box<Split>>,
     ) -> Step {
         if let Some(split) = rest {
             self.next = Some(Group::Split(split));

@@ -110,6 +110,7 @@
 //!   after the client's retries; the next run starts from the last committed batch.
 
 mod batch;
+mod cells;
 mod commit;
 mod group;
 mod options;
@@ -119,7 +120,7 @@ mod split;
 mod state;
 
 use commit::Commit;
-use group::{Group, Pass};
+use group::Group;
 use requests::Requests;
 use state::text;
 
@@ -460,6 +461,16 @@ fn delivery(state: SyncState, items: Vec<Referral>, last: bool) -> Step {
         after.deliver(referral);
     }
     Step::Deliver { items, after, last }
+}
+
+/// The step that delivers what `items` hold of the group at `instant` not delivered yet.
+fn fresh_step(mut state: SyncState, items: Vec<Referral>, instant: DateTime<Utc>) -> Step {
+    state.learn(&items);
+    let fresh = undelivered(items, &state, instant);
+    if fresh.is_empty() {
+        return Step::NothingNew(state);
+    }
+    delivery(state, fresh, false)
 }
 
 /// `query` with `filter`, when there is one.
