@@ -340,12 +340,12 @@ impl Export<'_> {
                     return Err(self.failed(error, first_of_resumed, writers, checkpoint));
                 }
             };
-            self.adopt(writers, checkpoint)?;
+            self.adopt(writers, checkpoint);
             let next = if fetched.ends { Ok(None) } else { written.next };
             self.write(
                 part,
                 (written.rows?, written.referrals, written.count),
-                writers.part(part)?,
+                writers.part(self.files, checkpoint, part)?,
                 checkpoint,
             )?;
             let next = next?;
@@ -380,19 +380,19 @@ impl Export<'_> {
     }
 
     /// Brings the checkpoint's parts in step with the tasks' ranges: the ranges that splits
-    /// made shorter, and a file and a writer for each part split off.
-    fn adopt(&self, writers: &mut Writers, checkpoint: &mut Checkpoint) -> anyhow::Result<()> {
+    /// made shorter, and room for the writer of each part split off (its file is made at its
+    /// first page).
+    fn adopt(&self, writers: &mut Writers, checkpoint: &mut Checkpoint) {
         let first_new = self.ranges.record(&mut checkpoint.parts);
         for index in first_new..checkpoint.parts.len() {
-            writers.add(self.files, index)?;
+            writers.add(index);
         }
-        Ok(())
     }
 
     /// Flushes the rows written so far, then records them and the parts' ranges in the
     /// checkpoint.
     fn save(&self, writers: &mut Writers, checkpoint: &mut Checkpoint) -> anyhow::Result<()> {
-        self.adopt(writers, checkpoint)?;
+        self.adopt(writers, checkpoint);
         writers.flush(checkpoint)?;
         checkpoint::write(&self.files.checkpoint, checkpoint)
     }

@@ -5,8 +5,9 @@
 //! the processor and the disk idle, the export of 100,000 referrals had spent a fifth of a
 //! second at its end copying 270 MB, and as much again syncing it. The checkpoint records how
 //! many parts were copied and how long the file was then; a run that goes on cuts the file
-//! back to that length. A part's file is closed once its last page is written, so that an
-//! export holds open only the files of the parts still read, however many it was cut in.
+//! back to that length. A part's file is opened when its first page of a run comes and closed
+//! once its last is written, so that an export holds open only the files of the parts being
+//! read, however many it was cut in.
 
 use std::fs::File;
 use std::io::{BufWriter, Seek, Write};
@@ -41,31 +42,23 @@ impl Rows {
 
 /// The writers of an export's files.
 pub(super) struct Writers {
-    /// Each part's, by its index in the checkpoint; `None` once the part is complete.
+    /// Each part's, by its index in the checkpoint; `None` until its first page of this run,
+    /// and again once it is complete.
     parts: Vec<Option<PartWriter>>,
     /// The export's file.
     file: Writer<BufWriter<File>>,
 }
 
 impl Writers {
-    /// The writers of the files of `checkpoint`, each cut back to what it counts (made when
-    /// there is none); the export's file gets its header when it has nothing yet.
+    /// The writers of the files of `checkpoint`: the export's file cut back to what it counts
+    /// (made when there is none), with its header when it has nothing yet; the parts' files
+    /// are opened as their pages come ([`Self::part`]).
     pub(super) fn open(
         files: &Files,
         checkpoint: &Checkpoint,
         rows: &Rows,
     ) -> anyhow::Result<Self> {
-        let parts = checkpoint
-            .parts
-            .iter()
-            .enumerate()
-            .map(|(index, part)| {
-                let path = files.part(index);
-                (!part.done())
-                    .then(|| open_part(&path, part.bytes))
-                    .transpose()
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?;
+        let parts = checkpoint.parts.iter().map(|_| None).collect();
         let bytes = checkpoint.assembled.bytes;
         let file = checkpoint::reopen(&files.partial, bytes)?;
         let mut file = rows.writer(BufWriter::with_capacity(PART_BUFFER, file));
@@ -75,19 +68,34 @@ impl Writers {
         Ok(Self { parts, file })
     }
 
-    /// A writer for the part split off at `index`, on a new file.
-    pub(super) fn add(&mut self, files: &Files, index: usize) -> anyhow::Result<()> {
+    /// Room for the writer of the part split off at `index`.
+    pub(super) fn add(&mut self, index: usize) {
         debug_assert_eq!(index, self.parts.len(), "parts are added in order");
-        self.parts.push(Some(open_part(&files.part(index), 0)?));
-        Ok(())
+        self.parts.push(None);
     }
 
-    /// The writer of part `index`, which is still read.
-    pub(super) fn part(&mut self, index: usize) -> anyhow::Result<&mut PartWriter> {
-        match self.parts.get_mut(index) {
-            Some(Some(writer)) => Ok(writer),
-            _ => anyhow::bail!("part {index} has no open file: a page came after its last"),
+    /// The writer of part `index` of `checkpoint`, which is still read: at its first page of
+    /// this run, on its file cut back to the bytes that the checkpoint counts (made when there
+    /// is none).
+    pub(super) fn part(
+        &mut self,
+        files: &Files,
+        checkpoint: &Checkpoint,
+        index: usize,
+    ) -> anyhow::Result<&mut PartWriter> {
+        let part = checkpoint.parts.get(index);
+        let slot = self.parts.get_mut(index);
+        let (Some(part), Some(slot)) = (part, slot) else {
+            anyhow::bail!("part {index} is not one of the export's");
+        };
+        if part.done() {
+            anyhow::bail!("part {index} got a page after its last");
         }
+        if slot.is_none() {
+            *slot = Some(open_part(&files.part(index), part.bytes)?);
+        }
+        slot.as_mut()
+            .with_context(|| format!("part {index} has no file"))
     }
 
     /// Copies into the export's file each complete part that comes next in the order of the
