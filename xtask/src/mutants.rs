@@ -89,6 +89,9 @@ fn step(
     only: Option<&str>,
 ) -> Result<Outcome, String> {
     let report = out.join(name);
+    // cargo-mutants makes its report's folder, but not the folders above it.
+    std::fs::create_dir_all(out)
+        .map_err(|error| format!("cannot create {}: {error}", out.display()))?;
     let mut command = Command::new(env!("CARGO"));
     command
         .current_dir(crate::root())
