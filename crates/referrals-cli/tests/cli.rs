@@ -1008,7 +1008,8 @@ fn stopped_after_a_split_goes_on(server: &Server, stopped: &str, order: &str, on
     let saved: serde_json::Value = serde_json::from_str(&checkpoint).unwrap();
     let parts = saved["parts"].as_array().unwrap();
     assert!(parts.len() > 1, "{checkpoint}");
-    // A part read partly before it was cut: its saved page is one of its longer range.
+    // A part read partly, whose saved page the next run asks for as its own listing
+    // (`Client::resume`): for a part cut by a split since, a page of its longer range.
     let cut = parts
         .iter()
         .any(|part| part["pages"].as_u64() > Some(0) && !part["next"].is_null());

@@ -29,8 +29,10 @@ impl Files {
         sibling(&self.out, &format!(".partial.{index}"))
     }
 
-    /// The files of parts found beside the export's file, whatever their indices: a removal
-    /// stopped halfway leaves gaps, which a walk up to the first missing index would not pass.
+    /// The files of parts found beside the export's file, whatever their indices, part 0
+    /// first: a removal stopped halfway leaves gaps, which a walk up to the first missing
+    /// index would not pass, and a run that finds part 0 gone knows that the last one had
+    /// renamed its file ([`super::resume`]).
     fn parts(&self) -> anyhow::Result<Vec<PathBuf>> {
         let directory = match self.out.parent() {
             Some(parent) if !parent.as_os_str().is_empty() => parent,
@@ -45,12 +47,17 @@ impl Files {
         for entry in entries {
             let name = entry.context("cannot list the parts' files")?.file_name();
             let index = name.as_encoded_bytes().strip_prefix(prefix);
-            if index.is_some_and(|index| !index.is_empty() && index.iter().all(u8::is_ascii_digit))
+            let index = index.and_then(|index| std::str::from_utf8(index).ok());
+            // Digits alone (`+1` or ` 1` would parse too).
+            if let Some(index) =
+                index.filter(|index| index.bytes().all(|byte| byte.is_ascii_digit()))
+                && let Ok(index) = index.parse::<u128>()
             {
-                parts.push(self.out.with_file_name(name));
+                parts.push((index, self.out.with_file_name(name)));
             }
         }
-        Ok(parts)
+        parts.sort_unstable();
+        Ok(parts.into_iter().map(|(_, path)| path).collect())
     }
 
     /// Removes the partial export: the files of parts, the partial file, and last the
@@ -66,7 +73,19 @@ impl Files {
 
 /// Copies the first `bytes` of the part's file at `path` to `out`.
 pub(super) fn copy_part(path: &Path, bytes: u64, out: &mut impl Write) -> anyhow::Result<()> {
-    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let file = match File::open(path) {
+        Ok(file) => file,
+        // A part of no rows whose file is gone has nothing to copy.
+        Err(error) if error.kind() == io::ErrorKind::NotFound && bytes == 0 => return Ok(()),
+        Err(error) => {
+            return Err(error).with_context(|| {
+                format!(
+                    "cannot open {}, which the checkpoint counts on; add --restart to export again",
+                    path.display()
+                )
+            });
+        }
+    };
     let copied = io::copy(&mut file.take(bytes), out)
         .with_context(|| format!("cannot copy {}", path.display()))?;
     if copied < bytes {
@@ -147,6 +166,10 @@ mod tests {
         for name in others {
             std::fs::write(dir.path().join(name), b"kept").unwrap();
         }
+        // Part 0 first, then by index, not by name.
+        std::fs::write(files.part(0), b"rows").unwrap();
+        let order = [0, 1, 7, 300, 301].map(|index| files.part(index));
+        assert_eq!(files.parts().unwrap(), order);
         files.remove_all().unwrap();
         let mut left: Vec<String> = std::fs::read_dir(dir.path())
             .unwrap()

@@ -8,9 +8,10 @@
 //! Each part's rows go to a file of its own, `FILE.partial.N`; after each stretch of pages (a
 //! quarter of a second at most), the checkpoint `FILE.partial-checkpoint` records the query,
 //! the parts, and for each part the bytes of its file that are complete and the continuation
-//! of its next page. A run that finds a checkpoint of the same export cuts each part's file
-//! back to those bytes and asks for those pages: whatever stopped the last run (Ctrl-C, a
-//! failure after the client's retries, a kill, a crash), no row is lost or written twice.
+//! of its next page. A run that finds a checkpoint of the same export asks for those pages and
+//! cuts each part's file back to those bytes when its first page comes (a complete part is
+//! copied up to them): whatever stopped the last run (Ctrl-C, a failure after the client's
+//! retries, a kill, a crash), no row is lost or written twice.
 //! `FILE.partial` gets the header at the start, and each part, in the order of the ranges,
 //! as soon as it and the parts before it are complete ([`writers`]); when the last is copied,
 //! it is synced and renamed to `FILE`, so that `FILE` is never half written.
@@ -131,17 +132,18 @@ pub async fn run(context: &Context, args: &Args, matches: &ArgMatches) -> anyhow
         .await?;
     }
     let progress = progress(context.quiet, &checkpoint);
-    let mut writers = Writers::open(&files, &checkpoint, &rows(&checkpoint, args))?;
     let descending = plan::creation_order(&query) == Some(true);
+    let rows = rows(&checkpoint, args);
+    let mut writers = Writers::open(&files, &checkpoint, (&rows, descending))?;
     let export = Export {
         context,
         files: &files,
-        args,
         progress: &progress,
         stop: &stop,
         concurrency: pace,
         ranges: Arc::new(Ranges::new(&checkpoint.parts, descending, checkpoint.span)),
         descending,
+        rows,
     };
     if !export
         .pages(&query, &mut writers, &mut checkpoint, concurrency)
@@ -297,7 +299,6 @@ fn resume(
 struct Export<'a> {
     context: &'a Context,
     files: &'a Files,
-    args: &'a Args,
     progress: &'a ProgressBar,
     stop: &'a Stop,
     concurrency: Concurrency,
@@ -305,6 +306,8 @@ struct Export<'a> {
     ranges: Arc<Ranges>,
     /// Whether the file is in the order of creation newest first.
     descending: bool,
+    /// How the readers make their pages' rows.
+    rows: Rows,
 }
 
 impl Export<'_> {
@@ -322,8 +325,8 @@ impl Export<'_> {
         let mut last_checkpoint = Instant::now();
         let (resumed, mut pages_written) = (checkpoint.pages() > 0, 0u64);
         let client = (&self.context.client, &self.concurrency);
-        let rows = rows(checkpoint, self.args);
-        let mut pages = fetch::fetch(client, query, checkpoint, (&self.ranges, &rows), tasks);
+        let ranges = (&self.ranges, &self.rows);
+        let mut pages = fetch::fetch(client, query, checkpoint, ranges, tasks);
         loop {
             let Some(fetched) = pages.recv().await else {
                 self.save(writers, checkpoint)?;
@@ -407,7 +410,6 @@ impl Export<'_> {
         checkpoint: &mut Checkpoint,
     ) -> anyhow::Result<()> {
         writer
-            .get_mut()
             .write_all(&rows)
             .context("cannot write the partial export")?;
         let counted = &mut checkpoint.parts[part];

@@ -53,11 +53,19 @@ impl Writers {
     /// The writers of the files of `checkpoint`: the export's file cut back to what it counts
     /// (made when there is none), with its header when it has nothing yet; the parts' files
     /// are opened as their pages come ([`Self::part`]).
+    /// A complete part not copied yet must still hold its bytes, checked before any request.
     pub(super) fn open(
         files: &Files,
         checkpoint: &Checkpoint,
-        rows: &Rows,
+        (rows, descending): (&Rows, bool),
     ) -> anyhow::Result<Self> {
+        let order = checkpoint.order(descending);
+        for &index in order.iter().skip(checkpoint.assembled.parts) {
+            let part = &checkpoint.parts[index];
+            if part.done() {
+                holds(&files.part(index), part.bytes)?;
+            }
+        }
         let parts = checkpoint.parts.iter().map(|_| None).collect();
         let bytes = checkpoint.assembled.bytes;
         let file = checkpoint::reopen(&files.partial, bytes)?;
@@ -177,6 +185,26 @@ fn start_writing_out(file: &File) {
 #[cfg(not(target_os = "linux"))]
 fn start_writing_out(_: &File) {}
 
+/// Whether the part's file at `path` holds at least `bytes` (none are needed of a part of no
+/// rows).
+fn holds(path: &Path, bytes: u64) -> anyhow::Result<()> {
+    let length = match std::fs::metadata(path) {
+        Ok(metadata) => metadata.len(),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => 0,
+        Err(error) => {
+            return Err(error).with_context(|| format!("cannot read {}", path.display()));
+        }
+    };
+    if length < bytes {
+        anyhow::bail!(
+            "{} has {length} bytes, fewer than the {bytes} of its checkpoint: it was changed, cut \
+             or removed; add --restart to export again",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
 /// Flushes `out`, and gives the length of what it wrote.
 fn flushed(out: &mut BufWriter<File>) -> anyhow::Result<u64> {
     out.flush().context("cannot write the partial export")?;
@@ -189,4 +217,43 @@ fn flushed(out: &mut BufWriter<File>) -> anyhow::Result<u64> {
 fn open_part(path: &Path, bytes: u64) -> anyhow::Result<PartWriter> {
     let file = checkpoint::reopen(path, bytes)?;
     Ok(BufWriter::with_capacity(PART_BUFFER, file))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::export::checkpoint::{Assembled, Part};
+
+    fn done(bytes: u64) -> Part {
+        Part {
+            bytes,
+            pages: 1,
+            referrals: bytes / 10,
+            ..Part::default()
+        }
+    }
+
+    #[test]
+    fn a_complete_part_not_copied_must_hold_its_bytes_before_any_request() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = Files::of(&dir.path().join("leads.ndjson"));
+        let rows = Rows {
+            format: ExportFormat::Ndjson,
+            columns: Columns::new(None),
+            raw_csv: false,
+        };
+        let mut checkpoint = Checkpoint::new(Vec::new(), ExportFormat::Ndjson, false);
+        // Part 1 has no rows and no file: nothing to copy, nothing missing.
+        checkpoint.parts = vec![done(40), done(0)];
+        std::fs::write(files.part(0), [b'x'; 40]).unwrap();
+        assert!(Writers::open(&files, &checkpoint, (&rows, false)).is_ok());
+        std::fs::write(files.part(0), [b'x'; 39]).unwrap();
+        let error = Writers::open(&files, &checkpoint, (&rows, false))
+            .err()
+            .unwrap();
+        assert!(error.to_string().contains("--restart"), "{error}");
+        // Once copied into the export's file, its own file no longer counts.
+        checkpoint.assembled = Assembled { parts: 1, bytes: 0 };
+        assert!(Writers::open(&files, &checkpoint, (&rows, false)).is_ok());
+    }
 }

@@ -90,7 +90,7 @@
 //! |---|---|---|---|
 //! | 1 | Start: a run from no state, without a filter, with [`SyncOptions::concurrency`] above 1 | `$top=1` in each order of `createdDateTime`, the first with `$count` | 2 when the plan cuts parts; 3 when the service does not count, the referrals are fewer than two parts' worth, or the plan fails |
 //! | 2 | In parts | each part's pages (`createdDateTime ge <from> and createdDateTime lt <until>`), several at once | 5 with the batch that completes the last part (the watermark at the run's bound) |
-//! | 3 | Watermark | the first page of `updatedDateTime ge <watermark> and updatedDateTime le <horizon>` by `updatedDateTime asc` | 4 when a page holds nothing but the watermark's instant and more follows; 5 when a page reaches the horizon or the end; else 3 again, from the new watermark |
+//! | 3 | Watermark | the first page of `updatedDateTime ge <watermark> and updatedDateTime le <horizon>` by `updatedDateTime asc` | 4 when a page holds nothing but the watermark's instant and more follows; 5 when a page reaches the horizon or the end with something to save; 6 when it has nothing to save; else 3 again, from the new watermark |
 //! | 4 | Group | by creation (`updatedDateTime eq <instant> and createdDateTime ge <passed>`); for a tie, passes checked by `$count`, or cells | 3 once the instant is read whole |
 //! | 5 | Last batch given | none | 6 once the batch is committed |
 //! | 6 | Over | none | [`Run::next`] gives `None` |
@@ -305,8 +305,8 @@ impl Run {
     /// A step of the group at the watermark's instant; the phase goes on with what the
     /// group's reading leaves, or back to the watermark's pages.
     async fn group(&mut self, state: SyncState, group: Group) -> Result<Step, Error> {
-        // Boxed, as the other phases' futures below: their states together would otherwise
-        // make one future too large for a reader task's stack in a debug build.
+        // Boxed, as the other phases' futures in `next`: their states together would
+        // otherwise make one future too large for a reader task's stack in a debug build.
         let (step, next) = Box::pin(group::read(&self.requests, state, group)).await?;
         if let Some(next) = next {
             self.phase = Phase::Group(next);
