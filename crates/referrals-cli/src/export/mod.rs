@@ -477,8 +477,14 @@ impl Export<'_> {
         std::fs::rename(partial, out)
             .with_context(|| format!("cannot rename {} to {}", partial.display(), out.display()))?;
         sync_directory(out);
-        // The parts' files, and one made for a split that no checkpoint recorded.
-        self.files.remove_all()?;
+        // The parts' files, and one made for a split that no checkpoint recorded. The export is
+        // complete and in place now: a clean-up that fails is said, not the command's failure.
+        if let Err(error) = self.files.remove_all() {
+            self.context.warn(format_args!(
+                "{} is complete, but its parts could not all be removed: {error:#}",
+                out.display()
+            ));
+        }
         self.progress.finish_and_clear();
         self.say_done(checkpoint);
         Ok(())
