@@ -653,24 +653,6 @@ fn a_first_run_in_parts_reads_shuffled_ties_whole_at_a_cost_near_one_pass() {
     });
 }
 
-/// A first run reads in parts from a hundred referrals on; fewer are read a page after
-/// another (as `SyncOptions::concurrency` says).
-#[tokio::test]
-async fn a_first_run_reads_in_parts_from_a_hundred_referrals_on() {
-    let examples = store(&client(&sandbox(0, 10, Paging::Keyset).await), None)
-        .await
-        .len();
-    for (total, in_parts) in [(99, false), (100, true)] {
-        let sandbox = sandbox(total - examples, 10, Paging::Keyset).await;
-        let client = client(&sandbox);
-        past_this_second().await;
-        let mut sync = client.sync(None, options().concurrency(4)).unwrap();
-        let first = sync.next().await.unwrap().unwrap().commit().to_json();
-        assert_eq!(first.contains("\"snapshot\""), in_parts, "{total}: {first}");
-        sandbox.shutdown().await;
-    }
-}
-
 /// Every page boundary of one sync, one crash at a time.
 #[test]
 fn a_crash_at_every_page_boundary_loses_nothing() {

@@ -13,6 +13,9 @@ use serde_json::{Value, json};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
+#[path = "sync/parts.rs"]
+mod parts;
+
 /// A clock at a fixed time that never waits.
 #[derive(Debug)]
 struct Fixed(SystemTime);
