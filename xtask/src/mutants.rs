@@ -1,19 +1,31 @@
 //! `cargo xtask mutants`: how many mutants of the sync (`crates/referrals-client/src/sync/`)
 //! the tests that CI runs catch, with cargo-mutants (`cargo install cargo-mutants`).
 //!
-//! The sync's tests live in two crates: the client's (servers that misbehave, fast) and the
-//! contract tests (`tests/tests/sync.rs`: the sandbox with writers, kills, shuffled ties and no
-//! count; a minute a run). Running both against every mutant takes hours on two cores, so the
-//! task runs in two steps: every mutant against the client's tests, then only the mutants that
-//! survived against the contract tests of the sync. A mutant is caught when either step catches
-//! it (or its tests time out); the score is over the viable mutants (those that build).
+//! The sync's tests live in two crates: the client's (servers that misbehave, and a small
+//! sandbox for the first run in parts; seconds a run) and the contract tests
+//! (`tests/tests/sync.rs`: the sandbox with writers, kills, shuffled ties and no count; a
+//! minute and a half a run). Running both against every mutant takes hours on two cores, so
+//! the task runs in two steps: every mutant against the client's tests, then only the mutants
+//! that survived against the contract tests of the sync. A mutant is detected when either step
+//! catches it (or its tests time out); the score is over the viable mutants (those that build).
+//!
+//! What the steps detected is kept in a record (`<target dir>/mutants/record`), with a copy of
+//! the sources it was measured on. `--again` measures only the mutants that the record does
+//! not hold as detected or unviable, first against the client's tests again: after tests were
+//! added, or to finish a run that was stopped. Tests only ever added keep a detected mutant
+//! detected; a change of the sync's sources makes other mutants, so `--again` refuses it.
 //!
 //! The mutants build in a target directory of their own (`<target dir>/mutants/target`), so
 //! that the workspace's builds stay warm; cargo-mutants' reports go to
 //! `<target dir>/mutants/client` and `<target dir>/mutants/contract`.
 
-use std::path::{Path, PathBuf};
+use std::collections::BTreeSet;
+use std::path::Path;
 use std::process::{Command, ExitCode};
+
+mod record;
+
+use record::Record;
 
 /// The folder of the sync's modules, whose every file is mutated.
 const SYNC: &str = "crates/referrals-client/src/sync";
@@ -24,9 +36,15 @@ pub struct Args {
     /// client's tests; the contract tests get five times as long.
     #[arg(long, default_value_t = 40)]
     timeout: u64,
-    /// Mutants built and tested at once (cargo-mutants' `--jobs`).
+    /// Mutants built and tested at once (cargo-mutants' `--jobs`). Each job rebuilds the
+    /// client in a copy of its own: on two cores, 1 is the fastest.
     #[arg(long, default_value_t = 1)]
     jobs: usize,
+    /// Measure only the mutants that the last run's record does not hold as detected or
+    /// unviable (after tests were added, or to finish a stopped run); refused when the sync's
+    /// sources changed since.
+    #[arg(long)]
+    again: bool,
 }
 
 pub fn run(args: Args) -> ExitCode {
@@ -43,7 +61,6 @@ pub fn run(args: Args) -> ExitCode {
 #[derive(Debug, Default)]
 struct Outcome {
     caught: Vec<String>,
-    missed: Vec<String>,
     timeout: Vec<String>,
     unviable: Vec<String>,
 }
@@ -51,16 +68,21 @@ struct Outcome {
 fn measure(args: &Args) -> Result<(), String> {
     let out = crate::bench_kit::target_dir()?.join("mutants");
     let files = sync_files()?;
-    let client = step(&out, "client", &files, (args.timeout, args.jobs), None)?;
-    let contract = if client.missed.is_empty() {
-        Outcome::default()
+    let all = list(&files)?;
+    let mut record = if args.again {
+        Record::read(&out, &files)?
     } else {
-        let names = client.missed.iter().map(|name| escape(name));
-        let only = format!("^({})$", names.collect::<Vec<_>>().join("|"));
-        let timeout = args.timeout.saturating_mul(5);
-        step(&out, "contract", &files, (timeout, args.jobs), Some(&only))?
+        Record::start(&out, &files)?
     };
-    report(&client, &contract);
+    let settings = (args.timeout, args.jobs);
+    let client = step(&out, Step::Client, &files, settings, &record)?;
+    record.add(Step::Client, &client)?;
+    if all.iter().any(|name| !record.settled(name)) {
+        let timeout = args.timeout.saturating_mul(5);
+        let contract = step(&out, Step::Contract, &files, (timeout, args.jobs), &record)?;
+        record.add(Step::Contract, &contract)?;
+    }
+    report(&all, &record);
     Ok(())
 }
 
@@ -79,35 +101,69 @@ fn sync_files() -> Result<Vec<String>, String> {
     Ok(files)
 }
 
-/// One run of cargo-mutants over `files`: against the client's tests, or (with `only`, a
-/// regex of mutant names) against the contract tests of the sync.
+/// The names of every mutant of `files`, as cargo-mutants' reports write them.
+fn list(files: &[String]) -> Result<BTreeSet<String>, String> {
+    let mut command = Command::new(env!("CARGO"));
+    command
+        .current_dir(crate::root())
+        .args(["mutants", "--list"]);
+    for file in files {
+        command.args(["--file", file]);
+    }
+    let output = command.output().map_err(|error| {
+        format!("cannot run cargo mutants (cargo install cargo-mutants): {error}")
+    })?;
+    if !output.status.success() {
+        return Err(format!(
+            "cargo mutants --list failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    let text = String::from_utf8_lossy(&output.stdout);
+    Ok(text.lines().map(str::to_owned).collect())
+}
+
+/// Which tests a step runs.
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    /// The client crate's tests, all of them.
+    Client,
+    /// The contract tests of the sync (`tests/tests/sync.rs`).
+    Contract,
+}
+
+/// One run of cargo-mutants over `files` against the tests of `which`, skipping the mutants
+/// that `record` holds as detected or unviable: cargo-mutants' `--iterate` skips the names
+/// listed in `mutants.out/previously_caught.txt`. (Its `--re` would not do: cargo-mutants
+/// 27.1 does not filter its "delete field" mutants by it.)
 fn step(
     out: &Path,
-    name: &str,
+    which: Step,
     files: &[String],
     (timeout, jobs): (u64, usize),
-    only: Option<&str>,
+    record: &Record,
 ) -> Result<Outcome, String> {
+    let name = match which {
+        Step::Client => "client",
+        Step::Contract => "contract",
+    };
     let report = out.join(name);
-    // cargo-mutants makes its report's folder, but not the folders above it.
-    std::fs::create_dir_all(out)
-        .map_err(|error| format!("cannot create {}: {error}", out.display()))?;
+    record.skip_settled(&report)?;
     let mut command = Command::new(env!("CARGO"));
     command
         .current_dir(crate::root())
         .env("CARGO_TARGET_DIR", out.join("target"))
-        .args(["mutants", "--no-shuffle", "--timeout", &timeout.to_string()])
+        .args(["mutants", "--no-shuffle", "--iterate"])
+        .args(["--timeout", &timeout.to_string()])
         .args(["--jobs", &jobs.to_string()])
         .arg("--output")
         .arg(&report);
     for file in files {
         command.args(["--file", file]);
     }
-    match only {
-        None => command.args(["--test-package", "referrals-client"]),
-        Some(only) => command.args([
-            "--re",
-            only,
+    match which {
+        Step::Client => command.args(["--test-package", "referrals-client"]),
+        Step::Contract => command.args([
             "--test-package",
             "referrals-contract-tests",
             "--cargo-test-arg=--test=sync",
@@ -126,81 +182,43 @@ fn step(
 
 fn read_outcome(folder: &Path) -> Result<Outcome, String> {
     let list = |file: &str| -> Result<Vec<String>, String> {
-        let path: PathBuf = folder.join(file);
+        let path = folder.join(file);
         let text = std::fs::read_to_string(&path)
             .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
         Ok(text.lines().map(str::to_owned).collect())
     };
     Ok(Outcome {
         caught: list("caught.txt")?,
-        missed: list("missed.txt")?,
         timeout: list("timeout.txt")?,
         unviable: list("unviable.txt")?,
     })
 }
 
-/// `text` as a regex that matches it literally.
-fn escape(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        if "\\.+*?()|[]{}^$#&-~".contains(c) {
-            escaped.push('\\');
-        }
-        escaped.push(c);
-    }
-    escaped
-}
-
-/// Prints the score. The contract step's counts are taken over the client step's survivors
-/// only: cargo-mutants 27.1 does not filter its "delete field" mutants by `--re`, so that step
-/// may test a few others again.
-fn report(client: &Outcome, contract: &Outcome) {
-    let viable = client.caught.len() + client.missed.len() + client.timeout.len();
-    let by_client = client.caught.len() + client.timeout.len();
-    let survivor = |name: &&String| client.missed.contains(name);
-    let by_contract = contract
-        .caught
-        .iter()
-        .chain(&contract.timeout)
-        .filter(survivor)
-        .count();
-    let detected = by_client + by_contract;
+/// Prints the score over the viable mutants, and those that no step detected.
+fn report(all: &BTreeSet<String>, record: &Record) {
+    let unviable = all.iter().filter(|name| record.unviable(name)).count();
+    let viable = all.len() - unviable;
+    let detected = all.iter().filter(|name| record.detected(name)).count();
     let percent = if viable == 0 {
         100.0
     } else {
         detected as f64 * 100.0 / viable as f64
     };
+    println!("mutants of the sync: {viable} viable, {unviable} unviable");
     println!(
-        "mutants of the sync: {viable} viable, {} unviable",
-        client.unviable.len()
+        "  detected by the client's tests: {}",
+        record.by(Step::Client)
     );
     println!(
-        "  caught by the client's tests: {by_client} ({} of them by a timeout)",
-        client.timeout.len()
-    );
-    println!(
-        "  caught by the contract tests of the sync, of the {} left: {by_contract}",
-        client.missed.len()
+        "  detected by the contract tests of the sync, of those left: {}",
+        record.by(Step::Contract)
     );
     println!("  detected: {detected} of {viable}, {percent:.1}%");
-    let missed: Vec<&String> = contract.missed.iter().filter(survivor).collect();
+    let missed: Vec<&String> = all.iter().filter(|name| !record.settled(name)).collect();
     if !missed.is_empty() {
         println!("missed by both:");
         for name in missed {
             println!("  {name}");
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_name_is_escaped_to_match_itself() {
-        assert_eq!(
-            escape("a.rs:1:2: replace || with && in f(x) -> [T]"),
-            "a\\.rs:1:2: replace \\|\\| with \\&\\& in f\\(x\\) \\-> \\[T\\]"
-        );
     }
 }

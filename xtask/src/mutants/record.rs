@@ -1,0 +1,172 @@
+//! What the steps of `cargo xtask mutants` detected, kept between runs in
+//! `<target dir>/mutants/record`: one file of names for each step's detected mutants, one for
+//! the unviable ones, and a copy of the sources they were measured on.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use super::{Outcome, Step};
+
+pub(super) struct Record {
+    folder: PathBuf,
+    client: BTreeSet<String>,
+    contract: BTreeSet<String>,
+    unviable: BTreeSet<String>,
+}
+
+const CLIENT: &str = "client.txt";
+const CONTRACT: &str = "contract.txt";
+const UNVIABLE: &str = "unviable.txt";
+
+impl Record {
+    /// An empty record for the sources `files`: the last run's is dropped.
+    pub(super) fn start(out: &Path, files: &[String]) -> Result<Self, String> {
+        let folder = out.join("record");
+        if folder.exists() {
+            std::fs::remove_dir_all(&folder).map_err(|error| cannot("remove", &folder, error))?;
+        }
+        let sources = folder.join("sources");
+        std::fs::create_dir_all(&sources).map_err(|error| cannot("create", &sources, error))?;
+        for (name, text) in read_sources(files)? {
+            let path = sources.join(name);
+            std::fs::write(&path, text).map_err(|error| cannot("write", &path, error))?;
+        }
+        let record = Self {
+            folder,
+            client: BTreeSet::new(),
+            contract: BTreeSet::new(),
+            unviable: BTreeSet::new(),
+        };
+        record.save()?;
+        Ok(record)
+    }
+
+    /// The last run's record, when it was measured on the sources `files` are now.
+    pub(super) fn read(out: &Path, files: &[String]) -> Result<Self, String> {
+        let folder = out.join("record");
+        let sources = folder.join("sources");
+        let mut kept = BTreeMap::new();
+        let entries = std::fs::read_dir(&sources).map_err(|error| {
+            format!(
+                "no record of an earlier run in {} ({error}); run without --again",
+                folder.display()
+            )
+        })?;
+        for entry in entries {
+            let path = entry
+                .map_err(|error| cannot("read", &sources, error))?
+                .path();
+            let text = std::fs::read(&path).map_err(|error| cannot("read", &path, error))?;
+            kept.insert(file_name(&path), text);
+        }
+        if kept != read_sources(files)? {
+            return Err(
+                "the sync's sources changed since the last run, whose mutants were other ones; \
+                 run without --again"
+                    .to_owned(),
+            );
+        }
+        let names = |file: &str| -> Result<BTreeSet<String>, String> {
+            let path = folder.join(file);
+            let text =
+                std::fs::read_to_string(&path).map_err(|error| cannot("read", &path, error))?;
+            Ok(text.lines().map(str::to_owned).collect())
+        };
+        Ok(Self {
+            client: names(CLIENT)?,
+            contract: names(CONTRACT)?,
+            unviable: names(UNVIABLE)?,
+            folder,
+        })
+    }
+
+    /// Adds what a step found: its caught and timed-out mutants as detected by it.
+    pub(super) fn add(&mut self, which: Step, outcome: &Outcome) -> Result<(), String> {
+        let detected = outcome.caught.iter().chain(&outcome.timeout).cloned();
+        match which {
+            Step::Client => self.client.extend(detected),
+            Step::Contract => self.contract.extend(detected),
+        }
+        self.unviable.extend(outcome.unviable.iter().cloned());
+        self.save()
+    }
+
+    pub(super) fn detected(&self, name: &str) -> bool {
+        self.client.contains(name) || self.contract.contains(name)
+    }
+
+    pub(super) fn unviable(&self, name: &str) -> bool {
+        self.unviable.contains(name)
+    }
+
+    /// Detected, or unviable: nothing left to measure.
+    pub(super) fn settled(&self, name: &str) -> bool {
+        self.detected(name) || self.unviable(name)
+    }
+
+    /// How many mutants the step detected (and the other did not before it).
+    pub(super) fn by(&self, which: Step) -> usize {
+        match which {
+            Step::Client => self.client.len(),
+            Step::Contract => self.contract.difference(&self.client).count(),
+        }
+    }
+
+    /// Makes the run of cargo-mutants whose report is `report` skip the settled mutants: with
+    /// `--iterate`, it skips the names of `mutants.out/previously_caught.txt` (and of that
+    /// folder's `caught.txt` and `unviable.txt`, so the last report is dropped first).
+    pub(super) fn skip_settled(&self, report: &Path) -> Result<(), String> {
+        let folder = report.join("mutants.out");
+        for old in [folder.clone(), report.join("mutants.out.old")] {
+            if old.exists() {
+                std::fs::remove_dir_all(&old).map_err(|error| cannot("remove", &old, error))?;
+            }
+        }
+        std::fs::create_dir_all(&folder).map_err(|error| cannot("create", &folder, error))?;
+        let settled = self
+            .client
+            .iter()
+            .chain(&self.contract)
+            .chain(&self.unviable);
+        let path = folder.join("previously_caught.txt");
+        std::fs::write(&path, lines(settled)).map_err(|error| cannot("write", &path, error))
+    }
+
+    fn save(&self) -> Result<(), String> {
+        for (file, names) in [
+            (CLIENT, &self.client),
+            (CONTRACT, &self.contract),
+            (UNVIABLE, &self.unviable),
+        ] {
+            let path = self.folder.join(file);
+            std::fs::write(&path, lines(names.iter()))
+                .map_err(|error| cannot("write", &path, error))?;
+        }
+        Ok(())
+    }
+}
+
+/// The sources `files` (relative to the workspace root), by file name.
+fn read_sources(files: &[String]) -> Result<BTreeMap<String, Vec<u8>>, String> {
+    let mut sources = BTreeMap::new();
+    for file in files {
+        let path = crate::root().join(file);
+        let text = std::fs::read(&path).map_err(|error| cannot("read", &path, error))?;
+        sources.insert(file_name(&path), text);
+    }
+    Ok(sources)
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn lines<'a>(names: impl Iterator<Item = &'a String>) -> String {
+    names.map(|name| format!("{name}\n")).collect()
+}
+
+fn cannot(what: &str, path: &Path, error: std::io::Error) -> String {
+    format!("cannot {what} {}: {error}", path.display())
+}
