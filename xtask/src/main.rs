@@ -68,8 +68,9 @@ enum Task {
     /// nothing pending is left, and the headers do not churn.
     Snapshots,
     /// Measure how many mutants of the sync the tests that CI runs catch: every mutant against
-    /// the client's tests, then the survivors against the contract tests of the sync (about an
-    /// hour and a half on two cores; needs `cargo install cargo-mutants`).
+    /// the client's tests, then the survivors against the contract tests of the sync (hours on
+    /// two cores; `--again` goes on from the last run's record; needs `cargo install
+    /// cargo-mutants`).
     Mutants(mutants::Args),
 }
 

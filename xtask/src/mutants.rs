@@ -33,8 +33,9 @@ const SYNC: &str = "crates/referrals-client/src/sync";
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Seconds before a test run of one mutant counts as hung (and so as caught), for the
-    /// client's tests; the contract tests get five times as long.
-    #[arg(long, default_value_t = 40)]
+    /// client's tests (about ten seconds when nothing hangs, more beside other builds); the
+    /// contract tests get five times as long.
+    #[arg(long, default_value_t = 120)]
     timeout: u64,
     /// Mutants built and tested at once (cargo-mutants' `--jobs`). Each job rebuilds the
     /// client in a copy of its own: on two cores, 1 is the fastest.
