@@ -13,7 +13,10 @@
 //! the sources it was measured on. `--again` measures only the mutants that the record does
 //! not hold as detected or unviable, first against the client's tests again: after tests were
 //! added, or to finish a run that was stopped. Tests only ever added keep a detected mutant
-//! detected; a change of the sync's sources makes other mutants, so `--again` refuses it.
+//! detected; a change of the sync's sources makes other mutants, so `--again` refuses it. A
+//! step that was stopped keeps what it found: cargo-mutants writes each outcome as it comes,
+//! and `--again` adds the stopped step's report to the record before going on. A timeout
+//! counts as detected and stays so: on a busy machine, give `--timeout` room.
 //!
 //! The mutants build in a target directory of their own (`<target dir>/mutants/target`), so
 //! that the workspace's builds stay warm; cargo-mutants' reports go to
@@ -76,15 +79,20 @@ fn measure(args: &Args) -> Result<(), String> {
         Record::start(&out, &files)?
     };
     let settings = (args.timeout, args.jobs);
-    let client = step(&out, Step::Client, &files, settings, &record)?;
+    let client = step(&out, Step::Client, &files, settings, &mut record)?;
     record.add(Step::Client, &client)?;
     if all.iter().any(|name| !record.settled(name)) {
         let timeout = args.timeout.saturating_mul(5);
-        let contract = step(&out, Step::Contract, &files, (timeout, args.jobs), &record)?;
+        let contract = step(
+            &out,
+            Step::Contract,
+            &files,
+            (timeout, args.jobs),
+            &mut record,
+        )?;
         record.add(Step::Contract, &contract)?;
     }
-    report(&all, &record);
-    Ok(())
+    report(&all, &record)
 }
 
 /// The sync's source files, relative to the workspace root.
@@ -107,7 +115,7 @@ fn list(files: &[String]) -> Result<BTreeSet<String>, String> {
     let mut command = Command::new(env!("CARGO"));
     command
         .current_dir(crate::root())
-        .args(["mutants", "--list"]);
+        .args(["mutants", "--list", "--colors", "never"]);
     for file in files {
         command.args(["--file", file]);
     }
@@ -142,13 +150,15 @@ fn step(
     which: Step,
     files: &[String],
     (timeout, jobs): (u64, usize),
-    record: &Record,
+    record: &mut Record,
 ) -> Result<Outcome, String> {
     let name = match which {
         Step::Client => "client",
         Step::Contract => "contract",
     };
     let report = out.join(name);
+    // What a run of this step that was stopped found, before its report is replaced.
+    record.add(which, &read_outcome(&report.join("mutants.out"))?)?;
     record.skip_settled(&report)?;
     let mut command = Command::new(env!("CARGO"));
     command
@@ -181,12 +191,15 @@ fn step(
     read_outcome(&report.join("mutants.out"))
 }
 
+/// The outcomes that cargo-mutants wrote in `folder`; none where it wrote no list.
 fn read_outcome(folder: &Path) -> Result<Outcome, String> {
     let list = |file: &str| -> Result<Vec<String>, String> {
         let path = folder.join(file);
-        let text = std::fs::read_to_string(&path)
-            .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
-        Ok(text.lines().map(str::to_owned).collect())
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Ok(text.lines().map(str::to_owned).collect()),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(error) => Err(format!("cannot read {}: {error}", path.display())),
+        }
     };
     Ok(Outcome {
         caught: list("caught.txt")?,
@@ -196,7 +209,12 @@ fn read_outcome(folder: &Path) -> Result<Outcome, String> {
 }
 
 /// Prints the score over the viable mutants, and those that no step detected.
-fn report(all: &BTreeSet<String>, record: &Record) {
+fn report(all: &BTreeSet<String>, record: &Record) -> Result<(), String> {
+    if let Some(name) = record.names().find(|name| !all.contains(*name)) {
+        return Err(format!(
+            "the record names a mutant that cargo mutants --list does not: {name}"
+        ));
+    }
     let unviable = all.iter().filter(|name| record.unviable(name)).count();
     let viable = all.len() - unviable;
     let detected = all.iter().filter(|name| record.detected(name)).count();
@@ -208,11 +226,11 @@ fn report(all: &BTreeSet<String>, record: &Record) {
     println!("mutants of the sync: {viable} viable, {unviable} unviable");
     println!(
         "  detected by the client's tests: {}",
-        record.by(Step::Client)
+        record.by(Step::Client, all)
     );
     println!(
         "  detected by the contract tests of the sync, of those left: {}",
-        record.by(Step::Contract)
+        record.by(Step::Contract, all)
     );
     println!("  detected: {detected} of {viable}, {percent:.1}%");
     let missed: Vec<&String> = all.iter().filter(|name| !record.settled(name)).collect();
@@ -222,4 +240,5 @@ fn report(all: &BTreeSet<String>, record: &Record) {
             println!("  {name}");
         }
     }
+    Ok(())
 }

@@ -19,12 +19,15 @@ const CONTRACT: &str = "contract.txt";
 const UNVIABLE: &str = "unviable.txt";
 
 impl Record {
-    /// An empty record for the sources `files`: the last run's is dropped.
+    /// An empty record for the sources `files`: the last run's, and the steps' reports, are
+    /// dropped.
     pub(super) fn start(out: &Path, files: &[String]) -> Result<Self, String> {
         let folder = out.join("record");
-        if folder.exists() {
-            std::fs::remove_dir_all(&folder).map_err(|error| cannot("remove", &folder, error))?;
+        for step in ["client", "contract"] {
+            remove(&out.join(step).join("mutants.out"))?;
+            remove(&out.join(step).join("mutants.out.old"))?;
         }
+        remove(&folder)?;
         let sources = folder.join("sources");
         std::fs::create_dir_all(&sources).map_err(|error| cannot("create", &sources, error))?;
         for (name, text) in read_sources(files)? {
@@ -80,15 +83,27 @@ impl Record {
         })
     }
 
-    /// Adds what a step found: its caught and timed-out mutants as detected by it.
+    /// Adds what a step found: its caught and timed-out mutants as detected by it. Only the
+    /// client step, which builds every mutant, says which are unviable: one that built there
+    /// and not for the contract tests stays not detected.
     pub(super) fn add(&mut self, which: Step, outcome: &Outcome) -> Result<(), String> {
         let detected = outcome.caught.iter().chain(&outcome.timeout).cloned();
         match which {
-            Step::Client => self.client.extend(detected),
+            Step::Client => {
+                self.client.extend(detected);
+                self.unviable.extend(outcome.unviable.iter().cloned());
+            }
             Step::Contract => self.contract.extend(detected),
         }
-        self.unviable.extend(outcome.unviable.iter().cloned());
         self.save()
+    }
+
+    /// Every name the record holds.
+    pub(super) fn names(&self) -> impl Iterator<Item = &String> {
+        self.client
+            .iter()
+            .chain(&self.contract)
+            .chain(&self.unviable)
     }
 
     pub(super) fn detected(&self, name: &str) -> bool {
@@ -104,11 +119,15 @@ impl Record {
         self.detected(name) || self.unviable(name)
     }
 
-    /// How many mutants the step detected (and the other did not before it).
-    pub(super) fn by(&self, which: Step) -> usize {
+    /// How many of `all` the step detected (the contract step: those the client's did not).
+    pub(super) fn by(&self, which: Step, all: &BTreeSet<String>) -> usize {
+        let by_client = |name: &String| self.client.contains(name);
         match which {
-            Step::Client => self.client.len(),
-            Step::Contract => self.contract.difference(&self.client).count(),
+            Step::Client => all.iter().filter(|name| by_client(name)).count(),
+            Step::Contract => all
+                .iter()
+                .filter(|name| self.contract.contains(*name) && !by_client(name))
+                .count(),
         }
     }
 
@@ -117,19 +136,11 @@ impl Record {
     /// folder's `caught.txt` and `unviable.txt`, so the last report is dropped first).
     pub(super) fn skip_settled(&self, report: &Path) -> Result<(), String> {
         let folder = report.join("mutants.out");
-        for old in [folder.clone(), report.join("mutants.out.old")] {
-            if old.exists() {
-                std::fs::remove_dir_all(&old).map_err(|error| cannot("remove", &old, error))?;
-            }
-        }
+        remove(&folder)?;
+        remove(&report.join("mutants.out.old"))?;
         std::fs::create_dir_all(&folder).map_err(|error| cannot("create", &folder, error))?;
-        let settled = self
-            .client
-            .iter()
-            .chain(&self.contract)
-            .chain(&self.unviable);
         let path = folder.join("previously_caught.txt");
-        std::fs::write(&path, lines(settled)).map_err(|error| cannot("write", &path, error))
+        std::fs::write(&path, lines(self.names())).map_err(|error| cannot("write", &path, error))
     }
 
     fn save(&self) -> Result<(), String> {
@@ -155,6 +166,15 @@ fn read_sources(files: &[String]) -> Result<BTreeMap<String, Vec<u8>>, String> {
         sources.insert(file_name(&path), text);
     }
     Ok(sources)
+}
+
+/// Removes the folder at `path`, if there is one.
+fn remove(path: &Path) -> Result<(), String> {
+    match std::fs::remove_dir_all(path) {
+        Ok(()) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(cannot("remove", path, error)),
+    }
 }
 
 fn file_name(path: &Path) -> String {

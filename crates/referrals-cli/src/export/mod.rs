@@ -477,15 +477,16 @@ impl Export<'_> {
         std::fs::rename(partial, out)
             .with_context(|| format!("cannot rename {} to {}", partial.display(), out.display()))?;
         sync_directory(out);
+        self.progress.finish_and_clear();
         // The parts' files, and one made for a split that no checkpoint recorded. The export is
         // complete and in place now: a clean-up that fails is said, not the command's failure.
         if let Err(error) = self.files.remove_all() {
             self.context.warn(format_args!(
-                "{} is complete, but its parts could not all be removed: {error:#}",
+                "{} is complete, but the files of its progress beside it could not all be \
+                 removed ({error:#}); the same command again removes them",
                 out.display()
             ));
         }
-        self.progress.finish_and_clear();
         self.say_done(checkpoint);
         Ok(())
     }
