@@ -232,7 +232,8 @@ fn report(all: &BTreeSet<String>, record: &Record) -> Result<(), String> {
         "  detected by the contract tests of the sync, of those left: {}",
         record.by(Step::Contract, all)
     );
-    println!("  detected: {detected} of {viable}, {percent:.1}%");
+    let timeouts = all.iter().filter(|name| record.timed_out(name)).count();
+    println!("  detected: {detected} of {viable}, {percent:.1}% ({timeouts} by a timeout)");
     let missed: Vec<&String> = all.iter().filter(|name| !record.settled(name)).collect();
     if !missed.is_empty() {
         println!("missed by both:");

@@ -3,6 +3,7 @@
 //! the unviable ones, and a copy of the sources they were measured on.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 use super::{Outcome, Step};
@@ -12,11 +13,14 @@ pub(super) struct Record {
     client: BTreeSet<String>,
     contract: BTreeSet<String>,
     unviable: BTreeSet<String>,
+    /// The detected mutants whose tests ran out of time (hung, or slowed by a busy machine).
+    timeout: BTreeSet<String>,
 }
 
 const CLIENT: &str = "client.txt";
 const CONTRACT: &str = "contract.txt";
 const UNVIABLE: &str = "unviable.txt";
+const TIMEOUT: &str = "timeout.txt";
 
 impl Record {
     /// An empty record for the sources `files`: the last run's, and the steps' reports, are
@@ -39,6 +43,7 @@ impl Record {
             client: BTreeSet::new(),
             contract: BTreeSet::new(),
             unviable: BTreeSet::new(),
+            timeout: BTreeSet::new(),
         };
         record.save()?;
         Ok(record)
@@ -71,14 +76,20 @@ impl Record {
         }
         let names = |file: &str| -> Result<BTreeSet<String>, String> {
             let path = folder.join(file);
-            let text =
-                std::fs::read_to_string(&path).map_err(|error| cannot("read", &path, error))?;
-            Ok(text.lines().map(str::to_owned).collect())
+            match std::fs::read_to_string(&path) {
+                Ok(text) => Ok(text.lines().map(str::to_owned).collect()),
+                // A record made before timeouts were kept apart.
+                Err(error) if file == TIMEOUT && error.kind() == ErrorKind::NotFound => {
+                    Ok(BTreeSet::new())
+                }
+                Err(error) => Err(cannot("read", &path, error)),
+            }
         };
         Ok(Self {
             client: names(CLIENT)?,
             contract: names(CONTRACT)?,
             unviable: names(UNVIABLE)?,
+            timeout: names(TIMEOUT)?,
             folder,
         })
     }
@@ -88,6 +99,7 @@ impl Record {
     /// and not for the contract tests stays not detected.
     pub(super) fn add(&mut self, which: Step, outcome: &Outcome) -> Result<(), String> {
         let detected = outcome.caught.iter().chain(&outcome.timeout).cloned();
+        self.timeout.extend(outcome.timeout.iter().cloned());
         match which {
             Step::Client => {
                 self.client.extend(detected);
@@ -108,6 +120,11 @@ impl Record {
 
     pub(super) fn detected(&self, name: &str) -> bool {
         self.client.contains(name) || self.contract.contains(name)
+    }
+
+    /// Whether the mutant was detected by a timeout.
+    pub(super) fn timed_out(&self, name: &str) -> bool {
+        self.timeout.contains(name)
     }
 
     pub(super) fn unviable(&self, name: &str) -> bool {
@@ -148,6 +165,7 @@ impl Record {
             (CLIENT, &self.client),
             (CONTRACT, &self.contract),
             (UNVIABLE, &self.unviable),
+            (TIMEOUT, &self.timeout),
         ] {
             let path = self.folder.join(file);
             std::fs::write(&path, lines(names.iter()))
@@ -172,7 +190,7 @@ fn read_sources(files: &[String]) -> Result<BTreeMap<String, Vec<u8>>, String> {
 fn remove(path: &Path) -> Result<(), String> {
     match std::fs::remove_dir_all(path) {
         Ok(()) => Ok(()),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(error) if error.kind() == ErrorKind::NotFound => Ok(()),
         Err(error) => Err(cannot("remove", path, error)),
     }
 }
