@@ -74,17 +74,8 @@ impl Record {
                     .to_owned(),
             );
         }
-        let names = |file: &str| -> Result<BTreeSet<String>, String> {
-            let path = folder.join(file);
-            match std::fs::read_to_string(&path) {
-                Ok(text) => Ok(text.lines().map(str::to_owned).collect()),
-                // A record made before timeouts were kept apart.
-                Err(error) if file == TIMEOUT && error.kind() == ErrorKind::NotFound => {
-                    Ok(BTreeSet::new())
-                }
-                Err(error) => Err(cannot("read", &path, error)),
-            }
-        };
+        // A record made before timeouts were kept apart has no file of them.
+        let names = |file: &str| read_names(&folder.join(file), file == TIMEOUT);
         Ok(Self {
             client: names(CLIENT)?,
             contract: names(CONTRACT)?,
@@ -186,6 +177,18 @@ fn read_sources(files: &[String]) -> Result<BTreeMap<String, Vec<u8>>, String> {
     Ok(sources)
 }
 
+/// The names in the file at `path`, one a line; none when there is no such file and it may be
+/// `missing`.
+pub(super) fn read_names<T: FromIterator<String>>(path: &Path, missing: bool) -> Result<T, String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(text.lines().map(str::to_owned).collect()),
+        Err(error) if missing && error.kind() == ErrorKind::NotFound => {
+            Ok(std::iter::empty().collect())
+        }
+        Err(error) => Err(cannot("read", path, error)),
+    }
+}
+
 /// Removes the folder at `path`, if there is one.
 fn remove(path: &Path) -> Result<(), String> {
     match std::fs::remove_dir_all(path) {
@@ -207,4 +210,94 @@ fn lines<'a>(names: impl Iterator<Item = &'a String>) -> String {
 
 fn cannot(what: &str, path: &Path, error: std::io::Error) -> String {
     format!("cannot {what} {}: {error}", path.display())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(caught: &[&str], timeout: &[&str], unviable: &[&str]) -> Outcome {
+        let names = |list: &[&str]| list.iter().map(|name| (*name).to_owned()).collect();
+        Outcome {
+            caught: names(caught),
+            timeout: names(timeout),
+            unviable: names(unviable),
+        }
+    }
+
+    fn set(names: &[&str]) -> BTreeSet<String> {
+        names.iter().map(|name| (*name).to_owned()).collect()
+    }
+
+    /// Sources of the workspace that a record can be made on.
+    fn sources() -> Vec<String> {
+        vec!["xtask/Cargo.toml".to_owned()]
+    }
+
+    #[test]
+    fn a_record_counts_each_mutant_once_and_reads_back_as_it_was_saved() {
+        let out = tempfile::tempdir().unwrap();
+        let mut record = Record::start(out.path(), &sources()).unwrap();
+        record
+            .add(Step::Client, &outcome(&["a", "b"], &["c"], &["u"]))
+            .unwrap();
+        // The contract step catches b again, and says x does not build: neither counts.
+        record
+            .add(Step::Contract, &outcome(&["b", "d"], &[], &["x"]))
+            .unwrap();
+        let all = set(&["a", "b", "c", "d", "e", "u", "x"]);
+        for record in [record, Record::read(out.path(), &sources()).unwrap()] {
+            assert_eq!(record.by(Step::Client, &all), 3, "a, b and c");
+            assert_eq!(record.by(Step::Contract, &all), 1, "d alone");
+            assert!(record.timed_out("c") && !record.timed_out("a"));
+            assert!(record.unviable("u") && !record.unviable("x"));
+            let settled: BTreeSet<&str> = (all.iter())
+                .map(String::as_str)
+                .filter(|name| record.settled(name))
+                .collect();
+            assert_eq!(settled, ["a", "b", "c", "d", "u"].into());
+        }
+    }
+
+    #[test]
+    fn a_record_of_other_sources_or_none_is_refused() {
+        let out = tempfile::tempdir().unwrap();
+        let none = Record::read(out.path(), &sources()).err().unwrap();
+        assert!(none.contains("no record of an earlier run"), "{none}");
+        Record::start(out.path(), &sources()).unwrap();
+        let other = vec!["xtask/Cargo.toml".to_owned(), "Cargo.toml".to_owned()];
+        let changed = Record::read(out.path(), &other).err().unwrap();
+        assert!(changed.contains("sources changed"), "{changed}");
+        // A record from before timeouts were kept reads as one without them.
+        std::fs::remove_file(out.path().join("record").join(TIMEOUT)).unwrap();
+        let read = Record::read(out.path(), &sources()).unwrap();
+        assert!(read.names().next().is_none());
+        std::fs::remove_file(out.path().join("record").join(CLIENT)).unwrap();
+        let damaged = Record::read(out.path(), &sources()).err().unwrap();
+        assert!(damaged.contains(CLIENT), "{damaged}");
+    }
+
+    #[test]
+    fn a_step_skips_every_settled_mutant_and_no_report_of_before() {
+        let out = tempfile::tempdir().unwrap();
+        let mut record = Record::start(out.path(), &sources()).unwrap();
+        record
+            .add(Step::Client, &outcome(&["a"], &["c"], &["u"]))
+            .unwrap();
+        record
+            .add(Step::Contract, &outcome(&["d"], &[], &[]))
+            .unwrap();
+        let report = out.path().join("contract");
+        let old = report.join("mutants.out");
+        std::fs::create_dir_all(&old).unwrap();
+        std::fs::write(old.join("caught.txt"), "z\n").unwrap();
+        record.skip_settled(&report).unwrap();
+        assert!(
+            !old.join("caught.txt").exists(),
+            "the last report is dropped"
+        );
+        let skipped: BTreeSet<String> =
+            read_names(&old.join("previously_caught.txt"), false).unwrap();
+        assert_eq!(skipped, set(&["a", "c", "d", "u"]));
+    }
 }
