@@ -109,6 +109,10 @@ pub struct Config {
     /// ([`seed::MIGRATION`], after every creation): a group of the whole data that shares its
     /// `updatedDateTime`, as a service-side migration leaves. Default: false.
     pub migrated: bool,
+    /// Whether every synthetic referral was created and last updated by one import, at one
+    /// instant ([`seed::MIGRATION`]): one tie of the whole data, which shares both its
+    /// `createdDateTime` and its `updatedDateTime`. Default: false.
+    pub imported: bool,
 }
 
 /// What a `$skiptoken` of the sandbox holds. The document says nothing of it; a client must
@@ -151,6 +155,7 @@ impl Default for Config {
             answer_count: true,
             drift: false,
             migrated: false,
+            imported: false,
             sign_direct: false,
         }
     }
@@ -322,8 +327,11 @@ pub fn app(config: &Config, base: &str) -> App {
         store.put(referral);
     }
     for mut referral in seed::synthetic(config.seed_count, config.seed, base) {
-        if config.migrated {
+        if config.migrated || config.imported {
             referral.updated_date_time = Some(seed::MIGRATION);
+        }
+        if config.imported {
+            referral.created_date_time = Some(seed::MIGRATION);
         }
         store.put(referral);
     }

@@ -78,6 +78,10 @@ struct Args {
     /// creation instants differ): the whole data shares one updatedDateTime.
     #[arg(long)]
     migrated: bool,
+    /// Every synthetic referral was created and last updated by one import, at one instant:
+    /// the whole data is one tie that shares both createdDateTime and updatedDateTime.
+    #[arg(long)]
+    imported: bool,
     /// Where to write the test root that signs the events (PEM), for a receiver to trust
     /// [default: a file in the temporary folder, named after the port].
     #[arg(long, value_name = "FILE")]
@@ -162,6 +166,7 @@ async fn main() -> ExitCode {
         answer_count: !args.no_count,
         drift: args.drift,
         migrated: args.migrated,
+        imported: args.imported,
         sign_direct: args.sign_direct,
         ..Config::default()
     };
