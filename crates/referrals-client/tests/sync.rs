@@ -13,8 +13,12 @@ use serde_json::{Value, json};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
+#[path = "sync/cost.rs"]
+mod cost;
 #[path = "sync/parts.rs"]
 mod parts;
+#[path = "sync/tie.rs"]
+mod tie;
 
 /// A clock at a fixed time that never waits.
 #[derive(Debug)]
@@ -60,12 +64,31 @@ fn filter(request: &Request) -> String {
     param(request, "$filter").unwrap_or_default()
 }
 
+/// A state of version 3 at `watermark` (JSON) that reads a tie by `cells` (JSON).
+fn tie_state(watermark: &str, cells: &str) -> String {
+    format!(
+        r#"{{"version":3,"filter":null,"watermark":{watermark},"delivered":{{}},"passed":null,"tie":{{"created":"2023-01-01T00:00:00Z","cells":{cells},"before":40,"done":12,"plain":false}},"complete":false,"bound":null}}"#
+    )
+}
+
 #[test]
 fn a_saved_state_that_cannot_be_used_is_refused_with_a_reason() {
     for (text, expected) in [
         ("not json", "it is not JSON"),
         (r#"{"cursor": 7}"#, "not a sync state"),
-        (r#"{"version": 3, "watermark": null}"#, "version 3"),
+        (r#"{"version": 4, "watermark": null}"#, "version 4"),
+        (
+            r#"{"version": 2, "filter": null, "watermark": "2024-01-01T00:00:00Z", "delivered": {}, "passed": "2023-01-01T00:00:00Z", "tie": null, "complete": false, "bound": null}"#,
+            "a state of version 2 has no `tie`",
+        ),
+        (
+            tie_state("null", r#"[[{"member": "status", "equal": true, "values": ["New"], "null": false}]]"#).as_str(),
+            "without a watermark",
+        ),
+        (
+            tie_state(r#""2024-01-01T00:00:00Z""#, r#"[[{"member": "customerProfile/name", "equal": true, "values": ["x"], "null": false}]]"#).as_str(),
+            "`customerProfile/name` is not a member that cuts a tie",
+        ),
         (
             r#"{"version": 2, "filter": null, "watermark": null, "delivered": {}, "passed": "2024-01-01T00:00:00Z", "complete": false, "bound": null}"#,
             "without a watermark",
@@ -97,7 +120,7 @@ fn a_saved_state_that_cannot_be_used_is_refused_with_a_reason() {
 }
 
 /// A state of version 1 is read, and saved again as version 1 while it holds no `passed` (an
-/// older client that shares it reads it); one with `passed` is version 2.
+/// older client that shares it reads it); one with `passed` is version 2, one with `tie` 3.
 #[test]
 fn a_state_without_passed_stays_version_1() {
     let old = r#"{"version":1,"filter":null,"watermark":"2024-01-01T00:00:00Z","delivered":{"a":"b"},"complete":false,"bound":null}"#;
@@ -105,6 +128,10 @@ fn a_state_without_passed_stays_version_1() {
     assert_eq!(state.to_json(), old);
     let new = r#"{"version":2,"filter":null,"watermark":"2024-01-01T00:00:00Z","delivered":{"a":"b"},"passed":"2023-01-01T00:00:00Z","complete":false,"bound":null}"#;
     assert_eq!(SyncState::from_json(new).unwrap().to_json(), new);
+    // A tie read by cells is version 3, its cells saved by the members' paths.
+    let cells = r#"[[],[{"member":"status","equal":false,"values":["New","Open"],"null":true},{"member":"customerProfile/address/country","equal":true,"values":["US"],"null":false}]]"#;
+    let tie = tie_state(r#""2024-01-01T00:00:00Z""#, cells).replace("\"passed\":null,", "");
+    assert_eq!(SyncState::from_json(&tie).unwrap().to_json(), tie);
 }
 
 /// A server on loopback that answers every request with `body` and no `Date` header (which

@@ -4,9 +4,13 @@
 //!
 //! No sort key tells such referrals apart, and a service may give them in a new order on every
 //! request, so that the service's pages show some twice and others never. A cell that fits one
-//! page is read whole in one answer, whatever that order. A cell that does not is cut in two,
-//! `member eq 'value'` and `(member ne 'value' or member eq null)`, with a value that its
-//! first page showed, so that the two cells hold the cell's referrals between them. In OData
+//! page is read whole in one answer, whatever that order. A cell that does not is cut in two
+//! by some values of one member that its first page showed, those that hold nearest to half
+//! of it: `member eq 'a' or member eq 'b'`, and `member ne 'a' and member ne 'b' or member eq
+//! null`, so that the two cells hold the cell's referrals between them and each is about half
+//! of it (a cut by one value of many would take off a few referrals at a time, at two requests
+//! a cut). A cell holds one condition a member, and its filter at most [`MAX_COMPARISONS`]
+//! comparisons. In OData
 //! a member that is absent is `ne` every value and the `or` adds nothing; a service that
 //! follows SQL there (an absent member compares with nothing) still gives the referrals that
 //! lack the member, through `eq null`. A service that refuses `eq null` (400) gets cells of
@@ -14,29 +18,104 @@
 //! whose referrals share every such value too is read in passes. When the service counts, the
 //! cells must show as many referrals as it counts in the tie ([`Split::short`]). The sync
 //! comes here only after a first pass through the service's pages failed to prove the tie
-//! whole: a service whose pages keep their order reads a tie in that one pass.
+//! whole: a service whose pages keep their order reads a tie in that one pass, unless the tie
+//! is too large for the ids of that pass to be kept in the state.
+//!
+//! The sync's state keeps a tie's reading by cells ([`Tie`]): the cells still to read, not the
+//! ids that the cells done delivered, so that a tie costs state of the size of a page or two
+//! and time that grows linearly with it, however large, and a stopped run goes on with the
+//! cells left.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use referrals_odata::{CompareOp, Expr, Literal};
+use serde::{Deserialize, Serialize};
 
 use crate::facts::{FILTERABLE, Filterable, Kind, Scalar};
 use crate::query::Filter;
 use crate::types::Referral;
 
-/// A condition of a cell: a member of [`FILTERABLE`] (by its index) is, or is not, a value.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A condition of a cell on a member of [`FILTERABLE`] (by its index): its value is one of
+/// `values` (`equal`), or none of them. A cell has at most one condition a member. Saved by
+/// the member's path, which a later version of the document keeps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "StoredCondition", into = "StoredCondition")]
 struct Condition {
     member: usize,
     equal: bool,
-    value: String,
+    values: BTreeSet<String>,
     /// For `ne`: `or member eq null` too (see the module's docs).
     null: bool,
 }
 
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredCondition {
+    member: String,
+    equal: bool,
+    values: BTreeSet<String>,
+    null: bool,
+}
+
+impl From<Condition> for StoredCondition {
+    fn from(condition: Condition) -> Self {
+        Self {
+            member: FILTERABLE[condition.member].path.to_owned(),
+            equal: condition.equal,
+            values: condition.values,
+            null: condition.null,
+        }
+    }
+}
+
+impl TryFrom<StoredCondition> for Condition {
+    type Error = String;
+
+    fn try_from(stored: StoredCondition) -> Result<Self, String> {
+        let member = cutting()
+            .find(|(_, member)| member.path == stored.member)
+            .map(|(index, _)| index)
+            .ok_or_else(|| format!("`{}` is not a member that cuts a tie", stored.member))?;
+        if stored.values.is_empty() {
+            return Err(format!("a condition on `{}` has no value", stored.member));
+        }
+        Ok(Self {
+            member,
+            equal: stored.equal,
+            values: stored.values,
+            null: stored.null,
+        })
+    }
+}
+
+impl Condition {
+    /// `member eq 'a' or member eq 'b'`; `(member ne 'a' and member ne 'b') or member eq null`.
+    fn expr(&self) -> Option<Expr> {
+        let path = FILTERABLE[self.member].path;
+        let (op, join): (_, fn(Expr, Expr) -> Expr) = if self.equal {
+            (CompareOp::Eq, Expr::or)
+        } else {
+            (CompareOp::Ne, Expr::and)
+        };
+        let values = self.values.iter();
+        let compared = values.map(|value| Expr::compare(path, op, Literal::String(value.clone())));
+        let expr = compared.reduce(join)?;
+        Some(match self.null && !self.equal {
+            true => expr.or(Expr::compare(path, CompareOp::Eq, Literal::Null)),
+            false => expr,
+        })
+    }
+
+    /// Whether a member of `value` meets the condition (an absent member is `ne` every value).
+    fn holds(&self, value: Option<&str>) -> bool {
+        value.is_some_and(|value| self.values.contains(value)) == self.equal
+    }
+}
+
 /// The referrals of a tie that meet every condition; no condition: the whole tie.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
 pub(super) struct Cell(Vec<Condition>);
 
 /// The members that can cut a cell: texts and values of a set that compare with `eq` and `ne`.
@@ -48,36 +127,66 @@ fn cutting() -> impl Iterator<Item = (usize, &'static Filterable)> {
     })
 }
 
+/// The text value of the member at `index` of [`FILTERABLE`] in `referral`.
+fn text_of(index: usize, referral: &Referral) -> Option<&str> {
+    match (FILTERABLE[index].get)(referral) {
+        Scalar::Text(value) => Some(value),
+        _ => None,
+    }
+}
+
+/// The most comparisons of a cell's filter, so that its request stays short (a service may
+/// refuse a long URL or a long filter): a cut that would make more is not made.
+const MAX_COMPARISONS: usize = 48;
+
+/// A cut of a cell by one member: the values of one side, and how near to half of the
+/// referrals shown they are (lower is better; one that every referral shown shares is last).
+type Choice = ((bool, usize), usize, BTreeSet<String>);
+
 impl Cell {
     /// The cell's conditions as a filter; `None` for the whole tie.
     pub(super) fn filter(&self) -> Option<Filter> {
-        self.0
-            .iter()
-            .map(|condition| {
-                let path = FILTERABLE[condition.member].path;
-                let value = Literal::String(condition.value.clone());
-                Filter::expr(match (condition.equal, condition.null) {
-                    (true, _) => Expr::compare(path, CompareOp::Eq, value),
-                    (false, false) => Expr::compare(path, CompareOp::Ne, value),
-                    (false, true) => Expr::compare(path, CompareOp::Ne, value).or(Expr::compare(
-                        path,
-                        CompareOp::Eq,
-                        Literal::Null,
-                    )),
-                })
-            })
+        (self.0.iter())
+            .filter_map(Condition::expr)
+            .map(Filter::expr)
             .reduce(Filter::and)
     }
 
-    fn with(&self, member: usize, equal: bool, value: &str) -> Cell {
+    /// The cell with the condition on `member` made `condition`.
+    fn with(&self, condition: Condition) -> Cell {
         let mut conditions = self.0.clone();
-        conditions.push(Condition {
-            member,
-            equal,
-            value: value.to_owned(),
-            null: !equal,
-        });
+        match conditions.iter_mut().find(|c| c.member == condition.member) {
+            Some(known) => *known = condition,
+            None => conditions.push(condition),
+        }
         Cell(conditions)
+    }
+
+    /// The two cells that this one is cut into by `values` of `member`: those of the values,
+    /// and the others (and those that lack the member), each with one condition on it.
+    fn split_by(&self, member: usize, values: BTreeSet<String>) -> (Cell, Cell) {
+        let known = self.0.iter().find(|c| c.member == member);
+        let other = match known {
+            Some(known) if known.equal => Condition {
+                values: known.values.difference(&values).cloned().collect(),
+                ..known.clone()
+            },
+            _ => Condition {
+                member,
+                equal: false,
+                values: (known.iter().flat_map(|c| c.values.iter().cloned()))
+                    .chain(values.iter().cloned())
+                    .collect(),
+                null: true,
+            },
+        };
+        let equal = Condition {
+            member,
+            equal: true,
+            values,
+            null: false,
+        };
+        (self.with(equal), self.with(other))
     }
 
     /// Whether the cell's filter has an `eq null`.
@@ -94,53 +203,82 @@ impl Cell {
     }
 
     /// Whether `referral` meets the cell's conditions (an absent member is `ne` every value).
-    fn holds(&self, referral: &Referral) -> bool {
-        self.0.iter().all(|condition| {
-            let value = match (FILTERABLE[condition.member].get)(referral) {
-                Scalar::Text(value) => Some(value),
-                _ => None,
-            };
-            (value == Some(condition.value.as_str())) == condition.equal
-        })
+    pub(super) fn holds(&self, referral: &Referral) -> bool {
+        (self.0.iter()).all(|condition| condition.holds(text_of(condition.member, referral)))
+    }
+
+    /// How many comparisons the cell's filter makes, but for its condition on `member`.
+    fn comparisons_besides(&self, member: usize) -> usize {
+        (self.0.iter())
+            .filter(|condition| condition.member != member)
+            .map(|condition| condition.values.len() + usize::from(condition.null))
+            .sum()
+    }
+
+    /// The best cut of the cell by the member at `index`, from the referrals `shown` that it
+    /// holds: the values held most, added one by one while they come nearer to half of them.
+    /// Only values shown twice or more join a set: one shown once may be the only referral
+    /// of its value (an id), and says nothing of the rest of the cell, so it cuts alone, as a
+    /// last resort. A member that the cell holds to some values is cut into fewer of them
+    /// only; the other side of a cut excludes the values, and its filter must stay within
+    /// [`MAX_COMPARISONS`].
+    fn choose(&self, index: usize, shown: &[&Referral]) -> Option<Choice> {
+        let known = self.0.iter().find(|condition| condition.member == index);
+        let limit = known
+            .filter(|condition| condition.equal)
+            .map(|condition| condition.values.len());
+        let excluded = known
+            .filter(|condition| !condition.equal)
+            .map_or(0, |condition| condition.values.len());
+        let budget = MAX_COMPARISONS.saturating_sub(self.comparisons_besides(index) + excluded + 1);
+        let mut tally: BTreeMap<&str, usize> = BTreeMap::new();
+        for referral in shown {
+            if let Some(value) = text_of(index, referral) {
+                *tally.entry(value).or_default() += 1;
+            }
+        }
+        let mut by_count: Vec<(&str, usize)> = tally.into_iter().collect();
+        by_count.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        let (mut values, mut sum, mut best) = (BTreeSet::new(), 0usize, None::<Choice>);
+        for (value, times) in by_count {
+            let alone = times < 2;
+            if alone && !values.is_empty() || values.len() >= budget {
+                break;
+            }
+            values.insert(value.to_owned());
+            sum = sum.saturating_add(times);
+            if limit.is_some_and(|limit| values.len() >= limit) {
+                break;
+            }
+            let score = (
+                sum == shown.len(),
+                shown.len().abs_diff(sum.saturating_mul(2)),
+            );
+            if best.as_ref().is_none_or(|(known, ..)| score < *known) {
+                best = Some((score, index, values.clone()));
+            }
+            if alone {
+                break;
+            }
+        }
+        best
     }
 
     /// The two cells that this one is cut into, from the referrals of its first page that it
-    /// holds: by the value that is nearest to holding half of them, preferring one that some
-    /// of them lack. `None` when no member is left to cut by: every referral shown shares
-    /// every value that the cell does not already fix.
+    /// holds: by the values of one member that are nearest to holding half of them, preferring
+    /// values that some of them lack. `None` when no member is left to cut by: every referral
+    /// shown shares every value that the cell does not already fix.
     pub(super) fn cut(&self, shown: &[&Referral]) -> Option<(Cell, Cell)> {
         let shown: Vec<&Referral> = shown
             .iter()
             .copied()
             .filter(|referral| self.holds(referral))
             .collect();
-        let mut best: Option<((bool, usize), usize, &str)> = None;
-        for (index, member) in cutting() {
-            let fixed = |condition: &&Condition| condition.member == index;
-            if self.0.iter().filter(fixed).any(|condition| condition.equal) {
-                continue;
-            }
-            let mut tally: BTreeMap<&str, usize> = BTreeMap::new();
-            for referral in &shown {
-                if let Scalar::Text(value) = (member.get)(referral) {
-                    *tally.entry(value).or_default() += 1;
-                }
-            }
-            for (value, times) in tally {
-                if self.0.iter().filter(fixed).any(|c| c.value == value) {
-                    continue;
-                }
-                let score = (times == shown.len(), shown.len().abs_diff(2 * times));
-                if best.is_none_or(|(known, ..)| score < known) {
-                    best = Some((score, index, value));
-                }
-            }
-        }
-        let (_, member, value) = best?;
-        Some((
-            self.with(member, true, value),
-            self.with(member, false, value),
-        ))
+        let best = cutting()
+            .filter_map(|(index, _)| self.choose(index, &shown))
+            .min_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)))?;
+        let (_, member, values) = best;
+        Some(self.split_by(member, values))
     }
 }
 
@@ -152,12 +290,28 @@ pub(super) struct Split {
     pub(super) cells: Vec<Cell>,
     /// The service's count of the whole tie at the first request, when it gives one.
     pub(super) before: Option<i64>,
-    /// The ids of the tie's referrals that the cells' pages showed.
+    /// How many referrals the cells done held, counted once each: those of a cell that one
+    /// page showed whole, or the size that passes proved of a cell. Cells do not overlap.
+    pub(super) done: usize,
+    /// The ids of the tie's referrals that the cells' pages showed in this run.
     pub(super) seen: BTreeSet<String>,
-    /// How many cells were read.
+    /// How many cells were read in this run.
     pub(super) read: usize,
     /// Whether the service refused a cell's `eq null` (400): the cells are then plain `ne`.
     pub(super) plain: bool,
+}
+
+/// A tie's reading by cells as the sync's state saves it ([`Split`] without what only this
+/// run needs): enough to go on with the cells left after a stop.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Tie {
+    created: Option<DateTime<Utc>>,
+    /// The cells still to read, the next one last; the cell being read among them.
+    cells: Vec<Cell>,
+    before: Option<i64>,
+    done: usize,
+    plain: bool,
 }
 
 impl Split {
@@ -167,9 +321,36 @@ impl Split {
             created,
             cells: vec![Cell::default()],
             before: None,
+            done: 0,
             seen: BTreeSet::new(),
             read: 0,
             plain: false,
+        }
+    }
+
+    /// The reading saved in a state, going on.
+    pub(super) fn resume(tie: Tie) -> Self {
+        Self {
+            created: tie.created,
+            cells: tie.cells,
+            before: tie.before,
+            done: tie.done,
+            seen: BTreeSet::new(),
+            read: 0,
+            plain: tie.plain,
+        }
+    }
+
+    /// The reading as a state saves it, with the `current` cell still to read.
+    pub(super) fn saved(&self, current: Option<&Cell>) -> Tie {
+        let mut cells = self.cells.clone();
+        cells.extend(current.cloned());
+        Tie {
+            created: self.created,
+            cells,
+            before: self.before,
+            done: self.done,
+            plain: self.plain,
         }
     }
 
@@ -179,7 +360,7 @@ impl Split {
     /// the tie is then read in passes, and what the cells showed counts.
     pub(super) fn short(&self, after: Option<i64>) -> Option<usize> {
         let size = usize::try_from(self.before?).ok()?;
-        (after == self.before && self.seen.len() < size).then_some(size)
+        (after == self.before && self.done < size).then_some(size)
     }
 }
 
@@ -262,11 +443,63 @@ mod tests {
             referral(ReferralStatus::New, ReferralDirection::Outgoing),
         ];
         let mixed: Vec<&Referral> = mixed.iter().collect();
-        let (again, _) = other.cut(&mixed).expect("the Active one is in the cell");
+        let (again, rest) = other.cut(&mixed).expect("the Active one is in the cell");
+        // One condition a member: `eq 'Active'` says `ne 'New'` already.
+        assert_eq!(text(&again).as_deref(), Some("status eq 'Active'"));
         assert_eq!(
-            text(&again).as_deref(),
-            Some("(status ne 'New' or status eq null) and status eq 'Active'")
+            text(&rest).as_deref(),
+            Some("status ne 'Active' and status ne 'New' or status eq null")
         );
         assert!(Cell::default().cut(&[]).is_none(), "nothing shown");
+    }
+
+    fn engaged(id: &str) -> Referral {
+        Referral {
+            engagement_id: Some(id.to_owned()),
+            ..Referral::default()
+        }
+    }
+
+    /// A member of many values cuts by a set of them that holds half of what was shown, so
+    /// that a cell halves at each cut rather than losing one value's referrals.
+    #[test]
+    fn a_cell_is_cut_by_the_set_of_values_nearest_to_half() {
+        let shown: Vec<Referral> = ["a", "a", "b", "b", "c", "c", "d", "d"]
+            .into_iter()
+            .map(engaged)
+            .collect();
+        let shown: Vec<&Referral> = shown.iter().collect();
+        let (some, others) = Cell::default().cut(&shown).expect("four values");
+        assert_eq!(
+            text(&some).as_deref(),
+            Some("engagementId eq 'a' or engagementId eq 'b'")
+        );
+        assert_eq!(
+            text(&others).as_deref(),
+            Some("engagementId ne 'a' and engagementId ne 'b' or engagementId eq null")
+        );
+        assert!(shown.iter().all(|r| some.holds(r) != others.holds(r)));
+        // Cut again, each side keeps one condition on the member.
+        let (one, other) = some.cut(&shown).expect("two values left");
+        assert_eq!(text(&one).as_deref(), Some("engagementId eq 'a'"));
+        assert_eq!(text(&other).as_deref(), Some("engagementId eq 'b'"));
+        let (three, rest) = others.cut(&shown).expect("c and d");
+        assert_eq!(text(&three).as_deref(), Some("engagementId eq 'c'"));
+        assert_eq!(
+            text(&rest).as_deref(),
+            Some(
+                "engagementId ne 'a' and engagementId ne 'b' and engagementId ne 'c' \
+                 or engagementId eq null"
+            )
+        );
+        assert!(
+            one.cut(&shown).is_none(),
+            "one value: nothing left to cut by"
+        );
+        // A cell saved and read back is the same cell.
+        let saved = serde_json::to_string(&rest).unwrap();
+        assert_eq!(serde_json::from_str::<Cell>(&saved).unwrap(), rest);
+        let empty = r#"[{"member":"status","equal":true,"values":[],"null":false}]"#;
+        assert!(serde_json::from_str::<Cell>(empty).is_err(), "no value");
     }
 }

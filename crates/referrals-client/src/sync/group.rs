@@ -18,6 +18,12 @@ use crate::query::{self, Filter, OrderBy, Query, SortKey};
 use crate::types::Referral;
 use crate::{Continuation, Page};
 
+/// The largest tie (by the service's count) read in a first pass through the service's pages:
+/// such a pass keeps the id of every referral it delivers in the state until the tie is whole,
+/// and a state saved with each batch would grow with the tie. A larger tie goes to cells at
+/// once ([`split`]), which keep the state near a page or two.
+const TRIAL_MOST: i64 = 1_000;
+
 /// The reading of a group of referrals that share the watermark's instant and do not fit a
 /// page.
 pub(super) enum Group {
@@ -88,6 +94,14 @@ impl Pass {
         }
         undelivered(items, state, instant)
     }
+}
+
+/// What the passes over a group found at the end of one.
+pub(super) enum Passes {
+    /// They saw the whole group, of this size.
+    Whole(usize),
+    /// The next pass.
+    Again(Box<Pass>),
 }
 
 /// Whether `items` show a referral twice, or one of `seen`.
@@ -287,19 +301,27 @@ impl Planner<'_> {
                 }
                 (_, None) => {
                     let mut rest = pass.rest.take();
+                    let mut ids = BTreeSet::new();
                     if let Some(split) = rest.as_mut() {
-                        // What the passes over a cell saw counts toward the cells' total, as
-                        // it counts toward the passes' own (`finish_pass`).
-                        split.seen.extend(pass.seen.union(&pass.union).cloned());
+                        // What the passes over a cell saw is of the cells' union too.
+                        ids.extend(pass.seen.union(&pass.union).cloned());
+                        split.seen.extend(ids.iter().cloned());
                     }
                     match self.finish_pass(instant, pass, &counted).await? {
-                        None => return Ok(self.read_whole(state, created_instant, rest)),
-                        Some(_) if trial => {
+                        Passes::Whole(size) => {
+                            if let Some(split) = rest.as_mut() {
+                                // The cell is done: its size counts toward the tie's.
+                                split.done = split.done.saturating_add(size);
+                                state.forget(ids.iter().map(String::as_str));
+                            }
+                            return Ok(self.read_whole(state, created_instant, rest));
+                        }
+                        Passes::Again(_) if trial => {
                             by_cells(self);
                             return Ok(Step::NothingNew(state));
                         }
-                        Some(again) => {
-                            pass = Pass { rest, ..again };
+                        Passes::Again(again) => {
+                            pass = Pass { rest, ..*again };
                             continue;
                         }
                     }
@@ -308,7 +330,8 @@ impl Planner<'_> {
             pass.pages += 1;
             check_order(&page.items)?;
             pass.next = page.next()?.cloned();
-            if trial && (pass.before.is_none() || repeats(&pass.seen, &page.items)) {
+            let large = pass.before.is_none_or(|count| count > TRIAL_MOST);
+            if trial && (large || repeats(&pass.seen, &page.items)) {
                 by_cells(self);
                 return Ok(fresh_step(state, page.items, instant));
             }
@@ -331,6 +354,7 @@ impl Planner<'_> {
         rest: Option<Box<Split>>,
     ) -> Step {
         if let Some(split) = rest {
+            state.tie = Some(split.saved(None));
             self.next = Some(Group::Split(split));
             return Step::NothingNew(state);
         }
@@ -347,8 +371,8 @@ impl Planner<'_> {
         Step::NothingNew(state)
     }
 
-    /// The end of a full pass over the group at `instant`: `None` when the passes saw the
-    /// whole group, else the next pass. The group's size is the service's count when it is
+    /// The end of a full pass over the group at `instant`: whether the passes saw the whole
+    /// group, and its size, or the next pass. The group's size is the service's count when it is
     /// the same before and after the pass (the group did not change meanwhile: a group only
     /// loses referrals, to later instants), or, without a count, the rows of the pass; the ids
     /// of the passes that found the same size count together. Without a count, two passes in
@@ -358,7 +382,7 @@ impl Planner<'_> {
         instant: DateTime<Utc>,
         pass: Pass,
         counted: &Query,
-    ) -> Result<Option<Pass>, Error> {
+    ) -> Result<Passes, Error> {
         let after = match pass.before {
             Some(_) => self.requests.page(&counted.clone().top(0)).await?.count,
             None => None,
@@ -379,7 +403,7 @@ impl Planner<'_> {
                 union.clone_from(&pass.seen);
             }
             if union.len() == size && (verified || pass.size == Some(size)) {
-                return Ok(None);
+                return Ok(Passes::Whole(size));
             }
         }
         let failed = pass.failed + 1;
@@ -396,14 +420,14 @@ impl Planner<'_> {
                 ),
             ));
         }
-        Ok(Some(Pass {
+        Ok(Passes::Again(Box::new(Pass {
             created: pass.created,
             cell: pass.cell,
             union,
             size,
             failed,
             ..Pass::default()
-        }))
+        })))
     }
 }
 

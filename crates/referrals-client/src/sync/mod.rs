@@ -42,8 +42,9 @@
 //!   the same way by `createdDateTime`, which never changes (`updatedDateTime eq <instant> and
 //!   createdDateTime ge <last delivered>`). Referrals that share their creation instant too,
 //!   more than a page of them (a tie), are read through the service's pages in one pass when
-//!   these show each once and the service's count (`$count`) confirms them. Otherwise (a
-//!   service that gives ties in a new order on every request, or does not count) the tie is cut
+//!   these show each once and the service's count (`$count`) confirms them, up to a thousand
+//!   of them. Otherwise (a larger tie, a service that gives ties in a new order on every
+//!   request, or one that does not count) the tie is cut
 //!   into cells by the values of other members until each cell fits a page, which one answer
 //!   shows whole: requests grow with the size of the tie, not with passes over it. Only a cell
 //!   whose referrals share every value that could cut it, or a tie whose cells showed fewer
@@ -73,9 +74,11 @@
 //! - **Resumable.** A [`SyncState`] is a small versioned value: the watermark (an instant), the
 //!   ids and eTags already delivered at that instant, and, during a run, its bound. In a group
 //!   read by `createdDateTime` it holds the creation instant that the reading passed and the
-//!   ids delivered from there on, so its size stays near a page however large the group: a
-//!   bulk change that stamps many referrals with one instant costs time and state that grow
-//!   linearly with their number. A state
+//!   ids delivered from there on; while a tie is read by cells, the cells left rather than the
+//!   ids that the cells done delivered. Its size stays near a page or two however large the
+//!   group or the tie: a bulk change that stamps many referrals with one instant, or an
+//!   import that creates them at one, costs time and state that grow linearly with their
+//!   number. A state
 //!   that is corrupt, from another version or for another filter is refused with an error that
 //!   says so; nothing is delivered under a misread state.
 //!
@@ -404,10 +407,14 @@ impl Run {
             && !within.is_empty()
             && within.iter().all(at_watermark)
         {
-            // From where a reading by creation saved in the state had come, if it had.
-            let group = Group::Created {
-                from: state.passed,
-                past: false,
+            // From where a reading by creation, or by the cells of a tie, saved in the state
+            // had come, if it had.
+            let group = match state.tie.clone() {
+                Some(tie) => Group::Split(Box::new(cells::Split::resume(tie))),
+                None => Group::Created {
+                    from: state.passed,
+                    past: false,
+                },
             };
             return self.group(state, group).await;
         }
@@ -483,6 +490,18 @@ fn with_filter(query: Query, filter: Option<Filter>) -> Query {
 
 /// The watermark after referrals without `updatedDateTime`, before any instant of the data.
 const FLOOR: DateTime<Utc> = DateTime::<Utc>::UNIX_EPOCH;
+
+impl Step {
+    /// The step with `change` made to its state.
+    fn map_state(mut self, change: impl FnOnce(&mut SyncState)) -> Self {
+        match &mut self {
+            Step::Deliver { after, .. } | Step::NothingNew(after) | Step::Done(after) => {
+                change(after);
+            }
+        }
+        self
+    }
+}
 
 /// The outcome of a request.
 enum Step {

@@ -334,6 +334,7 @@ fn after_parts(working: &SyncState, bound: DateTime<Utc>) -> SyncState {
         watermark: Some(bound),
         delivered: std::collections::BTreeMap::new(),
         passed: None,
+        tie: None,
         complete: false,
         bound: None,
         snapshot: None,

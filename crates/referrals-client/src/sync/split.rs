@@ -1,6 +1,10 @@
 //! The reading of a tie by cells ([`super::cells`]): a page of the next cell a step, a cell
 //! cut in two when it does not fit a page, read in passes when nothing is left to cut it by,
 //! and after the last cell the service's count, which must agree with what the cells showed.
+//! Each step saves the cells left in the state ([`SyncState::tie`]), and a cell done takes its
+//! referrals' marks out of it.
+
+use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 use reqwest::StatusCode;
@@ -16,7 +20,7 @@ impl Planner<'_> {
     /// in two when it does not, read in passes when nothing is left to cut it by.
     pub(super) async fn split(
         &mut self,
-        state: SyncState,
+        mut state: SyncState,
         instant: DateTime<Utc>,
         mut split: Split,
     ) -> Result<Step, Error> {
@@ -42,12 +46,13 @@ impl Planner<'_> {
                 tracing::info!(%error, "the service refused `eq null`; cutting with `ne` alone");
                 split.plain = true;
                 split.cells.push(cell);
+                state.tie = Some(split.saved(None));
                 self.next = Some(Group::Split(Box::new(split)));
                 return Ok(Step::NothingNew(state));
             }
             page => page?,
         };
-        if split.read == 0 {
+        if cell == Cell::default() {
             split.before = page.count;
         }
         split.read += 1;
@@ -66,10 +71,22 @@ impl Planner<'_> {
             .extend(shown.iter().filter_map(|referral| referral.id.clone()));
         let cut = has_next.then(|| cell.cut(&shown));
         match cut {
-            None => {}
+            None => {
+                // The cell, shown whole, is done: what it holds is counted and no longer marked.
+                let done: BTreeSet<String> = (shown.iter())
+                    .filter(|referral| cell.holds(referral))
+                    .filter_map(|referral| referral.id.clone())
+                    .collect();
+                split.done = split.done.saturating_add(done.len());
+                state.tie = Some(split.saved(None));
+                self.next = Some(Group::Split(Box::new(split)));
+                let step = fresh_step(state, page.items, instant);
+                return Ok(step.map_state(|after| after.forget(done.iter().map(String::as_str))));
+            }
             Some(Some((equal, other))) => split.cells.extend([other, equal]),
             Some(None) => {
                 // Every referral shown shares every value that could cut the cell.
+                state.tie = Some(split.saved(Some(&cell)));
                 self.next = Some(Group::Pass(Box::new(Pass {
                     created: split.created,
                     cell,
@@ -79,15 +96,18 @@ impl Planner<'_> {
                 return Ok(fresh_step(state, page.items, instant));
             }
         }
+        // Cut: the cell's referrals come with the cells it is cut into, each shown whole by
+        // one answer, so that the state marks none of them meanwhile.
+        state.tie = Some(split.saved(None));
         self.next = Some(Group::Split(Box::new(split)));
-        Ok(fresh_step(state, page.items, instant))
+        Ok(Step::NothingNew(state))
     }
 
     /// After the last cell: the tie is done, unless the service's count shows that the cells
     /// missed some of it ([`Split::short`]).
     async fn end_split(
         &mut self,
-        state: SyncState,
+        mut state: SyncState,
         instant: DateTime<Utc>,
         split: Split,
     ) -> Result<Step, Error> {
@@ -99,6 +119,7 @@ impl Planner<'_> {
             None => None,
         };
         if let Some(size) = split.short(after) {
+            state.tie = Some(split.saved(None));
             self.next = Some(Group::Pass(Box::new(Pass {
                 created: split.created,
                 union: split.seen,

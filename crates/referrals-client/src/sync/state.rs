@@ -1,6 +1,6 @@
 //! The saved state of a sync ([`SyncState`]): the watermark, what was delivered at it, the
-//! creation instant that a reading by `createdDateTime` passed, and during a run its bound; and
-//! its versioned JSON form.
+//! creation instant that a reading by `createdDateTime` passed, the cells left of a tie read by
+//! cells, and during a run its bound; and its versioned JSON form.
 
 use std::collections::BTreeMap;
 
@@ -10,10 +10,10 @@ use serde::{Deserialize, Serialize};
 use crate::types::Referral;
 use crate::versioned;
 
-/// The version of the serialized form of [`SyncState`]. Version 1 (without `passed`) is read
-/// too: it means the same as version 2 without it, and a state without `passed` is written as
-/// version 1, which older clients read.
-const STATE_VERSION: u32 = 2;
+/// The version of the serialized form of [`SyncState`]. Versions 1 (without `passed`) and 2
+/// (without `tie`) are read too: they mean the same as version 3 without those, and a state
+/// without them is written in the oldest version that holds it, which older clients read.
+const STATE_VERSION: u32 = 3;
 
 /// Where a sync stands: what has been delivered and committed.
 ///
@@ -21,8 +21,10 @@ const STATE_VERSION: u32 = 2;
 /// [`crate::Client::sync`]. It holds the watermark (an instant of `updatedDateTime`), the ids and eTags
 /// delivered at exactly that instant, whether all of them have been, and during a run its upper
 /// bound. While a group of referrals at the watermark is read by `createdDateTime`, it holds the
-/// creation instant that the reading has passed, and only the ids delivered from there on: its
-/// size stays near a page (or the size of a tie), however many referrals share the instant.
+/// creation instant that the reading has passed, and only the ids delivered from there on; and
+/// while a tie of referrals that share both instants is read by cells, the cells left rather
+/// than the ids that the cells done delivered: its size stays near a page or two, however many
+/// referrals share the instants.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyncState {
     pub(super) filter: Option<String>,
@@ -30,6 +32,9 @@ pub struct SyncState {
     pub(super) delivered: BTreeMap<String, Mark>,
     /// Every referral at the watermark created before this instant was delivered.
     pub(super) passed: Option<DateTime<Utc>>,
+    /// A tie at the watermark being read by cells: the cells left. The ids that the cells done
+    /// delivered are not kept: those cells are not read again.
+    pub(super) tie: Option<super::cells::Tie>,
     pub(super) complete: bool,
     pub(super) bound: Option<DateTime<Utc>>,
     /// A first run in parts under way ([`super::SyncOptions::concurrency`]).
@@ -63,6 +68,8 @@ struct StoredState {
     delivered: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     passed: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tie: Option<super::cells::Tie>,
     complete: bool,
     bound: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -80,19 +87,24 @@ fn instant(text: &str) -> Result<DateTime<Utc>, StateError> {
         .map_err(|error| StateError(format!("`{text}` is not a date-time: {error}")))
 }
 
-/// A state of version 1 read as version 2: the same members, without `passed`.
+/// A state of version 1 or 2 read as version 3: the same members, without `passed` (1) and
+/// `tie` (1 and 2).
 fn upgrade(value: &mut serde_json::Value) -> Result<(), StateError> {
     let version = value
         .get(versioned::VERSION)
         .and_then(serde_json::Value::as_u64);
-    if version == Some(1) {
-        if value.get("passed").is_some() {
-            return Err(StateError(
-                "it is damaged: a state of version 1 has no `passed`".into(),
-            ));
-        }
-        value[versioned::VERSION] = STATE_VERSION.into();
+    let absent: &[&str] = match version {
+        Some(1) => &["passed", "tie"],
+        Some(2) => &["tie"],
+        _ => return Ok(()),
+    };
+    if let Some(member) = absent.iter().find(|member| value.get(**member).is_some()) {
+        return Err(StateError(format!(
+            "it is damaged: a state of version {} has no `{member}`",
+            version.unwrap_or_default()
+        )));
     }
+    value[versioned::VERSION] = STATE_VERSION.into();
     Ok(())
 }
 
@@ -103,11 +115,11 @@ pub(super) fn text(time: DateTime<Utc>) -> String {
 impl SyncState {
     /// The state as JSON text, to save.
     pub fn to_json(&self) -> String {
-        // Version 1 while it says all: an older client that shares the state reads it.
-        let version = if self.passed.is_some() {
-            STATE_VERSION
-        } else {
-            1
+        // The oldest version that says all: an older client that shares the state reads it.
+        let version = match (&self.tie, self.passed) {
+            (Some(_), _) => STATE_VERSION,
+            (None, Some(_)) => 2,
+            (None, None) => 1,
         };
         let stored = StoredState {
             version,
@@ -117,6 +129,7 @@ impl SyncState {
                 .map(|(id, mark)| (id.clone(), mark.e_tag.clone()))
                 .collect(),
             passed: self.passed.map(text),
+            tie: self.tie.clone(),
             complete: self.complete,
             bound: self.bound.map(text),
             snapshot: self.snapshot.clone(),
@@ -144,12 +157,16 @@ impl SyncState {
             watermark: stored.watermark.as_deref().map(instant).transpose()?,
             delivered: marks.collect(),
             passed: stored.passed.as_deref().map(instant).transpose()?,
+            tie: stored.tie,
             complete: stored.complete,
             bound: stored.bound.as_deref().map(instant).transpose()?,
             snapshot: stored.snapshot,
         };
         if state.watermark.is_none()
-            && (!state.delivered.is_empty() || state.complete || state.passed.is_some())
+            && (!state.delivered.is_empty()
+                || state.complete
+                || state.passed.is_some()
+                || state.tie.is_some())
         {
             return Err(StateError(
                 "it lists delivered referrals without a watermark".into(),
@@ -177,6 +194,7 @@ impl SyncState {
             watermark: None,
             delivered: BTreeMap::new(),
             passed: None,
+            tie: None,
             complete: false,
             bound: None,
             snapshot: None,
@@ -202,7 +220,9 @@ impl SyncState {
     }
 
     /// Every referral at the watermark created before `created` was delivered: their marks go.
+    /// A tie read by cells ends there.
     pub(super) fn pass_created(&mut self, created: DateTime<Utc>) {
+        self.tie = None;
         if self.passed.is_some_and(|passed| passed >= created) {
             return;
         }
@@ -229,7 +249,15 @@ impl SyncState {
     pub(super) fn finish_instant(&mut self) {
         self.complete = true;
         self.passed = None;
+        self.tie = None;
         self.delivered.clear();
+    }
+
+    /// The marks of `ids`, whose cell of a tie is done: its referrals are not read again.
+    pub(super) fn forget<'a>(&mut self, ids: impl IntoIterator<Item = &'a str>) {
+        for id in ids {
+            self.delivered.remove(id);
+        }
     }
 
     /// Records the delivery of `referral`: the watermark moves to its instant when that is later.
@@ -244,6 +272,7 @@ impl SyncState {
                 self.watermark = Some(time);
                 self.delivered.clear();
                 self.passed = None;
+                self.tie = None;
                 self.complete = false;
             }
         }
