@@ -90,6 +90,18 @@ fn a_saved_state_that_cannot_be_used_is_refused_with_a_reason() {
             "`customerProfile/name` is not a member that cuts a tie",
         ),
         (
+            tie_state(r#""2024-01-01T00:00:00Z""#, r#"[[{"member": "status", "equal": true, "values": ["New"], "null": false}, {"member": "status", "equal": false, "values": ["Active"], "null": true}]]"#).as_str(),
+            "a cell of its tie is not one that a sync makes",
+        ),
+        (
+            tie_state(r#""2024-01-01T00:00:00Z""#, r#"[[{"member": "status", "equal": true, "values": ["New"], "null": true}]]"#).as_str(),
+            "a cell of its tie is not one that a sync makes",
+        ),
+        (
+            tie_state(r#""2024-01-01T00:00:00Z""#, "[]").replace("\"before\":40", "\"before\":-1").as_str(),
+            "a count below zero",
+        ),
+        (
             r#"{"version": 2, "filter": null, "watermark": null, "delivered": {}, "passed": "2024-01-01T00:00:00Z", "complete": false, "bound": null}"#,
             "without a watermark",
         ),

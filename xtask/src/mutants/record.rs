@@ -265,7 +265,10 @@ mod tests {
         let none = Record::read(out.path(), &sources()).err().unwrap();
         assert!(none.contains("no record of an earlier run"), "{none}");
         Record::start(out.path(), &sources()).unwrap();
-        let other = vec!["xtask/Cargo.toml".to_owned(), "Cargo.toml".to_owned()];
+        let other = vec![
+            "xtask/Cargo.toml".to_owned(),
+            "xtask/src/main.rs".to_owned(),
+        ];
         let changed = Record::read(out.path(), &other).err().unwrap();
         assert!(changed.contains("sources changed"), "{changed}");
         // A record from before timeouts were kept reads as one without them.

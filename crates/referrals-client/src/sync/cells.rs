@@ -314,6 +314,30 @@ pub(crate) struct Tie {
     plain: bool,
 }
 
+impl Tie {
+    /// Why a saved tie cannot be one that a sync wrote, if it cannot: a cell with two
+    /// conditions on one member, an `eq` with `or eq null`, a filter past
+    /// [`MAX_COMPARISONS`], or a count below zero.
+    pub(super) fn check(&self) -> Result<(), String> {
+        if self.before.is_some_and(|count| count < 0) {
+            return Err("its tie has a count below zero".to_owned());
+        }
+        for Cell(conditions) in &self.cells {
+            let members: BTreeSet<usize> = conditions.iter().map(|c| c.member).collect();
+            let comparisons = (conditions.iter())
+                .map(|condition| condition.values.len() + usize::from(condition.null))
+                .sum::<usize>();
+            if members.len() < conditions.len()
+                || conditions.iter().any(|c| c.equal && c.null)
+                || comparisons > MAX_COMPARISONS
+            {
+                return Err("a cell of its tie is not one that a sync makes".to_owned());
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Split {
     /// The reading of the tie created at `created`, from the whole tie.
     pub(super) fn new(created: Option<DateTime<Utc>>) -> Self {
@@ -354,13 +378,17 @@ impl Split {
         }
     }
 
-    /// Whether the cells showed fewer referrals than the service counted in the tie, when
-    /// its count `after` the cells is the one it gave `before` them (no referral left the
-    /// tie meanwhile). A service whose `ne` does not hold for an absent member would do that;
-    /// the tie is then read in passes, and what the cells showed counts.
+    /// Whether the cells done held fewer referrals than the service counts in the tie `after`
+    /// them: the tie's size then. A tie only loses referrals (to later instants), and each
+    /// that is still in it was in its cell when the cell was read, so a service that keeps to
+    /// the cells' filters shows at least that many. One whose `ne` does not hold for an absent
+    /// member would show fewer; the tie is then read in passes, and what the cells delivered
+    /// counts. A referral that the cells missed while another left the tie after its cell is
+    /// not seen by the counts.
     pub(super) fn short(&self, after: Option<i64>) -> Option<usize> {
-        let size = usize::try_from(self.before?).ok()?;
-        (after == self.before && self.done < size).then_some(size)
+        self.before?;
+        let size = usize::try_from(after?).ok()?;
+        (self.done < size).then_some(size)
     }
 }
 
@@ -492,14 +520,60 @@ mod tests {
                  or engagementId eq null"
             )
         );
-        assert!(
-            one.cut(&shown).is_none(),
-            "one value: nothing left to cut by"
-        );
+        assert!(one.cut(&shown).is_none(), "one value: no cut");
+        // Values shown once (ids, perhaps) cut one at a time: a set of them says nothing of
+        // the referrals not shown.
+        let once: Vec<Referral> = ["w", "x", "y", "z"].into_iter().map(engaged).collect();
+        let once: Vec<&Referral> = once.iter().collect();
+        let (alone, _) = Cell::default().cut(&once).expect("four values");
+        assert_eq!(text(&alone).as_deref(), Some("engagementId eq 'w'"));
         // A cell saved and read back is the same cell.
         let saved = serde_json::to_string(&rest).unwrap();
         assert_eq!(serde_json::from_str::<Cell>(&saved).unwrap(), rest);
         let empty = r#"[{"member":"status","equal":true,"values":[],"null":false}]"#;
         assert!(serde_json::from_str::<Cell>(empty).is_err(), "no value");
+    }
+
+    /// The comparisons of a cell's filter.
+    fn comparisons(cell: &Cell) -> usize {
+        let text = text(cell).unwrap_or_default();
+        text.matches(" eq ").count() + text.matches(" ne ").count()
+    }
+
+    /// The side of each cut that excludes the values grows, with the cell's other conditions,
+    /// up to the most comparisons and no further: then the member cuts no more.
+    #[test]
+    fn a_cut_never_makes_a_filter_of_more_than_the_most_comparisons() {
+        let status = cutting()
+            .find(|(_, member)| member.path == "status")
+            .map(|(index, _)| index)
+            .unwrap();
+        let others = (0..20).map(|n| format!("s{n}")).collect();
+        let mut cell = Cell(vec![Condition {
+            member: status,
+            equal: false,
+            values: others,
+            null: true,
+        }]);
+        let mut cuts = 0;
+        for round in 0..100 {
+            // Eight values new to the cell, each shown twice.
+            let shown: Vec<Referral> = (0..16)
+                .map(|n| engaged(&format!("{round}-{}", n / 2)))
+                .collect();
+            let shown: Vec<&Referral> = shown.iter().collect();
+            let Some((some, rest)) = cell.cut(&shown) else {
+                break;
+            };
+            for side in [&some, &rest] {
+                let made = comparisons(side);
+                assert!(made <= MAX_COMPARISONS, "{made} comparisons");
+            }
+            (cell, cuts) = (rest, cuts + 1);
+        }
+        // The status's 21 comparisons and `eq null` leave room for 26 values: four a cut (half
+        // of the eight shown), then the two that fit.
+        assert_eq!(cuts, 7, "the cuts before the filter is full");
+        assert_eq!(comparisons(&cell), MAX_COMPARISONS);
     }
 }

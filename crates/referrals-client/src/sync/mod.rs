@@ -78,7 +78,9 @@
 //!   ids that the cells done delivered. Its size stays near a page or two however large the
 //!   group or the tie: a bulk change that stamps many referrals with one instant, or an
 //!   import that creates them at one, costs time and state that grow linearly with their
-//!   number. A state
+//!   number. Three readings keep the ids they deliver until they end, and the state grows
+//!   with them: a tie of up to a thousand read through the service's pages, a cell that no
+//!   member cuts, and a tie whose cells the service's count shows incomplete. A state
 //!   that is corrupt, from another version or for another filter is refused with an error that
 //!   says so; nothing is delivered under a misread state.
 //!
@@ -400,13 +402,11 @@ impl Run {
         let at_watermark = |referral: &Referral| {
             referral.updated_date_time.is_some() && referral.updated_date_time == state.watermark
         };
-        if state.watermark.is_some()
-            && !state.complete
-            && has_next
-            && !beyond
-            && !within.is_empty()
-            && within.iter().all(at_watermark)
-        {
+        let group = has_next && !beyond && !within.is_empty() && within.iter().all(at_watermark);
+        // A tie whose reading by cells a stopped run left goes on by its cells, even if what
+        // is left of it now fits a page: its cells done are not read again.
+        let tie = state.tie.is_some() && within.first().is_some_and(at_watermark);
+        if state.watermark.is_some() && !state.complete && (group || tie) {
             // From where a reading by creation, or by the cells of a tie, saved in the state
             // had come, if it had.
             let group = match state.tie.clone() {

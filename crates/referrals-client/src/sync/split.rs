@@ -66,10 +66,12 @@ impl Planner<'_> {
                     && referral.created_date_time == split.created
             })
             .collect();
-        split
-            .seen
-            .extend(shown.iter().filter_map(|referral| referral.id.clone()));
+        // What a page delivers is seen; the page of a cell that is cut delivers nothing.
+        let ids = shown.iter().filter_map(|referral| referral.id.clone());
         let cut = has_next.then(|| cell.cut(&shown));
+        if !matches!(cut, Some(Some(_))) {
+            split.seen.extend(ids);
+        }
         match cut {
             None => {
                 // The cell, shown whole, is done: what it holds is counted and no longer marked.

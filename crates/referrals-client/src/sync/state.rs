@@ -24,7 +24,8 @@ const STATE_VERSION: u32 = 3;
 /// creation instant that the reading has passed, and only the ids delivered from there on; and
 /// while a tie of referrals that share both instants is read by cells, the cells left rather
 /// than the ids that the cells done delivered: its size stays near a page or two, however many
-/// referrals share the instants.
+/// referrals share the instants (but for the readings that [`crate::sync`] names, which keep
+/// the ids they deliver until they end).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyncState {
     pub(super) filter: Option<String>,
@@ -152,6 +153,10 @@ impl SyncState {
             };
             (id, mark)
         });
+        if let Some(tie) = &stored.tie {
+            tie.check()
+                .map_err(|reason| StateError(format!("it is damaged: {reason}")))?;
+        }
         let state = Self {
             filter: stored.filter,
             watermark: stored.watermark.as_deref().map(instant).transpose()?,
