@@ -28,12 +28,7 @@ impl Planner<'_> {
             return self.end_split(state, instant, split).await;
         };
         if split.read >= self.requests.client.runtime().max_pages() {
-            return Err(Error::new(
-                ErrorKind::PagingLoop,
-                Some(LIST),
-                "the cells of the group of referrals at one instant passed the page limit"
-                    .to_owned(),
-            ));
+            return Err(past_the_limit());
         }
         let cell = if split.plain { cell.plain() } else { cell };
         let page = match self
@@ -74,16 +69,11 @@ impl Planner<'_> {
         }
         match cut {
             None => {
-                // The cell, shown whole, is done: what it holds is counted and no longer marked.
-                let done: BTreeSet<String> = (shown.iter())
+                let held: BTreeSet<String> = (shown.iter())
                     .filter(|referral| cell.holds(referral))
                     .filter_map(|referral| referral.id.clone())
                     .collect();
-                split.done = split.done.saturating_add(done.len());
-                state.tie = Some(split.saved(None));
-                self.next = Some(Group::Split(Box::new(split)));
-                let step = fresh_step(state, page.items, instant);
-                return Ok(step.map_state(|after| after.forget(done.iter().map(String::as_str))));
+                return Ok(self.cell_done(state, instant, split, &held, page.items));
             }
             Some(Some((equal, other))) => split.cells.extend([other, equal]),
             Some(None) => {
@@ -103,6 +93,23 @@ impl Planner<'_> {
         state.tie = Some(split.saved(None));
         self.next = Some(Group::Split(Box::new(split)));
         Ok(Step::NothingNew(state))
+    }
+
+    /// A cell shown whole by a page of `items` is done: the referrals it `held` count toward
+    /// the tie, and their marks go once the page is delivered.
+    fn cell_done(
+        &mut self,
+        mut state: SyncState,
+        instant: DateTime<Utc>,
+        mut split: Split,
+        held: &BTreeSet<String>,
+        items: Vec<Referral>,
+    ) -> Step {
+        split.done = split.done.saturating_add(held.len());
+        state.tie = Some(split.saved(None));
+        self.next = Some(Group::Split(Box::new(split)));
+        let step = fresh_step(state, items, instant);
+        step.map_state(|after| after.forget(held.iter().map(String::as_str)))
     }
 
     /// After the last cell: the tie is done, unless the service's count shows that the cells
@@ -132,4 +139,13 @@ impl Planner<'_> {
         }
         Ok(self.read_whole(state, split.created, None))
     }
+}
+
+/// The error of cells that passed the client's page limit.
+fn past_the_limit() -> Error {
+    Error::new(
+        ErrorKind::PagingLoop,
+        Some(LIST),
+        "the cells of the group of referrals at one instant passed the page limit".to_owned(),
+    )
 }
