@@ -32,6 +32,17 @@ pub struct Secure {
     pub password: String,
 }
 
+/// How many ports a server's start tries.
+const START_ATTEMPTS: u32 = 3;
+
+/// A loopback port that was free a moment ago.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port()
+}
+
 impl Server {
     /// Starts a server, or says why not and returns `None` (a panic under `REQUIRE`).
     pub fn start() -> Option<Self> {
@@ -64,19 +75,34 @@ impl Server {
         }
         let init: Vec<&str> = init.iter().map(String::as_str).collect();
         server.run("initdb", &init);
+        let mut server = server;
+        // The port was free when it was chosen; another process may take it before the server
+        // binds it (tests start servers at once), so a start that fails tries another port.
+        for attempt in 1..=START_ATTEMPTS {
+            match server.try_start(secure) {
+                Ok(()) => return Some(server),
+                Err(error) if attempt == START_ATTEMPTS => panic!("{error}"),
+                Err(error) => eprintln!("{error}; trying another port"),
+            }
+            server.port = free_port();
+        }
+        None
+    }
+
+    /// Starts the server on its port.
+    fn try_start(&self, secure: Option<&Secure>) -> Result<(), String> {
         let mut options = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
-            server.port,
-            server.folder.path().display()
+            self.port,
+            self.folder.path().display()
         );
         if let Some(secure) = secure {
-            options.push_str(&server.secure(secure));
+            options.push_str(&self.secure(secure));
         }
-        let log = server.folder.path().join("log").display().to_string();
-        let data = server.data();
+        let log = self.folder.path().join("log").display().to_string();
+        let data = self.data();
         let start = ["-D", &data, "-o", &options, "-l", &log, "-w", "start"];
-        server.run("pg_ctl", &start);
-        Some(server)
+        self.try_run("pg_ctl", &start)
     }
 
     /// The server's folder, owned by the user that runs it, and a free port; `None` (a panic
@@ -104,15 +130,11 @@ impl Server {
             let uid = uid(user).unwrap_or_default();
             std::os::unix::fs::chown(folder.path(), Some(uid), None).expect("chown the folder");
         }
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("a free port")
-            .port();
         Some(Self {
             folder,
             bin,
             user,
-            port,
+            port: free_port(),
         })
     }
 
@@ -198,19 +220,28 @@ impl Server {
     }
 
     fn run(&self, program: &str, args: &[&str]) {
+        if let Err(error) = self.try_run(program, args) {
+            panic!("{error}");
+        }
+    }
+
+    /// Runs `program` of the server's binaries with `args`; why it failed, if it did.
+    fn try_run(&self, program: &str, args: &[&str]) -> Result<(), String> {
         let (mut command, program) = self.command(program);
         let output = command
             .args(args)
             .stdin(Stdio::null())
             .output()
             .unwrap_or_else(|error| panic!("cannot run {}: {error}", program.display()));
-        assert!(
-            output.status.success(),
+        if output.status.success() {
+            return Ok(());
+        }
+        Err(format!(
             "{} {args:?} failed: {}{}",
             program.display(),
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
-        );
+        ))
     }
 }
 
