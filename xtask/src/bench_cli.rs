@@ -38,33 +38,43 @@ pub(crate) fn export(cli: &Cli<'_>) -> Result<(), String> {
     Ok(())
 }
 
-/// The peak memory of the CLI's export and sync.
+/// The peak memory of the CLI's export and sync, and how much of it the program allocated
+/// (the rest is pages of its code and libraries, as the kernel maps them).
 pub(crate) fn memory(cli: &Cli<'_>) -> Result<(), String> {
     let binaries = cli.binaries;
-    println!("\n## Peak memory of the CLI (VmHWM of the process)");
     println!(
-        "{:>9} referrals   {:>14}   {:>14}   {:>14}",
+        "\n## Peak memory of the CLI (VmHWM of the process; in brackets, the largest RssAnon sampled every 2 ms)"
+    );
+    println!(
+        "{:>9} referrals   {:>22}   {:>22}   {:>22}",
         "", "export ndjson", "export csv", "sync --db"
     );
+    let cell = |report: &serde_json::Value| -> Result<String, String> {
+        let (peak, anon) = (
+            report_number(report, "peak_kib")?,
+            report_number(report, "peak_anon_kib")?,
+        );
+        Ok(format!("{peak:>7.0} KiB ({anon:>5.0} anon)"))
+    };
     for total in [10_000, 100_000] {
         let server = Sandbox::start(binaries, total)?;
-        let mut peaks = Vec::new();
+        let mut cells = Vec::new();
         for (format, file) in [
             ("ndjson", cli.out("memory.ndjson")),
             ("csv", cli.out("memory.csv")),
         ] {
             let export = measured(binaries, &cli.export_args(&server.url, &file, format))?;
-            peaks.push(report_number(&export, "peak_kib")?);
+            cells.push(cell(&export)?);
         }
         let db = cli.out("memory.sqlite");
         for stale in [db.clone(), format!("{db}-wal"), format!("{db}-shm")] {
             let _ = std::fs::remove_file(stale);
         }
         let sync = measured(binaries, &cli.sync_args(&server.url, &db))?;
-        peaks.push(report_number(&sync, "peak_kib")?);
+        cells.push(cell(&sync)?);
         println!(
-            "{total:>9} referrals   {:>10.0} KiB   {:>10.0} KiB   {:>10.0} KiB",
-            peaks[0], peaks[1], peaks[2]
+            "{total:>9} referrals   {:>22}   {:>22}   {:>22}",
+            cells[0], cells[1], cells[2]
         );
     }
     Ok(())

@@ -354,6 +354,7 @@ fn measure(program: &std::path::Path, args: &[String]) -> serde_json::Value {
         .spawn()
         .unwrap_or_else(|error| panic!("cannot run {}: {error}", program.display()));
     let pid = i32::try_from(child.id()).expect("a pid fits in an i32");
+    let sampler = RssSampler::start(pid);
     let mut status = 0;
     // SAFETY: an all-zero rusage is a valid value of this plain C struct, which wait4 fills.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
@@ -366,9 +367,57 @@ fn measure(program: &std::path::Path, args: &[String]) -> serde_json::Value {
         std::io::Error::last_os_error()
     );
     let seconds = started.elapsed().as_secs_f64();
+    let (anon, file) = sampler.stop();
     let exited = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
     // Linux gives ru_maxrss in KiB.
-    serde_json::json!({ "mode": "measure", "seconds": seconds, "exit": exited, "peak_kib": usage.ru_maxrss })
+    serde_json::json!({
+        "mode": "measure", "seconds": seconds, "exit": exited, "peak_kib": usage.ru_maxrss,
+        "peak_anon_kib": anon, "peak_file_kib": file,
+    })
+}
+
+/// What makes up a child's resident memory, sampled from `/proc/PID/status` every 2 ms: the
+/// largest `RssAnon` (what the program allocated, its stacks and the pages of its own tables
+/// it wrote) and the largest `RssFile` (pages of files mapped: its code and read-only data,
+/// as the kernel maps them around each page touched). Each is a sample's, so a peak shorter
+/// than a sample can be missed; `wait4`'s `peak_kib` is exact.
+struct RssSampler {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<(u64, u64)>,
+}
+
+impl RssSampler {
+    fn start(pid: i32) -> Self {
+        use std::sync::atomic::Ordering;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let path = format!("/proc/{pid}/status");
+            let (mut anon, mut file) = (0, 0);
+            while !stopped.load(Ordering::Relaxed) {
+                let Ok(status) = std::fs::read_to_string(&path) else {
+                    break;
+                };
+                anon = anon.max(status_kib(&status, "RssAnon:").unwrap_or(0));
+                file = file.max(status_kib(&status, "RssFile:").unwrap_or(0));
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            (anon, file)
+        });
+        Self { stop, thread }
+    }
+
+    /// The largest samples, once the child has ended.
+    fn stop(self) -> (u64, u64) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().unwrap_or((0, 0))
+    }
+}
+
+/// The value in KiB of the line of `/proc/PID/status` that starts with `key`.
+fn status_kib(status: &str, key: &str) -> Option<u64> {
+    let line = status.lines().find(|line| line.starts_with(key))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// The processor time this process used so far, user and system, in seconds: what the client
@@ -386,7 +435,8 @@ fn cpu_seconds() -> f64 {
 
 /// The peak resident memory of this process, in KiB (Linux).
 fn peak_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
+    status_kib(
+        &std::fs::read_to_string("/proc/self/status").ok()?,
+        "VmHWM:",
+    )
 }
