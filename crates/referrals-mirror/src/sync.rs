@@ -3,6 +3,7 @@
 
 use std::ops::ControlFlow;
 
+use futures_util::StreamExt;
 use referrals_client::Client;
 use referrals_client::sync::{SyncOptions, SyncState};
 use referrals_client::types::Referral;
@@ -125,6 +126,14 @@ impl Group {
         self.state = Some(state);
     }
 
+    /// Whether the group is to be written: it is full, or its first batch waited long enough.
+    fn due(&self) -> bool {
+        self.items.len() >= GROUP_ROWS
+            || self
+                .deadline
+                .is_some_and(|deadline| deadline <= tokio::time::Instant::now())
+    }
+
     /// Writes the group (the referrals and the state after them, in one transaction), and
     /// gives how many referrals it held.
     async fn write(&mut self, target: &mut impl Target) -> Result<u64, Error> {
@@ -138,10 +147,31 @@ impl Group {
     }
 }
 
+/// A batch as the run delivers it: its referrals and the state after them; `None` at the
+/// run's end.
+type Delivered = Result<Option<(Vec<Referral>, SyncState)>, referrals_client::Error>;
+
+/// The batches of `run`, each delivered as it comes, as a stream: a stream keeps the request
+/// in hand when the caller stops waiting for it (to write a group meanwhile), where dropping
+/// the run's own `next` would not. It ends after the run's end or first error.
+fn delivered(run: referrals_client::sync::Run) -> impl futures_util::Stream<Item = Delivered> {
+    futures_util::stream::unfold(Some(run), |run| async move {
+        let mut run = run?;
+        let item = match run.next().await {
+            Ok(Some(batch)) => Ok(Some(batch.deliver())),
+            Ok(None) => Ok(None),
+            Err(error) => Err(error),
+        };
+        let more = matches!(item, Ok(Some(_)));
+        Some((item, more.then_some(run)))
+    })
+}
+
 /// One run of the client's sync, to its end or to a stop. The batches are gathered into
 /// groups of [`GROUP_ROWS`] referrals, or what came within [`GROUP_WAIT`] of the first of them
 /// when the next batch is slower; each group is written with the state after its last batch in one
 /// transaction, so that a stop or a failure loses nothing that the state counts as written.
+/// While a group is written, the batches that come gather into the next one.
 async fn run(
     target: &mut impl Target,
     client: &Client,
@@ -149,39 +179,50 @@ async fn run(
     after_batch: &mut impl FnMut(u64) -> ControlFlow<()>,
 ) -> Result<SyncReport, Error> {
     let state = target.read_state().await?;
-    let mut run = client
+    let run = client
         .sync(state, options)
         .map_err(|source| Error::OtherFilter {
             path: target.place(),
             error: source,
         })?;
+    let batches = delivered(run);
+    tokio::pin!(batches);
     let (mut changed, mut group) = (0u64, Group::default());
-    let stopped = |changed| SyncReport {
-        changed,
-        stopped: true,
-        skipped: false,
-    };
+    let mut end: Option<Delivered> = None;
     loop {
-        let next = run.next();
-        tokio::pin!(next);
-        let batch = match group.deadline {
-            None => next.await,
-            Some(deadline) => tokio::select! {
+        if group.due() && end.is_none() {
+            let full = std::mem::take(&mut group);
+            let ahead = (&mut group, batches.as_mut(), &mut end);
+            let (written, stop) = write_ahead(full, target, ahead, after_batch, changed).await?;
+            changed = changed.saturating_add(written);
+            let delivered = changed.saturating_add(group.items.len() as u64);
+            if stop || after_batch(delivered).is_break() {
+                changed = changed.saturating_add(group.write(target).await?);
+                return Ok(stopped(changed));
+            }
+            continue;
+        }
+        let batch = match (end.take(), group.deadline) {
+            (Some(batch), _) => batch,
+            (None, None) => batches.next().await.unwrap_or(Ok(None)),
+            (None, Some(deadline)) => tokio::select! {
                 biased;
-                batch = &mut next => batch,
-                () = tokio::time::sleep_until(deadline) => {
-                    changed = changed.saturating_add(group.write(target).await?);
-                    if after_batch(changed).is_break() {
-                        return Ok(stopped(changed));
-                    }
-                    next.await
-                }
+                batch = batches.next() => batch.unwrap_or(Ok(None)),
+                () = tokio::time::sleep_until(deadline) => continue,
             },
         };
-        let batch = match batch {
-            Ok(batch) => batch,
+        let (items, state) = match batch {
+            Ok(Some(batch)) => batch,
+            // What was read before the end or a failure is kept: the next sync goes on from
+            // there.
+            Ok(None) => {
+                changed = changed.saturating_add(group.write(target).await?);
+                return Ok(SyncReport {
+                    changed,
+                    ..SyncReport::default()
+                });
+            }
             Err(source) => {
-                // What was read before the failure is kept: the next sync goes on from there.
                 changed = changed.saturating_add(group.write(target).await?);
                 let path = target.place();
                 return Err(Error::Sync {
@@ -191,22 +232,135 @@ async fn run(
                 });
             }
         };
-        let Some(batch) = batch else {
-            changed = changed.saturating_add(group.write(target).await?);
-            return Ok(SyncReport {
-                changed,
-                ..SyncReport::default()
-            });
-        };
-        let (items, state) = batch.deliver();
         group.add(items, state);
-        let delivered = changed.saturating_add(group.items.len() as u64);
-        let stop = after_batch(delivered).is_break();
-        if stop || group.items.len() >= GROUP_ROWS {
+        if after_batch(changed.saturating_add(group.items.len() as u64)).is_break() {
             changed = changed.saturating_add(group.write(target).await?);
-        }
-        if stop {
             return Ok(stopped(changed));
         }
+    }
+}
+
+/// What a run that was stopped reports.
+fn stopped(changed: u64) -> SyncReport {
+    SyncReport {
+        changed,
+        stopped: true,
+        skipped: false,
+    }
+}
+
+/// Writes `full` while the batches that come meanwhile gather in `next`, up to a group: the
+/// service and the decoding work while the database does. A run's end or failure met
+/// meanwhile is kept in `end`, for after the write. Gives how many referrals `full` held, and
+/// whether `after_batch` asked to stop (the batches gathered are then to be written too).
+async fn write_ahead<S: futures_util::Stream<Item = Delivered>>(
+    mut full: Group,
+    target: &mut impl Target,
+    (next, mut batches, end): (&mut Group, std::pin::Pin<&mut S>, &mut Option<Delivered>),
+    after_batch: &mut impl FnMut(u64) -> ControlFlow<()>,
+    changed: u64,
+) -> Result<(u64, bool), Error> {
+    let before = changed.saturating_add(full.items.len() as u64);
+    let write = full.write(target);
+    tokio::pin!(write);
+    let mut stop = false;
+    loop {
+        let reading = !stop && end.is_none() && next.items.len() < GROUP_ROWS;
+        tokio::select! {
+            biased;
+            written = &mut write => return Ok((written?, stop)),
+            batch = batches.next(), if reading => match batch.unwrap_or(Ok(None)) {
+                Ok(Some((items, state))) => {
+                    next.add(items, state);
+                    let delivered = before.saturating_add(next.items.len() as u64);
+                    stop = after_batch(delivered).is_break();
+                }
+                other => *end = Some(other),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use referrals_sandbox::{Config, Sandbox};
+
+    /// One write of [`Waiting`].
+    #[derive(Debug)]
+    struct Write {
+        size: usize,
+        in_run: bool,
+        /// Whether the service answered a page while the write lasted.
+        read_meanwhile: bool,
+    }
+
+    /// A database whose writes within a run last until the service has answered another
+    /// page, or 10 s, and that records each write.
+    struct Waiting<'a> {
+        sandbox: &'a Sandbox,
+        writes: Vec<Write>,
+    }
+
+    impl Target for Waiting<'_> {
+        fn place(&self) -> std::path::PathBuf {
+            "waiting".into()
+        }
+
+        async fn read_state(&mut self) -> Result<Option<SyncState>, Error> {
+            Ok(None)
+        }
+
+        async fn write_batch(
+            &mut self,
+            items: &[Referral],
+            state: &SyncState,
+        ) -> Result<(), Error> {
+            let before = self.sandbox.listings();
+            let mut read = false;
+            // A bound, not a measure: a sync that reads nothing while it writes never ends
+            // the wait, and the test then fails rather than hangs.
+            for _ in 0..1_000 {
+                read = self.sandbox.listings() > before;
+                if read || !state.in_run() {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            self.writes.push(Write {
+                size: items.len(),
+                in_run: state.in_run(),
+                read_meanwhile: read,
+            });
+            Ok(())
+        }
+    }
+
+    /// While a group is written, the service is read for the next: a database's time and the
+    /// service's overlap. Every referral is still written once, with the state after it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_next_group_is_read_while_one_is_written() {
+        referrals_client::install_crypto_provider();
+        let sandbox = referrals_testkit::start(Config {
+            seed_count: 3_498,
+            ..referrals_testkit::config()
+        })
+        .await;
+        let client = referrals_testkit::client(&sandbox.url());
+        let mut target = Waiting {
+            sandbox: &sandbox,
+            writes: Vec::new(),
+        };
+        let options = SyncOptions::new().skew(std::time::Duration::ZERO);
+        let report = sync_to(&mut target, &client, options, |_| ControlFlow::Continue(()));
+        assert_eq!(report.await.unwrap().changed, 3_500);
+        let writes = &target.writes;
+        assert_eq!(writes.iter().map(|write| write.size).sum::<usize>(), 3_500);
+        assert!(writes.iter().all(|write| write.size < 2 * GROUP_ROWS));
+        assert!(writes.last().is_some_and(|write| !write.in_run));
+        // Each write within the run but perhaps the last finds the service read meanwhile.
+        let in_run = writes.iter().filter(|write| write.in_run).count();
+        let overlapped = writes.iter().filter(|write| write.read_meanwhile).count();
+        assert!(in_run >= 2 && overlapped + 1 >= in_run, "{writes:#?}");
     }
 }
