@@ -202,20 +202,22 @@ async fn upsert_all(
         .map(|referral| serde_json::to_string(referral).unwrap_or_default())
         .collect();
     let sent = crate::rows::newest_of_each_id(items);
-    let mut arrays: Vec<Vec<Option<String>>> =
-        vec![Vec::with_capacity(sent.len()); 3 + columns.len()];
+    // The id, the eTag and the JSON are sent from where they are, not copied.
+    let mut fixed: [Vec<Option<&str>>; 3] = std::array::from_fn(|_| Vec::with_capacity(sent.len()));
+    let mut members: Vec<Vec<Option<String>>> = vec![Vec::with_capacity(sent.len()); columns.len()];
     for &index in &sent {
         let referral = &items[index];
-        arrays[0].push(referral.id.clone());
-        arrays[1].push(referral.e_tag.clone());
-        arrays[2].push(Some(jsons[index].clone()));
-        for (column, values) in columns.iter().zip(&mut arrays[3..]) {
+        fixed[0].push(referral.id.as_deref());
+        fixed[1].push(referral.e_tag.as_deref());
+        fixed[2].push(Some(&jsons[index]));
+        for (column, values) in columns.iter().zip(&mut members) {
             values.push(column.text(referral));
         }
     }
-    let parameters: Vec<&(dyn ToSql + Sync)> = arrays
+    let parameters: Vec<&(dyn ToSql + Sync)> = fixed
         .iter()
         .map(|values| values as &(dyn ToSql + Sync))
+        .chain(members.iter().map(|values| values as &(dyn ToSql + Sync)))
         .collect();
     let rows = client.query(statement, &parameters).await?;
     let written: HashMap<String, bool> = rows
