@@ -392,12 +392,21 @@ impl RssSampler {
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stopped = stop.clone();
         let thread = std::thread::spawn(move || {
-            let path = format!("/proc/{pid}/status");
-            let (mut anon, mut file) = (0, 0);
+            use std::io::{Read, Seek};
+            // Opened once: read again through the same descriptor, it fails once the child is
+            // gone, and never shows another process that took its number.
+            let Ok(mut source) = std::fs::File::open(format!("/proc/{pid}/status")) else {
+                return (0, 0);
+            };
+            let (mut anon, mut file, mut status) = (0, 0, String::new());
             while !stopped.load(Ordering::Relaxed) {
-                let Ok(status) = std::fs::read_to_string(&path) else {
+                status.clear();
+                let read = source
+                    .rewind()
+                    .and_then(|()| source.read_to_string(&mut status));
+                if !matches!(read, Ok(length) if length > 0) {
                     break;
-                };
+                }
                 anon = anon.max(status_kib(&status, "RssAnon:").unwrap_or(0));
                 file = file.max(status_kib(&status, "RssFile:").unwrap_or(0));
                 std::thread::sleep(Duration::from_millis(2));

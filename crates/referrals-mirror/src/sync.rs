@@ -63,9 +63,9 @@ impl Mirror {
     }
 
     /// [`Self::sync`], calling `after_batch` with the number of referrals delivered so far
-    /// after each batch: it may show progress, and stop the sync by returning
-    /// `ControlFlow::Break` (the referrals delivered are then written with the state, and
-    /// nothing is lost).
+    /// after each batch and after each write: it may show progress, and stop the sync by
+    /// returning `ControlFlow::Break` (the referrals delivered are then written with the
+    /// state, and nothing is lost).
     pub async fn sync_with(
         &mut self,
         client: &Client,
@@ -105,8 +105,8 @@ pub(crate) async fn sync_to(
 /// of its indexes once for all of them, not once for each batch.
 const GROUP_ROWS: usize = 1_000;
 
-/// How long the batches gathered wait at most (from the first of them) before they are
-/// written, when no more come.
+/// How long the batches gathered wait (from the first of them) before they are written, when
+/// no more come: at most this, or until the write of the group before ends.
 const GROUP_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// The batches gathered and not yet written: their referrals, the state after the last, and
@@ -196,7 +196,8 @@ async fn run(
             let (written, stop) = write_ahead(full, target, ahead, after_batch, changed).await?;
             changed = changed.saturating_add(written);
             let delivered = changed.saturating_add(group.items.len() as u64);
-            if stop || after_batch(delivered).is_break() {
+            // A run that ended (or failed) meanwhile is reported as such on the next turn.
+            if stop || end.is_none() && after_batch(delivered).is_break() {
                 changed = changed.saturating_add(group.write(target).await?);
                 return Ok(stopped(changed));
             }

@@ -274,7 +274,8 @@ impl PgMirror {
             .await
     }
 
-    /// [`Self::sync`] with a call after each batch, as [`crate::Mirror::sync_with`].
+    /// [`Self::sync`] with a call after each batch and each write, as
+    /// [`crate::Mirror::sync_with`].
     pub async fn sync_with(
         &mut self,
         client: &Client,
