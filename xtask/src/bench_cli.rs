@@ -43,18 +43,19 @@ pub(crate) fn export(cli: &Cli<'_>) -> Result<(), String> {
 pub(crate) fn memory(cli: &Cli<'_>) -> Result<(), String> {
     let binaries = cli.binaries;
     println!(
-        "\n## Peak memory of the CLI (VmHWM of the process; in brackets, the largest RssAnon sampled every 2 ms)"
+        "\n## Peak memory of the CLI in MiB of 1,024 KiB (VmHWM of the process; in brackets, the largest RssAnon sampled every 2 ms)"
     );
     println!(
         "{:>9} referrals   {:>22}   {:>22}   {:>22}",
         "", "export ndjson", "export csv", "sync --db"
     );
     let cell = |report: &serde_json::Value| -> Result<String, String> {
+        // The report counts KiB; a MiB here is 1,024 of them.
         let (peak, anon) = (
-            report_number(report, "peak_kib")?,
-            report_number(report, "peak_anon_kib")?,
+            report_number(report, "peak_kib")? / 1024.0,
+            report_number(report, "peak_anon_kib")? / 1024.0,
         );
-        Ok(format!("{peak:>7.0} KiB ({anon:>5.0} anon)"))
+        Ok(format!("{peak:>6.1} MiB ({anon:>4.1} anon)"))
     };
     for total in [10_000, 100_000] {
         let server = Sandbox::start(binaries, total)?;
