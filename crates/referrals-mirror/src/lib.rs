@@ -74,6 +74,7 @@ mod log;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod private;
+mod reading;
 #[cfg(feature = "receiver")]
 pub mod receiver;
 mod rows;

@@ -101,6 +101,16 @@ impl Mirror {
     /// its change to the change log in the same transaction. Refused, with nothing
     /// written, when another program wrote the state since this mirror last read or wrote it.
     pub fn write(&mut self, items: &[Referral], state: &SyncState) -> Result<(), Error> {
+        self.write_made(items, &[], state)
+    }
+
+    /// [`Self::write`], with the JSON of `items` made ahead where `jsons` holds it.
+    pub(crate) fn write_made(
+        &mut self,
+        items: &[Referral],
+        jsons: &[Option<String>],
+        state: &SyncState,
+    ) -> Result<(), Error> {
         let path = self.path.clone();
         let transaction = self
             .connection
@@ -115,8 +125,12 @@ impl Mirror {
         if stored != self.state {
             return Err(Error::OtherWriter { path });
         }
-        for referral in items {
-            upsert(&transaction, referral, &path, self.logged)?;
+        for (index, referral) in items.iter().enumerate() {
+            let version = Version {
+                referral,
+                json: jsons.get(index),
+            };
+            upsert(&transaction, &version, &path, self.logged)?;
         }
         let text = state.to_json();
         transaction
@@ -144,7 +158,11 @@ impl Mirror {
             .connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|error| Error::sqlite(&path, "start a transaction", error))?;
-        let applied = upsert(&transaction, referral, &path, self.logged)?;
+        let version = Version {
+            referral,
+            json: None,
+        };
+        let applied = upsert(&transaction, &version, &path, self.logged)?;
         transaction
             .commit()
             .map_err(|error| Error::sqlite(&path, "commit", error))?;
@@ -205,14 +223,21 @@ impl Mirror {
     }
 }
 
-/// Writes `referral` in `transaction` when it replaces the row of its id, and appends the change
-/// to the change log in the same transaction.
+/// A referral to write, with its JSON where it was made ahead.
+struct Version<'a> {
+    referral: &'a Referral,
+    json: Option<&'a Option<String>>,
+}
+
+/// Writes the referral of `version` in `transaction` when it replaces the row of its id, and
+/// appends the change to the change log in the same transaction.
 fn upsert(
     transaction: &Transaction<'_>,
-    referral: &Referral,
+    version: &Version<'_>,
     path: &std::path::Path,
     logged: bool,
 ) -> Result<Applied, Error> {
+    let referral = version.referral;
     let Some(id) = referral.id.as_deref() else {
         return Ok(Applied::NoId);
     };
@@ -239,7 +264,7 @@ fn upsert(
         id: id.to_owned(),
         error: source,
     };
-    let json = serde_json::to_string(referral).map_err(undecodable)?;
+    let json = crate::reading::json_of(referral, version.json).map_err(undecodable)?;
     let updated = referral
         .updated_date_time
         .map(|time| time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true));
@@ -260,7 +285,7 @@ fn upsert(
                     .as_ref()
                     .map(|substatus| substatus.as_str()),
                 updated,
-                json,
+                json.as_ref(),
             ])
         })
         .map_err(write)?;

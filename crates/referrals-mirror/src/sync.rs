@@ -8,6 +8,7 @@ use referrals_client::Client;
 use referrals_client::sync::{SyncOptions, SyncState};
 use referrals_client::types::Referral;
 
+use crate::reading::{Delivered, Ready, delivered};
 use crate::{Error, Mirror};
 
 /// What a [`Mirror::sync`] did.
@@ -31,8 +32,14 @@ pub(crate) trait Target {
     fn place(&self) -> std::path::PathBuf;
     /// The sync's state as the database holds it, checked.
     async fn read_state(&mut self) -> Result<Option<SyncState>, Error>;
-    /// Writes `items` and `state` in one transaction.
-    async fn write_batch(&mut self, items: &[Referral], state: &SyncState) -> Result<(), Error>;
+    /// Writes `items` (whose JSON `jsons` holds, where it was made ahead) and `state` in one
+    /// transaction.
+    async fn write_batch(
+        &mut self,
+        items: &[Referral],
+        jsons: &[Option<String>],
+        state: &SyncState,
+    ) -> Result<(), Error>;
 }
 
 impl Target for Mirror {
@@ -44,8 +51,13 @@ impl Target for Mirror {
         self.state()
     }
 
-    async fn write_batch(&mut self, items: &[Referral], state: &SyncState) -> Result<(), Error> {
-        self.write(items, state)
+    async fn write_batch(
+        &mut self,
+        items: &[Referral],
+        jsons: &[Option<String>],
+        state: &SyncState,
+    ) -> Result<(), Error> {
+        self.write_made(items, jsons, state)
     }
 }
 
@@ -114,16 +126,21 @@ const GROUP_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
 #[derive(Default)]
 struct Group {
     items: Vec<Referral>,
+    jsons: Vec<Option<String>>,
     state: Option<SyncState>,
     deadline: Option<tokio::time::Instant>,
 }
 
 impl Group {
-    fn add(&mut self, items: Vec<Referral>, state: SyncState) {
+    fn add(&mut self, batch: Ready) {
         self.deadline
             .get_or_insert_with(|| tokio::time::Instant::now() + GROUP_WAIT);
-        self.items.extend(items);
-        self.state = Some(state);
+        // The JSON stays beside its referral: a batch with fewer is made up with `None`.
+        self.jsons.extend(batch.jsons);
+        self.jsons
+            .resize(self.items.len() + batch.items.len(), None);
+        self.items.extend(batch.items);
+        self.state = Some(batch.state);
     }
 
     /// Whether the group is to be written: it is full, or its first batch waited long enough.
@@ -142,29 +159,10 @@ impl Group {
             return Ok(0);
         };
         let items = std::mem::take(&mut self.items);
-        target.write_batch(&items, &state).await?;
+        let jsons = std::mem::take(&mut self.jsons);
+        target.write_batch(&items, &jsons, &state).await?;
         Ok(items.len() as u64)
     }
-}
-
-/// A batch as the run delivers it: its referrals and the state after them; `None` at the
-/// run's end.
-type Delivered = Result<Option<(Vec<Referral>, SyncState)>, referrals_client::Error>;
-
-/// The batches of `run`, each delivered as it comes, as a stream: a stream keeps the request
-/// in hand when the caller stops waiting for it (to write a group meanwhile), where dropping
-/// the run's own `next` would not. It ends after the run's end or first error.
-fn delivered(run: referrals_client::sync::Run) -> impl futures_util::Stream<Item = Delivered> {
-    futures_util::stream::unfold(Some(run), |run| async move {
-        let mut run = run?;
-        let item = match run.next().await {
-            Ok(Some(batch)) => Ok(Some(batch.deliver())),
-            Ok(None) => Ok(None),
-            Err(error) => Err(error),
-        };
-        let more = matches!(item, Ok(Some(_)));
-        Some((item, more.then_some(run)))
-    })
 }
 
 /// One run of the client's sync, to its end or to a stop. The batches are gathered into
@@ -212,7 +210,7 @@ async fn run(
                 () = tokio::time::sleep_until(deadline) => continue,
             },
         };
-        let (items, state) = match batch {
+        let batch = match batch {
             Ok(Some(batch)) => batch,
             // What was read before the end or a failure is kept: the next sync goes on from
             // there.
@@ -233,7 +231,7 @@ async fn run(
                 });
             }
         };
-        group.add(items, state);
+        group.add(batch);
         if after_batch(changed.saturating_add(group.items.len() as u64)).is_break() {
             changed = changed.saturating_add(group.write(target).await?);
             return Ok(stopped(changed));
@@ -271,8 +269,8 @@ async fn write_ahead<S: futures_util::Stream<Item = Delivered>>(
             biased;
             written = &mut write => return Ok((written?, stop)),
             batch = batches.next(), if reading => match batch.unwrap_or(Ok(None)) {
-                Ok(Some((items, state))) => {
-                    next.add(items, state);
+                Ok(Some(batch)) => {
+                    next.add(batch);
                     let delivered = before.saturating_add(next.items.len() as u64);
                     stop = after_batch(delivered).is_break();
                 }
@@ -294,6 +292,8 @@ mod tests {
         in_run: bool,
         /// Whether the service answered a page while the write lasted.
         read_meanwhile: bool,
+        /// Whether each referral came with its JSON, made ahead by the reading task.
+        made_ahead: bool,
     }
 
     /// A database whose writes within a run last until the service has answered another
@@ -315,8 +315,13 @@ mod tests {
         async fn write_batch(
             &mut self,
             items: &[Referral],
+            jsons: &[Option<String>],
             state: &SyncState,
         ) -> Result<(), Error> {
+            let made_ahead = jsons.len() == items.len()
+                && items.iter().zip(jsons).all(|(item, json)| {
+                    json.as_deref() == serde_json::to_string(item).ok().as_deref()
+                });
             let before = self.sandbox.listings();
             let mut read = false;
             // A bound, not a measure: a sync that reads nothing while it writes never ends
@@ -332,9 +337,37 @@ mod tests {
                 size: items.len(),
                 in_run: state.in_run(),
                 read_meanwhile: read,
+                made_ahead,
             });
             Ok(())
         }
+    }
+
+    /// A batch whose JSON could not all be made ahead keeps each JSON beside its referral, the
+    /// missing ones `None` (made when written).
+    #[test]
+    fn a_group_keeps_each_json_beside_its_referral() {
+        let referral = |id: &str| -> Referral {
+            serde_json::from_str(&format!(r#"{{"id":"{id}"}}"#)).unwrap()
+        };
+        let state = SyncState::from_json(
+            r#"{"version":1,"filter":null,"watermark":null,"delivered":{},"complete":false,"bound":null}"#,
+        )
+        .unwrap();
+        let ready = |items: Vec<Referral>, jsons: Vec<Option<String>>| Ready {
+            items,
+            jsons,
+            state: state.clone(),
+        };
+        let mut group = Group::default();
+        group.add(ready(
+            vec![referral("a"), referral("b")],
+            vec![Some("A".into())],
+        ));
+        group.add(ready(vec![referral("c")], vec![Some("C".into())]));
+        let ids: Vec<_> = group.items.iter().map(|item| item.id.clone()).collect();
+        assert_eq!(ids, [Some("a".into()), Some("b".into()), Some("c".into())]);
+        assert_eq!(group.jsons, [Some("A".into()), None, Some("C".into())]);
     }
 
     /// While a group is written, the service is read for the next: a database's time and the
@@ -359,6 +392,7 @@ mod tests {
         assert_eq!(writes.iter().map(|write| write.size).sum::<usize>(), 3_500);
         assert!(writes.iter().all(|write| write.size < 2 * GROUP_ROWS));
         assert!(writes.last().is_some_and(|write| !write.in_run));
+        assert!(writes.iter().all(|write| write.made_ahead), "{writes:#?}");
         // Each write within the run but perhaps the last finds the service read meanwhile.
         let in_run = writes.iter().filter(|write| write.in_run).count();
         let overlapped = writes.iter().filter(|write| write.read_meanwhile).count();

@@ -320,7 +320,7 @@ impl PgMirror {
             .map_err(failed("start a transaction"))?;
         let written = self
             .rows
-            .write(&transaction, std::slice::from_ref(referral), &place)
+            .write(&transaction, std::slice::from_ref(referral), &[], &place)
             .await?;
         let applied = written.applied.first().copied().unwrap_or(Applied::NoId);
         self.rows
@@ -405,7 +405,12 @@ impl Target for PgMirror {
         .transpose()
     }
 
-    async fn write_batch(&mut self, items: &[Referral], state: &SyncState) -> Result<(), Error> {
+    async fn write_batch(
+        &mut self,
+        items: &[Referral],
+        jsons: &[Option<String>],
+        state: &SyncState,
+    ) -> Result<(), Error> {
         let place = self.place.clone();
         let failed = |what: &'static str| {
             let place = place.clone();
@@ -416,7 +421,7 @@ impl Target for PgMirror {
             .transaction()
             .await
             .map_err(failed("start a transaction"))?;
-        let written = self.rows.write(&transaction, items, &place);
+        let written = self.rows.write(&transaction, items, jsons, &place);
         let (text, watermark) = (state.to_json(), state.watermark());
         let parameters: [&(dyn ToSql + Sync); 2] = [&text, &watermark];
         let moved = transaction.execute(STATE_SQL, &parameters);

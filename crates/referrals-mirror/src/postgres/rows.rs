@@ -5,6 +5,7 @@
 //! the whole batch, its values sent as one array a column (`unnest`): a statement for each
 //! referral cost the server a bind and an execution each, and most of a sync's time.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use referrals_client::types::Referral;
@@ -69,16 +70,19 @@ impl Rows {
         })
     }
 
-    /// Upserts `items` in `transaction`: each replaces its row only when it is newer.
+    /// Upserts `items` (whose JSON `jsons` holds, where it was made ahead) in `transaction`:
+    /// each replaces its row only when it is newer.
     pub(crate) async fn write(
         &self,
         transaction: &Transaction<'_>,
         items: &[Referral],
+        jsons: &[Option<String>],
         place: &str,
     ) -> Result<Written, Error> {
         let failed = |error| Error::postgres(place, "write a referral", error);
+        let jsons = jsons_of(items, jsons, place)?;
         let ids: Vec<&str> = items.iter().filter_map(|item| item.id.as_deref()).collect();
-        let upserts = upsert_all(transaction, &self.upsert, &self.columns, items);
+        let upserts = upsert_all(transaction, &self.upsert, &self.columns, items, &jsons);
         let (mut previous, outcomes) = if self.logged {
             // Sent in this order, run in this order: the locks, the rows, the upserts.
             let locked: [&(dyn ToSql + Sync); 2] = [&ID_LOCKS, &ids];
@@ -88,9 +92,9 @@ impl Rows {
             let (_, previous, outcomes) = futures_util::future::try_join3(lock, previous, upserts)
                 .await
                 .map_err(failed)?;
-            let previous: HashMap<String, String> = previous
+            let previous: HashMap<String, Cow<'_, str>> = previous
                 .iter()
-                .filter_map(|row| Some((row.try_get(0).ok()?, row.try_get(1).ok()?)))
+                .filter_map(|row| Some((row.try_get(0).ok()?, Cow::Owned(row.try_get(1).ok()?))))
                 .collect();
             (previous, outcomes)
         } else {
@@ -100,16 +104,16 @@ impl Rows {
             applied: Vec::with_capacity(items.len()),
             changes: Vec::new(),
         };
-        for (referral, (applied, json)) in items.iter().zip(outcomes) {
+        for ((referral, applied), json) in items.iter().zip(outcomes).zip(&jsons) {
             written.applied.push(applied);
             let Some(id) = referral.id.as_ref().filter(|_| self.logged) else {
                 continue;
             };
-            let before = previous.get(id).map(String::as_str);
-            if let Some(change) = NewChange::of(applied, referral, before, &json, place)? {
+            let before = previous.get(id).map(AsRef::as_ref);
+            if let Some(change) = NewChange::of(applied, referral, before, json, place)? {
                 written.changes.push(change);
                 // A later version of the same referral in this batch replaces this one.
-                previous.insert(id.clone(), json);
+                previous.insert(id.clone(), Cow::Borrowed(json.as_ref()));
             }
         }
         Ok(written)
@@ -188,19 +192,32 @@ fn upsert_sql(columns: &[Column]) -> String {
     )
 }
 
-/// Upserts `items` in one statement: what it did to each, and each one's JSON. Of two versions
-/// of one id in the batch, only the one that the "newer" rule keeps is sent (one statement
-/// cannot change a row twice); the other is [`Applied::Kept`].
+/// The JSON of each of `items`: `made` ahead, or made now.
+fn jsons_of<'a>(
+    items: &[Referral],
+    made: &'a [Option<String>],
+    place: &str,
+) -> Result<Vec<Cow<'a, str>>, Error> {
+    let json = |(index, referral): (usize, &Referral)| {
+        crate::reading::json_of(referral, made.get(index)).map_err(|error| Error::Row {
+            path: place.into(),
+            id: referral.id.clone().unwrap_or_default(),
+            error,
+        })
+    };
+    items.iter().enumerate().map(json).collect()
+}
+
+/// Upserts `items`, whose JSON `jsons` holds, in one statement: what it did to each. Of two
+/// versions of one id in the batch, only the one that the "newer" rule keeps is sent (one
+/// statement cannot change a row twice); the other is [`Applied::Kept`].
 async fn upsert_all(
     client: &impl tokio_postgres::GenericClient,
     statement: &Statement,
     columns: &[Column],
     items: &[Referral],
-) -> Result<Vec<(Applied, String)>, tokio_postgres::Error> {
-    let jsons: Vec<String> = items
-        .iter()
-        .map(|referral| serde_json::to_string(referral).unwrap_or_default())
-        .collect();
+    jsons: &[Cow<'_, str>],
+) -> Result<Vec<Applied>, tokio_postgres::Error> {
     let sent = crate::rows::newest_of_each_id(items);
     // The id, the eTag and the JSON are sent from where they are, not copied.
     let mut fixed: [Vec<Option<&str>>; 3] = std::array::from_fn(|_| Vec::with_capacity(sent.len()));
@@ -209,7 +226,7 @@ async fn upsert_all(
         let referral = &items[index];
         fixed[0].push(referral.id.as_deref());
         fixed[1].push(referral.e_tag.as_deref());
-        fixed[2].push(Some(&jsons[index]));
+        fixed[2].push(jsons.get(index).map(AsRef::as_ref));
         for (column, values) in columns.iter().zip(&mut members) {
             values.push(column.text(referral));
         }
@@ -227,16 +244,14 @@ async fn upsert_all(
     let sent: std::collections::HashSet<usize> = sent.into_iter().collect();
     Ok(items
         .iter()
-        .zip(jsons)
         .enumerate()
-        .map(|(index, (referral, json))| {
-            let applied = match referral.id.as_ref().map(|id| written.get(id)) {
+        .map(
+            |(index, referral)| match referral.id.as_ref().map(|id| written.get(id)) {
                 None => Applied::NoId,
                 Some(Some(true)) if sent.contains(&index) => Applied::Inserted,
                 Some(Some(false)) if sent.contains(&index) => Applied::Updated,
                 Some(_) => Applied::Kept,
-            };
-            (applied, json)
-        })
+            },
+        )
         .collect())
 }
