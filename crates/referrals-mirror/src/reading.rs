@@ -9,8 +9,10 @@ use referrals_client::types::Referral;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-/// How many batches the reading task keeps ready beyond the one the sync takes: the read-ahead
-/// of the sync is this and the group it gathers.
+/// How many batches (a page each, 100 referrals at most) the reading task keeps ready beyond
+/// the one the sync takes: the read-ahead of the sync is this and the group it gathers. A first
+/// sync of 100,000 into SQLite, side by side: 4.9 s with 8, 5.1 to 5.2 s with 2 or 4, and 5.2 s
+/// before this task; its peak memory 64 MiB with 8, 45 MiB before.
 const READ_AHEAD: usize = 8;
 
 /// A batch as the sync takes it: its referrals, the JSON of each (`None` where it could not be
