@@ -9,8 +9,9 @@ use referrals_client::types::Referral;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-/// How many batches (a page each, 100 referrals at most) the reading task keeps ready beyond
-/// the one the sync takes: the read-ahead of the sync is this and the group it gathers. A first
+/// How many batches (a page each, 100 referrals at most) wait for the sync, made: the reading
+/// task holds one more while it waits for room, so the sync's read-ahead is this, one more, and
+/// the group it gathers. A first
 /// sync of 100,000 into SQLite, side by side: 4.9 s with 8, 5.1 to 5.2 s with 2 or 4, and 5.2 s
 /// before this task; its peak memory 64 MiB with 8, 45 MiB before.
 const READ_AHEAD: usize = 8;
@@ -23,11 +24,20 @@ pub(crate) struct Ready {
     pub(crate) state: SyncState,
 }
 
+/// Why the batches stopped before the run's end.
+pub(crate) enum Failed {
+    /// The run failed.
+    Run(referrals_client::Error),
+    /// The reading task was cancelled (the runtime is shutting down): the sync stops, and the
+    /// next goes on from what was written.
+    Cancelled,
+}
+
 /// A batch as the run delivers it; `None` at the run's end.
-pub(crate) type Delivered = Result<Option<Ready>, referrals_client::Error>;
+pub(crate) type Delivered = Result<Option<Ready>, Failed>;
 
 /// The JSON of each referral as the mirror stores it.
-pub(crate) fn encode(items: &[Referral]) -> Vec<Option<String>> {
+fn encode(items: &[Referral]) -> Vec<Option<String>> {
     items
         .iter()
         .map(|referral| serde_json::to_string(referral).ok())
@@ -37,9 +47,9 @@ pub(crate) fn encode(items: &[Referral]) -> Vec<Option<String>> {
 /// The JSON of `referral`: `made` ahead, or made now.
 pub(crate) fn json_of<'a>(
     referral: &Referral,
-    made: Option<&'a Option<String>>,
+    made: Option<&'a str>,
 ) -> Result<std::borrow::Cow<'a, str>, serde_json::Error> {
-    match made.and_then(Option::as_deref) {
+    match made {
         Some(json) => Ok(std::borrow::Cow::Borrowed(json)),
         None => serde_json::to_string(referral).map(std::borrow::Cow::Owned),
     }
@@ -58,15 +68,15 @@ impl Drop for Task {
 
 impl Task {
     /// Waits for the task's end; a panic in it is the caller's, as it was when the run was
-    /// read on the sync's own task.
-    async fn finish(mut self) {
+    /// read on the sync's own task. Gives whether it was cancelled.
+    async fn finish(mut self) -> bool {
         let Some(handle) = self.0.take() else {
-            return;
+            return false;
         };
-        if let Err(error) = handle.await
-            && error.is_panic()
-        {
-            std::panic::resume_unwind(error.into_panic());
+        match handle.await {
+            Ok(()) => false,
+            Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+            Err(_) => true,
         }
     }
 }
@@ -76,7 +86,7 @@ impl Task {
 /// waiting for it (to write a group meanwhile). It ends after the run's end or first error.
 pub(crate) fn delivered(mut run: Run) -> impl Stream<Item = Delivered> {
     let (sender, receiver) = mpsc::channel(READ_AHEAD);
-    let task = tokio::spawn(async move {
+    let reading = async move {
         loop {
             let item = match run.next().await {
                 Ok(Some(batch)) => {
@@ -89,22 +99,27 @@ pub(crate) fn delivered(mut run: Run) -> impl Stream<Item = Delivered> {
                     }))
                 }
                 Ok(None) => Ok(None),
-                Err(error) => Err(error),
+                Err(error) => Err(Failed::Run(error)),
             };
             let more = matches!(item, Ok(Some(_)));
             if sender.send(item).await.is_err() || !more {
                 return;
             }
         }
-    });
-    let reading = (receiver, Task(Some(task)));
-    futures_util::stream::unfold(reading, |(mut receiver, task)| async move {
-        match receiver.recv().await {
-            Some(item) => Some((item, (receiver, task))),
-            None => {
-                task.finish().await;
-                None
-            }
+    };
+    // The client's spans of requests stay within the caller's.
+    let task = tokio::spawn(tracing::Instrument::in_current_span(reading));
+    let state = (receiver, Task(Some(task)), false);
+    futures_util::stream::unfold(state, |(mut receiver, task, ended)| async move {
+        if let Some(item) = receiver.recv().await {
+            let ended = !matches!(item, Ok(Some(_)));
+            return Some((item, (receiver, task, ended)));
         }
+        // The channel closed: after the run's end or error, or because the task stopped
+        // without one.
+        if task.finish().await && !ended {
+            return Some((Err(Failed::Cancelled), (receiver, Task(None), true)));
+        }
+        None
     })
 }

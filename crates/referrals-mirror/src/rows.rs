@@ -264,7 +264,8 @@ fn upsert(
         id: id.to_owned(),
         error: source,
     };
-    let json = crate::reading::json_of(referral, version.json).map_err(undecodable)?;
+    let made = version.json.and_then(Option::as_deref);
+    let json = crate::reading::json_of(referral, made).map_err(undecodable)?;
     let updated = referral
         .updated_date_time
         .map(|time| time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true));

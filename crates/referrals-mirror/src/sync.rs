@@ -8,7 +8,7 @@ use referrals_client::Client;
 use referrals_client::sync::{SyncOptions, SyncState};
 use referrals_client::types::Referral;
 
-use crate::reading::{Delivered, Ready, delivered};
+use crate::reading::{Delivered, Failed, Ready, delivered};
 use crate::{Error, Mirror};
 
 /// What a [`Mirror::sync`] did.
@@ -135,10 +135,13 @@ impl Group {
     fn add(&mut self, batch: Ready) {
         self.deadline
             .get_or_insert_with(|| tokio::time::Instant::now() + GROUP_WAIT);
-        // The JSON stays beside its referral: a batch with fewer is made up with `None`.
-        self.jsons.extend(batch.jsons);
-        self.jsons
-            .resize(self.items.len() + batch.items.len(), None);
+        // Each JSON stays beside its referral: a batch whose JSON does not match its referrals
+        // one for one has it made when written.
+        if batch.jsons.len() == batch.items.len() {
+            self.jsons.extend(batch.jsons);
+        } else {
+            self.jsons.extend(batch.items.iter().map(|_| None));
+        }
         self.items.extend(batch.items);
         self.state = Some(batch.state);
     }
@@ -221,8 +224,11 @@ async fn run(
                     ..SyncReport::default()
                 });
             }
-            Err(source) => {
+            Err(failed) => {
                 changed = changed.saturating_add(group.write(target).await?);
+                let Failed::Run(source) = failed else {
+                    return Ok(stopped(changed));
+                };
                 let path = target.place();
                 return Err(Error::Sync {
                     path,
@@ -343,8 +349,8 @@ mod tests {
         }
     }
 
-    /// A batch whose JSON could not all be made ahead keeps each JSON beside its referral, the
-    /// missing ones `None` (made when written).
+    /// Each JSON stays beside its referral: a batch whose JSON does not match its referrals one
+    /// for one (which the reading task never gives) has none kept, each made when written.
     #[test]
     fn a_group_keeps_each_json_beside_its_referral() {
         let referral = |id: &str| -> Referral {
@@ -365,9 +371,10 @@ mod tests {
             vec![Some("A".into())],
         ));
         group.add(ready(vec![referral("c")], vec![Some("C".into())]));
+        group.add(ready(vec![referral("d")], vec![]));
         let ids: Vec<_> = group.items.iter().map(|item| item.id.clone()).collect();
-        assert_eq!(ids, [Some("a".into()), Some("b".into()), Some("c".into())]);
-        assert_eq!(group.jsons, [Some("A".into()), None, Some("C".into())]);
+        assert_eq!(ids, ["a", "b", "c", "d"].map(|id| Some(id.to_owned())));
+        assert_eq!(group.jsons, [None, None, Some("C".into()), None]);
     }
 
     /// While a group is written, the service is read for the next: a database's time and the

@@ -199,7 +199,8 @@ fn jsons_of<'a>(
     place: &str,
 ) -> Result<Vec<Cow<'a, str>>, Error> {
     let json = |(index, referral): (usize, &Referral)| {
-        crate::reading::json_of(referral, made.get(index)).map_err(|error| Error::Row {
+        let ahead = made.get(index).and_then(Option::as_deref);
+        crate::reading::json_of(referral, ahead).map_err(|error| Error::Row {
             path: place.into(),
             id: referral.id.clone().unwrap_or_default(),
             error,
