@@ -11,9 +11,9 @@ use tokio::task::JoinHandle;
 
 /// How many batches (a page each, 100 referrals at most) wait for the sync, made: the reading
 /// task holds one more while it waits for room, so the sync's read-ahead is this, one more, and
-/// the group it gathers. A first
-/// sync of 100,000 into SQLite, side by side: 4.9 s with 8, 5.1 to 5.2 s with 2 or 4, and 5.2 s
-/// before this task; its peak memory 64 MiB with 8, 45 MiB before.
+/// the group it gathers. A first sync of 100,000 into SQLite, side by side: 4.9 s with 8, 5.1
+/// to 5.2 s with 2 or 4, and 5.2 s before this task; its peak memory 64 MiB with 8, 45 MiB
+/// before.
 const READ_AHEAD: usize = 8;
 
 /// A batch as the sync takes it: its referrals, the JSON of each (`None` where it could not be

@@ -128,7 +128,7 @@ impl Mirror {
         for (index, referral) in items.iter().enumerate() {
             let version = Version {
                 referral,
-                json: jsons.get(index),
+                json: jsons.get(index).and_then(Option::as_deref),
             };
             upsert(&transaction, &version, &path, self.logged)?;
         }
@@ -226,7 +226,7 @@ impl Mirror {
 /// A referral to write, with its JSON where it was made ahead.
 struct Version<'a> {
     referral: &'a Referral,
-    json: Option<&'a Option<String>>,
+    json: Option<&'a str>,
 }
 
 /// Writes the referral of `version` in `transaction` when it replaces the row of its id, and
@@ -264,8 +264,7 @@ fn upsert(
         id: id.to_owned(),
         error: source,
     };
-    let made = version.json.and_then(Option::as_deref);
-    let json = crate::reading::json_of(referral, made).map_err(undecodable)?;
+    let json = crate::reading::json_of(referral, version.json).map_err(undecodable)?;
     let updated = referral
         .updated_date_time
         .map(|time| time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true));
