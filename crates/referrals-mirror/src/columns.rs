@@ -4,8 +4,11 @@
 //! (`customerProfile/address/country` → `country`; the whole path when two members end
 //! alike), typed after its kind, the sort keys indexed.
 
-use referrals_client::facts::{FILTERABLE, Kind, SORTABLE, Scalar};
+use std::borrow::Cow;
+
+use referrals_client::facts::{FILTERABLE, Kind, SORTABLE, Scalar, SqliteValue};
 use referrals_client::types::Referral;
+use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef};
 
 /// The columns that every PostgreSQL mirror has, whatever the document says.
 #[cfg(feature = "postgres")]
@@ -20,7 +23,6 @@ pub(crate) struct Column {
     kind: Kind,
     /// Whether the member is a sort key: its column has an index.
     pub(crate) sortable: bool,
-    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     get: fn(&Referral) -> Scalar<'_>,
 }
 
@@ -31,15 +33,32 @@ impl Column {
         self.kind.sql_type()
     }
 
-    /// The column in SQLite: a virtual column computed from `json` (money as JSON text, so
-    /// that it keeps its digits).
+    /// The column in SQLite: a column of its own, written with each row
+    /// ([`Self::sqlite_value`]), of the type of its kind.
     pub(crate) fn sqlite_definition(&self) -> String {
-        let path = format!("$.{}", self.path.replace('/', "."));
-        let (sql_type, read) = self.kind.sqlite_column();
+        format!("{} {}", self.name, self.kind.sqlite_column().0)
+    }
+
+    /// The SQL that fills the column from each row's `json` in SQLite, for a column added to
+    /// a mirror that has rows: the value that [`Self::sqlite_value`] gives a row written later
+    /// (money as JSON text, so that it keeps its digits).
+    pub(crate) fn sqlite_fill(&self) -> String {
         format!(
-            "{} {sql_type} GENERATED ALWAYS AS (json {read} '{path}') VIRTUAL",
-            self.name
+            "UPDATE referrals SET {} = {};",
+            self.name,
+            self.sqlite_read()
         )
+    }
+
+    /// The SQL that reads the member from a row's `json` in SQLite.
+    pub(crate) fn sqlite_read(&self) -> String {
+        let path = format!("$.{}", self.path.replace('/', "."));
+        format!("json {} '{path}'", self.kind.sqlite_column().1)
+    }
+
+    /// The member's value in `referral`, as its SQLite column holds it.
+    pub(crate) fn sqlite_value<'a>(&self, referral: &'a Referral) -> SqliteValue<'a> {
+        (self.get)(referral).sqlite_value()
     }
 
     /// The member's value in `referral`, as the text that PostgreSQL casts to the column's type.
@@ -92,6 +111,35 @@ pub(crate) fn columns() -> Vec<Column> {
     columns
 }
 
+/// The columns that a SQLite mirror writes beside [`crate::schema::REFERRALS_FIXED`]: those of
+/// [`columns`] that a fixed column does not already hold (`status`, `substatus`).
+pub(crate) fn sqlite_members() -> &'static [Column] {
+    static MEMBERS: std::sync::LazyLock<Vec<Column>> = std::sync::LazyLock::new(|| {
+        columns()
+            .into_iter()
+            .filter(|column| {
+                !crate::schema::REFERRALS_FIXED
+                    .iter()
+                    .any(|fixed| fixed.eq_ignore_ascii_case(&column.name))
+            })
+            .collect()
+    });
+    &MEMBERS
+}
+
+/// `value`, as rusqlite binds it.
+pub(crate) fn sqlite_output(value: SqliteValue<'_>) -> ToSqlOutput<'_> {
+    ToSqlOutput::Owned(match value {
+        SqliteValue::Null => SqlValue::Null,
+        SqliteValue::Integer(value) => SqlValue::Integer(value),
+        SqliteValue::Real(value) => SqlValue::Real(value),
+        SqliteValue::Text(Cow::Borrowed(text)) => {
+            return ToSqlOutput::Borrowed(ValueRef::Text(text.as_bytes()));
+        }
+        SqliteValue::Text(Cow::Owned(text)) => SqlValue::Text(text),
+    })
+}
+
 /// `customerProfile/address/country` → `customer_profile_address_country`.
 fn snake(path: &str) -> String {
     let mut name = String::with_capacity(path.len() + 8);
@@ -111,6 +159,77 @@ fn snake(path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::{DateTime, NaiveDate, Utc};
+    use referrals_client::Amount;
+
+    /// Whether SQLite reads from `{"m": json}` (with the kind's operator, into a column of the
+    /// kind's type) the value that `scalar` writes, of the same type.
+    fn read_alike(kind: Kind, scalar: &Scalar<'_>, json: &str) -> bool {
+        let (sql_type, read) = kind.sqlite_column();
+        let db = rusqlite::Connection::open_in_memory().unwrap();
+        db.execute_batch(&format!(
+            "CREATE TABLE t (written {sql_type}, read {sql_type})"
+        ))
+        .unwrap();
+        db.execute(
+            &format!("INSERT INTO t VALUES (?1, ?2 {read} '$.m')"),
+            rusqlite::params![
+                sqlite_output(scalar.sqlite_value()),
+                format!("{{\"m\":{json}}}")
+            ],
+        )
+        .unwrap();
+        db.query_row(
+            "SELECT written IS read AND typeof(written) = typeof(read) FROM t",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn each_kind_is_written_as_sqlite_reads_it_from_the_json() {
+        fn json<T: serde::Serialize>(value: &T) -> String {
+            serde_json::to_string(value).unwrap()
+        }
+        let time: DateTime<Utc> = "2024-05-01T10:20:30.123456789Z".parse().unwrap();
+        let whole: DateTime<Utc> = "2024-05-01T10:20:30Z".parse().unwrap();
+        let date = NaiveDate::from_ymd_opt(2024, 2, 29).unwrap();
+        let uuid = uuid::Uuid::parse_str("3F2504E0-4F89-41D3-9A0C-0305E82C3301").unwrap();
+        let amount: Amount = "12345678901234.56".parse().unwrap();
+        let text = "it's \"quoted\" é \\ \u{1F600}";
+        let cases: Vec<(Kind, Scalar<'_>, String)> = vec![
+            (Kind::Text, Scalar::Text(text), json(&text)),
+            (Kind::Set, Scalar::Text("Accepted"), json(&"Accepted")),
+            (Kind::Uuid, Scalar::Uuid(uuid), json(&uuid)),
+            (Kind::Time, Scalar::Time(time), json(&time)),
+            (Kind::Time, Scalar::Time(whole), json(&whole)),
+            (Kind::Date, Scalar::Date(date), json(&date)),
+            (Kind::Integer, Scalar::Integer(-5), json(&-5_i64)),
+            (Kind::Integer, Scalar::Integer(i64::MAX), json(&i64::MAX)),
+            (Kind::Number, Scalar::Number(0.5), json(&0.5_f64)),
+            (Kind::Number, Scalar::Number(1.0), json(&1.0_f64)),
+            (Kind::Money, Scalar::Money(&amount), json(&amount)),
+            (Kind::Bool, Scalar::Bool(true), json(&true)),
+            (Kind::Bool, Scalar::Bool(false), json(&false)),
+            (Kind::Text, Scalar::Null, "null".to_owned()),
+        ];
+        for kind in Kind::ALL {
+            assert!(
+                cases.iter().any(|case| case.0 == kind),
+                "{kind:?} has a case"
+            );
+        }
+        for (kind, scalar, json) in &cases {
+            assert!(
+                read_alike(*kind, scalar, json),
+                "{kind:?} {scalar:?} {json}"
+            );
+        }
+        // The check can fail: a date-time written as `to_rfc3339` gives `+00:00`.
+        let other = Scalar::Text("2024-05-01T10:20:30+00:00");
+        assert!(!read_alike(Kind::Time, &other, &json(&whole)));
+    }
 
     #[test]
     fn every_filterable_and_sortable_member_has_one_column() {

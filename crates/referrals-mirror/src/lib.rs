@@ -42,8 +42,8 @@
 //!   (RFC 3339, as the service sent it) and `json`, the referral as the client read it. Money
 //!   in `json` keeps the digits the service sent: read it as text with `json -> '$.details.dealValue'`
 //!   (SQLite's `->` gives JSON text), not with `->>` or `json_extract`, which make a float of it.
-//!   Beside them, a virtual column (computed from `json`) for each member that the document
-//!   lists as filterable or sortable, named in snake case after it (`country`, `direction`,
+//!   Beside them, a column for each member that the document lists as filterable or sortable
+//!   (written with each row, the value that `json ->>` reads, money as `json ->` reads it), named in snake case after it (`country`, `direction`,
 //!   `created_date_time`...), the sort keys indexed: `SELECT id FROM referrals WHERE country =
 //!   'US' AND status = 'New'`. A member added to the document gets its column the next time a
 //!   mirror is opened.

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use referrals_client::sync::SyncState;
 use referrals_client::types::Referral;
+use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef};
 use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 
 use crate::change::{self, ChangeKind};
@@ -268,27 +269,13 @@ fn upsert(
     let updated = referral
         .updated_date_time
         .map(|time| time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true));
-    transaction
-        .prepare_cached(
-            "INSERT INTO referrals (id, eTag, status, substatus, updatedDateTime, json)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT (id) DO UPDATE SET eTag = ?2, status = ?3, substatus = ?4,
-                 updatedDateTime = ?5, json = ?6",
-        )
-        .and_then(|mut upsert| {
-            upsert.execute(params![
-                id,
-                tag,
-                referral.status.as_ref().map(|status| status.as_str()),
-                referral
-                    .substatus
-                    .as_ref()
-                    .map(|substatus| substatus.as_str()),
-                updated,
-                json.as_ref(),
-            ])
-        })
-        .map_err(write)?;
+    let row_values = RowValues {
+        id,
+        tag,
+        updated: updated.as_deref(),
+        json: &json,
+    };
+    write_row(transaction, referral, &row_values).map_err(write)?;
     let before = row.as_ref().map(|(_, _, before)| before.as_str());
     if logged {
         let written = Written {
@@ -304,6 +291,78 @@ fn upsert(
     } else {
         Applied::Updated
     })
+}
+
+/// The values of a row that [`upsert`] made, beside the referral's own.
+struct RowValues<'a> {
+    id: &'a str,
+    tag: Option<&'a str>,
+    updated: Option<&'a str>,
+    json: &'a str,
+}
+
+/// Inserts the row of `referral`, or replaces the row of its id: the fixed columns and one
+/// for each member of [`crate::columns::sqlite_members`].
+fn write_row(
+    transaction: &Transaction<'_>,
+    referral: &Referral,
+    row: &RowValues<'_>,
+) -> rusqlite::Result<usize> {
+    let members = crate::columns::sqlite_members();
+    fn text(text: Option<&str>) -> ToSqlOutput<'_> {
+        match text {
+            Some(text) => ToSqlOutput::Borrowed(ValueRef::Text(text.as_bytes())),
+            None => ToSqlOutput::Owned(SqlValue::Null),
+        }
+    }
+    let mut values: Vec<ToSqlOutput<'_>> = Vec::with_capacity(6 + members.len());
+    values.extend([
+        text(Some(row.id)),
+        text(row.tag),
+        text(referral.status.as_ref().map(|status| status.as_str())),
+        text(
+            referral
+                .substatus
+                .as_ref()
+                .map(|substatus| substatus.as_str()),
+        ),
+        text(row.updated),
+        text(Some(row.json)),
+    ]);
+    values.extend(
+        members
+            .iter()
+            .map(|column| crate::columns::sqlite_output(column.sqlite_value(referral))),
+    );
+    transaction
+        .prepare_cached(upsert_statement())?
+        .execute(rusqlite::params_from_iter(values))
+}
+
+/// The statement of [`write_row`], made once: the fixed columns, then the members'.
+fn upsert_statement() -> &'static str {
+    static STATEMENT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        let names: Vec<&str> = crate::schema::REFERRALS_FIXED
+            .into_iter()
+            .chain(
+                crate::columns::sqlite_members()
+                    .iter()
+                    .map(|c| c.name.as_str()),
+            )
+            .collect();
+        let places: Vec<String> = (1..=names.len()).map(|at| format!("?{at}")).collect();
+        let sets: Vec<String> = names[1..]
+            .iter()
+            .map(|name| format!("{name} = excluded.{name}"))
+            .collect();
+        format!(
+            "INSERT INTO referrals ({}) VALUES ({}) ON CONFLICT (id) DO UPDATE SET {}",
+            names.join(", "),
+            places.join(", "),
+            sets.join(", ")
+        )
+    });
+    &STATEMENT
 }
 
 /// A version of a referral as [`upsert`] wrote it.

@@ -10,7 +10,7 @@ use crate::Error;
 /// `application_id` of a mirror: "RFRL".
 const APPLICATION_ID: i32 = i32::from_be_bytes(*b"RFRL");
 /// The version of the mirror's tables.
-const SCHEMA_VERSION: i32 = 4;
+const SCHEMA_VERSION: i32 = 5;
 /// The tables of a mirror.
 const SCHEMA: &str = "
 CREATE TABLE referrals (
@@ -28,9 +28,10 @@ CREATE TABLE sync_state (
 );
 ";
 /// The steps from each version to the next: `STEPS[n]` takes version `n + 1` to `n + 2`.
-const STEPS: [&str; 3] = [
+const STEPS: [Step; 4] = [
     // 2: the events received, stored before they are acknowledged.
-    "CREATE TABLE events (
+    Step::Sql(
+        "CREATE TABLE events (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
         received TEXT NOT NULL,
         name TEXT NOT NULL,
@@ -39,9 +40,11 @@ const STEPS: [&str; 3] = [
         done INTEGER NOT NULL DEFAULT 0
     );
     CREATE INDEX events_pending ON events (done, seq);",
+    ),
     // 3: the change log, its consumers and their positions, the changes they set aside, and
     // the mirror's settings (the log's retention, how far it was pruned).
-    "CREATE TABLE changes (
+    Step::Sql(
+        "CREATE TABLE changes (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
         referral_id TEXT NOT NULL,
         kind TEXT NOT NULL,
@@ -68,36 +71,80 @@ const STEPS: [&str; 3] = [
         PRIMARY KEY (consumer, seq)
     );
     CREATE TABLE mirror_settings (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);",
+    ),
     // 4: what the receiver needs to run unattended: each event's digest (a replay of a body
     // is told by it), its attempts, when it is tried next, whether it was set aside, and the
     // instant of the change it announced.
-    "ALTER TABLE events ADD COLUMN digest TEXT;
+    Step::Sql(
+        "ALTER TABLE events ADD COLUMN digest TEXT;
     ALTER TABLE events ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE events ADD COLUMN next_try TEXT;
     ALTER TABLE events ADD COLUMN aside INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE events ADD COLUMN error TEXT;
     ALTER TABLE events ADD COLUMN announced TEXT;
     CREATE INDEX events_by_digest ON events (digest);",
+    ),
+    // 5: the members' columns written with each row, not computed from `json` on each write.
+    Step::Run(drop_computed_columns),
 ];
+
+/// A step from one version of the tables to the next, taken in the caller's transaction.
+enum Step {
+    /// Statements.
+    Sql(&'static str),
+    /// A step that reads the tables to know what to do.
+    Run(fn(&Connection) -> rusqlite::Result<()>),
+}
+
+impl Step {
+    fn take(&self, connection: &Connection) -> rusqlite::Result<()> {
+        match self {
+            Step::Sql(sql) => connection.execute_batch(sql),
+            Step::Run(run) => run(connection),
+        }
+    }
+}
+
+/// Drops the columns of `referrals` that SQLite computes (a mirror of version 4 computed one
+/// for each member of the document from `json`, at each write of an indexed one), with their
+/// indexes. [`add_member_columns`] then adds each as a column of its own, filled from `json`.
+/// An index or a view of the partner's own on one of them makes the step fail, and the mirror
+/// stays at version 4.
+fn drop_computed_columns(connection: &Connection) -> rusqlite::Result<()> {
+    let names = {
+        let mut statement = connection
+            .prepare("SELECT name FROM pragma_table_xinfo('referrals') WHERE hidden IN (2, 3)")?;
+        let names = statement.query_map([], |row| row.get::<_, String>(0))?;
+        names.collect::<rusqlite::Result<Vec<String>>>()?
+    };
+    for name in names {
+        let quoted = name.replace('"', "\"\"");
+        connection.execute_batch(&format!(
+            "DROP INDEX IF EXISTS \"referrals_by_{quoted}\";
+             ALTER TABLE referrals DROP COLUMN \"{quoted}\";"
+        ))?;
+    }
+    Ok(())
+}
 
 /// The index of `updatedDateTime` that mirrors made before: the column of the member
 /// `updated_date_time` holds the same instants with an index of its own, and a second index of
 /// them cost each write of a referral one more page. It is dropped when a mirror is opened (an
 /// index, not a version of the tables: a binary that does not know it reads and writes alike).
 const SECOND_INDEX: &str = "referrals_by_updatedDateTime";
-/// The columns of each table, as this version writes them.
+/// The columns that every mirror's `referrals` has, whatever the document says; a column for
+/// each of the document's members follows them ([`crate::columns`]).
+pub(crate) const REFERRALS_FIXED: [&str; 6] = [
+    "id",
+    "eTag",
+    "status",
+    "substatus",
+    "updatedDateTime",
+    "json",
+];
+/// The columns of each table, as this version writes them (`referrals`: the first of them).
 const COLUMNS: [(&str, &[&str]); 7] = [
-    (
-        "referrals",
-        &[
-            "id",
-            "eTag",
-            "status",
-            "substatus",
-            "updatedDateTime",
-            "json",
-        ],
-    ),
+    ("referrals", &REFERRALS_FIXED),
     ("sync_state", &["one", "state", "written"]),
     (
         "events",
@@ -308,14 +355,20 @@ fn create(connection: &Connection, path: &Path) -> Result<(), Error> {
     connection
         .pragma_update(None, "journal_mode", "WAL")
         .map_err(|error| Error::sqlite(path, "set up the journal", error))?;
-    let create = format!(
-        "BEGIN; {SCHEMA} {} PRAGMA application_id = {APPLICATION_ID}; \
-         PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;",
-        STEPS.join("\n")
-    );
-    connection
-        .execute_batch(&create)
-        .map_err(|error| Error::sqlite(path, "create the mirror's tables", error))
+    let made = (|| {
+        connection.execute_batch(&format!("BEGIN; {SCHEMA}"))?;
+        for step in &STEPS {
+            step.take(connection)?;
+        }
+        connection.execute_batch(&format!(
+            "PRAGMA application_id = {APPLICATION_ID}; \
+             PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+        ))
+    })();
+    made.map_err(|error| {
+        let _ = connection.execute_batch("ROLLBACK;");
+        Error::sqlite(path, "create the mirror's tables", error)
+    })
 }
 
 /// Takes a mirror of `version` to this one, one step a transaction; a step that fails leaves
@@ -340,12 +393,13 @@ fn upgrade(connection: &Connection, path: &Path, version: i32) -> Result<(), Err
         let now: i32 = connection
             .pragma_query_value(None, "user_version", |row| row.get(0))
             .map_err(failed)?;
-        let batch = if now >= next {
-            "COMMIT;".to_owned()
-        } else {
-            format!("{step} PRAGMA user_version = {next}; COMMIT;")
-        };
-        connection.execute_batch(&batch).map_err(failed)?;
+        if now < next {
+            step.take(connection).map_err(failed)?;
+            connection
+                .pragma_update(None, "user_version", next)
+                .map_err(failed)?;
+        }
+        connection.execute_batch("COMMIT;").map_err(failed)?;
     }
     Ok(())
 }
@@ -355,7 +409,16 @@ fn check_tables(connection: &Connection, path: &Path) -> Result<(), Error> {
     for (table, columns) in COLUMNS {
         let found = columns_of(connection, table)
             .map_err(|error| refused(path, format!("cannot be read ({error})")))?;
-        if found.iter().map(String::as_str).ne(columns.iter().copied()) {
+        // The document's members follow the fixed columns of `referrals`.
+        let compared = match table {
+            "referrals" => &found[..found.len().min(columns.len())],
+            _ => &found[..],
+        };
+        if compared
+            .iter()
+            .map(String::as_str)
+            .ne(columns.iter().copied())
+        {
             return Err(refused(
                 path,
                 format!(
@@ -369,10 +432,10 @@ fn check_tables(connection: &Connection, path: &Path) -> Result<(), Error> {
     Ok(())
 }
 
-/// Adds a virtual column (computed from `json`, see [`crate::columns`]) for each member that
-/// the document lists as filterable or sortable and the table lacks, the sort keys indexed: a
-/// member added to the document gets its column when a mirror is next opened, and the old rows
-/// have it at once.
+/// Adds a column (see [`crate::columns`]) for each member that the document lists as
+/// filterable or sortable and the table lacks, filled from each row's `json`, the sort keys
+/// indexed: a member added to the document gets its column when a mirror is next opened, and
+/// the old rows have it at once.
 fn add_member_columns(connection: &Connection, path: &Path) -> Result<(), Error> {
     let present = |connection: &Connection| {
         let mut statement =
@@ -411,8 +474,9 @@ fn add_member_columns(connection: &Connection, path: &Path) -> Result<(), Error>
                     String::new()
                 };
                 format!(
-                    "ALTER TABLE referrals ADD COLUMN {}; {index}",
-                    column.sqlite_definition()
+                    "ALTER TABLE referrals ADD COLUMN {}; {} {index}",
+                    column.sqlite_definition(),
+                    column.sqlite_fill()
                 )
             })
             .collect(),
@@ -433,4 +497,139 @@ fn columns_of(connection: &Connection, table: &str) -> rusqlite::Result<Vec<Stri
     let mut statement = connection.prepare("SELECT name FROM pragma_table_info(?1)")?;
     let names = statement.query_map([table], |row| row.get::<_, String>(0))?;
     names.collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Mirror;
+    use crate::columns::sqlite_members;
+    use referrals_client::sync::SyncState;
+    use referrals_client::types::Referral;
+
+    /// Checks that each member's column holds, in every row, what SQLite reads from the row's
+    /// `json`, of the same type, and that some row has a value in it.
+    fn assert_columns_hold_the_json(connection: &Connection) {
+        for column in sqlite_members() {
+            let (differing, filled): (i64, i64) = connection
+                .query_row(
+                    &format!(
+                        "SELECT sum(NOT ({0} IS {1} AND typeof({0}) = typeof({1}))), count({0})
+                         FROM referrals",
+                        column.name,
+                        column.sqlite_read()
+                    ),
+                    [],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )
+                .unwrap();
+            assert_eq!(differing, 0, "{}", column.name);
+            assert!(filled > 0, "{} has values", column.name);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_synced_mirror_holds_in_each_members_column_what_its_json_gives() {
+        referrals_client::install_crypto_provider();
+        let sandbox = referrals_testkit::start(referrals_sandbox::Config {
+            seed_count: 300,
+            ..referrals_testkit::config()
+        })
+        .await;
+        let client = referrals_testkit::client(&sandbox.url());
+        let dir = tempfile::tempdir().unwrap();
+        let mut mirror = Mirror::open(dir.path().join("mirror.sqlite")).unwrap();
+        let options = referrals_client::sync::SyncOptions::new();
+        mirror.sync(&client, options).await.unwrap();
+        assert_eq!(mirror.count().unwrap(), 302);
+        assert_columns_hold_the_json(mirror.connection());
+    }
+
+    /// Referrals with every member of a column, and one with none.
+    fn referrals() -> Vec<Referral> {
+        let full = |id: &str, second: u32| {
+            serde_json::from_value(serde_json::json!({
+                "id": id,
+                "engagementId": "3f2504e0-4f89-41d3-9a0c-0305e82c3301",
+                "status": "Active",
+                "substatus": "Accepted",
+                "qualification": "SalesQualified",
+                "type": "Independent",
+                "direction": "Incoming",
+                "customerProfile": {"address": {"country": "US"}},
+                "createdDateTime": "2024-05-01T00:00:00.25Z",
+                "updatedDateTime": format!("2024-05-02T00:00:{second:02}Z"),
+            }))
+            .unwrap()
+        };
+        let bare = serde_json::from_value(serde_json::json!({"id": "c"})).unwrap();
+        vec![full("a", 1), full("b", 2), bare]
+    }
+
+    /// Makes the member columns of the mirror at `path` as version 4 made them: computed
+    /// from `json`, the sort keys indexed.
+    fn take_back_to_version_4(path: &Path) {
+        let connection = Connection::open(path).unwrap();
+        for column in sqlite_members() {
+            let name = &column.name;
+            let sql_type = column.sqlite_definition();
+            let sql_type = sql_type.trim_start_matches(name.as_str());
+            let index = if column.sortable {
+                format!("CREATE INDEX referrals_by_{name} ON referrals ({name});")
+            } else {
+                String::new()
+            };
+            connection
+                .execute_batch(&format!(
+                    "DROP INDEX IF EXISTS referrals_by_{name};
+                     ALTER TABLE referrals DROP COLUMN {name};
+                     ALTER TABLE referrals ADD COLUMN {name} {sql_type}
+                         GENERATED ALWAYS AS ({}) VIRTUAL; {index}",
+                    column.sqlite_read()
+                ))
+                .unwrap();
+        }
+        connection.pragma_update(None, "user_version", 4).unwrap();
+    }
+
+    #[test]
+    fn a_mirror_of_version_4_gets_columns_of_its_own_with_the_same_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mirror.sqlite");
+        let state = SyncState::from_json(
+            r#"{"version":1,"filter":null,"watermark":null,"delivered":{},"complete":false,"bound":null}"#,
+        )
+        .unwrap();
+        Mirror::open(&path)
+            .unwrap()
+            .write(&referrals(), &state)
+            .unwrap();
+        take_back_to_version_4(&path);
+        let computed = "SELECT count(*) FROM pragma_table_xinfo('referrals') WHERE hidden != 0";
+        let count = |connection: &Connection, sql: &str| -> i64 {
+            connection.query_row(sql, [], |row| row.get(0)).unwrap()
+        };
+        assert!(count(&Connection::open(&path).unwrap(), computed) > 0);
+
+        let mut mirror = Mirror::open(&path).unwrap();
+        assert_eq!(
+            mirror.opened(),
+            Opened::Upgraded {
+                from: 4,
+                log_started: false
+            }
+        );
+        assert_eq!(count(mirror.connection(), computed), 0);
+        assert_columns_hold_the_json(mirror.connection());
+        let indexes = "SELECT count(*) FROM sqlite_master WHERE type = 'index'
+            AND name IN ('referrals_by_created_date_time', 'referrals_by_updated_date_time')";
+        assert_eq!(count(mirror.connection(), indexes), 2);
+        // A later version of a referral is written to the columns as well.
+        let mut later = referrals();
+        later[0].updated_date_time = Some("2024-06-01T00:00:00Z".parse().unwrap());
+        mirror.write(&later[..1], &state).unwrap();
+        assert_columns_hold_the_json(mirror.connection());
+        let updated = "SELECT count(*) FROM referrals WHERE updated_date_time LIKE '2024-06-01%'";
+        assert_eq!(count(mirror.connection(), updated), 1);
+    }
 }

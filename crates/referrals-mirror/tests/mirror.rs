@@ -291,7 +291,7 @@ fn a_mirror_of_version_1_is_taken_to_this_version_and_events_survive_a_reopen() 
         .connection()
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 4);
+    assert_eq!(version, 5);
     assert_eq!(
         mirror.opened(),
         referrals_mirror::Opened::Upgraded {

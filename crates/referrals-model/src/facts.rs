@@ -25,7 +25,7 @@ use crate::types::JsonPatchOp;
 
 pub use crate::generated::tables::*;
 
-pub use crate::kind::{AsScalar, Kind, Scalar, Value, scalar};
+pub use crate::kind::{AsScalar, Kind, Scalar, SqliteValue, Value, scalar};
 
 /// A set of comparison operators.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]

@@ -5,6 +5,7 @@
 //! kind, never match on it. A kind added to the workspace is a variant here and its detection
 //! in the codegen (`referrals-codegen`'s `reader::Kind`).
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -169,9 +170,9 @@ impl Kind {
         }
     }
 
-    /// Its column in SQLite, computed from JSON text: the column's type and the operator that
-    /// reads the member (`->>` gives SQL values; money is read with `->`, as JSON text, so that
-    /// it keeps its digits).
+    /// Its column in SQLite: the column's type and the operator that reads the member from a
+    /// row's JSON text (`->>` gives SQL values; money is read with `->`, as JSON text, so that
+    /// it keeps its digits). [`Scalar::sqlite_value`] gives the same value without the JSON.
     pub fn sqlite_column(self) -> (&'static str, &'static str) {
         match self {
             Kind::Text | Kind::Set | Kind::Uuid | Kind::Time | Kind::Date => ("TEXT", "->>"),
@@ -281,6 +282,40 @@ impl Scalar<'_> {
             other => serde_json::Value::String(other.sql_text().unwrap_or_default()),
         }
     }
+}
+
+impl<'a> Scalar<'a> {
+    /// The value that SQLite's operator of [`Kind::sqlite_column`] reads from the member in
+    /// the JSON that serde writes: text as it is, a date-time in RFC 3339 with `Z` and the
+    /// digits of its fraction, a boolean as 1 or 0, money as its JSON number.
+    pub fn sqlite_value(&self) -> SqliteValue<'a> {
+        match self {
+            Scalar::Null => SqliteValue::Null,
+            Scalar::Text(text) => SqliteValue::Text(Cow::Borrowed(*text)),
+            Scalar::Uuid(uuid) => SqliteValue::Text(Cow::Owned(uuid.to_string())),
+            Scalar::Time(time) => SqliteValue::Text(Cow::Owned(
+                time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+            )),
+            Scalar::Date(date) => SqliteValue::Text(Cow::Owned(date.to_string())),
+            Scalar::Integer(value) => SqliteValue::Integer(*value),
+            Scalar::Number(value) => SqliteValue::Real(*value),
+            Scalar::Money(amount) => SqliteValue::Text(Cow::Borrowed(Amount::as_str(amount))),
+            Scalar::Bool(value) => SqliteValue::Integer(i64::from(*value)),
+        }
+    }
+}
+
+/// A member's value as a SQLite mirror's column holds it ([`Scalar::sqlite_value`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum SqliteValue<'a> {
+    /// `NULL`: the member is absent or `null`.
+    Null,
+    /// An `INTEGER`.
+    Integer(i64),
+    /// A `REAL`.
+    Real(f64),
+    /// A `TEXT`.
+    Text(Cow<'a, str>),
 }
 
 /// An owned value of a member: read from a literal or back from [`Scalar::to_json`].
