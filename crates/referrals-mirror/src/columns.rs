@@ -39,18 +39,8 @@ impl Column {
         format!("{} {}", self.name, self.kind.sqlite_column().0)
     }
 
-    /// The SQL that fills the column from each row's `json` in SQLite, for a column added to
-    /// a mirror that has rows: the value that [`Self::sqlite_value`] gives a row written later
-    /// (money as JSON text, so that it keeps its digits).
-    pub(crate) fn sqlite_fill(&self) -> String {
-        format!(
-            "UPDATE referrals SET {} = {};",
-            self.name,
-            self.sqlite_read()
-        )
-    }
-
-    /// The SQL that reads the member from a row's `json` in SQLite.
+    /// The SQL that reads the member from a row's `json` in SQLite: what
+    /// [`Self::sqlite_value`] gives (money as JSON text, so that it keeps its digits).
     pub(crate) fn sqlite_read(&self) -> String {
         let path = format!("$.{}", self.path.replace('/', "."));
         format!("json {} '{path}'", self.kind.sqlite_column().1)

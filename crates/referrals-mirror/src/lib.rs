@@ -42,11 +42,12 @@
 //!   (RFC 3339, as the service sent it) and `json`, the referral as the client read it. Money
 //!   in `json` keeps the digits the service sent: read it as text with `json -> '$.details.dealValue'`
 //!   (SQLite's `->` gives JSON text), not with `->>` or `json_extract`, which make a float of it.
-//!   Beside them, a column for each member that the document lists as filterable or sortable
-//!   (written with each row, the value that `json ->>` reads, money as `json ->` reads it), named in snake case after it (`country`, `direction`,
+//!   Beside them, a column for each member that the document lists as filterable or
+//!   sortable (written with each row, the value that `json ->>` reads, money as `json ->`
+//!   reads it), named in snake case after it (`country`, `direction`,
 //!   `created_date_time`...), the sort keys indexed: `SELECT id FROM referrals WHERE country =
 //!   'US' AND status = 'New'`. A member added to the document gets its column the next time a
-//!   mirror is opened.
+//!   mirror is opened; the column of a member that it no longer lists is dropped then.
 //! - `sync_state`: one row, the sync's state.
 //! - `events`: the webhook events that a receiver stored before it acknowledged them
 //!   ([`Mirror::store_event`]), each marked `done` once its referral was read and applied,
@@ -79,6 +80,7 @@ mod reading;
 pub mod receiver;
 mod rows;
 mod schema;
+mod sqlite_columns;
 mod sync;
 mod table;
 mod wake;

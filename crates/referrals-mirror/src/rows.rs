@@ -269,21 +269,15 @@ fn upsert(
     let updated = referral
         .updated_date_time
         .map(|time| time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true));
-    let row_values = RowValues {
+    let written = Written {
         id,
         tag,
         updated: updated.as_deref(),
         json: &json,
     };
-    write_row(transaction, referral, &row_values).map_err(write)?;
+    write_row(transaction, referral, &written).map_err(write)?;
     let before = row.as_ref().map(|(_, _, before)| before.as_str());
     if logged {
-        let written = Written {
-            id,
-            tag,
-            updated: updated.as_deref(),
-            json: &json,
-        };
         record(transaction, path, &written, before)?;
     }
     Ok(if before.is_none() {
@@ -293,20 +287,12 @@ fn upsert(
     })
 }
 
-/// The values of a row that [`upsert`] made, beside the referral's own.
-struct RowValues<'a> {
-    id: &'a str,
-    tag: Option<&'a str>,
-    updated: Option<&'a str>,
-    json: &'a str,
-}
-
-/// Inserts the row of `referral`, or replaces the row of its id: the fixed columns and one
-/// for each member of [`crate::columns::sqlite_members`].
+/// Inserts the row of `referral` as `row` says, or replaces the row of its id: the fixed
+/// columns and one for each member of [`crate::columns::sqlite_members`].
 fn write_row(
     transaction: &Transaction<'_>,
     referral: &Referral,
-    row: &RowValues<'_>,
+    row: &Written<'_>,
 ) -> rusqlite::Result<usize> {
     let members = crate::columns::sqlite_members();
     fn text(text: Option<&str>) -> ToSqlOutput<'_> {
@@ -315,7 +301,9 @@ fn write_row(
             None => ToSqlOutput::Owned(SqlValue::Null),
         }
     }
-    let mut values: Vec<ToSqlOutput<'_>> = Vec::with_capacity(6 + members.len());
+    // In the order of `REFERRALS_FIXED`, as the statement names them.
+    let fixed = crate::schema::REFERRALS_FIXED.len();
+    let mut values: Vec<ToSqlOutput<'_>> = Vec::with_capacity(fixed + members.len());
     values.extend([
         text(Some(row.id)),
         text(row.tag),
@@ -365,7 +353,7 @@ fn upsert_statement() -> &'static str {
     &STATEMENT
 }
 
-/// A version of a referral as [`upsert`] wrote it.
+/// A version of a referral as [`upsert`] writes it.
 struct Written<'a> {
     id: &'a str,
     tag: Option<&'a str>,

@@ -85,7 +85,7 @@ const STEPS: [Step; 4] = [
     CREATE INDEX events_by_digest ON events (digest);",
     ),
     // 5: the members' columns written with each row, not computed from `json` on each write.
-    Step::Run(drop_computed_columns),
+    Step::Run(crate::sqlite_columns::to_columns_of_their_own),
 ];
 
 /// A step from one version of the tables to the next, taken in the caller's transaction.
@@ -103,28 +103,6 @@ impl Step {
             Step::Run(run) => run(connection),
         }
     }
-}
-
-/// Drops the columns of `referrals` that SQLite computes (a mirror of version 4 computed one
-/// for each member of the document from `json`, at each write of an indexed one), with their
-/// indexes. [`add_member_columns`] then adds each as a column of its own, filled from `json`.
-/// An index or a view of the partner's own on one of them makes the step fail, and the mirror
-/// stays at version 4.
-fn drop_computed_columns(connection: &Connection) -> rusqlite::Result<()> {
-    let names = {
-        let mut statement = connection
-            .prepare("SELECT name FROM pragma_table_xinfo('referrals') WHERE hidden IN (2, 3)")?;
-        let names = statement.query_map([], |row| row.get::<_, String>(0))?;
-        names.collect::<rusqlite::Result<Vec<String>>>()?
-    };
-    for name in names {
-        let quoted = name.replace('"', "\"\"");
-        connection.execute_batch(&format!(
-            "DROP INDEX IF EXISTS \"referrals_by_{quoted}\";
-             ALTER TABLE referrals DROP COLUMN \"{quoted}\";"
-        ))?;
-    }
-    Ok(())
 }
 
 /// The index of `updatedDateTime` that mirrors made before: the column of the member
@@ -277,7 +255,10 @@ pub enum Opened {
     Current,
     /// A mirror of an earlier version, taken to this one. A mirror before version 3 (SQLite)
     /// or 2 (PostgreSQL) had no change log: it starts empty, and a consumer that needs every
-    /// referral starts from a snapshot ([`crate::Start::Snapshot`]).
+    /// referral starts from a snapshot ([`crate::Start::Snapshot`]). A program of the earlier
+    /// version that still has the mirror open goes on writing it as that version did: stop
+    /// every one before a program of this version opens it (from SQLite's version 4 to 5, it
+    /// would leave the columns of the document's members empty or old in the rows it writes).
     Upgraded {
         /// The version it had.
         from: i32,
@@ -432,204 +413,32 @@ fn check_tables(connection: &Connection, path: &Path) -> Result<(), Error> {
     Ok(())
 }
 
-/// Adds a column (see [`crate::columns`]) for each member that the document lists as
-/// filterable or sortable and the table lacks, filled from each row's `json`, the sort keys
-/// indexed: a member added to the document gets its column when a mirror is next opened, and
-/// the old rows have it at once.
+/// Makes the columns of the document's members those that this build's document lists
+/// ([`crate::sqlite_columns`]): a member added to the document gets its column when a mirror
+/// is next opened, and the old rows have it at once.
 fn add_member_columns(connection: &Connection, path: &Path) -> Result<(), Error> {
-    let present = |connection: &Connection| {
-        let mut statement =
-            connection.prepare("SELECT name FROM pragma_table_xinfo('referrals')")?;
-        let names = statement.query_map([], |row| row.get::<_, String>(0))?;
-        names.collect::<rusqlite::Result<Vec<String>>>()
-    };
-    let failed = |error| Error::sqlite(path, "add the columns of the document's members", error);
-    let missing = |present: &[String]| -> Vec<crate::columns::Column> {
-        crate::columns::columns()
-            .into_iter()
-            .filter(|column| {
-                !present
-                    .iter()
-                    .any(|name| name.eq_ignore_ascii_case(&column.name))
-            })
-            .collect()
-    };
-    if missing(&present(connection).map_err(failed)?).is_empty() {
+    let failed = |error| Error::sqlite(path, "make the columns of the document's members", error);
+    if crate::sqlite_columns::aligned(connection).map_err(failed)? {
         return Ok(());
     }
     connection
         .execute_batch("BEGIN IMMEDIATE;")
         .map_err(failed)?;
-    // Read again under the lock: another process may have added them meanwhile.
-    let steps: String = match present(connection) {
-        Ok(names) => missing(&names)
-            .iter()
-            .map(|column| {
-                let index = if column.sortable {
-                    format!(
-                        "CREATE INDEX referrals_by_{0} ON referrals ({0});",
-                        column.name
-                    )
-                } else {
-                    String::new()
-                };
-                format!(
-                    "ALTER TABLE referrals ADD COLUMN {}; {} {index}",
-                    column.sqlite_definition(),
-                    column.sqlite_fill()
-                )
-            })
-            .collect(),
-        Err(error) => {
-            let _ = connection.execute_batch("ROLLBACK;");
-            return Err(failed(error));
+    // Read again under the lock: another process may have made them meanwhile.
+    let made = crate::sqlite_columns::aligned(connection).and_then(|aligned| {
+        if !aligned {
+            crate::sqlite_columns::align(connection)?;
         }
-    };
-    connection
-        .execute_batch(&format!("{steps} COMMIT;"))
-        .map_err(|error| {
-            let _ = connection.execute_batch("ROLLBACK;");
-            failed(error)
-        })
+        connection.execute_batch("COMMIT;")
+    });
+    made.map_err(|error| {
+        let _ = connection.execute_batch("ROLLBACK;");
+        failed(error)
+    })
 }
 
 fn columns_of(connection: &Connection, table: &str) -> rusqlite::Result<Vec<String>> {
     let mut statement = connection.prepare("SELECT name FROM pragma_table_info(?1)")?;
     let names = statement.query_map([table], |row| row.get::<_, String>(0))?;
     names.collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::Mirror;
-    use crate::columns::sqlite_members;
-    use referrals_client::sync::SyncState;
-    use referrals_client::types::Referral;
-
-    /// Checks that each member's column holds, in every row, what SQLite reads from the row's
-    /// `json`, of the same type, and that some row has a value in it.
-    fn assert_columns_hold_the_json(connection: &Connection) {
-        for column in sqlite_members() {
-            let (differing, filled): (i64, i64) = connection
-                .query_row(
-                    &format!(
-                        "SELECT sum(NOT ({0} IS {1} AND typeof({0}) = typeof({1}))), count({0})
-                         FROM referrals",
-                        column.name,
-                        column.sqlite_read()
-                    ),
-                    [],
-                    |row| Ok((row.get(0)?, row.get(1)?)),
-                )
-                .unwrap();
-            assert_eq!(differing, 0, "{}", column.name);
-            assert!(filled > 0, "{} has values", column.name);
-        }
-    }
-
-    #[tokio::test]
-    async fn a_synced_mirror_holds_in_each_members_column_what_its_json_gives() {
-        referrals_client::install_crypto_provider();
-        let sandbox = referrals_testkit::start(referrals_sandbox::Config {
-            seed_count: 300,
-            ..referrals_testkit::config()
-        })
-        .await;
-        let client = referrals_testkit::client(&sandbox.url());
-        let dir = tempfile::tempdir().unwrap();
-        let mut mirror = Mirror::open(dir.path().join("mirror.sqlite")).unwrap();
-        let options = referrals_client::sync::SyncOptions::new();
-        mirror.sync(&client, options).await.unwrap();
-        assert_eq!(mirror.count().unwrap(), 302);
-        assert_columns_hold_the_json(mirror.connection());
-    }
-
-    /// Referrals with every member of a column, and one with none.
-    fn referrals() -> Vec<Referral> {
-        let full = |id: &str, second: u32| {
-            serde_json::from_value(serde_json::json!({
-                "id": id,
-                "engagementId": "3f2504e0-4f89-41d3-9a0c-0305e82c3301",
-                "status": "Active",
-                "substatus": "Accepted",
-                "qualification": "SalesQualified",
-                "type": "Independent",
-                "direction": "Incoming",
-                "customerProfile": {"address": {"country": "US"}},
-                "createdDateTime": "2024-05-01T00:00:00.25Z",
-                "updatedDateTime": format!("2024-05-02T00:00:{second:02}Z"),
-            }))
-            .unwrap()
-        };
-        let bare = serde_json::from_value(serde_json::json!({"id": "c"})).unwrap();
-        vec![full("a", 1), full("b", 2), bare]
-    }
-
-    /// Makes the member columns of the mirror at `path` as version 4 made them: computed
-    /// from `json`, the sort keys indexed.
-    fn take_back_to_version_4(path: &Path) {
-        let connection = Connection::open(path).unwrap();
-        for column in sqlite_members() {
-            let name = &column.name;
-            let sql_type = column.sqlite_definition();
-            let sql_type = sql_type.trim_start_matches(name.as_str());
-            let index = if column.sortable {
-                format!("CREATE INDEX referrals_by_{name} ON referrals ({name});")
-            } else {
-                String::new()
-            };
-            connection
-                .execute_batch(&format!(
-                    "DROP INDEX IF EXISTS referrals_by_{name};
-                     ALTER TABLE referrals DROP COLUMN {name};
-                     ALTER TABLE referrals ADD COLUMN {name} {sql_type}
-                         GENERATED ALWAYS AS ({}) VIRTUAL; {index}",
-                    column.sqlite_read()
-                ))
-                .unwrap();
-        }
-        connection.pragma_update(None, "user_version", 4).unwrap();
-    }
-
-    #[test]
-    fn a_mirror_of_version_4_gets_columns_of_its_own_with_the_same_values() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("mirror.sqlite");
-        let state = SyncState::from_json(
-            r#"{"version":1,"filter":null,"watermark":null,"delivered":{},"complete":false,"bound":null}"#,
-        )
-        .unwrap();
-        Mirror::open(&path)
-            .unwrap()
-            .write(&referrals(), &state)
-            .unwrap();
-        take_back_to_version_4(&path);
-        let computed = "SELECT count(*) FROM pragma_table_xinfo('referrals') WHERE hidden != 0";
-        let count = |connection: &Connection, sql: &str| -> i64 {
-            connection.query_row(sql, [], |row| row.get(0)).unwrap()
-        };
-        assert!(count(&Connection::open(&path).unwrap(), computed) > 0);
-
-        let mut mirror = Mirror::open(&path).unwrap();
-        assert_eq!(
-            mirror.opened(),
-            Opened::Upgraded {
-                from: 4,
-                log_started: false
-            }
-        );
-        assert_eq!(count(mirror.connection(), computed), 0);
-        assert_columns_hold_the_json(mirror.connection());
-        let indexes = "SELECT count(*) FROM sqlite_master WHERE type = 'index'
-            AND name IN ('referrals_by_created_date_time', 'referrals_by_updated_date_time')";
-        assert_eq!(count(mirror.connection(), indexes), 2);
-        // A later version of a referral is written to the columns as well.
-        let mut later = referrals();
-        later[0].updated_date_time = Some("2024-06-01T00:00:00Z".parse().unwrap());
-        mirror.write(&later[..1], &state).unwrap();
-        assert_columns_hold_the_json(mirror.connection());
-        let updated = "SELECT count(*) FROM referrals WHERE updated_date_time LIKE '2024-06-01%'";
-        assert_eq!(count(mirror.connection(), updated), 1);
-    }
 }

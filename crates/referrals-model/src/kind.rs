@@ -298,6 +298,8 @@ impl<'a> Scalar<'a> {
             )),
             Scalar::Date(date) => SqliteValue::Text(Cow::Owned(date.to_string())),
             Scalar::Integer(value) => SqliteValue::Integer(*value),
+            // serde_json writes a number that is not finite as `null`.
+            Scalar::Number(value) if !value.is_finite() => SqliteValue::Null,
             Scalar::Number(value) => SqliteValue::Real(*value),
             Scalar::Money(amount) => SqliteValue::Text(Cow::Borrowed(Amount::as_str(amount))),
             Scalar::Bool(value) => SqliteValue::Integer(i64::from(*value)),

@@ -1,0 +1,352 @@
+//! The columns of a SQLite mirror's `referrals` for the document's members
+//! ([`crate::columns::sqlite_members`]): added when a mirror is opened, filled from each row's
+//! `json`, and dropped when the document no longer lists their member. Which columns the
+//! mirror made is recorded in `mirror_settings`, so a column of the partner's own is never
+//! touched.
+
+use rusqlite::{Connection, OptionalExtension};
+
+use crate::columns::{Column, columns, sqlite_members};
+
+/// The key in `mirror_settings` of the names of the member columns made (a JSON array).
+const MADE: &str = "member_columns";
+
+/// The names of the columns of `referrals`, generated ones included.
+fn present(connection: &Connection) -> rusqlite::Result<Vec<String>> {
+    let mut statement = connection.prepare("SELECT name FROM pragma_table_xinfo('referrals')")?;
+    let names = statement.query_map([], |row| row.get::<_, String>(0))?;
+    names.collect()
+}
+
+/// The names that `mirror_settings` records as made; none before version 5.
+fn made(connection: &Connection) -> rusqlite::Result<Vec<String>> {
+    let text: Option<String> = connection
+        .query_row(
+            "SELECT value FROM mirror_settings WHERE key = ?1",
+            [MADE],
+            |row| row.get(0),
+        )
+        .optional()?;
+    // A record that cannot be read is an empty one: no column is dropped for it.
+    Ok(text
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_default())
+}
+
+fn has(names: &[String], name: &str) -> bool {
+    names.iter().any(|other| other.eq_ignore_ascii_case(name))
+}
+
+/// The member columns that `referrals` lacks.
+fn missing(present: &[String]) -> Vec<&'static Column> {
+    sqlite_members()
+        .iter()
+        .filter(|column| !has(present, &column.name))
+        .collect()
+}
+
+/// The columns made for members that the document no longer lists (and that are there).
+fn obsolete(present: &[String], made: &[String]) -> Vec<String> {
+    made.iter()
+        .filter(|name| has(present, name))
+        .filter(|name| {
+            !sqlite_members()
+                .iter()
+                .any(|c| c.name.eq_ignore_ascii_case(name))
+        })
+        .cloned()
+        .collect()
+}
+
+/// Whether the member columns are those of the document, and recorded (read without a lock).
+pub(crate) fn aligned(connection: &Connection) -> rusqlite::Result<bool> {
+    let present = present(connection)?;
+    let made = made(connection)?;
+    let recorded = made.len() == sqlite_members().len()
+        && sqlite_members()
+            .iter()
+            .all(|column| has(&made, &column.name));
+    Ok(recorded && missing(&present).is_empty() && obsolete(&present, &made).is_empty())
+}
+
+/// Makes the member columns those of the document, in the caller's transaction: the missing
+/// ones added and filled from `json` in one pass over the rows, the sort keys indexed; the
+/// ones made for members that the document no longer lists dropped, with their index; the
+/// names recorded.
+pub(crate) fn align(connection: &Connection) -> rusqlite::Result<()> {
+    let present = present(connection)?;
+    let mut steps = String::new();
+    for name in obsolete(&present, &made(connection)?) {
+        let quoted = name.replace('"', "\"\"");
+        steps.push_str(&format!(
+            "DROP INDEX IF EXISTS \"referrals_by_{quoted}\";
+             ALTER TABLE referrals DROP COLUMN \"{quoted}\";"
+        ));
+    }
+    let missing = missing(&present);
+    for column in &missing {
+        steps.push_str(&format!(
+            "ALTER TABLE referrals ADD COLUMN {};",
+            column.sqlite_definition()
+        ));
+    }
+    if !missing.is_empty() {
+        let sets: Vec<String> = missing
+            .iter()
+            .map(|column| format!("{} = {}", column.name, column.sqlite_read()))
+            .collect();
+        steps.push_str(&format!("UPDATE referrals SET {};", sets.join(", ")));
+    }
+    for column in missing.iter().filter(|column| column.sortable) {
+        steps.push_str(&format!(
+            "CREATE INDEX referrals_by_{0} ON referrals ({0});",
+            column.name
+        ));
+    }
+    connection.execute_batch(&steps)?;
+    let names: Vec<&str> = sqlite_members().iter().map(|c| c.name.as_str()).collect();
+    connection.execute(
+        "INSERT INTO mirror_settings (key, value) VALUES (?1, ?2)
+         ON CONFLICT (key) DO UPDATE SET value = ?2",
+        [MADE, &serde_json::to_string(&names).unwrap_or_default()],
+    )?;
+    Ok(())
+}
+
+/// Version 5 of the tables: the member columns that version 4 had SQLite compute from `json`
+/// (parsing each referral's JSON at each write of an indexed one) dropped, with their
+/// indexes, and made again as columns of their own ([`align`]). A generated column of the
+/// partner's own (a name that the document does not give a member) stays. An index, a view
+/// or a trigger of the partner's own on one of them makes the step fail: the mirror stays at
+/// version 4, and is not opened.
+pub(crate) fn to_columns_of_their_own(connection: &Connection) -> rusqlite::Result<()> {
+    let computed = {
+        let mut statement = connection
+            .prepare("SELECT name FROM pragma_table_xinfo('referrals') WHERE hidden IN (2, 3)")?;
+        let names = statement.query_map([], |row| row.get::<_, String>(0))?;
+        names.collect::<rusqlite::Result<Vec<String>>>()?
+    };
+    let ours = columns();
+    for name in computed {
+        if !ours.iter().any(|c| c.name.eq_ignore_ascii_case(&name)) {
+            continue;
+        }
+        connection.execute_batch(&format!(
+            "DROP INDEX IF EXISTS referrals_by_{name};
+             ALTER TABLE referrals DROP COLUMN {name};"
+        ))?;
+    }
+    align(connection)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Mirror, Opened};
+    use referrals_client::sync::SyncState;
+    use referrals_client::types::Referral;
+    use std::path::Path;
+
+    /// Checks that each member's column holds, in every row, what SQLite reads from the row's
+    /// `json`, of the same type, and that some row has a value in it.
+    fn assert_columns_hold_the_json(connection: &Connection) {
+        for column in sqlite_members() {
+            let (differing, filled): (i64, i64) = connection
+                .query_row(
+                    &format!(
+                        "SELECT sum(NOT ({0} IS {1} AND typeof({0}) = typeof({1}))), count({0})
+                         FROM referrals",
+                        column.name,
+                        column.sqlite_read()
+                    ),
+                    [],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )
+                .unwrap();
+            assert_eq!(differing, 0, "{}", column.name);
+            assert!(filled > 0, "{} has values", column.name);
+        }
+    }
+
+    fn count(connection: &Connection, sql: &str) -> i64 {
+        connection.query_row(sql, [], |row| row.get(0)).unwrap()
+    }
+
+    /// How many of the sort keys' indexes the mirror has, and how many it should have.
+    fn indexes(connection: &Connection) -> (i64, i64) {
+        let sortable: Vec<String> = sqlite_members()
+            .iter()
+            .filter(|column| column.sortable)
+            .map(|column| format!("'referrals_by_{}'", column.name))
+            .collect();
+        let sql = format!(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN ({})",
+            sortable.join(", ")
+        );
+        (
+            count(connection, &sql),
+            i64::try_from(sortable.len()).unwrap(),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_synced_mirror_holds_in_each_members_column_what_its_json_gives() {
+        referrals_client::install_crypto_provider();
+        let sandbox = referrals_testkit::start(referrals_sandbox::Config {
+            seed_count: 300,
+            ..referrals_testkit::config()
+        })
+        .await;
+        let client = referrals_testkit::client(&sandbox.url());
+        let dir = tempfile::tempdir().unwrap();
+        let mut mirror = Mirror::open(dir.path().join("mirror.sqlite")).unwrap();
+        let options = referrals_client::sync::SyncOptions::new();
+        mirror.sync(&client, options).await.unwrap();
+        assert_eq!(mirror.count().unwrap(), 302);
+        assert_columns_hold_the_json(mirror.connection());
+        let (found, wanted) = indexes(mirror.connection());
+        assert_eq!((found, found > 0), (wanted, true));
+    }
+
+    /// Referrals with every member of a column, and one with none.
+    fn referrals() -> Vec<Referral> {
+        let full = |id: &str, second: u32| {
+            serde_json::from_value(serde_json::json!({
+                "id": id,
+                "engagementId": "3f2504e0-4f89-41d3-9a0c-0305e82c3301",
+                "status": "Active",
+                "substatus": "Accepted",
+                "qualification": "SalesQualified",
+                "type": "Independent",
+                "direction": "Incoming",
+                "customerProfile": {"address": {"country": "US"}},
+                "createdDateTime": "2024-05-01T00:00:00.25Z",
+                "updatedDateTime": format!("2024-05-02T00:00:{second:02}Z"),
+                "details": {"dealValue": 12345678901234.56},
+            }))
+            .unwrap()
+        };
+        let bare = serde_json::from_value(serde_json::json!({"id": "c"})).unwrap();
+        vec![full("a", 1), full("b", 2), bare]
+    }
+
+    fn empty_state() -> SyncState {
+        SyncState::from_json(
+            r#"{"version":1,"filter":null,"watermark":null,"delivered":{},"complete":false,"bound":null}"#,
+        )
+        .unwrap()
+    }
+
+    /// A mirror at `path` with [`referrals`], whose member columns are made as version 4
+    /// made them: computed from `json`, the sort keys indexed, nothing recorded.
+    fn mirror_of_version_4(path: &Path) {
+        Mirror::open(path)
+            .unwrap()
+            .write(&referrals(), &empty_state())
+            .unwrap();
+        let connection = Connection::open(path).unwrap();
+        for column in sqlite_members() {
+            let name = &column.name;
+            let sql_type = column.sqlite_definition();
+            let sql_type = sql_type.trim_start_matches(name.as_str());
+            let index = if column.sortable {
+                format!("CREATE INDEX referrals_by_{name} ON referrals ({name});")
+            } else {
+                String::new()
+            };
+            connection
+                .execute_batch(&format!(
+                    "DROP INDEX IF EXISTS referrals_by_{name};
+                     ALTER TABLE referrals DROP COLUMN {name};
+                     ALTER TABLE referrals ADD COLUMN {name} {sql_type}
+                         GENERATED ALWAYS AS ({}) VIRTUAL; {index}",
+                    column.sqlite_read()
+                ))
+                .unwrap();
+        }
+        connection
+            .execute_batch(&format!(
+                "DELETE FROM mirror_settings WHERE key = '{MADE}'; PRAGMA user_version = 4;"
+            ))
+            .unwrap();
+    }
+
+    #[test]
+    fn a_mirror_of_version_4_gets_columns_of_its_own_with_the_same_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mirror.sqlite");
+        mirror_of_version_4(&path);
+        let computed = "SELECT count(*) FROM pragma_table_xinfo('referrals') WHERE hidden != 0";
+        let old = Connection::open(&path).unwrap();
+        let members = i64::try_from(sqlite_members().len()).unwrap();
+        assert_eq!(count(&old, computed), members);
+        // A computed column of the partner's own stays as it is.
+        old.execute_batch(
+            "ALTER TABLE referrals ADD COLUMN deal TEXT
+                 GENERATED ALWAYS AS (json -> '$.details.dealValue') VIRTUAL;",
+        )
+        .unwrap();
+        drop(old);
+
+        let mut mirror = Mirror::open(&path).unwrap();
+        let upgraded = Opened::Upgraded {
+            from: 4,
+            log_started: false,
+        };
+        assert_eq!(mirror.opened(), upgraded);
+        let connection = mirror.connection();
+        assert_eq!(count(connection, computed), 1, "the partner's own");
+        let deal = "SELECT count(*) FROM referrals WHERE deal = '12345678901234.56'";
+        assert_eq!(count(connection, deal), 2);
+        assert_columns_hold_the_json(connection);
+        let (found, wanted) = indexes(connection);
+        assert_eq!((found, found > 0), (wanted, true));
+        assert!(aligned(connection).unwrap());
+
+        // Later versions, by a sync's batch and one at a time, are written to the columns.
+        let mut later = referrals();
+        later[0].updated_date_time = Some("2024-06-01T00:00:00Z".parse().unwrap());
+        later[1].updated_date_time = Some("2024-06-02T00:00:00Z".parse().unwrap());
+        later[1].customer_profile = None;
+        mirror.write(&later[..1], &empty_state()).unwrap();
+        mirror.apply(&later[1]).unwrap();
+        assert_columns_hold_the_json(mirror.connection());
+        let updated = "SELECT count(*) FROM referrals WHERE updated_date_time LIKE '2024-06-0%'";
+        assert_eq!(count(mirror.connection(), updated), 2);
+        let country = "SELECT count(*) FROM referrals WHERE country IS NULL";
+        assert_eq!(count(mirror.connection(), country), 2);
+    }
+
+    #[test]
+    fn a_column_made_for_a_member_the_document_no_longer_lists_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mirror.sqlite");
+        drop(Mirror::open(&path).unwrap());
+        let connection = Connection::open(&path).unwrap();
+        let mut made = made(&connection).unwrap();
+        assert_eq!(made.len(), sqlite_members().len());
+        // A member that an earlier document listed, and a column of the partner's own.
+        made.push("gone_member".to_owned());
+        connection
+            .execute(
+                "UPDATE mirror_settings SET value = ?1 WHERE key = ?2",
+                [&serde_json::to_string(&made).unwrap(), MADE],
+            )
+            .unwrap();
+        connection
+            .execute_batch(
+                "ALTER TABLE referrals ADD COLUMN gone_member TEXT;
+                 CREATE INDEX referrals_by_gone_member ON referrals (gone_member);
+                 ALTER TABLE referrals ADD COLUMN notes TEXT;",
+            )
+            .unwrap();
+        assert!(!aligned(&connection).unwrap());
+        drop(connection);
+
+        let mirror = Mirror::open(&path).unwrap();
+        let present = present(mirror.connection()).unwrap();
+        assert!(!has(&present, "gone_member"));
+        assert!(has(&present, "notes"), "the partner's own stays");
+        assert!(aligned(mirror.connection()).unwrap());
+    }
+}
