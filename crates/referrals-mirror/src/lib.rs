@@ -57,11 +57,12 @@
 //!   `updated_date_time`, `members` as JSON, `recorded`), and the rows of a consumer's
 //!   snapshot (`consumer` names it); `consumers`, each consumer's position;
 //!   `failed_changes`, the changes that a consumer set aside; `mirror_settings`, the log's
-//!   retention and how far it was pruned.
+//!   retention and how far it was pruned, and the member columns that the mirror made.
 //!
-//! A mirror of an earlier version is taken to this one (4) when it is opened: version 1 gets
+//! A mirror of an earlier version is taken to this one (5) when it is opened: version 1 gets
 //! `events`, version 2 the change log, which starts empty ([`Mirror::opened`] says so),
-//! version 3 the events' digests, attempts and the mark of those set aside.
+//! version 3 the events' digests, attempts and the mark of those set aside, version 4 member
+//! columns of their own in place of the ones SQLite computed from `json`.
 
 mod address;
 mod change;

@@ -437,7 +437,7 @@ fn add_member_columns(connection: &Connection, path: &Path) -> Result<(), Error>
     })
 }
 
-fn columns_of(connection: &Connection, table: &str) -> rusqlite::Result<Vec<String>> {
+pub(crate) fn columns_of(connection: &Connection, table: &str) -> rusqlite::Result<Vec<String>> {
     let mut statement = connection.prepare("SELECT name FROM pragma_table_info(?1)")?;
     let names = statement.query_map([table], |row| row.get::<_, String>(0))?;
     names.collect()

@@ -18,19 +18,21 @@ fn present(connection: &Connection) -> rusqlite::Result<Vec<String>> {
     names.collect()
 }
 
-/// The names that `mirror_settings` records as made; none before version 5.
+/// The names that `mirror_settings` records as made; none before version 5. A record that
+/// cannot be read (not text, not a JSON array of strings) counts as empty: no column is
+/// dropped for it, and it is written again.
 fn made(connection: &Connection) -> rusqlite::Result<Vec<String>> {
-    let text: Option<String> = connection
+    let value: Option<rusqlite::types::Value> = connection
         .query_row(
             "SELECT value FROM mirror_settings WHERE key = ?1",
             [MADE],
             |row| row.get(0),
         )
         .optional()?;
-    // A record that cannot be read is an empty one: no column is dropped for it.
-    Ok(text
-        .and_then(|text| serde_json::from_str(&text).ok())
-        .unwrap_or_default())
+    Ok(match value {
+        Some(rusqlite::types::Value::Text(text)) => serde_json::from_str(&text).unwrap_or_default(),
+        _ => Vec::new(),
+    })
 }
 
 fn has(names: &[String], name: &str) -> bool {
@@ -45,50 +47,91 @@ fn missing(present: &[String]) -> Vec<&'static Column> {
         .collect()
 }
 
-/// The columns made for members that the document no longer lists (and that are there).
-fn obsolete(present: &[String], made: &[String]) -> Vec<String> {
-    made.iter()
-        .filter(|name| has(present, name))
-        .filter(|name| {
-            !sqlite_members()
-                .iter()
-                .any(|c| c.name.eq_ignore_ascii_case(name))
-        })
-        .cloned()
-        .collect()
+/// Whether `name` may be a column made for a member: named as [`crate::columns`] names them,
+/// and neither a fixed column nor a member's of this document. A record is read from the file,
+/// so this is what keeps a damaged one from dropping the mirror's own columns.
+fn may_be_made(name: &str) -> bool {
+    let snake = name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    snake
+        && !crate::schema::REFERRALS_FIXED
+            .iter()
+            .any(|fixed| fixed.eq_ignore_ascii_case(name))
+        && !columns().iter().any(|c| c.name.eq_ignore_ascii_case(name))
 }
 
-/// Whether the member columns are those of the document, and recorded (read without a lock).
+/// The columns made for members that the document no longer lists (and that are there, as
+/// columns of their own).
+fn obsolete(connection: &Connection, made: &[String]) -> rusqlite::Result<Vec<String>> {
+    let plain = crate::schema::columns_of(connection, "referrals")?;
+    Ok(made
+        .iter()
+        .filter(|name| may_be_made(name) && has(&plain, name))
+        .cloned()
+        .collect())
+}
+
+/// Whether each sort key's column has its index, and no other member's column has one.
+fn indexed(connection: &Connection) -> rusqlite::Result<bool> {
+    let mut statement = connection.prepare(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'referrals'
+         AND name = 'referrals_by_' || ?1",
+    )?;
+    for column in sqlite_members() {
+        let found: i64 = statement.query_row([&column.name], |row| row.get(0))?;
+        if (found > 0) != column.sortable {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Whether the member columns are those of the document, indexed and recorded (read
+/// without a lock).
 pub(crate) fn aligned(connection: &Connection) -> rusqlite::Result<bool> {
-    let present = present(connection)?;
     let made = made(connection)?;
     let recorded = made.len() == sqlite_members().len()
         && sqlite_members()
             .iter()
             .all(|column| has(&made, &column.name));
-    Ok(recorded && missing(&present).is_empty() && obsolete(&present, &made).is_empty())
+    Ok(recorded
+        && missing(&present(connection)?).is_empty()
+        && obsolete(connection, &made)?.is_empty()
+        && indexed(connection)?)
 }
 
-/// Makes the member columns those of the document, in the caller's transaction: the missing
-/// ones added and filled from `json` in one pass over the rows, the sort keys indexed; the
-/// ones made for members that the document no longer lists dropped, with their index; the
-/// names recorded.
+/// Drops the column `name` that the mirror made, with its index. An index, a view or a
+/// trigger of the partner's own on it keeps it: it is left as it is, theirs from then on.
+fn drop_made(connection: &Connection, name: &str) -> rusqlite::Result<()> {
+    let quoted = name.replace('"', "\"\"");
+    connection.execute_batch("SAVEPOINT drop_made;")?;
+    let dropped = connection.execute_batch(&format!(
+        "DROP INDEX IF EXISTS \"referrals_by_{quoted}\";
+         ALTER TABLE referrals DROP COLUMN \"{quoted}\";"
+    ));
+    let end = if dropped.is_ok() {
+        "RELEASE drop_made;"
+    } else {
+        "ROLLBACK TO drop_made; RELEASE drop_made;"
+    };
+    connection.execute_batch(end)
+}
+
+/// Makes the member columns those of the document, in the caller's transaction: the ones
+/// made for members that the document no longer lists dropped ([`drop_made`]); the missing
+/// ones added and filled from `json` in one pass over the rows; the sort keys indexed (and
+/// only they); the names recorded.
 pub(crate) fn align(connection: &Connection) -> rusqlite::Result<()> {
-    let present = present(connection)?;
-    let mut steps = String::new();
-    for name in obsolete(&present, &made(connection)?) {
-        let quoted = name.replace('"', "\"\"");
-        steps.push_str(&format!(
-            "DROP INDEX IF EXISTS \"referrals_by_{quoted}\";
-             ALTER TABLE referrals DROP COLUMN \"{quoted}\";"
-        ));
+    for name in obsolete(connection, &made(connection)?)? {
+        drop_made(connection, &name)?;
     }
-    let missing = missing(&present);
+    let missing = missing(&present(connection)?);
+    let mut steps = String::new();
     for column in &missing {
-        steps.push_str(&format!(
-            "ALTER TABLE referrals ADD COLUMN {};",
-            column.sqlite_definition()
-        ));
+        let definition = column.sqlite_definition();
+        steps.push_str(&format!("ALTER TABLE referrals ADD COLUMN {definition};"));
     }
     if !missing.is_empty() {
         let sets: Vec<String> = missing
@@ -97,11 +140,15 @@ pub(crate) fn align(connection: &Connection) -> rusqlite::Result<()> {
             .collect();
         steps.push_str(&format!("UPDATE referrals SET {};", sets.join(", ")));
     }
-    for column in missing.iter().filter(|column| column.sortable) {
-        steps.push_str(&format!(
-            "CREATE INDEX referrals_by_{0} ON referrals ({0});",
-            column.name
-        ));
+    for column in sqlite_members() {
+        steps.push_str(&if column.sortable {
+            format!(
+                "CREATE INDEX IF NOT EXISTS referrals_by_{0} ON referrals ({0});",
+                column.name
+            )
+        } else {
+            format!("DROP INDEX IF EXISTS referrals_by_{};", column.name)
+        });
     }
     connection.execute_batch(&steps)?;
     let names: Vec<&str> = sqlite_members().iter().map(|c| c.name.as_str()).collect();
@@ -347,6 +394,81 @@ mod tests {
         let present = present(mirror.connection()).unwrap();
         assert!(!has(&present, "gone_member"));
         assert!(has(&present, "notes"), "the partner's own stays");
+        assert!(aligned(mirror.connection()).unwrap());
+    }
+
+    fn set_record(connection: &Connection, record: &dyn rusqlite::ToSql) {
+        connection
+            .execute(
+                "UPDATE mirror_settings SET value = ?1 WHERE key = ?2",
+                rusqlite::params![record, MADE],
+            )
+            .unwrap();
+    }
+
+    #[test]
+    fn a_damaged_record_drops_none_of_the_mirrors_own_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mirror.sqlite");
+        drop(Mirror::open(&path).unwrap());
+        let connection = Connection::open(&path).unwrap();
+        let before = present(&connection).unwrap();
+        let odd = "a\"b; DROP TABLE sync_state; --";
+        connection
+            .execute_batch(&format!(
+                "ALTER TABLE referrals ADD COLUMN \"{}\" TEXT;",
+                odd.replace('"', "\"\"")
+            ))
+            .unwrap();
+        let mut record: Vec<String> = crate::schema::REFERRALS_FIXED
+            .iter()
+            .map(|name| (*name).to_owned())
+            .collect();
+        record.extend(["COUNTRY".to_owned(), "country".to_owned(), odd.to_owned()]);
+        set_record(&connection, &serde_json::to_string(&record).unwrap());
+        drop(connection);
+        let mirror = Mirror::open(&path).unwrap();
+        let after = present(mirror.connection()).unwrap();
+        assert!(before.iter().all(|name| has(&after, name)), "{after:?}");
+        assert!(has(&after, odd), "not a name the mirror makes");
+        assert!(aligned(mirror.connection()).unwrap());
+        drop(mirror);
+
+        // A record that is not text counts as none.
+        let connection = Connection::open(&path).unwrap();
+        set_record(&connection, &vec![0_u8, 159, 146, 150]);
+        drop(connection);
+        let mirror = Mirror::open(&path).unwrap();
+        assert!(aligned(mirror.connection()).unwrap());
+        assert!(has(&present(mirror.connection()).unwrap(), "json"));
+    }
+
+    #[test]
+    fn a_column_with_an_index_of_the_partners_own_stays_and_lost_indexes_come_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mirror.sqlite");
+        drop(Mirror::open(&path).unwrap());
+        let connection = Connection::open(&path).unwrap();
+        let mut record = made(&connection).unwrap();
+        record.push("gone_member".to_owned());
+        set_record(&connection, &serde_json::to_string(&record).unwrap());
+        let sortable = sqlite_members().iter().find(|c| c.sortable).unwrap();
+        connection
+            .execute_batch(&format!(
+                "ALTER TABLE referrals ADD COLUMN gone_member TEXT;
+                 CREATE INDEX mine ON referrals (gone_member);
+                 DROP INDEX referrals_by_{};",
+                sortable.name
+            ))
+            .unwrap();
+        assert!(!aligned(&connection).unwrap());
+        drop(connection);
+
+        let mirror = Mirror::open(&path).unwrap();
+        assert!(has(&present(mirror.connection()).unwrap(), "gone_member"));
+        assert!(!has(&made(mirror.connection()).unwrap(), "gone_member"));
+        let (found, wanted) = indexes(mirror.connection());
+        assert_eq!(found, wanted);
         assert!(aligned(mirror.connection()).unwrap());
     }
 }
