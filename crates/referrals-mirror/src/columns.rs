@@ -107,11 +107,7 @@ pub(crate) fn sqlite_members() -> &'static [Column] {
     static MEMBERS: std::sync::LazyLock<Vec<Column>> = std::sync::LazyLock::new(|| {
         columns()
             .into_iter()
-            .filter(|column| {
-                !crate::schema::REFERRALS_FIXED
-                    .iter()
-                    .any(|fixed| fixed.eq_ignore_ascii_case(&column.name))
-            })
+            .filter(|column| !crate::schema::is_fixed(&column.name))
             .collect()
     });
     &MEMBERS

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use referrals_client::sync::SyncState;
 use referrals_client::types::Referral;
-use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef};
+use rusqlite::types::{ToSql, ToSqlOutput};
 use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 
 use crate::change::{self, ChangeKind};
@@ -295,27 +295,21 @@ fn write_row(
     row: &Written<'_>,
 ) -> rusqlite::Result<usize> {
     let members = crate::columns::sqlite_members();
-    fn text(text: Option<&str>) -> ToSqlOutput<'_> {
-        match text {
-            Some(text) => ToSqlOutput::Borrowed(ValueRef::Text(text.as_bytes())),
-            None => ToSqlOutput::Owned(SqlValue::Null),
-        }
-    }
     // In the order of `REFERRALS_FIXED`, as the statement names them.
     let fixed = crate::schema::REFERRALS_FIXED.len();
     let mut values: Vec<ToSqlOutput<'_>> = Vec::with_capacity(fixed + members.len());
+    let status = referral.status.as_ref().map(|status| status.as_str());
+    let substatus = referral
+        .substatus
+        .as_ref()
+        .map(|substatus| substatus.as_str());
     values.extend([
-        text(Some(row.id)),
-        text(row.tag),
-        text(referral.status.as_ref().map(|status| status.as_str())),
-        text(
-            referral
-                .substatus
-                .as_ref()
-                .map(|substatus| substatus.as_str()),
-        ),
-        text(row.updated),
-        text(Some(row.json)),
+        row.id.to_sql()?,
+        row.tag.to_sql()?,
+        status.to_sql()?,
+        substatus.to_sql()?,
+        row.updated.to_sql()?,
+        row.json.to_sql()?,
     ]);
     values.extend(
         members

@@ -120,6 +120,13 @@ pub(crate) const REFERRALS_FIXED: [&str; 6] = [
     "updatedDateTime",
     "json",
 ];
+/// Whether `name` is one of [`REFERRALS_FIXED`] (SQLite's names ignore case).
+pub(crate) fn is_fixed(name: &str) -> bool {
+    REFERRALS_FIXED
+        .iter()
+        .any(|fixed| fixed.eq_ignore_ascii_case(name))
+}
+
 /// The columns of each table, as this version writes them (`referrals`: the first of them).
 const COLUMNS: [(&str, &[&str]); 7] = [
     ("referrals", &REFERRALS_FIXED),
