@@ -33,13 +33,19 @@ pub(crate) trait Target {
     /// The sync's state as the database holds it, checked.
     async fn read_state(&mut self) -> Result<Option<SyncState>, Error>;
     /// Writes `items` (whose JSON `jsons` holds, where it was made ahead) and `state` in one
-    /// transaction.
+    /// transaction, after every group written before. A database that writes in the
+    /// background may return once the write started: a failure then comes from a later call
+    /// or from [`Target::flush`].
     async fn write_batch(
         &mut self,
-        items: &[Referral],
-        jsons: &[Option<String>],
-        state: &SyncState,
+        items: Vec<Referral>,
+        jsons: Vec<Option<String>>,
+        state: SyncState,
     ) -> Result<(), Error>;
+    /// Waits until every group given to [`Target::write_batch`] is written: the first failure.
+    async fn flush(&mut self) -> Result<(), Error> {
+        Ok(())
+    }
 }
 
 impl Target for Mirror {
@@ -53,11 +59,11 @@ impl Target for Mirror {
 
     async fn write_batch(
         &mut self,
-        items: &[Referral],
-        jsons: &[Option<String>],
-        state: &SyncState,
+        items: Vec<Referral>,
+        jsons: Vec<Option<String>>,
+        state: SyncState,
     ) -> Result<(), Error> {
-        self.write_made(items, jsons, state)
+        self.write_made(&items, &jsons, &state)
     }
 }
 
@@ -163,8 +169,17 @@ impl Group {
         };
         let items = std::mem::take(&mut self.items);
         let jsons = std::mem::take(&mut self.jsons);
-        target.write_batch(&items, &jsons, &state).await?;
-        Ok(items.len() as u64)
+        let count = items.len() as u64;
+        target.write_batch(items, jsons, state).await?;
+        Ok(count)
+    }
+
+    /// Writes the group, then waits until every group given to `target` is written: how a run
+    /// ends. Gives how many referrals the group held.
+    async fn finish(&mut self, target: &mut impl Target) -> Result<u64, Error> {
+        let count = self.write(target).await?;
+        target.flush().await?;
+        Ok(count)
     }
 }
 
@@ -199,7 +214,7 @@ async fn run(
             let delivered = changed.saturating_add(group.items.len() as u64);
             // A run that ended (or failed) meanwhile is reported as such on the next turn.
             if stop || end.is_none() && after_batch(delivered).is_break() {
-                changed = changed.saturating_add(group.write(target).await?);
+                changed = changed.saturating_add(group.finish(target).await?);
                 return Ok(stopped(changed));
             }
             continue;
@@ -218,14 +233,14 @@ async fn run(
             // What was read before the end or a failure is kept: the next sync goes on from
             // there.
             Ok(None) => {
-                changed = changed.saturating_add(group.write(target).await?);
+                changed = changed.saturating_add(group.finish(target).await?);
                 return Ok(SyncReport {
                     changed,
                     ..SyncReport::default()
                 });
             }
             Err(failed) => {
-                changed = changed.saturating_add(group.write(target).await?);
+                changed = changed.saturating_add(group.finish(target).await?);
                 let Failed::Run(source) = failed else {
                     return Ok(stopped(changed));
                 };
@@ -239,7 +254,7 @@ async fn run(
         };
         group.add(batch);
         if after_batch(changed.saturating_add(group.items.len() as u64)).is_break() {
-            changed = changed.saturating_add(group.write(target).await?);
+            changed = changed.saturating_add(group.finish(target).await?);
             return Ok(stopped(changed));
         }
     }
@@ -320,12 +335,12 @@ mod tests {
 
         async fn write_batch(
             &mut self,
-            items: &[Referral],
-            jsons: &[Option<String>],
-            state: &SyncState,
+            items: Vec<Referral>,
+            jsons: Vec<Option<String>>,
+            state: SyncState,
         ) -> Result<(), Error> {
             let made_ahead = jsons.len() == items.len()
-                && items.iter().zip(jsons).all(|(item, json)| {
+                && items.iter().zip(&jsons).all(|(item, json)| {
                     json.as_deref() == serde_json::to_string(item).ok().as_deref()
                 });
             let before = self.sandbox.listings();

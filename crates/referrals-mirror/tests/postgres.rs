@@ -437,3 +437,89 @@ async fn a_connection_killed_in_a_write_leaves_whole_groups_and_the_next_run_goe
     assert_eq!(expected, 1502, "every referral of the sandbox");
     assert_eq!(total, 1502, "nothing written twice: {report:?}");
 }
+
+/// The number that `sql` gives.
+async fn count(mirror: &PgMirror, sql: &str) -> i64 {
+    mirror.client().query_one(sql, &[]).await.unwrap().get(0)
+}
+
+/// Makes the upsert of a group that holds `id` fail, and counts the upserts that ended: on a
+/// sequence, which a rollback leaves as it is, and in a table, which it empties.
+async fn refuse_and_count(mirror: &PgMirror, id: &str) {
+    let sql = format!(
+        "CREATE SEQUENCE upserts_ended;
+         CREATE TABLE upserts_kept (one int);
+         CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+             IF NEW.id = '{id}' THEN RAISE EXCEPTION 'refused by the test'; END IF;
+             RETURN NEW;
+         END $$;
+         CREATE TRIGGER refuse BEFORE INSERT ON referrals
+             FOR EACH ROW EXECUTE FUNCTION refuse();
+         CREATE FUNCTION counted() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+             PERFORM nextval('upserts_ended');
+             INSERT INTO upserts_kept VALUES (1);
+             RETURN NULL;
+         END $$;
+         CREATE TRIGGER counted AFTER INSERT ON referrals
+             FOR EACH STATEMENT EXECUTE FUNCTION counted();"
+    );
+    mirror.client().batch_execute(&sql).await.unwrap();
+}
+
+/// A sync writes two groups at once. When one fails, the group after it, whose rows were
+/// already upserted, is rolled back: its state never stands for rows that are not there, and
+/// the next run writes every referral, none twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_that_fails_rolls_back_the_group_written_beside_it() {
+    let Some(server) = Server::start() else {
+        return;
+    };
+    let sandbox = referrals_testkit::start(Config {
+        seed_count: 4_998,
+        ..referrals_testkit::config()
+    })
+    .await;
+    let client = referrals_testkit::client(&sandbox.url());
+    let options = SyncOptions::new().skew(std::time::Duration::ZERO);
+    // A referral that the sync delivers near the start: groups come after its own.
+    let mut whole = PgMirror::connect(&database(&server, "whole").await)
+        .await
+        .unwrap();
+    whole.sync(&client, options.clone()).await.unwrap();
+    let early = "SELECT id FROM referrals ORDER BY updated_date_time, id OFFSET 1500 LIMIT 1";
+    let id: String = whole.client().query_one(early, &[]).await.unwrap().get(0);
+
+    let mut mirror = PgMirror::connect(&database(&server, "refused").await)
+        .await
+        .unwrap();
+    refuse_and_count(&mirror, &id).await;
+    let failed = mirror.sync(&client, options.clone()).await.unwrap_err();
+    assert!(
+        failed.to_string().contains("refused by the test"),
+        "{failed}"
+    );
+    let ended = count(&mirror, "SELECT last_value FROM upserts_ended").await;
+    let kept = count(&mirror, "SELECT count(*) FROM upserts_kept").await;
+    assert!(
+        ended > kept,
+        "a group after the failed one was upserted: {ended} {kept}"
+    );
+    let rows = count(&mirror, "SELECT count(*) FROM referrals").await;
+    assert!(rows > 0 && rows < 5_000, "{rows}");
+
+    mirror
+        .client()
+        .batch_execute("DROP TRIGGER refuse ON referrals")
+        .await
+        .unwrap();
+    let report = mirror.sync(&client, options).await.unwrap();
+    let all = count(&mirror, "SELECT count(*) FROM referrals").await;
+    assert_eq!(all, 5_000, "every referral of the sandbox");
+    assert_eq!(
+        rows + i64::try_from(report.changed).unwrap(),
+        5_000,
+        "none twice"
+    );
+}

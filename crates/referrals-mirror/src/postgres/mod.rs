@@ -42,6 +42,7 @@ mod events;
 pub use events::LEASE;
 pub(crate) mod feed;
 mod log;
+mod pipeline;
 mod rows;
 mod schema;
 mod settings;
@@ -52,9 +53,8 @@ use std::ops::ControlFlow;
 use referrals_client::Client;
 use referrals_client::sync::{SyncOptions, SyncState};
 use referrals_client::types::Referral;
-use tokio_postgres::types::ToSql;
 
-use crate::sync::{SyncReport, Target};
+use crate::sync::SyncReport;
 use crate::{Applied, Error, Feed, Opened, Start};
 
 /// The key of the advisory lock that a sync holds for its run (`pg_advisory_lock`): a job
@@ -72,6 +72,8 @@ pub struct PgMirror {
     opened: Opened,
     /// What names this connection's claims of events.
     owner: String,
+    /// The connections of a sync's writes, kept for the next sync (see [`pipeline`]).
+    writers: Vec<pipeline::Writer>,
 }
 
 impl std::fmt::Debug for PgMirror {
@@ -167,6 +169,7 @@ impl PgMirror {
             place,
             opened,
             owner: format!("{}-{:016x}", std::process::id(), fastrand::u64(..)),
+            writers: Vec::new(),
         })
     }
 
@@ -294,7 +297,9 @@ impl PgMirror {
                 ..SyncReport::default()
             });
         }
-        let result = crate::sync::sync_to(self, client, options, after_batch).await;
+        let mut pipeline = pipeline::Pipeline::new(self);
+        let result = crate::sync::sync_to(&mut pipeline, client, options, after_batch).await;
+        drop(pipeline);
         let unlocked = self
             .client
             .execute("SELECT pg_advisory_unlock($1)", &[&SYNC_LOCK])
@@ -385,12 +390,9 @@ const STATE_SQL: &str =
      ON CONFLICT (one) DO UPDATE SET state = $1, watermark = $2, written = now()
      WHERE sync_state.watermark IS NULL OR sync_state.watermark <= $2";
 
-impl Target for PgMirror {
-    fn place(&self) -> std::path::PathBuf {
-        self.place.clone().into()
-    }
-
-    async fn read_state(&mut self) -> Result<Option<SyncState>, Error> {
+impl PgMirror {
+    /// The sync's state as the database holds it, checked.
+    async fn read_state(&self) -> Result<Option<SyncState>, Error> {
         let row = self
             .client
             .query_opt("SELECT state FROM sync_state WHERE one = 1", &[])
@@ -403,40 +405,5 @@ impl Target for PgMirror {
             })
         })
         .transpose()
-    }
-
-    async fn write_batch(
-        &mut self,
-        items: &[Referral],
-        jsons: &[Option<String>],
-        state: &SyncState,
-    ) -> Result<(), Error> {
-        let place = self.place.clone();
-        let failed = |what: &'static str| {
-            let place = place.clone();
-            move |error| Error::postgres(&place, what, error)
-        };
-        let transaction = self
-            .client
-            .transaction()
-            .await
-            .map_err(failed("start a transaction"))?;
-        let written = self.rows.write(&transaction, items, jsons, &place);
-        let (text, watermark) = (state.to_json(), state.watermark());
-        let parameters: [&(dyn ToSql + Sync); 2] = [&text, &watermark];
-        let moved = transaction.execute(STATE_SQL, &parameters);
-        let (written, moved) = futures_util::future::join(written, moved).await;
-        let written = written?;
-        if moved.map_err(failed("write the sync state"))? == 0 {
-            // The stored state is ahead of this one: another writer; nothing is written.
-            return Err(Error::OtherWriter { path: place.into() });
-        }
-        self.rows
-            .append(&transaction, &written.changes)
-            .await
-            .map_err(failed("record the changes"))?;
-        transaction.commit().await.map_err(failed("commit"))?;
-        log::prune_now_and_then(&mut self.client, &self.place).await;
-        Ok(())
     }
 }

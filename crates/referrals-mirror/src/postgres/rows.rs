@@ -70,6 +70,11 @@ impl Rows {
         })
     }
 
+    /// The columns of members that the writes fill.
+    pub(crate) fn columns(&self) -> &[Column] {
+        &self.columns
+    }
+
     /// Upserts `items` (whose JSON `jsons` holds, where it was made ahead) in `transaction`:
     /// each replaces its row only when it is newer.
     pub(crate) async fn write(
