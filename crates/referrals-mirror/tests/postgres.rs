@@ -504,7 +504,7 @@ async fn a_group_that_fails_rolls_back_the_group_written_beside_it() {
     let kept = count(&mirror, "SELECT count(*) FROM upserts_kept").await;
     assert!(
         ended > kept,
-        "a group after the failed one was upserted: {ended} {kept}"
+        "a group after the failed one was upserted, and rolled back: {ended} upserts ended, {kept} kept"
     );
     let rows = count(&mirror, "SELECT count(*) FROM referrals").await;
     assert!(rows > 0 && rows < 5_000, "{rows}");

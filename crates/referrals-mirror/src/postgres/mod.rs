@@ -24,6 +24,10 @@
 //!   run; a sync that finds it held does nothing and says so ([`SyncReport::skipped`]). The
 //!   sync's state is written with each group of batches in one transaction, and only forward: a state
 //!   whose watermark is earlier than the stored one is refused with nothing written.
+//! - **Two groups at once.** A sync writes on up to two connections of its own besides this
+//!   one (made when first needed, kept for the next sync): the server parses one group's JSON
+//!   while it writes the other's, and the groups still commit in their order (see
+//!   `pipeline`).
 //! - **Ours, or refused.** The table `referrals_mirror` marks the tables as a mirror's, with
 //!   their version: a database with tables of these names and no mark, or of a later version,
 //!   is refused, unchanged. Other tables of the database are left alone.

@@ -64,7 +64,7 @@ impl Writer {
     /// the group before failed (this one is then rolled back).
     async fn write(
         &mut self,
-        group: &Group,
+        group: Group,
         place: &str,
         turn: Option<oneshot::Receiver<()>>,
     ) -> Result<bool, Error> {
@@ -78,13 +78,15 @@ impl Writer {
             .rows
             .write(&transaction, &group.items, &group.jsons, place)
             .await?;
+        // Only the changes are left to write: the referrals are not kept while this waits.
+        let Group { state, .. } = group;
         if let Some(turn) = turn
             && turn.await.is_err()
         {
             // The group before did not commit: dropping the transaction rolls this one back.
             return Ok(false);
         }
-        let (text, watermark) = (group.state.to_json(), group.state.watermark());
+        let (text, watermark) = (state.to_json(), state.watermark());
         let parameters: [&(dyn ToSql + Sync); 2] = [&text, &watermark];
         let moved = transaction.execute(STATE_SQL, &parameters);
         let appended = self.rows.append(&transaction, &written.changes);
@@ -123,7 +125,7 @@ async fn write_group(
     turn: Option<oneshot::Receiver<()>>,
     done: oneshot::Sender<()>,
 ) -> (Writer, Outcome) {
-    let outcome = match writer.write(&group, &place, turn).await {
+    let outcome = match writer.write(group, &place, turn).await {
         Ok(true) => {
             // The next group may be waiting for this; a sync that ended has none.
             let _ = done.send(());
