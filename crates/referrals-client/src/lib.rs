@@ -64,8 +64,8 @@ pub mod webhooks;
 mod wire;
 
 pub use referrals_model::{
-    Amount, AmountError, Operation, OptionalText, PatchValue, facts, headers, odata, parameters,
-    patch, query, security, servers, transitions, types,
+    Amount, AmountError, Operation, OptionalText, PatchValue, facts, headers, instant_text, odata,
+    parameters, patch, query, security, servers, transitions, types,
 };
 
 #[cfg(feature = "azure")]

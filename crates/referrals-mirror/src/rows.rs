@@ -268,7 +268,8 @@ fn upsert(
     let json = crate::reading::json_of(referral, version.json).map_err(undecodable)?;
     let updated = referral
         .updated_date_time
-        .map(|time| time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true));
+        .as_ref()
+        .map(referrals_client::instant_text);
     let written = Written {
         id,
         tag,

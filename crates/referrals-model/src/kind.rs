@@ -98,11 +98,9 @@ impl Kind {
         Ok(match self {
             Kind::Text | Kind::Set => Literal::String(text.to_owned()),
             Kind::Uuid => Literal::Guid(Uuid::parse_str(text).map_err(|_| wrong())?.to_string()),
-            Kind::Time => Literal::DateTime(
-                time_of_text(text)
-                    .ok_or_else(wrong)?
-                    .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
-            ),
+            Kind::Time => {
+                Literal::DateTime(crate::instant_text(&time_of_text(text).ok_or_else(wrong)?))
+            }
             Kind::Date => Literal::Date(date_of_text(text).ok_or_else(wrong)?.to_string()),
             Kind::Integer => Literal::Number(text.parse::<i64>().map_err(|_| wrong())?.to_string()),
             Kind::Number => {
@@ -276,9 +274,7 @@ impl Scalar<'_> {
             Scalar::Bool(value) => serde_json::Value::Bool(*value),
             Scalar::Integer(value) => serde_json::Value::from(*value),
             Scalar::Number(value) => serde_json::Value::from(*value),
-            Scalar::Time(time) => {
-                serde_json::Value::String(time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
-            }
+            Scalar::Time(time) => serde_json::Value::String(crate::instant_text(time)),
             other => serde_json::Value::String(other.sql_text().unwrap_or_default()),
         }
     }
@@ -293,9 +289,7 @@ impl<'a> Scalar<'a> {
             Scalar::Null => SqliteValue::Null,
             Scalar::Text(text) => SqliteValue::Text(Cow::Borrowed(*text)),
             Scalar::Uuid(uuid) => SqliteValue::Text(Cow::Owned(uuid.to_string())),
-            Scalar::Time(time) => SqliteValue::Text(Cow::Owned(
-                time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
-            )),
+            Scalar::Time(time) => SqliteValue::Text(Cow::Owned(crate::instant_text(time))),
             Scalar::Date(date) => SqliteValue::Text(Cow::Owned(date.to_string())),
             Scalar::Integer(value) => SqliteValue::Integer(*value),
             // serde_json writes a number that is not finite as `null`.

@@ -29,6 +29,14 @@ pub mod query;
 pub mod transitions;
 
 pub use amount::{Amount, AmountError};
+
+/// A date-time as the generated types write it in JSON: RFC 3339 in UTC with `Z`, the digits
+/// of its fraction as it has them (`2024-05-01T00:00:00Z`, `2024-05-01T00:00:00.120Z`). The
+/// mirrors, the sync's state and the filters write instants this way, so that each compares
+/// with what the JSON holds.
+pub fn instant_text(time: &chrono::DateTime<chrono::Utc>) -> String {
+    time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}
 pub use patch_value::PatchValue;
 /// The OData subset of the API (`$filter`, `$orderby`, `$select`), which the typed queries write.
 pub use referrals_odata as odata;

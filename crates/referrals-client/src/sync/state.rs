@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::types::Referral;
@@ -110,7 +110,7 @@ fn upgrade(value: &mut serde_json::Value) -> Result<(), StateError> {
 }
 
 pub(super) fn text(time: DateTime<Utc>) -> String {
-    time.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+    referrals_model::instant_text(&time)
 }
 
 impl SyncState {

@@ -81,7 +81,8 @@ impl NewChange {
             e_tag: referral.e_tag.clone(),
             updated: referral
                 .updated_date_time
-                .map(|time| time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
+                .as_ref()
+                .map(referrals_client::instant_text),
             members,
         }))
     }

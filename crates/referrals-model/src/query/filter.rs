@@ -5,7 +5,7 @@
 use std::fmt;
 use std::marker::PhantomData;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use referrals_odata::{CompareOp, Expr, LambdaKind, Literal, Member, Operand};
 
 use crate::facts::Operators;
@@ -101,7 +101,7 @@ impl<T: AsRef<str>> FilterValue<String> for T {
 
 impl FilterValue<DateTime<Utc>> for DateTime<Utc> {
     fn literal(self) -> Literal {
-        Literal::DateTime(self.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+        Literal::DateTime(crate::instant_text(&self))
     }
 }
 
