@@ -183,6 +183,8 @@ impl PgMirror {
     #[doc(hidden)]
     pub async fn without_change_log(mut self) -> Result<Self, Error> {
         self.rows.logged = false;
+        // Writers made before would go on appending.
+        self.writers.clear();
         Ok(self)
     }
 
@@ -329,7 +331,12 @@ impl PgMirror {
             .map_err(failed("start a transaction"))?;
         let written = self
             .rows
-            .write(&transaction, std::slice::from_ref(referral), &[], &place)
+            .write(
+                &transaction,
+                (std::slice::from_ref(referral), &[]),
+                false,
+                &place,
+            )
             .await?;
         let applied = written.applied.first().copied().unwrap_or(Applied::NoId);
         self.rows

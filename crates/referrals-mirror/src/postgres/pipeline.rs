@@ -23,6 +23,7 @@ use referrals_client::sync::SyncState;
 use referrals_client::types::Referral;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tokio_postgres::Statement;
 use tokio_postgres::types::ToSql;
 
 use super::{PgMirror, STATE_SQL, log, rows};
@@ -33,10 +34,29 @@ use crate::sync::Target;
 /// How many groups are written at once.
 const DEPTH: usize = 2;
 
+/// The first key of the advisory locks that each group holds until its end, the second being
+/// the group's number: the group after it waits for this lock on the server (where a circle of
+/// waits is seen and broken) before it asks how the group ended.
+const TURNS: i32 = i32::from_be_bytes(*b"RFtn");
+
+/// What a group of the sync takes first, before the group after it may start.
+const TABLE_SQL: &str = "LOCK TABLE referrals IN ROW EXCLUSIVE MODE";
+
 /// A connection of the sync's writes, with its statements.
 pub(crate) struct Writer {
     client: tokio_postgres::Client,
     rows: rows::Rows,
+    table: Statement,
+    turn: Statement,
+}
+
+/// A group's place in the order: its number, what it says when it holds its locks and when it
+/// committed, and the number and the commit of the group before it.
+struct Order {
+    key: i32,
+    locked: oneshot::Sender<()>,
+    done: oneshot::Sender<()>,
+    before: Option<(i32, oneshot::Receiver<()>)>,
 }
 
 impl Writer {
@@ -52,39 +72,75 @@ impl Writer {
             // Ends when the writer is dropped or the server goes away.
             let _ = connection.await;
         });
+        let failed = |error| Error::postgres(place, "prepare the writes", error);
         let mut rows = rows::Rows::prepare(&client, columns)
             .await
-            .map_err(|error| Error::postgres(place, "prepare the writes", error))?;
+            .map_err(failed)?;
         rows.logged = logged;
-        Ok(Self { client, rows })
+        let table = client.prepare(TABLE_SQL).await.map_err(failed)?;
+        let turn = client
+            .prepare("SELECT pg_advisory_xact_lock($1, $2)")
+            .await
+            .map_err(failed)?;
+        Ok(Self {
+            client,
+            rows,
+            table,
+            turn,
+        })
     }
 
-    /// Writes `group` in one transaction: its rows at once, then, once `turn` says that the
-    /// group before committed, its changes and its state. Gives whether it committed: not when
-    /// the group before failed (this one is then rolled back).
-    async fn write(
-        &mut self,
-        group: Group,
-        place: &str,
-        turn: Option<oneshot::Receiver<()>>,
-    ) -> Result<bool, Error> {
+    /// Writes `group` in one transaction. It takes the table, its number's lock and its ids'
+    /// locks, and says so (the group after it starts then, and waits for whatever of these it
+    /// shares); upserts its rows; waits for the group before to end and, when that committed,
+    /// writes its changes and its state. Gives whether it committed: not when the group before
+    /// failed (this one is then rolled back).
+    async fn write(&mut self, group: Group, place: &str, order: Order) -> Result<bool, Error> {
         let failed = |what: &'static str| move |error| Error::postgres(place, what, error);
         let transaction = self
             .client
             .transaction()
             .await
             .map_err(failed("start a transaction"))?;
+        let Order {
+            key,
+            locked,
+            done,
+            before,
+        } = order;
+        let mine: [&(dyn ToSql + Sync); 2] = [&TURNS, &key];
+        let table = transaction.execute(&self.table, &[]);
+        let mine = transaction.execute(&self.turn, &mine);
+        let ids = self.rows.lock_ids(&transaction, &group.items);
+        futures_util::future::try_join3(table, mine, ids)
+            .await
+            .map_err(failed("lock the group's rows"))?;
+        let mut locked = Some(locked);
+        let mut say_locked = || {
+            if let Some(locked) = locked.take() {
+                let _ = locked.send(());
+            }
+        };
+        // Without the change log no id is locked: the rows are, once upserted.
+        if self.rows.logged {
+            say_locked();
+        }
         let written = self
             .rows
-            .write(&transaction, &group.items, &group.jsons, place)
+            .write(&transaction, (&group.items, &group.jsons), true, place)
             .await?;
+        say_locked();
         // Only the changes are left to write: the referrals are not kept while this waits.
         let Group { state, .. } = group;
-        if let Some(turn) = turn
-            && turn.await.is_err()
-        {
-            // The group before did not commit: dropping the transaction rolls this one back.
-            return Ok(false);
+        if let Some((key, before)) = before {
+            transaction
+                .execute(&self.turn, &[&TURNS, &key])
+                .await
+                .map_err(failed("wait for the group before"))?;
+            if before.await.is_err() {
+                // The group before did not commit: dropping the transaction rolls this back.
+                return Ok(false);
+            }
         }
         let (text, watermark) = (state.to_json(), state.watermark());
         let parameters: [&(dyn ToSql + Sync); 2] = [&text, &watermark];
@@ -97,6 +153,8 @@ impl Writer {
         }
         appended.map_err(failed("record the changes"))?;
         transaction.commit().await.map_err(failed("commit"))?;
+        // The group after may go on while this prunes.
+        let _ = done.send(());
         log::prune_now_and_then(&mut self.client, place).await;
         Ok(true)
     }
@@ -117,20 +175,15 @@ enum Outcome {
     AfterFailure,
 }
 
-/// Writes one group on `writer`, and says when it committed on `done`.
+/// Writes one group on `writer`, in its `order`.
 async fn write_group(
     mut writer: Writer,
     group: Group,
     place: String,
-    turn: Option<oneshot::Receiver<()>>,
-    done: oneshot::Sender<()>,
+    order: Order,
 ) -> (Writer, Outcome) {
-    let outcome = match writer.write(group, &place, turn).await {
-        Ok(true) => {
-            // The next group may be waiting for this; a sync that ended has none.
-            let _ = done.send(());
-            Outcome::Committed
-        }
+    let outcome = match writer.write(group, &place, order).await {
+        Ok(true) => Outcome::Committed,
         Ok(false) => Outcome::AfterFailure,
         Err(error) => Outcome::Failed(error),
     };
@@ -141,8 +194,9 @@ async fn write_group(
 pub(crate) struct Pipeline<'a> {
     mirror: &'a mut PgMirror,
     in_flight: VecDeque<JoinHandle<(Writer, Outcome)>>,
-    /// What the next group waits for: the commit of the last group started.
-    turn: Option<oneshot::Receiver<()>>,
+    /// The last group started: its number, and what says when it holds its locks and when
+    /// it committed.
+    last: Option<(i32, oneshot::Receiver<()>, oneshot::Receiver<()>)>,
 }
 
 impl<'a> Pipeline<'a> {
@@ -150,7 +204,7 @@ impl<'a> Pipeline<'a> {
         Self {
             mirror,
             in_flight: VecDeque::new(),
-            turn: None,
+            last: None,
         }
     }
 
@@ -166,29 +220,48 @@ impl<'a> Pipeline<'a> {
         Writer::connect(&self.mirror.url, &self.mirror.place, columns, logged).await
     }
 
+    /// The order of the next group: after the last one started, once that holds its locks
+    /// (or ended).
+    async fn order(&mut self) -> Order {
+        let (locked, locked_here) = oneshot::channel();
+        let (done, done_here) = oneshot::channel();
+        let (key, before) = match self.last.take() {
+            Some((key, locked, done)) => {
+                let _ = locked.await;
+                (key.wrapping_add(1), Some((key, done)))
+            }
+            None => (0, None),
+        };
+        self.last = Some((key, locked_here, done_here));
+        Order {
+            key,
+            locked,
+            done,
+            before,
+        }
+    }
+
     /// Waits for the oldest write: an error when it failed, after every later write ended.
     async fn collect(&mut self) -> Result<(), Error> {
-        let Some(handle) = self.in_flight.pop_front() else {
-            return Ok(());
-        };
-        let outcome = match self.joined(handle).await {
-            Ok(Outcome::Committed) => return Ok(()),
-            Ok(Outcome::Failed(error)) | Err(error) => error,
-            Ok(Outcome::AfterFailure) => Error::Connect {
+        let outcome = match self.joined().await {
+            None | Some(Ok(Outcome::Committed)) => return Ok(()),
+            Some(Ok(Outcome::Failed(error)) | Err(error)) => error,
+            Some(Ok(Outcome::AfterFailure)) => Error::Connect {
                 place: self.mirror.place.clone(),
                 reason: "a group of the sync was rolled back: the write before it failed".into(),
             },
         };
-        while let Some(handle) = self.in_flight.pop_front() {
-            // Later groups are rolled back; the first failure is the one to report.
-            let _ = self.joined(handle).await;
-        }
+        // Later groups are rolled back; the first failure is the one to report.
+        while self.joined().await.is_some() {}
         Err(outcome)
     }
 
-    /// The outcome of a write, its writer kept for the next.
-    async fn joined(&mut self, handle: JoinHandle<(Writer, Outcome)>) -> Result<Outcome, Error> {
-        match handle.await {
+    /// The outcome of the oldest write, its writer kept for the next. Its handle stays in
+    /// `in_flight` while it is awaited: a sync dropped meanwhile aborts it.
+    async fn joined(&mut self) -> Option<Result<Outcome, Error>> {
+        let joined = self.in_flight.front_mut()?.await;
+        self.in_flight.pop_front();
+        Some(match joined {
             Ok((writer, outcome)) => {
                 self.mirror.writers.push(writer);
                 Ok(outcome)
@@ -198,7 +271,7 @@ impl<'a> Pipeline<'a> {
                 place: self.mirror.place.clone(),
                 reason: format!("a write of the sync was cancelled: {error}"),
             }),
-        }
+        })
     }
 }
 
@@ -230,6 +303,14 @@ impl Target for Pipeline<'_> {
         while self.in_flight.len() >= DEPTH {
             self.collect().await?;
         }
+        if self.mirror.client.is_closed() {
+            // The sync's lock went with the mirror's connection: another sync may be running.
+            self.flush().await?;
+            return Err(Error::Connect {
+                place: self.mirror.place.clone(),
+                reason: "the connection that holds the sync's lock was closed".into(),
+            });
+        }
         let writer = match self.writer().await {
             Ok(writer) => writer,
             Err(error) => {
@@ -237,15 +318,14 @@ impl Target for Pipeline<'_> {
                 return Err(error);
             }
         };
-        let (done, next) = oneshot::channel();
-        let turn = self.turn.replace(next);
+        let order = self.order().await;
         let group = Group {
             items,
             jsons,
             state,
         };
         let place = self.mirror.place.clone();
-        let write = write_group(writer, group, place, turn, done);
+        let write = write_group(writer, group, place, order);
         self.in_flight.push_back(tokio::spawn(write));
         Ok(())
     }
@@ -255,5 +335,114 @@ impl Target for Pipeline<'_> {
             self.collect().await?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use referrals_testkit::postgres::Server;
+
+    fn version(id: &str, second: u32) -> Referral {
+        serde_json::from_str(&format!(
+            r#"{{"id":"{id}","eTag":"e{second}","updatedDateTime":"2024-05-01T00:00:{second:02}Z"}}"#
+        ))
+        .unwrap()
+    }
+
+    fn state() -> SyncState {
+        SyncState::from_json(
+            r#"{"version":1,"filter":null,"watermark":null,"delivered":{},"complete":false,"bound":null}"#,
+        )
+        .unwrap()
+    }
+
+    /// A new database of `server`, and a connection of its own to it.
+    async fn database(server: &Server, name: &str) -> (String, tokio_postgres::Client) {
+        let connect = |url: String| async move {
+            let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(connection);
+            client
+        };
+        let admin = connect(server.url()).await;
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap();
+        let url = server.database_url(name);
+        (url.clone(), connect(url).await)
+    }
+
+    /// Two ids, the first of which a group locks first (in the order of their hashes).
+    async fn in_lock_order(client: &tokio_postgres::Client) -> (String, String) {
+        let hash = |id: &'static str| async move {
+            let row = client.query_one("SELECT hashtext($1)", &[&id]).await;
+            row.unwrap().get::<_, i32>(0)
+        };
+        let (a, b) = ("a", "b");
+        if hash(a).await < hash(b).await {
+            (a.to_owned(), b.to_owned())
+        } else {
+            (b.to_owned(), a.to_owned())
+        }
+    }
+
+    /// A group whose locks wait for another writer does not let the group after it take an id
+    /// that both write: the later group would hold it while it waits for the earlier one, in a
+    /// circle that the server cannot see. The later group starts once the earlier one holds
+    /// its locks, and both commit, in their order.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_group_after_starts_once_the_group_before_holds_its_locks() {
+        let Some(server) = Server::start() else {
+            return;
+        };
+        let (url, other) = database(&server, "circle").await;
+        let mut mirror = PgMirror::connect(&url).await.unwrap();
+        let (first, second) = in_lock_order(&other).await;
+        // Another writer holds the lock of the id that the first group locks first.
+        other.batch_execute("BEGIN").await.unwrap();
+        let lock = "SELECT pg_advisory_xact_lock($1, hashtext($2))";
+        let id_locks = rows::ID_LOCKS;
+        other.execute(lock, &[&id_locks, &first]).await.unwrap();
+        let release = tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            other.batch_execute("COMMIT").await.unwrap();
+            other
+        });
+        let mut pipeline = Pipeline::new(&mut mirror);
+        let groups = [
+            vec![version(&first, 1), version(&second, 1)],
+            vec![version(&second, 2)],
+        ];
+        let written = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+            for group in groups {
+                pipeline.write_batch(group, Vec::new(), state()).await?;
+            }
+            pipeline.flush().await
+        })
+        .await;
+        drop(pipeline);
+        assert!(matches!(written, Ok(Ok(()))), "{written:?}");
+        let other = release.await.unwrap();
+        let changes = other
+            .query(
+                "SELECT referral_id, kind, e_tag FROM changes ORDER BY seq",
+                &[],
+            )
+            .await
+            .unwrap();
+        let changes: Vec<(String, String, String)> = changes
+            .iter()
+            .map(|row| (row.get(0), row.get(1), row.get(2)))
+            .collect();
+        let change = |id: &str, kind: &str, tag: &str| (id.into(), kind.into(), tag.into());
+        let expected = [
+            change(&first, "new", "e1"),
+            change(&second, "new", "e1"),
+            change(&second, "changed", "e2"),
+        ];
+        assert_eq!(changes, expected);
     }
 }

@@ -17,7 +17,7 @@ use crate::columns::{Column, FIXED};
 use crate::{Applied, Error};
 
 /// The first key of the advisory locks of referrals' ids (the second is the id's hash).
-const ID_LOCKS: i32 = i32::from_be_bytes(*b"RFid");
+pub(crate) const ID_LOCKS: i32 = i32::from_be_bytes(*b"RFid");
 
 /// Locks the ids of `$2` until the end of the transaction, in the order of their hashes, so
 /// that two writers never wait for each other in a circle.
@@ -75,13 +75,29 @@ impl Rows {
         &self.columns
     }
 
-    /// Upserts `items` (whose JSON `jsons` holds, where it was made ahead) in `transaction`:
-    /// each replaces its row only when it is newer.
-    pub(crate) async fn write(
+    /// Locks the ids of `items` until the end of `transaction`, as [`Rows::write`] does when
+    /// they are not locked yet (nothing when the writes append nothing to the log).
+    pub(crate) async fn lock_ids(
         &self,
         transaction: &Transaction<'_>,
         items: &[Referral],
-        jsons: &[Option<String>],
+    ) -> Result<(), tokio_postgres::Error> {
+        if !self.logged {
+            return Ok(());
+        }
+        let ids: Vec<&str> = items.iter().filter_map(|item| item.id.as_deref()).collect();
+        let locked: [&(dyn ToSql + Sync); 2] = [&ID_LOCKS, &ids];
+        transaction.execute(&self.lock, &locked).await.map(drop)
+    }
+
+    /// Upserts `items` (whose JSON `jsons` holds, where it was made ahead) in `transaction`:
+    /// each replaces its row only when it is newer. Their ids are locked first, unless
+    /// `ids_locked` says that [`Rows::lock_ids`] did it.
+    pub(crate) async fn write(
+        &self,
+        transaction: &Transaction<'_>,
+        (items, jsons): (&[Referral], &[Option<String>]),
+        ids_locked: bool,
         place: &str,
     ) -> Result<Written, Error> {
         let failed = |error| Error::postgres(place, "write a referral", error);
@@ -92,7 +108,12 @@ impl Rows {
             // Sent in this order, run in this order: the locks, the rows, the upserts.
             let locked: [&(dyn ToSql + Sync); 2] = [&ID_LOCKS, &ids];
             let read: [&(dyn ToSql + Sync); 1] = [&ids];
-            let lock = transaction.execute(&self.lock, &locked);
+            let lock = async {
+                if ids_locked {
+                    return Ok(0);
+                }
+                transaction.execute(&self.lock, &locked).await
+            };
             let previous = transaction.query(&self.previous, &read);
             let (_, previous, outcomes) = futures_util::future::try_join3(lock, previous, upserts)
                 .await
