@@ -124,7 +124,8 @@ pub(crate) async fn sync_to(
 const GROUP_ROWS: usize = 1_000;
 
 /// How long the batches gathered wait (from the first of them) before they are written, when
-/// no more come: at most this, or until the write of the group before ends.
+/// no more come: at most this, or until the write of the group before ends (on PostgreSQL,
+/// until it started).
 const GROUP_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// The batches gathered and not yet written: their referrals, the state after the last, and

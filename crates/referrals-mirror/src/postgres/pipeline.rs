@@ -11,11 +11,17 @@
 //!   committed: the change log's numbers follow the groups, and the state never runs ahead of
 //!   rows that are not committed. When a group fails, every group after it is rolled back, and
 //!   the sync reports the first failure.
-//! - **No waiting in a circle.** The group before never waits for the one after: a shared id's
-//!   advisory lock makes the later group wait (see `log`), and the later group takes the lock of
-//!   the change counter only after the earlier one committed.
+//! - **No waiting in a circle.** A group starts only once the group before holds its locks:
+//!   the table's, its number's, and its ids' (in the order of their hashes, see `log`). The
+//!   group before then never waits for the one after: a shared id makes the later group wait,
+//!   a schema change of another process queues behind both, and the later group takes the lock
+//!   of the change counter only after the earlier one ended. The later group waits for that
+//!   end on the server, on the lock of the earlier one's number, so that a circle of waits
+//!   which this reasoning missed is one the server sees, breaks and reports (`deadlock
+//!   detected`), never a sync that hangs.
 //! - **Nothing half done.** A sync that is dropped aborts its writes: their connections are
-//!   closed, and the server rolls back what they had not committed.
+//!   closed, and the server rolls back what they had not committed. A sync whose own
+//!   connection, which holds the sync's lock, was closed starts no more groups.
 
 use std::collections::VecDeque;
 
