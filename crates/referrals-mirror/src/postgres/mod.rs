@@ -62,7 +62,9 @@ use crate::sync::SyncReport;
 use crate::{Applied, Error, Feed, Opened, Start};
 
 /// The key of the advisory lock that a sync holds for its run (`pg_advisory_lock`): a job
-/// that must not run beside a sync may hold it too.
+/// that must not run beside a sync may hold it too, taken before the job touches the tables
+/// (the sync's writes run on connections other than the one that holds it, so a job that
+/// waits for it while holding rows that a write waits for would wait for ever).
 pub const SYNC_LOCK: i64 = i64::from_be_bytes(*b"RFRLsync");
 
 /// A mirror in a PostgreSQL database.

@@ -14,13 +14,17 @@
 //! - **No waiting in a circle.** A group starts only once the group before holds its locks:
 //!   the table's, its number's, and its ids' (in the order of their hashes, see `log`). The
 //!   group before then never waits for the one after: a shared id makes the later group wait,
-//!   a schema change of another process queues behind both, and the later group takes the lock
-//!   of the change counter only after the earlier one ended. The later group waits for that
-//!   end on the server, on the lock of the earlier one's number, so that a circle of waits
-//!   which this reasoning missed is one the server sees, breaks and reports (`deadlock
-//!   detected`), never a sync that hangs.
-//! - **Nothing half done.** A sync that is dropped aborts its writes: their connections are
-//!   closed, and the server rolls back what they had not committed. A sync whose own
+//!   a schema change of another process queues behind the earlier group (and the later group
+//!   behind it), and the later group takes the lock of the change counter only after the
+//!   earlier one ended. The later group waits for that end on the server, on the lock of the
+//!   earlier one's number, so that a circle of waits among the writes is one the server sees,
+//!   breaks and reports (`deadlock detected`). One wait it cannot see: the sync's lock is held
+//!   by the mirror's own connection, not by the writers, so a job that holds rows or ids and
+//!   then waits for [`super::SYNC_LOCK`] would wait for ever; such a job takes that lock first.
+//! - **Nothing half done.** A sync that is dropped aborts its writes, which never commit: their
+//!   connections close (once the server answers what they had sent) and the server rolls back
+//!   what they had done. The numbers of a sync's groups start at random, so that a sync that
+//!   follows at once does not wait for the locks of a write still closing. A sync whose own
 //!   connection, which holds the sync's lock, was closed starts no more groups.
 
 use std::collections::VecDeque;
@@ -137,7 +141,12 @@ impl Writer {
             .await?;
         say_locked();
         // Only the changes are left to write: the referrals are not kept while this waits.
-        let Group { state, .. } = group;
+        let Group {
+            items,
+            jsons,
+            state,
+        } = group;
+        drop((items, jsons));
         if let Some((key, before)) = before {
             transaction
                 .execute(&self.turn, &[&TURNS, &key])
@@ -236,7 +245,7 @@ impl<'a> Pipeline<'a> {
                 let _ = locked.await;
                 (key.wrapping_add(1), Some((key, done)))
             }
-            None => (0, None),
+            None => (fastrand::i32(..), None),
         };
         self.last = Some((key, locked_here, done_here));
         Order {
