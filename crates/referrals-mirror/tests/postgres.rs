@@ -443,19 +443,19 @@ async fn count(mirror: &PgMirror, sql: &str) -> i64 {
     mirror.client().query_one(sql, &[]).await.unwrap().get(0)
 }
 
-/// Makes the upsert of a group that holds `id` fail, and counts the upserts that ended: on a
+/// Makes the upsert of the second group fail, and counts the upserts that ended: on a
 /// sequence, which a rollback leaves as it is, and in a table, which it empties.
-async fn refuse_and_count(mirror: &PgMirror, id: &str) {
-    let sql = format!(
-        "CREATE SEQUENCE upserts_ended;
+async fn refuse_and_count(mirror: &PgMirror) {
+    let sql = "CREATE SEQUENCE upserts_started;
+         CREATE SEQUENCE upserts_ended;
          CREATE TABLE upserts_kept (one int);
          CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$
          BEGIN
-             IF NEW.id = '{id}' THEN RAISE EXCEPTION 'refused by the test'; END IF;
-             RETURN NEW;
+             IF nextval('upserts_started') = 2 THEN RAISE EXCEPTION 'refused by the test'; END IF;
+             RETURN NULL;
          END $$;
          CREATE TRIGGER refuse BEFORE INSERT ON referrals
-             FOR EACH ROW EXECUTE FUNCTION refuse();
+             FOR EACH STATEMENT EXECUTE FUNCTION refuse();
          CREATE FUNCTION counted() RETURNS trigger LANGUAGE plpgsql AS $$
          BEGIN
              PERFORM nextval('upserts_ended');
@@ -463,9 +463,8 @@ async fn refuse_and_count(mirror: &PgMirror, id: &str) {
              RETURN NULL;
          END $$;
          CREATE TRIGGER counted AFTER INSERT ON referrals
-             FOR EACH STATEMENT EXECUTE FUNCTION counted();"
-    );
-    mirror.client().batch_execute(&sql).await.unwrap();
+             FOR EACH STATEMENT EXECUTE FUNCTION counted();";
+    mirror.client().batch_execute(sql).await.unwrap();
 }
 
 /// A sync writes two groups at once. When one fails, the group after it, whose rows were
@@ -483,18 +482,12 @@ async fn a_group_that_fails_rolls_back_the_group_written_beside_it() {
     .await;
     let client = referrals_testkit::client(&sandbox.url());
     let options = SyncOptions::new().skew(std::time::Duration::ZERO);
-    // A referral that the sync delivers near the start: groups come after its own.
-    let mut whole = PgMirror::connect(&database(&server, "whole").await)
-        .await
-        .unwrap();
-    whole.sync(&client, options.clone()).await.unwrap();
-    let early = "SELECT id FROM referrals ORDER BY updated_date_time, id OFFSET 1500 LIMIT 1";
-    let id: String = whole.client().query_one(early, &[]).await.unwrap().get(0);
-
     let mut mirror = PgMirror::connect(&database(&server, "refused").await)
         .await
         .unwrap();
-    refuse_and_count(&mirror, &id).await;
+    // Five groups at least. The third starts once the second holds its locks, before the
+    // second's upsert fails.
+    refuse_and_count(&mirror).await;
     let failed = mirror.sync(&client, options.clone()).await.unwrap_err();
     assert!(
         failed.to_string().contains("refused by the test"),
