@@ -363,12 +363,7 @@ mod tests {
         assert_eq!(made.len(), sqlite_members().len());
         // A member that an earlier document listed, and a column of the partner's own.
         made.push("gone_member".to_owned());
-        connection
-            .execute(
-                "UPDATE mirror_settings SET value = ?1 WHERE key = ?2",
-                [&serde_json::to_string(&made).unwrap(), MADE],
-            )
-            .unwrap();
+        set_record(&connection, &serde_json::to_string(&made).unwrap());
         connection
             .execute_batch(
                 "ALTER TABLE referrals ADD COLUMN gone_member TEXT;
@@ -413,7 +408,9 @@ mod tests {
             .iter()
             .map(|name| (*name).to_owned())
             .collect();
-        record.extend(["COUNTRY".to_owned(), "country".to_owned(), odd.to_owned()]);
+        // A member's column in another case, the column itself, and a name carrying SQL.
+        let member = &sqlite_members()[0].name;
+        record.extend([member.to_uppercase(), member.clone(), odd.to_owned()]);
         set_record(&connection, &serde_json::to_string(&record).unwrap());
         drop(connection);
         let mirror = Mirror::open(&path).unwrap();

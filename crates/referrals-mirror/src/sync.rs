@@ -81,7 +81,8 @@ impl Mirror {
     }
 
     /// [`Self::sync`], calling `after_batch` with the number of referrals delivered so far
-    /// after each batch and after each write: it may show progress, and stop the sync by
+    /// after each batch and after each write (on PostgreSQL, each write started): it may show
+    /// progress, and stop the sync by
     /// returning `ControlFlow::Break` (the referrals delivered are then written with the
     /// state, and nothing is lost).
     pub async fn sync_with(

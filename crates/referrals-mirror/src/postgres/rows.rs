@@ -106,13 +106,12 @@ impl Rows {
         let upserts = upsert_all(transaction, &self.upsert, &self.columns, items, &jsons);
         let (mut previous, outcomes) = if self.logged {
             // Sent in this order, run in this order: the locks, the rows, the upserts.
-            let locked: [&(dyn ToSql + Sync); 2] = [&ID_LOCKS, &ids];
             let read: [&(dyn ToSql + Sync); 1] = [&ids];
             let lock = async {
                 if ids_locked {
-                    return Ok(0);
+                    return Ok(());
                 }
-                transaction.execute(&self.lock, &locked).await
+                self.lock_ids(transaction, items).await
             };
             let previous = transaction.query(&self.previous, &read);
             let (_, previous, outcomes) = futures_util::future::try_join3(lock, previous, upserts)
