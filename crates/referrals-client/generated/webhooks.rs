@@ -35,7 +35,10 @@ On the `X-MS-Certificate-Url` parameter of the callback:
 On an open value set (`WebhookEventName`):
 - `x-subsets`: named lists of its values. `referral-events` are the events about
   referrals: what a copy of the referrals follows, and what a registration asks for when
-  it names no event.
+  it names no event. `own-change-events` are those whose `ResourceChangeUtcDate` is the
+  change of the referral that `ResourceUri` names, so that a read of it answers at least
+  that version; a `related-` event names a referral of the engagement with the instant
+  of another referral's change, which the named one need not have reached.
 
 Version: v1*/
 pub struct Client {

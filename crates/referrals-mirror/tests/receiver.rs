@@ -1,6 +1,6 @@
 //! The receiver as an operator runs it for months: genuine callbacks of the sandbox, captured
 //! and sent again, cost one row and one read; a burst of events for one referral costs one
-//! read; `/healthz`, `/readyz` and `/metrics` say what it does (the metrics pass `promtool
+//! read; an event of a related referral, one read and no retry; `/healthz`, `/readyz` and `/metrics` say what it does (the metrics pass `promtool
 //! check metrics`); a PostgreSQL restarted under it is connected again by itself.
 
 use std::sync::{Arc, Mutex};
@@ -40,11 +40,24 @@ async fn capture() -> (String, Arc<Mutex<Vec<Delivery>>>) {
 /// `count` genuine callbacks of the sandbox: each an update of the referral `id` (or of a
 /// referral of the sandbox in turn when `id` is `None`).
 async fn deliveries(sandbox: &Sandbox, count: usize, id: Option<&str>) -> Vec<Delivery> {
+    let events = [WebhookEventName::ReferralUpdated];
+    deliveries_of(sandbox, &events, count, id, count).await
+}
+
+/// The `expected` callbacks of the `events` registered that `count` updates (as
+/// [`deliveries`]) make the sandbox send.
+async fn deliveries_of(
+    sandbox: &Sandbox,
+    events: &[WebhookEventName],
+    count: usize,
+    id: Option<&str>,
+    expected: usize,
+) -> Vec<Delivery> {
     let (url, kept) = capture().await;
     let webhooks = referrals_testkit::builder(&sandbox.url())
         .build_webhooks()
         .unwrap();
-    let events = vec![WebhookEventName::ReferralUpdated];
+    let events = events.to_vec();
     webhooks
         .register(&WebhookRegistration::new(url, events))
         .await
@@ -57,12 +70,30 @@ async fn deliveries(sandbox: &Sandbox, count: usize, id: Option<&str>) -> Vec<De
         client.update_unconditionally(&id, patch).await.unwrap();
     }
     let started = Instant::now();
-    while kept.lock().unwrap().len() < count && started.elapsed() < Duration::from_secs(30) {
+    while kept.lock().unwrap().len() < expected && started.elapsed() < Duration::from_secs(30) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let kept = kept.lock().unwrap().clone();
-    assert_eq!(kept.len(), count, "the sandbox delivered every event");
+    assert_eq!(kept.len(), expected, "the sandbox delivered every event");
     kept
+}
+
+/// A referral of the sandbox that shares its engagement with others, and how many others.
+async fn engaged(client: &referrals_client::Client) -> (String, usize) {
+    let all = futures_util::TryStreamExt::try_collect::<Vec<_>>(
+        client.list_all(referrals_client::query::Query::new()),
+    );
+    let mut engagements = std::collections::HashMap::<String, Vec<String>>::new();
+    for referral in all.await.unwrap() {
+        if let (Some(engagement), Some(id)) = (referral.engagement_id, referral.id) {
+            engagements.entry(engagement).or_default().push(id);
+        }
+    }
+    let mut ids = engagements
+        .into_values()
+        .find(|ids| ids.len() > 1)
+        .expect("an engagement of two referrals or more");
+    (ids.remove(0), ids.len())
 }
 
 /// The ids of the first page of referrals.
@@ -191,6 +222,30 @@ async fn a_burst_of_events_for_one_referral_costs_one_read() {
     let row = mirror.get(&id).unwrap().unwrap();
     let now = client.referral(&id).await.unwrap();
     assert_eq!(row.e_tag, now.e_tag, "the mirror holds the last version");
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_related_event_costs_one_read_and_no_retry() {
+    let sandbox = referrals_testkit::start(referrals_testkit::config()).await;
+    let client = referrals_testkit::client(&sandbox.url());
+    let (id, others) = engaged(&client).await;
+    // Each names another referral of the engagement, with the instant of `id`'s change.
+    let events = [WebhookEventName::RelatedReferralUpdated];
+    let captured = deliveries_of(&sandbox, &events, 1, Some(&id), others).await;
+    let folder = tempfile::tempdir().unwrap();
+    let db = folder.path().join("m.sqlite").display().to_string();
+    let (receiver, url) = receiver(&sandbox, &db, Duration::from_secs(3600)).await;
+    let http = http();
+    for delivery in &captured {
+        assert_eq!(deliver(&http, &url, delivery).await, 200);
+    }
+    let reads = sandbox.reads();
+    let running = receiver.start();
+    worked_off(&db).await;
+    // A related event judged by its instant would be tried again (2, 4, 8 s): four reads.
+    let others = u64::try_from(others).unwrap();
+    assert_eq!(sandbox.reads() - reads, others, "one read an event");
     running.stop().await;
 }
 

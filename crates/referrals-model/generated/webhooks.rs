@@ -769,6 +769,11 @@ The service adds values over time: a value that this client does not know decode
         }
     }
     impl WebhookEventName {
+        ///The subset `own-change-events` of the document's `x-subsets`: `referral-created`, `referral-updated`.
+        pub const OWN_CHANGE_EVENTS: &'static [Self] = &[
+            Self::ReferralCreated,
+            Self::ReferralUpdated,
+        ];
         ///The subset `referral-events` of the document's `x-subsets`: `referral-created`, `referral-updated`, `related-referral-created`, `related-referral-updated`.
         pub const REFERRAL_EVENTS: &'static [Self] = &[
             Self::ReferralCreated,

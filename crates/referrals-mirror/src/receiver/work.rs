@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt as _;
 use referrals_client::types::Referral;
+use referrals_client::webhooks::types::WebhookEventName;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -86,11 +87,21 @@ impl Group {
         most.unwrap_or(0).saturating_add(1)
     }
 
-    /// Whether `referral` is older than the latest change its events announced (by more than
-    /// a second, for instants written to another precision): the service's read-after-write
-    /// lag, as a 404 for a referral just created.
+    /// Whether `referral` is older than the latest change of its own that its events announced
+    /// (by more than a second, for instants written to another precision): the service's
+    /// read-after-write lag, as a 404 for a referral just created. Only the document's
+    /// `own-change-events` announce a change of the referral they name; a `related-` event
+    /// carries the instant of another referral's change.
     fn is_stale(&self, referral: &Referral) -> bool {
-        let announced = self.events.iter().filter_map(|event| event.announced).max();
+        let own = |event: &&PendingEvent| {
+            WebhookEventName::OWN_CHANGE_EVENTS.contains(&WebhookEventName::from(&*event.name))
+        };
+        let announced = self
+            .events
+            .iter()
+            .filter(own)
+            .filter_map(|event| event.announced)
+            .max();
         match (referral.updated_date_time, announced) {
             (Some(updated), Some(announced)) => updated + chrono::Duration::seconds(1) < announced,
             _ => false,
@@ -344,5 +355,29 @@ mod tests {
         // Within a second: instants of another precision.
         assert!(!group.is_stale(&read("2026-01-01T00:00:10Z")));
         assert!(!group.is_stale(&read("2026-01-01T00:00:11Z")));
+    }
+
+    #[test]
+    fn a_related_event_announces_no_version_of_the_referral_it_names() {
+        let at = |text: &str| text.parse::<chrono::DateTime<chrono::Utc>>().unwrap();
+        let mut own = event(1, Some("a"), 0);
+        own.announced = Some(at("2026-01-01T00:00:05Z"));
+        let mut related = event(2, Some("a"), 0);
+        related.name = "related-referral-updated".to_owned();
+        related.announced = Some(at("2026-01-01T00:01:00Z"));
+        let read = |updated: &str| -> Referral {
+            serde_json::from_str(&format!(r#"{{"id":"a","updatedDateTime":"{updated}"}}"#)).unwrap()
+        };
+        let alone = Group {
+            referral: Some("a".to_owned()),
+            events: vec![related.clone()],
+        };
+        assert!(!alone.is_stale(&read("2026-01-01T00:00:00Z")));
+        let both = Group {
+            referral: Some("a".to_owned()),
+            events: vec![own, related],
+        };
+        assert!(!both.is_stale(&read("2026-01-01T00:00:05Z")));
+        assert!(both.is_stale(&read("2026-01-01T00:00:01Z")));
     }
 }
