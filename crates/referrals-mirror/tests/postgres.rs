@@ -516,3 +516,51 @@ async fn a_group_that_fails_rolls_back_the_group_written_beside_it() {
         "none twice"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_dropped_midway_leaves_the_sync_lock_to_the_next_sync_of_its_mirror() {
+    let Some(server) = Server::start() else {
+        return;
+    };
+    let sandbox = referrals_testkit::start(Config {
+        seed_count: 300,
+        page_size: 100,
+        latency: std::time::Duration::from_millis(20),
+        ..referrals_testkit::config()
+    })
+    .await;
+    let client = referrals_testkit::client(&sandbox.url());
+    let url = database(&server, "dropped").await;
+    let options = SyncOptions::new().skew(std::time::Duration::ZERO);
+    let (mut mirror, mut other) = (
+        PgMirror::connect(&url).await.unwrap(),
+        PgMirror::connect(&url).await.unwrap(),
+    );
+
+    // Dropped after its first batch, as a timeout or a `select!` around it would.
+    let (batch, batched) = tokio::sync::oneshot::channel();
+    let mut batch = Some(batch);
+    let sync = mirror.sync_with(&client, options.clone(), |_| {
+        if let Some(batch) = batch.take() {
+            let _ = batch.send(());
+        }
+        std::ops::ControlFlow::Continue(())
+    });
+    tokio::select! {
+        ended = sync => panic!("the sync ended before its drop: {ended:?}"),
+        _ = batched => {}
+    }
+    let skipped = other.sync(&client, options.clone()).await.unwrap();
+    assert!(
+        skipped.skipped,
+        "the dropped sync's lock is held: {skipped:?}"
+    );
+
+    // The mirror's next sync takes the lock, ends, and gives it back whole.
+    let next = mirror.sync(&client, options.clone()).await.unwrap();
+    assert!(!next.skipped, "{next:?}");
+    let held = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted";
+    assert_eq!(count(&mirror, held).await, 0, "no advisory lock is left");
+    let after = other.sync(&client, options).await.unwrap();
+    assert!(!after.skipped, "another mirror syncs: {after:?}");
+}

@@ -80,6 +80,10 @@ pub struct PgMirror {
     owner: String,
     /// The connections of a sync's writes, kept for the next sync (see [`pipeline`]).
     writers: Vec<pipeline::Writer>,
+    /// Whether this connection may hold [`SYNC_LOCK`] from a sync that was dropped before it
+    /// gave the lock back (a timeout around it, a `select!`): the next sync gives it back
+    /// first, so that a lock taken again does not stay held once that sync ends.
+    sync_locked: bool,
 }
 
 impl std::fmt::Debug for PgMirror {
@@ -176,6 +180,7 @@ impl PgMirror {
             opened,
             owner: format!("{}-{:016x}", std::process::id(), fastrand::u64(..)),
             writers: Vec::new(),
+            sync_locked: false,
         })
     }
 
@@ -275,7 +280,9 @@ impl PgMirror {
 
     /// Brings the mirror up to the service's present, as [`crate::Mirror::sync`] does; when
     /// another process is syncing this database, returns at once with
-    /// [`SyncReport::skipped`].
+    /// [`SyncReport::skipped`]. A sync dropped before its end leaves [`SYNC_LOCK`] held by
+    /// this mirror (other processes' syncs are skipped) until its next sync, which gives it
+    /// back first, or until the mirror is dropped.
     pub async fn sync(
         &mut self,
         client: &Client,
@@ -293,13 +300,7 @@ impl PgMirror {
         options: SyncOptions,
         after_batch: impl FnMut(u64) -> ControlFlow<()>,
     ) -> Result<SyncReport, Error> {
-        let locked: bool = self
-            .client
-            .query_one("SELECT pg_try_advisory_lock($1)", &[&SYNC_LOCK])
-            .await
-            .map_err(|error| Error::postgres(&self.place, "take the sync's lock", error))?
-            .get(0);
-        if !locked {
+        if !self.take_sync_lock().await? {
             return Ok(SyncReport {
                 skipped: true,
                 ..SyncReport::default()
@@ -308,14 +309,43 @@ impl PgMirror {
         let mut pipeline = pipeline::Pipeline::new(self);
         let result = crate::sync::sync_to(&mut pipeline, client, options, after_batch).await;
         drop(pipeline);
-        let unlocked = self
-            .client
-            .execute("SELECT pg_advisory_unlock($1)", &[&SYNC_LOCK])
-            .await;
+        let unlocked = self.give_sync_lock_back().await;
         let report = result?;
-        unlocked
-            .map_err(|error| Error::postgres(&self.place, "give the sync's lock back", error))?;
+        unlocked?;
         Ok(report)
+    }
+
+    /// Takes [`SYNC_LOCK`] unless another session holds it, after giving back a hold that a
+    /// dropped sync left (a session's advisory locks stack: a lock taken twice and given
+    /// back once stays held).
+    async fn take_sync_lock(&mut self) -> Result<bool, Error> {
+        if self.sync_locked {
+            self.give_sync_lock_back().await?;
+        }
+        // Said before the request: a sync dropped while it waits for the answer may hold it.
+        self.sync_locked = true;
+        let locked: bool = self
+            .client
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&SYNC_LOCK])
+            .await
+            .map_err(|error| Error::postgres(&self.place, "take the sync's lock", error))?
+            .get(0);
+        self.sync_locked = locked;
+        Ok(locked)
+    }
+
+    /// Gives [`SYNC_LOCK`] back once, when this session holds it (asked of `pg_locks`, where
+    /// the key is two halves: `pg_advisory_unlock` of a lock not held warns).
+    async fn give_sync_lock_back(&mut self) -> Result<(), Error> {
+        let held = "SELECT pg_advisory_unlock($1) FROM pg_locks WHERE locktype = 'advisory' \
+             AND pid = pg_backend_pid() AND granted \
+             AND classid = ($1 >> 32)::oid AND objid = ($1 & 4294967295)::oid AND objsubid = 1";
+        self.client
+            .execute(held, &[&SYNC_LOCK])
+            .await
+            .map_err(|error| Error::postgres(&self.place, "give the sync's lock back", error))?;
+        self.sync_locked = false;
+        Ok(())
     }
 
     /// Writes one referral if it is newer than the row of its id (see [`Applied`]), with its
