@@ -37,7 +37,7 @@ On an open value set (`WebhookEventName`):
   referrals: what a copy of the referrals follows, and what a registration asks for when
   it names no event. `own-change-events` are those whose `ResourceChangeUtcDate` is the
   change of the referral that `ResourceUri` names, so that a read of it answers at least
-  that version; a `related-` event names a referral of the engagement with the instant
+  that version once the service has caught up; a `related-` event names a referral of the engagement with the instant
   of another referral's change, which the named one need not have reached.
 
 Version: v1*/

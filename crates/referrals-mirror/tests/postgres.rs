@@ -559,8 +559,17 @@ async fn a_sync_dropped_midway_leaves_the_sync_lock_to_the_next_sync_of_its_mirr
     // The mirror's next sync takes the lock, ends, and gives it back whole.
     let next = mirror.sync(&client, options.clone()).await.unwrap();
     assert!(!next.skipped, "{next:?}");
-    let held = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted";
-    assert_eq!(count(&mirror, held).await, 0, "no advisory lock is left");
+    let held = format!(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted \
+         AND classid = {} AND objid = {}",
+        SYNC_LOCK >> 32,
+        SYNC_LOCK & 0xffff_ffff
+    );
+    assert_eq!(
+        count(&mirror, &held).await,
+        0,
+        "the sync's lock is given back"
+    );
     let after = other.sync(&client, options).await.unwrap();
     assert!(!after.skipped, "another mirror syncs: {after:?}");
 }

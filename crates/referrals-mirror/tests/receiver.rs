@@ -1,7 +1,8 @@
 //! The receiver as an operator runs it for months: genuine callbacks of the sandbox, captured
 //! and sent again, cost one row and one read; a burst of events for one referral costs one
-//! read; an event of a related referral, one read and no retry; `/healthz`, `/readyz` and `/metrics` say what it does (the metrics pass `promtool
-//! check metrics`); a PostgreSQL restarted under it is connected again by itself.
+//! read; an event of a related referral, one read and no retry; `/healthz`, `/readyz` and
+//! `/metrics` say what it does (the metrics pass `promtool check metrics`); a PostgreSQL
+//! restarted under it is connected again by itself.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

@@ -67,6 +67,13 @@ use crate::{Applied, Error, Feed, Opened, Start};
 /// waits for it while holding rows that a write waits for would wait for ever).
 pub const SYNC_LOCK: i64 = i64::from_be_bytes(*b"RFRLsync");
 
+/// The row of `pg_locks` of the exclusive advisory lock of the bigint key `$1` when this
+/// session holds it (the key in two halves of 32 bits, `objsubid` 1 for a bigint key).
+const HELD: &str = "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted \
+    AND pid = pg_backend_pid() AND mode = 'ExclusiveLock' AND objsubid = 1 \
+    AND classid = (($1::bigint >> 32) & 4294967295)::oid \
+    AND objid = ($1::bigint & 4294967295)::oid";
+
 /// A mirror in a PostgreSQL database.
 pub struct PgMirror {
     client: tokio_postgres::Client,
@@ -315,18 +322,21 @@ impl PgMirror {
         Ok(report)
     }
 
-    /// Takes [`SYNC_LOCK`] unless another session holds it, after giving back a hold that a
-    /// dropped sync left (a session's advisory locks stack: a lock taken twice and given
-    /// back once stays held).
+    /// Takes [`SYNC_LOCK`] unless another session holds it. A hold that a dropped sync left
+    /// on this session is kept as this sync's own rather than taken again (a session's
+    /// advisory locks stack: a lock taken twice and given back once stays held).
     async fn take_sync_lock(&mut self) -> Result<bool, Error> {
-        if self.sync_locked {
-            self.give_sync_lock_back().await?;
-        }
+        let take = if self.sync_locked {
+            // CASE, unlike OR, evaluates in order: no second hold when one is there.
+            format!("SELECT CASE WHEN EXISTS ({HELD}) THEN true ELSE pg_try_advisory_lock($1) END")
+        } else {
+            "SELECT pg_try_advisory_lock($1)".to_owned()
+        };
         // Said before the request: a sync dropped while it waits for the answer may hold it.
         self.sync_locked = true;
         let locked: bool = self
             .client
-            .query_one("SELECT pg_try_advisory_lock($1)", &[&SYNC_LOCK])
+            .query_one(&take, &[&SYNC_LOCK])
             .await
             .map_err(|error| Error::postgres(&self.place, "take the sync's lock", error))?
             .get(0);
@@ -334,14 +344,12 @@ impl PgMirror {
         Ok(locked)
     }
 
-    /// Gives [`SYNC_LOCK`] back once, when this session holds it (asked of `pg_locks`, where
-    /// the key is two halves: `pg_advisory_unlock` of a lock not held warns).
+    /// Gives [`SYNC_LOCK`] back once, when this session holds it (`pg_advisory_unlock` of a
+    /// lock not held warns).
     async fn give_sync_lock_back(&mut self) -> Result<(), Error> {
-        let held = "SELECT pg_advisory_unlock($1) FROM pg_locks WHERE locktype = 'advisory' \
-             AND pid = pg_backend_pid() AND granted \
-             AND classid = ($1 >> 32)::oid AND objid = ($1 & 4294967295)::oid AND objsubid = 1";
+        let give = format!("SELECT pg_advisory_unlock($1) FROM ({HELD}) AS held");
         self.client
-            .execute(held, &[&SYNC_LOCK])
+            .execute(&give, &[&SYNC_LOCK])
             .await
             .map_err(|error| Error::postgres(&self.place, "give the sync's lock back", error))?;
         self.sync_locked = false;

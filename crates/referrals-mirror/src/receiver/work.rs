@@ -94,7 +94,9 @@ impl Group {
     /// carries the instant of another referral's change.
     fn is_stale(&self, referral: &Referral) -> bool {
         let own = |event: &&PendingEvent| {
-            WebhookEventName::OWN_CHANGE_EVENTS.contains(&WebhookEventName::from(&*event.name))
+            let own = WebhookEventName::OWN_CHANGE_EVENTS.iter();
+            own.map(WebhookEventName::as_str)
+                .any(|name| name == event.name)
         };
         let announced = self
             .events
