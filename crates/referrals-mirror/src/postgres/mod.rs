@@ -88,8 +88,8 @@ pub struct PgMirror {
     /// The connections of a sync's writes, kept for the next sync (see [`pipeline`]).
     writers: Vec<pipeline::Writer>,
     /// Whether this connection may hold [`SYNC_LOCK`] from a sync that was dropped before it
-    /// gave the lock back (a timeout around it, a `select!`): the next sync gives it back
-    /// first, so that a lock taken again does not stay held once that sync ends.
+    /// gave the lock back (a timeout around it, a `select!`): the next sync keeps that hold
+    /// as its own instead of taking a second one, which would stay held once it ends.
     sync_locked: bool,
 }
 
@@ -288,8 +288,8 @@ impl PgMirror {
     /// Brings the mirror up to the service's present, as [`crate::Mirror::sync`] does; when
     /// another process is syncing this database, returns at once with
     /// [`SyncReport::skipped`]. A sync dropped before its end leaves [`SYNC_LOCK`] held by
-    /// this mirror (other processes' syncs are skipped) until its next sync, which gives it
-    /// back first, or until the mirror is dropped.
+    /// this mirror (other processes' syncs are skipped) until the end of its next sync, which
+    /// takes the hold as its own, or until the mirror is dropped.
     pub async fn sync(
         &mut self,
         client: &Client,
