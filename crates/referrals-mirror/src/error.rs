@@ -56,6 +56,20 @@ pub enum Error {
         /// The file.
         path: PathBuf,
     },
+    /// A build of the mirror from a document with other members changed the member columns
+    /// of the file since this program opened it: it made columns that this program would
+    /// leave unfilled, or dropped some that this program fills. Nothing was written.
+    #[error(
+        "{}: another build of the mirror, from a document with other members, changed its member columns ({}) since this program opened it; nothing was written: run one build on a mirror file (the newer)",
+        path.display(),
+        columns.join(", ")
+    )]
+    OtherBuild {
+        /// The file.
+        path: PathBuf,
+        /// The columns made or dropped by the other build.
+        columns: Vec<String>,
+    },
     /// SQLite failed to read or write the file.
     #[error("{}: cannot {what}: {}", path.display(), with_causes(error))]
     Sqlite {

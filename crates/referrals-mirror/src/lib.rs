@@ -121,6 +121,9 @@ pub struct Mirror {
     opened: Opened,
     /// Whether writes append to the change log (always, but for a measure of its cost).
     logged: bool,
+    /// The file's `PRAGMA schema_version` when its member columns were last found to be this
+    /// build's (see [`rows`]' check before each write).
+    schema_version: i64,
 }
 
 impl Mirror {
@@ -135,6 +138,7 @@ impl Mirror {
             state: None,
             opened,
             logged: true,
+            schema_version: 0,
         };
         mirror.state = mirror.stored_state()?;
         Ok(mirror)

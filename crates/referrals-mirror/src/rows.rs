@@ -126,6 +126,7 @@ impl Mirror {
         if stored != self.state {
             return Err(Error::OtherWriter { path });
         }
+        self.schema_version = columns_are_ours(&transaction, self.schema_version, &path)?;
         for (index, referral) in items.iter().enumerate() {
             let version = Version {
                 referral,
@@ -159,6 +160,7 @@ impl Mirror {
             .connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|error| Error::sqlite(&path, "start a transaction", error))?;
+        self.schema_version = columns_are_ours(&transaction, self.schema_version, &path)?;
         let version = Version {
             referral,
             json: None,
@@ -286,6 +288,35 @@ fn upsert(
     } else {
         Applied::Updated
     })
+}
+
+/// The file's schema version, once its member columns are found to be this build's: unless
+/// it is still `checked` (one read), no column that the record says a build made is one that
+/// this build's document does not list, and none of this build's is missing. Otherwise
+/// another build, of another document, changed them since (two builds on one file): this
+/// build would leave a column unfilled, or fail on one dropped, so the write is refused.
+/// Called in a write's transaction, which holds the file's write lock.
+fn columns_are_ours(
+    transaction: &Transaction<'_>,
+    checked: i64,
+    path: &std::path::Path,
+) -> Result<i64, Error> {
+    let failed = |error| Error::sqlite(path, "read the member columns", error);
+    let version: i64 = transaction
+        .query_row("PRAGMA schema_version", [], |row| row.get(0))
+        .map_err(failed)?;
+    if version == checked {
+        return Ok(version);
+    }
+    let columns = crate::sqlite_columns::changed_by_another_build(transaction).map_err(failed)?;
+    if columns.is_empty() {
+        Ok(version)
+    } else {
+        Err(Error::OtherBuild {
+            path: path.to_owned(),
+            columns,
+        })
+    }
 }
 
 /// Inserts the row of `referral` as `row` says, or replaces the row of its id: the fixed

@@ -81,6 +81,16 @@ fn obsolete(connection: &Connection, made: &[String]) -> rusqlite::Result<Vec<St
         .collect())
 }
 
+/// The member columns that another build changed: those it made that this build's document
+/// does not list (this build would leave them unfilled), and those of this build's that it
+/// dropped.
+pub(crate) fn changed_by_another_build(connection: &Connection) -> rusqlite::Result<Vec<String>> {
+    let mut changed = obsolete(connection, &made(connection)?)?;
+    let missing = missing(&present(connection)?);
+    changed.extend(missing.iter().map(|column| column.name.clone()));
+    Ok(changed)
+}
+
 /// Whether each sort key's column has its index, and no other member's column has one.
 fn indexed(connection: &Connection) -> rusqlite::Result<bool> {
     let mut statement = connection.prepare(
@@ -378,6 +388,76 @@ mod tests {
         let present = present(mirror.connection()).unwrap();
         assert!(!has(&present, "gone_member"));
         assert!(has(&present, "notes"), "the partner's own stays");
+        assert!(aligned(mirror.connection()).unwrap());
+    }
+
+    fn version_at(second: u32) -> Referral {
+        let json = format!(r#"{{"id":"a","updatedDateTime":"2026-01-01T00:00:{second:02}Z"}}"#);
+        serde_json::from_str(&json).unwrap()
+    }
+
+    fn refused_for(error: &crate::Error) -> Vec<String> {
+        match error {
+            crate::Error::OtherBuild { columns, .. } => columns.clone(),
+            other => panic!("{other}"),
+        }
+    }
+
+    #[test]
+    fn a_build_of_another_document_changing_the_columns_stops_this_ones_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mirror.sqlite");
+        let mut mirror = Mirror::open(&path).unwrap();
+        mirror.apply(&version_at(1)).unwrap();
+        // A column of the partner's own changes the schema, and nothing else.
+        let other = Connection::open(&path).unwrap();
+        other
+            .execute_batch("ALTER TABLE referrals ADD COLUMN notes TEXT;")
+            .unwrap();
+        mirror.apply(&version_at(2)).unwrap();
+
+        // A build of a document with one more member makes its column, as `align` does.
+        let ours = made(&other).unwrap();
+        let mut more = ours.clone();
+        more.push("new_member".to_owned());
+        other
+            .execute_batch("ALTER TABLE referrals ADD COLUMN new_member TEXT;")
+            .unwrap();
+        set_record(&other, &serde_json::to_string(&more).unwrap());
+        let error = mirror.apply(&version_at(3)).unwrap_err();
+        assert_eq!(refused_for(&error), ["new_member"]);
+        let state = referrals_client::sync::SyncState::from_json(
+            r#"{"version":1,"filter":null,"watermark":null,"delivered":{},"complete":false,"bound":null}"#,
+        )
+        .unwrap();
+        let error = mirror.write(&[version_at(3)], &state).unwrap_err();
+        assert_eq!(refused_for(&error), ["new_member"]);
+
+        // A build of a document with one member fewer drops this build's column.
+        let member = sqlite_members()[0].name.clone();
+        other
+            .execute_batch(&format!(
+                "ALTER TABLE referrals DROP COLUMN new_member;
+                 DROP INDEX IF EXISTS referrals_by_{member};
+                 ALTER TABLE referrals DROP COLUMN {member};"
+            ))
+            .unwrap();
+        let fewer: Vec<&String> = ours.iter().filter(|name| **name != member).collect();
+        set_record(&other, &serde_json::to_string(&fewer).unwrap());
+        let error = mirror.apply(&version_at(3)).unwrap_err();
+        assert_eq!(refused_for(&error), std::slice::from_ref(&member));
+        assert_eq!(
+            mirror.get("a").unwrap().unwrap(),
+            version_at(2),
+            "nothing written"
+        );
+
+        // Opened again, this build makes the columns its own and writes.
+        drop(mirror);
+        let mut mirror = Mirror::open(&path).unwrap();
+        mirror.apply(&version_at(3)).unwrap();
+        let present = present(mirror.connection()).unwrap();
+        assert!(has(&present, &member) && !has(&present, "new_member"));
         assert!(aligned(mirror.connection()).unwrap());
     }
 
