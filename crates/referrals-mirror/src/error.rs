@@ -60,7 +60,7 @@ pub enum Error {
     /// of the file since this program opened it: it made columns that this program would
     /// leave unfilled, or dropped some that this program fills. Nothing was written.
     #[error(
-        "{}: another build of the mirror, from a document with other members, changed its member columns ({}) since this program opened it; nothing was written: run one build on a mirror file (the newer)",
+        "{}: another build of the mirror, from a document with other members, changed its member columns ({}) since this program opened it; nothing was written: run one build on a mirror (the newer)",
         path.display(),
         columns.join(", ")
     )]

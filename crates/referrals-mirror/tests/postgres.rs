@@ -573,3 +573,50 @@ async fn a_sync_dropped_midway_leaves_the_sync_lock_to_the_next_sync_of_its_mirr
     let after = other.sync(&client, options).await.unwrap();
     assert!(!after.skipped, "another mirror syncs: {after:?}");
 }
+
+#[tokio::test]
+async fn a_build_of_another_document_adding_a_column_stops_this_ones_writes() {
+    let Some(server) = Server::start() else {
+        return;
+    };
+    let url = database(&server, "builds").await;
+    let mut mirror = PgMirror::connect(&url).await.unwrap();
+    assert_eq!(
+        mirror.apply(&at(1, "one")).await.unwrap(),
+        Applied::Inserted
+    );
+    // A column of the partner's own changes nothing.
+    let other = PgMirror::connect(&url).await.unwrap();
+    let own = "ALTER TABLE referrals ADD COLUMN notes text";
+    other.client().batch_execute(own).await.unwrap();
+    assert_eq!(mirror.apply(&at(2, "two")).await.unwrap(), Applied::Updated);
+
+    // A build of a document with one more member adds its column and records it.
+    let newer = "ALTER TABLE referrals ADD COLUMN new_member text;
+        UPDATE referrals_mirror SET value = jsonb_insert(value::jsonb, '{-1}', '\"new_member\"', true)::text
+        WHERE key = 'member_columns'";
+    other.client().batch_execute(newer).await.unwrap();
+    let refused = |error: referrals_mirror::Error| match error {
+        referrals_mirror::Error::OtherBuild { columns, .. } => columns,
+        other => panic!("{other}"),
+    };
+    let error = mirror.apply(&at(3, "three")).await.unwrap_err();
+    assert_eq!(refused(error), ["new_member"]);
+    let tag = "SELECT count(*) FROM referrals WHERE e_tag = 'two'";
+    assert_eq!(count(&other, tag).await, 1, "nothing written");
+    let sandbox = referrals_testkit::start(Config {
+        seed_count: 10,
+        ..referrals_testkit::config()
+    })
+    .await;
+    let client = referrals_testkit::client(&sandbox.url());
+    let error = mirror.sync(&client, SyncOptions::new()).await.unwrap_err();
+    assert_eq!(refused(error), ["new_member"]);
+
+    // Opened again, this build takes the mirror as it is now.
+    let mut again = PgMirror::connect(&url).await.unwrap();
+    assert_eq!(
+        again.apply(&at(3, "three")).await.unwrap(),
+        Applied::Updated
+    );
+}

@@ -175,8 +175,8 @@ impl PgMirror {
             // then fail with the error.
             let _ = connection.await;
         });
-        let (columns, opened) = schema::prepare(&mut client, &place).await?;
-        let rows = rows::Rows::prepare(&client, columns)
+        let (columns, recorded, opened) = schema::prepare(&mut client, &place).await?;
+        let rows = rows::Rows::prepare(&client, columns, recorded)
             .await
             .map_err(|error| Error::postgres(&place, "prepare the writes", error))?;
         Ok(Self {

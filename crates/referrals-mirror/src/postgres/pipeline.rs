@@ -38,7 +38,6 @@ use tokio_postgres::types::ToSql;
 
 use super::{PgMirror, STATE_SQL, log, rows};
 use crate::Error;
-use crate::columns::Column;
 use crate::sync::Target;
 
 /// How many groups are written at once.
@@ -70,23 +69,15 @@ struct Order {
 }
 
 impl Writer {
-    /// A new connection to the mirror at `url`, its writes prepared for `columns`.
-    async fn connect(
-        url: &str,
-        place: &str,
-        columns: Vec<Column>,
-        logged: bool,
-    ) -> Result<Self, Error> {
+    /// A new connection to the mirror at `url`, its writes prepared as those of `like`.
+    async fn connect(url: &str, place: &str, like: &rows::Rows) -> Result<Self, Error> {
         let (client, connection) = super::connect(url, place, "connect a writer").await?;
         tokio::spawn(async move {
             // Ends when the writer is dropped or the server goes away.
             let _ = connection.await;
         });
         let failed = |error| Error::postgres(place, "prepare the writes", error);
-        let mut rows = rows::Rows::prepare(&client, columns)
-            .await
-            .map_err(failed)?;
-        rows.logged = logged;
+        let rows = like.prepare_like(&client).await.map_err(failed)?;
         let table = client.prepare(TABLE_SQL).await.map_err(failed)?;
         let turn = client
             .prepare("SELECT pg_advisory_xact_lock($1, $2)")
@@ -230,9 +221,7 @@ impl<'a> Pipeline<'a> {
                 return Ok(writer);
             }
         }
-        let columns = self.mirror.rows.columns().to_vec();
-        let logged = self.mirror.rows.logged;
-        Writer::connect(&self.mirror.url, &self.mirror.place, columns, logged).await
+        Writer::connect(&self.mirror.url, &self.mirror.place, &self.mirror.rows).await
     }
 
     /// The order of the next group: after the last one started, once that holds its locks

@@ -10,9 +10,10 @@ use std::collections::HashMap;
 
 use referrals_client::types::Referral;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{Client, Statement, Transaction};
+use tokio_postgres::{Client, Row, Statement, Transaction};
 
 use super::log::{self, NewChange};
+use super::schema;
 use crate::columns::{Column, FIXED};
 use crate::{Applied, Error};
 
@@ -36,6 +37,9 @@ const APPEND_SQL: &str = "WITH counter AS (
     FROM counter, unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
         WITH ORDINALITY AS c(id, kind, tag, updated, members, ord)";
 
+/// The value of `$1` in `referrals_mirror` (there, [`schema::MEMBER_COLUMNS`]).
+const RECORD_SQL: &str = "SELECT value FROM referrals_mirror WHERE key = $1";
+
 /// The writes' statements, and the columns of members.
 pub(crate) struct Rows {
     upsert: Statement,
@@ -43,7 +47,10 @@ pub(crate) struct Rows {
     previous: Statement,
     append: Statement,
     notify: Statement,
+    record: Statement,
     columns: Vec<Column>,
+    /// The member columns that builds had made when the mirror was opened.
+    recorded: Vec<String>,
     /// Whether writes append to the change log (always, but for a measure of its cost).
     pub(crate) logged: bool,
 }
@@ -55,9 +62,12 @@ pub(crate) struct Written {
 }
 
 impl Rows {
+    /// The writes of `columns` prepared on `client`; `recorded`, the member columns that
+    /// builds had made when the mirror was opened ([`schema::MEMBER_COLUMNS`]).
     pub(crate) async fn prepare(
         client: &Client,
         columns: Vec<Column>,
+        recorded: Vec<String>,
     ) -> Result<Self, tokio_postgres::Error> {
         Ok(Self {
             upsert: client.prepare(&upsert_sql(&columns)).await?,
@@ -65,14 +75,44 @@ impl Rows {
             previous: client.prepare(PREVIOUS_SQL).await?,
             append: client.prepare(APPEND_SQL).await?,
             notify: client.prepare("SELECT pg_notify($1, '')").await?,
+            record: client.prepare(RECORD_SQL).await?,
             columns,
+            recorded,
             logged: true,
         })
     }
 
-    /// The columns of members that the writes fill.
-    pub(crate) fn columns(&self) -> &[Column] {
-        &self.columns
+    /// The same writes, prepared on another connection.
+    pub(crate) async fn prepare_like(
+        &self,
+        client: &Client,
+    ) -> Result<Self, tokio_postgres::Error> {
+        let columns = self.columns.clone();
+        let mut rows = Self::prepare(client, columns, self.recorded.clone()).await?;
+        rows.logged = self.logged;
+        Ok(rows)
+    }
+
+    /// Refuses a write when another build, of a document with other members, made member
+    /// columns since the mirror was opened: this build's upserts would leave them unfilled.
+    /// `record` is [`schema::MEMBER_COLUMNS`] as read in the write's transaction, after its
+    /// lock of the table (a column is added under a lock that waits for the write's end).
+    fn check_record(&self, record: Option<&Row>, place: &str) -> Result<(), Error> {
+        let text = record.and_then(|row| row.try_get::<_, String>(0).ok());
+        let columns: Vec<String> = schema::recorded_names(text.as_deref())
+            .into_iter()
+            .filter(|name| {
+                !self.recorded.contains(name) && !self.columns.iter().any(|c| &c.name == name)
+            })
+            .collect();
+        if columns.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::OtherBuild {
+                path: place.into(),
+                columns,
+            })
+        }
     }
 
     /// Locks the ids of `items` until the end of `transaction`, as [`Rows::write`] does when
@@ -104,7 +144,13 @@ impl Rows {
         let jsons = jsons_of(items, jsons, place)?;
         let ids: Vec<&str> = items.iter().filter_map(|item| item.id.as_deref()).collect();
         let upserts = upsert_all(transaction, &self.upsert, &self.columns, items, &jsons);
-        let (mut previous, outcomes) = if self.logged {
+        // Sent after the statements below, which hold the table until the end: a column
+        // added by another build commits before they run, or after this write.
+        let record = transaction.query_opt(&self.record, &[&schema::MEMBER_COLUMNS]);
+        let written = async {
+            if !self.logged {
+                return Ok((HashMap::new(), upserts.await?));
+            }
             // Sent in this order, run in this order: the locks, the rows, the upserts.
             let read: [&(dyn ToSql + Sync); 1] = [&ids];
             let lock = async {
@@ -114,17 +160,17 @@ impl Rows {
                 self.lock_ids(transaction, items).await
             };
             let previous = transaction.query(&self.previous, &read);
-            let (_, previous, outcomes) = futures_util::future::try_join3(lock, previous, upserts)
-                .await
-                .map_err(failed)?;
+            let (_, previous, outcomes) =
+                futures_util::future::try_join3(lock, previous, upserts).await?;
             let previous: HashMap<String, Cow<'_, str>> = previous
                 .iter()
                 .filter_map(|row| Some((row.try_get(0).ok()?, Cow::Owned(row.try_get(1).ok()?))))
                 .collect();
-            (previous, outcomes)
-        } else {
-            (HashMap::new(), upserts.await.map_err(failed)?)
+            Ok((previous, outcomes))
         };
+        let (written, record) = futures_util::future::join(written, record).await;
+        let (mut previous, outcomes) = written.map_err(failed)?;
+        self.check_record(record.map_err(failed)?.as_ref(), place)?;
         let mut written = Written {
             applied: Vec::with_capacity(items.len()),
             changes: Vec::new(),

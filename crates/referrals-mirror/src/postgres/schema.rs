@@ -86,13 +86,18 @@ const STEPS: [&str; 2] = [
 /// a binary that does not know it reads and writes them alike.
 const WHOLE_ROWS: &str = "toast_tuple_target=8160";
 
+/// The key in `referrals_mirror` of the names of the member columns that builds made (a JSON
+/// array): every build adds its own, none is dropped.
+pub(crate) const MEMBER_COLUMNS: &str = "member_columns";
+
 /// Makes or checks the tables, and adds the columns that the document gained; returns the
-/// columns. A database with tables of these names that are not a mirror's, or of a later
-/// version, is refused, unchanged.
+/// columns, and the names of the member columns that builds made ([`MEMBER_COLUMNS`]). A
+/// database with tables of these names that are not a mirror's, or of a later version, is
+/// refused, unchanged.
 pub(crate) async fn prepare(
     client: &mut Client,
     place: &str,
-) -> Result<(Vec<Column>, Opened), Error> {
+) -> Result<(Vec<Column>, Vec<String>, Opened), Error> {
     let columns = columns();
     let failed = |what: &'static str| move |error| Error::postgres(place, what, error);
     let transaction = client
@@ -124,9 +129,52 @@ pub(crate) async fn prepare(
         }
     };
     add_columns(&transaction, &columns, place).await?;
+    let recorded = record_columns(&transaction, &columns, place).await?;
     keep_rows_whole(&transaction, place).await?;
     transaction.commit().await.map_err(failed("commit"))?;
-    Ok((columns, opened))
+    Ok((columns, recorded, opened))
+}
+
+/// The names of [`MEMBER_COLUMNS`] in `text`; none when it does not parse.
+pub(crate) fn recorded_names(text: Option<&str>) -> Vec<String> {
+    text.and_then(|text| serde_json::from_str(text).ok())
+        .unwrap_or_default()
+}
+
+/// Adds the names of `columns` to [`MEMBER_COLUMNS`]; returns the names recorded.
+async fn record_columns(
+    transaction: &tokio_postgres::Transaction<'_>,
+    columns: &[Column],
+    place: &str,
+) -> Result<Vec<String>, Error> {
+    let failed = |error| Error::postgres(place, "record the member columns", error);
+    let text: Option<String> = transaction
+        .query_opt(
+            "SELECT value FROM referrals_mirror WHERE key = $1",
+            &[&MEMBER_COLUMNS],
+        )
+        .await
+        .map_err(failed)?
+        .map(|row| row.get(0));
+    let mut names = recorded_names(text.as_deref());
+    let before = names.len();
+    for column in columns {
+        if !names.contains(&column.name) {
+            names.push(column.name.clone());
+        }
+    }
+    if names.len() != before || text.is_none() {
+        let value = serde_json::to_string(&names).unwrap_or_default();
+        transaction
+            .execute(
+                "INSERT INTO referrals_mirror (key, value) VALUES ($1, $2) \
+                 ON CONFLICT (key) DO UPDATE SET value = $2",
+                &[&MEMBER_COLUMNS, &value],
+            )
+            .await
+            .map_err(failed)?;
+    }
+    Ok(names)
 }
 
 /// Sets [`WHOLE_ROWS`] on the table of referrals, unless it is set.
