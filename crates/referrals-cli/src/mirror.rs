@@ -152,9 +152,13 @@ async fn wait(every: Option<Duration>, stop: &Stop) -> bool {
     }
 }
 
-/// An error that the next run would meet again whatever happens meanwhile.
+/// An error that the next run would meet again whatever happens meanwhile, or whose next run
+/// would undo another build's columns (a mirror opened again takes them as its own).
 fn is_permanent(error: &referrals_mirror::Error) -> bool {
-    matches!(error, referrals_mirror::Error::OtherFilter { .. })
+    matches!(
+        error,
+        referrals_mirror::Error::OtherFilter { .. } | referrals_mirror::Error::OtherBuild { .. }
+    )
 }
 
 /// One sync of the mirror, to its end or to a stop, with a spinner on a terminal.

@@ -57,10 +57,10 @@ pub enum Error {
         path: PathBuf,
     },
     /// A build of the mirror from a document with other members changed the member columns
-    /// of the file since this program opened it: it made columns that this program would
-    /// leave unfilled, or dropped some that this program fills. Nothing was written.
+    /// since this mirror was opened: it made columns that this build would leave unfilled,
+    /// or dropped some that this build fills. The write was not made.
     #[error(
-        "{}: another build of the mirror, from a document with other members, changed its member columns ({}) since this program opened it; nothing was written: run one build on a mirror (the newer)",
+        "{}: another build of the mirror, from a document with other members, changed its member columns ({}) since this program opened it; this write was not made: stop this program and run one build on a mirror at a time",
         path.display(),
         columns.join(", ")
     )]

@@ -144,8 +144,9 @@ impl Rows {
         let jsons = jsons_of(items, jsons, place)?;
         let ids: Vec<&str> = items.iter().filter_map(|item| item.id.as_deref()).collect();
         let upserts = upsert_all(transaction, &self.upsert, &self.columns, items, &jsons);
-        // Sent after the statements below, which hold the table until the end: a column
-        // added by another build commits before they run, or after this write.
+        // Sent after the statements below (`join` polls `written` first, and each statement
+        // is sent on its first poll), which hold the table until the end: a column added by
+        // another build commits before they run, or after this write.
         let record = transaction.query_opt(&self.record, &[&schema::MEMBER_COLUMNS]);
         let written = async {
             if !self.logged {
