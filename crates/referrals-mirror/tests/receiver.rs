@@ -108,6 +108,13 @@ async fn ids_of(client: &referrals_client::Client) -> Vec<String> {
         .collect()
 }
 
+/// A folder of the test's own, and the path of a SQLite mirror in it.
+fn sqlite_file() -> (tempfile::TempDir, String) {
+    let folder = tempfile::tempdir().unwrap();
+    let db = folder.path().join("m.sqlite").display().to_string();
+    (folder, db)
+}
+
 /// A receiver of the sandbox's callbacks into `db`, served on loopback (not started: the
 /// test starts its worker and sync); its URL.
 async fn receiver(sandbox: &Sandbox, db: &str, every: Duration) -> (Receiver, String) {
@@ -173,8 +180,7 @@ fn rows_of_events(db: &str) -> i64 {
 async fn two_thousand_replays_cost_one_row_and_one_read() {
     let sandbox = referrals_testkit::start(referrals_testkit::config()).await;
     let captured = deliveries(&sandbox, 1, None).await;
-    let folder = tempfile::tempdir().unwrap();
-    let db = folder.path().join("m.sqlite").display().to_string();
+    let (_folder, db) = sqlite_file();
     let (receiver, url) = receiver(&sandbox, &db, Duration::from_secs(3600)).await;
     let http = http();
     let replays = futures_util::future::join_all((0..2000).map(|_| {
@@ -204,8 +210,7 @@ async fn a_burst_of_events_for_one_referral_costs_one_read() {
     let client = referrals_testkit::client(&sandbox.url());
     let id = ids_of(&client).await.remove(0);
     let captured = deliveries(&sandbox, 50, Some(&id)).await;
-    let folder = tempfile::tempdir().unwrap();
-    let db = folder.path().join("m.sqlite").display().to_string();
+    let (_folder, db) = sqlite_file();
     let (receiver, url) = receiver(&sandbox, &db, Duration::from_secs(3600)).await;
     let http = http();
     for delivery in &captured {
@@ -235,8 +240,7 @@ async fn a_related_event_costs_one_read_and_no_retry() {
     // Each names another referral of the engagement, with the instant of `id`'s change.
     let events = [WebhookEventName::RelatedReferralUpdated];
     let captured = deliveries_of(&sandbox, &events, 1, Some(&id), others).await;
-    let folder = tempfile::tempdir().unwrap();
-    let db = folder.path().join("m.sqlite").display().to_string();
+    let (_folder, db) = sqlite_file();
     let (receiver, url) = receiver(&sandbox, &db, Duration::from_secs(3600)).await;
     let http = http();
     for delivery in &captured {
@@ -255,8 +259,7 @@ async fn a_related_event_costs_one_read_and_no_retry() {
 async fn an_event_that_another_builds_columns_refuse_stays_to_be_worked_off() {
     let sandbox = referrals_testkit::start(referrals_testkit::config()).await;
     let captured = deliveries(&sandbox, 1, None).await;
-    let folder = tempfile::tempdir().unwrap();
-    let db = folder.path().join("m.sqlite").display().to_string();
+    let (_folder, db) = sqlite_file();
     let (receiver, url) = receiver(&sandbox, &db, Duration::from_secs(3600)).await;
     let running = receiver.start();
     // The sync at the start, which opens the mirror as it is then, ends first.
@@ -343,8 +346,7 @@ async fn get(http: &reqwest::Client, url: &str) -> (u16, String) {
 async fn health_readiness_and_metrics_say_what_the_receiver_does() {
     let sandbox = referrals_testkit::start(referrals_testkit::config()).await;
     let captured = deliveries(&sandbox, 3, None).await;
-    let folder = tempfile::tempdir().unwrap();
-    let db = folder.path().join("m.sqlite").display().to_string();
+    let (_folder, db) = sqlite_file();
     let (receiver, url) = receiver(&sandbox, &db, Duration::from_secs(1)).await;
     let http = http();
     for delivery in &captured {
