@@ -81,7 +81,9 @@ pub async fn run(context: &Context, args: &Args, matches: &ArgMatches) -> anyhow
             Ok(report) => report,
             // Once, every error ends the command; with --every, a failed run is said and the
             // next one comes at its time, on the database opened again (a server restarted,
-            // a connection lost). A database made for another filter never syncs: it ends.
+            // a connection lost). A database made for another filter never syncs, and one
+            // whose columns another build changed would be aligned again by this one: both
+            // end it.
             Err(error) if args.every.is_none() || is_permanent(&error) => {
                 return Err(explained(error));
             }

@@ -1,7 +1,6 @@
 //! The receiver as an operator runs it for months: genuine callbacks of the sandbox, captured
 //! and sent again, cost one row and one read; a burst of events for one referral costs one
-//! read; an event of a related referral, one read and no retry; one that another build's
-//! columns refuse stays, its attempts untouched; `/healthz`, `/readyz` and
+//! read; an event of a related referral, one read and no retry; `/healthz`, `/readyz` and
 //! `/metrics` say what it does (the metrics pass `promtool check metrics`); a PostgreSQL
 //! restarted under it is connected again by itself.
 
@@ -253,44 +252,6 @@ async fn a_related_event_costs_one_read_and_no_retry() {
     let others = u64::try_from(others).unwrap();
     assert_eq!(sandbox.reads() - reads, others, "one read an event");
     running.stop().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_event_that_another_builds_columns_refuse_stays_to_be_worked_off() {
-    let sandbox = referrals_testkit::start(referrals_testkit::config()).await;
-    let captured = deliveries(&sandbox, 1, None).await;
-    let (_folder, db) = sqlite_file();
-    let (receiver, url) = receiver(&sandbox, &db, Duration::from_secs(3600)).await;
-    let running = receiver.start();
-    // The sync at the start, which opens the mirror as it is then, ends first.
-    let client = referrals_testkit::client(&sandbox.url());
-    let total = futures_util::TryStreamExt::try_collect::<Vec<_>>(
-        client.list_all(referrals_client::query::Query::new()),
-    );
-    let total = u64::try_from(total.await.unwrap().len()).unwrap();
-    let other = referrals_mirror::Mirror::open(&db).unwrap();
-    let started = Instant::now();
-    while other.count().unwrap() < total {
-        assert!(started.elapsed() < Duration::from_secs(30), "synced");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    // A build of a document with one more member makes its column and records it.
-    let record = "UPDATE mirror_settings SET value = json_insert(value, '$[#]', 'new_member')
-        WHERE key = 'member_columns'";
-    let newer = format!("ALTER TABLE referrals ADD COLUMN new_member TEXT; {record};");
-    other.connection().execute_batch(&newer).unwrap();
-
-    let reads = sandbox.reads();
-    assert_eq!(deliver(&http(), &url, &captured[0]).await, 200);
-    while sandbox.reads() < reads + 2 {
-        assert!(started.elapsed() < Duration::from_secs(30), "tried again");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    running.stop().await;
-    // Read and refused twice, it is neither worked off nor counted as its own failure.
-    let events = other.pending_events(10).unwrap();
-    assert_eq!(events.len(), 1, "{events:?}");
-    assert_eq!(events[0].attempts, 0, "{events:?}");
 }
 
 /// `promtool check metrics` on `text`, when promtool is installed (with

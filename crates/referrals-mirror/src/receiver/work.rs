@@ -245,8 +245,6 @@ async fn settle(
         }
         Read::Referral(referral) => match writer.apply(&referral).await {
             Ok(_) => None,
-            // Not the event's fault: it stays to be worked off, its attempts untouched.
-            Err(error @ crate::Error::OtherBuild { .. }) => return Err(error),
             Err(error) => Some(super::with_causes(&error)),
         },
         Read::Nothing => None,
