@@ -103,12 +103,13 @@ pub(crate) async fn setting(
     key: &str,
 ) -> Result<Option<String>, tokio_postgres::Error> {
     let row = client
-        .query_opt("SELECT value FROM referrals_mirror WHERE key = $1", &[&key])
+        .query_opt(super::schema::SETTING_SQL, &[&key])
         .await?;
     Ok(row.map(|row| row.get(0)))
 }
 
-async fn set(
+/// Sets a setting of the mirror (in `referrals_mirror`).
+pub(crate) async fn set(
     client: &impl tokio_postgres::GenericClient,
     key: &str,
     value: &str,

@@ -37,9 +37,6 @@ const APPEND_SQL: &str = "WITH counter AS (
     FROM counter, unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
         WITH ORDINALITY AS c(id, kind, tag, updated, members, ord)";
 
-/// The value of `$1` in `referrals_mirror` (there, [`schema::MEMBER_COLUMNS`]).
-const RECORD_SQL: &str = "SELECT value FROM referrals_mirror WHERE key = $1";
-
 /// The writes' statements, and the columns of members.
 pub(crate) struct Rows {
     upsert: Statement,
@@ -75,7 +72,7 @@ impl Rows {
             previous: client.prepare(PREVIOUS_SQL).await?,
             append: client.prepare(APPEND_SQL).await?,
             notify: client.prepare("SELECT pg_notify($1, '')").await?,
-            record: client.prepare(RECORD_SQL).await?,
+            record: client.prepare(schema::SETTING_SQL).await?,
             columns,
             recorded,
             logged: true,
@@ -99,11 +96,10 @@ impl Rows {
     /// lock of the table (a column is added under a lock that waits for the write's end).
     fn check_record(&self, record: Option<&Row>, place: &str) -> Result<(), Error> {
         let text = record.and_then(|row| row.try_get::<_, String>(0).ok());
+        // What was recorded at open holds this build's own columns too.
         let columns: Vec<String> = schema::recorded_names(text.as_deref())
             .into_iter()
-            .filter(|name| {
-                !self.recorded.contains(name) && !self.columns.iter().any(|c| &c.name == name)
-            })
+            .filter(|name| !self.recorded.contains(name))
             .collect();
         if columns.is_empty() {
             Ok(())

@@ -90,6 +90,9 @@ const WHOLE_ROWS: &str = "toast_tuple_target=8160";
 /// array): every build adds its own, none is dropped.
 pub(crate) const MEMBER_COLUMNS: &str = "member_columns";
 
+/// The value of the key `$1` in `referrals_mirror`.
+pub(crate) const SETTING_SQL: &str = "SELECT value FROM referrals_mirror WHERE key = $1";
+
 /// Makes or checks the tables, and adds the columns that the document gained; returns the
 /// columns, and the names of the member columns that builds made ([`MEMBER_COLUMNS`]). A
 /// database with tables of these names that are not a mirror's, or of a later version, is
@@ -148,14 +151,9 @@ async fn record_columns(
     place: &str,
 ) -> Result<Vec<String>, Error> {
     let failed = |error| Error::postgres(place, "record the member columns", error);
-    let text: Option<String> = transaction
-        .query_opt(
-            "SELECT value FROM referrals_mirror WHERE key = $1",
-            &[&MEMBER_COLUMNS],
-        )
+    let text = super::log::setting(transaction, MEMBER_COLUMNS)
         .await
-        .map_err(failed)?
-        .map(|row| row.get(0));
+        .map_err(failed)?;
     let mut names = recorded_names(text.as_deref());
     let before = names.len();
     for column in columns {
@@ -165,12 +163,7 @@ async fn record_columns(
     }
     if names.len() != before || text.is_none() {
         let value = serde_json::to_string(&names).unwrap_or_default();
-        transaction
-            .execute(
-                "INSERT INTO referrals_mirror (key, value) VALUES ($1, $2) \
-                 ON CONFLICT (key) DO UPDATE SET value = $2",
-                &[&MEMBER_COLUMNS, &value],
-            )
+        super::log::set(transaction, MEMBER_COLUMNS, &value)
             .await
             .map_err(failed)?;
     }

@@ -94,8 +94,9 @@ impl Group {
     /// carries the instant of another referral's change.
     fn is_stale(&self, referral: &Referral) -> bool {
         let own = |event: &&PendingEvent| {
-            let own = WebhookEventName::OWN_CHANGE_EVENTS.iter();
-            own.map(WebhookEventName::as_str)
+            let names = WebhookEventName::OWN_CHANGE_EVENTS.iter();
+            names
+                .map(WebhookEventName::as_str)
                 .any(|name| name == event.name)
         };
         let announced = self
@@ -365,7 +366,7 @@ mod tests {
         let mut own = event(1, Some("a"), 0);
         own.announced = Some(at("2026-01-01T00:00:05Z"));
         let mut related = event(2, Some("a"), 0);
-        related.name = "related-referral-updated".to_owned();
+        related.name = WebhookEventName::RelatedReferralUpdated.as_str().to_owned();
         related.announced = Some(at("2026-01-01T00:01:00Z"));
         let read = |updated: &str| -> Referral {
             serde_json::from_str(&format!(r#"{{"id":"a","updatedDateTime":"{updated}"}}"#)).unwrap()
