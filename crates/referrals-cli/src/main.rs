@@ -16,6 +16,7 @@ mod listen;
 mod mirror;
 mod observe;
 mod output;
+mod resident;
 mod stop;
 mod table;
 mod tls;
