@@ -326,8 +326,8 @@ impl Export<'_> {
         let (resumed, mut pages_written) = (checkpoint.pages() > 0, 0u64);
         let client = (&self.context.client, &self.concurrency);
         let ranges = (&self.ranges, &self.rows);
-        // What the start ran is not run again: only the readers' code stays mapped.
-        crate::resident::release_mapped_code();
+        // Much of what the start ran is not run again: what runs from here is mapped again.
+        crate::resident::drop_read_only_pages();
         let mut pages = fetch::fetch(client, query, checkpoint, ranges, tasks);
         loop {
             let Some(fetched) = pages.recv().await else {
