@@ -136,9 +136,10 @@ mod linux {
         let headers =
             unsafe { std::slice::from_raw_parts(info.dlpi_phdr, usize::from(info.dlpi_phnum)) };
         headers.iter().any(|header| {
-            let start = u64::from(info.dlpi_addr).wrapping_add(u64::from(header.p_vaddr));
-            let offset = u64::from(address).wrapping_sub(start);
-            header.p_type == libc::PT_LOAD && offset < u64::from(header.p_memsz)
+            // Addresses and sizes are of one type on each target (64 or 32 bits).
+            let start = info.dlpi_addr.wrapping_add(header.p_vaddr);
+            let offset = address.wrapping_sub(start);
+            header.p_type == libc::PT_LOAD && offset < header.p_memsz
         })
     }
 
