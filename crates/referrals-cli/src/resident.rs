@@ -248,7 +248,9 @@ mod tests {
         let vdso = unsafe { libc::getauxval(libc::AT_SYSINFO_EHDR) } as usize;
         assert!(vdso == 0 || !segments.iter().any(|range| range.contains(&vdso)));
     }
-    /// A private mapping of a new file of `pages` pages of 7s, and its length.
+
+    /// A private mapping of a new file of `pages` pages of 7s: its address, its length, and
+    /// the file (kept open while it is mapped).
     fn mapped(pages: usize) -> (*mut u8, usize, std::fs::File) {
         use std::io::Write as _;
         use std::os::fd::AsRawFd as _;
@@ -295,6 +297,14 @@ mod tests {
         );
         assert_eq!(linux::drop_if_unwritten(&pagemap, pages(0, 600), page), 0);
         assert_eq!(linux::drop_if_unwritten(&pagemap, pages(0, 1), page), page);
+        let entry = |index: usize| {
+            let mut bytes = [0u8; 8];
+            let offset = ((start / page + index) * 8) as u64;
+            std::os::unix::fs::FileExt::read_exact_at(&pagemap, &mut bytes, offset).unwrap();
+            u64::from_ne_bytes(bytes)
+        };
+        assert_eq!(entry(0) >> 63, 0, "the page dropped is no longer there");
+        assert_eq!(entry(550) >> 63, 1, "the page written is still there");
         // SAFETY: as above; the mapping is unmapped after.
         unsafe {
             assert_eq!(base.read_volatile(), 7, "the file's byte, mapped again");
